@@ -1,0 +1,158 @@
+//! The composition root: builds the store, the writer pipeline and the web
+//! server from a [`Config`]. Used by `main` and by the integration tests,
+//! so both run exactly the same wiring.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use actix_web::dev::ServerHandle;
+use actix_web::web;
+use anyhow::Context as _;
+
+use crate::config::Config;
+use crate::pipeline::{spawn_writer, WriterHandle};
+use crate::store::{sqlite, ReadPool};
+use crate::telemetry::Metrics;
+use crate::web::AppState;
+
+/// A built, bound, not yet serving lookout.
+pub struct App {
+    state: web::Data<AppState>,
+    listener: TcpListener,
+    writer_thread: JoinHandle<()>,
+    addr: SocketAddr,
+}
+
+impl App {
+    /// Opens (and migrates) the database, starts the writer thread and
+    /// binds the listener, so the address is known before serving.
+    pub fn build(config: Config) -> anyhow::Result<App> {
+        let metrics = Arc::new(Metrics::default());
+        let store =
+            sqlite::open_write_store(&config.data_dir, &config.store).with_context(|| {
+                format!("cannot open the database in {}", config.data_dir.display())
+            })?;
+        let reads = Arc::new(ReadPool::new(&config.data_dir, &config.store));
+        let (writer, writer_thread) = spawn_writer(store, &config.pipeline, Arc::clone(&metrics))
+            .context("cannot start the writer thread")?;
+        let listener = TcpListener::bind(config.listen)
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let state = web::Data::new(AppState {
+            config,
+            writer,
+            reads,
+            metrics,
+        });
+        Ok(App {
+            state,
+            listener,
+            writer_thread,
+            addr,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn writer(&self) -> WriterHandle {
+        self.state.writer.clone()
+    }
+
+    /// Serves until the server is stopped (by SIGINT/SIGTERM when
+    /// `handle_signals`, or through the handle given to `ready`), then lets
+    /// the writer commit everything queued and waits for it. Must run
+    /// inside an actix system.
+    pub async fn serve(
+        self,
+        handle_signals: bool,
+        ready: impl FnOnce(ServerHandle),
+    ) -> anyhow::Result<()> {
+        let server = crate::web::server(self.state.clone(), self.listener, handle_signals)?;
+        ready(server.handle());
+        tracing::info!("listening on http://{}", self.addr);
+        server.await.context("the HTTP server failed")?;
+        tracing::info!("stopped accepting requests; draining the write queue");
+        self.state.writer.stop();
+        drop(self.state);
+        self.writer_thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+        tracing::info!("shut down cleanly");
+        Ok(())
+    }
+}
+
+/// lookout serving on its own thread: what tests and benchmarks start.
+/// Stops gracefully on `stop` or drop.
+pub struct RunningApp {
+    addr: SocketAddr,
+    writer: WriterHandle,
+    server: ServerHandle,
+    thread: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl RunningApp {
+    pub fn start(config: Config) -> anyhow::Result<RunningApp> {
+        let app = App::build(config)?;
+        let addr = app.local_addr();
+        let writer = app.writer();
+        let (handle_sender, handle_receiver) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("lookout-server".into())
+            .spawn(move || {
+                actix_web::rt::System::new().block_on(app.serve(false, move |handle| {
+                    let _ = handle_sender.send(handle);
+                }))
+            })?;
+        let server = handle_receiver
+            .recv()
+            .context("the server thread ended before serving")?;
+        Ok(RunningApp {
+            addr,
+            writer,
+            server,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn writer(&self) -> &WriterHandle {
+        &self.writer
+    }
+
+    /// Stops accepting, finishes in-flight requests, drains the writer.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        self.stop_inner()
+    }
+
+    fn stop_inner(&mut self) -> anyhow::Result<()> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(self.server.stop(true));
+        thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the server thread panicked"))?
+    }
+}
+
+impl Drop for RunningApp {
+    fn drop(&mut self) {
+        if let Err(error) = self.stop_inner() {
+            tracing::error!(%error, "stopping lookout failed");
+        }
+    }
+}

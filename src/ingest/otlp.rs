@@ -1,0 +1,488 @@
+//! OTLP/HTTP: protobuf and JSON decoding, conversion of traces into model
+//! batches with per-span validation, and the response bodies.
+//!
+//! Wire types (`opentelemetry_proto`) stay inside this module.
+
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use prost::Message;
+
+use super::{IngestError, Limits};
+use crate::model::{
+    AttrValue, Attributes, Resource, Scope, Span, SpanBatch, SpanEvent, SpanId, SpanKind, SpanLink,
+    StatusCode, TraceId, UnixNanos,
+};
+
+/// Deepest AnyValue nesting kept; deeper values are cut (and counted).
+const MAX_VALUE_DEPTH: usize = 16;
+/// Partial-success messages name at most this many problems.
+const MAX_MESSAGES: usize = 5;
+
+/// The two OTLP/HTTP encodings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    /// From a `Content-Type` header value (parameters such as charset are
+    /// ignored); `None` for anything else.
+    pub fn from_content_type(content_type: &str) -> Option<Encoding> {
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match essence.as_str() {
+            "application/x-protobuf" | "application/protobuf" => Some(Encoding::Protobuf),
+            "application/json" => Some(Encoding::Json),
+            _ => None,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Protobuf => "application/x-protobuf",
+            Encoding::Json => "application/json",
+        }
+    }
+}
+
+pub fn decode_traces(
+    body: &[u8],
+    encoding: Encoding,
+) -> Result<ExportTraceServiceRequest, IngestError> {
+    match encoding {
+        Encoding::Protobuf => ExportTraceServiceRequest::decode(body)
+            .map_err(|error| IngestError::Decode(format!("invalid OTLP protobuf: {error}"))),
+        Encoding::Json => serde_json::from_slice(body)
+            .map_err(|error| IngestError::Decode(format!("invalid OTLP JSON: {error}"))),
+    }
+}
+
+/// The result of converting one request: the valid spans and what was
+/// rejected or cut, for the partial-success answer.
+#[derive(Debug, Default)]
+pub struct Converted {
+    pub batch: SpanBatch,
+    pub rejected: u64,
+    /// Attributes dropped or values truncated by the limits.
+    pub trimmed: u64,
+    messages: Vec<String>,
+}
+
+impl Converted {
+    fn note(&mut self, message: String) {
+        if self.messages.len() < MAX_MESSAGES {
+            self.messages.push(message);
+        }
+    }
+
+    /// The partial-success message: empty when everything was accepted
+    /// unchanged.
+    pub fn message(&self) -> String {
+        let mut parts = Vec::new();
+        if self.rejected > 0 {
+            parts.push(format!(
+                "rejected {} span(s): {}",
+                self.rejected,
+                self.messages.join("; ")
+            ));
+        }
+        if self.trimmed > 0 {
+            parts.push(format!(
+                "{} attribute(s) dropped or truncated by the server's limits",
+                self.trimmed
+            ));
+        }
+        parts.join(". ")
+    }
+}
+
+/// Converts and validates every span. Invalid spans are rejected one by one;
+/// resources and scopes are only kept if one of their spans is.
+pub fn convert_traces(request: ExportTraceServiceRequest, limits: &Limits) -> Converted {
+    let mut out = Converted::default();
+    for (resource_index, resource_spans) in request.resource_spans.into_iter().enumerate() {
+        let resource_attributes = resource_spans
+            .resource
+            .map(|resource| convert_attributes(resource.attributes, limits, &mut out.trimmed))
+            .unwrap_or_default();
+        let service = resource_attributes
+            .iter()
+            .find_map(|(key, value)| match (key.as_str(), value) {
+                ("service.name", AttrValue::String(name)) if !name.is_empty() => Some(name.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "unknown_service".to_string());
+        let mut resource = Some(Resource {
+            service,
+            attributes: resource_attributes,
+        });
+        let mut resource_slot = None;
+        for (scope_index, scope_spans) in resource_spans.scope_spans.into_iter().enumerate() {
+            let mut scope = Some(
+                scope_spans
+                    .scope
+                    .map(|scope| Scope {
+                        name: scope.name,
+                        version: scope.version,
+                    })
+                    .unwrap_or_default(),
+            );
+            let mut scope_slot = None;
+            for (span_index, span) in scope_spans.spans.into_iter().enumerate() {
+                let converted = convert_span(span, limits, &mut out.trimmed);
+                match converted {
+                    Ok(mut span) => {
+                        span.resource = *resource_slot.get_or_insert_with(|| {
+                            out.batch.resources.extend(resource.take());
+                            out.batch.resources.len() - 1
+                        });
+                        span.scope = *scope_slot.get_or_insert_with(|| {
+                            out.batch.scopes.extend(scope.take());
+                            out.batch.scopes.len() - 1
+                        });
+                        out.batch.spans.push(span);
+                    }
+                    Err(reason) => {
+                        out.rejected += 1;
+                        out.note(format!(
+                            "resourceSpans[{resource_index}].scopeSpans[{scope_index}].spans[{span_index}]: {reason}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn convert_span(
+    span: opentelemetry_proto::tonic::trace::v1::Span,
+    limits: &Limits,
+    trimmed: &mut u64,
+) -> Result<Span, String> {
+    let trace_id = TraceId::from_bytes(&span.trace_id).map_err(|e| e.to_string())?;
+    let span_id = SpanId::from_bytes(&span.span_id).map_err(|e| e.to_string())?;
+    let parent_span_id = if span.parent_span_id.is_empty() {
+        None
+    } else {
+        Some(SpanId::from_bytes(&span.parent_span_id).map_err(|e| format!("parent_{e}"))?)
+    };
+    if span.start_time_unix_nano == 0 {
+        return Err("start_time_unix_nano is required".into());
+    }
+    if span.end_time_unix_nano < span.start_time_unix_nano {
+        return Err("end_time_unix_nano is before start_time_unix_nano".into());
+    }
+    let mut links = Vec::with_capacity(span.links.len());
+    for link in span.links {
+        links.push(SpanLink {
+            trace_id: TraceId::from_bytes(&link.trace_id).map_err(|e| format!("link {e}"))?,
+            span_id: SpanId::from_bytes(&link.span_id).map_err(|e| format!("link {e}"))?,
+            trace_state: link.trace_state,
+            attributes: convert_attributes(link.attributes, limits, trimmed),
+        });
+    }
+    let events = span
+        .events
+        .into_iter()
+        .map(|event| SpanEvent {
+            name: event.name,
+            time: UnixNanos::from_u64(event.time_unix_nano),
+            attributes: convert_attributes(event.attributes, limits, trimmed),
+        })
+        .collect();
+    let (status_code, status_message) = span
+        .status
+        .map(|status| (StatusCode::from_i32(status.code), status.message))
+        .unwrap_or((StatusCode::Unset, String::new()));
+    Ok(Span {
+        trace_id,
+        span_id,
+        parent_span_id,
+        name: truncate(span.name, limits.max_attribute_value_bytes, trimmed),
+        kind: SpanKind::from_i32(span.kind),
+        start: UnixNanos::from_u64(span.start_time_unix_nano),
+        end: UnixNanos::from_u64(span.end_time_unix_nano),
+        status_code,
+        status_message: truncate(status_message, limits.max_attribute_value_bytes, trimmed),
+        attributes: convert_attributes(span.attributes, limits, trimmed),
+        events,
+        links,
+        resource: 0,
+        scope: 0,
+    })
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary.
+fn truncate(mut text: String, max: usize, trimmed: &mut u64) -> String {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        *trimmed += 1;
+    }
+    text
+}
+
+fn convert_attributes(attributes: Vec<KeyValue>, limits: &Limits, trimmed: &mut u64) -> Attributes {
+    if attributes.len() > limits.max_attributes {
+        *trimmed += (attributes.len() - limits.max_attributes) as u64;
+    }
+    attributes
+        .into_iter()
+        .take(limits.max_attributes)
+        .map(|kv| {
+            let value = convert_value(kv.value, limits, trimmed, 0);
+            (kv.key, value)
+        })
+        .collect()
+}
+
+fn convert_value(
+    value: Option<AnyValue>,
+    limits: &Limits,
+    trimmed: &mut u64,
+    depth: usize,
+) -> AttrValue {
+    let Some(value) = value.and_then(|v| v.value) else {
+        return AttrValue::Empty;
+    };
+    if depth >= MAX_VALUE_DEPTH {
+        *trimmed += 1;
+        return AttrValue::Empty;
+    }
+    match value {
+        any_value::Value::StringValue(s) => {
+            AttrValue::String(truncate(s, limits.max_attribute_value_bytes, trimmed))
+        }
+        any_value::Value::BoolValue(b) => AttrValue::Bool(b),
+        any_value::Value::IntValue(i) => AttrValue::Int(i),
+        any_value::Value::DoubleValue(d) => AttrValue::Double(d),
+        any_value::Value::BytesValue(mut b) => {
+            if b.len() > limits.max_attribute_value_bytes {
+                b.truncate(limits.max_attribute_value_bytes);
+                *trimmed += 1;
+            }
+            AttrValue::Bytes(b)
+        }
+        any_value::Value::ArrayValue(array) => AttrValue::Array(
+            array
+                .values
+                .into_iter()
+                .take(limits.max_attributes)
+                .map(|item| convert_value(Some(item), limits, trimmed, depth + 1))
+                .collect(),
+        ),
+        any_value::Value::KvlistValue(list) => AttrValue::KvList(
+            list.values
+                .into_iter()
+                .take(limits.max_attributes)
+                .map(|kv| {
+                    let value = convert_value(kv.value, limits, trimmed, depth + 1);
+                    (kv.key, value)
+                })
+                .collect(),
+        ),
+        // Only meaningful for the profiling signal: treat as absent, as the
+        // OTLP spec asks of other signals.
+        any_value::Value::StringValueStrindex(_) => AttrValue::Empty,
+    }
+}
+
+/// The `ExportTraceServiceResponse` body in the request's encoding.
+pub fn encode_trace_response(rejected: u64, message: String, encoding: Encoding) -> Vec<u8> {
+    let partial_success =
+        (rejected > 0 || !message.is_empty()).then(|| ExportTracePartialSuccess {
+            rejected_spans: i64::try_from(rejected).unwrap_or(i64::MAX),
+            error_message: message,
+        });
+    let response = ExportTraceServiceResponse { partial_success };
+    match encoding {
+        Encoding::Protobuf => response.encode_to_vec(),
+        Encoding::Json => serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
+    }
+}
+
+/// `google.rpc.Status`, the body OTLP/HTTP servers answer errors with.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+}
+
+/// An error body for an OTLP endpoint: protobuf `google.rpc.Status` for
+/// protobuf clients; for JSON clients the same fields plus lookout's usual
+/// `error` object, so both kinds of client can read it.
+pub fn encode_error(grpc_code: i32, api_code: &str, message: &str, encoding: Encoding) -> Vec<u8> {
+    match encoding {
+        Encoding::Protobuf => RpcStatus {
+            code: grpc_code,
+            message: message.to_string(),
+        }
+        .encode_to_vec(),
+        Encoding::Json => serde_json::json!({
+            "code": grpc_code,
+            "message": message,
+            "error": {"code": api_code, "message": message},
+        })
+        .to_string()
+        .into_bytes(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+    use opentelemetry_proto::tonic::resource::v1::Resource as OtlpResource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as OtlpSpan};
+
+    fn kv(key: &str, value: any_value::Value) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..Default::default()
+        }
+    }
+
+    fn span(trace: u8, id: u8) -> OtlpSpan {
+        OtlpSpan {
+            trace_id: vec![trace; 16],
+            span_id: vec![id; 8],
+            name: "op".into(),
+            start_time_unix_nano: 1_000,
+            end_time_unix_nano: 2_000,
+            ..Default::default()
+        }
+    }
+
+    fn request(spans: Vec<OtlpSpan>) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(OtlpResource {
+                    attributes: vec![kv(
+                        "service.name",
+                        any_value::Value::StringValue("svc".into()),
+                    )],
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    scope: Some(InstrumentationScope {
+                        name: "lib".into(),
+                        version: "1".into(),
+                        ..Default::default()
+                    }),
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn content_types_are_matched_without_parameters() {
+        assert_eq!(
+            Encoding::from_content_type("application/x-protobuf"),
+            Some(Encoding::Protobuf)
+        );
+        assert_eq!(
+            Encoding::from_content_type("Application/JSON; charset=utf-8"),
+            Some(Encoding::Json)
+        );
+        assert_eq!(Encoding::from_content_type("text/plain"), None);
+    }
+
+    #[test]
+    fn invalid_spans_are_rejected_one_by_one() {
+        let mut bad_trace = span(1, 2);
+        bad_trace.trace_id = vec![1; 15];
+        let mut zero_span = span(1, 3);
+        zero_span.span_id = vec![0; 8];
+        let converted = convert_traces(
+            request(vec![span(1, 1), bad_trace, zero_span]),
+            &Limits::default(),
+        );
+        assert_eq!(converted.batch.spans.len(), 1);
+        assert_eq!(converted.rejected, 2);
+        let message = converted.message();
+        assert!(
+            message.contains("spans[1]: trace_id must be 16 bytes"),
+            "{message}"
+        );
+        assert!(
+            message.contains("spans[2]: span_id must not be all zeros"),
+            "{message}"
+        );
+        assert_eq!(converted.batch.resources[0].service, "svc");
+    }
+
+    #[test]
+    fn resources_of_fully_rejected_spans_are_not_kept() {
+        let mut bad = span(1, 1);
+        bad.span_id = vec![];
+        let converted = convert_traces(request(vec![bad]), &Limits::default());
+        assert!(converted.batch.resources.is_empty());
+        assert!(converted.batch.scopes.is_empty());
+    }
+
+    #[test]
+    fn limits_truncate_values_and_drop_extra_attributes() {
+        let limits = Limits {
+            max_attributes: 2,
+            max_attribute_value_bytes: 4,
+            ..Limits::default()
+        };
+        let mut long = span(1, 1);
+        long.attributes = vec![
+            kv("a", any_value::Value::StringValue("héllo".into())),
+            kv("b", any_value::Value::IntValue(1)),
+            kv("c", any_value::Value::IntValue(2)),
+        ];
+        let converted = convert_traces(request(vec![long]), &limits);
+        let attributes = &converted.batch.spans[0].attributes;
+        assert_eq!(attributes.len(), 2);
+        assert_eq!(attributes[0].1, AttrValue::String("hél".into()));
+        assert_eq!(converted.trimmed, 2);
+        assert_eq!(converted.rejected, 0);
+    }
+
+    #[test]
+    fn json_uses_hex_ids_and_string_integers() {
+        let body = br#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"web"}}]},
+            "scopeSpans":[{"spans":[{"traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"EEE19B7EC3C1B174",
+            "name":"GET /","kind":2,"startTimeUnixNano":"1544712660000000000","endTimeUnixNano":1544712661000000000,
+            "attributes":[{"key":"n","value":{"intValue":"42"}}],"unknownField":true}]}]}]}"#;
+        let request = decode_traces(body, Encoding::Json).expect("decodes");
+        let converted = convert_traces(request, &Limits::default());
+        let span = &converted.batch.spans[0];
+        assert_eq!(span.trace_id.to_hex(), "5b8efff798038103d269b633813fc60c");
+        assert_eq!(span.kind, SpanKind::Server);
+        assert_eq!(span.start, UnixNanos(1_544_712_660_000_000_000));
+        assert_eq!(span.attributes[0].1, AttrValue::Int(42));
+    }
+
+    #[test]
+    fn responses_carry_partial_success_in_both_encodings() {
+        let json = encode_trace_response(2, "bad".into(), Encoding::Json);
+        let value: serde_json::Value = serde_json::from_slice(&json).expect("json");
+        assert_eq!(
+            value["partialSuccess"]["rejectedSpans"],
+            serde_json::json!(2)
+        );
+        let proto = encode_trace_response(0, String::new(), Encoding::Protobuf);
+        let decoded = ExportTraceServiceResponse::decode(proto.as_slice()).expect("proto");
+        assert!(decoded.partial_success.is_none());
+    }
+}

@@ -1,0 +1,14 @@
+//! lookout: a single-binary observability appliance. OTLP/HTTP ingest into
+//! SQLite through one writer thread, a query API and operations endpoints.
+//! See ARCHITECTURE.md for the map of modules and their invariants.
+
+pub mod app;
+pub mod check;
+pub mod config;
+pub mod ingest;
+pub mod model;
+pub mod pipeline;
+pub mod query;
+pub mod store;
+pub mod telemetry;
+pub mod web;

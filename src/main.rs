@@ -1,0 +1,68 @@
+//! The `lookout` command: parses the command line and runs a subcommand.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use lookout::app::App;
+use lookout::config::{unknown_env_vars, Cli, Command, Config};
+use lookout::telemetry::init_tracing;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::resolve(&cli.options) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("lookout: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(config.log_format, &config.log_level);
+    for name in unknown_env_vars() {
+        tracing::warn!(name, "ignoring unknown LOOKOUT_* environment variable");
+    }
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config),
+        Command::Check => check(&config),
+    }
+}
+
+fn serve(config: Config) -> ExitCode {
+    let app = match App::build(config) {
+        Ok(app) => app,
+        Err(error) => {
+            tracing::error!("cannot start: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match actix_web::rt::System::new().block_on(app.serve(true, |_| {})) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("lookout failed: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check(config: &Config) -> ExitCode {
+    match lookout::check::check_data_dir(&config.data_dir) {
+        Ok(report) => {
+            println!(
+                "schema version {}, {} traces, {} spans",
+                report.schema_version, report.traces, report.spans
+            );
+            if report.problems.is_empty() {
+                println!("ok");
+                ExitCode::SUCCESS
+            } else {
+                for problem in &report.problems {
+                    println!("problem: {problem}");
+                }
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
+            eprintln!("lookout check: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

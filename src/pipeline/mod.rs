@@ -1,0 +1,155 @@
+//! The write pipeline: a bounded channel in front of the one writer thread.
+//!
+//! Handlers hold a cloneable [`WriterHandle`]. Submitting never blocks: a
+//! full channel is backpressure the caller turns into 503 + Retry-After.
+//! The writer blocks for one command, drains what else is queued (up to a
+//! row cap), writes them in one transaction, commits and only then answers
+//! every command of the group (group commit).
+
+mod writer;
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Sender, TrySendError};
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use crate::model::SpanBatch;
+use crate::store::sqlite::write::GroupStats;
+use crate::telemetry::Metrics;
+
+pub use writer::spawn_writer;
+
+/// How the writer thread is tuned.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// Queued commands (ingest requests) before backpressure.
+    pub queue_capacity: usize,
+    /// A group stops draining once it holds this many spans.
+    pub max_group_spans: usize,
+    /// Test-only: sleep this long before each group, to make the queue fill.
+    pub writer_delay: Duration,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions {
+            queue_capacity: 256,
+            max_group_spans: 20_000,
+            writer_delay: Duration::ZERO,
+        }
+    }
+}
+
+/// Why a write did not happen.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum WriteError {
+    #[error("the write queue is full")]
+    QueueFull,
+    #[error("the writer has stopped")]
+    WriterGone,
+    #[error("storing the data failed: {0}")]
+    Failed(String),
+}
+
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, WriteError>>;
+
+pub(crate) enum Command {
+    Spans(SpanBatch, Reply<GroupStats>),
+    /// A tiny committed write that proves the database is writable.
+    Probe(Reply<()>),
+    /// Answered once everything queued before it is committed.
+    Flush(Reply<()>),
+    /// Finish what is queued before it, checkpoint and end the thread.
+    Stop,
+}
+
+/// State the writer publishes for health checks.
+#[derive(Debug, Default)]
+pub struct WriterStatus {
+    pub alive: AtomicBool,
+    /// Unix nanos of the last successful commit (0 = none yet).
+    pub last_commit_unix_nano: AtomicI64,
+    pub commits: AtomicU64,
+    /// The last commit's error, cleared by the next successful commit.
+    pub last_error: Mutex<Option<String>>,
+    /// Test-only fault injection: while set, the write connection refuses
+    /// writes, exercising the real failure path.
+    pub fail_writes: AtomicBool,
+}
+
+#[derive(Clone)]
+pub struct WriterHandle {
+    sender: Sender<Command>,
+    status: Arc<WriterStatus>,
+    metrics: Arc<Metrics>,
+}
+
+impl WriterHandle {
+    pub fn status(&self) -> &WriterStatus {
+        &self.status
+    }
+
+    pub fn queue_depth(&self) -> usize {
+        self.sender.len()
+    }
+
+    pub fn queue_capacity(&self) -> usize {
+        self.sender.capacity().unwrap_or(0)
+    }
+
+    fn try_submit<T>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> Command,
+    ) -> Result<oneshot::Receiver<Result<T, WriteError>>, WriteError> {
+        let (reply, receiver) = oneshot::channel();
+        match self.sender.try_send(make(reply)) {
+            Ok(()) => {
+                self.metrics.queue_depth.set(self.sender.len() as i64);
+                Ok(receiver)
+            }
+            Err(TrySendError::Full(_)) => Err(WriteError::QueueFull),
+            Err(TrySendError::Disconnected(_)) => Err(WriteError::WriterGone),
+        }
+    }
+
+    /// Queues a batch without blocking; the receiver completes after the
+    /// transaction holding it committed (or failed).
+    pub fn try_submit_spans(
+        &self,
+        batch: SpanBatch,
+    ) -> Result<oneshot::Receiver<Result<GroupStats, WriteError>>, WriteError> {
+        self.try_submit(|reply| Command::Spans(batch, reply))
+    }
+
+    /// Writes spans and waits for the commit.
+    pub async fn write_spans(&self, batch: SpanBatch) -> Result<GroupStats, WriteError> {
+        let receiver = self.try_submit_spans(batch)?;
+        receiver.await.unwrap_or(Err(WriteError::WriterGone))
+    }
+
+    pub async fn probe(&self) -> Result<(), WriteError> {
+        let receiver = self.try_submit(Command::Probe)?;
+        receiver.await.unwrap_or(Err(WriteError::WriterGone))
+    }
+
+    /// Waits until everything submitted before it is committed.
+    pub async fn flush(&self) -> Result<(), WriteError> {
+        let receiver = self.try_submit(Command::Flush)?;
+        receiver.await.unwrap_or(Err(WriteError::WriterGone))
+    }
+
+    /// Asks the writer to finish everything queued so far and stop. Blocks
+    /// while the queue is full: at shutdown, waiting is right.
+    pub fn stop(&self) {
+        let _ = self.sender.send(Command::Stop);
+    }
+
+    /// Test-only: make the database refuse (or accept again) writes.
+    #[doc(hidden)]
+    pub fn inject_write_failure(&self, on: bool) {
+        self.status.fail_writes.store(on, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,190 @@
+//! The writer thread: the only code that writes SQLite.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, TryRecvError};
+
+use super::{Command, PipelineOptions, WriteError, WriterHandle, WriterStatus};
+use crate::model::UnixNanos;
+use crate::store::WriteStore;
+use crate::telemetry::Metrics;
+
+/// Starts the `writer` thread. It runs until every `WriterHandle` is
+/// dropped and the queue is drained, then checkpoints and returns.
+pub fn spawn_writer(
+    store: WriteStore,
+    options: &PipelineOptions,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<(WriterHandle, JoinHandle<()>)> {
+    let (sender, receiver) = crossbeam_channel::bounded(options.queue_capacity.max(1));
+    let status = Arc::new(WriterStatus::default());
+    status.alive.store(true, Ordering::SeqCst);
+    let handle = WriterHandle {
+        sender,
+        status: Arc::clone(&status),
+        metrics: Arc::clone(&metrics),
+    };
+    let options = options.clone();
+    let thread = std::thread::Builder::new()
+        .name("writer".into())
+        .spawn(move || {
+            let mut writer = Writer {
+                store,
+                receiver,
+                options,
+                status: Arc::clone(&status),
+                metrics,
+                query_only: false,
+            };
+            writer.run();
+            status.alive.store(false, Ordering::SeqCst);
+        })?;
+    Ok((handle, thread))
+}
+
+struct Writer {
+    store: WriteStore,
+    receiver: Receiver<Command>,
+    options: PipelineOptions,
+    status: Arc<WriterStatus>,
+    metrics: Arc<Metrics>,
+    query_only: bool,
+}
+
+impl Writer {
+    fn run(&mut self) {
+        // `recv` fails once every handle is gone and the queue is empty; a
+        // `Stop` command ends the loop after the commands queued before it.
+        let mut stopping = false;
+        while !stopping {
+            let Ok(first) = self.receiver.recv() else {
+                break;
+            };
+            if !self.options.writer_delay.is_zero() {
+                std::thread::sleep(self.options.writer_delay);
+            }
+            let group = self.drain_group(first);
+            stopping = group.iter().any(|command| matches!(command, Command::Stop));
+            self.metrics.queue_depth.set(self.receiver.len() as i64);
+            self.write(group);
+        }
+        if let Err(error) = self.store.checkpoint() {
+            tracing::warn!(%error, "final checkpoint failed");
+        }
+        tracing::info!("writer stopped after draining its queue");
+    }
+
+    /// Takes `first` and whatever else is already queued, up to the span cap.
+    /// Never waits for more work to arrive.
+    fn drain_group(&self, first: Command) -> Vec<Command> {
+        let mut spans = command_spans(&first);
+        let mut group = vec![first];
+        while spans < self.options.max_group_spans && !matches!(group.last(), Some(Command::Stop)) {
+            match self.receiver.try_recv() {
+                Ok(command) => {
+                    spans += command_spans(&command);
+                    group.push(command);
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        group
+    }
+
+    fn sync_fault_injection(&mut self) {
+        let fail = self.status.fail_writes.load(Ordering::SeqCst);
+        if fail != self.query_only {
+            if let Err(error) = self.store.set_query_only(fail) {
+                tracing::error!(%error, "could not toggle write fault injection");
+                return;
+            }
+            self.query_only = fail;
+        }
+    }
+
+    fn write(&mut self, group: Vec<Command>) {
+        self.sync_fault_injection();
+        let started = Instant::now();
+        let mut batches = Vec::new();
+        let mut probes = Vec::new();
+        let mut flushes = Vec::new();
+        for command in group {
+            match command {
+                Command::Spans(batch, reply) => batches.push((batch, reply)),
+                Command::Probe(reply) => probes.push(reply),
+                Command::Flush(reply) => flushes.push(reply),
+                Command::Stop => {}
+            }
+        }
+
+        let mut failure: Option<String> = None;
+        if !batches.is_empty() {
+            let refs: Vec<&crate::model::SpanBatch> =
+                batches.iter().map(|(batch, _)| batch).collect();
+            match self.store.write_group(&refs) {
+                Ok(stats) => {
+                    self.metrics.ingested_spans.add(stats.spans_inserted);
+                    for (_, reply) in batches {
+                        // The receiver may have gone (client disconnected);
+                        // the data is committed either way.
+                        let _ = reply.send(Ok(stats));
+                    }
+                }
+                Err(error) => {
+                    let message = error.to_string();
+                    for (_, reply) in batches {
+                        let _ = reply.send(Err(WriteError::Failed(message.clone())));
+                    }
+                    failure = Some(message);
+                }
+            }
+        }
+        for reply in probes {
+            let result = self
+                .store
+                .write_probe()
+                .map_err(|error| WriteError::Failed(error.to_string()));
+            if let Err(WriteError::Failed(message)) = &result {
+                failure.get_or_insert_with(|| message.clone());
+            }
+            let _ = reply.send(result);
+        }
+        self.metrics
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        match failure {
+            None => {
+                self.status
+                    .last_commit_unix_nano
+                    .store(UnixNanos::now().0, Ordering::SeqCst);
+                self.status.commits.fetch_add(1, Ordering::Relaxed);
+                let mut last_error = self.status.last_error.lock();
+                if last_error.take().is_some() {
+                    tracing::info!("writes succeed again");
+                }
+            }
+            Some(message) => {
+                self.metrics.writer_errors.inc();
+                let mut last_error = self.status.last_error.lock();
+                // Say it once per outage, not once per commit.
+                if last_error.is_none() {
+                    tracing::error!(error = %message, "write failed; ingest answers 503 until writes succeed");
+                }
+                *last_error = Some(message);
+            }
+        }
+        for reply in flushes {
+            let _ = reply.send(Ok(()));
+        }
+    }
+}
+
+fn command_spans(command: &Command) -> usize {
+    match command {
+        Command::Spans(batch, _) => batch.spans.len().max(1),
+        Command::Probe(_) | Command::Flush(_) | Command::Stop => 1,
+    }
+}

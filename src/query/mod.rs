@@ -1,0 +1,11 @@
+//! The read side's request models: parsing and validating query
+//! parameters into store filters, time ranges and opaque cursors.
+//! Execution happens in `store::sqlite::read` on read-only connections.
+
+pub mod params;
+pub mod traces;
+
+/// A query parameter that could not be used; the message names it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct QueryError(pub String);

@@ -1,0 +1,141 @@
+//! Schema migrations: the files of `schema/`, compiled in, applied in order
+//! at start, each in its own transaction and recorded in
+//! `schema_migrations`. A database migrated by a newer build is refused.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use super::StoreError;
+
+/// Every migration, in order. Append only: a released migration never
+/// changes.
+pub const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "traces", include_str!("../../../schema/0001_traces.sql"))];
+
+/// The highest migration recorded in the database, 0 for a new one.
+pub fn applied_version(conn: &Connection) -> Result<i64, StoreError> {
+    let exists: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    if exists.is_none() {
+        return Ok(0);
+    }
+    Ok(conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |row| row.get(0),
+    )?)
+}
+
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version            INTEGER PRIMARY KEY,
+             name               TEXT NOT NULL,
+             applied_unix_nano  INTEGER NOT NULL
+         )",
+    )?;
+    let current = applied_version(conn)?;
+    let supported = MIGRATIONS.last().map_or(0, |(version, _, _)| *version);
+    if current > supported {
+        return Err(StoreError::NewerSchema {
+            found: current,
+            supported,
+        });
+    }
+    for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > current) {
+        let fail = |source| StoreError::Migration {
+            version: *version,
+            name,
+            source,
+        };
+        let tx = conn.transaction().map_err(fail)?;
+        tx.execute_batch(sql).map_err(fail)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_unix_nano) VALUES (?1, ?2, ?3)",
+            rusqlite::params![version, name, crate::model::UnixNanos::now().0],
+        )
+        .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+        tracing::info!(version, name, "applied schema migration");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order_and_match_the_schema_folder() {
+        let mut files: Vec<String> =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/schema"))
+                .expect("schema folder")
+                .map(|entry| {
+                    entry
+                        .expect("entry")
+                        .file_name()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .filter(|name| name.ends_with(".sql"))
+                .collect();
+        files.sort();
+        let listed: Vec<String> = MIGRATIONS
+            .iter()
+            .map(|(version, name, _)| format!("{version:04}_{name}.sql"))
+            .collect();
+        assert_eq!(files, listed);
+    }
+
+    #[test]
+    fn migrating_twice_is_a_no_op_and_newer_databases_are_refused() {
+        let mut conn = Connection::open_in_memory().expect("memory db");
+        migrate(&mut conn).expect("first");
+        migrate(&mut conn).expect("second");
+        assert_eq!(applied_version(&conn).expect("version"), 1);
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_unix_nano) VALUES (99, 'future', 0)",
+            [],
+        )
+        .expect("insert");
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(StoreError::NewerSchema {
+                found: 99,
+                supported: 1
+            })
+        ));
+    }
+
+    /// The migrated schema, as SQLite reports it, must equal the golden file:
+    /// a schema change is always a deliberate, reviewed change of both.
+    #[test]
+    fn migrated_schema_matches_golden_file() {
+        let mut conn = Connection::open_in_memory().expect("memory db");
+        migrate(&mut conn).expect("migrate");
+        let mut stmt = conn
+            .prepare(
+                "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY type DESC, name",
+            )
+            .expect("prepare");
+        let schema: Vec<String> = stmt
+            .query_map([], |row| row.get::<_, String>(0))
+            .expect("query")
+            .map(|sql| sql.expect("row") + ";\n")
+            .collect();
+        let actual = schema.concat();
+        let golden_path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/schema.sql");
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(golden_path, &actual).expect("write golden");
+        }
+        let golden = std::fs::read_to_string(golden_path).expect("golden schema file");
+        assert_eq!(
+            actual, golden,
+            "schema differs from tests/golden/schema.sql (UPDATE_GOLDEN=1 rewrites it)"
+        );
+    }
+}

@@ -1,0 +1,163 @@
+//! SQLite: opening, pragmas, migrations, the write store and the read pool.
+
+pub mod codec;
+mod migrate;
+pub mod read;
+pub mod write;
+
+use std::path::{Path, PathBuf};
+
+use parking_lot::Mutex;
+use rusqlite::{Connection, OpenFlags};
+
+pub use migrate::{applied_version, MIGRATIONS};
+pub use write::WriteStore;
+
+/// The database file name inside the data directory.
+pub const DB_FILE: &str = "lookout.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "the database was written by a newer lookout (schema version {found}, this build knows up to {supported}); \
+         upgrade lookout or point --data-dir elsewhere"
+    )]
+    NewerSchema { found: i64, supported: i64 },
+    #[error("migration {version} ({name}) failed: {source}")]
+    Migration {
+        version: i64,
+        name: &'static str,
+        source: rusqlite::Error,
+    },
+    #[error("{0}")]
+    Codec(#[from] codec::CodecError),
+    #[error("i/o on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// How the database is opened.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `synchronous=FULL` instead of NORMAL. In WAL mode NORMAL already
+    /// survives a process crash; FULL also survives power loss.
+    pub synchronous_full: bool,
+    /// Page cache per connection, in KiB.
+    pub cache_kib: i64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            synchronous_full: false,
+            cache_kib: 32 * 1024,
+        }
+    }
+}
+
+pub fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(DB_FILE)
+}
+
+/// Opens (creating if needed) the database, applies pending migrations and
+/// returns the write store. Called once, at start.
+pub fn open_write_store(data_dir: &Path, options: &StoreOptions) -> Result<WriteStore, StoreError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    let mut conn = Connection::open_with_flags(
+        db_path(data_dir),
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let synchronous = if options.synchronous_full {
+        "FULL"
+    } else {
+        "NORMAL"
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = {synchronous};
+         PRAGMA busy_timeout = 5000;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -{};",
+        options.cache_kib
+    ))?;
+    migrate::migrate(&mut conn)?;
+    Ok(WriteStore::new(conn))
+}
+
+/// A small pool of read-only connections. Readers never block the writer
+/// (WAL) and never write.
+pub struct ReadPool {
+    path: PathBuf,
+    cache_kib: i64,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// A pooled connection; returns to the pool when dropped.
+pub struct PooledConnection<'a> {
+    pool: &'a ReadPool,
+    conn: Option<Connection>,
+}
+
+impl std::ops::Deref for PooledConnection<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        // Only `Drop` takes the connection out.
+        self.conn.as_ref().expect("connection present until drop")
+    }
+}
+
+impl Drop for PooledConnection<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let mut idle = self.pool.idle.lock();
+            if idle.len() < 8 {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
+impl ReadPool {
+    /// The database must exist (the write store creates and migrates it).
+    pub fn new(data_dir: &Path, options: &StoreOptions) -> ReadPool {
+        ReadPool {
+            path: db_path(data_dir),
+            cache_kib: options.cache_kib / 4,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn get(&self) -> Result<PooledConnection<'_>, StoreError> {
+        let pooled = self.idle.lock().pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => self.open()?,
+        };
+        Ok(PooledConnection {
+            pool: self,
+            conn: Some(conn),
+        })
+    }
+
+    fn open(&self) -> Result<Connection, StoreError> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.execute_batch(&format!(
+            "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -{};",
+            self.cache_kib
+        ))?;
+        read::register_functions(&conn)?;
+        Ok(conn)
+    }
+}

@@ -1,0 +1,576 @@
+//! Every query the read side runs, each next to the function that binds
+//! and maps it. Runs on read-only connections from `ReadPool`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use rusqlite::functions::FunctionFlags;
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use serde::Serialize;
+use serde_json::json;
+
+use super::codec::Reader;
+use super::StoreError;
+use crate::model::{format_rfc3339, SpanKind, StatusCode, TraceId, UnixNanos};
+
+/// Registers `lookout_attr_match(encoded_attributes, key_id, text)`, which
+/// is 1 when the encoded attributes hold `key_id` with a value whose text
+/// form is `text` (see `AttrValue::matches_text`).
+pub fn register_functions(conn: &Connection) -> Result<(), StoreError> {
+    conn.create_scalar_function(
+        "lookout_attr_match",
+        3,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let Some(blob) = ctx.get_raw(0).as_blob_or_null().ok().flatten() else {
+                return Ok(false);
+            };
+            let key_id: i64 = ctx.get(1)?;
+            let wanted: String = ctx.get(2)?;
+            Ok(match Reader::new(blob).find_attribute(key_id) {
+                Ok(Some(value)) => value.matches_text(&wanted),
+                _ => false,
+            })
+        },
+    )?;
+    Ok(())
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct ServiceInfo {
+    pub name: String,
+    pub span_count: i64,
+    pub last_seen: String,
+}
+
+pub fn list_services(conn: &Connection) -> Result<Vec<ServiceInfo>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, span_count, last_seen_unix_nano FROM services WHERE span_count > 0 ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok(ServiceInfo {
+            name: row.get(0)?,
+            span_count: row.get(1)?,
+            last_seen: format_rfc3339(UnixNanos(row.get(2)?)),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct OperationInfo {
+    pub name: String,
+    pub span_kind: &'static str,
+    pub span_count: i64,
+}
+
+/// Operations of a service, busiest first; `None` if the service is unknown.
+pub fn list_operations(
+    conn: &Connection,
+    service: &str,
+) -> Result<Option<Vec<OperationInfo>>, StoreError> {
+    let service_id: Option<i64> = conn
+        .prepare_cached("SELECT id FROM services WHERE name = ?1")?
+        .query_row(params![service], |row| row.get(0))
+        .optional()?;
+    let Some(service_id) = service_id else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, kind, span_count FROM operations WHERE service_id = ?1 AND span_count > 0
+         ORDER BY span_count DESC, name",
+    )?;
+    let rows = stmt.query_map(params![service_id], |row| {
+        Ok(OperationInfo {
+            name: row.get(0)?,
+            span_kind: SpanKind::from_i32(row.get(1)?).as_str(),
+            span_count: row.get(2)?,
+        })
+    })?;
+    Ok(Some(rows.collect::<Result<_, _>>()?))
+}
+
+/// Resolves attribute key ids to names lazily, once per request.
+struct KeyNames<'c> {
+    conn: &'c Connection,
+    names: RefCell<HashMap<i64, String>>,
+}
+
+impl<'c> KeyNames<'c> {
+    fn new(conn: &'c Connection) -> Self {
+        KeyNames {
+            conn,
+            names: RefCell::new(HashMap::new()),
+        }
+    }
+
+    fn name(&self, id: i64) -> Option<String> {
+        if let Some(name) = self.names.borrow().get(&id) {
+            return Some(name.clone());
+        }
+        let name: String = self
+            .conn
+            .prepare_cached("SELECT key FROM attribute_keys WHERE id = ?1")
+            .ok()?
+            .query_row(params![id], |row| row.get(0))
+            .ok()?;
+        self.names.borrow_mut().insert(id, name.clone());
+        Some(name)
+    }
+}
+
+fn attributes_json(attributes: &crate::model::Attributes) -> serde_json::Value {
+    serde_json::Value::Object(
+        attributes
+            .iter()
+            .map(|(key, value)| (key.clone(), value.to_json()))
+            .collect(),
+    )
+}
+
+fn duration_ms(nanos: i64) -> f64 {
+    nanos as f64 / 1_000_000.0
+}
+
+/// The full trace as the API returns it, spans sorted by start time;
+/// `None` if no span of it is stored.
+pub fn find_trace(
+    conn: &Connection,
+    trace_id: TraceId,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    let rowid: Option<i64> = conn
+        .prepare_cached("SELECT id FROM traces WHERE trace_id = ?1")?
+        .query_row(params![&trace_id.0[..]], |row| row.get(0))
+        .optional()?;
+    let Some(rowid) = rowid else {
+        return Ok(None);
+    };
+    let keys = KeyNames::new(conn);
+    let key_name = |id: i64| keys.name(id);
+    let mut resources: HashMap<i64, serde_json::Value> = HashMap::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.span_id, s.parent_span_id, o.name, o.kind, sv.name, s.start_unix_nano, s.duration_nano,
+                s.status_code, s.status_message, s.attributes, s.events, s.links, s.resource_id,
+                r.attributes, sc.name, sc.version
+         FROM spans s
+         JOIN operations o ON o.id = s.operation_id
+         JOIN services sv ON sv.id = o.service_id
+         JOIN resources r ON r.id = s.resource_id
+         JOIN scopes sc ON sc.id = s.scope_id
+         WHERE s.trace_rowid = ?1
+         ORDER BY s.start_unix_nano, s.span_id",
+    )?;
+    let mut rows = stmt.query(params![rowid])?;
+    let mut spans = Vec::new();
+    while let Some(row) = rows.next()? {
+        let span_id: Vec<u8> = row.get(0)?;
+        let parent: Option<Vec<u8>> = row.get(1)?;
+        let start = UnixNanos(row.get(5)?);
+        let duration: i64 = row.get(6)?;
+        let attributes = match row.get_ref(9)?.as_blob_or_null().ok().flatten() {
+            Some(blob) => Reader::new(blob).attributes(&key_name)?,
+            None => Vec::new(),
+        };
+        let events = match row.get_ref(10)?.as_blob_or_null().ok().flatten() {
+            Some(blob) => Reader::new(blob).events(start, &key_name)?,
+            None => Vec::new(),
+        };
+        let links = match row.get_ref(11)?.as_blob_or_null().ok().flatten() {
+            Some(blob) => Reader::new(blob).links(&key_name)?,
+            None => Vec::new(),
+        };
+        let resource_id: i64 = row.get(12)?;
+        let resource = match resources.get(&resource_id) {
+            Some(resource) => resource.clone(),
+            None => {
+                let text: String = row.get(13)?;
+                let parsed: serde_json::Value =
+                    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+                resources.insert(resource_id, parsed.clone());
+                parsed
+            }
+        };
+        let status_message: Option<String> = row.get(8)?;
+        spans.push(json!({
+            "span_id": hex::encode(&span_id),
+            "parent_span_id": parent.map(hex::encode),
+            "name": row.get::<_, String>(2)?,
+            "service": row.get::<_, String>(4)?,
+            "kind": SpanKind::from_i32(row.get(3)?).as_str(),
+            "start_time": format_rfc3339(start),
+            "end_time": format_rfc3339(UnixNanos(start.0.saturating_add(duration))),
+            "duration_ms": duration_ms(duration),
+            "status": {
+                "code": StatusCode::from_i32(row.get(7)?).as_str(),
+                "message": status_message.unwrap_or_default(),
+            },
+            "attributes": attributes_json(&attributes),
+            "events": events.iter().map(|event| json!({
+                "name": event.name,
+                "time": format_rfc3339(event.time),
+                "attributes": attributes_json(&event.attributes),
+            })).collect::<Vec<_>>(),
+            "links": links.iter().map(|link| json!({
+                "trace_id": link.trace_id.to_hex(),
+                "span_id": link.span_id.to_hex(),
+                "trace_state": link.trace_state,
+                "attributes": attributes_json(&link.attributes),
+            })).collect::<Vec<_>>(),
+            "resource": resource,
+            "scope": {"name": row.get::<_, String>(14)?, "version": row.get::<_, String>(15)?},
+        }));
+    }
+    Ok(Some(json!({"trace_id": trace_id.to_hex(), "spans": spans})))
+}
+
+/// Which traces by status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// At least one span with status error.
+    Error,
+    /// No span with status error.
+    Ok,
+}
+
+/// A trace search. Every filter is ANDed; see `search_traces`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceFilter {
+    pub service: Option<String>,
+    pub operation: Option<String>,
+    pub status: Option<StatusFilter>,
+    pub min_duration_nanos: Option<i64>,
+    pub max_duration_nanos: Option<i64>,
+    pub attributes: Vec<(String, String)>,
+    /// Inclusive start of the range the trace's start must fall in.
+    pub start: UnixNanos,
+    /// Exclusive end of that range.
+    pub end: UnixNanos,
+    pub limit: usize,
+    /// Continue after this (start, rowid) position of a previous page.
+    pub after: Option<(i64, i64)>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct TraceListItem {
+    pub trace_id: String,
+    pub root_service: Option<String>,
+    pub root_operation: Option<String>,
+    pub start_time: String,
+    pub duration_ms: f64,
+    pub span_count: i64,
+    pub error_count: i64,
+    pub services: Vec<String>,
+}
+
+pub struct TracePage {
+    pub traces: Vec<TraceListItem>,
+    /// Position of the last trace, when there are more.
+    pub next: Option<(i64, i64)>,
+}
+
+/// Searches traces, newest first by trace start.
+///
+/// - `service`: a span of that service is in the trace;
+/// - `operation`: a span with that name (of `service`, if given);
+/// - `status`: error = some span has status error, ok = none has;
+/// - duration: the trace's duration (first start to last end);
+/// - each `attributes` entry: some span of the trace, or its resource, has
+///   the key with that value.
+pub fn search_traces(conn: &Connection, filter: &TraceFilter) -> Result<TracePage, StoreError> {
+    let mut sql = String::new();
+    let mut args: Vec<Value> = Vec::new();
+    let (order_start, order_rowid);
+    if let Some(service) = &filter.service {
+        let service_id: Option<i64> = conn
+            .prepare_cached("SELECT id FROM services WHERE name = ?1")?
+            .query_row(params![service], |row| row.get(0))
+            .optional()?;
+        let Some(service_id) = service_id else {
+            return Ok(TracePage {
+                traces: Vec::new(),
+                next: None,
+            });
+        };
+        sql.push_str(
+            "SELECT t.id, t.trace_id, t.start_unix_nano, t.end_unix_nano, t.root_operation_id,
+                    t.span_count, t.error_count, t.services
+             FROM trace_services ts JOIN traces t ON t.id = ts.trace_rowid
+             WHERE ts.service_id = ? AND ts.start_unix_nano >= ? AND ts.start_unix_nano < ?",
+        );
+        args.push(Value::Integer(service_id));
+        (order_start, order_rowid) = ("ts.start_unix_nano", "ts.trace_rowid");
+    } else {
+        sql.push_str(
+            "SELECT t.id, t.trace_id, t.start_unix_nano, t.end_unix_nano, t.root_operation_id,
+                    t.span_count, t.error_count, t.services
+             FROM traces t
+             WHERE t.start_unix_nano >= ? AND t.start_unix_nano < ?",
+        );
+        (order_start, order_rowid) = ("t.start_unix_nano", "t.id");
+    }
+    args.push(Value::Integer(filter.start.0));
+    args.push(Value::Integer(filter.end.0));
+    if let Some((start, rowid)) = filter.after {
+        sql.push_str(&format!(
+            " AND ({order_start} < ? OR ({order_start} = ? AND {order_rowid} < ?))"
+        ));
+        args.extend([
+            Value::Integer(start),
+            Value::Integer(start),
+            Value::Integer(rowid),
+        ]);
+    }
+    match filter.status {
+        Some(StatusFilter::Error) => sql.push_str(" AND t.error_count > 0"),
+        Some(StatusFilter::Ok) => sql.push_str(" AND t.error_count = 0"),
+        None => {}
+    }
+    if let Some(min) = filter.min_duration_nanos {
+        sql.push_str(" AND t.end_unix_nano - t.start_unix_nano >= ?");
+        args.push(Value::Integer(min));
+    }
+    if let Some(max) = filter.max_duration_nanos {
+        sql.push_str(" AND t.end_unix_nano - t.start_unix_nano <= ?");
+        args.push(Value::Integer(max));
+    }
+    if let Some(operation) = &filter.operation {
+        let ids = operation_ids(conn, filter.service.as_deref(), operation)?;
+        if ids.is_empty() {
+            return Ok(TracePage {
+                traces: Vec::new(),
+                next: None,
+            });
+        }
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM spans s WHERE s.trace_rowid = t.id AND s.operation_id IN ({}))",
+            placeholders(ids.len())
+        ));
+        args.extend(ids.into_iter().map(Value::Integer));
+    }
+    for (key, value) in &filter.attributes {
+        let key_id: Option<i64> = conn
+            .prepare_cached("SELECT id FROM attribute_keys WHERE key = ?1")?
+            .query_row(params![key], |row| row.get(0))
+            .optional()?;
+        let resource_ids = matching_resources(conn, key, value)?;
+        let mut alternatives = Vec::new();
+        if let Some(key_id) = key_id {
+            alternatives.push("lookout_attr_match(s.attributes, ?, ?)".to_string());
+            args.push(Value::Integer(key_id));
+            args.push(Value::Text(value.clone()));
+        }
+        if !resource_ids.is_empty() {
+            alternatives.push(format!(
+                "s.resource_id IN ({})",
+                placeholders(resource_ids.len())
+            ));
+            args.extend(resource_ids.into_iter().map(Value::Integer));
+        }
+        if alternatives.is_empty() {
+            return Ok(TracePage {
+                traces: Vec::new(),
+                next: None,
+            });
+        }
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM spans s WHERE s.trace_rowid = t.id AND ({}))",
+            alternatives.join(" OR ")
+        ));
+    }
+    sql.push_str(&format!(
+        " ORDER BY {order_start} DESC, {order_rowid} DESC LIMIT ?"
+    ));
+    let limit = filter.limit.max(1);
+    args.push(Value::Integer(i64::try_from(limit + 1).unwrap_or(i64::MAX)));
+
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params_from_iter(args.iter()))?;
+    let mut raw = Vec::new();
+    while let Some(row) = rows.next()? {
+        raw.push((
+            row.get::<_, i64>(0)?,
+            row.get::<_, Vec<u8>>(1)?,
+            row.get::<_, i64>(2)?,
+            row.get::<_, i64>(3)?,
+            row.get::<_, Option<i64>>(4)?,
+            row.get::<_, i64>(5)?,
+            row.get::<_, i64>(6)?,
+            row.get::<_, String>(7)?,
+        ));
+    }
+    let more = raw.len() > limit;
+    raw.truncate(limit);
+    let next = if more {
+        raw.last().map(|last| (last.2, last.0))
+    } else {
+        None
+    };
+    let mut names = ServiceNames::new(conn);
+    let mut traces = Vec::with_capacity(raw.len());
+    for (_, trace_id, start, end, root_operation_id, span_count, error_count, services) in raw {
+        let (root_service, root_operation) = match root_operation_id {
+            Some(id) => names.operation(id)?,
+            None => (None, None),
+        };
+        let mut service_names = Vec::new();
+        for id in services.split(',').filter_map(|id| id.parse::<i64>().ok()) {
+            if let Some(name) = names.service(id)? {
+                service_names.push(name);
+            }
+        }
+        service_names.sort();
+        traces.push(TraceListItem {
+            trace_id: hex::encode(trace_id),
+            root_service,
+            root_operation,
+            start_time: format_rfc3339(UnixNanos(start)),
+            duration_ms: duration_ms(end.saturating_sub(start)),
+            span_count,
+            error_count,
+            services: service_names,
+        });
+    }
+    Ok(TracePage { traces, next })
+}
+
+fn placeholders(count: usize) -> String {
+    vec!["?"; count].join(",")
+}
+
+fn operation_ids(
+    conn: &Connection,
+    service: Option<&str>,
+    operation: &str,
+) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT o.id FROM operations o JOIN services s ON s.id = o.service_id
+         WHERE o.name = ?1 AND (?2 IS NULL OR s.name = ?2)",
+    )?;
+    let rows = stmt.query_map(params![operation, service], |row| row.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Resources are few (deduplicated), so matching them in Rust beats
+/// matching JSON per span.
+fn matching_resources(conn: &Connection, key: &str, value: &str) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT id, attributes FROM resources")?;
+    let mut rows = stmt.query([])?;
+    let mut ids = Vec::new();
+    while let Some(row) = rows.next()? {
+        let text: String = row.get(1)?;
+        let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(&text)
+        else {
+            continue;
+        };
+        if map
+            .get(key)
+            .is_some_and(|found| json_matches_text(found, value))
+        {
+            ids.push(row.get(0)?);
+        }
+    }
+    Ok(ids)
+}
+
+fn json_matches_text(found: &serde_json::Value, wanted: &str) -> bool {
+    match found {
+        serde_json::Value::String(text) => text == wanted,
+        serde_json::Value::Number(number) => wanted
+            .parse::<f64>()
+            .is_ok_and(|w| number.as_f64() == Some(w)),
+        serde_json::Value::Bool(flag) => flag.to_string() == wanted,
+        other => serde_json::to_string(other).is_ok_and(|text| text == wanted),
+    }
+}
+
+/// Service and operation names by id, looked up once per request.
+struct ServiceNames<'c> {
+    conn: &'c Connection,
+    services: HashMap<i64, Option<String>>,
+    operations: HashMap<i64, (Option<String>, Option<String>)>,
+}
+
+impl<'c> ServiceNames<'c> {
+    fn new(conn: &'c Connection) -> Self {
+        ServiceNames {
+            conn,
+            services: HashMap::new(),
+            operations: HashMap::new(),
+        }
+    }
+
+    fn service(&mut self, id: i64) -> Result<Option<String>, StoreError> {
+        if let Some(name) = self.services.get(&id) {
+            return Ok(name.clone());
+        }
+        let name: Option<String> = self
+            .conn
+            .prepare_cached("SELECT name FROM services WHERE id = ?1")?
+            .query_row(params![id], |row| row.get(0))
+            .optional()?;
+        self.services.insert(id, name.clone());
+        Ok(name)
+    }
+
+    fn operation(&mut self, id: i64) -> Result<(Option<String>, Option<String>), StoreError> {
+        if let Some(names) = self.operations.get(&id) {
+            return Ok(names.clone());
+        }
+        let found: Option<(String, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT s.name, o.name FROM operations o JOIN services s ON s.id = o.service_id WHERE o.id = ?1",
+            )?
+            .query_row(params![id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        let names = match found {
+            Some((service, operation)) => (Some(service), Some(operation)),
+            None => (None, None),
+        };
+        self.operations.insert(id, names.clone());
+        Ok(names)
+    }
+}
+
+/// Row counts and file sizes for `/metrics` and `/api/stats`.
+#[derive(Debug, Serialize, Default)]
+pub struct StorageCounts {
+    pub traces: i64,
+    pub spans: i64,
+    pub services: i64,
+}
+
+pub fn storage_counts(conn: &Connection) -> Result<StorageCounts, StoreError> {
+    Ok(conn.query_row(
+        "SELECT (SELECT COUNT(*) FROM traces), (SELECT COALESCE(SUM(span_count), 0) FROM traces),
+                (SELECT COUNT(*) FROM services)",
+        [],
+        |row| {
+            Ok(StorageCounts {
+                traces: row.get(0)?,
+                spans: row.get(1)?,
+                services: row.get(2)?,
+            })
+        },
+    )?)
+}
+
+/// `SELECT 1` on a read connection: SQLite is reachable.
+pub fn ping(conn: &Connection) -> Result<(), StoreError> {
+    conn.query_row("SELECT COUNT(*) FROM schema_migrations", [], |_| Ok(()))?;
+    Ok(())
+}
+
+/// Start of the oldest and newest stored trace.
+pub fn trace_time_range(conn: &Connection) -> Result<Option<(i64, i64)>, StoreError> {
+    let range: (Option<i64>, Option<i64>) = conn.query_row(
+        "SELECT MIN(start_unix_nano), MAX(start_unix_nano) FROM traces",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    Ok(match range {
+        (Some(oldest), Some(newest)) => Some((oldest, newest)),
+        _ => None,
+    })
+}

@@ -1,0 +1,487 @@
+//! Every statement that changes the database. Used only by the writer
+//! thread, which owns the one `WriteStore`.
+//!
+//! A group of batches is written in one transaction. Span rows are keyed by
+//! (trace rowid, span id), so a retried batch inserts nothing twice and
+//! summary counts only move for spans that were new.
+
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use super::codec;
+use super::StoreError;
+use crate::model::{Span, SpanBatch, StatusCode, TraceId, UnixNanos};
+
+/// Ids of dictionary rows already in the database. Cleared whenever a
+/// transaction fails, because ids handed out inside it were rolled back.
+#[derive(Default)]
+struct Dictionaries {
+    services: HashMap<String, i64>,
+    operations: HashMap<(i64, String, i32), i64>,
+    attribute_keys: HashMap<String, i64>,
+    resources: HashMap<String, (i64, i64)>,
+    scopes: HashMap<(String, String), i64>,
+}
+
+/// What one committed group wrote.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct GroupStats {
+    /// Spans that were new (duplicates of stored spans are not counted).
+    pub spans_inserted: u64,
+    pub traces_touched: u64,
+}
+
+pub struct WriteStore {
+    conn: Connection,
+    dictionaries: Dictionaries,
+}
+
+/// The stored summary of a trace, as read before merging a batch into it.
+struct TraceSummary {
+    rowid: i64,
+    start: i64,
+    end: i64,
+    root_operation_id: Option<i64>,
+    span_count: i64,
+    error_count: i64,
+    services: Vec<i64>,
+}
+
+fn parse_service_list(text: &str) -> Vec<i64> {
+    text.split(',').filter_map(|id| id.parse().ok()).collect()
+}
+
+fn format_service_list(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// One span resolved against the dictionaries, ready for its row.
+struct PreparedSpan<'a> {
+    span: &'a Span,
+    operation_id: i64,
+    service_id: i64,
+    resource_id: i64,
+    scope_id: i64,
+}
+
+impl WriteStore {
+    pub(super) fn new(conn: Connection) -> WriteStore {
+        WriteStore {
+            conn,
+            dictionaries: Dictionaries::default(),
+        }
+    }
+
+    /// Makes the connection refuse writes (`PRAGMA query_only`). The writer
+    /// uses it to simulate a failing disk in tests of the failure path.
+    pub fn set_query_only(&mut self, on: bool) -> Result<(), StoreError> {
+        self.conn.execute_batch(if on {
+            "PRAGMA query_only = ON"
+        } else {
+            "PRAGMA query_only = OFF"
+        })?;
+        Ok(())
+    }
+
+    /// Writes all `batches` in one transaction and commits. On error nothing
+    /// of the group is stored.
+    pub fn write_group(&mut self, batches: &[&SpanBatch]) -> Result<GroupStats, StoreError> {
+        let result = Self::write_group_in(&mut self.conn, &mut self.dictionaries, batches);
+        if result.is_err() {
+            self.dictionaries = Dictionaries::default();
+        }
+        result
+    }
+
+    /// Proves the database is writable: one tiny committed write.
+    pub fn write_probe(&mut self) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO settings (key, value) VALUES ('health_probe', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![UnixNanos::now().0.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// Checkpoints the WAL into the database file (used at shutdown so the
+    /// directory is left compact).
+    pub fn checkpoint(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    fn write_group_in(
+        conn: &mut Connection,
+        dictionaries: &mut Dictionaries,
+        batches: &[&SpanBatch],
+    ) -> Result<GroupStats, StoreError> {
+        let tx = conn.transaction()?;
+        let mut stats = GroupStats::default();
+        let mut operation_counts: HashMap<i64, i64> = HashMap::new();
+        let mut service_seen: HashMap<i64, (i64, i64)> = HashMap::new();
+
+        // Group spans by trace, keeping first-seen order so new traces get
+        // rowids in arrival order (appends at the end of the spans b-tree).
+        let mut trace_order: Vec<TraceId> = Vec::new();
+        let mut by_trace: HashMap<TraceId, Vec<PreparedSpan<'_>>> = HashMap::new();
+        for batch in batches {
+            let mut resource_ids = Vec::with_capacity(batch.resources.len());
+            for resource in &batch.resources {
+                resource_ids.push(resource_id(&tx, dictionaries, resource)?);
+            }
+            let mut scope_ids = Vec::with_capacity(batch.scopes.len());
+            for scope in &batch.scopes {
+                scope_ids.push(scope_id(&tx, dictionaries, &scope.name, &scope.version)?);
+            }
+            for span in &batch.spans {
+                let (resource_id, service_id) = *resource_ids
+                    .get(span.resource)
+                    .expect("ingest sets resource indexes within the batch");
+                let scope_id = *scope_ids
+                    .get(span.scope)
+                    .expect("ingest sets scope indexes within the batch");
+                let operation_id =
+                    operation_id(&tx, dictionaries, service_id, &span.name, span.kind as i32)?;
+                let prepared = PreparedSpan {
+                    span,
+                    operation_id,
+                    service_id,
+                    resource_id,
+                    scope_id,
+                };
+                by_trace
+                    .entry(span.trace_id)
+                    .or_insert_with(|| {
+                        trace_order.push(span.trace_id);
+                        Vec::new()
+                    })
+                    .push(prepared);
+            }
+        }
+
+        let mut buffers = RowBuffers::default();
+        for trace_id in &trace_order {
+            let Some(spans) = by_trace.get(trace_id) else {
+                continue;
+            };
+            let inserted = write_trace(&tx, dictionaries, &mut buffers, *trace_id, spans)?;
+            stats.traces_touched += 1;
+            for prepared in inserted {
+                stats.spans_inserted += 1;
+                *operation_counts.entry(prepared.operation_id).or_default() += 1;
+                let seen = service_seen.entry(prepared.service_id).or_insert((0, 0));
+                seen.0 += 1;
+                seen.1 = seen.1.max(prepared.span.end.0);
+            }
+        }
+
+        {
+            let mut update_op = tx.prepare_cached(
+                "UPDATE operations SET span_count = span_count + ?1 WHERE id = ?2",
+            )?;
+            for (operation_id, count) in &operation_counts {
+                update_op.execute(params![count, operation_id])?;
+            }
+            let mut update_service = tx.prepare_cached(
+                "UPDATE services SET span_count = span_count + ?1,
+                     last_seen_unix_nano = MAX(last_seen_unix_nano, ?2) WHERE id = ?3",
+            )?;
+            for (service_id, (count, last_seen)) in &service_seen {
+                update_service.execute(params![count, last_seen, service_id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(stats)
+    }
+}
+
+#[derive(Default)]
+struct RowBuffers {
+    attributes: Vec<u8>,
+    events: Vec<u8>,
+    links: Vec<u8>,
+}
+
+/// Merges one trace's spans of this group into the store; returns the spans
+/// that were new.
+fn write_trace<'s, 'a>(
+    tx: &Transaction<'_>,
+    dictionaries: &mut Dictionaries,
+    buffers: &mut RowBuffers,
+    trace_id: TraceId,
+    spans: &'s [PreparedSpan<'a>],
+) -> Result<Vec<&'s PreparedSpan<'a>>, StoreError> {
+    let existing = find_trace_summary(tx, trace_id)?;
+    let old = existing.as_ref().map(|s| (s.start, s.services.clone()));
+    let mut summary = match existing {
+        Some(summary) => summary,
+        None => {
+            // A new trace: insert its summary first to get the rowid the
+            // spans are keyed by; the counts are filled in below.
+            let first = &spans[0].span;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO traces (trace_id, start_unix_nano, end_unix_nano, span_count, error_count, services)
+                 VALUES (?1, ?2, ?3, 0, 0, '')",
+            )?;
+            insert.execute(params![&trace_id.0[..], first.start.0, first.end.0])?;
+            TraceSummary {
+                rowid: tx.last_insert_rowid(),
+                start: first.start.0,
+                end: first.end.0,
+                root_operation_id: None,
+                span_count: 0,
+                error_count: 0,
+                services: Vec::new(),
+            }
+        }
+    };
+
+    let mut inserted = Vec::with_capacity(spans.len());
+    let mut insert_span = tx.prepare_cached(
+        "INSERT OR IGNORE INTO spans (trace_rowid, span_id, parent_span_id, operation_id, start_unix_nano,
+             duration_nano, status_code, status_message, resource_id, scope_id, attributes, events, links)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?;
+    for prepared in spans {
+        let span = prepared.span;
+        let mut key_id = |key: &str| attribute_key_id(tx, dictionaries, key);
+        let mut key_error = None;
+        let mut key_id_or_record = |key: &str| match key_id(key) {
+            Ok(id) => id,
+            Err(error) => {
+                key_error.get_or_insert(error);
+                0
+            }
+        };
+        buffers.attributes.clear();
+        buffers.events.clear();
+        buffers.links.clear();
+        if !span.attributes.is_empty() {
+            codec::encode_attributes(
+                &mut buffers.attributes,
+                &span.attributes,
+                &mut key_id_or_record,
+            );
+        }
+        if !span.events.is_empty() {
+            codec::encode_events(
+                &mut buffers.events,
+                &span.events,
+                span.start,
+                &mut key_id_or_record,
+            );
+        }
+        if !span.links.is_empty() {
+            codec::encode_links(&mut buffers.links, &span.links, &mut key_id_or_record);
+        }
+        if let Some(error) = key_error {
+            return Err(error);
+        }
+        fn blob(buffer: &[u8]) -> Option<&[u8]> {
+            (!buffer.is_empty()).then_some(buffer)
+        }
+        let changed = insert_span.execute(params![
+            summary.rowid,
+            &span.span_id.0[..],
+            span.parent_span_id.as_ref().map(|id| &id.0[..]),
+            prepared.operation_id,
+            span.start.0,
+            span.duration_nanos(),
+            span.status_code as i32,
+            (!span.status_message.is_empty()).then_some(span.status_message.as_str()),
+            prepared.resource_id,
+            prepared.scope_id,
+            blob(&buffers.attributes),
+            blob(&buffers.events),
+            blob(&buffers.links),
+        ])?;
+        if changed == 0 {
+            continue; // already stored: a retried request
+        }
+        summary.span_count += 1;
+        if span.status_code == StatusCode::Error {
+            summary.error_count += 1;
+        }
+        summary.start = summary.start.min(span.start.0);
+        summary.end = summary.end.max(span.end.0);
+        if span.parent_span_id.is_none() && summary.root_operation_id.is_none() {
+            summary.root_operation_id = Some(prepared.operation_id);
+        }
+        if let Err(position) = summary.services.binary_search(&prepared.service_id) {
+            summary.services.insert(position, prepared.service_id);
+        }
+        inserted.push(prepared);
+    }
+    if inserted.is_empty() {
+        return Ok(inserted);
+    }
+
+    tx.prepare_cached(
+        "UPDATE traces SET start_unix_nano = ?1, end_unix_nano = ?2, root_operation_id = ?3,
+             span_count = ?4, error_count = ?5, services = ?6 WHERE id = ?7",
+    )?
+    .execute(params![
+        summary.start,
+        summary.end,
+        summary.root_operation_id,
+        summary.span_count,
+        summary.error_count,
+        format_service_list(&summary.services),
+        summary.rowid,
+    ])?;
+
+    // Keep trace_services keyed by the trace's current start.
+    let (old_start, old_services) = old.unwrap_or((summary.start, Vec::new()));
+    let mut delete = tx.prepare_cached(
+        "DELETE FROM trace_services WHERE service_id = ?1 AND start_unix_nano = ?2 AND trace_rowid = ?3",
+    )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO trace_services (service_id, start_unix_nano, trace_rowid) VALUES (?1, ?2, ?3)",
+    )?;
+    if old_start != summary.start {
+        for service_id in &old_services {
+            delete.execute(params![service_id, old_start, summary.rowid])?;
+        }
+        for service_id in &summary.services {
+            insert.execute(params![service_id, summary.start, summary.rowid])?;
+        }
+    } else {
+        let old_set: HashSet<&i64> = old_services.iter().collect();
+        for service_id in summary.services.iter().filter(|id| !old_set.contains(id)) {
+            insert.execute(params![service_id, summary.start, summary.rowid])?;
+        }
+    }
+    Ok(inserted)
+}
+
+fn find_trace_summary(
+    tx: &Transaction<'_>,
+    trace_id: TraceId,
+) -> Result<Option<TraceSummary>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, start_unix_nano, end_unix_nano, root_operation_id, span_count, error_count, services
+         FROM traces WHERE trace_id = ?1",
+    )?;
+    Ok(stmt
+        .query_row(params![&trace_id.0[..]], |row| {
+            Ok(TraceSummary {
+                rowid: row.get(0)?,
+                start: row.get(1)?,
+                end: row.get(2)?,
+                root_operation_id: row.get(3)?,
+                span_count: row.get(4)?,
+                error_count: row.get(5)?,
+                services: parse_service_list(&row.get::<_, String>(6)?),
+            })
+        })
+        .optional()?)
+}
+
+fn service_id(
+    tx: &Transaction<'_>,
+    dictionaries: &mut Dictionaries,
+    name: &str,
+) -> Result<i64, StoreError> {
+    if let Some(id) = dictionaries.services.get(name) {
+        return Ok(*id);
+    }
+    tx.prepare_cached("INSERT OR IGNORE INTO services (name) VALUES (?1)")?
+        .execute(params![name])?;
+    let id: i64 = tx
+        .prepare_cached("SELECT id FROM services WHERE name = ?1")?
+        .query_row(params![name], |row| row.get(0))?;
+    dictionaries.services.insert(name.to_string(), id);
+    Ok(id)
+}
+
+fn operation_id(
+    tx: &Transaction<'_>,
+    dictionaries: &mut Dictionaries,
+    service_id: i64,
+    name: &str,
+    kind: i32,
+) -> Result<i64, StoreError> {
+    let key = (service_id, name.to_string(), kind);
+    if let Some(id) = dictionaries.operations.get(&key) {
+        return Ok(*id);
+    }
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO operations (service_id, name, kind) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![service_id, name, kind])?;
+    let id: i64 = tx
+        .prepare_cached(
+            "SELECT id FROM operations WHERE service_id = ?1 AND name = ?2 AND kind = ?3",
+        )?
+        .query_row(params![service_id, name, kind], |row| row.get(0))?;
+    dictionaries.operations.insert(key, id);
+    Ok(id)
+}
+
+fn attribute_key_id(
+    tx: &Transaction<'_>,
+    dictionaries: &mut Dictionaries,
+    key: &str,
+) -> Result<i64, StoreError> {
+    if let Some(id) = dictionaries.attribute_keys.get(key) {
+        return Ok(*id);
+    }
+    tx.prepare_cached("INSERT OR IGNORE INTO attribute_keys (key) VALUES (?1)")?
+        .execute(params![key])?;
+    let id: i64 = tx
+        .prepare_cached("SELECT id FROM attribute_keys WHERE key = ?1")?
+        .query_row(params![key], |row| row.get(0))?;
+    dictionaries.attribute_keys.insert(key.to_string(), id);
+    Ok(id)
+}
+
+/// Returns (resource id, service id).
+fn resource_id(
+    tx: &Transaction<'_>,
+    dictionaries: &mut Dictionaries,
+    resource: &crate::model::Resource,
+) -> Result<(i64, i64), StoreError> {
+    let canonical = canonical_resource_json(&resource.attributes);
+    if let Some(ids) = dictionaries.resources.get(&canonical) {
+        return Ok(*ids);
+    }
+    let service = service_id(tx, dictionaries, &resource.service)?;
+    tx.prepare_cached("INSERT OR IGNORE INTO resources (service_id, attributes) VALUES (?1, ?2)")?
+        .execute(params![service, canonical])?;
+    let id: i64 = tx
+        .prepare_cached("SELECT id FROM resources WHERE attributes = ?1")?
+        .query_row(params![canonical], |row| row.get(0))?;
+    dictionaries.resources.insert(canonical, (id, service));
+    Ok((id, service))
+}
+
+/// Resource attributes as JSON with sorted keys, so equal resources map to
+/// one row whatever order their attributes came in.
+pub fn canonical_resource_json(attributes: &crate::model::Attributes) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = attributes
+        .iter()
+        .map(|(key, value)| (key.clone(), value.to_json()))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+fn scope_id(
+    tx: &Transaction<'_>,
+    dictionaries: &mut Dictionaries,
+    name: &str,
+    version: &str,
+) -> Result<i64, StoreError> {
+    let key = (name.to_string(), version.to_string());
+    if let Some(id) = dictionaries.scopes.get(&key) {
+        return Ok(*id);
+    }
+    tx.prepare_cached("INSERT OR IGNORE INTO scopes (name, version) VALUES (?1, ?2)")?
+        .execute(params![name, version])?;
+    let id: i64 = tx
+        .prepare_cached("SELECT id FROM scopes WHERE name = ?1 AND version = ?2")?
+        .query_row(params![name, version], |row| row.get(0))?;
+    dictionaries.scopes.insert(key, id);
+    Ok(id)
+}

@@ -1,0 +1,326 @@
+//! lookout's own telemetry: the metrics registry rendered at `/metrics`
+//! (Prometheus text format 0.0.4) and the `tracing` subscriber setup.
+//!
+//! The registry is a fixed struct of atomics rather than a dynamic
+//! registry: every metric lookout exports is named here, once.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    pub fn inc(&self) {
+        self.add(1);
+    }
+    pub fn add(&self, value: u64) {
+        self.0.fetch_add(value, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Gauge(AtomicI64);
+
+impl Gauge {
+    pub fn set(&self, value: i64) {
+        self.0.store(value, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Seconds buckets from 0.5 ms to ~16 s.
+const SECONDS_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Debug)]
+pub struct Histogram {
+    buckets: Vec<AtomicU64>,
+    count: AtomicU64,
+    /// Sum in nanoseconds-of-a-unit so it can be an atomic integer.
+    sum_nanos: AtomicU64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            buckets: SECONDS_BUCKETS.iter().map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Histogram {
+    pub fn observe(&self, value: f64) {
+        for (bound, bucket) in SECONDS_BUCKETS.iter().zip(&self.buckets) {
+            if value <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos
+            .fetch_add((value.max(0.0) * 1e9) as u64, Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (bound, bucket) in SECONDS_BUCKETS.iter().zip(&self.buckets) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let braces = |labels: &str| {
+            if labels.is_empty() {
+                String::new()
+            } else {
+                format!("{{{labels}}}")
+            }
+        };
+        let _ = writeln!(
+            out,
+            "{name}_sum{} {}",
+            braces(labels),
+            self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9
+        );
+        let _ = writeln!(out, "{name}_count{} {count}", braces(labels));
+    }
+}
+
+/// HTTP request series key: (method, route pattern, status).
+type RequestKey = (String, String, u16);
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub ingested_spans: Counter,
+    /// Rejections by reason (`queue_full`, `invalid_span`, `decode`, ...),
+    /// counted in items where items are known, else in requests.
+    rejected: Mutex<BTreeMap<&'static str, u64>>,
+    pub queue_depth: Gauge,
+    pub commit_seconds: Histogram,
+    pub writer_errors: Counter,
+    http_requests: Mutex<BTreeMap<RequestKey, u64>>,
+    http_duration: Mutex<BTreeMap<String, Histogram>>,
+}
+
+/// Values computed at scrape time by the caller (file sizes, capacities).
+#[derive(Debug, Default)]
+pub struct ScrapeValues {
+    pub storage_bytes: Vec<(&'static str, u64)>,
+    pub queue_capacity: usize,
+}
+
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl Metrics {
+    pub fn reject(&self, reason: &'static str, count: u64) {
+        *self.rejected.lock().entry(reason).or_default() += count;
+    }
+
+    pub fn rejected(&self, reason: &str) -> u64 {
+        self.rejected.lock().get(reason).copied().unwrap_or(0)
+    }
+
+    pub fn record_http(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        *self
+            .http_requests
+            .lock()
+            .entry((method.to_string(), route.to_string(), status))
+            .or_default() += 1;
+        self.http_duration
+            .lock()
+            .entry(route.to_string())
+            .or_default()
+            .observe(seconds);
+    }
+
+    pub fn render(&self, scrape: &ScrapeValues) -> String {
+        let mut out = String::with_capacity(4096);
+        let header = |out: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        header(
+            &mut out,
+            "lookout_ingested_spans_total",
+            "counter",
+            "Spans stored (duplicates not counted).",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_ingested_spans_total {}",
+            self.ingested_spans.get()
+        );
+
+        header(
+            &mut out,
+            "lookout_ingest_rejected_total",
+            "counter",
+            "Rejected ingest items or requests, by reason.",
+        );
+        for reason in [
+            "decode",
+            "invalid_item",
+            "too_large",
+            "unsupported_media_type",
+            "queue_full",
+            "write_failed",
+        ] {
+            let _ = writeln!(
+                out,
+                "lookout_ingest_rejected_total{{reason=\"{reason}\"}} {}",
+                self.rejected(reason)
+            );
+        }
+
+        header(
+            &mut out,
+            "lookout_writer_queue_depth",
+            "gauge",
+            "Commands waiting for the writer.",
+        );
+        let _ = writeln!(out, "lookout_writer_queue_depth {}", self.queue_depth.get());
+        header(
+            &mut out,
+            "lookout_writer_queue_capacity",
+            "gauge",
+            "Capacity of the writer queue.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_writer_queue_capacity {}",
+            scrape.queue_capacity
+        );
+
+        header(
+            &mut out,
+            "lookout_writer_commit_seconds",
+            "histogram",
+            "Time to write and commit one group.",
+        );
+        self.commit_seconds
+            .render(&mut out, "lookout_writer_commit_seconds", "");
+
+        header(
+            &mut out,
+            "lookout_writer_errors_total",
+            "counter",
+            "Groups whose write failed.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_writer_errors_total {}",
+            self.writer_errors.get()
+        );
+
+        header(
+            &mut out,
+            "lookout_http_requests_total",
+            "counter",
+            "HTTP requests by method, route and status.",
+        );
+        for ((method, route, status), count) in self.http_requests.lock().iter() {
+            let _ = writeln!(
+                out,
+                "lookout_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {count}",
+                escape_label(method),
+                escape_label(route)
+            );
+        }
+        header(
+            &mut out,
+            "lookout_http_request_duration_seconds",
+            "histogram",
+            "HTTP request latency by route.",
+        );
+        for (route, histogram) in self.http_duration.lock().iter() {
+            histogram.render(
+                &mut out,
+                "lookout_http_request_duration_seconds",
+                &format!("route=\"{}\"", escape_label(route)),
+            );
+        }
+
+        header(
+            &mut out,
+            "lookout_storage_bytes",
+            "gauge",
+            "Bytes on disk by store.",
+        );
+        for (store, bytes) in &scrape.storage_bytes {
+            let _ = writeln!(out, "lookout_storage_bytes{{store=\"{store}\"}} {bytes}");
+        }
+        out
+    }
+}
+
+/// Output format of lookout's own logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Installs the global `tracing` subscriber writing to stderr. `RUST_LOG`
+/// overrides `level`. Safe to call more than once (later calls do nothing).
+pub fn init_tracing(format: LogFormat, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text_with_cumulative_buckets() {
+        let metrics = Metrics::default();
+        metrics.ingested_spans.add(5);
+        metrics.reject("queue_full", 2);
+        metrics.commit_seconds.observe(0.003);
+        metrics.record_http("POST", "/v1/traces", 200, 0.002);
+        let text = metrics.render(&ScrapeValues {
+            storage_bytes: vec![("sqlite", 4096)],
+            queue_capacity: 8,
+        });
+        assert!(text.contains("lookout_ingested_spans_total 5\n"));
+        assert!(text.contains("lookout_ingest_rejected_total{reason=\"queue_full\"} 2\n"));
+        assert!(text.contains("lookout_writer_commit_seconds_bucket{le=\"0.0025\"} 0\n"));
+        assert!(text.contains("lookout_writer_commit_seconds_bucket{le=\"0.005\"} 1\n"));
+        assert!(text.contains("lookout_writer_commit_seconds_bucket{le=\"+Inf\"} 1\n"));
+        assert!(text.contains(
+            "lookout_http_requests_total{method=\"POST\",route=\"/v1/traces\",status=\"200\"} 1\n"
+        ));
+        assert!(text.contains("lookout_storage_bytes{store=\"sqlite\"} 4096\n"));
+    }
+}

@@ -1,0 +1,232 @@
+//! Liveness, readiness (`/health/deep`), Prometheus `/metrics` and
+//! `/api/stats`.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use actix_web::{web, HttpResponse};
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::traces::with_reader;
+use super::AppState;
+use crate::model::{format_rfc3339, UnixNanos};
+use crate::store::sqlite::{self, read};
+use crate::telemetry::ScrapeValues;
+
+/// Free space below which the disk check is critical / degraded.
+const DISK_CRITICAL_BYTES: u64 = 16 << 20;
+const DISK_DEGRADED_BYTES: u64 = 128 << 20;
+/// How long the writability probe may wait for the writer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Level {
+    Ok,
+    Degraded,
+    Critical,
+}
+
+impl Level {
+    fn as_str(self) -> &'static str {
+        match self {
+            Level::Ok => "ok",
+            Level::Degraded => "degraded",
+            Level::Critical => "critical",
+        }
+    }
+}
+
+fn check(level: Level, message: Option<String>, mut details: Value) -> (Level, Value) {
+    details["status"] = json!(level.as_str());
+    if let Some(message) = message {
+        details["message"] = json!(message);
+    }
+    (level, details)
+}
+
+/// Bytes free for unprivileged users on the file system holding `path`.
+fn free_bytes(path: &Path) -> Result<u64, String> {
+    let stats = nix::sys::statvfs::statvfs(path).map_err(|error| error.to_string())?;
+    Ok(stats.blocks_available().saturating_mul(stats.fragment_size()))
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => dir_size(&entry.path()),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn sqlite_bytes(data_dir: &Path) -> u64 {
+    let db = sqlite::db_path(data_dir);
+    ["", "-wal", "-shm"]
+        .iter()
+        .map(|suffix| {
+            let mut name = db.clone().into_os_string();
+            name.push(suffix);
+            std::fs::metadata(name).map(|m| m.len()).unwrap_or(0)
+        })
+        .sum()
+}
+
+pub async fn deep(state: web::Data<AppState>) -> HttpResponse {
+    let mut checks = serde_json::Map::new();
+
+    let status = state.writer.status();
+    let last_commit = status.last_commit_unix_nano.load(Ordering::SeqCst);
+    let writer_details = json!({
+        "alive": status.alive.load(Ordering::SeqCst),
+        "last_commit": (last_commit > 0).then(|| format_rfc3339(UnixNanos(last_commit))),
+        "commits": status.commits.load(Ordering::Relaxed),
+    });
+    let last_error = status.last_error.lock().clone();
+    let writer = if !status.alive.load(Ordering::SeqCst) {
+        check(
+            Level::Critical,
+            Some("the writer thread has stopped".into()),
+            writer_details,
+        )
+    } else if let Some(error) = last_error {
+        check(
+            Level::Critical,
+            Some(format!("the last write failed: {error}")),
+            writer_details,
+        )
+    } else {
+        check(Level::Ok, None, writer_details)
+    };
+    checks.insert("writer".into(), writer.1);
+    let mut worst = writer.0;
+
+    let readable = with_reader(&state, |conn| Ok(read::ping(conn)?)).await;
+    let writable = match tokio::time::timeout(PROBE_TIMEOUT, state.writer.probe()).await {
+        Ok(result) => result.map_err(|error| error.to_string()),
+        Err(_) => Err(format!(
+            "the writer did not answer within {PROBE_TIMEOUT:?}"
+        )),
+    };
+    let sqlite = match (&readable, &writable) {
+        (Ok(()), Ok(())) => check(Level::Ok, None, json!({"readable": true, "writable": true})),
+        _ => check(
+            Level::Critical,
+            Some(
+                [
+                    readable
+                        .as_ref()
+                        .err()
+                        .map(|e| format!("read failed: {}", e.public_message())),
+                    writable
+                        .as_ref()
+                        .err()
+                        .map(|e| format!("write probe failed: {e}")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; "),
+            ),
+            json!({"readable": readable.is_ok(), "writable": writable.is_ok()}),
+        ),
+    };
+    if let Err(error) = &readable {
+        error.log();
+    }
+    worst = worst.max(sqlite.0);
+    checks.insert("sqlite".into(), sqlite.1);
+
+    let disk = match free_bytes(&state.config.data_dir) {
+        Ok(free) if free < DISK_CRITICAL_BYTES => check(
+            Level::Critical,
+            Some(format!("only {free} bytes free in the data directory")),
+            json!({"free_bytes": free}),
+        ),
+        Ok(free) if free < DISK_DEGRADED_BYTES => check(
+            Level::Degraded,
+            Some(format!("only {free} bytes free in the data directory")),
+            json!({"free_bytes": free}),
+        ),
+        Ok(free) => check(Level::Ok, None, json!({"free_bytes": free})),
+        Err(error) => check(
+            Level::Critical,
+            Some(format!("cannot stat the data directory: {error}")),
+            json!({}),
+        ),
+    };
+    worst = worst.max(disk.0);
+    checks.insert("disk".into(), disk.1);
+
+    let depth = state.writer.queue_depth();
+    let capacity = state.writer.queue_capacity();
+    let queue_details = json!({"depth": depth, "capacity": capacity});
+    let queue = if capacity > 0 && depth * 10 >= capacity * 9 {
+        check(
+            Level::Degraded,
+            Some("the write queue is nearly full".into()),
+            queue_details,
+        )
+    } else {
+        check(Level::Ok, None, queue_details)
+    };
+    worst = worst.max(queue.0);
+    checks.insert("queue".into(), queue.1);
+
+    let overall = match worst {
+        Level::Ok => "healthy",
+        Level::Degraded => "degraded",
+        Level::Critical => "critical",
+    };
+    let body = json!({"status": overall, "checks": checks});
+    if worst == Level::Ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let data_dir = state.config.data_dir.clone();
+    state
+        .metrics
+        .queue_depth
+        .set(state.writer.queue_depth() as i64);
+    let scrape = ScrapeValues {
+        storage_bytes: vec![
+            ("sqlite", sqlite_bytes(&data_dir)),
+            ("total", dir_size(&data_dir)),
+        ],
+        queue_capacity: state.writer.queue_capacity(),
+    };
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&scrape))
+}
+
+pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let (counts, range) = with_reader(&state, |conn| {
+        Ok((read::storage_counts(conn)?, read::trace_time_range(conn)?))
+    })
+    .await?;
+    let data_dir = &state.config.data_dir;
+    Ok(HttpResponse::Ok().json(json!({
+        "counts": counts,
+        "storage_bytes": {"sqlite": sqlite_bytes(data_dir), "total": dir_size(data_dir)},
+        "ingested": {
+            "spans": state.metrics.ingested_spans.get(),
+        },
+        "oldest_trace": range.map(|(oldest, _)| format_rfc3339(UnixNanos(oldest))),
+        "newest_trace": range.map(|(_, newest)| format_rfc3339(UnixNanos(newest))),
+    })))
+}

@@ -1,0 +1,128 @@
+//! HTTP: actix-web routes per area, the error mapping, auth and metrics
+//! middleware. Handlers decode, validate and hand work to the pipeline
+//! (writes) or run read queries on the blocking pool; they never write
+//! SQLite themselves.
+
+pub mod auth;
+pub mod error;
+mod health;
+mod otlp;
+mod traces;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, HttpResponse};
+
+use crate::config::Config;
+use crate::pipeline::WriterHandle;
+use crate::store::ReadPool;
+use crate::telemetry::Metrics;
+
+/// Everything a handler may use, shared by all workers.
+pub struct AppState {
+    pub config: Config,
+    pub writer: WriterHandle,
+    pub reads: Arc<ReadPool>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/traces", web::post().to(otlp::post_traces))
+        .route("/health", web::get().to(health::health))
+        .route("/health/deep", web::get().to(health::deep))
+        .route("/metrics", web::get().to(health::metrics))
+        .route("/api/stats", web::get().to(health::stats))
+        .route("/api/services", web::get().to(traces::services))
+        .route(
+            "/api/services/{service}/operations",
+            web::get().to(traces::operations),
+        )
+        .route("/api/traces", web::get().to(traces::search))
+        .route("/api/traces/{trace_id}", web::get().to(traces::get_trace))
+        .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<HttpResponse, error::ApiError> {
+    Err(error::ApiError::NotFound("no such route".into()))
+}
+
+/// Builds the HTTP server on an already bound listener: CORS, request
+/// metrics, auth and the routes, on every worker.
+pub fn server(
+    state: web::Data<AppState>,
+    listener: std::net::TcpListener,
+    handle_signals: bool,
+) -> std::io::Result<actix_web::dev::Server> {
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(state.clone())
+            .app_data(web::QueryConfig::default().error_handler(|error, _| {
+                error::ApiError::BadRequest(format!("invalid query string: {error}")).into()
+            }))
+            .app_data(web::PathConfig::default().error_handler(|error, _| {
+                error::ApiError::BadRequest(format!("invalid path: {error}")).into()
+            }))
+            .configure(configure)
+            .wrap(from_fn(auth::authorize))
+            .wrap(from_fn(record_request))
+            .wrap(cors(&state.config.cors_origins))
+    })
+    .listen(listener)?
+    // In-flight ingest requests wait for their commit; give them time.
+    .shutdown_timeout(30);
+    let server = if handle_signals {
+        server
+    } else {
+        server.disable_signals()
+    };
+    Ok(server.run())
+}
+
+/// Counts every request by method, route pattern and status, and times it.
+async fn record_request(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let metrics = request
+        .app_data::<web::Data<AppState>>()
+        .map(|state| Arc::clone(&state.metrics));
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let result = next.call(request).await;
+    if let Some(metrics) = metrics {
+        let status = match &result {
+            Ok(response) => response.status().as_u16(),
+            Err(error) => error.as_response_error().status_code().as_u16(),
+        };
+        metrics.record_http(&method, &route, status, started.elapsed().as_secs_f64());
+    }
+    result
+}
+
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "OPTIONS"])
+        .allowed_headers([
+            actix_web::http::header::CONTENT_TYPE,
+            actix_web::http::header::CONTENT_ENCODING,
+            actix_web::http::header::AUTHORIZATION,
+        ])
+        .allowed_header("x-api-key")
+        .max_age(3600);
+    for origin in origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    cors
+}

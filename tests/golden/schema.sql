@@ -1,0 +1,71 @@
+CREATE TABLE attribute_keys (
+    id  INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE
+);
+CREATE TABLE operations (
+    id         INTEGER PRIMARY KEY,
+    service_id INTEGER NOT NULL REFERENCES services(id),
+    name       TEXT NOT NULL,
+    kind       INTEGER NOT NULL,
+    span_count INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (service_id, name, kind)
+);
+CREATE TABLE resources (
+    id         INTEGER PRIMARY KEY,
+    service_id INTEGER NOT NULL REFERENCES services(id),
+    attributes TEXT NOT NULL UNIQUE
+);
+CREATE TABLE schema_migrations (
+             version            INTEGER PRIMARY KEY,
+             name               TEXT NOT NULL,
+             applied_unix_nano  INTEGER NOT NULL
+         );
+CREATE TABLE scopes (
+    id      INTEGER PRIMARY KEY,
+    name    TEXT NOT NULL,
+    version TEXT NOT NULL,
+    UNIQUE (name, version)
+);
+CREATE TABLE services (
+    id                  INTEGER PRIMARY KEY,
+    name                TEXT NOT NULL UNIQUE,
+    span_count          INTEGER NOT NULL DEFAULT 0,
+    last_seen_unix_nano INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE spans (
+    trace_rowid     INTEGER NOT NULL,
+    span_id         BLOB NOT NULL,
+    parent_span_id  BLOB,
+    operation_id    INTEGER NOT NULL,
+    start_unix_nano INTEGER NOT NULL,
+    duration_nano   INTEGER NOT NULL,
+    status_code     INTEGER NOT NULL,
+    status_message  TEXT,
+    resource_id     INTEGER NOT NULL,
+    scope_id        INTEGER NOT NULL,
+    attributes      BLOB,
+    events          BLOB,
+    links           BLOB,
+    PRIMARY KEY (trace_rowid, span_id)
+) WITHOUT ROWID;
+CREATE TABLE trace_services (
+    service_id      INTEGER NOT NULL,
+    start_unix_nano INTEGER NOT NULL,
+    trace_rowid     INTEGER NOT NULL,
+    PRIMARY KEY (service_id, start_unix_nano, trace_rowid)
+) WITHOUT ROWID;
+CREATE TABLE traces (
+    id                INTEGER PRIMARY KEY,
+    trace_id          BLOB NOT NULL UNIQUE,
+    start_unix_nano   INTEGER NOT NULL,
+    end_unix_nano     INTEGER NOT NULL,
+    root_operation_id INTEGER REFERENCES operations(id),
+    span_count        INTEGER NOT NULL,
+    error_count       INTEGER NOT NULL,
+    services          TEXT NOT NULL
+);
+CREATE INDEX idx_traces_start_unix_nano ON traces (start_unix_nano);

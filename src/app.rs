@@ -11,7 +11,7 @@ use actix_web::web;
 use anyhow::Context as _;
 
 use crate::config::Config;
-use crate::pipeline::{spawn_writer, WriterHandle};
+use crate::pipeline::{spawn_retention, spawn_writer, WriterHandle};
 use crate::store::{sqlite, ReadPool};
 use crate::telemetry::Metrics;
 use crate::web::AppState;
@@ -21,6 +21,8 @@ pub struct App {
     state: web::Data<AppState>,
     listener: TcpListener,
     writer_thread: JoinHandle<()>,
+    retention_thread: JoinHandle<()>,
+    stop_retention: crossbeam_channel::Sender<()>,
     addr: SocketAddr,
 }
 
@@ -36,6 +38,9 @@ impl App {
         let reads = Arc::new(ReadPool::new(&config.data_dir, &config.store));
         let (writer, writer_thread) = spawn_writer(store, &config.pipeline, Arc::clone(&metrics))
             .context("cannot start the writer thread")?;
+        let (stop_retention, retention_stop) = crossbeam_channel::bounded(1);
+        let retention_thread = spawn_retention(writer.clone(), config.retention, retention_stop)
+            .context("cannot start the retention thread")?;
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
@@ -49,6 +54,8 @@ impl App {
             state,
             listener,
             writer_thread,
+            retention_thread,
+            stop_retention,
             addr,
         })
     }
@@ -75,6 +82,10 @@ impl App {
         tracing::info!("listening on http://{}", self.addr);
         server.await.context("the HTTP server failed")?;
         tracing::info!("stopped accepting requests; draining the write queue");
+        drop(self.stop_retention);
+        if self.retention_thread.join().is_err() {
+            tracing::error!("the retention thread panicked");
+        }
         self.state.writer.stop();
         drop(self.state);
         self.writer_thread

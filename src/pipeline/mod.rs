@@ -6,6 +6,7 @@
 //! row cap), writes them in one transaction, commits and only then answers
 //! every command of the group (group commit).
 
+mod retention;
 mod writer;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -16,10 +17,11 @@ use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use crate::model::SpanBatch;
+use crate::model::{SpanBatch, UnixNanos};
 use crate::store::sqlite::write::GroupStats;
 use crate::telemetry::Metrics;
 
+pub use retention::spawn_retention;
 pub use writer::spawn_writer;
 
 /// How the writer thread is tuned.
@@ -62,6 +64,8 @@ pub(crate) enum Command {
     Probe(Reply<()>),
     /// Answered once everything queued before it is committed.
     Flush(Reply<()>),
+    /// Delete up to `max_traces` traces older than the cutoff.
+    Retain(UnixNanos, usize, Reply<(u64, u64)>),
     /// Finish what is queued before it, checkpoint and end the thread.
     Stop,
 }
@@ -139,6 +143,33 @@ impl WriterHandle {
     pub async fn flush(&self) -> Result<(), WriteError> {
         let receiver = self.try_submit(Command::Flush)?;
         receiver.await.unwrap_or(Err(WriteError::WriterGone))
+    }
+
+    /// Deletes up to `max_traces` traces that started before `cutoff`;
+    /// returns (traces, spans) deleted.
+    pub async fn retain(
+        &self,
+        cutoff: UnixNanos,
+        max_traces: usize,
+    ) -> Result<(u64, u64), WriteError> {
+        let receiver = self.try_submit(|reply| Command::Retain(cutoff, max_traces, reply))?;
+        receiver.await.unwrap_or(Err(WriteError::WriterGone))
+    }
+
+    /// Like `retain`, for threads outside the async runtime. Waits for room
+    /// in the queue instead of failing when it is full.
+    pub fn retain_blocking(
+        &self,
+        cutoff: UnixNanos,
+        max_traces: usize,
+    ) -> Result<(u64, u64), WriteError> {
+        let (reply, receiver) = oneshot::channel();
+        self.sender
+            .send(Command::Retain(cutoff, max_traces, reply))
+            .map_err(|_| WriteError::WriterGone)?;
+        receiver
+            .blocking_recv()
+            .unwrap_or(Err(WriteError::WriterGone))
     }
 
     /// Asks the writer to finish everything queued so far and stop. Blocks

@@ -110,12 +110,16 @@ impl Writer {
         let started = Instant::now();
         let mut batches = Vec::new();
         let mut probes = Vec::new();
+        let mut retains = Vec::new();
         let mut flushes = Vec::new();
         for command in group {
             match command {
                 Command::Spans(batch, reply) => batches.push((batch, reply)),
                 Command::Probe(reply) => probes.push(reply),
                 Command::Flush(reply) => flushes.push(reply),
+                Command::Retain(cutoff, max_traces, reply) => {
+                    retains.push((cutoff, max_traces, reply))
+                }
                 Command::Stop => {}
             }
         }
@@ -185,6 +189,6 @@ impl Writer {
 fn command_spans(command: &Command) -> usize {
     match command {
         Command::Spans(batch, _) => batch.spans.len().max(1),
-        Command::Probe(_) | Command::Flush(_) | Command::Stop => 1,
+        Command::Probe(_) | Command::Flush(_) | Command::Retain(..) | Command::Stop => 1,
     }
 }

@@ -53,7 +53,9 @@ fn check(level: Level, message: Option<String>, mut details: Value) -> (Level, V
 /// Bytes free for unprivileged users on the file system holding `path`.
 fn free_bytes(path: &Path) -> Result<u64, String> {
     let stats = nix::sys::statvfs::statvfs(path).map_err(|error| error.to_string())?;
-    Ok(stats.blocks_available().saturating_mul(stats.fragment_size()))
+    Ok(stats
+        .blocks_available()
+        .saturating_mul(stats.fragment_size()))
 }
 
 fn dir_size(path: &Path) -> u64 {

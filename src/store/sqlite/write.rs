@@ -112,6 +112,79 @@ impl WriteStore {
         Ok(())
     }
 
+    /// Deletes up to `max_traces` traces that started before `cutoff`, with
+    /// their spans, in one transaction, and takes their spans out of the
+    /// service and operation counts. Returns (traces, spans) deleted.
+    pub fn delete_traces_before(
+        &mut self,
+        cutoff: UnixNanos,
+        max_traces: usize,
+    ) -> Result<(u64, u64), StoreError> {
+        let result = Self::delete_traces_in(&mut self.conn, cutoff, max_traces);
+        if result.is_err() {
+            self.dictionaries = Dictionaries::default();
+        }
+        result
+    }
+
+    fn delete_traces_in(
+        conn: &mut Connection,
+        cutoff: UnixNanos,
+        max_traces: usize,
+    ) -> Result<(u64, u64), StoreError> {
+        let tx = conn.transaction()?;
+        let victims: Vec<(i64, i64, String)> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, start_unix_nano, services FROM traces WHERE start_unix_nano < ?1
+                 ORDER BY start_unix_nano LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(
+                params![cutoff.0, i64::try_from(max_traces).unwrap_or(i64::MAX)],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut operation_counts: HashMap<i64, i64> = HashMap::new();
+        let mut spans_deleted = 0u64;
+        {
+            let mut count_ops = tx.prepare_cached(
+                "SELECT operation_id, COUNT(*) FROM spans WHERE trace_rowid = ?1 GROUP BY operation_id",
+            )?;
+            let mut delete_spans = tx.prepare_cached("DELETE FROM spans WHERE trace_rowid = ?1")?;
+            let mut delete_link = tx.prepare_cached(
+                "DELETE FROM trace_services WHERE service_id = ?1 AND start_unix_nano = ?2 AND trace_rowid = ?3",
+            )?;
+            let mut delete_trace = tx.prepare_cached("DELETE FROM traces WHERE id = ?1")?;
+            for (rowid, start, services) in &victims {
+                let counts = count_ops.query_map(params![rowid], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+                })?;
+                for count in counts {
+                    let (operation_id, count) = count?;
+                    *operation_counts.entry(operation_id).or_default() += count;
+                }
+                spans_deleted += delete_spans.execute(params![rowid])? as u64;
+                for service_id in parse_service_list(services) {
+                    delete_link.execute(params![service_id, start, rowid])?;
+                }
+                delete_trace.execute(params![rowid])?;
+            }
+            let mut update_op = tx.prepare_cached(
+                "UPDATE operations SET span_count = MAX(span_count - ?1, 0) WHERE id = ?2",
+            )?;
+            let mut update_service = tx.prepare_cached(
+                "UPDATE services SET span_count = MAX(span_count - ?1, 0)
+                 WHERE id = (SELECT service_id FROM operations WHERE id = ?2)",
+            )?;
+            for (operation_id, count) in &operation_counts {
+                update_op.execute(params![count, operation_id])?;
+                update_service.execute(params![count, operation_id])?;
+            }
+        }
+        tx.commit()?;
+        Ok((victims.len() as u64, spans_deleted))
+    }
+
     fn write_group_in(
         conn: &mut Connection,
         dictionaries: &mut Dictionaries,
@@ -484,4 +557,178 @@ fn scope_id(
         .query_row(params![name, version], |row| row.get(0))?;
     dictionaries.scopes.insert(key, id);
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AttrValue, Resource, Scope, SpanId, SpanKind};
+    use crate::store::sqlite::read::{self, StatusFilter, TraceFilter};
+    use crate::store::sqlite::{open_write_store, ReadPool, StoreOptions};
+
+    fn span(trace: u8, id: u8, parent: Option<u8>, start: i64, end: i64, resource: usize) -> Span {
+        Span {
+            trace_id: TraceId([trace; 16]),
+            span_id: SpanId([id; 8]),
+            parent_span_id: parent.map(|p| SpanId([p; 8])),
+            name: format!("op{id}"),
+            kind: SpanKind::Server,
+            start: UnixNanos(start),
+            end: UnixNanos(end),
+            status_code: if id == 3 {
+                StatusCode::Error
+            } else {
+                StatusCode::Unset
+            },
+            status_message: String::new(),
+            attributes: vec![("n".into(), AttrValue::Int(i64::from(id)))],
+            events: Vec::new(),
+            links: Vec::new(),
+            resource,
+            scope: 0,
+        }
+    }
+
+    fn batch(spans: Vec<Span>) -> SpanBatch {
+        SpanBatch {
+            resources: vec![
+                Resource {
+                    service: "front".into(),
+                    attributes: vec![("service.name".into(), AttrValue::String("front".into()))],
+                },
+                Resource {
+                    service: "back".into(),
+                    attributes: vec![("service.name".into(), AttrValue::String("back".into()))],
+                },
+            ],
+            scopes: vec![Scope::default()],
+            spans,
+        }
+    }
+
+    fn filter(service: Option<&str>) -> TraceFilter {
+        TraceFilter {
+            service: service.map(str::to_string),
+            operation: None,
+            status: None,
+            min_duration_nanos: None,
+            max_duration_nanos: None,
+            attributes: Vec::new(),
+            start: UnixNanos(0),
+            end: UnixNanos(i64::MAX),
+            limit: 100,
+            after: None,
+        }
+    }
+
+    #[test]
+    fn out_of_order_batches_merge_into_one_summary_and_retries_count_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = open_write_store(dir.path(), &StoreOptions::default()).expect("open");
+        let pool = ReadPool::new(dir.path(), &StoreOptions::default());
+        // The child (service back) arrives first, the root (front) later and
+        // starting earlier; then the child's batch is retried.
+        let child = batch(vec![
+            span(1, 2, Some(1), 2_000, 5_000, 1),
+            span(1, 3, Some(2), 2_500, 3_000, 1),
+        ]);
+        let stats = store.write_group(&[&child]).expect("child");
+        assert_eq!(stats.spans_inserted, 2);
+        let root = batch(vec![span(1, 1, None, 1_000, 6_000, 0)]);
+        store.write_group(&[&root]).expect("root");
+        let retry = store.write_group(&[&child]).expect("retry");
+        assert_eq!(retry.spans_inserted, 0);
+
+        let conn = pool.get().expect("reader");
+        let page = read::search_traces(&conn, &filter(None)).expect("search");
+        assert_eq!(page.traces.len(), 1);
+        let trace = &page.traces[0];
+        assert_eq!(trace.root_service.as_deref(), Some("front"));
+        assert_eq!(trace.root_operation.as_deref(), Some("op1"));
+        assert_eq!((trace.span_count, trace.error_count), (3, 1));
+        assert_eq!(
+            trace.services,
+            vec!["back".to_string(), "front".to_string()]
+        );
+        assert!((trace.duration_ms - 0.005).abs() < 1e-9);
+        // The start moved earlier: the service index follows it, once.
+        for service in ["front", "back"] {
+            let page = read::search_traces(&conn, &filter(Some(service))).expect("search");
+            assert_eq!(page.traces.len(), 1, "{service}");
+        }
+        let services = read::list_services(&conn).expect("services");
+        assert_eq!(services.iter().map(|s| s.span_count).sum::<i64>(), 3);
+        let mut errors = filter(None);
+        errors.status = Some(StatusFilter::Ok);
+        assert!(read::search_traces(&conn, &errors)
+            .expect("search")
+            .traces
+            .is_empty());
+    }
+
+    #[test]
+    fn retention_deletes_old_traces_and_their_counts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = open_write_store(dir.path(), &StoreOptions::default()).expect("open");
+        let pool = ReadPool::new(dir.path(), &StoreOptions::default());
+        let old = batch(vec![
+            span(1, 1, None, 1_000, 2_000, 0),
+            span(1, 2, Some(1), 1_100, 1_900, 1),
+        ]);
+        let new = batch(vec![span(2, 1, None, 10_000, 12_000, 0)]);
+        store.write_group(&[&old, &new]).expect("write");
+        assert_eq!(
+            store
+                .delete_traces_before(UnixNanos(5_000), 10)
+                .expect("retain"),
+            (1, 2)
+        );
+        assert_eq!(
+            store
+                .delete_traces_before(UnixNanos(5_000), 10)
+                .expect("again"),
+            (0, 0)
+        );
+        let conn = pool.get().expect("reader");
+        assert!(read::find_trace(&conn, TraceId([1; 16]))
+            .expect("find")
+            .is_none());
+        assert!(read::find_trace(&conn, TraceId([2; 16]))
+            .expect("find")
+            .is_some());
+        assert!(read::search_traces(&conn, &filter(Some("back")))
+            .expect("search")
+            .traces
+            .is_empty());
+        let services = read::list_services(&conn).expect("services");
+        assert_eq!(
+            services.len(),
+            1,
+            "a service with no spans left is not listed"
+        );
+        assert_eq!(services[0].span_count, 1);
+    }
+
+    #[test]
+    fn a_failed_group_stores_nothing_and_the_store_recovers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = open_write_store(dir.path(), &StoreOptions::default()).expect("open");
+        store.set_query_only(true).expect("query only");
+        assert!(store
+            .write_group(&[&batch(vec![span(1, 1, None, 1, 2, 0)])])
+            .is_err());
+        store.set_query_only(false).expect("writable");
+        // Dictionary ids handed out in the failed transaction must not leak.
+        let stats = store
+            .write_group(&[&batch(vec![span(1, 1, None, 1, 2, 0)])])
+            .expect("write");
+        assert_eq!(stats.spans_inserted, 1);
+        let pool = ReadPool::new(dir.path(), &StoreOptions::default());
+        let conn = pool.get().expect("reader");
+        let trace = read::find_trace(&conn, TraceId([1; 16]))
+            .expect("find")
+            .expect("stored");
+        assert_eq!(trace["spans"][0]["service"], "front");
+        assert_eq!(trace["spans"][0]["attributes"]["n"], 1);
+    }
 }

@@ -1,0 +1,62 @@
+//! The `retention` thread: deletes traces older than the retention period,
+//! through the writer like every other write, in small chunks so ingest
+//! never waits long behind it.
+
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use super::WriterHandle;
+use crate::model::UnixNanos;
+
+/// Traces deleted per writer command.
+const CHUNK_TRACES: usize = 500;
+/// How often a retention pass runs.
+const INTERVAL: Duration = Duration::from_secs(60);
+
+/// Starts the thread; it runs a pass at once, then every minute, until
+/// `stop` is dropped or receives a message.
+pub fn spawn_retention(
+    writer: WriterHandle,
+    retention: Duration,
+    stop: Receiver<()>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("retention".into())
+        .spawn(move || loop {
+            run_pass(&writer, retention);
+            match stop.recv_timeout(INTERVAL) {
+                Err(RecvTimeoutError::Timeout) => continue,
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+            }
+        })
+}
+
+fn run_pass(writer: &WriterHandle, retention: Duration) {
+    let age = i64::try_from(retention.as_nanos()).unwrap_or(i64::MAX);
+    let cutoff = UnixNanos(UnixNanos::now().0.saturating_sub(age));
+    let mut total = (0u64, 0u64);
+    loop {
+        match writer.retain_blocking(cutoff, CHUNK_TRACES) {
+            Ok((traces, spans)) => {
+                total.0 += traces;
+                total.1 += spans;
+                if traces < CHUNK_TRACES as u64 {
+                    break;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "retention pass failed; retrying next interval");
+                break;
+            }
+        }
+    }
+    if total.0 > 0 {
+        tracing::info!(
+            traces = total.0,
+            spans = total.1,
+            "deleted data past the retention period"
+        );
+    }
+}

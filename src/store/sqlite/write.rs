@@ -18,7 +18,9 @@ use crate::model::{Span, SpanBatch, StatusCode, TraceId, UnixNanos};
 #[derive(Default)]
 struct Dictionaries {
     services: HashMap<String, i64>,
-    operations: HashMap<(i64, String, i32), i64>,
+    /// (service id, span kind) → span name → operation id, so lookups by
+    /// `&str` need no allocation.
+    operations: HashMap<(i64, i32), HashMap<String, i64>>,
     attribute_keys: HashMap<String, i64>,
     resources: HashMap<String, (i64, i64)>,
     scopes: HashMap<(String, String), i64>,
@@ -277,6 +279,38 @@ struct RowBuffers {
     links: Vec<u8>,
 }
 
+impl TraceSummary {
+    /// A summary of nothing yet, for a trace about to be inserted.
+    fn empty() -> TraceSummary {
+        TraceSummary {
+            rowid: 0,
+            start: i64::MAX,
+            end: i64::MIN,
+            root_operation_id: None,
+            span_count: 0,
+            error_count: 0,
+            services: Vec::new(),
+        }
+    }
+
+    /// Adds one newly stored span.
+    fn absorb(&mut self, prepared: &PreparedSpan<'_>) {
+        let span = prepared.span;
+        self.span_count += 1;
+        if span.status_code == StatusCode::Error {
+            self.error_count += 1;
+        }
+        self.start = self.start.min(span.start.0);
+        self.end = self.end.max(span.end.0);
+        if span.parent_span_id.is_none() && self.root_operation_id.is_none() {
+            self.root_operation_id = Some(prepared.operation_id);
+        }
+        if let Err(position) = self.services.binary_search(&prepared.service_id) {
+            self.services.insert(position, prepared.service_id);
+        }
+    }
+}
+
 /// Merges one trace's spans of this group into the store; returns the spans
 /// that were new.
 fn write_trace<'s, 'a>(
@@ -286,111 +320,78 @@ fn write_trace<'s, 'a>(
     trace_id: TraceId,
     spans: &'s [PreparedSpan<'a>],
 ) -> Result<Vec<&'s PreparedSpan<'a>>, StoreError> {
-    let existing = find_trace_summary(tx, trace_id)?;
-    let old = existing.as_ref().map(|s| (s.start, s.services.clone()));
-    let mut summary = match existing {
-        Some(summary) => summary,
-        None => {
-            // A new trace: insert its summary first to get the rowid the
-            // spans are keyed by; the counts are filled in below.
-            let first = &spans[0].span;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO traces (trace_id, start_unix_nano, end_unix_nano, span_count, error_count, services)
-                 VALUES (?1, ?2, ?3, 0, 0, '')",
-            )?;
-            insert.execute(params![&trace_id.0[..], first.start.0, first.end.0])?;
-            TraceSummary {
-                rowid: tx.last_insert_rowid(),
-                start: first.start.0,
-                end: first.end.0,
-                root_operation_id: None,
-                span_count: 0,
-                error_count: 0,
-                services: Vec::new(),
-            }
-        }
-    };
+    match find_trace_summary(tx, trace_id)? {
+        None => write_new_trace(tx, dictionaries, buffers, trace_id, spans),
+        Some(summary) => merge_into_trace(tx, dictionaries, buffers, summary, spans),
+    }
+}
 
-    let mut inserted = Vec::with_capacity(spans.len());
-    let mut insert_span = tx.prepare_cached(
-        "INSERT OR IGNORE INTO spans (trace_rowid, span_id, parent_span_id, operation_id, start_unix_nano,
-             duration_nano, status_code, status_message, resource_id, scope_id, attributes, events, links)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+/// A trace not stored yet: its summary is complete before its row is
+/// inserted, so the row is written once.
+fn write_new_trace<'s, 'a>(
+    tx: &Transaction<'_>,
+    dictionaries: &mut Dictionaries,
+    buffers: &mut RowBuffers,
+    trace_id: TraceId,
+    spans: &'s [PreparedSpan<'a>],
+) -> Result<Vec<&'s PreparedSpan<'a>>, StoreError> {
+    let mut seen = HashSet::with_capacity(spans.len());
+    let unique: Vec<&PreparedSpan<'a>> = spans
+        .iter()
+        .filter(|p| seen.insert(p.span.span_id))
+        .collect();
+    let mut summary = TraceSummary::empty();
+    for prepared in &unique {
+        summary.absorb(prepared);
+    }
+    tx.prepare_cached(
+        "INSERT INTO traces (trace_id, start_unix_nano, end_unix_nano, root_operation_id, span_count,
+             error_count, services)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        &trace_id.0[..],
+        summary.start,
+        summary.end,
+        summary.root_operation_id,
+        summary.span_count,
+        summary.error_count,
+        format_service_list(&summary.services),
+    ])?;
+    summary.rowid = tx.last_insert_rowid();
+    for prepared in &unique {
+        let inserted = insert_span(tx, dictionaries, buffers, summary.rowid, prepared)?;
+        debug_assert!(inserted, "spans of a new trace are new");
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO trace_services (service_id, start_unix_nano, trace_rowid) VALUES (?1, ?2, ?3)",
     )?;
+    for service_id in &summary.services {
+        insert.execute(params![service_id, summary.start, summary.rowid])?;
+    }
+    Ok(unique)
+}
+
+/// A trace with stored spans: insert what is new, then update its summary
+/// and, if its start moved or services joined, its `trace_services` rows.
+fn merge_into_trace<'s, 'a>(
+    tx: &Transaction<'_>,
+    dictionaries: &mut Dictionaries,
+    buffers: &mut RowBuffers,
+    mut summary: TraceSummary,
+    spans: &'s [PreparedSpan<'a>],
+) -> Result<Vec<&'s PreparedSpan<'a>>, StoreError> {
+    let (old_start, old_services) = (summary.start, summary.services.clone());
+    let mut inserted = Vec::with_capacity(spans.len());
     for prepared in spans {
-        let span = prepared.span;
-        let mut key_id = |key: &str| attribute_key_id(tx, dictionaries, key);
-        let mut key_error = None;
-        let mut key_id_or_record = |key: &str| match key_id(key) {
-            Ok(id) => id,
-            Err(error) => {
-                key_error.get_or_insert(error);
-                0
-            }
-        };
-        buffers.attributes.clear();
-        buffers.events.clear();
-        buffers.links.clear();
-        if !span.attributes.is_empty() {
-            codec::encode_attributes(
-                &mut buffers.attributes,
-                &span.attributes,
-                &mut key_id_or_record,
-            );
+        if insert_span(tx, dictionaries, buffers, summary.rowid, prepared)? {
+            summary.absorb(prepared);
+            inserted.push(prepared);
         }
-        if !span.events.is_empty() {
-            codec::encode_events(
-                &mut buffers.events,
-                &span.events,
-                span.start,
-                &mut key_id_or_record,
-            );
-        }
-        if !span.links.is_empty() {
-            codec::encode_links(&mut buffers.links, &span.links, &mut key_id_or_record);
-        }
-        if let Some(error) = key_error {
-            return Err(error);
-        }
-        fn blob(buffer: &[u8]) -> Option<&[u8]> {
-            (!buffer.is_empty()).then_some(buffer)
-        }
-        let changed = insert_span.execute(params![
-            summary.rowid,
-            &span.span_id.0[..],
-            span.parent_span_id.as_ref().map(|id| &id.0[..]),
-            prepared.operation_id,
-            span.start.0,
-            span.duration_nanos(),
-            span.status_code as i32,
-            (!span.status_message.is_empty()).then_some(span.status_message.as_str()),
-            prepared.resource_id,
-            prepared.scope_id,
-            blob(&buffers.attributes),
-            blob(&buffers.events),
-            blob(&buffers.links),
-        ])?;
-        if changed == 0 {
-            continue; // already stored: a retried request
-        }
-        summary.span_count += 1;
-        if span.status_code == StatusCode::Error {
-            summary.error_count += 1;
-        }
-        summary.start = summary.start.min(span.start.0);
-        summary.end = summary.end.max(span.end.0);
-        if span.parent_span_id.is_none() && summary.root_operation_id.is_none() {
-            summary.root_operation_id = Some(prepared.operation_id);
-        }
-        if let Err(position) = summary.services.binary_search(&prepared.service_id) {
-            summary.services.insert(position, prepared.service_id);
-        }
-        inserted.push(prepared);
     }
     if inserted.is_empty() {
-        return Ok(inserted);
+        return Ok(inserted); // a retry of spans already stored
     }
-
     tx.prepare_cached(
         "UPDATE traces SET start_unix_nano = ?1, end_unix_nano = ?2, root_operation_id = ?3,
              span_count = ?4, error_count = ?5, services = ?6 WHERE id = ?7",
@@ -404,9 +405,6 @@ fn write_trace<'s, 'a>(
         format_service_list(&summary.services),
         summary.rowid,
     ])?;
-
-    // Keep trace_services keyed by the trace's current start.
-    let (old_start, old_services) = old.unwrap_or((summary.start, Vec::new()));
     let mut delete = tx.prepare_cached(
         "DELETE FROM trace_services WHERE service_id = ?1 AND start_unix_nano = ?2 AND trace_rowid = ?3",
     )?;
@@ -421,12 +419,75 @@ fn write_trace<'s, 'a>(
             insert.execute(params![service_id, summary.start, summary.rowid])?;
         }
     } else {
-        let old_set: HashSet<&i64> = old_services.iter().collect();
-        for service_id in summary.services.iter().filter(|id| !old_set.contains(id)) {
+        for service_id in summary
+            .services
+            .iter()
+            .filter(|id| !old_services.contains(id))
+        {
             insert.execute(params![service_id, summary.start, summary.rowid])?;
         }
     }
     Ok(inserted)
+}
+
+/// Inserts one span row unless (trace, span id) is already stored; returns
+/// whether it was new.
+fn insert_span(
+    tx: &Transaction<'_>,
+    dictionaries: &mut Dictionaries,
+    buffers: &mut RowBuffers,
+    trace_rowid: i64,
+    prepared: &PreparedSpan<'_>,
+) -> Result<bool, StoreError> {
+    let span = prepared.span;
+    let mut key_error = None;
+    let mut key_id = |key: &str| match attribute_key_id(tx, dictionaries, key) {
+        Ok(id) => id,
+        Err(error) => {
+            key_error.get_or_insert(error);
+            0
+        }
+    };
+    buffers.attributes.clear();
+    buffers.events.clear();
+    buffers.links.clear();
+    if !span.attributes.is_empty() {
+        codec::encode_attributes(&mut buffers.attributes, &span.attributes, &mut key_id);
+    }
+    if !span.events.is_empty() {
+        codec::encode_events(&mut buffers.events, &span.events, span.start, &mut key_id);
+    }
+    if !span.links.is_empty() {
+        codec::encode_links(&mut buffers.links, &span.links, &mut key_id);
+    }
+    if let Some(error) = key_error {
+        return Err(error);
+    }
+    fn blob(buffer: &[u8]) -> Option<&[u8]> {
+        (!buffer.is_empty()).then_some(buffer)
+    }
+    let changed = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO spans (trace_rowid, span_id, parent_span_id, operation_id, start_unix_nano,
+                 duration_nano, status_code, status_message, resource_id, scope_id, attributes, events, links)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )?
+        .execute(params![
+            trace_rowid,
+            &span.span_id.0[..],
+            span.parent_span_id.as_ref().map(|id| &id.0[..]),
+            prepared.operation_id,
+            span.start.0,
+            span.duration_nanos(),
+            span.status_code as i32,
+            (!span.status_message.is_empty()).then_some(span.status_message.as_str()),
+            prepared.resource_id,
+            prepared.scope_id,
+            blob(&buffers.attributes),
+            blob(&buffers.events),
+            blob(&buffers.links),
+        ])?;
+    Ok(changed > 0)
 }
 
 fn find_trace_summary(
@@ -476,8 +537,11 @@ fn operation_id(
     name: &str,
     kind: i32,
 ) -> Result<i64, StoreError> {
-    let key = (service_id, name.to_string(), kind);
-    if let Some(id) = dictionaries.operations.get(&key) {
+    if let Some(id) = dictionaries
+        .operations
+        .get(&(service_id, kind))
+        .and_then(|names| names.get(name))
+    {
         return Ok(*id);
     }
     tx.prepare_cached(
@@ -489,7 +553,11 @@ fn operation_id(
             "SELECT id FROM operations WHERE service_id = ?1 AND name = ?2 AND kind = ?3",
         )?
         .query_row(params![service_id, name, kind], |row| row.get(0))?;
-    dictionaries.operations.insert(key, id);
+    dictionaries
+        .operations
+        .entry((service_id, kind))
+        .or_default()
+        .insert(name.to_string(), id);
     Ok(id)
 }
 

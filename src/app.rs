@@ -36,8 +36,9 @@ impl App {
                 format!("cannot open the database in {}", config.data_dir.display())
             })?;
         let reads = Arc::new(ReadPool::new(&config.data_dir, &config.store));
-        let (writer, writer_thread) = spawn_writer(store, &config.pipeline, Arc::clone(&metrics))
-            .context("cannot start the writer thread")?;
+        let (writer, writer_thread) =
+            spawn_writer(store, &config.pipeline, Arc::clone(&metrics), None)
+                .context("cannot start the writer thread")?;
         let (stop_retention, retention_stop) = crossbeam_channel::bounded(1);
         let retention_thread = spawn_retention(writer.clone(), config.retention, retention_stop)
             .context("cannot start the retention thread")?;

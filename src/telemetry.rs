@@ -110,6 +110,7 @@ type RequestKey = (String, String, u16);
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub ingested_spans: Counter,
+    pub ingested_logs: Counter,
     /// Rejections by reason (`queue_full`, `invalid_span`, `decode`, ...),
     /// counted in items where items are known, else in requests.
     rejected: Mutex<BTreeMap<&'static str, u64>>,
@@ -171,6 +172,18 @@ impl Metrics {
             out,
             "lookout_ingested_spans_total {}",
             self.ingested_spans.get()
+        );
+
+        header(
+            &mut out,
+            "lookout_ingested_logs_total",
+            "counter",
+            "Log records stored.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_ingested_logs_total {}",
+            self.ingested_logs.get()
         );
 
         header(

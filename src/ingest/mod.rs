@@ -7,6 +7,7 @@
 pub mod body;
 pub mod limits;
 pub mod otlp;
+pub mod otlp_logs;
 
 pub use limits::Limits;
 

@@ -221,7 +221,7 @@ fn convert_span(
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary.
-fn truncate(mut text: String, max: usize, trimmed: &mut u64) -> String {
+pub(super) fn truncate(mut text: String, max: usize, trimmed: &mut u64) -> String {
     if text.len() > max {
         let mut cut = max;
         while !text.is_char_boundary(cut) {
@@ -233,7 +233,11 @@ fn truncate(mut text: String, max: usize, trimmed: &mut u64) -> String {
     text
 }
 
-fn convert_attributes(attributes: Vec<KeyValue>, limits: &Limits, trimmed: &mut u64) -> Attributes {
+pub(super) fn convert_attributes(
+    attributes: Vec<KeyValue>,
+    limits: &Limits,
+    trimmed: &mut u64,
+) -> Attributes {
     if attributes.len() > limits.max_attributes {
         *trimmed += (attributes.len() - limits.max_attributes) as u64;
     }
@@ -247,7 +251,7 @@ fn convert_attributes(attributes: Vec<KeyValue>, limits: &Limits, trimmed: &mut 
         .collect()
 }
 
-fn convert_value(
+pub(super) fn convert_value(
     value: Option<AnyValue>,
     limits: &Limits,
     trimmed: &mut u64,

@@ -10,6 +10,8 @@ mod time;
 
 pub use ids::{IdError, SpanId, TraceId};
 pub use time::{format_rfc3339, parse_time_param, UnixNanos};
+mod log;
+pub use log::*;
 
 /// An attribute value with the types OTLP's `AnyValue` can carry.
 ///

@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use crate::model::{SpanBatch, UnixNanos};
+use crate::store::sqlite::journal::EncodedLog;
 use crate::store::sqlite::write::GroupStats;
 use crate::telemetry::Metrics;
 
@@ -60,6 +61,10 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T, WriteError>>;
 
 pub(crate) enum Command {
     Spans(SpanBatch, Reply<GroupStats>),
+    /// Log records, already encoded for the journal.
+    Logs(Vec<EncodedLog>, Reply<GroupStats>),
+    /// Delete journal rows up to this id: the log index has committed them.
+    TruncateJournal(i64),
     /// A tiny committed write that proves the database is writable.
     Probe(Reply<()>),
     /// Answered once everything queued before it is committed.
@@ -126,6 +131,20 @@ impl WriterHandle {
         batch: SpanBatch,
     ) -> Result<oneshot::Receiver<Result<GroupStats, WriteError>>, WriteError> {
         self.try_submit(|reply| Command::Spans(batch, reply))
+    }
+
+    /// Journals log records and waits for the commit.
+    pub async fn write_logs(&self, records: Vec<EncodedLog>) -> Result<GroupStats, WriteError> {
+        let receiver = self.try_submit(|reply| Command::Logs(records, reply))?;
+        receiver.await.unwrap_or(Err(WriteError::WriterGone))
+    }
+
+    /// Asks the writer to delete journal rows up to `up_to`. Blocks while
+    /// the queue is full (the log indexer calls it from its own thread).
+    pub fn truncate_journal(&self, up_to: i64) -> Result<(), WriteError> {
+        self.sender
+            .send(Command::TruncateJournal(up_to))
+            .map_err(|_| WriteError::WriterGone)
     }
 
     /// Writes spans and waits for the commit.

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, TryRecvError};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use super::{Command, PipelineOptions, WriteError, WriterHandle, WriterStatus};
 use crate::model::UnixNanos;
+use crate::store::sqlite::journal::EncodedLog;
 use crate::store::WriteStore;
 use crate::telemetry::Metrics;
 
@@ -18,6 +19,7 @@ pub fn spawn_writer(
     store: WriteStore,
     options: &PipelineOptions,
     metrics: Arc<Metrics>,
+    journal_notify: Option<Sender<()>>,
 ) -> std::io::Result<(WriterHandle, JoinHandle<()>)> {
     let (sender, receiver) = crossbeam_channel::bounded(options.queue_capacity.max(1));
     let status = Arc::new(WriterStatus::default());
@@ -38,6 +40,7 @@ pub fn spawn_writer(
                 status: Arc::clone(&status),
                 metrics,
                 query_only: false,
+                journal_notify,
             };
             writer.run();
             status.alive.store(false, Ordering::SeqCst);
@@ -52,6 +55,8 @@ struct Writer {
     status: Arc<WriterStatus>,
     metrics: Arc<Metrics>,
     query_only: bool,
+    /// Woken (without blocking) after a commit that journaled log records.
+    journal_notify: Option<Sender<()>>,
 }
 
 impl Writer {
@@ -109,12 +114,18 @@ impl Writer {
         self.sync_fault_injection();
         let started = Instant::now();
         let mut batches = Vec::new();
+        let mut logs = Vec::new();
+        let mut truncate_to: Option<i64> = None;
         let mut probes = Vec::new();
         let mut retains = Vec::new();
         let mut flushes = Vec::new();
         for command in group {
             match command {
                 Command::Spans(batch, reply) => batches.push((batch, reply)),
+                Command::Logs(records, reply) => logs.push((records, reply)),
+                Command::TruncateJournal(up_to) => {
+                    truncate_to = Some(truncate_to.map_or(up_to, |t| t.max(up_to)));
+                }
                 Command::Probe(reply) => probes.push(reply),
                 Command::Flush(reply) => flushes.push(reply),
                 Command::Retain(cutoff, max_traces, reply) => {
@@ -125,25 +136,45 @@ impl Writer {
         }
 
         let mut failure: Option<String> = None;
-        if !batches.is_empty() {
-            let refs: Vec<&crate::model::SpanBatch> =
+        if !batches.is_empty() || !logs.is_empty() {
+            let span_refs: Vec<&crate::model::SpanBatch> =
                 batches.iter().map(|(batch, _)| batch).collect();
-            match self.store.write_group(&refs) {
+            let log_refs: Vec<&[EncodedLog]> =
+                logs.iter().map(|(records, _)| records.as_slice()).collect();
+            match self.store.write(&span_refs, &log_refs) {
                 Ok(stats) => {
                     self.metrics.ingested_spans.add(stats.spans_inserted);
+                    self.metrics.ingested_logs.add(stats.logs_inserted);
+                    // The receivers may have gone (client disconnected);
+                    // the data is committed either way.
                     for (_, reply) in batches {
-                        // The receiver may have gone (client disconnected);
-                        // the data is committed either way.
                         let _ = reply.send(Ok(stats));
+                    }
+                    for (_, reply) in logs {
+                        let _ = reply.send(Ok(stats));
+                    }
+                    if stats.logs_inserted > 0 {
+                        if let Some(notify) = &self.journal_notify {
+                            let _ = notify.try_send(());
+                        }
                     }
                 }
                 Err(error) => {
                     let message = error.to_string();
-                    for (_, reply) in batches {
+                    for reply in batches
+                        .into_iter()
+                        .map(|(_, r)| r)
+                        .chain(logs.into_iter().map(|(_, r)| r))
+                    {
                         let _ = reply.send(Err(WriteError::Failed(message.clone())));
                     }
                     failure = Some(message);
                 }
+            }
+        }
+        if let Some(up_to) = truncate_to {
+            if let Err(error) = self.store.truncate_journal(up_to) {
+                failure.get_or_insert_with(|| error.to_string());
             }
         }
         for reply in probes {
@@ -189,6 +220,11 @@ impl Writer {
 fn command_spans(command: &Command) -> usize {
     match command {
         Command::Spans(batch, _) => batch.spans.len().max(1),
-        Command::Probe(_) | Command::Flush(_) | Command::Retain(..) | Command::Stop => 1,
+        Command::Logs(records, _) => records.len().max(1),
+        Command::Probe(_)
+        | Command::Flush(_)
+        | Command::Retain(..)
+        | Command::TruncateJournal(_)
+        | Command::Stop => 1,
     }
 }

@@ -2,6 +2,11 @@ CREATE TABLE attribute_keys (
     id  INTEGER PRIMARY KEY,
     key TEXT NOT NULL UNIQUE
 );
+CREATE TABLE log_journal (
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_unix_nano INTEGER NOT NULL,
+    record             BLOB NOT NULL
+);
 CREATE TABLE operations (
     id         INTEGER PRIMARY KEY,
     service_id INTEGER NOT NULL REFERENCES services(id),

@@ -8,8 +8,14 @@ use super::StoreError;
 
 /// Every migration, in order. Append only: a released migration never
 /// changes.
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "traces", include_str!("../../../schema/0001_traces.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "traces", include_str!("../../../schema/0001_traces.sql")),
+    (
+        2,
+        "log_journal",
+        include_str!("../../../schema/0002_log_journal.sql"),
+    ),
+];
 
 /// The highest migration recorded in the database, 0 for a new one.
 pub fn applied_version(conn: &Connection) -> Result<i64, StoreError> {
@@ -96,7 +102,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().expect("memory db");
         migrate(&mut conn).expect("first");
         migrate(&mut conn).expect("second");
-        assert_eq!(applied_version(&conn).expect("version"), 1);
+        assert_eq!(applied_version(&conn).expect("version"), 2);
         conn.execute(
             "INSERT INTO schema_migrations (version, name, applied_unix_nano) VALUES (99, 'future', 0)",
             [],
@@ -106,7 +112,7 @@ mod tests {
             migrate(&mut conn),
             Err(StoreError::NewerSchema {
                 found: 99,
-                supported: 1
+                supported: 2
             })
         ));
     }

@@ -1,6 +1,7 @@
 //! SQLite: opening, pragmas, migrations, the write store and the read pool.
 
 pub mod codec;
+pub mod journal;
 mod migrate;
 pub mod read;
 pub mod write;

@@ -574,3 +574,26 @@ pub fn trace_time_range(conn: &Connection) -> Result<Option<(i64, i64)>, StoreEr
         _ => None,
     })
 }
+
+/// Journal rows above `after_id`, oldest first, at most `limit`.
+pub fn read_journal(
+    conn: &Connection,
+    after_id: i64,
+    limit: usize,
+) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT id, record FROM log_journal WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+    let rows = stmt.query_map(
+        params![after_id, i64::try_from(limit).unwrap_or(i64::MAX)],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Journal rows above `after_id` (not yet indexed) and when the oldest of
+/// them was received.
+pub fn journal_backlog(conn: &Connection, after_id: i64) -> Result<(i64, Option<i64>), StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT COUNT(*), MIN(received_unix_nano) FROM log_journal WHERE id > ?1")?
+        .query_row(params![after_id], |row| Ok((row.get(0)?, row.get(1)?)))?)
+}

@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::codec;
+use super::journal::EncodedLog;
 use super::StoreError;
 use crate::model::{Span, SpanBatch, StatusCode, TraceId, UnixNanos};
 
@@ -32,6 +33,10 @@ pub struct GroupStats {
     /// Spans that were new (duplicates of stored spans are not counted).
     pub spans_inserted: u64,
     pub traces_touched: u64,
+    /// Log records appended to the journal.
+    pub logs_inserted: u64,
+    /// The journal id of the last record appended, if any.
+    pub last_journal_id: Option<i64>,
 }
 
 pub struct WriteStore {
@@ -89,11 +94,31 @@ impl WriteStore {
     /// Writes all `batches` in one transaction and commits. On error nothing
     /// of the group is stored.
     pub fn write_group(&mut self, batches: &[&SpanBatch]) -> Result<GroupStats, StoreError> {
-        let result = Self::write_group_in(&mut self.conn, &mut self.dictionaries, batches);
+        self.write(batches, &[])
+    }
+
+    /// Writes span batches and journals log records, all in one
+    /// transaction. On error nothing of the group is stored.
+    pub fn write(
+        &mut self,
+        batches: &[&SpanBatch],
+        logs: &[&[EncodedLog]],
+    ) -> Result<GroupStats, StoreError> {
+        let result = Self::write_group_in(&mut self.conn, &mut self.dictionaries, batches, logs);
         if result.is_err() {
             self.dictionaries = Dictionaries::default();
         }
         result
+    }
+
+    /// Deletes journal rows up to `up_to` once the log indexer has
+    /// committed them.
+    pub fn truncate_journal(&mut self, up_to: i64) -> Result<u64, StoreError> {
+        let deleted = self
+            .conn
+            .prepare_cached("DELETE FROM log_journal WHERE id <= ?1")?
+            .execute(params![up_to])?;
+        Ok(deleted as u64)
     }
 
     /// Proves the database is writable: one tiny committed write.
@@ -191,8 +216,10 @@ impl WriteStore {
         conn: &mut Connection,
         dictionaries: &mut Dictionaries,
         batches: &[&SpanBatch],
+        logs: &[&[EncodedLog]],
     ) -> Result<GroupStats, StoreError> {
         let tx = conn.transaction()?;
+
         let mut stats = GroupStats::default();
         let mut operation_counts: HashMap<i64, i64> = HashMap::new();
         let mut service_seen: HashMap<i64, (i64, i64)> = HashMap::new();
@@ -266,6 +293,17 @@ impl WriteStore {
             for (service_id, (count, last_seen)) in &service_seen {
                 update_service.execute(params![count, last_seen, service_id])?;
             }
+        }
+        if !logs.is_empty() {
+            let received = UnixNanos::now().0;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO log_journal (received_unix_nano, record) VALUES (?1, ?2)",
+            )?;
+            for record in logs.iter().flat_map(|records| records.iter()) {
+                insert.execute(params![received, &record.0])?;
+                stats.logs_inserted += 1;
+            }
+            stats.last_journal_id = Some(tx.last_insert_rowid());
         }
         tx.commit()?;
         Ok(stats)

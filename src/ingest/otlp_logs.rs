@@ -1,0 +1,326 @@
+//! OTLP logs: decoding `ExportLogsServiceRequest` and converting it into
+//! model log records, rejecting invalid records one by one.
+
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value;
+use prost::Message;
+
+use super::otlp::{convert_attributes, convert_value, truncate, Encoding};
+use super::{IngestError, Limits};
+use crate::model::{
+    format_rfc3339, AttrValue, LogBody, LogRecord, Scope, SpanId, TraceId, UnixNanos,
+};
+
+/// Partial-success messages name at most this many problems.
+const MAX_MESSAGES: usize = 5;
+
+pub fn decode_logs(
+    body: &[u8],
+    encoding: Encoding,
+) -> Result<ExportLogsServiceRequest, IngestError> {
+    match encoding {
+        Encoding::Protobuf => ExportLogsServiceRequest::decode(body)
+            .map_err(|error| IngestError::Decode(format!("invalid OTLP protobuf: {error}"))),
+        Encoding::Json => serde_json::from_slice(body)
+            .map_err(|error| IngestError::Decode(format!("invalid OTLP JSON: {error}"))),
+    }
+}
+
+/// The accepted time window for record timestamps. Records outside it are
+/// rejected (each would otherwise create an index partition of its own).
+#[derive(Debug, Clone, Copy)]
+pub struct TimeWindow {
+    pub earliest: UnixNanos,
+    pub latest: UnixNanos,
+}
+
+impl TimeWindow {
+    pub fn check(&self, timestamp: UnixNanos) -> Result<(), String> {
+        if timestamp < self.earliest || timestamp > self.latest {
+            return Err(format!(
+                "timestamp {} is outside the accepted window {} .. {} (retention and clock skew)",
+                format_rfc3339(timestamp),
+                format_rfc3339(self.earliest),
+                format_rfc3339(self.latest)
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The valid records of one request, and what was rejected or cut.
+#[derive(Debug, Default)]
+pub struct ConvertedLogs {
+    pub records: Vec<LogRecord>,
+    pub rejected: u64,
+    pub trimmed: u64,
+    messages: Vec<String>,
+}
+
+impl ConvertedLogs {
+    fn note(&mut self, message: String) {
+        if self.messages.len() < MAX_MESSAGES {
+            self.messages.push(message);
+        }
+    }
+
+    pub fn message(&self) -> String {
+        let mut parts = Vec::new();
+        if self.rejected > 0 {
+            parts.push(format!(
+                "rejected {} log record(s): {}",
+                self.rejected,
+                self.messages.join("; ")
+            ));
+        }
+        if self.trimmed > 0 {
+            parts.push(format!(
+                "{} attribute(s) dropped or truncated by the server's limits",
+                self.trimmed
+            ));
+        }
+        parts.join(". ")
+    }
+}
+
+pub fn convert_logs(
+    request: ExportLogsServiceRequest,
+    limits: &Limits,
+    window: TimeWindow,
+    now: UnixNanos,
+) -> ConvertedLogs {
+    let mut out = ConvertedLogs::default();
+    for (resource_index, resource_logs) in request.resource_logs.into_iter().enumerate() {
+        let resource = resource_logs
+            .resource
+            .map(|resource| convert_attributes(resource.attributes, limits, &mut out.trimmed))
+            .unwrap_or_default();
+        let service = resource
+            .iter()
+            .find_map(|(key, value)| match (key.as_str(), value) {
+                ("service.name", AttrValue::String(name)) if !name.is_empty() => Some(name.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "unknown_service".to_string());
+        for (scope_index, scope_logs) in resource_logs.scope_logs.into_iter().enumerate() {
+            let scope = scope_logs
+                .scope
+                .map(|scope| Scope {
+                    name: scope.name,
+                    version: scope.version,
+                })
+                .unwrap_or_default();
+            for (record_index, record) in scope_logs.log_records.into_iter().enumerate() {
+                let converted =
+                    convert_record(record, limits, &mut out.trimmed, now).and_then(|mut record| {
+                        window.check(record.timestamp)?;
+                        record.service = service.clone();
+                        record.resource = resource.clone();
+                        record.scope = scope.clone();
+                        Ok(record)
+                    });
+                match converted {
+                    Ok(record) => out.records.push(record),
+                    Err(reason) => {
+                        out.rejected += 1;
+                        out.note(format!(
+                            "resourceLogs[{resource_index}].scopeLogs[{scope_index}].logRecords[{record_index}]: {reason}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn convert_record(
+    record: opentelemetry_proto::tonic::logs::v1::LogRecord,
+    limits: &Limits,
+    trimmed: &mut u64,
+    now: UnixNanos,
+) -> Result<LogRecord, String> {
+    let trace_id = if record.trace_id.is_empty() {
+        None
+    } else {
+        Some(TraceId::from_bytes(&record.trace_id).map_err(|e| e.to_string())?)
+    };
+    let span_id = if record.span_id.is_empty() {
+        None
+    } else {
+        Some(SpanId::from_bytes(&record.span_id).map_err(|e| e.to_string())?)
+    };
+    let body = match record.body.and_then(|body| body.value) {
+        None => LogBody::Text(String::new()),
+        Some(any_value::Value::StringValue(text)) => LogBody::Text(truncate(
+            text,
+            limits.max_attribute_value_bytes.max(64 * 1024),
+            trimmed,
+        )),
+        Some(other) => LogBody::Json(
+            convert_value(
+                Some(opentelemetry_proto::tonic::common::v1::AnyValue { value: Some(other) }),
+                limits,
+                trimmed,
+                0,
+            )
+            .to_json(),
+        ),
+    };
+    let mut attributes = convert_attributes(record.attributes, limits, trimmed);
+    if !record.event_name.is_empty() {
+        attributes.push(("event.name".into(), AttrValue::String(record.event_name)));
+    }
+    let observed = if record.observed_time_unix_nano == 0 {
+        now
+    } else {
+        UnixNanos::from_u64(record.observed_time_unix_nano)
+    };
+    let mut converted = LogRecord {
+        timestamp: UnixNanos::from_u64(record.time_unix_nano),
+        observed_timestamp: observed,
+        severity_number: record.severity_number,
+        severity_text: truncate(record.severity_text, 64, trimmed),
+        service: String::new(),
+        body,
+        trace_id,
+        span_id,
+        attributes,
+        resource: Vec::new(),
+        scope: Scope::default(),
+    };
+    converted.normalize();
+    Ok(converted)
+}
+
+pub fn encode_logs_response(rejected: u64, message: String, encoding: Encoding) -> Vec<u8> {
+    let partial_success = (rejected > 0 || !message.is_empty()).then(|| ExportLogsPartialSuccess {
+        rejected_log_records: i64::try_from(rejected).unwrap_or(i64::MAX),
+        error_message: message,
+    });
+    let response = ExportLogsServiceResponse { partial_success };
+    match encoding {
+        Encoding::Protobuf => response.encode_to_vec(),
+        Encoding::Json => serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, KeyValueList};
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord as OtlpRecord, ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+
+    const NOW: UnixNanos = UnixNanos(1_763_719_200_000_000_000);
+
+    fn window() -> TimeWindow {
+        TimeWindow {
+            earliest: UnixNanos(NOW.0 - 86_400_000_000_000),
+            latest: UnixNanos(NOW.0 + 86_400_000_000_000),
+        }
+    }
+
+    fn request(records: Vec<OtlpRecord>) -> ExportLogsServiceRequest {
+        ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(Resource {
+                    attributes: vec![KeyValue {
+                        key: "service.name".into(),
+                        value: Some(AnyValue {
+                            value: Some(any_value::Value::StringValue("checkout".into())),
+                        }),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+                scope_logs: vec![ScopeLogs {
+                    log_records: records,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    fn text_record(body: &str) -> OtlpRecord {
+        OtlpRecord {
+            time_unix_nano: NOW.0 as u64,
+            severity_number: 17,
+            body: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(body.into())),
+            }),
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn records_get_service_severity_text_and_ids() {
+        let converted = convert_logs(
+            request(vec![text_record("payment declined")]),
+            &Limits::default(),
+            window(),
+            NOW,
+        );
+        assert_eq!(converted.rejected, 0);
+        let record = &converted.records[0];
+        assert_eq!(record.service, "checkout");
+        assert_eq!(record.severity_text, "ERROR");
+        assert_eq!(record.body, LogBody::Text("payment declined".into()));
+        assert_eq!(record.trace_id, Some(TraceId([1; 16])));
+        assert_eq!(record.observed_timestamp, NOW);
+    }
+
+    #[test]
+    fn structured_bodies_stay_json() {
+        let mut record = text_record("");
+        record.body = Some(AnyValue {
+            value: Some(any_value::Value::KvlistValue(KeyValueList {
+                values: vec![KeyValue {
+                    key: "order".into(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::IntValue(7)),
+                    }),
+                    ..Default::default()
+                }],
+            })),
+        });
+        let converted = convert_logs(request(vec![record]), &Limits::default(), window(), NOW);
+        assert_eq!(
+            converted.records[0].body,
+            LogBody::Json(serde_json::json!({"order": 7}))
+        );
+    }
+
+    #[test]
+    fn bad_ids_and_out_of_window_times_are_rejected_individually() {
+        let mut bad_id = text_record("x");
+        bad_id.trace_id = vec![1; 3];
+        let mut ancient = text_record("y");
+        ancient.time_unix_nano = 1_000;
+        let converted = convert_logs(
+            request(vec![text_record("ok"), bad_id, ancient]),
+            &Limits::default(),
+            window(),
+            NOW,
+        );
+        assert_eq!(converted.records.len(), 1);
+        assert_eq!(converted.rejected, 2);
+        let message = converted.message();
+        assert!(message.contains("logRecords[1]: trace_id"), "{message}");
+        assert!(message.contains("logRecords[2]: timestamp"), "{message}");
+    }
+
+    #[test]
+    fn missing_time_falls_back_to_observed_time() {
+        let mut record = text_record("x");
+        record.time_unix_nano = 0;
+        record.observed_time_unix_nano = (NOW.0 - 5) as u64;
+        let converted = convert_logs(request(vec![record]), &Limits::default(), window(), NOW);
+        assert_eq!(converted.records[0].timestamp, UnixNanos(NOW.0 - 5));
+    }
+}

@@ -11,7 +11,9 @@ use actix_web::web;
 use anyhow::Context as _;
 
 use crate::config::Config;
-use crate::pipeline::{spawn_retention, spawn_writer, WriterHandle};
+use crate::pipeline::tail::TailHub;
+use crate::pipeline::{spawn_retention, spawn_writer, IndexerStatus, LogIndexer, WriterHandle};
+use crate::store::logs::{LogIndexOptions, LogIndexes, LOGS_DIR};
 use crate::store::{sqlite, ReadPool};
 use crate::telemetry::Metrics;
 use crate::web::AppState;
@@ -21,6 +23,7 @@ pub struct App {
     state: web::Data<AppState>,
     listener: TcpListener,
     writer_thread: JoinHandle<()>,
+    indexer_thread: JoinHandle<()>,
     retention_thread: JoinHandle<()>,
     stop_retention: crossbeam_channel::Sender<()>,
     addr: SocketAddr,
@@ -36,9 +39,30 @@ impl App {
                 format!("cannot open the database in {}", config.data_dir.display())
             })?;
         let reads = Arc::new(ReadPool::new(&config.data_dir, &config.store));
-        let (writer, writer_thread) =
-            spawn_writer(store, &config.pipeline, Arc::clone(&metrics), None)
-                .context("cannot start the writer thread")?;
+        let logs = LogIndexes::open(&config.data_dir.join(LOGS_DIR), LogIndexOptions::default())
+            .context("cannot open the log indexes")?;
+        let (journal_notify, journal_wakeups) = crossbeam_channel::bounded(1);
+        let (writer, writer_thread) = spawn_writer(
+            store,
+            &config.pipeline,
+            Arc::clone(&metrics),
+            Some(journal_notify),
+        )
+        .context("cannot start the writer thread")?;
+        let indexer = Arc::new(IndexerStatus::default());
+        let tail = Arc::new(TailHub::default());
+        let indexer_thread = LogIndexer {
+            indexes: logs.clone(),
+            reads: Arc::clone(&reads),
+            writer: writer.clone(),
+            notify: journal_wakeups,
+            refresh: config.log_refresh,
+            metrics: Arc::clone(&metrics),
+            status: Arc::clone(&indexer),
+            tail: Arc::clone(&tail),
+        }
+        .spawn()
+        .context("cannot start the log indexer thread")?;
         let (stop_retention, retention_stop) = crossbeam_channel::bounded(1);
         let retention_thread = spawn_retention(writer.clone(), config.retention, retention_stop)
             .context("cannot start the retention thread")?;
@@ -49,12 +73,16 @@ impl App {
             config,
             writer,
             reads,
+            logs,
+            indexer,
+            tail,
             metrics,
         });
         Ok(App {
             state,
             listener,
             writer_thread,
+            indexer_thread,
             retention_thread,
             stop_retention,
             addr,
@@ -92,6 +120,11 @@ impl App {
         self.writer_thread
             .join()
             .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+        // The indexer ends once the writer is gone, after committing what
+        // the journal holds.
+        self.indexer_thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the log indexer thread panicked"))?;
         tracing::info!("shut down cleanly");
         Ok(())
     }

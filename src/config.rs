@@ -62,6 +62,9 @@ pub struct CliOptions {
     /// Delete traces older than this (e.g. 7d, 12h) [default: 7d]
     #[arg(long, env = "LOOKOUT_RETENTION", global = true)]
     pub retention: Option<String>,
+    /// How soon ingested logs become searchable (e.g. 1s, 500ms) [default: 1s]
+    #[arg(long, env = "LOOKOUT_LOG_REFRESH", global = true)]
+    pub log_refresh: Option<String>,
     /// Bearer token required for the API (needed to listen beyond loopback)
     #[arg(
         long,
@@ -126,6 +129,7 @@ struct FileOptions {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
     retention: Option<String>,
+    log_refresh: Option<String>,
     admin_token: Option<String>,
     api_keys: Option<Vec<String>>,
     log_format: Option<LogFormat>,
@@ -145,6 +149,7 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub retention: Duration,
+    pub log_refresh: Duration,
     pub admin_token: Option<String>,
     pub api_keys: Vec<String>,
     pub log_format: LogFormat,
@@ -162,6 +167,7 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.to_path_buf(),
             retention: Duration::from_secs(7 * 24 * 3600),
+            log_refresh: Duration::from_secs(1),
             admin_token: None,
             api_keys: Vec::new(),
             log_format: LogFormat::Text,
@@ -199,6 +205,18 @@ impl Config {
         let retention = parse_duration("--retention", &retention_text)?;
         if retention < Duration::from_secs(60) {
             return Err(invalid("--retention", "must be at least 1m".into()));
+        }
+        let log_refresh_text = cli
+            .log_refresh
+            .clone()
+            .or(file.log_refresh)
+            .unwrap_or_else(|| "1s".into());
+        let log_refresh = parse_duration("--log-refresh", &log_refresh_text)?;
+        if log_refresh < Duration::from_millis(10) || log_refresh > Duration::from_secs(60) {
+            return Err(invalid(
+                "--log-refresh",
+                "must be between 10ms and 60s".into(),
+            ));
         }
         let admin_token = cli
             .admin_token
@@ -280,6 +298,7 @@ impl Config {
             listen,
             data_dir,
             retention,
+            log_refresh,
             admin_token,
             api_keys,
             log_format: cli
@@ -320,6 +339,7 @@ pub fn unknown_env_vars() -> Vec<String> {
         "LOOKOUT_LISTEN",
         "LOOKOUT_DATA_DIR",
         "LOOKOUT_RETENTION",
+        "LOOKOUT_LOG_REFRESH",
         "LOOKOUT_ADMIN_TOKEN",
         "LOOKOUT_API_KEY",
         "LOOKOUT_CONFIG",

@@ -111,6 +111,9 @@ type RequestKey = (String, String, u16);
 pub struct Metrics {
     pub ingested_spans: Counter,
     pub ingested_logs: Counter,
+    /// Log records added to the tantivy indexes.
+    pub indexed_logs: Counter,
+    pub index_commit_seconds: Histogram,
     /// Rejections by reason (`queue_full`, `invalid_span`, `decode`, ...),
     /// counted in items where items are known, else in requests.
     rejected: Mutex<BTreeMap<&'static str, u64>>,
@@ -125,6 +128,10 @@ pub struct Metrics {
 #[derive(Debug, Default)]
 pub struct ScrapeValues {
     pub storage_bytes: Vec<(&'static str, u64)>,
+    /// Journal rows not yet committed to the log index, and the age of the
+    /// oldest in seconds.
+    pub index_lag_records: i64,
+    pub index_lag_seconds: f64,
     pub queue_capacity: usize,
 }
 
@@ -193,6 +200,7 @@ impl Metrics {
             "Rejected ingest items or requests, by reason.",
         );
         for reason in [
+            "corrupt_journal_record",
             "decode",
             "invalid_item",
             "too_large",
@@ -245,6 +253,48 @@ impl Metrics {
             out,
             "lookout_writer_errors_total {}",
             self.writer_errors.get()
+        );
+
+        header(
+            &mut out,
+            "lookout_indexed_logs_total",
+            "counter",
+            "Log records added to the log index.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_indexed_logs_total {}",
+            self.indexed_logs.get()
+        );
+        header(
+            &mut out,
+            "lookout_log_index_commit_seconds",
+            "histogram",
+            "Time to commit the log index.",
+        );
+        self.index_commit_seconds
+            .render(&mut out, "lookout_log_index_commit_seconds", "");
+        header(
+            &mut out,
+            "lookout_log_index_lag_records",
+            "gauge",
+            "Journaled log records not yet searchable.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_log_index_lag_records {}",
+            scrape.index_lag_records
+        );
+        header(
+            &mut out,
+            "lookout_log_index_lag_seconds",
+            "gauge",
+            "Age of the oldest journaled record not yet searchable.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_log_index_lag_seconds {}",
+            scrape.index_lag_seconds
         );
 
         header(
@@ -325,7 +375,10 @@ mod tests {
         let text = metrics.render(&ScrapeValues {
             storage_bytes: vec![("sqlite", 4096)],
             queue_capacity: 8,
+            index_lag_records: 3,
+            index_lag_seconds: 0.5,
         });
+        assert!(text.contains("lookout_log_index_lag_records 3\n"));
         assert!(text.contains("lookout_ingested_spans_total 5\n"));
         assert!(text.contains("lookout_ingest_rejected_total{reason=\"queue_full\"} 2\n"));
         assert!(text.contains("lookout_writer_commit_seconds_bucket{le=\"0.0025\"} 0\n"));

@@ -5,6 +5,7 @@
 //! invalid items individually. Nothing here touches storage.
 
 pub mod body;
+pub mod jsonl;
 pub mod limits;
 pub mod otlp;
 pub mod otlp_logs;

@@ -169,7 +169,9 @@ fn convert_span(
 ) -> Result<Span, String> {
     let trace_id = TraceId::from_bytes(&span.trace_id).map_err(|e| e.to_string())?;
     let span_id = SpanId::from_bytes(&span.span_id).map_err(|e| e.to_string())?;
-    let parent_span_id = if span.parent_span_id.is_empty() {
+    // An all-zero parent id means "no parent" too, as the OpenTelemetry
+    // Collector reads it.
+    let parent_span_id = if span.parent_span_id.iter().all(|byte| *byte == 0) {
         None
     } else {
         Some(SpanId::from_bytes(&span.parent_span_id).map_err(|e| format!("parent_{e}"))?)

@@ -142,12 +142,13 @@ fn convert_record(
     trimmed: &mut u64,
     now: UnixNanos,
 ) -> Result<LogRecord, String> {
-    let trace_id = if record.trace_id.is_empty() {
+    // Logs outside a trace may carry all-zero ids: those mean "none".
+    let trace_id = if record.trace_id.iter().all(|byte| *byte == 0) {
         None
     } else {
         Some(TraceId::from_bytes(&record.trace_id).map_err(|e| e.to_string())?)
     };
-    let span_id = if record.span_id.is_empty() {
+    let span_id = if record.span_id.iter().all(|byte| *byte == 0) {
         None
     } else {
         Some(SpanId::from_bytes(&record.span_id).map_err(|e| e.to_string())?)

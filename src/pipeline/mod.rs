@@ -6,7 +6,9 @@
 //! row cap), writes them in one transaction, commits and only then answers
 //! every command of the group (group commit).
 
+mod log_indexer;
 mod retention;
+pub mod tail;
 mod writer;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -22,6 +24,7 @@ use crate::store::sqlite::journal::EncodedLog;
 use crate::store::sqlite::write::GroupStats;
 use crate::telemetry::Metrics;
 
+pub use log_indexer::{IndexerStatus, LogIndexer};
 pub use retention::spawn_retention;
 pub use writer::spawn_writer;
 

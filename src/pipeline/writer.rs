@@ -110,6 +110,9 @@ impl Writer {
         }
     }
 
+    /// Writes one group and answers its commands. Health status is updated
+    /// before any reply is sent, so a client that saw its write succeed
+    /// never reads a stale failure from `/health/deep`.
     fn write(&mut self, group: Vec<Command>) {
         self.sync_fault_injection();
         let started = Instant::now();
@@ -136,83 +139,108 @@ impl Writer {
         }
 
         let mut failure: Option<String> = None;
-        if !batches.is_empty() || !logs.is_empty() {
+        let mut note = |result: Result<(), String>| {
+            if let Err(message) = result {
+                failure.get_or_insert(message);
+            }
+        };
+
+        let data_result = if batches.is_empty() && logs.is_empty() {
+            None
+        } else {
             let span_refs: Vec<&crate::model::SpanBatch> =
                 batches.iter().map(|(batch, _)| batch).collect();
             let log_refs: Vec<&[EncodedLog]> =
                 logs.iter().map(|(records, _)| records.as_slice()).collect();
-            match self.store.write(&span_refs, &log_refs) {
-                Ok(stats) => {
-                    self.metrics.ingested_spans.add(stats.spans_inserted);
-                    self.metrics.ingested_logs.add(stats.logs_inserted);
-                    // The receivers may have gone (client disconnected);
-                    // the data is committed either way.
-                    for (_, reply) in batches {
-                        let _ = reply.send(Ok(stats));
-                    }
-                    for (_, reply) in logs {
-                        let _ = reply.send(Ok(stats));
-                    }
-                    if stats.logs_inserted > 0 {
-                        if let Some(notify) = &self.journal_notify {
-                            let _ = notify.try_send(());
-                        }
-                    }
-                }
-                Err(error) => {
-                    let message = error.to_string();
-                    for reply in batches
-                        .into_iter()
-                        .map(|(_, r)| r)
-                        .chain(logs.into_iter().map(|(_, r)| r))
-                    {
-                        let _ = reply.send(Err(WriteError::Failed(message.clone())));
-                    }
-                    failure = Some(message);
-                }
-            }
-        }
-        if let Some(up_to) = truncate_to {
-            if let Err(error) = self.store.truncate_journal(up_to) {
-                failure.get_or_insert_with(|| error.to_string());
-            }
-        }
-        for reply in probes {
             let result = self
                 .store
-                .write_probe()
+                .write(&span_refs, &log_refs)
                 .map_err(|error| WriteError::Failed(error.to_string()));
-            if let Err(WriteError::Failed(message)) = &result {
-                failure.get_or_insert_with(|| message.clone());
+            if let Ok(stats) = &result {
+                self.metrics.ingested_spans.add(stats.spans_inserted);
+                self.metrics.ingested_logs.add(stats.logs_inserted);
             }
-            let _ = reply.send(result);
+            note(result.as_ref().map(|_| ()).map_err(ToString::to_string));
+            Some(result)
+        };
+        if let Some(up_to) = truncate_to {
+            note(self.store.truncate_journal(up_to).map(|_| ()).map_err(|e| e.to_string()));
         }
+        let retain_results: Vec<_> = retains
+            .into_iter()
+            .map(|(cutoff, max_traces, reply)| {
+                let result = self
+                    .store
+                    .delete_traces_before(cutoff, max_traces)
+                    .map_err(|error| WriteError::Failed(error.to_string()));
+                note(result.as_ref().map(|_| ()).map_err(ToString::to_string));
+                (reply, result)
+            })
+            .collect();
+        let probe_results: Vec<_> = probes
+            .into_iter()
+            .map(|reply| {
+                let result = self
+                    .store
+                    .write_probe()
+                    .map_err(|error| WriteError::Failed(error.to_string()));
+                note(result.as_ref().map(|_| ()).map_err(ToString::to_string));
+                (reply, result)
+            })
+            .collect();
         self.metrics
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
+        self.record_outcome(failure);
+
+        // The receivers may have gone (client disconnected); what was
+        // committed stays committed either way.
+        if let Some(result) = data_result {
+            for reply in batches
+                .into_iter()
+                .map(|(_, reply)| reply)
+                .chain(logs.into_iter().map(|(_, reply)| reply))
+            {
+                let _ = reply.send(result.clone());
+            }
+            if result.is_ok_and(|stats| stats.logs_inserted > 0) {
+                if let Some(notify) = &self.journal_notify {
+                    let _ = notify.try_send(());
+                }
+            }
+        }
+        for (reply, result) in retain_results {
+            let _ = reply.send(result);
+        }
+        for (reply, result) in probe_results {
+            let _ = reply.send(result);
+        }
+        for reply in flushes {
+            let _ = reply.send(Ok(()));
+        }
+    }
+
+    /// Publishes the group's outcome for health checks and metrics, and
+    /// logs a failure once per outage.
+    fn record_outcome(&self, failure: Option<String>) {
         match failure {
             None => {
                 self.status
                     .last_commit_unix_nano
                     .store(UnixNanos::now().0, Ordering::SeqCst);
                 self.status.commits.fetch_add(1, Ordering::Relaxed);
-                let mut last_error = self.status.last_error.lock();
-                if last_error.take().is_some() {
+                if self.status.last_error.lock().take().is_some() {
                     tracing::info!("writes succeed again");
                 }
             }
             Some(message) => {
                 self.metrics.writer_errors.inc();
                 let mut last_error = self.status.last_error.lock();
-                // Say it once per outage, not once per commit.
                 if last_error.is_none() {
                     tracing::error!(error = %message, "write failed; ingest answers 503 until writes succeed");
                 }
                 *last_error = Some(message);
             }
-        }
-        for reply in flushes {
-            let _ = reply.send(Ok(()));
         }
     }
 }

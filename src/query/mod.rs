@@ -2,6 +2,8 @@
 //! parameters into store filters, time ranges and opaque cursors.
 //! Execution happens in `store::sqlite::read` on read-only connections.
 
+pub mod logql;
+pub mod logs;
 pub mod params;
 pub mod traces;
 

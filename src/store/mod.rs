@@ -5,6 +5,7 @@
 //! Invariant: only this module constructs a writable connection, and only
 //! `sqlite::write` issues DML that changes data.
 
+pub mod logs;
 pub mod sqlite;
 
 pub use sqlite::{ReadPool, StoreError, StoreOptions, WriteStore};

@@ -12,6 +12,7 @@ use super::error::ApiError;
 use super::traces::with_reader;
 use super::AppState;
 use crate::model::{format_rfc3339, UnixNanos};
+use crate::store::logs::LOGS_DIR;
 use crate::store::sqlite::{self, read};
 use crate::telemetry::ScrapeValues;
 
@@ -84,8 +85,63 @@ fn sqlite_bytes(data_dir: &Path) -> u64 {
         .sum()
 }
 
+/// Degraded when records wait longer than this many refresh intervals
+/// (and at least 30 s) to become searchable.
+const LAG_REFRESHES: u32 = 10;
+
+async fn log_index_check(state: &web::Data<AppState>) -> (Level, Value) {
+    let status = &state.indexer;
+    let last_commit = status.last_commit_unix_nano.load(Ordering::SeqCst);
+    let lag = index_lag(state).await;
+    let details = json!({
+        "alive": status.alive.load(Ordering::SeqCst),
+        "indexed_through": status.indexed_through.load(Ordering::SeqCst),
+        "last_commit": (last_commit > 0).then(|| format_rfc3339(UnixNanos(last_commit))),
+        "lag_records": lag.as_ref().map(|lag| lag.records).unwrap_or(0),
+        "lag_seconds": lag.as_ref().map(|lag| lag.oldest_seconds).unwrap_or(0.0),
+    });
+    let bound = (state.config.log_refresh * LAG_REFRESHES).max(Duration::from_secs(30));
+    let last_error = status.last_error.lock().clone();
+    if !status.alive.load(Ordering::SeqCst) {
+        return check(
+            Level::Critical,
+            Some("the log indexer thread has stopped".into()),
+            details,
+        );
+    }
+    if let Some(error) = last_error {
+        return check(
+            Level::Critical,
+            Some(format!("log indexing fails: {error}")),
+            details,
+        );
+    }
+    match lag {
+        Err(error) => check(Level::Critical, Some(error.public_message()), details),
+        Ok(lag) if lag.oldest_seconds > bound.as_secs_f64() => check(
+            Level::Degraded,
+            Some(format!(
+                "{} log records have waited {:.1}s to become searchable",
+                lag.records, lag.oldest_seconds
+            )),
+            details,
+        ),
+        Ok(_) => check(Level::Ok, None, details),
+    }
+}
+
 pub async fn deep(state: web::Data<AppState>) -> HttpResponse {
     let mut checks = serde_json::Map::new();
+
+    // Probe first: its commit clears a stale error from an outage that
+    // has ended, so the writer check below reports the present.
+    let readable = with_reader(&state, |conn| Ok(read::ping(conn)?)).await;
+    let writable = match tokio::time::timeout(PROBE_TIMEOUT, state.writer.probe()).await {
+        Ok(result) => result.map_err(|error| error.to_string()),
+        Err(_) => Err(format!(
+            "the writer did not answer within {PROBE_TIMEOUT:?}"
+        )),
+    };
 
     let status = state.writer.status();
     let last_commit = status.last_commit_unix_nano.load(Ordering::SeqCst);
@@ -113,13 +169,6 @@ pub async fn deep(state: web::Data<AppState>) -> HttpResponse {
     checks.insert("writer".into(), writer.1);
     let mut worst = writer.0;
 
-    let readable = with_reader(&state, |conn| Ok(read::ping(conn)?)).await;
-    let writable = match tokio::time::timeout(PROBE_TIMEOUT, state.writer.probe()).await {
-        Ok(result) => result.map_err(|error| error.to_string()),
-        Err(_) => Err(format!(
-            "the writer did not answer within {PROBE_TIMEOUT:?}"
-        )),
-    };
     let sqlite = match (&readable, &writable) {
         (Ok(()), Ok(())) => check(Level::Ok, None, json!({"readable": true, "writable": true})),
         _ => check(
@@ -170,6 +219,10 @@ pub async fn deep(state: web::Data<AppState>) -> HttpResponse {
     worst = worst.max(disk.0);
     checks.insert("disk".into(), disk.1);
 
+    let log_index = log_index_check(&state).await;
+    worst = worst.max(log_index.0);
+    checks.insert("log_index".into(), log_index.1);
+
     let depth = state.writer.queue_depth();
     let capacity = state.writer.queue_capacity();
     let queue_details = json!({"depth": depth, "capacity": capacity});
@@ -198,18 +251,47 @@ pub async fn deep(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// Journal rows not yet committed to the log index.
+#[derive(Debug, Default, Clone, Copy)]
+struct IndexLag {
+    records: i64,
+    oldest_seconds: f64,
+}
+
+async fn index_lag(state: &web::Data<AppState>) -> Result<IndexLag, ApiError> {
+    let indexed_through = state.indexer.indexed_through.load(Ordering::SeqCst);
+    let (records, oldest) = with_reader(state, move |conn| {
+        Ok(read::journal_backlog(conn, indexed_through)?)
+    })
+    .await?;
+    let oldest_seconds = oldest.map_or(0.0, |received| {
+        (UnixNanos::now().0.saturating_sub(received)).max(0) as f64 / 1e9
+    });
+    Ok(IndexLag {
+        records,
+        oldest_seconds,
+    })
+}
+
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let data_dir = state.config.data_dir.clone();
     state
         .metrics
         .queue_depth
         .set(state.writer.queue_depth() as i64);
+    let lag = index_lag(&state).await.unwrap_or_else(|error| {
+        error.log();
+        IndexLag::default()
+    });
     let scrape = ScrapeValues {
         storage_bytes: vec![
             ("sqlite", sqlite_bytes(&data_dir)),
+            ("logs", dir_size(&data_dir.join(LOGS_DIR))),
             ("total", dir_size(&data_dir)),
         ],
         queue_capacity: state.writer.queue_capacity(),
+        index_lag_records: lag.records,
+        index_lag_seconds: lag.oldest_seconds,
     };
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
@@ -224,10 +306,16 @@ pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     let data_dir = &state.config.data_dir;
     Ok(HttpResponse::Ok().json(json!({
         "counts": counts,
-        "storage_bytes": {"sqlite": sqlite_bytes(data_dir), "total": dir_size(data_dir)},
+        "storage_bytes": {
+            "sqlite": sqlite_bytes(data_dir),
+            "logs": dir_size(&data_dir.join(LOGS_DIR)),
+            "total": dir_size(data_dir),
+        },
         "ingested": {
             "spans": state.metrics.ingested_spans.get(),
+            "logs": state.metrics.ingested_logs.get(),
         },
+        "log_days": state.logs.days().iter().map(|day| day.dir_name()).collect::<Vec<_>>(),
         "oldest_trace": range.map(|(oldest, _)| format_rfc3339(UnixNanos(oldest))),
         "newest_trace": range.map(|(_, newest)| format_rfc3339(UnixNanos(newest))),
     })))

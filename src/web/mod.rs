@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod error;
 mod health;
+mod logs;
 mod otlp;
 mod traces;
 
@@ -18,7 +19,9 @@ use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpResponse};
 
 use crate::config::Config;
-use crate::pipeline::WriterHandle;
+use crate::pipeline::tail::TailHub;
+use crate::pipeline::{IndexerStatus, WriterHandle};
+use crate::store::logs::LogIndexes;
 use crate::store::ReadPool;
 use crate::telemetry::Metrics;
 
@@ -27,24 +30,45 @@ pub struct AppState {
     pub config: Config,
     pub writer: WriterHandle,
     pub reads: Arc<ReadPool>,
+    pub logs: LogIndexes,
+    pub indexer: Arc<IndexerStatus>,
+    pub tail: Arc<TailHub>,
     pub metrics: Arc<Metrics>,
 }
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/traces", web::post().to(otlp::post_traces))
-        .route("/health", web::get().to(health::health))
-        .route("/health/deep", web::get().to(health::deep))
-        .route("/metrics", web::get().to(health::metrics))
-        .route("/api/stats", web::get().to(health::stats))
-        .route("/api/services", web::get().to(traces::services))
-        .route(
-            "/api/services/{service}/operations",
-            web::get().to(traces::operations),
-        )
-        .route("/api/traces", web::get().to(traces::search))
-        .route("/api/traces/{trace_id}", web::get().to(traces::get_trace))
-        .default_service(web::to(not_found));
+    cfg.service(
+        web::scope("/v1")
+            .wrap(from_fn(auth::require_otlp_key))
+            .route("/traces", web::post().to(otlp::post_traces))
+            .route("/logs", web::post().to(otlp::post_logs)),
+    )
+    .service(
+        web::scope("/api/ingest")
+            .wrap(from_fn(auth::require_ingest_key))
+            .route("/logs", web::post().to(logs::post_json_lines)),
+    )
+    .service(
+        web::scope("/api")
+            .wrap(from_fn(auth::require_admin))
+            .route("/logs", web::get().to(logs::search))
+            .route("/logs/histogram", web::get().to(logs::histogram))
+            .route("/logs/tail", web::get().to(logs::tail))
+            .route("/stats", web::get().to(health::stats))
+            .route("/services", web::get().to(traces::services))
+            .route(
+                "/services/{service}/operations",
+                web::get().to(traces::operations),
+            )
+            .route("/traces", web::get().to(traces::search))
+            .route("/traces/{trace_id}", web::get().to(traces::get_trace))
+            .route("/traces/{trace_id}/logs", web::get().to(logs::trace_logs)),
+    )
+    .route("/health", web::get().to(health::health))
+    .route("/health/deep", web::get().to(health::deep))
+    .route("/metrics", web::get().to(health::metrics))
+    .default_service(web::to(not_found));
 }
 
 async fn not_found() -> Result<HttpResponse, error::ApiError> {
@@ -68,7 +92,6 @@ pub fn server(
                 error::ApiError::BadRequest(format!("invalid path: {error}")).into()
             }))
             .configure(configure)
-            .wrap(from_fn(auth::authorize))
             .wrap(from_fn(record_request))
             .wrap(cors(&state.config.cors_origins))
     })

@@ -7,9 +7,14 @@ use futures_util::StreamExt;
 
 use super::error::{ApiError, RETRY_AFTER_SECONDS};
 use super::AppState;
+use std::time::Duration;
+
 use crate::ingest::otlp::{self, Encoding};
+use crate::ingest::otlp_logs::{self, TimeWindow};
 use crate::ingest::{body, IngestError, Limits};
+use crate::model::UnixNanos;
 use crate::pipeline::WriteError;
+use crate::store::sqlite::journal;
 
 /// Reads the body up to the wire limit, then undoes its content encoding.
 pub async fn read_body(
@@ -58,7 +63,7 @@ fn content_type(request: &HttpRequest) -> &str {
 }
 
 /// An OTLP error answer: status from `ApiError`, body a `google.rpc.Status`.
-fn otlp_error(error: &ApiError, encoding: Encoding) -> HttpResponse {
+pub(super) fn otlp_error(error: &ApiError, encoding: Encoding) -> HttpResponse {
     error.log();
     let mut response = HttpResponse::build(error.status_code());
     response.content_type(encoding.content_type());
@@ -81,32 +86,62 @@ fn reject_reason(error: &IngestError) -> &'static str {
     }
 }
 
+/// The part every OTLP endpoint shares: content type, body limits and
+/// decoding. `Err` is the finished error response.
+async fn decode_request<T>(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    decode: impl FnOnce(&[u8], Encoding) -> Result<T, IngestError>,
+) -> Result<(T, Encoding), HttpResponse> {
+    let Some(encoding) = Encoding::from_content_type(content_type(request)) else {
+        state.metrics.reject("unsupported_media_type", 1);
+        let error = ApiError::UnsupportedMediaType(format!(
+            "Content-Type {:?} is not supported: send application/x-protobuf or application/json",
+            content_type(request)
+        ));
+        return Err(otlp_error(&error, Encoding::Json));
+    };
+    let decoded = match read_body(request, payload, &state.config.limits).await {
+        Ok(bytes) => decode(&bytes, encoding),
+        Err(error) => Err(error),
+    };
+    match decoded {
+        Ok(export) => Ok((export, encoding)),
+        Err(error) => {
+            state.metrics.reject(reject_reason(&error), 1);
+            Err(otlp_error(&ApiError::from(error), encoding))
+        }
+    }
+}
+
+/// Maps a failed write to its OTLP error response, counting the items.
+fn write_failed(
+    state: &AppState,
+    error: WriteError,
+    items: u64,
+    encoding: Encoding,
+) -> HttpResponse {
+    let reason = if error == WriteError::QueueFull {
+        "queue_full"
+    } else {
+        "write_failed"
+    };
+    state.metrics.reject(reason, items);
+    otlp_error(&ApiError::from(error), encoding)
+}
+
 pub async fn post_traces(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let Some(encoding) = Encoding::from_content_type(content_type(&request)) else {
-        state.metrics.reject("unsupported_media_type", 1);
-        let error = ApiError::UnsupportedMediaType(format!(
-            "Content-Type {:?} is not supported: send application/x-protobuf or application/json",
-            content_type(&request)
-        ));
-        return otlp_error(&error, Encoding::Json);
-    };
-    let limits = &state.config.limits;
-    let decoded = match read_body(&request, payload, limits).await {
-        Ok(bytes) => otlp::decode_traces(&bytes, encoding),
-        Err(error) => Err(error),
-    };
-    let export = match decoded {
-        Ok(export) => export,
-        Err(error) => {
-            state.metrics.reject(reject_reason(&error), 1);
-            return otlp_error(&ApiError::from(error), encoding);
-        }
-    };
-    let converted = otlp::convert_traces(export, limits);
+    let (export, encoding) =
+        match decode_request(&request, payload, &state, otlp::decode_traces).await {
+            Ok(decoded) => decoded,
+            Err(response) => return response,
+        };
+    let converted = otlp::convert_traces(export, &state.config.limits);
     if converted.rejected > 0 {
         state.metrics.reject("invalid_item", converted.rejected);
     }
@@ -115,16 +150,60 @@ pub async fn post_traces(
     let accepted = converted.batch.spans.len() as u64;
     if accepted > 0 {
         if let Err(error) = state.writer.write_spans(converted.batch).await {
-            let reason = if error == WriteError::QueueFull {
-                "queue_full"
-            } else {
-                "write_failed"
-            };
-            state.metrics.reject(reason, accepted);
-            return otlp_error(&ApiError::from(error), encoding);
+            return write_failed(&state, error, accepted, encoding);
         }
     }
     HttpResponse::Ok()
         .content_type(encoding.content_type())
         .body(otlp::encode_trace_response(rejected, message, encoding))
+}
+
+/// Log timestamps accepted: back to the retention period, and up to this
+/// far into the future (clock skew).
+const MAX_FUTURE: Duration = Duration::from_secs(24 * 3600);
+
+pub fn log_time_window(state: &AppState, now: UnixNanos) -> TimeWindow {
+    let nanos = |duration: Duration| i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX);
+    TimeWindow {
+        earliest: UnixNanos(now.0.saturating_sub(nanos(state.config.retention))),
+        latest: UnixNanos(now.0.saturating_add(nanos(MAX_FUTURE))),
+    }
+}
+
+pub async fn post_logs(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (export, encoding) =
+        match decode_request(&request, payload, &state, otlp_logs::decode_logs).await {
+            Ok(decoded) => decoded,
+            Err(response) => return response,
+        };
+    let now = UnixNanos::now();
+    let converted = otlp_logs::convert_logs(
+        export,
+        &state.config.limits,
+        log_time_window(&state, now),
+        now,
+    );
+    if converted.rejected > 0 {
+        state.metrics.reject("invalid_item", converted.rejected);
+    }
+    let message = converted.message();
+    let rejected = converted.rejected;
+    let accepted = converted.records.len() as u64;
+    if accepted > 0 {
+        let encoded = converted
+            .records
+            .iter()
+            .map(journal::encode_record)
+            .collect();
+        if let Err(error) = state.writer.write_logs(encoded).await {
+            return write_failed(&state, error, accepted, encoding);
+        }
+    }
+    HttpResponse::Ok()
+        .content_type(encoding.content_type())
+        .body(otlp_logs::encode_logs_response(rejected, message, encoding))
 }

@@ -597,3 +597,16 @@ pub fn journal_backlog(conn: &Connection, after_id: i64) -> Result<(i64, Option<
         .prepare_cached("SELECT COUNT(*), MIN(received_unix_nano) FROM log_journal WHERE id > ?1")?
         .query_row(params![after_id], |row| Ok((row.get(0)?, row.get(1)?)))?)
 }
+
+/// First start and last end of a stored trace.
+pub fn trace_bounds(
+    conn: &Connection,
+    trace_id: TraceId,
+) -> Result<Option<(i64, i64)>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT start_unix_nano, end_unix_nano FROM traces WHERE trace_id = ?1")?
+        .query_row(params![&trace_id.0[..]], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?)
+}

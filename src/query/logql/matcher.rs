@@ -1,0 +1,103 @@
+//! Evaluates a query [`Expr`] against one record in memory, with the same
+//! meaning the compiled tantivy query has over the index. Live tail uses it
+//! for records as they arrive; the tests use it as the reference the index
+//! must agree with.
+
+use super::parser::{AttrSource, AttrTest, Comparison, Expr, Number};
+use crate::model::{AttrValue, Attributes, LogRecord};
+
+/// Lowercased alphanumeric words, as the body tokenizer splits them.
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Attribute values by dotted path; nested lists and arrays flattened.
+pub fn flatten(attributes: &Attributes) -> Vec<(String, AttrValue)> {
+    fn walk(prefix: &str, value: &AttrValue, out: &mut Vec<(String, AttrValue)>) {
+        match value {
+            AttrValue::KvList(entries) => {
+                for (key, value) in entries {
+                    walk(&format!("{prefix}.{key}"), value, out);
+                }
+            }
+            AttrValue::Array(items) => {
+                for item in items {
+                    walk(prefix, item, out);
+                }
+            }
+            scalar => out.push((prefix.to_string(), scalar.clone())),
+        }
+    }
+    let mut out = Vec::new();
+    for (key, value) in attributes {
+        walk(key, value, &mut out);
+    }
+    out
+}
+
+fn number_of(value: &AttrValue) -> Option<f64> {
+    match value {
+        AttrValue::Int(int) => Some(*int as f64),
+        AttrValue::Double(float) => Some(*float),
+        _ => None,
+    }
+}
+
+fn value_matches(value: &AttrValue, test: &AttrTest) -> bool {
+    match test {
+        AttrTest::Equals(text) => match value {
+            AttrValue::String(string) => string == text,
+            AttrValue::Bool(flag) => text.parse::<bool>() == Ok(*flag),
+            AttrValue::Int(_) | AttrValue::Double(_) => {
+                Number::parse(text).is_some_and(|number| number_of(value) == Some(number.as_f64()))
+            }
+            _ => false,
+        },
+        AttrTest::Compare(comparison, bound) => number_of(value).is_some_and(|number| {
+            let bound = bound.as_f64();
+            match comparison {
+                Comparison::Gt => number > bound,
+                Comparison::Ge => number >= bound,
+                Comparison::Lt => number < bound,
+                Comparison::Le => number <= bound,
+            }
+        }),
+        AttrTest::Range { low, high } => number_of(value).is_some_and(|number| {
+            low.is_none_or(|low| number >= low.as_f64())
+                && high.is_none_or(|high| number <= high.as_f64())
+        }),
+    }
+}
+
+/// Whether `record` matches `expr`.
+pub fn matches(expr: &Expr, record: &LogRecord) -> bool {
+    match expr {
+        Expr::And(items) => items.iter().all(|item| matches(item, record)),
+        Expr::Or(items) => items.iter().any(|item| matches(item, record)),
+        Expr::Not(inner) => !matches(inner, record),
+        Expr::Text(text) => {
+            let needle = words(text);
+            let haystack = words(&record.body.search_text());
+            !needle.is_empty()
+                && haystack
+                    .windows(needle.len())
+                    .any(|window| window == needle)
+        }
+        Expr::Service(service) => &record.service == service,
+        Expr::MinSeverity(number) => record.severity_number >= *number,
+        Expr::TraceId(trace_id) => record.trace_id == Some(*trace_id),
+        Expr::SpanId(span_id) => record.span_id == Some(*span_id),
+        Expr::Attribute { source, key, test } => {
+            let attributes = match source {
+                AttrSource::Record => &record.attributes,
+                AttrSource::Resource => &record.resource,
+            };
+            flatten(attributes)
+                .iter()
+                .any(|(path, value)| path == key && value_matches(value, test))
+        }
+    }
+}

@@ -1,0 +1,425 @@
+//! The log indexes: one tantivy index per UTC day of record timestamp under
+//! `<dir>/<YYYY-MM-DD>/`, the writer that fills them from the journal, and
+//! the searches the read side runs on them.
+//!
+//! Owns: the schema ([`LogSchema`]), the day partitioning ([`LogDay`]), the
+//! [`LogIndexWriter`] and the read path ([`search`]). Nothing outside this
+//! module names a tantivy field or opens a tantivy writer.
+//!
+//! Invariants:
+//! - At most one [`LogIndexWriter`] exists per directory (enforced here and
+//!   by tantivy's lock file), and only this module can construct it.
+//! - A day index's commit payload is a journal id `P` with the meaning
+//!   "every journal record up to `P` whose timestamp falls on this day is in
+//!   this index". Journal ids only grow, so a record is indexed iff its id is
+//!   at most its day's payload; that makes replay after a crash idempotent.
+//! - Searches see committed data only; the writer reloads the readers of
+//!   the days it committed.
+//! - A search opens only the days its time range touches.
+
+mod day;
+mod schema;
+pub mod search;
+mod writer;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use tantivy::{Index, IndexReader, ReloadPolicy};
+
+pub use day::LogDay;
+pub use schema::LogSchema;
+pub use search::{
+    HistogramBucket, LogCursor, LogFilter, LogHit, LogPage, PageRequest, SortOrder,
+    MAX_HISTOGRAM_BUCKETS, MAX_PAGE_LIMIT,
+};
+pub use writer::{AddOutcome, LogIndexWriter};
+
+/// Name of the log index directory inside the data directory.
+pub const LOGS_DIR: &str = "logs";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogIndexError {
+    #[error("log index: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    #[error("i/o on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("log index {day}: commit payload {payload:?} is not a journal id")]
+    BadPayload { day: LogDay, payload: String },
+    #[error(
+        "log index {day} was written with a different schema; move it away or restore a matching lookout"
+    )]
+    SchemaMismatch { day: LogDay },
+    #[error(
+        "journal id {got} arrived after {last}: the log indexer must add records in journal order"
+    )]
+    OutOfOrder { last: u64, got: u64 },
+    #[error("a log index writer is already open on {0}")]
+    WriterBusy(PathBuf),
+    #[error("corrupt log document: {0}")]
+    Corrupt(String),
+}
+
+/// Resource bounds of the log indexes.
+#[derive(Debug, Clone)]
+pub struct LogIndexOptions {
+    /// Indexing memory shared by all open day writers. tantivy flushes a
+    /// segment when a writer's share fills, so this bounds writer memory.
+    pub writer_heap_bytes: usize,
+    /// Day writers kept open between commits. Records usually arrive for
+    /// today, with stragglers for yesterday; records for other days are
+    /// buffered and written at the next commit.
+    pub max_open_writers: usize,
+    /// Decompressed document-store blocks cached per day reader.
+    pub doc_store_cache_blocks: usize,
+}
+
+impl Default for LogIndexOptions {
+    fn default() -> Self {
+        LogIndexOptions {
+            writer_heap_bytes: 50_000_000,
+            max_open_writers: 2,
+            doc_store_cache_blocks: 16,
+        }
+    }
+}
+
+/// The set of day indexes under one directory. Cheap to clone and shared
+/// between the log indexer and every reader.
+#[derive(Clone)]
+pub struct LogIndexes {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    options: LogIndexOptions,
+    days: RwLock<BTreeMap<LogDay, Arc<DaySlot>>>,
+    writer_open: AtomicBool,
+}
+
+/// One day's index. The tantivy index and its reader are opened on first
+/// use, so a search that touches two days of a month never maps the rest.
+struct DaySlot {
+    day: LogDay,
+    path: PathBuf,
+    opened: Mutex<Option<Arc<DayIndex>>>,
+    /// The committed payload, once read from the index meta or written by
+    /// the writer.
+    payload: Mutex<Option<u64>>,
+}
+
+/// An opened day index with its reader.
+struct DayIndex {
+    index: Index,
+    reader: IndexReader,
+}
+
+impl LogIndexes {
+    /// Opens the day indexes under `dir`, creating the directory if needed.
+    /// Day indexes themselves are only listed here; each is opened when a
+    /// search or the writer first needs it.
+    pub fn open(dir: &Path, options: LogIndexOptions) -> Result<LogIndexes, LogIndexError> {
+        let io_error = |source| LogIndexError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io_error)?;
+        let mut days = BTreeMap::new();
+        for entry in std::fs::read_dir(dir).map_err(io_error)? {
+            let entry = entry.map_err(io_error)?;
+            let Some(day) = entry.file_name().to_str().and_then(LogDay::parse_dir_name) else {
+                continue;
+            };
+            let path = entry.path();
+            // A day directory without meta.json was created but never got
+            // its index (a crash in between); the writer recreates it.
+            if path.join("meta.json").is_file() {
+                days.insert(day, Arc::new(DaySlot::new(day, path)));
+            }
+        }
+        Ok(LogIndexes {
+            inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
+                options,
+                days: RwLock::new(days),
+                writer_open: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The days that have an index, oldest first.
+    pub fn days(&self) -> Vec<LogDay> {
+        self.inner.days.read().keys().copied().collect()
+    }
+
+    /// The writer. `pub(crate)` so that only the pipeline's log indexer
+    /// thread can own one; a second call while one is alive fails.
+    #[allow(
+        dead_code,
+        reason = "the pipeline's log indexer thread is the only caller"
+    )]
+    pub(crate) fn writer(&self) -> Result<LogIndexWriter, LogIndexError> {
+        if self.inner.writer_open.swap(true, Ordering::SeqCst) {
+            return Err(LogIndexError::WriterBusy(self.inner.dir.clone()));
+        }
+        Ok(LogIndexWriter::new(self.clone()))
+    }
+
+    /// The committed payload of every day index: the journal id up to which
+    /// that day is complete (0 for a day never committed).
+    pub fn committed_payloads(&self) -> Result<BTreeMap<LogDay, u64>, LogIndexError> {
+        let slots: Vec<Arc<DaySlot>> = self.inner.days.read().values().cloned().collect();
+        slots
+            .into_iter()
+            .map(|slot| Ok((slot.day, slot.payload()?)))
+            .collect()
+    }
+
+    /// Where replay of the journal starts after a restart: every journal row
+    /// with a larger id must be offered to the writer again, which skips
+    /// those its day already holds. The smallest payload over all days is
+    /// safe whatever the order of the last commits was; rows below the
+    /// journal's truncation point no longer exist, so an old day with a
+    /// small payload costs nothing.
+    pub fn replay_from(&self) -> Result<u64, LogIndexError> {
+        Ok(self.committed_payloads()?.into_values().min().unwrap_or(0))
+    }
+
+    /// Slots of the days that `[start, end)` touches, oldest first.
+    fn slots_in_range(
+        &self,
+        start: crate::model::UnixNanos,
+        end: crate::model::UnixNanos,
+    ) -> Vec<Arc<DaySlot>> {
+        if start >= end {
+            return Vec::new();
+        }
+        let first = LogDay::of(start);
+        let last = LogDay::of(crate::model::UnixNanos(end.0 - 1));
+        self.inner
+            .days
+            .read()
+            .range(first..=last)
+            .map(|(_, slot)| slot.clone())
+            .collect()
+    }
+
+    fn slot(&self, day: LogDay) -> Option<Arc<DaySlot>> {
+        self.inner.days.read().get(&day).cloned()
+    }
+
+    /// The slot for `day`, creating the day's index on disk if it does not
+    /// exist yet. Only the writer creates days.
+    fn create_slot(&self, day: LogDay) -> Result<Arc<DaySlot>, LogIndexError> {
+        if let Some(slot) = self.slot(day) {
+            return Ok(slot);
+        }
+        let path = self.inner.dir.join(day.dir_name());
+        std::fs::create_dir_all(&path).map_err(|source| LogIndexError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let schema = LogSchema::get();
+        let index = match Index::builder()
+            .schema(schema.schema().clone())
+            .create_in_dir(&path)
+        {
+            Ok(index) => index,
+            // Left by an earlier run that crashed before listing it.
+            Err(tantivy::TantivyError::IndexAlreadyExists) => Index::open_in_dir(&path)?,
+            Err(error) => return Err(error.into()),
+        };
+        let slot = Arc::new(DaySlot::new(day, path));
+        let opened = slot.open_index(index, &self.inner.options)?;
+        *slot.opened.lock() = Some(opened);
+        let mut days = self.inner.days.write();
+        Ok(days.entry(day).or_insert(slot).clone())
+    }
+
+    /// Days whose index has been opened (for tests of lazy opening).
+    #[cfg(test)]
+    fn opened_days(&self) -> Vec<LogDay> {
+        self.inner
+            .days
+            .read()
+            .values()
+            .filter(|slot| slot.opened.lock().is_some())
+            .map(|slot| slot.day)
+            .collect()
+    }
+}
+
+impl DaySlot {
+    fn new(day: LogDay, path: PathBuf) -> DaySlot {
+        DaySlot {
+            day,
+            path,
+            opened: Mutex::new(None),
+            payload: Mutex::new(None),
+        }
+    }
+
+    /// The opened index, opening it on first use.
+    fn open(&self, options: &LogIndexOptions) -> Result<Arc<DayIndex>, LogIndexError> {
+        let mut opened = self.opened.lock();
+        if let Some(day_index) = opened.as_ref() {
+            return Ok(day_index.clone());
+        }
+        let index = Index::open_in_dir(&self.path)?;
+        let day_index = self.open_index(index, options)?;
+        *opened = Some(day_index.clone());
+        Ok(day_index)
+    }
+
+    fn open_index(
+        &self,
+        index: Index,
+        options: &LogIndexOptions,
+    ) -> Result<Arc<DayIndex>, LogIndexError> {
+        let schema = LogSchema::get();
+        if &index.schema() != schema.schema() {
+            return Err(LogIndexError::SchemaMismatch { day: self.day });
+        }
+        schema.register_tokenizers(&index);
+        // Manual reloads: the writer lives in this process and reloads after
+        // each commit, which avoids a file-watcher thread per day.
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .doc_store_cache_num_blocks(options.doc_store_cache_blocks)
+            .try_into()?;
+        Ok(Arc::new(DayIndex { index, reader }))
+    }
+
+    /// The committed payload, read from the index meta on first use.
+    fn payload(&self) -> Result<u64, LogIndexError> {
+        let mut cached = self.payload.lock();
+        if let Some(payload) = *cached {
+            return Ok(payload);
+        }
+        let metas = match self.opened.lock().as_ref() {
+            Some(day_index) => day_index.index.load_metas()?,
+            None => Index::open_in_dir(&self.path)?.load_metas()?,
+        };
+        let payload = match metas.payload {
+            None => 0,
+            Some(text) => text.parse::<u64>().map_err(|_| LogIndexError::BadPayload {
+                day: self.day,
+                payload: text,
+            })?,
+        };
+        *cached = Some(payload);
+        Ok(payload)
+    }
+
+    fn set_payload(&self, payload: u64) {
+        *self.payload.lock() = Some(payload);
+    }
+
+    /// Makes a commit visible to searches; a day nobody has opened yet will
+    /// see it when it is opened.
+    fn reload(&self) -> Result<(), LogIndexError> {
+        let opened = self.opened.lock().clone();
+        if let Some(day_index) = opened {
+            day_index.reader.reload()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{LogBody, LogRecord, UnixNanos};
+
+    pub(crate) fn record_at(nanos: i64, body: &str) -> LogRecord {
+        LogRecord {
+            timestamp: UnixNanos(nanos),
+            observed_timestamp: UnixNanos(nanos),
+            severity_number: 9,
+            severity_text: "INFO".into(),
+            service: "svc".into(),
+            body: LogBody::Text(body.into()),
+            ..LogRecord::default()
+        }
+    }
+
+    const DAY: i64 = day::NANOS_PER_DAY;
+    /// 2025-11-21T00:00:00Z
+    const BASE: i64 = 1_763_683_200_000_000_000;
+
+    #[test]
+    fn records_land_in_the_directory_of_their_utc_day() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let indexes = LogIndexes::open(dir.path(), LogIndexOptions::default()).expect("open");
+        let mut writer = indexes.writer().expect("writer");
+        writer.add(1, &record_at(BASE + 10, "first")).expect("add");
+        writer
+            .add(2, &record_at(BASE + DAY - 1, "last nanosecond"))
+            .expect("add");
+        writer
+            .add(3, &record_at(BASE + DAY, "next day"))
+            .expect("add");
+        writer
+            .add(4, &record_at(BASE - 1, "day before"))
+            .expect("add");
+        assert_eq!(writer.commit().expect("commit"), Some(4));
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        assert_eq!(names, ["2025-11-20", "2025-11-21", "2025-11-22"]);
+        let days = indexes.days();
+        assert_eq!(days.len(), 3);
+        assert_eq!(days[1].dir_name(), "2025-11-21");
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let indexes = LogIndexes::open(dir.path(), LogIndexOptions::default()).expect("open");
+        let writer = indexes.writer().expect("writer");
+        assert!(matches!(
+            indexes.writer(),
+            Err(LogIndexError::WriterBusy(_))
+        ));
+        drop(writer);
+        assert!(indexes.writer().is_ok());
+    }
+
+    #[test]
+    fn reopening_lists_days_without_opening_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let indexes = LogIndexes::open(dir.path(), LogIndexOptions::default()).expect("open");
+            let mut writer = indexes.writer().expect("writer");
+            for (id, offset) in [(1, 0), (2, DAY), (3, 2 * DAY)] {
+                writer.add(id, &record_at(BASE + offset, "x")).expect("add");
+            }
+            writer.commit().expect("commit");
+        }
+        std::fs::create_dir(dir.path().join("not-a-day")).expect("mkdir");
+        std::fs::create_dir(dir.path().join("2020-01-01")).expect("mkdir");
+        let indexes = LogIndexes::open(dir.path(), LogIndexOptions::default()).expect("reopen");
+        assert_eq!(indexes.days().len(), 3);
+        assert!(indexes.opened_days().is_empty());
+    }
+}

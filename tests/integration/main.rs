@@ -1,0 +1,9 @@
+//! lookout's integration tests: one binary that starts the real app
+//! in-process (`TestServer`) or the real executable, and talks HTTP to it.
+
+mod bad_input;
+mod ingest;
+mod operations;
+mod process;
+mod query;
+mod support;

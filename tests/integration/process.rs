@@ -1,0 +1,547 @@
+//! The real executable: command line, graceful shutdown on SIGTERM, crash
+//! recovery after SIGKILL, and refusing a database from a newer lookout.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use prost::Message as _;
+use reqwest::StatusCode;
+
+use crate::support::*;
+
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn lookout_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lookout"));
+    // The child's configuration comes only from what each test passes.
+    for (name, _) in std::env::vars() {
+        if name.starts_with("LOOKOUT_") {
+            command.env_remove(name);
+        }
+    }
+    command.env_remove("RUST_LOG");
+    command
+}
+
+/// Waits up to `timeout` for the child to exit.
+fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs lookout to completion (for commands that are expected to exit).
+fn run_to_exit(mut command: Command) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn lookout");
+    if wait_timeout(&mut child, EXIT_TIMEOUT).is_none() {
+        let _ = child.kill();
+        let output = child.wait_with_output().expect("output");
+        panic!(
+            "lookout did not exit: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// The address in a `listening on http://ADDR` log line, in text (maybe
+/// coloured) or JSON format.
+fn listening_address(line: &str) -> Option<String> {
+    const MARKER: &str = "listening on http://";
+    let start = line.find(MARKER)? + MARKER.len();
+    let addr: String = line[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '[' | ']'))
+        .collect();
+    (!addr.is_empty()).then_some(addr)
+}
+
+/// A running lookout process. Killed on drop if still running.
+struct Lookout {
+    child: Child,
+    base_url: String,
+    stderr: Arc<Mutex<String>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Lookout {
+    fn start(data_dir: &Path, extra_args: &[&str], envs: &[(&str, &str)]) -> Lookout {
+        let mut command = lookout_command();
+        command.arg("--data-dir").arg(data_dir).args(extra_args);
+        if !extra_args.contains(&"--listen") && !envs.iter().any(|(k, _)| *k == "LOOKOUT_LISTEN") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
+        command.envs(envs.iter().copied());
+        Lookout::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Lookout {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn lookout");
+        let stderr_pipe = child.stderr.take().expect("piped stderr");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (lines, receiver) = mpsc::channel::<String>();
+        let collected = Arc::clone(&stderr);
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr_pipe).lines() {
+                let Ok(line) = line else { break };
+                collected
+                    .lock()
+                    .expect("stderr lock")
+                    .push_str(&format!("{line}\n"));
+                let _ = lines.send(line);
+            }
+        });
+        let deadline = Instant::now() + START_TIMEOUT;
+        let addr = loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match receiver.recv_timeout(remaining) {
+                Ok(line) => {
+                    if let Some(addr) = listening_address(&line) {
+                        break addr;
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let _ = reader.join();
+                    panic!(
+                        "lookout did not log `listening on`:\n{}",
+                        stderr.lock().expect("stderr lock")
+                    );
+                }
+            }
+        };
+        assert!(addr.starts_with("127.0.0.1:"), "listening on {addr}");
+        Lookout {
+            child,
+            base_url: format!("http://{addr}"),
+            stderr,
+            reader: Some(reader),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(i32::try_from(self.child.id()).expect("pid fits i32"))
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().expect("stderr lock").clone()
+    }
+
+    /// SIGTERM, then the exit status.
+    fn terminate(mut self) -> (ExitStatus, String) {
+        kill(self.pid(), Signal::SIGTERM).expect("send SIGTERM");
+        let status = wait_timeout(&mut self.child, EXIT_TIMEOUT)
+            .unwrap_or_else(|| panic!("no exit after SIGTERM:\n{}", self.stderr()));
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        (status, self.stderr())
+    }
+
+    fn sigkill(mut self) {
+        kill(self.pid(), Signal::SIGKILL).expect("send SIGKILL");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Lookout {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A trace of `spans` spans (root plus children) of `service`.
+fn trace_request(service: &str, spans: usize) -> (String, Vec<u8>) {
+    let trace_id = new_trace_id();
+    let start = now_nanos() - SECOND;
+    let root = new_span_id();
+    let mut all = vec![span(
+        &trace_id,
+        &root,
+        None,
+        "root",
+        SpanKind::Server,
+        start,
+        start + 10 * MS,
+    )];
+    for i in 1..spans {
+        let offset = i as u64 * MS;
+        all.push(span(
+            &trace_id,
+            &new_span_id(),
+            Some(&root),
+            "child",
+            SpanKind::Internal,
+            start + offset,
+            start + offset + MS,
+        ));
+    }
+    (
+        hex(&trace_id),
+        request(vec![resource_spans(service, vec![], all)]).encode_to_vec(),
+    )
+}
+
+fn span_count(
+    client: &reqwest::blocking::Client,
+    lookout: &Lookout,
+    trace_id: &str,
+) -> Option<usize> {
+    let response = client
+        .get(lookout.url(&format!("/api/traces/{trace_id}")))
+        .send()
+        .expect("GET trace");
+    if response.status() == StatusCode::NOT_FOUND {
+        return None;
+    }
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = response.json().expect("trace JSON");
+    body["spans"].as_array().map(Vec::len)
+}
+
+#[test]
+fn an_invalid_listen_address_is_refused_naming_the_option() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut command = lookout_command();
+    command
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--listen", "nowhere"]);
+    let output = run_to_exit(command);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--listen"), "{stderr}");
+    assert!(stderr.contains("nowhere"), "{stderr}");
+
+    let mut command = lookout_command();
+    command
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("LOOKOUT_LISTEN", "nowhere");
+    let output = run_to_exit(command);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--listen"), "{stderr}");
+}
+
+#[test]
+fn the_environment_configures_and_flags_win() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env_dir = dir.path().join("from-env");
+    let env_dir_text = env_dir.to_str().expect("utf-8 path").to_string();
+
+    // LOOKOUT_LISTEN and LOOKOUT_DATA_DIR alone.
+    let mut command = lookout_command();
+    command
+        .env("LOOKOUT_LISTEN", "127.0.0.1:0")
+        .env("LOOKOUT_DATA_DIR", &env_dir_text)
+        .env("LOOKOUT_LOG_FORMAT", "json");
+    let lookout = Lookout::spawn(command);
+    let client = client();
+    assert_eq!(
+        client
+            .get(lookout.url("/health"))
+            .send()
+            .expect("GET")
+            .status(),
+        StatusCode::OK
+    );
+    let (status, stderr) = lookout.terminate();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        env_dir.join("lookout.db").exists(),
+        "the database is in LOOKOUT_DATA_DIR"
+    );
+
+    // A flag beats an (invalid) environment value.
+    let flag_dir = dir.path().join("from-flag");
+    let lookout = Lookout::start(
+        &flag_dir,
+        &["--listen", "127.0.0.1:0"],
+        &[
+            ("LOOKOUT_LISTEN", "nowhere"),
+            ("LOOKOUT_DATA_DIR", &env_dir_text),
+        ],
+    );
+    assert_eq!(
+        client
+            .get(lookout.url("/health"))
+            .send()
+            .expect("GET")
+            .status(),
+        StatusCode::OK
+    );
+    let (status, stderr) = lookout.terminate();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        flag_dir.join("lookout.db").exists(),
+        "--data-dir beats LOOKOUT_DATA_DIR"
+    );
+}
+
+#[test]
+fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Each writer group waits a second, so requests stay in flight.
+    let lookout = Lookout::start(dir.path(), &["--test-writer-delay", "1s"], &[]);
+    let base_url = lookout.base_url.clone();
+    let senders: Vec<_> = (0..3)
+        .map(|_| {
+            let url = format!("{base_url}/v1/traces");
+            std::thread::spawn(move || {
+                let (trace_id, body) = trace_request("draining", 2);
+                let status = client()
+                    .post(url)
+                    .header("content-type", PROTOBUF)
+                    .body(body)
+                    .send()
+                    .map(|response| response.status());
+                (trace_id, status)
+            })
+        })
+        .collect();
+
+    // The writer holds the first request for a second; once the other two
+    // wait in its queue, all three are in flight and the signal can come.
+    let client = client();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = client
+            .get(lookout.url("/metrics"))
+            .send()
+            .expect("metrics")
+            .text()
+            .expect("text");
+        if metric_value(&metrics, "lookout_writer_queue_depth").unwrap_or(0.0) >= 2.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "requests never queued:\n{metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (status, stderr) = lookout.terminate();
+    let sent: Vec<(String, Result<StatusCode, reqwest::Error>)> = senders
+        .into_iter()
+        .map(|t| t.join().expect("sender"))
+        .collect();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit status after SIGTERM:\n{stderr}"
+    );
+    for (trace_id, status) in &sent {
+        match status {
+            Ok(status) => assert_eq!(*status, StatusCode::OK, "{trace_id}"),
+            Err(error) => {
+                panic!("in-flight request {trace_id} failed during shutdown: {error}\n{stderr}")
+            }
+        }
+    }
+
+    let lookout = Lookout::start(dir.path(), &["--log-format", "json"], &[]);
+    for (trace_id, _) in &sent {
+        assert_eq!(
+            span_count(&client, &lookout, trace_id),
+            Some(2),
+            "{trace_id} after restart"
+        );
+    }
+    let (status, stderr) = lookout.terminate();
+    assert!(status.success(), "{stderr}");
+}
+
+#[test]
+fn sigkill_loses_no_acknowledged_span() {
+    const SPANS: usize = 3;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lookout = Lookout::start(dir.path(), &["--log-format", "json"], &[]);
+    let acked: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = (0..4)
+        .map(|worker| {
+            let url = lookout.url("/v1/traces");
+            let acked = Arc::clone(&acked);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let client = client();
+                let mut sent = 0;
+                while !stop.load(Ordering::SeqCst) && sent < 100_000 {
+                    sent += 1;
+                    let (trace_id, body) = trace_request(&format!("crash-{worker}"), SPANS);
+                    match client
+                        .post(&url)
+                        .header("content-type", PROTOBUF)
+                        .body(body)
+                        .send()
+                    {
+                        Ok(response) if response.status().is_success() => {
+                            acked.lock().expect("acked lock").push(trace_id);
+                        }
+                        Ok(_) => {}
+                        // The server is gone: nothing more will be acknowledged.
+                        Err(_) => break,
+                    }
+                }
+            })
+        })
+        .collect();
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while acked.lock().expect("acked lock").len() < 300 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    lookout.sigkill();
+    stop.store(true, Ordering::SeqCst);
+    for sender in senders {
+        sender.join().expect("sender thread");
+    }
+    let acked = acked.lock().expect("acked lock").clone();
+    assert!(
+        acked.len() >= 20,
+        "too few acknowledged requests before the kill: {}",
+        acked.len()
+    );
+    eprintln!("{} traces acknowledged before SIGKILL", acked.len());
+
+    // The data directory as the crash left it (WAL not checkpointed).
+    let mut check = lookout_command();
+    check.arg("check").arg("--data-dir").arg(dir.path());
+    let output = run_to_exit(check);
+    assert!(
+        output.status.success(),
+        "lookout check after the crash:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let restarted = Lookout::start(dir.path(), &[], &[]);
+    let client = client();
+    let mut missing = Vec::new();
+    for trace_id in &acked {
+        let count = span_count(&client, &restarted, trace_id);
+        if count != Some(SPANS) {
+            missing.push((trace_id.clone(), count));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged traces lost or partial: {:?}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(5)]
+    );
+    let stats: serde_json::Value = client
+        .get(restarted.url("/api/stats"))
+        .send()
+        .expect("stats")
+        .json()
+        .expect("JSON");
+    let stored = stats["counts"]["spans"].as_u64().expect("span count");
+    assert!(stored >= (acked.len() * SPANS) as u64, "{stats}");
+    assert_eq!(
+        stored % SPANS as u64,
+        0,
+        "no request is half stored: {stats}"
+    );
+    let (status, stderr) = restarted.terminate();
+    assert!(status.success(), "{stderr}");
+
+    let mut check = lookout_command();
+    check.arg("check").arg("--data-dir").arg(dir.path());
+    let output = run_to_exit(check);
+    assert!(
+        output.status.success(),
+        "lookout check:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_database_from_a_newer_lookout_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let app =
+            lookout::app::RunningApp::start(lookout::config::Config::for_data_dir(dir.path()))
+                .expect("create the database");
+        app.stop().expect("stop");
+    }
+    let db = dir.path().join("lookout.db");
+    let conn = rusqlite::Connection::open(&db).expect("open the database");
+    conn.execute(
+        "INSERT INTO schema_migrations VALUES (999, 'future', 0)",
+        [],
+    )
+    .expect("record a future migration");
+    drop(conn);
+
+    let mut command = lookout_command();
+    command
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0"]);
+    let output = run_to_exit(command);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("newer"), "{stderr}");
+    assert!(
+        stderr.contains("999"),
+        "the message names the version found: {stderr}"
+    );
+    assert!(!stderr.contains("listening on"), "{stderr}");
+
+    let mut check = lookout_command();
+    check.arg("check").arg("--data-dir").arg(dir.path());
+    let output = run_to_exit(check);
+    assert!(!output.status.success(), "check accepts a newer schema");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("newer"), "{text}");
+
+    // The database was not touched by the refused start.
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    let max: i64 = conn
+        .query_row("SELECT MAX(version) FROM schema_migrations", [], |row| {
+            row.get(0)
+        })
+        .expect("version");
+    assert_eq!(max, 999);
+}

@@ -329,13 +329,7 @@ fn number_value(number: &Number) -> AttrValue {
 
 /// Cuts `text` to at most `max` bytes on a character boundary.
 fn truncate(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut cut = max;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-    }
+    super::limits::truncate_utf8(&mut text, max);
     text
 }
 

@@ -24,3 +24,31 @@ impl Default for Limits {
         }
     }
 }
+
+/// Cuts `text` to at most `max` bytes on a character boundary; true if it
+/// was cut.
+pub fn truncate_utf8(text: &mut String, max: usize) -> bool {
+    if text.len() <= max {
+        return false;
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_respects_character_boundaries() {
+        let mut text = "héllo".to_string();
+        assert!(truncate_utf8(&mut text, 2));
+        assert_eq!(text, "h");
+        let mut short = "ok".to_string();
+        assert!(!truncate_utf8(&mut short, 2));
+    }
+}

@@ -9,7 +9,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use prost::Message;
 
-use super::{IngestError, Limits};
+use super::{IngestError, Limits, Report};
 use crate::model::{
     AttrValue, Attributes, Resource, Scope, Span, SpanBatch, SpanEvent, SpanId, SpanKind, SpanLink,
     StatusCode, TraceId, UnixNanos,
@@ -17,8 +17,6 @@ use crate::model::{
 
 /// Deepest AnyValue nesting kept; deeper values are cut (and counted).
 const MAX_VALUE_DEPTH: usize = 16;
-/// Partial-success messages name at most this many problems.
-const MAX_MESSAGES: usize = 5;
 
 /// The two OTLP/HTTP encodings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,38 +67,7 @@ pub fn decode_traces(
 #[derive(Debug, Default)]
 pub struct Converted {
     pub batch: SpanBatch,
-    pub rejected: u64,
-    /// Attributes dropped or values truncated by the limits.
-    pub trimmed: u64,
-    messages: Vec<String>,
-}
-
-impl Converted {
-    fn note(&mut self, message: String) {
-        if self.messages.len() < MAX_MESSAGES {
-            self.messages.push(message);
-        }
-    }
-
-    /// The partial-success message: empty when everything was accepted
-    /// unchanged.
-    pub fn message(&self) -> String {
-        let mut parts = Vec::new();
-        if self.rejected > 0 {
-            parts.push(format!(
-                "rejected {} span(s): {}",
-                self.rejected,
-                self.messages.join("; ")
-            ));
-        }
-        if self.trimmed > 0 {
-            parts.push(format!(
-                "{} attribute(s) dropped or truncated by the server's limits",
-                self.trimmed
-            ));
-        }
-        parts.join(". ")
-    }
+    pub report: Report,
 }
 
 /// Converts and validates every span. Invalid spans are rejected one by one;
@@ -110,7 +77,9 @@ pub fn convert_traces(request: ExportTraceServiceRequest, limits: &Limits) -> Co
     for (resource_index, resource_spans) in request.resource_spans.into_iter().enumerate() {
         let resource_attributes = resource_spans
             .resource
-            .map(|resource| convert_attributes(resource.attributes, limits, &mut out.trimmed))
+            .map(|resource| {
+                convert_attributes(resource.attributes, limits, &mut out.report.trimmed)
+            })
             .unwrap_or_default();
         let service = resource_attributes
             .iter()
@@ -136,7 +105,7 @@ pub fn convert_traces(request: ExportTraceServiceRequest, limits: &Limits) -> Co
             );
             let mut scope_slot = None;
             for (span_index, span) in scope_spans.spans.into_iter().enumerate() {
-                let converted = convert_span(span, limits, &mut out.trimmed);
+                let converted = convert_span(span, limits, &mut out.report.trimmed);
                 match converted {
                     Ok(mut span) => {
                         span.resource = *resource_slot.get_or_insert_with(|| {
@@ -150,8 +119,7 @@ pub fn convert_traces(request: ExportTraceServiceRequest, limits: &Limits) -> Co
                         out.batch.spans.push(span);
                     }
                     Err(reason) => {
-                        out.rejected += 1;
-                        out.note(format!(
+                        out.report.reject(format!(
                             "resourceSpans[{resource_index}].scopeSpans[{scope_index}].spans[{span_index}]: {reason}"
                         ));
                     }
@@ -222,14 +190,10 @@ fn convert_span(
     })
 }
 
-/// Cuts `text` to at most `max` bytes on a character boundary.
+/// Cuts `text` to at most `max` bytes on a character boundary, counting
+/// the cut in `trimmed`.
 pub(super) fn truncate(mut text: String, max: usize, trimmed: &mut u64) -> String {
-    if text.len() > max {
-        let mut cut = max;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
+    if super::limits::truncate_utf8(&mut text, max) {
         *trimmed += 1;
     }
     text
@@ -421,8 +385,8 @@ mod tests {
             &Limits::default(),
         );
         assert_eq!(converted.batch.spans.len(), 1);
-        assert_eq!(converted.rejected, 2);
-        let message = converted.message();
+        assert_eq!(converted.report.rejected, 2);
+        let message = converted.report.message("span(s)");
         assert!(
             message.contains("spans[1]: trace_id must be 16 bytes"),
             "{message}"
@@ -460,8 +424,8 @@ mod tests {
         let attributes = &converted.batch.spans[0].attributes;
         assert_eq!(attributes.len(), 2);
         assert_eq!(attributes[0].1, AttrValue::String("hél".into()));
-        assert_eq!(converted.trimmed, 2);
-        assert_eq!(converted.rejected, 0);
+        assert_eq!(converted.report.trimmed, 2);
+        assert_eq!(converted.report.rejected, 0);
     }
 
     #[test]

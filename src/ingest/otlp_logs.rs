@@ -8,13 +8,10 @@ use opentelemetry_proto::tonic::common::v1::any_value;
 use prost::Message;
 
 use super::otlp::{convert_attributes, convert_value, truncate, Encoding};
-use super::{IngestError, Limits};
+use super::{IngestError, Limits, Report};
 use crate::model::{
     format_rfc3339, AttrValue, LogBody, LogRecord, Scope, SpanId, TraceId, UnixNanos,
 };
-
-/// Partial-success messages name at most this many problems.
-const MAX_MESSAGES: usize = 5;
 
 pub fn decode_logs(
     body: &[u8],
@@ -54,35 +51,7 @@ impl TimeWindow {
 #[derive(Debug, Default)]
 pub struct ConvertedLogs {
     pub records: Vec<LogRecord>,
-    pub rejected: u64,
-    pub trimmed: u64,
-    messages: Vec<String>,
-}
-
-impl ConvertedLogs {
-    fn note(&mut self, message: String) {
-        if self.messages.len() < MAX_MESSAGES {
-            self.messages.push(message);
-        }
-    }
-
-    pub fn message(&self) -> String {
-        let mut parts = Vec::new();
-        if self.rejected > 0 {
-            parts.push(format!(
-                "rejected {} log record(s): {}",
-                self.rejected,
-                self.messages.join("; ")
-            ));
-        }
-        if self.trimmed > 0 {
-            parts.push(format!(
-                "{} attribute(s) dropped or truncated by the server's limits",
-                self.trimmed
-            ));
-        }
-        parts.join(". ")
-    }
+    pub report: Report,
 }
 
 pub fn convert_logs(
@@ -95,7 +64,9 @@ pub fn convert_logs(
     for (resource_index, resource_logs) in request.resource_logs.into_iter().enumerate() {
         let resource = resource_logs
             .resource
-            .map(|resource| convert_attributes(resource.attributes, limits, &mut out.trimmed))
+            .map(|resource| {
+                convert_attributes(resource.attributes, limits, &mut out.report.trimmed)
+            })
             .unwrap_or_default();
         let service = resource
             .iter()
@@ -113,8 +84,8 @@ pub fn convert_logs(
                 })
                 .unwrap_or_default();
             for (record_index, record) in scope_logs.log_records.into_iter().enumerate() {
-                let converted =
-                    convert_record(record, limits, &mut out.trimmed, now).and_then(|mut record| {
+                let converted = convert_record(record, limits, &mut out.report.trimmed, now)
+                    .and_then(|mut record| {
                         window.check(record.timestamp)?;
                         record.service = service.clone();
                         record.resource = resource.clone();
@@ -124,8 +95,7 @@ pub fn convert_logs(
                 match converted {
                     Ok(record) => out.records.push(record),
                     Err(reason) => {
-                        out.rejected += 1;
-                        out.note(format!(
+                        out.report.reject(format!(
                             "resourceLogs[{resource_index}].scopeLogs[{scope_index}].logRecords[{record_index}]: {reason}"
                         ));
                     }
@@ -267,7 +237,7 @@ mod tests {
             window(),
             NOW,
         );
-        assert_eq!(converted.rejected, 0);
+        assert_eq!(converted.report.rejected, 0);
         let record = &converted.records[0];
         assert_eq!(record.service, "checkout");
         assert_eq!(record.severity_text, "ERROR");
@@ -310,8 +280,8 @@ mod tests {
             NOW,
         );
         assert_eq!(converted.records.len(), 1);
-        assert_eq!(converted.rejected, 2);
-        let message = converted.message();
+        assert_eq!(converted.report.rejected, 2);
+        let message = converted.report.message("log record(s)");
         assert!(message.contains("logRecords[1]: trace_id"), "{message}");
         assert!(message.contains("logRecords[2]: timestamp"), "{message}");
     }

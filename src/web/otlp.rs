@@ -142,11 +142,13 @@ pub async fn post_traces(
             Err(response) => return response,
         };
     let converted = otlp::convert_traces(export, &state.config.limits);
-    if converted.rejected > 0 {
-        state.metrics.reject("invalid_item", converted.rejected);
+    if converted.report.rejected > 0 {
+        state
+            .metrics
+            .reject("invalid_item", converted.report.rejected);
     }
-    let message = converted.message();
-    let rejected = converted.rejected;
+    let message = converted.report.message("span(s)");
+    let rejected = converted.report.rejected;
     let accepted = converted.batch.spans.len() as u64;
     if accepted > 0 {
         if let Err(error) = state.writer.write_spans(converted.batch).await {
@@ -187,11 +189,13 @@ pub async fn post_logs(
         log_time_window(&state, now),
         now,
     );
-    if converted.rejected > 0 {
-        state.metrics.reject("invalid_item", converted.rejected);
+    if converted.report.rejected > 0 {
+        state
+            .metrics
+            .reject("invalid_item", converted.report.rejected);
     }
-    let message = converted.message();
-    let rejected = converted.rejected;
+    let message = converted.report.message("log record(s)");
+    let rejected = converted.report.rejected;
     let accepted = converted.records.len() as u64;
     if accepted > 0 {
         let encoded = converted

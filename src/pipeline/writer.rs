@@ -164,7 +164,12 @@ impl Writer {
             Some(result)
         };
         if let Some(up_to) = truncate_to {
-            note(self.store.truncate_journal(up_to).map(|_| ()).map_err(|e| e.to_string()));
+            note(
+                self.store
+                    .truncate_journal(up_to)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            );
         }
         let retain_results: Vec<_> = retains
             .into_iter()

@@ -14,6 +14,12 @@ use rusqlite::{Connection, OpenFlags};
 pub use migrate::{applied_version, MIGRATIONS};
 pub use write::WriteStore;
 
+/// WAL pages between automatic checkpoints (32 MiB at 4 KiB pages). Larger
+/// than SQLite's 1000 so pages rewritten by consecutive commits (index
+/// leaves, the end of the spans b-tree) are copied back once, yet bounded so
+/// a checkpoint never stalls the writer for long.
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 8192;
+
 /// The database file name inside the data directory.
 pub const DB_FILE: &str = "lookout.db";
 
@@ -87,6 +93,7 @@ pub fn open_write_store(data_dir: &Path, options: &StoreOptions) -> Result<Write
          PRAGMA synchronous = {synchronous};
          PRAGMA busy_timeout = 5000;
          PRAGMA temp_store = MEMORY;
+         PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};
          PRAGMA cache_size = -{};",
         options.cache_kib
     ))?;

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
 
 use super::codec;
 use super::journal::EncodedLog;
@@ -263,12 +263,12 @@ impl WriteStore {
             }
         }
 
-        let mut buffers = RowBuffers::default();
+        let mut traces = TraceWriter::new(&tx, dictionaries)?;
         for trace_id in &trace_order {
             let Some(spans) = by_trace.get(trace_id) else {
                 continue;
             };
-            let inserted = write_trace(&tx, dictionaries, &mut buffers, *trace_id, spans)?;
+            let inserted = traces.write_trace(*trace_id, spans)?;
             stats.traces_touched += 1;
             for prepared in inserted {
                 stats.spans_inserted += 1;
@@ -278,6 +278,7 @@ impl WriteStore {
                 seen.1 = seen.1.max(prepared.span.end.0);
             }
         }
+        drop(traces);
 
         {
             let mut update_op = tx.prepare_cached(
@@ -349,168 +350,194 @@ impl TraceSummary {
     }
 }
 
-/// Merges one trace's spans of this group into the store; returns the spans
-/// that were new.
-fn write_trace<'s, 'a>(
-    tx: &Transaction<'_>,
-    dictionaries: &mut Dictionaries,
-    buffers: &mut RowBuffers,
-    trace_id: TraceId,
-    spans: &'s [PreparedSpan<'a>],
-) -> Result<Vec<&'s PreparedSpan<'a>>, StoreError> {
-    match find_trace_summary(tx, trace_id)? {
-        None => write_new_trace(tx, dictionaries, buffers, trace_id, spans),
-        Some(summary) => merge_into_trace(tx, dictionaries, buffers, summary, spans),
-    }
+/// Writes the traces of one group, with its hot statements prepared once.
+struct TraceWriter<'t> {
+    conn: &'t Connection,
+    dictionaries: &'t mut Dictionaries,
+    buffers: RowBuffers,
+    find_trace: CachedStatement<'t>,
+    insert_trace: CachedStatement<'t>,
+    update_trace: CachedStatement<'t>,
+    insert_span: CachedStatement<'t>,
+    insert_trace_service: CachedStatement<'t>,
+    delete_trace_service: CachedStatement<'t>,
 }
 
-/// A trace not stored yet: its summary is complete before its row is
-/// inserted, so the row is written once.
-fn write_new_trace<'s, 'a>(
-    tx: &Transaction<'_>,
-    dictionaries: &mut Dictionaries,
-    buffers: &mut RowBuffers,
-    trace_id: TraceId,
-    spans: &'s [PreparedSpan<'a>],
-) -> Result<Vec<&'s PreparedSpan<'a>>, StoreError> {
-    let mut seen = HashSet::with_capacity(spans.len());
-    let unique: Vec<&PreparedSpan<'a>> = spans
-        .iter()
-        .filter(|p| seen.insert(p.span.span_id))
-        .collect();
-    let mut summary = TraceSummary::empty();
-    for prepared in &unique {
-        summary.absorb(prepared);
+impl<'t> TraceWriter<'t> {
+    fn new(conn: &'t Connection, dictionaries: &'t mut Dictionaries) -> Result<Self, StoreError> {
+        Ok(TraceWriter {
+            conn,
+            dictionaries,
+            buffers: RowBuffers::default(),
+            find_trace: conn.prepare_cached(
+                "SELECT id, start_unix_nano, end_unix_nano, root_operation_id, span_count, error_count, services
+                 FROM traces WHERE trace_id = ?1",
+            )?,
+            insert_trace: conn.prepare_cached(
+                "INSERT INTO traces (trace_id, start_unix_nano, end_unix_nano, root_operation_id, span_count,
+                     error_count, services)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?,
+            update_trace: conn.prepare_cached(
+                "UPDATE traces SET start_unix_nano = ?1, end_unix_nano = ?2, root_operation_id = ?3,
+                     span_count = ?4, error_count = ?5, services = ?6 WHERE id = ?7",
+            )?,
+            insert_span: conn.prepare_cached(
+                "INSERT OR IGNORE INTO spans (trace_rowid, span_id, parent_span_id, operation_id, start_unix_nano,
+                     duration_nano, status_code, status_message, resource_id, scope_id, attributes, events, links)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?,
+            insert_trace_service: conn.prepare_cached(
+                "INSERT OR IGNORE INTO trace_services (service_id, start_unix_nano, trace_rowid) VALUES (?1, ?2, ?3)",
+            )?,
+            delete_trace_service: conn.prepare_cached(
+                "DELETE FROM trace_services WHERE service_id = ?1 AND start_unix_nano = ?2 AND trace_rowid = ?3",
+            )?,
+        })
     }
-    tx.prepare_cached(
-        "INSERT INTO traces (trace_id, start_unix_nano, end_unix_nano, root_operation_id, span_count,
-             error_count, services)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        &trace_id.0[..],
-        summary.start,
-        summary.end,
-        summary.root_operation_id,
-        summary.span_count,
-        summary.error_count,
-        format_service_list(&summary.services),
-    ])?;
-    summary.rowid = tx.last_insert_rowid();
-    for prepared in &unique {
-        let inserted = insert_span(tx, dictionaries, buffers, summary.rowid, prepared)?;
-        debug_assert!(inserted, "spans of a new trace are new");
-    }
-    let mut insert = tx.prepare_cached(
-        "INSERT OR IGNORE INTO trace_services (service_id, start_unix_nano, trace_rowid) VALUES (?1, ?2, ?3)",
-    )?;
-    for service_id in &summary.services {
-        insert.execute(params![service_id, summary.start, summary.rowid])?;
-    }
-    Ok(unique)
-}
 
-/// A trace with stored spans: insert what is new, then update its summary
-/// and, if its start moved or services joined, its `trace_services` rows.
-fn merge_into_trace<'s, 'a>(
-    tx: &Transaction<'_>,
-    dictionaries: &mut Dictionaries,
-    buffers: &mut RowBuffers,
-    mut summary: TraceSummary,
-    spans: &'s [PreparedSpan<'a>],
-) -> Result<Vec<&'s PreparedSpan<'a>>, StoreError> {
-    let (old_start, old_services) = (summary.start, summary.services.clone());
-    let mut inserted = Vec::with_capacity(spans.len());
-    for prepared in spans {
-        if insert_span(tx, dictionaries, buffers, summary.rowid, prepared)? {
-            summary.absorb(prepared);
-            inserted.push(prepared);
+    /// Merges one trace's spans of this group into the store; returns the
+    /// spans that were new.
+    fn write_trace<'s, 'a>(
+        &mut self,
+        trace_id: TraceId,
+        spans: &'s [PreparedSpan<'a>],
+    ) -> Result<Vec<&'s PreparedSpan<'a>>, StoreError> {
+        match self.find_trace_summary(trace_id)? {
+            None => self.write_new_trace(trace_id, spans),
+            Some(summary) => self.merge_into_trace(summary, spans),
         }
     }
-    if inserted.is_empty() {
-        return Ok(inserted); // a retry of spans already stored
-    }
-    tx.prepare_cached(
-        "UPDATE traces SET start_unix_nano = ?1, end_unix_nano = ?2, root_operation_id = ?3,
-             span_count = ?4, error_count = ?5, services = ?6 WHERE id = ?7",
-    )?
-    .execute(params![
-        summary.start,
-        summary.end,
-        summary.root_operation_id,
-        summary.span_count,
-        summary.error_count,
-        format_service_list(&summary.services),
-        summary.rowid,
-    ])?;
-    let mut delete = tx.prepare_cached(
-        "DELETE FROM trace_services WHERE service_id = ?1 AND start_unix_nano = ?2 AND trace_rowid = ?3",
-    )?;
-    let mut insert = tx.prepare_cached(
-        "INSERT OR IGNORE INTO trace_services (service_id, start_unix_nano, trace_rowid) VALUES (?1, ?2, ?3)",
-    )?;
-    if old_start != summary.start {
-        for service_id in &old_services {
-            delete.execute(params![service_id, old_start, summary.rowid])?;
+
+    /// A trace not stored yet: its summary is complete before its row is
+    /// inserted, so the row is written once.
+    fn write_new_trace<'s, 'a>(
+        &mut self,
+        trace_id: TraceId,
+        spans: &'s [PreparedSpan<'a>],
+    ) -> Result<Vec<&'s PreparedSpan<'a>>, StoreError> {
+        let mut seen = HashSet::with_capacity(spans.len());
+        let unique: Vec<&PreparedSpan<'a>> = spans
+            .iter()
+            .filter(|p| seen.insert(p.span.span_id))
+            .collect();
+        let mut summary = TraceSummary::empty();
+        for prepared in &unique {
+            summary.absorb(prepared);
+        }
+        self.insert_trace.execute(params![
+            &trace_id.0[..],
+            summary.start,
+            summary.end,
+            summary.root_operation_id,
+            summary.span_count,
+            summary.error_count,
+            format_service_list(&summary.services),
+        ])?;
+        summary.rowid = self.conn.last_insert_rowid();
+        for prepared in &unique {
+            let inserted = self.insert_span(summary.rowid, prepared)?;
+            debug_assert!(inserted, "spans of a new trace are new");
         }
         for service_id in &summary.services {
-            insert.execute(params![service_id, summary.start, summary.rowid])?;
+            self.insert_trace_service
+                .execute(params![service_id, summary.start, summary.rowid])?;
         }
-    } else {
-        for service_id in summary
-            .services
-            .iter()
-            .filter(|id| !old_services.contains(id))
-        {
-            insert.execute(params![service_id, summary.start, summary.rowid])?;
-        }
+        Ok(unique)
     }
-    Ok(inserted)
-}
 
-/// Inserts one span row unless (trace, span id) is already stored; returns
-/// whether it was new.
-fn insert_span(
-    tx: &Transaction<'_>,
-    dictionaries: &mut Dictionaries,
-    buffers: &mut RowBuffers,
-    trace_rowid: i64,
-    prepared: &PreparedSpan<'_>,
-) -> Result<bool, StoreError> {
-    let span = prepared.span;
-    let mut key_error = None;
-    let mut key_id = |key: &str| match attribute_key_id(tx, dictionaries, key) {
-        Ok(id) => id,
-        Err(error) => {
-            key_error.get_or_insert(error);
-            0
+    /// A trace with stored spans: insert what is new, then update its
+    /// summary and, if its start moved or services joined, its
+    /// `trace_services` rows.
+    fn merge_into_trace<'s, 'a>(
+        &mut self,
+        mut summary: TraceSummary,
+        spans: &'s [PreparedSpan<'a>],
+    ) -> Result<Vec<&'s PreparedSpan<'a>>, StoreError> {
+        let (old_start, old_services) = (summary.start, summary.services.clone());
+        let mut inserted = Vec::with_capacity(spans.len());
+        for prepared in spans {
+            if self.insert_span(summary.rowid, prepared)? {
+                summary.absorb(prepared);
+                inserted.push(prepared);
+            }
         }
-    };
-    buffers.attributes.clear();
-    buffers.events.clear();
-    buffers.links.clear();
-    if !span.attributes.is_empty() {
-        codec::encode_attributes(&mut buffers.attributes, &span.attributes, &mut key_id);
+        if inserted.is_empty() {
+            return Ok(inserted); // a retry of spans already stored
+        }
+        self.update_trace.execute(params![
+            summary.start,
+            summary.end,
+            summary.root_operation_id,
+            summary.span_count,
+            summary.error_count,
+            format_service_list(&summary.services),
+            summary.rowid,
+        ])?;
+        if old_start != summary.start {
+            for service_id in &old_services {
+                self.delete_trace_service
+                    .execute(params![service_id, old_start, summary.rowid])?;
+            }
+            for service_id in &summary.services {
+                self.insert_trace_service.execute(params![
+                    service_id,
+                    summary.start,
+                    summary.rowid
+                ])?;
+            }
+        } else {
+            for service_id in summary
+                .services
+                .iter()
+                .filter(|id| !old_services.contains(id))
+            {
+                self.insert_trace_service.execute(params![
+                    service_id,
+                    summary.start,
+                    summary.rowid
+                ])?;
+            }
+        }
+        Ok(inserted)
     }
-    if !span.events.is_empty() {
-        codec::encode_events(&mut buffers.events, &span.events, span.start, &mut key_id);
-    }
-    if !span.links.is_empty() {
-        codec::encode_links(&mut buffers.links, &span.links, &mut key_id);
-    }
-    if let Some(error) = key_error {
-        return Err(error);
-    }
-    fn blob(buffer: &[u8]) -> Option<&[u8]> {
-        (!buffer.is_empty()).then_some(buffer)
-    }
-    let changed = tx
-        .prepare_cached(
-            "INSERT OR IGNORE INTO spans (trace_rowid, span_id, parent_span_id, operation_id, start_unix_nano,
-                 duration_nano, status_code, status_message, resource_id, scope_id, attributes, events, links)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        )?
-        .execute(params![
+
+    /// Inserts one span row unless (trace, span id) is already stored;
+    /// returns whether it was new.
+    fn insert_span(
+        &mut self,
+        trace_rowid: i64,
+        prepared: &PreparedSpan<'_>,
+    ) -> Result<bool, StoreError> {
+        let span = prepared.span;
+        let (conn, dictionaries, buffers) = (self.conn, &mut *self.dictionaries, &mut self.buffers);
+        let mut key_error = None;
+        let mut key_id = |key: &str| match attribute_key_id(conn, dictionaries, key) {
+            Ok(id) => id,
+            Err(error) => {
+                key_error.get_or_insert(error);
+                0
+            }
+        };
+        buffers.attributes.clear();
+        buffers.events.clear();
+        buffers.links.clear();
+        if !span.attributes.is_empty() {
+            codec::encode_attributes(&mut buffers.attributes, &span.attributes, &mut key_id);
+        }
+        if !span.events.is_empty() {
+            codec::encode_events(&mut buffers.events, &span.events, span.start, &mut key_id);
+        }
+        if !span.links.is_empty() {
+            codec::encode_links(&mut buffers.links, &span.links, &mut key_id);
+        }
+        if let Some(error) = key_error {
+            return Err(error);
+        }
+        fn blob(buffer: &[u8]) -> Option<&[u8]> {
+            (!buffer.is_empty()).then_some(buffer)
+        }
+        let changed = self.insert_span.execute(params![
             trace_rowid,
             &span.span_id.0[..],
             span.parent_span_id.as_ref().map(|id| &id.0[..]),
@@ -521,38 +548,36 @@ fn insert_span(
             (!span.status_message.is_empty()).then_some(span.status_message.as_str()),
             prepared.resource_id,
             prepared.scope_id,
-            blob(&buffers.attributes),
-            blob(&buffers.events),
-            blob(&buffers.links),
+            blob(&self.buffers.attributes),
+            blob(&self.buffers.events),
+            blob(&self.buffers.links),
         ])?;
-    Ok(changed > 0)
-}
+        Ok(changed > 0)
+    }
 
-fn find_trace_summary(
-    tx: &Transaction<'_>,
-    trace_id: TraceId,
-) -> Result<Option<TraceSummary>, StoreError> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT id, start_unix_nano, end_unix_nano, root_operation_id, span_count, error_count, services
-         FROM traces WHERE trace_id = ?1",
-    )?;
-    Ok(stmt
-        .query_row(params![&trace_id.0[..]], |row| {
-            Ok(TraceSummary {
-                rowid: row.get(0)?,
-                start: row.get(1)?,
-                end: row.get(2)?,
-                root_operation_id: row.get(3)?,
-                span_count: row.get(4)?,
-                error_count: row.get(5)?,
-                services: parse_service_list(&row.get::<_, String>(6)?),
+    fn find_trace_summary(
+        &mut self,
+        trace_id: TraceId,
+    ) -> Result<Option<TraceSummary>, StoreError> {
+        Ok(self
+            .find_trace
+            .query_row(params![&trace_id.0[..]], |row| {
+                Ok(TraceSummary {
+                    rowid: row.get(0)?,
+                    start: row.get(1)?,
+                    end: row.get(2)?,
+                    root_operation_id: row.get(3)?,
+                    span_count: row.get(4)?,
+                    error_count: row.get(5)?,
+                    services: parse_service_list(&row.get::<_, String>(6)?),
+                })
             })
-        })
-        .optional()?)
+            .optional()?)
+    }
 }
 
 fn service_id(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     dictionaries: &mut Dictionaries,
     name: &str,
 ) -> Result<i64, StoreError> {
@@ -569,7 +594,7 @@ fn service_id(
 }
 
 fn operation_id(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     dictionaries: &mut Dictionaries,
     service_id: i64,
     name: &str,
@@ -600,7 +625,7 @@ fn operation_id(
 }
 
 fn attribute_key_id(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     dictionaries: &mut Dictionaries,
     key: &str,
 ) -> Result<i64, StoreError> {
@@ -618,7 +643,7 @@ fn attribute_key_id(
 
 /// Returns (resource id, service id).
 fn resource_id(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     dictionaries: &mut Dictionaries,
     resource: &crate::model::Resource,
 ) -> Result<(i64, i64), StoreError> {
@@ -647,7 +672,7 @@ pub fn canonical_resource_json(attributes: &crate::model::Attributes) -> String 
 }
 
 fn scope_id(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     dictionaries: &mut Dictionaries,
     name: &str,
     version: &str,

@@ -104,10 +104,22 @@ impl App {
     pub async fn serve(
         self,
         handle_signals: bool,
-        ready: impl FnOnce(ServerHandle),
+        ready: impl FnOnce(StopHandle),
     ) -> anyhow::Result<()> {
-        let server = crate::web::server(self.state.clone(), self.listener, handle_signals)?;
-        ready(server.handle());
+        let server = crate::web::server(self.state.clone(), self.listener)?;
+        let stop = StopHandle {
+            server: server.handle(),
+            tail: Arc::clone(&self.state.tail),
+        };
+        if handle_signals {
+            let on_signal = stop.clone();
+            actix_web::rt::spawn(async move {
+                wait_for_signal().await;
+                tracing::info!("stop signal received");
+                on_signal.stop().await;
+            });
+        }
+        ready(stop);
         tracing::info!("listening on http://{}", self.addr);
         server.await.context("the HTTP server failed")?;
         tracing::info!("stopped accepting requests; draining the write queue");
@@ -130,12 +142,47 @@ impl App {
     }
 }
 
+/// Stops a serving lookout gracefully.
+#[derive(Clone)]
+pub struct StopHandle {
+    server: ServerHandle,
+    tail: Arc<TailHub>,
+}
+
+impl StopHandle {
+    /// Ends live-tail streams (they would otherwise hold their connections
+    /// open until the shutdown timeout), then stops accepting and lets
+    /// in-flight requests finish.
+    pub async fn stop(&self) {
+        self.tail.close();
+        self.server.stop(true).await;
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn wait_for_signal() {
+    let mut terminate = match actix_web::rt::signal::unix::signal(
+        actix_web::rt::signal::unix::SignalKind::terminate(),
+    ) {
+        Ok(signal) => signal,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGTERM; stopping only on SIGINT");
+            let _ = actix_web::rt::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = actix_web::rt::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
 /// lookout serving on its own thread: what tests and benchmarks start.
 /// Stops gracefully on `stop` or drop.
 pub struct RunningApp {
     addr: SocketAddr,
     writer: WriterHandle,
-    server: ServerHandle,
+    stop: StopHandle,
     thread: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
@@ -152,13 +199,13 @@ impl RunningApp {
                     let _ = handle_sender.send(handle);
                 }))
             })?;
-        let server = handle_receiver
+        let stop = handle_receiver
             .recv()
             .context("the server thread ended before serving")?;
         Ok(RunningApp {
             addr,
             writer,
-            server,
+            stop,
             thread: Some(thread),
         })
     }
@@ -187,7 +234,7 @@ impl RunningApp {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        runtime.block_on(self.server.stop(true));
+        runtime.block_on(self.stop.stop());
         thread
             .join()
             .map_err(|_| anyhow::anyhow!("the server thread panicked"))?

@@ -47,6 +47,9 @@ pub enum Command {
     Serve,
     /// Check the data directory: schema version and SQLite integrity.
     Check,
+    /// Serve, and feed lookout live sample traffic (traces and logs of a
+    /// small shop) so the API and dashboard have something to show.
+    Demo,
 }
 
 /// Every option; each is also `LOOKOUT_<NAME>` in the environment and a key

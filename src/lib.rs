@@ -5,6 +5,7 @@
 pub mod app;
 pub mod check;
 pub mod config;
+pub mod demo;
 pub mod ingest;
 pub mod model;
 pub mod pipeline;

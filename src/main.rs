@@ -21,12 +21,17 @@ fn main() -> ExitCode {
         tracing::warn!(name, "ignoring unknown LOOKOUT_* environment variable");
     }
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config),
+        Command::Serve => serve(config, false),
+        Command::Demo => serve(config, true),
         Command::Check => check(&config),
     }
 }
 
-fn serve(config: Config) -> ExitCode {
+fn serve(config: Config, demo: bool) -> ExitCode {
+    let token = config
+        .admin_token
+        .clone()
+        .or_else(|| config.api_keys.first().cloned());
     let app = match App::build(config) {
         Ok(app) => app,
         Err(error) => {
@@ -34,7 +39,24 @@ fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match actix_web::rt::System::new().block_on(app.serve(true, |_| {})) {
+    let (stop_demo, demo_stop) = crossbeam_channel::bounded::<()>(1);
+    let demo_thread = if demo {
+        match lookout::demo::spawn(app.local_addr(), token, demo_stop) {
+            Ok(thread) => Some(thread),
+            Err(error) => {
+                tracing::error!(%error, "cannot start the demo traffic");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    let result = actix_web::rt::System::new().block_on(app.serve(true, |_| {}));
+    drop(stop_demo);
+    if let Some(thread) = demo_thread {
+        let _ = thread.join();
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("lookout failed: {error:#}");

@@ -3,6 +3,7 @@
 //! bounded queue. A subscriber whose queue is full is dropped, which ends
 //! its stream: a slow client is disconnected and never slows ingest.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -24,14 +25,27 @@ struct Subscriber {
 #[derive(Default)]
 pub struct TailHub {
     subscribers: Mutex<Vec<Subscriber>>,
+    closed: AtomicBool,
 }
 
 impl TailHub {
     /// Registers a subscriber whose queue holds up to `capacity` records.
+    /// After [`TailHub::close`] the stream ends at once.
     pub fn subscribe(&self, filter: TailFilter, capacity: usize) -> mpsc::Receiver<TailItem> {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
-        self.subscribers.lock().push(Subscriber { filter, sender });
+        let mut subscribers = self.subscribers.lock();
+        if !self.closed.load(Ordering::SeqCst) {
+            subscribers.push(Subscriber { filter, sender });
+        }
         receiver
+    }
+
+    /// Ends every stream (after what is queued) and refuses new ones: at
+    /// shutdown, open tails must not hold the server up.
+    pub fn close(&self) {
+        let mut subscribers = self.subscribers.lock();
+        self.closed.store(true, Ordering::SeqCst);
+        subscribers.clear();
     }
 
     pub fn subscriber_count(&self) -> usize {
@@ -96,5 +110,26 @@ mod tests {
         drop(api);
         hub.publish(3, &record("api"));
         assert_eq!(hub.subscriber_count(), 0, "closed subscribers are removed");
+    }
+
+    #[test]
+    fn closing_ends_streams_and_refuses_new_ones() {
+        let hub = TailHub::default();
+        let mut open = hub.subscribe(Box::new(|_: &LogRecord| true), 8);
+        hub.publish(1, &record("api"));
+        hub.close();
+        assert!(
+            open.try_recv().is_ok(),
+            "queued records are still delivered"
+        );
+        assert!(matches!(
+            open.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
+        let mut late = hub.subscribe(Box::new(|_: &LogRecord| true), 8);
+        assert!(matches!(
+            late.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
     }
 }

@@ -80,7 +80,6 @@ async fn not_found() -> Result<HttpResponse, error::ApiError> {
 pub fn server(
     state: web::Data<AppState>,
     listener: std::net::TcpListener,
-    handle_signals: bool,
 ) -> std::io::Result<actix_web::dev::Server> {
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
@@ -98,12 +97,8 @@ pub fn server(
     .listen(listener)?
     // In-flight ingest requests wait for their commit; give them time.
     .shutdown_timeout(30);
-    let server = if handle_signals {
-        server
-    } else {
-        server.disable_signals()
-    };
-    Ok(server.run())
+    // Signals are handled by `app`, which ends live tails before stopping.
+    Ok(server.disable_signals().run())
 }
 
 /// Counts every request by method, route pattern and status, and times it.

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod ingest;
+mod logs;
 mod operations;
 mod process;
 mod query;

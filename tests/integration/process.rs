@@ -1,6 +1,7 @@
 //! The real executable: command line, graceful shutdown on SIGTERM, crash
 //! recovery after SIGKILL, and refusing a database from a newer lookout.
 
+use std::collections::HashSet;
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -544,4 +545,346 @@ fn a_database_from_a_newer_lookout_is_refused() {
         })
         .expect("version");
     assert_eq!(max, 999);
+}
+
+// ---------------------------------------------------------------------------
+// Logs across crashes
+
+/// Records per log ingest request of the streamers.
+const LOG_BATCH: i64 = 10;
+
+/// What the log streamers sent (every seq) and what was acknowledged
+/// (the seqs of requests answered with a 2xx).
+#[derive(Default)]
+struct LogLedger {
+    sent: HashSet<i64>,
+    acked: HashSet<i64>,
+}
+
+/// The body words of a streamed record; `round<r>` and `worker<w>` are
+/// the markers counted per streamer.
+fn crash_log_body(round: i64, worker: i64, seq: i64) -> String {
+    format!("crashlog round{round} worker{worker} rec{seq}")
+}
+
+/// Three threads, each posting batches of records with unique `seq`
+/// attributes until `stop` is set or the server is gone: two over OTLP
+/// protobuf, one as JSON lines. Worker `w` dates its records `w` days
+/// back, so every index commit writes three day indexes, more than the
+/// index keeps writers open for.
+fn stream_logs(
+    lookout: &Lookout,
+    round: i64,
+    stop: &Arc<AtomicBool>,
+    ledger: &Arc<Mutex<LogLedger>>,
+) -> Vec<JoinHandle<()>> {
+    (0..3)
+        .map(|worker| {
+            let otlp_url = lookout.url("/v1/logs");
+            let lines_url = lookout.url("/api/ingest/logs");
+            let stop = Arc::clone(stop);
+            let ledger = Arc::clone(ledger);
+            std::thread::spawn(move || {
+                let client = client();
+                for request in 0..100_000i64 {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let first = round * 10_000_000 + worker * 1_000_000 + request * LOG_BATCH;
+                    let seqs: Vec<i64> = (first..first + LOG_BATCH).collect();
+                    let now = now_nanos() - worker as u64 * 24 * 60 * MINUTE;
+                    let (url, content_type, body) = if worker < 2 {
+                        let records = seqs
+                            .iter()
+                            .map(|seq| {
+                                log_record(
+                                    now,
+                                    9,
+                                    "",
+                                    &crash_log_body(round, worker, *seq),
+                                    vec![kv_int("seq", *seq)],
+                                )
+                            })
+                            .collect();
+                        let export =
+                            logs_request(vec![resource_logs(&format!("crash-{worker}"), records)]);
+                        (&otlp_url, PROTOBUF, export.encode_to_vec())
+                    } else {
+                        let lines: Vec<String> = seqs
+                            .iter()
+                            .map(|seq| {
+                                serde_json::json!({
+                                    "time": now / MS,
+                                    "level": "info",
+                                    "service": "crash-lines",
+                                    "msg": crash_log_body(round, worker, *seq),
+                                    "seq": seq,
+                                })
+                                .to_string()
+                            })
+                            .collect();
+                        (
+                            &lines_url,
+                            "application/x-ndjson",
+                            lines.join("\n").into_bytes(),
+                        )
+                    };
+                    ledger.lock().expect("ledger").sent.extend(&seqs);
+                    match client
+                        .post(url.as_str())
+                        .header("content-type", content_type)
+                        .body(body)
+                        .send()
+                    {
+                        Ok(response) if response.status().is_success() => {
+                            ledger.lock().expect("ledger").acked.extend(&seqs);
+                        }
+                        Ok(_) => {}
+                        // The server is gone: nothing more will be acknowledged.
+                        Err(_) => break,
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// Streams logs into `lookout` until `min_acked` more records are
+/// acknowledged (or `max` has passed), then SIGKILLs it mid-stream.
+fn stream_logs_then_sigkill(
+    lookout: Lookout,
+    round: i64,
+    ledger: &Arc<Mutex<LogLedger>>,
+    min_acked: usize,
+    max: Duration,
+) {
+    let before = ledger.lock().expect("ledger").acked.len();
+    let stop = Arc::new(AtomicBool::new(false));
+    let streamers = stream_logs(&lookout, round, &stop, ledger);
+    let deadline = Instant::now() + max;
+    while ledger.lock().expect("ledger").acked.len() < before + min_acked
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    lookout.sigkill();
+    stop.store(true, Ordering::SeqCst);
+    for streamer in streamers {
+        streamer.join().expect("streamer thread");
+    }
+    let acked = ledger.lock().expect("ledger").acked.len() - before;
+    assert!(
+        acked >= 10 * LOG_BATCH as usize,
+        "too few records acknowledged before the kill: {acked}"
+    );
+    eprintln!("round {round}: {acked} log records acknowledged before SIGKILL");
+}
+
+fn search_logs(
+    client: &reqwest::blocking::Client,
+    lookout: &Lookout,
+    params: &[(&str, &str)],
+) -> serde_json::Value {
+    let url = reqwest::Url::parse_with_params(&lookout.url("/api/logs"), params).expect("URL");
+    let response = client.get(url).send().expect("GET /api/logs");
+    let status = response.status();
+    let body: serde_json::Value = response.json().expect("JSON");
+    assert_eq!(status, StatusCode::OK, "{params:?}: {body}");
+    body
+}
+
+fn assert_check_passes(data_dir: &Path, when: &str) {
+    let mut check = lookout_command();
+    check.arg("check").arg("--data-dir").arg(data_dir);
+    let output = run_to_exit(check);
+    assert!(
+        output.status.success(),
+        "lookout check {when}:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// After a restart: waits until the index has caught up with the journal,
+/// then requires every acknowledged record to be searchable exactly once,
+/// and nothing that was never sent.
+fn assert_logs_indexed_exactly_once(lookout: &Lookout, ledger: &Mutex<LogLedger>, rounds: i64) {
+    let client = client();
+    let (sent, acked) = {
+        let ledger = ledger.lock().expect("ledger");
+        (ledger.sent.clone(), ledger.acked.clone())
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let metrics = client
+            .get(lookout.url("/metrics"))
+            .send()
+            .expect("metrics")
+            .text()
+            .expect("text");
+        let lag = metric_value(&metrics, "lookout_log_index_lag_records");
+        let total = search_logs(
+            &client,
+            lookout,
+            &[("q", "crashlog"), ("limit", "1"), ("lookback", "3d")],
+        )["total"]
+            .as_u64()
+            .expect("total");
+        if lag == Some(0.0) && total >= acked.len() as u64 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            eprintln!(
+                "index not caught up: lag {lag:?}, total {total} < {}",
+                acked.len()
+            );
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let mut stored: Vec<i64> = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut total = 0;
+    for page in 0.. {
+        assert!(page <= sent.len() / 1000 + 2, "too many pages");
+        let mut params = vec![
+            ("q", "crashlog"),
+            ("order", "asc"),
+            ("limit", "1000"),
+            ("lookback", "3d"),
+        ];
+        if let Some(cursor) = &cursor {
+            params.push(("cursor", cursor.as_str()));
+        }
+        let answer = search_logs(&client, lookout, &params);
+        total = answer["total"].as_u64().expect("total");
+        for log in answer["logs"].as_array().expect("logs") {
+            stored.push(log["attributes"]["seq"].as_i64().expect("a seq"));
+        }
+        match answer["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    let distinct: HashSet<i64> = stored.iter().copied().collect();
+    let mut missing: Vec<i64> = acked.difference(&distinct).copied().collect();
+    missing.sort_unstable();
+    let foreign: Vec<i64> = distinct.difference(&sent).copied().collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged log records are not searchable, e.g. {:?}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(10)]
+    );
+    assert!(foreign.is_empty(), "records never sent: {foreign:?}");
+    assert_eq!(
+        stored.len(),
+        distinct.len(),
+        "a record appears twice in the pages"
+    );
+    assert_eq!(
+        total,
+        distinct.len() as u64,
+        "total counts {total} records for {} distinct ones: some are indexed twice",
+        distinct.len()
+    );
+    // Per streamer: the total for its marker is the records it has stored.
+    for round in 0..rounds {
+        for worker in 0..3 {
+            let low = round * 10_000_000 + worker * 1_000_000;
+            let expected = distinct
+                .iter()
+                .filter(|seq| (low..low + 1_000_000).contains(*seq))
+                .count();
+            let q = format!("crashlog round{round} worker{worker}");
+            let answer = search_logs(
+                &client,
+                lookout,
+                &[("q", &q), ("limit", "1"), ("lookback", "3d")],
+            );
+            assert_eq!(
+                answer["total"],
+                serde_json::json!(expected),
+                "{q}: indexed once each"
+            );
+        }
+    }
+    eprintln!(
+        "{} acknowledged, {} stored, {} sent",
+        acked.len(),
+        distinct.len(),
+        sent.len()
+    );
+}
+
+#[test]
+fn sigkill_while_streaming_logs_keeps_every_acknowledged_log_exactly_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = ["--log-refresh", "100ms"];
+    let ledger = Arc::new(Mutex::new(LogLedger::default()));
+    let lookout = Lookout::start(dir.path(), &args, &[]);
+    stream_logs_then_sigkill(lookout, 0, &ledger, 1_500, Duration::from_secs(4));
+    assert_check_passes(dir.path(), "after the crash");
+
+    let restarted = Lookout::start(dir.path(), &args, &[]);
+    assert_logs_indexed_exactly_once(&restarted, &ledger, 1);
+    let (status, stderr) = restarted.terminate();
+    assert!(status.success(), "{stderr}");
+    assert_check_passes(dir.path(), "after the restart");
+}
+
+#[test]
+fn sigkill_during_log_index_commits_repeatedly_keeps_logs_exactly_once() {
+    const ROUNDS: i64 = 3;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The index commits every 10 ms, so a kill likely lands in a commit.
+    let args = ["--log-refresh", "10ms"];
+    let ledger = Arc::new(Mutex::new(LogLedger::default()));
+    for round in 0..ROUNDS {
+        // Each start replays what the previous kill left in the journal.
+        let lookout = Lookout::start(dir.path(), &args, &[]);
+        let min_acked = 200 + 170 * usize::try_from(round).expect("round");
+        stream_logs_then_sigkill(lookout, round, &ledger, min_acked, Duration::from_secs(3));
+        assert_check_passes(dir.path(), &format!("after crash {round}"));
+    }
+    let restarted = Lookout::start(dir.path(), &args, &[]);
+    assert_logs_indexed_exactly_once(&restarted, &ledger, ROUNDS);
+    let (status, stderr) = restarted.terminate();
+    assert!(status.success(), "{stderr}");
+    assert_check_passes(dir.path(), "at the end");
+}
+
+#[test]
+fn sigterm_with_a_live_logs_tail_connected_exits_promptly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut lookout = Lookout::start(dir.path(), &[], &[]);
+    let tail_client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    let mut tail = tail_client
+        .get(lookout.url("/api/logs/tail"))
+        .send()
+        .expect("GET /api/logs/tail");
+    assert_eq!(tail.status(), StatusCode::OK);
+    let mut buffer = [0u8; 64];
+    let read = std::io::Read::read(&mut tail, &mut buffer).expect("the first event");
+    assert!(read > 0, "the stream starts");
+
+    let started = Instant::now();
+    kill(lookout.pid(), Signal::SIGTERM).expect("send SIGTERM");
+    let status = wait_timeout(&mut lookout.child, Duration::from_secs(5));
+    assert!(
+        status.is_some(),
+        "lookout still runs {:?} after SIGTERM while a live-tail client is connected:\n{}",
+        started.elapsed(),
+        lookout.stderr()
+    );
+    assert!(
+        status.is_some_and(|status| status.success()),
+        "{}",
+        lookout.stderr()
+    );
 }

@@ -3,17 +3,21 @@
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lookout::app::RunningApp;
 use lookout::config::Config;
 use lookout::pipeline::WriterHandle;
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::{
     any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList,
 };
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode as OtlpStatusCode;
@@ -23,6 +27,10 @@ use reqwest::blocking::{Client, Response};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tempfile::TempDir;
+
+/// How long [`TestServer::wait_for_logs`] waits for records to become
+/// searchable.
+pub const LOG_WAIT: Duration = Duration::from_secs(5);
 
 pub const PROTOBUF: &str = "application/x-protobuf";
 pub const JSON: &str = "application/json";
@@ -34,7 +42,7 @@ pub struct TestServer {
     client: Client,
     base_url: String,
     /// Removed after the server stopped (fields drop in order).
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl TestServer {
@@ -53,8 +61,21 @@ impl TestServer {
             app: Some(app),
             client: client(),
             base_url,
-            _dir: dir,
+            dir,
         }
+    }
+
+    /// Stops gracefully and starts again on the same data directory, with
+    /// the test defaults changed by `tweak`.
+    pub fn restart_with(&mut self, tweak: impl FnOnce(&mut Config)) {
+        if let Some(app) = self.app.take() {
+            app.stop().expect("lookout stops");
+        }
+        let mut config = Config::for_data_dir(self.dir.path());
+        tweak(&mut config);
+        let app = RunningApp::start(config).expect("lookout restarts");
+        self.base_url = app.base_url();
+        self.app = Some(app);
     }
 
     fn app(&self) -> &RunningApp {
@@ -164,6 +185,78 @@ impl TestServer {
     pub fn search_ids(&self, query: &str) -> Vec<String> {
         let body = self.get_ok(&format!("/api/traces?{query}"));
         trace_ids_of(&body)
+    }
+
+    /// GET `path` with URL-encoded query parameters; the status and the
+    /// body parsed as JSON, whatever the status.
+    pub fn get_query(&self, path: &str, params: &[(&str, &str)]) -> (StatusCode, Value) {
+        let url = reqwest::Url::parse_with_params(&self.url(path), params)
+            .unwrap_or_else(|error| panic!("a URL for {path} {params:?}: {error}"));
+        let response = self.client.get(url).send().expect("GET reaches the server");
+        let status = response.status();
+        let text = response.text().expect("a response body");
+        let value = serde_json::from_str(&text).unwrap_or_else(|error| {
+            panic!("GET {path} {params:?} ({status}) is not JSON ({error}): {text}")
+        });
+        (status, value)
+    }
+
+    /// `/api/logs` with `params`, which must answer 200.
+    pub fn search_logs(&self, params: &[(&str, &str)]) -> Value {
+        let (status, body) = self.get_query("/api/logs", params);
+        assert_eq!(status, StatusCode::OK, "/api/logs {params:?}: {body}");
+        body
+    }
+
+    /// Polls `/api/logs` with `params` until its `total` is
+    /// `expected_total`, and returns that answer. Records become searchable
+    /// within the log refresh interval, so the bounded wait only absorbs
+    /// scheduling delays; a total that never matches fails the test.
+    pub fn wait_for_logs(&self, params: &[(&str, &str)], expected_total: u64) -> Value {
+        let deadline = Instant::now() + LOG_WAIT;
+        loop {
+            let body = self.search_logs(params);
+            if body["total"].as_u64() == Some(expected_total) {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/api/logs {params:?}: total is {} after {LOG_WAIT:?}, expected {expected_total}",
+                body["total"]
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Exports logs over protobuf and requires a full success.
+    pub fn export_logs(&self, request: &ExportLogsServiceRequest) {
+        let response = self.post_protobuf("/v1/logs", request);
+        let status = response.status();
+        let body = response.bytes().expect("response body");
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "log export failed: {}",
+            String::from_utf8_lossy(&body)
+        );
+        let decoded = ExportLogsServiceResponse::decode(body.as_ref())
+            .expect("the answer is an ExportLogsServiceResponse");
+        assert_eq!(decoded.partial_success, None, "nothing may be rejected");
+    }
+
+    /// POSTs JSON lines to `/api/ingest/logs`, which must answer 200; the
+    /// `{"accepted", "rejected", "errors"}` answer.
+    pub fn post_json_lines(&self, lines: &str) -> Value {
+        let response = self.post_bytes(
+            "/api/ingest/logs",
+            "application/x-ndjson",
+            None,
+            lines.as_bytes().to_vec(),
+        );
+        let status = response.status();
+        let text = response.text().expect("a response body");
+        assert_eq!(status, StatusCode::OK, "JSON lines ingest: {text}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
     }
 
     pub fn metrics_text(&self) -> String {
@@ -462,4 +555,57 @@ pub fn json_span(trace_id: &str, span_id: &str, name: &str, start: u64) -> Value
         "startTimeUnixNano": start.to_string(),
         "endTimeUnixNano": start.to_string(),
     })
+}
+
+// ---------------------------------------------------------------------------
+// OTLP log builders
+
+/// A log record at `time` with a string body; no trace context.
+pub fn log_record(
+    time: u64,
+    severity_number: i32,
+    severity_text: &str,
+    body: &str,
+    attributes: Vec<KeyValue>,
+) -> LogRecord {
+    LogRecord {
+        time_unix_nano: time,
+        severity_number,
+        severity_text: severity_text.into(),
+        body: Some(any(any_value::Value::StringValue(body.into()))),
+        attributes,
+        ..Default::default()
+    }
+}
+
+/// `record` with trace context.
+pub fn in_span(mut record: LogRecord, trace_id: &[u8], span_id: &[u8]) -> LogRecord {
+    record.trace_id = trace_id.to_vec();
+    record.span_id = span_id.to_vec();
+    record
+}
+
+/// The log records of one service (resource `service.name`) under one
+/// scope named `<service>-logger`.
+pub fn resource_logs(service: &str, records: Vec<LogRecord>) -> ResourceLogs {
+    ResourceLogs {
+        resource: Some(Resource {
+            attributes: vec![kv_str("service.name", service)],
+            ..Default::default()
+        }),
+        scope_logs: vec![ScopeLogs {
+            scope: Some(InstrumentationScope {
+                name: format!("{service}-logger"),
+                version: "2.1.0".into(),
+                ..Default::default()
+            }),
+            log_records: records,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+pub fn logs_request(resource_logs: Vec<ResourceLogs>) -> ExportLogsServiceRequest {
+    ExportLogsServiceRequest { resource_logs }
 }

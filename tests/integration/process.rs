@@ -888,3 +888,54 @@ fn sigterm_with_a_live_logs_tail_connected_exits_promptly() {
         lookout.stderr()
     );
 }
+
+#[test]
+fn demo_feeds_traces_and_correlated_logs_through_otlp() {
+    use serde_json::Value;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lookout = Lookout::start(dir.path(), &["demo", "--log-refresh", "100ms"], &[]);
+    let client = client();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (traces, logs) = loop {
+        let traces: Value = client
+            .get(lookout.url("/api/traces?limit=50"))
+            .send()
+            .and_then(|response| response.json())
+            .expect("traces");
+        let logs: Value = client
+            .get(lookout.url("/api/logs?limit=50"))
+            .send()
+            .and_then(|response| response.json())
+            .expect("logs");
+        let enough = traces["traces"].as_array().is_some_and(|t| t.len() >= 5)
+            && logs["total"].as_u64().is_some_and(|total| total >= 1);
+        if enough || Instant::now() > deadline {
+            break (traces, logs);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let traces = traces["traces"].as_array().cloned().unwrap_or_default();
+    assert!(
+        traces.len() >= 5,
+        "demo traces: {traces:?}\n{}",
+        lookout.stderr()
+    );
+    assert!(
+        traces
+            .iter()
+            .any(|trace| trace["services"].as_array().is_some_and(|s| s.len() >= 2)),
+        "demo traces cross services: {traces:?}"
+    );
+    let first_log = &logs["logs"][0];
+    let trace_id = first_log["trace_id"]
+        .as_str()
+        .expect("demo logs carry trace ids");
+    let correlated: Value = client
+        .get(lookout.url(&format!("/api/traces/{trace_id}/logs")))
+        .send()
+        .and_then(|response| response.json())
+        .expect("trace logs");
+    assert!(correlated["total"].as_u64().is_some_and(|total| total >= 1));
+    let (status, _) = lookout.terminate();
+    assert!(status.success());
+}

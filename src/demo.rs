@@ -143,13 +143,10 @@ impl Generator {
         error: Option<&str>,
     ) -> Vec<u8> {
         let span_id = self.rng.bytes::<8>().to_vec();
-        let status = match error {
-            Some(message) => Some(Status {
-                code: status::StatusCode::Error as i32,
-                message: message.to_string(),
-            }),
-            None => None,
-        };
+        let status = error.map(|message| Status {
+            code: status::StatusCode::Error as i32,
+            message: message.to_string(),
+        });
         let events = match error {
             Some(message) => vec![span::Event {
                 time_unix_nano: start + duration,

@@ -8,6 +8,7 @@ pub mod error;
 mod health;
 mod logs;
 mod otlp;
+mod spa;
 mod traces;
 
 use std::sync::Arc;
@@ -68,7 +69,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/health", web::get().to(health::health))
     .route("/health/deep", web::get().to(health::deep))
     .route("/metrics", web::get().to(health::metrics))
-    .default_service(web::to(not_found));
+    .default_service(web::to(spa::serve));
 }
 
 async fn not_found() -> Result<HttpResponse, error::ApiError> {

@@ -1,0 +1,155 @@
+// The shell: navigation, theme switch, admin-token prompt and the routes.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { navigate, useLocation } from './lib/router';
+import { setTheme, setToken, useAppState, type Theme } from './lib/store';
+import { TracesPage } from './pages/Traces';
+import { TracePage } from './pages/Trace';
+import { LogsPage } from './pages/Logs';
+import { SystemPage } from './pages/System';
+import { VERSION } from './lib/version';
+
+
+const NAV = [
+  { path: '/traces', label: 'Traces', key: 't' },
+  { path: '/logs', label: 'Logs', key: 'l' },
+  { path: '/system', label: 'System', key: 's' },
+];
+
+const THEMES: Theme[] = ['auto', 'light', 'dark'];
+const THEME_LABEL: Record<Theme, string> = { auto: 'Theme: system', light: 'Theme: light', dark: 'Theme: dark' };
+
+function TokenDialog({ message }: { message: string }) {
+  const [value, setValue] = useState('');
+  const input = useRef<HTMLInputElement>(null);
+  useEffect(() => input.current?.focus(), []);
+  return (
+    <div class="overlay" role="dialog" aria-modal="true" aria-labelledby="token-title">
+      <form
+        class="dialog"
+        onSubmit={(event) => {
+          event.preventDefault();
+          if (value.trim()) {
+            setToken(value.trim());
+            location.reload();
+          }
+        }}
+      >
+        <h2 id="token-title">Admin token required</h2>
+        <p class="muted">{message}</p>
+        <label for="token-input">Token</label>
+        <input id="token-input" ref={input} type="password" autoComplete="current-password" value={value} onInput={(e) => setValue((e.target as HTMLInputElement).value)} />
+        <p class="small muted">Kept for this browser tab only.</p>
+        <div class="dialog-actions">
+          <button class="btn btn-primary" type="submit">
+            Sign in
+          </button>
+        </div>
+      </form>
+    </div>
+  );
+}
+
+function Route({ path, query }: { path: string; query: URLSearchParams }) {
+  if (path === '/' || path === '') {
+    navigate('/traces', { replace: true });
+    return null;
+  }
+  const trace = /^\/traces\/([^/]+)\/?$/.exec(path);
+  if (trace) return <TracePage traceId={decodeURIComponent(trace[1])} query={query} />;
+  if (path === '/traces' || path === '/traces/') return <TracesPage query={query} />;
+  if (path === '/logs' || path === '/logs/') return <LogsPage query={query} />;
+  if (path === '/system' || path === '/system/') return <SystemPage />;
+  return (
+    <div class="page">
+      <div class="empty-state">
+        <h2>Page not found</h2>
+        <p>
+          There is no page at <code>{path}</code>. Go to <a href="/traces">Traces</a>, <a href="/logs">Logs</a> or{' '}
+          <a href="/system">System</a>.
+        </p>
+      </div>
+    </div>
+  );
+}
+
+export function App() {
+  const { path, query } = useLocation();
+  const { authMessage, theme } = useAppState();
+
+  useEffect(() => {
+    const section = NAV.find((item) => path.startsWith(item.path));
+    document.title = section ? `${section.label} · lookout` : 'lookout';
+  }, [path]);
+
+  // Keyboard: "/" focuses the page's search field, "g" then t/l/s switches page.
+  useEffect(() => {
+    let pendingG = 0;
+    const onKey = (event: KeyboardEvent) => {
+      const target = event.target as HTMLElement;
+      if (event.ctrlKey || event.metaKey || event.altKey) return;
+      if (target.closest('input, textarea, select, [contenteditable="true"]')) return;
+      if (event.key === '/') {
+        const search = document.querySelector<HTMLElement>('[data-search-focus]');
+        if (search) {
+          event.preventDefault();
+          search.focus();
+        }
+        return;
+      }
+      if (event.key === 'g') {
+        pendingG = Date.now();
+        return;
+      }
+      if (Date.now() - pendingG < 1000) {
+        const item = NAV.find((nav) => nav.key === event.key);
+        if (item) navigate(item.path);
+        pendingG = 0;
+      }
+    };
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, []);
+
+  return (
+    <>
+      <a class="skip-link" href="#main">
+        Skip to content
+      </a>
+      <header class="topbar">
+        <a class="brand" href="/traces" aria-label="lookout home">
+          <svg viewBox="0 0 32 32" width="22" height="22" aria-hidden="true">
+            <rect width="32" height="32" rx="7" class="brand-bg" />
+            <circle cx="14" cy="14" r="7" fill="none" stroke="#fff" stroke-width="3" />
+            <path d="M19 19l6 6" stroke="#fff" stroke-width="3" stroke-linecap="round" />
+          </svg>
+          lookout
+        </a>
+        <nav aria-label="Sections">
+          {NAV.map((item) => (
+            <a key={item.path} href={item.path} class="nav-link" aria-current={path.startsWith(item.path) ? 'page' : undefined} title={`g then ${item.key}`}>
+              {item.label}
+            </a>
+          ))}
+        </nav>
+        <div class="topbar-right">
+          <span class="version muted" title="lookout version">
+            v{VERSION}
+          </span>
+          <button
+            type="button"
+            class="btn btn-ghost theme-toggle"
+            aria-label={THEME_LABEL[theme]}
+            title={THEME_LABEL[theme]}
+            onClick={() => setTheme(THEMES[(THEMES.indexOf(theme) + 1) % THEMES.length])}
+          >
+            {theme === 'auto' ? '◐' : theme === 'light' ? '☀' : '☾'}
+          </button>
+        </div>
+      </header>
+      <main id="main">
+        <Route path={path} query={query} />
+      </main>
+      {authMessage && <TokenDialog message={authMessage} />}
+    </>
+  );
+}

@@ -1,0 +1,257 @@
+// The HTTP API of lookout (docs/API.md): typed requests, errors that carry
+// the server's message, and the admin token when one is needed.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { authNeeded, getToken } from './store';
+
+export interface Service {
+  name: string;
+  span_count: number;
+  last_seen: string;
+}
+export interface Operation {
+  name: string;
+  span_kind: string;
+  span_count: number;
+}
+export interface TraceSummary {
+  trace_id: string;
+  root_service: string | null;
+  root_operation: string | null;
+  start_time: string;
+  duration_ms: number;
+  span_count: number;
+  error_count: number;
+  services: string[];
+}
+export type Attributes = Record<string, unknown>;
+export interface SpanEvent {
+  name: string;
+  time: string;
+  attributes: Attributes;
+}
+export interface SpanLink {
+  trace_id: string;
+  span_id: string;
+  trace_state: string;
+  attributes: Attributes;
+}
+export interface Span {
+  span_id: string;
+  parent_span_id: string | null;
+  name: string;
+  service: string;
+  kind: string;
+  start_time: string;
+  end_time: string;
+  duration_ms: number;
+  status: { code: 'unset' | 'ok' | 'error'; message: string };
+  attributes: Attributes;
+  events: SpanEvent[];
+  links: SpanLink[];
+  resource: Attributes;
+  scope: { name: string; version: string };
+}
+export interface Trace {
+  trace_id: string;
+  spans: Span[];
+}
+export interface LogRecord {
+  id: string;
+  timestamp: string;
+  observed_timestamp: string;
+  severity_text: string;
+  severity_number: number;
+  service: string;
+  body: unknown;
+  trace_id: string | null;
+  span_id: string | null;
+  attributes: Attributes;
+  resource: Attributes;
+  scope: { name: string; version?: string };
+}
+export interface LogPage {
+  logs: LogRecord[];
+  total: number;
+  next_cursor: string | null;
+}
+export interface HistogramBucket {
+  start: string;
+  end: string;
+  counts: Record<string, number>;
+}
+export interface Check {
+  status: 'ok' | 'degraded' | 'critical';
+  message?: string;
+  [key: string]: unknown;
+}
+export interface DeepHealth {
+  status: 'healthy' | 'degraded' | 'critical';
+  checks: Record<string, Check>;
+}
+export interface Stats {
+  counts: Record<string, number>;
+  storage_bytes: Record<string, number>;
+  ingested: { spans: number; logs: number };
+  log_days?: string[];
+  oldest_trace: string | null;
+  newest_trace: string | null;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type Params = Record<string, string | string[] | number | undefined | null>;
+
+export function apiUrl(path: string, params: Params = {}): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value === undefined || value === null || value === '') continue;
+    if (Array.isArray(value)) value.forEach((v) => search.append(key, v));
+    else search.set(key, String(value));
+  }
+  const text = search.toString();
+  return text ? `${path}?${text}` : path;
+}
+
+export function authHeaders(): Record<string, string> {
+  const token = getToken();
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+async function request(path: string, params: Params, signal?: AbortSignal, ok: number[] = []) {
+  let response: Response;
+  try {
+    response = await fetch(apiUrl(path, params), { headers: authHeaders(), signal });
+  } catch (error) {
+    if ((error as Error).name === 'AbortError') throw error;
+    throw new ApiError(0, 'network', `cannot reach lookout (${(error as Error).message})`);
+  }
+  if (response.ok || ok.includes(response.status)) return response;
+  let code = 'http_error';
+  let message = `${response.status} ${response.statusText}`;
+  try {
+    const body = await response.json();
+    if (body?.error?.message) {
+      message = body.error.message;
+      code = body.error.code ?? code;
+    }
+  } catch {
+    // Not JSON: keep the status line.
+  }
+  if (response.status === 401) authNeeded(message);
+  throw new ApiError(response.status, code, message);
+}
+
+/** GET a JSON document; statuses in `ok` count as success (e.g. 503 for
+ * `/health/deep`, whose body still says what is wrong). */
+export async function getJson<T>(path: string, params: Params = {}, signal?: AbortSignal, ok: number[] = []): Promise<T> {
+  const response = await request(path, params, signal, ok);
+  return (await response.json()) as T;
+}
+
+export async function getText(path: string, signal?: AbortSignal): Promise<string> {
+  const response = await request(path, {}, signal);
+  return response.text();
+}
+
+export interface Resource<T> {
+  data: T | undefined;
+  error: Error | undefined;
+  loading: boolean;
+  reload: () => void;
+}
+
+/** Runs `load` when `deps` change, cancelling the previous request. Keeps
+ * the last data while a reload runs so views do not flash. */
+export function useResource<T>(load: ((signal: AbortSignal) => Promise<T>) | null, deps: unknown[]): Resource<T> {
+  const [state, setState] = useState<{ data?: T; error?: Error; loading: boolean }>({ loading: load !== null });
+  const [nonce, setNonce] = useState(0);
+  const loadRef = useRef(load);
+  loadRef.current = load;
+  useEffect(() => {
+    const current = loadRef.current;
+    if (!current) {
+      setState({ loading: false });
+      return;
+    }
+    const controller = new AbortController();
+    setState((previous) => ({ data: previous.data, loading: true }));
+    current(controller.signal).then(
+      (data) => !controller.signal.aborted && setState({ data, loading: false }),
+      (error: Error) => {
+        if (controller.signal.aborted || error.name === 'AbortError') return;
+        setState({ error, loading: false });
+      },
+    );
+    return () => controller.abort();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [...deps, nonce]);
+  return { ...state, reload: () => setNonce((n) => n + 1) } as Resource<T>;
+}
+
+/** Opens the live tail: EventSource when no token is needed, otherwise a
+ * streamed fetch (EventSource cannot send an Authorization header). */
+export function openTail(
+  params: Params,
+  onRecord: (record: LogRecord) => void,
+  onState: (state: 'open' | 'error', message?: string) => void,
+): () => void {
+  const url = apiUrl('/api/logs/tail', params);
+  if (!getToken()) {
+    const source = new EventSource(url);
+    source.onopen = () => onState('open');
+    source.onerror = () => onState('error', 'the live tail connection was interrupted; retrying');
+    source.onmessage = (event) => {
+      try {
+        onRecord(JSON.parse(event.data) as LogRecord);
+      } catch {
+        // A malformed event is skipped, the stream goes on.
+      }
+    };
+    return () => source.close();
+  }
+  const controller = new AbortController();
+  (async () => {
+    const response = await fetch(url, { headers: authHeaders(), signal: controller.signal });
+    if (!response.ok || !response.body) {
+      onState('error', `live tail failed: ${response.status}`);
+      return;
+    }
+    onState('open');
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let end;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const event = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = event
+          .split('\n')
+          .filter((line) => line.startsWith('data:'))
+          .map((line) => line.slice(5).trimStart())
+          .join('\n');
+        if (data) {
+          try {
+            onRecord(JSON.parse(data) as LogRecord);
+          } catch {
+            // skip
+          }
+        }
+      }
+    }
+    onState('error', 'the live tail ended');
+  })().catch((error: Error) => {
+    if (error.name !== 'AbortError') onState('error', error.message);
+  });
+  return () => controller.abort();
+}

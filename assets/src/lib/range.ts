@@ -1,0 +1,62 @@
+// Time ranges in URLs: a preset lookback (`lookback=15m`) or an absolute
+// range (`start` and `end` in unix milliseconds), as the API takes them.
+
+export const PRESETS: [string, string][] = [
+  ['5m', 'Last 5 minutes'],
+  ['15m', 'Last 15 minutes'],
+  ['1h', 'Last hour'],
+  ['6h', 'Last 6 hours'],
+  ['24h', 'Last 24 hours'],
+  ['7d', 'Last 7 days'],
+];
+
+export interface TimeRange {
+  lookback?: string;
+  start?: number;
+  end?: number;
+}
+
+export const DEFAULT_LOOKBACK = '1h';
+
+export function rangeFromQuery(query: URLSearchParams): TimeRange {
+  const start = Number(query.get('start'));
+  const end = Number(query.get('end'));
+  if (query.get('start') && query.get('end') && Number.isFinite(start) && Number.isFinite(end) && end > start) {
+    return { start, end };
+  }
+  return { lookback: query.get('lookback') || DEFAULT_LOOKBACK };
+}
+
+/** Query values for the URL and the API. */
+export function rangeQuery(range: TimeRange): Record<string, string | undefined> {
+  if (range.start !== undefined && range.end !== undefined) {
+    return { start: String(Math.round(range.start)), end: String(Math.round(range.end)) };
+  }
+  return { lookback: range.lookback && range.lookback !== DEFAULT_LOOKBACK ? range.lookback : undefined };
+}
+
+/** The same, always naming the range (the API's default is the last hour). */
+export function rangeParams(range: TimeRange): Record<string, string> {
+  if (range.start !== undefined && range.end !== undefined) {
+    return { start: String(Math.round(range.start)), end: String(Math.round(range.end)) };
+  }
+  return { lookback: range.lookback ?? DEFAULT_LOOKBACK };
+}
+
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+export function lookbackMs(lookback: string): number {
+  const match = /^(\d+)([smhdw])$/.exec(lookback.trim());
+  return match ? Number(match[1]) * UNIT_MS[match[2]] : 3_600_000;
+}
+
+/** Absolute bounds of a range in milliseconds, for chart axes. */
+export function resolveRange(range: TimeRange, now = Date.now()): [number, number] {
+  if (range.start !== undefined && range.end !== undefined) return [range.start, range.end];
+  return [now - lookbackMs(range.lookback ?? DEFAULT_LOOKBACK), now];
+}
+
+export function describeRange(range: TimeRange): string {
+  if (range.start !== undefined && range.end !== undefined) return 'Custom range';
+  return PRESETS.find(([value]) => value === range.lookback)?.[1] ?? `Last ${range.lookback}`;
+}

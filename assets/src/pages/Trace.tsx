@@ -1,0 +1,551 @@
+// One trace: header, waterfall (collapsible span tree on a time axis),
+// span details and the trace's logs.
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { getJson, useResource, type LogPage, type Span, type Trace } from '../lib/api';
+import { serviceColor } from '../lib/colors';
+import { formatCount, formatDuration, parseTime } from '../lib/format';
+import { href, navigate } from '../lib/router';
+import { AttributeTable } from '../components/tree';
+import { CopyButton, ErrorBox, Loading, StatusPill, Time } from '../components/common';
+import { LogTable } from '../components/LogTable';
+
+const ROW_HEIGHT = 28;
+const OVERSCAN = 12;
+
+interface Node {
+  span: Span;
+  depth: number;
+  /** Number of descendants; the subtree occupies the next `size` entries. */
+  size: number;
+  start: number;
+  end: number;
+}
+
+interface Model {
+  nodes: Node[];
+  byId: Map<string, number>;
+  start: number;
+  end: number;
+  services: string[];
+  errors: number;
+  root: Span | undefined;
+}
+
+/** Depth-first order of the span tree, children by start time. Spans whose
+ * parent is missing become roots. Iterative, so deep traces cannot overflow
+ * the stack. */
+export function buildModel(spans: Span[]): Model {
+  const ids = new Set(spans.map((s) => s.span_id));
+  const children = new Map<string, Span[]>();
+  const roots: Span[] = [];
+  const startOf = new Map<Span, number>();
+  for (const span of spans) startOf.set(span, parseTime(span.start_time));
+  const sorted = [...spans].sort((a, b) => startOf.get(a)! - startOf.get(b)!);
+  for (const span of sorted) {
+    const parent = span.parent_span_id;
+    if (parent && ids.has(parent) && parent !== span.span_id) {
+      let list = children.get(parent);
+      if (!list) children.set(parent, (list = []));
+      list.push(span);
+    } else {
+      roots.push(span);
+    }
+  }
+  const nodes: Node[] = [];
+  const byId = new Map<string, number>();
+  const stack: { span: Span; depth: number }[] = [];
+  for (let i = roots.length - 1; i >= 0; i--) stack.push({ span: roots[i], depth: 0 });
+  const open: number[] = [];
+  const depthOf: number[] = [];
+  while (stack.length) {
+    const { span, depth } = stack.pop()!;
+    if (byId.has(span.span_id)) continue; // a cycle in bad data
+    while (open.length && depthOf[open[open.length - 1]] >= depth) open.pop();
+    const index = nodes.length;
+    byId.set(span.span_id, index);
+    const start = startOf.get(span)!;
+    nodes.push({ span, depth, size: 0, start, end: parseTime(span.end_time) });
+    for (const ancestor of open) nodes[ancestor].size += 1;
+    open.push(index);
+    depthOf[index] = depth;
+    const kids = children.get(span.span_id) ?? [];
+    for (let i = kids.length - 1; i >= 0; i--) stack.push({ span: kids[i], depth: depth + 1 });
+  }
+  let start = Infinity;
+  let end = -Infinity;
+  const services = new Set<string>();
+  let errors = 0;
+  for (const node of nodes) {
+    start = Math.min(start, node.start);
+    end = Math.max(end, node.end);
+    services.add(node.span.service);
+    if (node.span.status.code === 'error') errors += 1;
+  }
+  const root = roots.find((s) => !s.parent_span_id) ?? roots[0];
+  return { nodes, byId, start, end, services: [...services].sort(), errors, root };
+}
+
+function visibleIndexes(model: Model, collapsed: Set<string>): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < model.nodes.length; i++) {
+    out.push(i);
+    if (collapsed.has(model.nodes[i].span.span_id)) i += model.nodes[i].size;
+  }
+  return out;
+}
+
+/** Round tick values (1, 2 or 5 times a power of ten) across `total` ms. */
+export function ticks(total: number, target = 6): number[] {
+  if (!(total > 0)) return [0];
+  const rough = total / target;
+  const power = 10 ** Math.floor(Math.log10(rough));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= rough) ?? rough;
+  const out: number[] = [];
+  for (let t = 0; t <= total + step * 1e-9; t += step) out.push(t);
+  return out;
+}
+
+function Waterfall({
+  model,
+  selected,
+  onSelect,
+}: {
+  model: Model;
+  selected: string | null;
+  onSelect: (spanId: string) => void;
+}) {
+  const [collapsed, setCollapsed] = useState<Set<string>>(new Set());
+  const rows = useMemo(() => visibleIndexes(model, collapsed), [model, collapsed]);
+  const scroller = useRef<HTMLDivElement>(null);
+  const [scrollTop, setScrollTop] = useState(0);
+  const [viewport, setViewport] = useState(600);
+  const total = Math.max(model.end - model.start, 1e-6);
+
+  useLayoutEffect(() => {
+    const element = scroller.current;
+    if (!element) return;
+    setViewport(element.clientHeight);
+    const observer = new ResizeObserver(() => setViewport(element.clientHeight));
+    observer.observe(element);
+    return () => observer.disconnect();
+  }, []);
+
+  const selectedRow = selected ? rows.indexOf(model.byId.get(selected) ?? -1) : -1;
+
+  // Keep the selected row in view (keyboard navigation, deep links).
+  useEffect(() => {
+    const element = scroller.current;
+    if (!element || selectedRow < 0) return;
+    const top = selectedRow * ROW_HEIGHT;
+    if (top < element.scrollTop) element.scrollTop = top;
+    else if (top + ROW_HEIGHT > element.scrollTop + element.clientHeight) element.scrollTop = top + ROW_HEIGHT - element.clientHeight;
+  }, [selectedRow]);
+
+  const toggle = (spanId: string) => {
+    const next = new Set(collapsed);
+    if (next.has(spanId)) next.delete(spanId);
+    else next.add(spanId);
+    setCollapsed(next);
+  };
+
+  const onKeyDown = (event: KeyboardEvent) => {
+    const current = selectedRow < 0 ? -1 : selectedRow;
+    const node = current >= 0 ? model.nodes[rows[current]] : undefined;
+    const move = (row: number) => {
+      const clamped = Math.max(0, Math.min(rows.length - 1, row));
+      if (rows[clamped] !== undefined) onSelect(model.nodes[rows[clamped]].span.span_id);
+    };
+    const page = Math.max(1, Math.floor(viewport / ROW_HEIGHT) - 1);
+    switch (event.key) {
+      case 'ArrowDown':
+        move(current + 1);
+        break;
+      case 'ArrowUp':
+        move(current - 1);
+        break;
+      case 'PageDown':
+        move(current + page);
+        break;
+      case 'PageUp':
+        move(current - page);
+        break;
+      case 'Home':
+        move(0);
+        break;
+      case 'End':
+        move(rows.length - 1);
+        break;
+      case 'ArrowLeft':
+        if (!node) return;
+        if (node.size > 0 && !collapsed.has(node.span.span_id)) toggle(node.span.span_id);
+        else if (node.span.parent_span_id && model.byId.has(node.span.parent_span_id)) onSelect(node.span.parent_span_id);
+        break;
+      case 'ArrowRight':
+        if (!node) return;
+        if (node.size > 0 && collapsed.has(node.span.span_id)) toggle(node.span.span_id);
+        else if (node.size > 0) move(current + 1);
+        break;
+      case 'Enter':
+      case ' ':
+        if (node && node.size > 0) toggle(node.span.span_id);
+        break;
+      default:
+        return;
+    }
+    event.preventDefault();
+  };
+
+  const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
+  const last = Math.min(rows.length, Math.ceil((scrollTop + viewport) / ROW_HEIGHT) + OVERSCAN);
+  const slice = rows.slice(first, last);
+  const allCollapsed = collapsed.size > 0;
+  const axisTicks = useMemo(() => ticks(total), [total]);
+  const gridStyle = useMemo(() => {
+    const step = axisTicks.length > 1 ? (axisTicks[1] / total) * 100 : 100;
+    return { backgroundSize: `${step}% 100%` };
+  }, [axisTicks, total]);
+
+  return (
+    <section class="card waterfall-card" aria-label="Waterfall">
+      <div class="card-head">
+        <h2>Waterfall</h2>
+        <div class="toolbar">
+          <span class="muted small">↑↓ move · ←→ collapse/expand · Enter toggles</span>
+          <button
+            type="button"
+            class="btn btn-small"
+            onClick={() =>
+              setCollapsed(allCollapsed ? new Set() : new Set(model.nodes.filter((n) => n.size > 0 && n.depth >= 1).map((n) => n.span.span_id)))
+            }
+          >
+            {allCollapsed ? 'Expand all' : 'Collapse all'}
+          </button>
+        </div>
+      </div>
+      <div class="wf-header" aria-hidden="true">
+        <div class="wf-name-col">Span</div>
+        <div class="wf-axis">
+          {axisTicks.map((t) => (
+            <span key={t} class="wf-tick" style={{ left: `${(t / total) * 100}%` }}>
+              {formatDuration(t)}
+            </span>
+          ))}
+        </div>
+      </div>
+      <div
+        class="wf-scroll"
+        ref={scroller}
+        tabIndex={0}
+        role="tree"
+        aria-label="Spans"
+        aria-activedescendant={selected ? `span-${selected}` : undefined}
+        data-testid="waterfall"
+        onKeyDown={onKeyDown}
+        onScroll={(event) => setScrollTop((event.target as HTMLDivElement).scrollTop)}
+      >
+        <div class="wf-inner" style={{ height: `${rows.length * ROW_HEIGHT}px` }}>
+          <div class="wf-window" style={{ transform: `translateY(${first * ROW_HEIGHT}px)` }}>
+            {slice.map((index) => {
+              const node = model.nodes[index];
+              const span = node.span;
+              const left = ((node.start - model.start) / total) * 100;
+              const width = Math.max(((node.end - node.start) / total) * 100, 0.15);
+              const isError = span.status.code === 'error';
+              const isCollapsed = collapsed.has(span.span_id);
+              const color = serviceColor(span.service);
+              return (
+                <div
+                  key={span.span_id}
+                  id={`span-${span.span_id}`}
+                  class={`wf-row${span.span_id === selected ? ' selected' : ''}${isError ? ' is-error' : ''}`}
+                  role="treeitem"
+                  aria-level={node.depth + 1}
+                  aria-expanded={node.size > 0 ? !isCollapsed : undefined}
+                  aria-selected={span.span_id === selected}
+                  data-span-id={span.span_id}
+                  onClick={() => onSelect(span.span_id)}
+                >
+                  <div class="wf-name" style={{ paddingLeft: `${8 + Math.min(node.depth, 40) * 14}px` }}>
+                    {node.size > 0 ? (
+                      <span
+                        class="wf-toggle"
+                        aria-hidden="true"
+                        title={isCollapsed ? `Expand (${node.size} spans)` : 'Collapse'}
+                        onClick={(event) => {
+                          event.stopPropagation();
+                          toggle(span.span_id);
+                        }}
+                      >
+                        {isCollapsed ? '▸' : '▾'}
+                      </span>
+                    ) : (
+                      <span class="wf-toggle-space" />
+                    )}
+                    <span class="swatch" style={{ background: color }} aria-hidden="true" />
+                    <span class="wf-service">{span.service}</span>
+                    <span class="wf-op">{span.name}</span>
+                    {isError && (
+                      <span class="error-mark" title={span.status.message || 'error'} aria-label="error">
+                        !
+                      </span>
+                    )}
+                    {isCollapsed && <span class="wf-hidden muted">+{node.size}</span>}
+                  </div>
+                  <div class="wf-timeline" style={gridStyle}>
+                    <span class={`wf-bar${isError ? ' error' : ''}`} style={{ left: `${left}%`, width: `${width}%`, background: color }} />
+                    <span class="wf-duration" style={{ left: `calc(${left + width}% + 6px)` }}>
+                      {formatDuration(span.duration_ms)}
+                    </span>
+                  </div>
+                </div>
+              );
+            })}
+          </div>
+        </div>
+      </div>
+    </section>
+  );
+}
+
+function Section({ title, children, count }: { title: string; count?: number; children: preact.ComponentChildren }) {
+  return (
+    <section class="detail-section">
+      <h3>
+        {title}
+        {count !== undefined && <span class="count">{count}</span>}
+      </h3>
+      {children}
+    </section>
+  );
+}
+
+function SpanDetail({ span, model, onClose }: { span: Span; model: Model; onClose: () => void }) {
+  const offset = parseTime(span.start_time) - model.start;
+  return (
+    <aside class="card span-detail" aria-label="Span details" data-testid="span-detail">
+      <div class="detail-head">
+        <div>
+          <h2 class="span-title">{span.name}</h2>
+          <div class="muted small">
+            <span class="swatch" style={{ background: serviceColor(span.service) }} aria-hidden="true" /> {span.service} · {span.kind}
+          </div>
+        </div>
+        <button type="button" class="btn btn-ghost btn-small" aria-label="Close span details" onClick={onClose}>
+          ✕
+        </button>
+      </div>
+      <dl class="facts">
+        <dt>Duration</dt>
+        <dd class="num">{formatDuration(span.duration_ms)}</dd>
+        <dt>Start</dt>
+        <dd>
+          <Time iso={span.start_time} /> <span class="muted">(+{formatDuration(offset)})</span>
+        </dd>
+        <dt>Status</dt>
+        <dd>
+          <StatusPill status={span.status.code} /> {span.status.message && <span class="status-message">{span.status.message}</span>}
+        </dd>
+        <dt>Span id</dt>
+        <dd>
+          <code>{span.span_id}</code>
+        </dd>
+        <dt>Parent</dt>
+        <dd>
+          {span.parent_span_id ? (
+            model.byId.has(span.parent_span_id) ? (
+              <a href={href(location.pathname, { span: span.parent_span_id })}>
+                <code>{span.parent_span_id}</code>
+              </a>
+            ) : (
+              <code title="not received">{span.parent_span_id} (missing)</code>
+            )
+          ) : (
+            <span class="muted">root span</span>
+          )}
+        </dd>
+        {span.scope?.name && (
+          <>
+            <dt>Scope</dt>
+            <dd>
+              {span.scope.name} {span.scope.version && <span class="muted">{span.scope.version}</span>}
+            </dd>
+          </>
+        )}
+      </dl>
+      <Section title="Attributes" count={Object.keys(span.attributes).length}>
+        <AttributeTable attributes={span.attributes} />
+      </Section>
+      <Section title="Events" count={span.events.length}>
+        {span.events.length === 0 ? (
+          <p class="muted small">none</p>
+        ) : (
+          <ol class="events">
+            {span.events.map((event, i) => (
+              <li key={i}>
+                <div class="event-head">
+                  <strong>{event.name}</strong>
+                  <span class="muted small">+{formatDuration(parseTime(event.time) - parseTime(span.start_time))}</span>
+                </div>
+                {Object.keys(event.attributes).length > 0 && <AttributeTable attributes={event.attributes} />}
+              </li>
+            ))}
+          </ol>
+        )}
+      </Section>
+      <Section title="Links" count={span.links.length}>
+        {span.links.length === 0 ? (
+          <p class="muted small">none</p>
+        ) : (
+          <ul class="links">
+            {span.links.map((link, i) => (
+              <li key={i}>
+                <a href={href(`/traces/${link.trace_id}`, { span: link.span_id })}>
+                  <code>
+                    {link.trace_id.slice(0, 16)}… / {link.span_id}
+                  </code>
+                </a>
+                {Object.keys(link.attributes).length > 0 && <AttributeTable attributes={link.attributes} />}
+              </li>
+            ))}
+          </ul>
+        )}
+      </Section>
+      <Section title="Resource" count={Object.keys(span.resource).length}>
+        <AttributeTable attributes={span.resource} />
+      </Section>
+      <div class="detail-actions">
+        <CopyButton label="Copy span as JSON" text={() => JSON.stringify(span, null, 2)} />
+        <a class="btn btn-small" href={href('/logs', { q: `span_id:${span.span_id}`, lookback: '7d' })}>
+          Logs of this span
+        </a>
+      </div>
+    </aside>
+  );
+}
+
+function TraceLogs({ traceId }: { traceId: string }) {
+  const logs = useResource((signal) => getJson<LogPage>(`/api/traces/${traceId}/logs`, { limit: 500 }, signal), [traceId]);
+  return (
+    <section class="card" aria-label="Logs of this trace" data-testid="trace-logs">
+      <div class="card-head">
+        <h2>
+          Logs {logs.data && <span class="count">{formatCount(logs.data.total)}</span>}
+        </h2>
+        <a class="btn btn-small" href={href('/logs', { q: `trace_id:${traceId}`, lookback: '7d' })}>
+          Open in Logs
+        </a>
+      </div>
+      {logs.error ? (
+        <ErrorBox error={logs.error} title="Could not load the trace's logs" onRetry={logs.reload} />
+      ) : logs.loading && !logs.data ? (
+        <Loading label="Loading logs…" />
+      ) : logs.data && logs.data.logs.length > 0 ? (
+        <LogTable logs={logs.data.logs} showTraceLinks={false} />
+      ) : (
+        <div class="empty-inline">No log records carry this trace id.</div>
+      )}
+    </section>
+  );
+}
+
+export function TracePage({ traceId, query }: { traceId: string; query: URLSearchParams }) {
+  const trace = useResource(
+    async (signal) => {
+      performance.clearMarks('lookout:trace-data');
+      const data = await getJson<Trace>(`/api/traces/${encodeURIComponent(traceId)}`, {}, signal);
+      performance.mark('lookout:trace-data');
+      return data;
+    },
+    [traceId],
+  );
+  const model = useMemo(() => (trace.data ? buildModel(trace.data.spans) : null), [trace.data]);
+  const selected = query.get('span');
+  const select = (spanId: string | null) => navigate(href(location.pathname, { span: spanId ?? undefined }), { replace: true });
+
+  useEffect(() => {
+    if (!model) return;
+    requestAnimationFrame(() => {
+      performance.mark('lookout:trace-rendered');
+      try {
+        performance.measure('lookout:trace-render', 'lookout:trace-data', 'lookout:trace-rendered');
+      } catch {
+        // The data mark is missing when the page was restored from a cache.
+      }
+    });
+  }, [model]);
+
+  if (trace.error) {
+    return (
+      <div class="page">
+        <div class="page-head">
+          <h1>Trace</h1>
+          <a href="/traces">← Back to search</a>
+        </div>
+        <ErrorBox error={trace.error} title={`Could not load trace ${traceId}`} onRetry={trace.reload} />
+      </div>
+    );
+  }
+  if (!model || !trace.data) {
+    return (
+      <div class="page">
+        <Loading label="Loading trace…" />
+      </div>
+    );
+  }
+  const selectedSpan = selected && model.byId.has(selected) ? model.nodes[model.byId.get(selected)!].span : null;
+  const duration = model.end - model.start;
+  return (
+    <div class="page">
+      <div class="page-head trace-page-head">
+        <div>
+          <div class="crumbs">
+            <a href="/traces">Traces</a>{' '}
+            / <code>{trace.data.trace_id}</code> <CopyButton label="Copy id" text={() => trace.data!.trace_id} />
+          </div>
+          <h1>
+            {model.root ? (
+              <>
+                <span class="muted">{model.root.service}:</span> {model.root.name}
+              </>
+            ) : (
+              'Trace'
+            )}
+          </h1>
+        </div>
+        <dl class="trace-facts">
+          <div>
+            <dt>Start</dt>
+            <dd>
+              <Time iso={model.root?.start_time ?? trace.data.spans[0]?.start_time} />
+            </dd>
+          </div>
+          <div>
+            <dt>Duration</dt>
+            <dd class="num">{formatDuration(duration)}</dd>
+          </div>
+          <div>
+            <dt>Spans</dt>
+            <dd class="num">{formatCount(model.nodes.length)}</dd>
+          </div>
+          <div>
+            <dt>Errors</dt>
+            <dd class="num">{model.errors > 0 ? <span class="badge badge-error">{model.errors}</span> : '0'}</dd>
+          </div>
+        </dl>
+      </div>
+      <div class="service-legend" aria-label="Services">
+        {model.services.map((service) => (
+          <span key={service} class="service-tag">
+            <span class="swatch" style={{ background: serviceColor(service) }} aria-hidden="true" />
+            {service}
+          </span>
+        ))}
+      </div>
+      <div class={`trace-layout${selectedSpan ? ' with-detail' : ''}`}>
+        <Waterfall model={model} selected={selectedSpan?.span_id ?? null} onSelect={select} />
+        {selectedSpan && <SpanDetail span={selectedSpan} model={model} onClose={() => select(null)} />}
+      </div>
+      <TraceLogs traceId={trace.data.trace_id} />
+    </div>
+  );
+}

@@ -1,0 +1,396 @@
+// Trace search: filters in the URL, a duration-over-time scatter and the
+// result list with duration bars.
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import type uPlot from 'uplot';
+import { getJson, useResource, type Operation, type Service, type TraceSummary } from '../lib/api';
+import { serviceColor } from '../lib/colors';
+import { formatCount, formatDuration, parseTime } from '../lib/format';
+import { rangeFromQuery, rangeParams, rangeQuery, resolveRange, type TimeRange } from '../lib/range';
+import { href, navigate } from '../lib/router';
+import { axis, Chart, timeAxis } from '../components/Chart';
+import { ErrorBox, Loading, SendDataHelp, Time } from '../components/common';
+import { TimeRangePicker } from '../components/TimeRangePicker';
+
+const PAGE_SIZE = 50;
+
+interface Filters {
+  service: string;
+  operation: string;
+  status: string;
+  min: string;
+  max: string;
+  attrs: string[];
+  range: TimeRange;
+}
+
+function filtersFromQuery(query: URLSearchParams): Filters {
+  return {
+    service: query.get('service') ?? '',
+    operation: query.get('operation') ?? '',
+    status: query.get('status') ?? '',
+    min: query.get('min_duration_ms') ?? '',
+    max: query.get('max_duration_ms') ?? '',
+    attrs: query.getAll('attr'),
+    range: rangeFromQuery(query),
+  };
+}
+
+function filtersUrl(filters: Filters): string {
+  return href('/traces', {
+    service: filters.service,
+    operation: filters.service ? filters.operation : '',
+    status: filters.status,
+    min_duration_ms: filters.min,
+    max_duration_ms: filters.max,
+    attr: filters.attrs,
+    ...rangeQuery(filters.range),
+  });
+}
+
+function apiParams(filters: Filters) {
+  return {
+    service: filters.service,
+    operation: filters.service ? filters.operation : '',
+    status: filters.status,
+    min_duration_ms: filters.min,
+    max_duration_ms: filters.max,
+    attr: filters.attrs,
+    ...rangeParams(filters.range),
+  };
+}
+
+function SearchForm({ applied, services }: { applied: Filters; services: Service[] | undefined }) {
+  const [form, setForm] = useState<Filters>(applied);
+  const [attrDraft, setAttrDraft] = useState('');
+  const [attrError, setAttrError] = useState('');
+  const appliedKey = filtersUrl(applied);
+  useEffect(() => setForm(applied), [appliedKey]);
+
+  const operations = useResource(
+    form.service ? (signal) => getJson<{ operations: Operation[] }>(`/api/services/${encodeURIComponent(form.service)}/operations`, {}, signal) : null,
+    [form.service],
+  );
+
+  const update = (patch: Partial<Filters>) => setForm((previous) => ({ ...previous, ...patch }));
+  const submit = (next: Filters) => navigate(filtersUrl(next));
+  const addAttr = () => {
+    const text = attrDraft.trim();
+    if (!text) return true;
+    if (!/^[^=]+=.*$/.test(text)) {
+      setAttrError('Write an attribute filter as key=value');
+      return false;
+    }
+    setAttrError('');
+    update({ attrs: [...form.attrs.filter((a) => a !== text), text] });
+    setAttrDraft('');
+    return true;
+  };
+
+  return (
+    <form
+      class="filters"
+      aria-label="Trace search"
+      onSubmit={(event) => {
+        event.preventDefault();
+        const text = attrDraft.trim();
+        if (text && !addAttr()) return;
+        const attrs = text && /^[^=]+=.*$/.test(text) ? [...form.attrs.filter((a) => a !== text), text] : form.attrs;
+        submit({ ...form, attrs });
+      }}
+    >
+      <div class="field">
+        <label for="f-service">Service</label>
+        <select id="f-service" value={form.service} onChange={(e) => update({ service: (e.target as HTMLSelectElement).value, operation: '' })}>
+          <option value="">All services</option>
+          {services?.map((service) => (
+            <option key={service.name} value={service.name}>
+              {service.name}
+            </option>
+          ))}
+          {form.service && !services?.some((s) => s.name === form.service) && <option value={form.service}>{form.service}</option>}
+        </select>
+      </div>
+      <div class="field">
+        <label for="f-operation">Operation</label>
+        <select
+          id="f-operation"
+          value={form.operation}
+          disabled={!form.service}
+          onChange={(e) => update({ operation: (e.target as HTMLSelectElement).value })}
+        >
+          <option value="">{form.service ? (operations.loading ? 'Loading…' : 'All operations') : 'Pick a service first'}</option>
+          {operations.data?.operations.map((op) => (
+            <option key={`${op.name}/${op.span_kind}`} value={op.name}>
+              {op.name}
+            </option>
+          ))}
+          {form.operation && !operations.data?.operations.some((op) => op.name === form.operation) && (
+            <option value={form.operation}>{form.operation}</option>
+          )}
+        </select>
+      </div>
+      <div class="field field-narrow">
+        <label for="f-status">Status</label>
+        <select id="f-status" value={form.status} onChange={(e) => update({ status: (e.target as HTMLSelectElement).value })}>
+          <option value="">Any</option>
+          <option value="error">Error</option>
+          <option value="ok">No errors</option>
+        </select>
+      </div>
+      <div class="field field-narrow">
+        <label for="f-min">Min duration (ms)</label>
+        <input id="f-min" type="number" min="0" step="any" inputMode="decimal" placeholder="0" value={form.min} onInput={(e) => update({ min: (e.target as HTMLInputElement).value })} />
+      </div>
+      <div class="field field-narrow">
+        <label for="f-max">Max duration (ms)</label>
+        <input id="f-max" type="number" min="0" step="any" inputMode="decimal" placeholder="∞" value={form.max} onInput={(e) => update({ max: (e.target as HTMLInputElement).value })} />
+      </div>
+      <div class="field field-wide">
+        <label for="f-attr">Attributes</label>
+        <div class="chips-input">
+          {form.attrs.map((attr) => (
+            <span class="chip" key={attr}>
+              <code>{attr}</code>
+              <button type="button" aria-label={`Remove filter ${attr}`} onClick={() => update({ attrs: form.attrs.filter((a) => a !== attr) })}>
+                ×
+              </button>
+            </span>
+          ))}
+          <input
+            id="f-attr"
+            placeholder="http.status_code=500"
+            value={attrDraft}
+            aria-invalid={attrError ? 'true' : undefined}
+            aria-describedby={attrError ? 'f-attr-error' : undefined}
+            onInput={(e) => setAttrDraft((e.target as HTMLInputElement).value)}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter' && attrDraft.trim()) {
+                e.preventDefault();
+                addAttr();
+              } else if (e.key === 'Backspace' && !attrDraft && form.attrs.length) {
+                update({ attrs: form.attrs.slice(0, -1) });
+              }
+            }}
+          />
+        </div>
+        {attrError && (
+          <span class="field-error" id="f-attr-error">
+            {attrError}
+          </span>
+        )}
+      </div>
+      <div class="field">
+        <label for="f-range">Time range</label>
+        <TimeRangePicker id="f-range" value={form.range} onChange={(range) => submit({ ...form, range })} />
+      </div>
+      <div class="field field-actions">
+        <button type="submit" class="btn btn-primary">
+          Search
+        </button>
+        <a class="btn btn-ghost" href="/traces">
+          Reset
+        </a>
+      </div>
+    </form>
+  );
+}
+
+/** Log-scale axis splits at whole powers of ten only (no minor lines). */
+function powersOfTen(u: uPlot): number[] {
+  const min = u.scales.y.min ?? 0.001;
+  const max = u.scales.y.max ?? 1;
+  const out: number[] = [];
+  for (let p = Math.floor(Math.log10(Math.max(min, 1e-6))); p <= Math.ceil(Math.log10(Math.max(max, 1e-6))); p++) {
+    const value = 10 ** p;
+    if (value >= min && value <= max) out.push(value);
+  }
+  return out;
+}
+
+function Scatter({ traces, range }: { traces: TraceSummary[]; range: [number, number] }) {
+  const sorted = useMemo(() => [...traces].sort((a, b) => parseTime(a.start_time) - parseTime(b.start_time)), [traces]);
+  const data = useMemo<uPlot.AlignedData>(() => {
+    const xs = sorted.map((t) => parseTime(t.start_time) / 1000);
+    const ok = sorted.map((t) => (t.error_count > 0 ? null : Math.max(t.duration_ms, 0.001)));
+    const errors = sorted.map((t) => (t.error_count > 0 ? Math.max(t.duration_ms, 0.001) : null));
+    return [xs, ok, errors];
+  }, [sorted]);
+  const durations = traces.map((t) => t.duration_ms).filter((d) => d > 0);
+  const logScale = durations.length > 1 && Math.max(...durations) / Math.max(Math.min(...durations), 0.001) > 100;
+  return (
+    <Chart
+      label="Trace duration over time"
+      height={170}
+      class="scatter"
+      data={data}
+      options={(theme) => ({
+        legend: { show: false },
+        cursor: { points: { size: 10 }, drag: { x: false, y: false } },
+        scales: {
+          x: { time: true, range: () => [range[0] / 1000, range[1] / 1000] },
+          y: logScale ? { distr: 3, log: 10 } : { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
+        },
+        axes: [timeAxis(theme), axis(theme, {
+            size: 64,
+            values: (_u, values) => values.map((v) => (v == null ? '' : formatDuration(v))),
+            ...(logScale ? { splits: powersOfTen } : {}),
+          })],
+        series: [
+          {},
+          { label: 'ok', stroke: '#4e79a7', fill: '#4e79a7', paths: () => null, points: { show: true, size: 7, width: 1, fill: '#4e79a799' } },
+          { label: 'error', stroke: '#e5484d', fill: '#e5484d', paths: () => null, points: { show: true, size: 8, width: 1, fill: '#e5484dcc' } },
+        ],
+        hooks: {
+          ready: [
+            (u: uPlot) => {
+              u.over.addEventListener('click', () => {
+                const index = u.cursor.idx;
+                if (index != null && sorted[index]) navigate(`/traces/${sorted[index].trace_id}`);
+              });
+              u.over.title = 'Click a point to open its trace';
+            },
+          ],
+        },
+      })}
+    />
+  );
+}
+
+function TraceRow({ trace, maxDuration }: { trace: TraceSummary; maxDuration: number }) {
+  const width = maxDuration > 0 ? Math.max((trace.duration_ms / maxDuration) * 100, 0.5) : 0;
+  return (
+    <a class="trace-row" href={`/traces/${trace.trace_id}`} data-trace-id={trace.trace_id}>
+      <span class="col-time">
+        <Time iso={trace.start_time} />
+      </span>
+      <span class="col-root">
+        <span class="root-op">{trace.root_operation ?? <em class="muted">root span not received</em>}</span>
+        <span class="root-service">
+          <span class="swatch" style={{ background: serviceColor(trace.root_service ?? '') }} aria-hidden="true" />
+          {trace.root_service ?? '—'}
+          <span class="trace-id muted">{trace.trace_id.slice(0, 12)}</span>
+        </span>
+      </span>
+      <span class="col-services">
+        {trace.services.slice(0, 5).map((service) => (
+          <span key={service} class="service-tag">
+            <span class="swatch" style={{ background: serviceColor(service) }} aria-hidden="true" />
+            {service}
+          </span>
+        ))}
+        {trace.services.length > 5 && <span class="muted small">+{trace.services.length - 5}</span>}
+      </span>
+      <span class="col-spans num">{formatCount(trace.span_count)}</span>
+      <span class="col-errors num">{trace.error_count > 0 ? <span class="badge badge-error">{trace.error_count}</span> : <span class="muted">0</span>}</span>
+      <span class="col-duration">
+        <span class="duration-bar" aria-hidden="true">
+          <span class={trace.error_count > 0 ? 'fill error' : 'fill'} style={{ width: `${width}%` }} />
+        </span>
+        <span class="num">{formatDuration(trace.duration_ms)}</span>
+      </span>
+    </a>
+  );
+}
+
+export function TracesPage({ query }: { query: URLSearchParams }) {
+  const filters = filtersFromQuery(query);
+  const key = filtersUrl(filters);
+  const services = useResource((signal) => getJson<{ services: Service[] }>('/api/services', {}, signal), []);
+  const [extra, setExtra] = useState<{ key: string; traces: TraceSummary[]; cursor: string | null; loading: boolean; error?: Error }>({
+    key: '',
+    traces: [],
+    cursor: null,
+    loading: false,
+  });
+  const [rangeBounds, setRangeBounds] = useState<[number, number]>(() => resolveRange(filters.range));
+  const first = useResource(
+    (signal) => {
+      setRangeBounds(resolveRange(filters.range));
+      return getJson<{ traces: TraceSummary[]; next_cursor: string | null }>('/api/traces', { ...apiParams(filters), limit: PAGE_SIZE }, signal);
+    },
+    [key],
+  );
+  const more = extra.key === key ? extra : { key, traces: [], cursor: null, loading: false, error: undefined };
+  const traces = useMemo(() => [...(first.data?.traces ?? []), ...more.traces], [first.data, more.traces]);
+  const cursor = more.traces.length ? more.cursor : first.data?.next_cursor ?? null;
+  const maxDuration = traces.reduce((max, t) => Math.max(max, t.duration_ms), 0);
+
+  const loadMore = async () => {
+    if (!cursor) return;
+    setExtra({ ...more, loading: true, error: undefined });
+    try {
+      const page = await getJson<{ traces: TraceSummary[]; next_cursor: string | null }>('/api/traces', {
+        ...apiParams(filters),
+        limit: PAGE_SIZE,
+        cursor,
+      });
+      setExtra({ key, traces: [...more.traces, ...page.traces], cursor: page.next_cursor, loading: false });
+    } catch (error) {
+      setExtra({ ...more, loading: false, error: error as Error });
+    }
+  };
+
+  const noData = services.data && services.data.services.length === 0;
+  return (
+    <div class="page">
+      <div class="page-head">
+        <h1>Traces</h1>
+        {services.error && <ErrorBox error={services.error} title="Could not load services" onRetry={services.reload} />}
+      </div>
+      <SearchForm applied={filters} services={services.data?.services} />
+      {first.error ? (
+        <ErrorBox error={first.error} title="Trace search failed" onRetry={first.reload} />
+      ) : first.loading && !first.data ? (
+        <Loading label="Searching traces…" />
+      ) : noData ? (
+        <SendDataHelp what="traces" />
+      ) : traces.length === 0 ? (
+        <div class="empty-inline" role="status">
+          No traces match these filters in this time range.
+        </div>
+      ) : (
+        <>
+          <section class="card chart-card" aria-label="Duration over time">
+            <div class="card-head">
+              <h2>Duration over time</h2>
+              <span class="legend">
+                <span class="dot dot-ok" aria-hidden="true" /> ok <span class="dot dot-error" aria-hidden="true" /> with errors
+              </span>
+            </div>
+            <Scatter traces={traces} range={rangeBounds} />
+          </section>
+          <section class="card" aria-label="Traces found">
+            <div class="card-head">
+              <h2>
+                {formatCount(traces.length)}
+                {cursor ? '+' : ''} traces {first.loading && <span class="spinner small" aria-label="refreshing" />}
+              </h2>
+              <span class="muted small">newest first</span>
+            </div>
+            <div class="trace-list" role="list">
+              <div class="trace-row trace-head" aria-hidden="true">
+                <span class="col-time">Start</span>
+                <span class="col-root">Root span</span>
+                <span class="col-services">Services</span>
+                <span class="col-spans num">Spans</span>
+                <span class="col-errors num">Errors</span>
+                <span class="col-duration">Duration</span>
+              </div>
+              {traces.map((trace) => (
+                <TraceRow key={trace.trace_id} trace={trace} maxDuration={maxDuration} />
+              ))}
+            </div>
+            {more.error && <ErrorBox error={more.error} title="Could not load more traces" onRetry={loadMore} />}
+            {cursor && (
+              <div class="load-more">
+                <button type="button" class="btn" onClick={loadMore} disabled={more.loading}>
+                  {more.loading ? 'Loading…' : 'Load more'}
+                </button>
+              </div>
+            )}
+          </section>
+        </>
+      )}
+    </div>
+  );
+}

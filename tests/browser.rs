@@ -1,0 +1,515 @@
+//! Browser tests of the embedded web app: starts lookout on
+//! `127.0.0.1:0`, seeds traces and logs over HTTP, then runs
+//! `assets/tests/browser.mjs` (playwright-core driving Debian's headless
+//! Chromium) against it. The script checks the pages, measures render
+//! times and the bundle size, and saves screenshots to
+//! `target/screenshots/`.
+//!
+//! Without Chromium, Node or `assets/node_modules` the test prints why and
+//! passes, unless `LOOKOUT_REQUIRE_BROWSER=1` (CI), where it fails.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lookout::app::RunningApp;
+use lookout::config::Config;
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+
+/// The whole browser run, Chromium start-up included.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(55);
+/// How long seeded logs may take to become searchable.
+const INDEX_TIMEOUT: Duration = Duration::from_secs(15);
+/// Spans of the large trace whose render time is measured.
+const BIG_TRACE_SPANS: usize = 5_000;
+/// Filler log records (plus the few the checks look for).
+const FILLER_LOGS: usize = 1_000;
+const DECLINED_LOGS: usize = 5;
+
+fn chromium() -> PathBuf {
+    std::env::var_os("LOOKOUT_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
+}
+
+/// Why the browser test cannot run here, if it cannot.
+fn missing_prerequisite(root: &Path) -> Option<String> {
+    let chromium = chromium();
+    if !chromium.exists() {
+        return Some(format!(
+            "{} not found (apt-get install chromium, or set LOOKOUT_CHROMIUM)",
+            chromium.display()
+        ));
+    }
+    if !root.join("assets/node_modules/playwright-core").is_dir() {
+        return Some("assets/node_modules is missing (run `npm ci` in assets/)".into());
+    }
+    match Command::new("node").arg("--version").output() {
+        Ok(output) if output.status.success() => None,
+        _ => Some("node is not installed".into()),
+    }
+}
+
+/// Prints past the test harness's output capture, so the report (and where
+/// the screenshots are) shows in every run, not only failed ones.
+fn say(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+const MS: u64 = 1_000_000;
+
+fn rfc3339(nanos: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
+        .ok()
+        .and_then(|at| {
+            at.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// Deterministic ids: distinct per test run through the time-based seed.
+struct Ids(u64);
+
+impl Ids {
+    fn next(&mut self) -> u64 {
+        // splitmix64
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn trace_id(&mut self) -> String {
+        format!("{:016x}{:016x}", self.next(), self.next())
+    }
+    fn span_id(&mut self) -> String {
+        format!("{:016x}", self.next() | 1)
+    }
+}
+
+fn attr(key: &str, value: Value) -> Value {
+    let value = match value {
+        Value::String(text) => json!({"stringValue": text}),
+        Value::Bool(flag) => json!({"boolValue": flag}),
+        Value::Number(number) if number.is_i64() => json!({"intValue": number.to_string()}),
+        Value::Number(number) => json!({"doubleValue": number.as_f64()}),
+        other => json!({"stringValue": other.to_string()}),
+    };
+    json!({"key": key, "value": value})
+}
+
+struct SpanSpec<'a> {
+    trace_id: &'a str,
+    span_id: &'a str,
+    parent: Option<&'a str>,
+    name: &'a str,
+    start: u64,
+    duration_ms: u64,
+}
+
+fn span(spec: SpanSpec<'_>, extra: Value) -> Value {
+    let mut span = json!({
+        "traceId": spec.trace_id,
+        "spanId": spec.span_id,
+        "parentSpanId": spec.parent.unwrap_or(""),
+        "name": spec.name,
+        "kind": 2,
+        "startTimeUnixNano": spec.start.to_string(),
+        "endTimeUnixNano": (spec.start + spec.duration_ms * MS).to_string(),
+    });
+    if let (Value::Object(span), Value::Object(extra)) = (&mut span, extra) {
+        span.extend(extra);
+    }
+    span
+}
+
+fn resource_spans(service: &str, spans: Vec<Value>) -> Value {
+    json!({
+        "resource": {"attributes": [attr("service.name", json!(service)), attr("host.name", json!("edge-1"))]},
+        "scopeSpans": [{"scope": {"name": "lookout-browser-test", "version": "1.0"}, "spans": spans}],
+    })
+}
+
+/// What the browser script checks, as seeded.
+struct Seed {
+    facts: Value,
+}
+
+fn seed(client: &Client, base: &str) -> Seed {
+    let now = now_nanos();
+    let mut ids = Ids(now);
+    let mut by_service: Vec<(String, Vec<Value>)> = Vec::new();
+    let mut add =
+        |service: &str, span: Value| match by_service.iter_mut().find(|(s, _)| s == service) {
+            Some((_, spans)) => spans.push(span),
+            None => by_service.push((service.to_string(), vec![span])),
+        };
+
+    // The checkout trace. Tree order (root, cart, db, charge, fraud,
+    // publish) differs from start order: `charge` starts before the
+    // cart's database call.
+    let checkout = ids.trace_id();
+    let other = ids.trace_id();
+    let t0 = now - 120_000 * MS;
+    let [root, cart, db, charge, fraud, publish] = [(); 6].map(|_| ids.span_id());
+    let tree_order = [&root, &cart, &db, &charge, &fraud, &publish];
+    add(
+        "frontend",
+        span(
+            SpanSpec {
+                trace_id: &checkout,
+                span_id: &root,
+                parent: None,
+                name: "GET /checkout",
+                start: t0,
+                duration_ms: 250,
+            },
+            json!({"attributes": [attr("http.method", json!("GET")), attr("http.route", json!("/checkout"))]}),
+        ),
+    );
+    add(
+        "cart",
+        span(
+            SpanSpec {
+                trace_id: &checkout,
+                span_id: &cart,
+                parent: Some(&root),
+                name: "POST /cart",
+                start: t0 + 5 * MS,
+                duration_ms: 80,
+            },
+            json!({"kind": 3}),
+        ),
+    );
+    add(
+        "db",
+        span(
+            SpanSpec {
+                trace_id: &checkout,
+                span_id: &db,
+                parent: Some(&cart),
+                name: "SELECT cart_items",
+                start: t0 + 30 * MS,
+                duration_ms: 40,
+            },
+            json!({"kind": 3, "attributes": [attr("db.system", json!("sqlite"))]}),
+        ),
+    );
+    add(
+        "payments",
+        span(
+            SpanSpec {
+                trace_id: &checkout,
+                span_id: &charge,
+                parent: Some(&root),
+                name: "charge",
+                start: t0 + 20 * MS,
+                duration_ms: 150,
+            },
+            json!({
+                "attributes": [
+                    attr("payment.amount", json!(42.5)),
+                    attr("customer.id", json!("c-17")),
+                    attr("http.status_code", json!(402)),
+                ],
+                "status": {"code": 2, "message": "card declined"},
+                "events": [{"name": "retry", "timeUnixNano": (t0 + 60 * MS).to_string(), "attributes": [attr("attempt", json!(2))]}],
+                "links": [{"traceId": other, "spanId": ids.span_id()}],
+            }),
+        ),
+    );
+    add(
+        "payments",
+        span(
+            SpanSpec {
+                trace_id: &checkout,
+                span_id: &fraud,
+                parent: Some(&charge),
+                name: "fraud-check",
+                start: t0 + 40 * MS,
+                duration_ms: 30,
+            },
+            json!({}),
+        ),
+    );
+    add(
+        "queue",
+        span(
+            SpanSpec {
+                trace_id: &checkout,
+                span_id: &publish,
+                parent: Some(&root),
+                name: "publish order.created",
+                start: t0 + 200 * MS,
+                duration_ms: 20,
+            },
+            json!({"kind": 4}),
+        ),
+    );
+    let health_span = ids.span_id();
+    add(
+        "frontend",
+        span(
+            SpanSpec {
+                trace_id: &other,
+                span_id: &health_span,
+                parent: None,
+                name: "GET /health",
+                start: now - 300_000 * MS,
+                duration_ms: 3,
+            },
+            json!({}),
+        ),
+    );
+
+    // A 5,000-span trace: a four-way tree over five services.
+    let big = ids.trace_id();
+    let big_start = now - 60_000 * MS;
+    let services = ["gateway", "search", "inventory", "pricing", "storage"];
+    let big_ids: Vec<String> = (0..BIG_TRACE_SPANS).map(|_| ids.span_id()).collect();
+    for (index, span_id) in big_ids.iter().enumerate() {
+        let parent = (index > 0).then(|| big_ids[(index - 1) / 4].as_str());
+        let name = format!("step-{}", index % 97);
+        let start = big_start + (index as u64) * 200_000;
+        let mut extra = json!({"attributes": [attr("index", json!(index as i64))]});
+        if index % 250 == 7 {
+            extra["status"] = json!({"code": 2, "message": "timeout"});
+        }
+        add(
+            services[index % services.len()],
+            span(
+                SpanSpec {
+                    trace_id: &big,
+                    span_id,
+                    parent,
+                    name: &name,
+                    start,
+                    duration_ms: 1 + (index as u64 % 40),
+                },
+                extra,
+            ),
+        );
+    }
+
+    let request = json!({
+        "resourceSpans": by_service
+            .into_iter()
+            .map(|(service, spans)| resource_spans(&service, spans))
+            .collect::<Vec<_>>(),
+    });
+    let response = client
+        .post(format!("{base}/v1/traces"))
+        .header("content-type", "application/json")
+        .body(request.to_string())
+        .send()
+        .expect("POST /v1/traces");
+    assert!(
+        response.status().is_success(),
+        "trace export: {}",
+        response.status()
+    );
+
+    // Logs: filler records over the last 50 minutes, and a few declined
+    // payments that carry the checkout trace's id.
+    const LOG_SERVICES: [&str; 3] = ["frontend", "cart", "payments"];
+    let levels = ["debug", "info", "info", "info", "warn"];
+    let mut lines = String::new();
+    for index in 0..FILLER_LOGS {
+        let time = now - 3_000_000 * MS + (index as u64) * 2_900 * MS;
+        let line = json!({
+            "timestamp": rfc3339(time),
+            "level": levels[index % levels.len()],
+            "service": LOG_SERVICES[index % LOG_SERVICES.len()],
+            "message": format!("request {index} handled in {} ms", index % 50),
+            "http": {"route": "/checkout", "status_code": 200},
+            "user": {"id": index % 17, "plan": "pro"},
+        });
+        lines.push_str(&line.to_string());
+        lines.push('\n');
+    }
+    for index in 0..DECLINED_LOGS {
+        let line = json!({
+            "timestamp": rfc3339(t0 + (30 + index as u64) * MS),
+            "level": "error",
+            "service": "payments",
+            "message": format!("payment declined for order {}", 9000 + index),
+            "trace_id": checkout,
+            "span_id": charge,
+            "order": {"id": 9000 + index, "amount": 42.5},
+        });
+        lines.push_str(&line.to_string());
+        lines.push('\n');
+    }
+    let response = client
+        .post(format!("{base}/api/ingest/logs"))
+        .header("content-type", "application/x-ndjson")
+        .body(lines)
+        .send()
+        .expect("POST /api/ingest/logs");
+    assert!(
+        response.status().is_success(),
+        "log ingest: {}",
+        response.status()
+    );
+    let body: Value = response.json().expect("ingest answer");
+    assert_eq!(
+        body["accepted"],
+        json!(FILLER_LOGS + DECLINED_LOGS),
+        "ingest answer: {body}"
+    );
+
+    let bad_query = "(payment declined";
+    let bad = client
+        .get(format!("{base}/api/logs"))
+        .query(&[("q", bad_query)])
+        .send()
+        .expect("GET bad query");
+    assert_eq!(bad.status().as_u16(), 400);
+    let bad: Value = bad.json().expect("bad query answer");
+
+    Seed {
+        facts: json!({
+            "checkout_trace": checkout,
+            "other_trace": other,
+            "big_trace": big,
+            "big_span_count": BIG_TRACE_SPANS,
+            "tree_order": tree_order,
+            "tree_names": ["GET /checkout", "POST /cart", "SELECT cart_items", "charge", "fraud-check", "publish order.created"],
+            "charge_span": charge,
+            "charge_attributes": {"customer.id": "c-17", "payment.amount": "42.5", "http.status_code": "402"},
+            "log_query": "\"payment declined\"",
+            "log_expected": DECLINED_LOGS,
+            "log_total": FILLER_LOGS + DECLINED_LOGS,
+            "bad_query": bad_query,
+            "bad_query_message": bad["error"]["message"],
+        }),
+    }
+}
+
+/// Waits until every seeded log record is searchable.
+fn wait_for_logs(client: &Client, base: &str, expected: usize) {
+    let deadline = Instant::now() + INDEX_TIMEOUT;
+    loop {
+        let total = client
+            .get(format!("{base}/api/logs"))
+            .query(&[("limit", "1"), ("lookback", "2h")])
+            .send()
+            .ok()
+            .and_then(|response| response.json::<Value>().ok())
+            .and_then(|body| body["total"].as_u64())
+            .unwrap_or(0);
+        if total as usize >= expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {total} of {expected} log records searchable after {INDEX_TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn web_app_in_a_real_browser() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let required = std::env::var("LOOKOUT_REQUIRE_BROWSER").is_ok_and(|value| value == "1");
+    if let Some(reason) = missing_prerequisite(&root) {
+        let banner = "!".repeat(72);
+        say(&format!("\n{banner}\n!! browser tests SKIPPED: {reason}\n!! run `bash scripts/test.sh` to install what they need\n{banner}\n"));
+        assert!(!required, "LOOKOUT_REQUIRE_BROWSER=1 but {reason}");
+        return;
+    }
+
+    let dir = tempfile::tempdir().expect("a temporary data directory");
+    let app = RunningApp::start(Config::for_data_dir(dir.path())).expect("lookout starts");
+    let base = app.base_url();
+    let client = Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("an HTTP client");
+    let started = Instant::now();
+    let seed = seed(&client, &base);
+    wait_for_logs(&client, &base, FILLER_LOGS + DECLINED_LOGS);
+    say(&format!(
+        "seeded {} spans and {} log records in {:.1?}",
+        BIG_TRACE_SPANS + 7,
+        FILLER_LOGS + DECLINED_LOGS,
+        started.elapsed()
+    ));
+
+    let screenshots = root.join("target/screenshots");
+    std::fs::create_dir_all(&screenshots).expect("create target/screenshots");
+    let mut child = Command::new("node")
+        .arg(root.join("assets/tests/browser.mjs"))
+        .current_dir(root.join("assets"))
+        .env("LOOKOUT_URL", &base)
+        .env("LOOKOUT_SEED", seed.facts.to_string())
+        .env("LOOKOUT_CHROMIUM", chromium())
+        .env("SCREENSHOT_DIR", &screenshots)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start node");
+
+    // Echo the script's report as it runs; keep it for the assertions.
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (lines_sender, lines) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            say(&line);
+            if lines_sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + SCRIPT_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Ok(None) | Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let _ = reader.join();
+    say(&format!("browser script ran {:.1?}", started.elapsed()));
+    let output: Vec<String> = lines.try_iter().collect();
+    let failures: Vec<&String> = output.iter().filter(|l| l.starts_with("not ok")).collect();
+    let passed = output.iter().filter(|l| l.starts_with("ok ")).count();
+    say(&format!(
+        "browser checks: {passed} passed, {} failed; screenshots in {}",
+        failures.len(),
+        screenshots.display()
+    ));
+    let status = status
+        .unwrap_or_else(|| panic!("the browser script did not finish within {SCRIPT_TIMEOUT:?}"));
+    assert!(
+        failures.is_empty(),
+        "failed browser checks:\n{}",
+        failures
+            .iter()
+            .map(|l| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(status.success(), "the browser script failed: {status}");
+    assert!(passed >= 8, "only {passed} browser checks ran");
+    let stopping = Instant::now();
+    drop(app);
+    say(&format!("lookout stopped in {:.1?}", stopping.elapsed()));
+}

@@ -6,6 +6,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY schema ./schema
+COPY assets/dist ./assets/dist
 COPY benches ./benches
 COPY tests ./tests
 RUN cargo build --release --locked --bin lookout \

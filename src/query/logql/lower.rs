@@ -626,6 +626,32 @@ mod tests {
     }
 
     #[test]
+    fn words_and_phrases_match_alike_in_the_index_and_in_memory() {
+        let long = "z".repeat(45);
+        let record = LogRecord {
+            timestamp: UnixNanos(BASE),
+            body: LogBody::Text(format!("Disk {long} FULL on node-7, retry later")),
+            ..LogRecord::default()
+        };
+        let (_dir, indexes) = one_record_index(record.clone());
+        for (query, expected) in [
+            ("disk", true),
+            ("\"disk full\"", false),
+            (&format!("\"disk {long} full\"") as &str, true),
+            (&long, false),
+            (&format!("-{long}"), true),
+            ("\"node 7 retry\"", true),
+            ("node-7", true),
+            ("\"7 node\"", false),
+            ("later retry", true),
+        ] {
+            let expr = parse(query).expect("valid").expect("not blank");
+            assert_eq!(matches(&indexes, query), expected, "index: {query}");
+            assert_eq!(naive(&expr, &record), expected, "in memory: {query}");
+        }
+    }
+
+    #[test]
     fn attribute_values_match_by_type() {
         let record = LogRecord {
             timestamp: UnixNanos(BASE),

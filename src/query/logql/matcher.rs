@@ -5,13 +5,32 @@
 
 use super::parser::{AttrSource, AttrTest, Comparison, Expr, Number};
 use crate::model::{AttrValue, Attributes, LogRecord};
+use crate::store::logs::LogSchema;
 
-/// Lowercased alphanumeric words, as the body tokenizer splits them.
-pub fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|word| !word.is_empty())
-        .map(str::to_lowercase)
-        .collect()
+/// Whether the body tokens of `haystack` contain those of `needle` at the
+/// same relative positions. Both go through the index's body tokenizer, so
+/// a word matches here exactly when the compiled query matches it in the
+/// index (including over-long tokens, which neither side can find).
+fn contains_phrase(haystack: &str, needle: &str) -> bool {
+    let schema = LogSchema::get();
+    let needle = schema.body_tokens(needle);
+    let Some((first, _)) = needle.first() else {
+        return false;
+    };
+    let mut by_position: Vec<Option<String>> = Vec::new();
+    for (position, token) in schema.body_tokens(haystack) {
+        if by_position.len() <= position {
+            by_position.resize(position + 1, None);
+        }
+        by_position[position] = Some(token);
+    }
+    (0..by_position.len()).any(|start| {
+        needle.iter().all(|(position, token)| {
+            by_position
+                .get(start + (position - first))
+                .is_some_and(|found| found.as_ref() == Some(token))
+        })
+    })
 }
 
 /// Attribute values by dotted path; nested lists and arrays flattened.
@@ -78,14 +97,7 @@ pub fn matches(expr: &Expr, record: &LogRecord) -> bool {
         Expr::And(items) => items.iter().all(|item| matches(item, record)),
         Expr::Or(items) => items.iter().any(|item| matches(item, record)),
         Expr::Not(inner) => !matches(inner, record),
-        Expr::Text(text) => {
-            let needle = words(text);
-            let haystack = words(&record.body.search_text());
-            !needle.is_empty()
-                && haystack
-                    .windows(needle.len())
-                    .any(|window| window == needle)
-        }
+        Expr::Text(text) => contains_phrase(&record.body.search_text(), text),
         Expr::Service(service) => &record.service == service,
         Expr::MinSeverity(number) => record.severity_number >= *number,
         Expr::TraceId(trace_id) => record.trace_id == Some(*trace_id),

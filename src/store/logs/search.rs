@@ -5,8 +5,10 @@
 //! and stable while records arrive. Newest-first search visits the day
 //! indexes newest first and stops ranking once the page (plus one record,
 //! to know whether there is a next page) is full; older days are only
-//! counted, which for most queries reads no documents at all. Ascending
-//! order is the mirror image.
+//! counted, which for a plain word over whole days reads its posting list
+//! length and no documents. Within a day, ranking starts with the newest
+//! hour and widens from there (see `rank_day`). Ascending order is the
+//! mirror image.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -142,7 +144,6 @@ impl LogIndexes {
         if page.order == SortOrder::Desc {
             slots.reverse();
         }
-        let cutoff = page.after.map(|cursor| rank(cursor, page.order));
         let mut total = 0u64;
         let mut days_ranked = 0;
         let mut searchers = Vec::with_capacity(slots.len());
@@ -150,23 +151,13 @@ impl LogIndexes {
         let mut found: Vec<(u128, LogCursor, usize, DocAddress)> = Vec::new();
         for slot in slots {
             let searcher = slot.open(&self.inner.options)?.reader.searcher();
-            let query = day_query(filter, slot.day);
+            let day_count = searcher.search(&*day_query(filter, slot.day), &Count)?;
+            total += day_count as u64;
             let wanted = (limit + 1).saturating_sub(found.len());
-            let passed_by_cursor = page.after.is_some_and(|cursor| match page.order {
-                SortOrder::Desc => slot.day.start() > cursor.timestamp,
-                SortOrder::Asc => slot.day.end() <= cursor.timestamp,
-            });
-            if wanted == 0 || passed_by_cursor {
-                total += searcher.search(&*query, &Count)? as u64;
-            } else {
-                let collector = TopKeys {
-                    limit: wanted,
-                    order: page.order,
-                    cutoff,
-                };
-                let (count, keys) = searcher.search(&*query, &(Count, collector))?;
-                total += count as u64;
-                days_ranked += 1;
+            if wanted > 0 && day_count > 0 {
+                let windowed = day_count > SINGLE_PASS_MAX_MATCHES;
+                let (keys, ranked) = rank_day(&searcher, filter, slot.day, page, wanted, windowed)?;
+                days_ranked += usize::from(ranked);
                 let searcher_index = searchers.len();
                 found.extend(
                     keys.into_iter()
@@ -263,6 +254,12 @@ impl LogIndexes {
 /// left out when the range covers the whole day (so that a plain term
 /// query can be counted from its posting list alone).
 fn day_query(filter: &LogFilter, day: LogDay) -> Box<dyn Query> {
+    let range = (!day.covered_by(filter.start, filter.end)).then_some((filter.start, filter.end));
+    filter_query(filter, range)
+}
+
+/// The filter's parts ANDed, restricted to `[start, end)` if given.
+fn filter_query(filter: &LogFilter, range: Option<(UnixNanos, UnixNanos)>) -> Box<dyn Query> {
     let schema = LogSchema::get();
     let mut clauses: Vec<Box<dyn Query>> = Vec::new();
     if let Some(query) = &filter.query {
@@ -289,10 +286,10 @@ fn day_query(filter: &LogFilter, day: LogDay) -> Box<dyn Query> {
             IndexRecordOption::Basic,
         )));
     }
-    if !day.covered_by(filter.start, filter.end) {
+    if let Some((start, end)) = range {
         clauses.push(Box::new(RangeQuery::new(
-            Bound::Included(Term::from_field_i64(schema.timestamp, filter.start.0)),
-            Bound::Excluded(Term::from_field_i64(schema.timestamp, filter.end.0)),
+            Bound::Included(Term::from_field_i64(schema.timestamp, start.0)),
+            Bound::Excluded(Term::from_field_i64(schema.timestamp, end.0)),
         )));
     }
     match clauses.len() {
@@ -300,6 +297,73 @@ fn day_query(filter: &LogFilter, day: LogDay) -> Box<dyn Query> {
         1 => clauses.remove(0),
         _ => Box::new(BooleanQuery::intersection(clauses)),
     }
+}
+
+/// Width of the first time window ranked in a day.
+const FIRST_WINDOW_NANOS: i64 = 3_600_000_000_000;
+
+/// A day with at most this many matches is ranked in one pass: reading
+/// that many sort keys costs less than a few extra windowed searches.
+#[cfg(not(test))]
+const SINGLE_PASS_MAX_MATCHES: usize = 10_000;
+/// Small in tests, so that small corpora exercise both ways of ranking.
+#[cfg(test)]
+const SINGLE_PASS_MAX_MATCHES: usize = 8;
+
+/// The first `wanted` matches of one day in the page's order, and whether
+/// any ranking ran (the cursor may have passed the whole day).
+///
+/// When `windowed`, ranking starts with the hour nearest the page's edge of
+/// the day and widens the window fourfold until the page is full or the day
+/// is exhausted. Windows are disjoint and visited in order, so every match
+/// in a window precedes every match in the next: for a common word on a
+/// busy day this ranks the last hour's matches instead of the whole day's.
+/// Otherwise the day is ranked in one pass.
+fn rank_day(
+    searcher: &tantivy::Searcher,
+    filter: &LogFilter,
+    day: LogDay,
+    page: &PageRequest,
+    wanted: usize,
+    windowed: bool,
+) -> Result<(Vec<Keyed>, bool), LogIndexError> {
+    let mut low = filter.start.max(day.start());
+    let mut high = filter.end.min(day.end());
+    if let Some(cursor) = page.after {
+        match page.order {
+            SortOrder::Desc => high = high.min(UnixNanos(cursor.timestamp.0.saturating_add(1))),
+            SortOrder::Asc => low = low.max(cursor.timestamp),
+        }
+    }
+    let cutoff = page.after.map(|cursor| rank(cursor, page.order));
+    let mut found: Vec<Keyed> = Vec::new();
+    let mut ranked = false;
+    let mut width = if windowed {
+        FIRST_WINDOW_NANOS
+    } else {
+        i64::MAX
+    };
+    while low < high && found.len() < wanted {
+        let (window_low, window_high) = match page.order {
+            SortOrder::Desc => (UnixNanos(high.0.saturating_sub(width).max(low.0)), high),
+            SortOrder::Asc => (low, UnixNanos(low.0.saturating_add(width).min(high.0))),
+        };
+        let collector = TopKeys {
+            limit: wanted - found.len(),
+            order: page.order,
+            cutoff,
+        };
+        let whole_day = window_low <= day.start() && window_high >= day.end();
+        let query = filter_query(filter, (!whole_day).then_some((window_low, window_high)));
+        found.extend(searcher.search(&*query, &collector)?);
+        ranked = true;
+        match page.order {
+            SortOrder::Desc => high = window_low,
+            SortOrder::Asc => low = window_high,
+        }
+        width = width.saturating_mul(4);
+    }
+    Ok((found, ranked))
 }
 
 /// Maps a key to a number that is larger the earlier the key comes in

@@ -60,6 +60,7 @@ impl App {
             metrics: Arc::clone(&metrics),
             status: Arc::clone(&indexer),
             tail: Arc::clone(&tail),
+            retention: config.retention,
         }
         .spawn()
         .context("cannot start the log indexer thread")?;

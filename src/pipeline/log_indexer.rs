@@ -27,6 +27,8 @@ use crate::telemetry::Metrics;
 const READ_CHUNK: usize = 10_000;
 /// Commit early once this many records wait, whatever the interval.
 const MAX_UNCOMMITTED: usize = 200_000;
+/// How often expired day indexes are looked for.
+const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
 /// Pause before rebuilding the index writer after a failure.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
@@ -61,6 +63,8 @@ pub struct LogIndexer {
     pub metrics: Arc<Metrics>,
     pub status: Arc<IndexerStatus>,
     pub tail: Arc<TailHub>,
+    /// Day indexes that ended longer ago than this are deleted.
+    pub retention: Duration,
 }
 
 impl LogIndexer {
@@ -84,10 +88,21 @@ struct Session {
     /// The last journal id offered to the index writer.
     offered_through: i64,
     last_commit: Instant,
+    /// When this session ends to let retention drop expired days.
+    retention_due: Instant,
+}
+
+/// Why a session ended without an error.
+enum SessionEnd {
+    /// The writer stopped: everything is indexed and committed.
+    WriterStopped,
+    /// Time to apply retention, which needs the index writer closed.
+    Retention,
 }
 
 impl LogIndexer {
     fn run(&mut self) {
+        self.apply_retention();
         loop {
             let mut session = match self.start_session() {
                 Ok(session) => session,
@@ -100,7 +115,11 @@ impl LogIndexer {
                 }
             };
             match self.serve(&mut session) {
-                Ok(()) => return,
+                Ok(SessionEnd::WriterStopped) => return,
+                Ok(SessionEnd::Retention) => {
+                    drop(session);
+                    self.apply_retention();
+                }
                 Err(error) => {
                     self.fail(&error);
                     drop(session);
@@ -109,6 +128,21 @@ impl LogIndexer {
                     }
                 }
             }
+        }
+    }
+
+    /// Deletes whole day indexes older than the retention period. Runs
+    /// between sessions, when no index writer is open.
+    fn apply_retention(&self) {
+        let age = i64::try_from(self.retention.as_nanos()).unwrap_or(i64::MAX);
+        let cutoff = UnixNanos(UnixNanos::now().0.saturating_sub(age));
+        match self.indexes.drop_days_ending_by(cutoff) {
+            Ok(days) if !days.is_empty() => {
+                let names: Vec<String> = days.iter().map(|day| day.dir_name()).collect();
+                tracing::info!(days = ?names, "deleted log indexes past the retention period");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "log retention failed; retrying next interval"),
         }
     }
 
@@ -140,12 +174,17 @@ impl LogIndexer {
             offered_through: replay_from,
             // Commit the first records as soon as they are added.
             last_commit: Instant::now() - self.refresh,
+            retention_due: Instant::now() + RETENTION_INTERVAL,
         })
     }
 
-    fn serve(&self, session: &mut Session) -> Result<(), IndexerError> {
+    fn serve(&self, session: &mut Session) -> Result<SessionEnd, IndexerError> {
         loop {
             self.index_pending(session)?;
+            if Instant::now() >= session.retention_due {
+                self.commit(session)?;
+                return Ok(SessionEnd::Retention);
+            }
             let waiting = session.index_writer.uncommitted() > 0;
             if waiting && session.last_commit.elapsed() >= self.refresh {
                 self.commit(session)?;
@@ -164,7 +203,7 @@ impl LogIndexer {
                     // The writer has stopped: index and commit what is left.
                     self.index_pending(session)?;
                     self.commit(session)?;
-                    return Ok(());
+                    return Ok(SessionEnd::WriterStopped);
                 }
             }
         }

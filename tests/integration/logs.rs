@@ -1844,3 +1844,28 @@ fn a_graceful_restart_keeps_every_record_indexed_once() {
         json!(201)
     );
 }
+
+#[test]
+fn retention_deletes_whole_log_days_past_the_period() {
+    const DAY: u64 = 86_400 * SECOND;
+    let mut server =
+        TestServer::start_with(|config| config.log_refresh = Duration::from_millis(50));
+    let now = now_nanos();
+    let old = log_record(now - 3 * DAY, 9, "INFO", "ancient retained record", vec![]);
+    let fresh = log_record(now - SECOND, 9, "INFO", "fresh retained record", vec![]);
+    server.export_logs(&logs_request(vec![resource_logs(
+        "keeper",
+        vec![old, fresh],
+    )]));
+    let week = [("q", "retained"), ("lookback", "7d")];
+    server.wait_for_logs(&week, 2);
+
+    // A shorter retention on restart: the three-day-old day index goes,
+    // today's stays.
+    server.restart_with(|config| {
+        config.log_refresh = Duration::from_millis(50);
+        config.retention = Duration::from_secs(86_400);
+    });
+    let left = server.wait_for_logs(&week, 1);
+    assert_eq!(left["logs"][0]["body"], json!("fresh retained record"));
+}

@@ -423,3 +423,79 @@ mod tests {
         assert!(indexes.opened_days().is_empty());
     }
 }
+
+impl LogIndexes {
+    /// Deletes the day indexes whose whole day ends at or before `cutoff`
+    /// (retention drops whole days, oldest first). Refused while a writer
+    /// is open, so no tantivy writer ever holds a day being deleted: the
+    /// log indexer drops its writer, calls this, then starts a new one.
+    /// Searches that already hold a day's reader finish on it.
+    pub fn drop_days_ending_by(
+        &self,
+        cutoff: crate::model::UnixNanos,
+    ) -> Result<Vec<LogDay>, LogIndexError> {
+        if self.inner.writer_open.load(Ordering::SeqCst) {
+            return Err(LogIndexError::WriterBusy(self.inner.dir.clone()));
+        }
+        let removed: Vec<(LogDay, PathBuf)> = {
+            let mut days = self.inner.days.write();
+            let expired: Vec<LogDay> = days
+                .keys()
+                .copied()
+                .filter(|day| day.end() <= cutoff)
+                .collect();
+            expired
+                .into_iter()
+                .filter_map(|day| days.remove(&day).map(|slot| (day, slot.path.clone())))
+                .collect()
+        };
+        for (_, path) in &removed {
+            std::fs::remove_dir_all(path).map_err(|source| LogIndexError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        Ok(removed.into_iter().map(|(day, _)| day).collect())
+    }
+}
+
+#[cfg(test)]
+mod retention_tests {
+    use super::*;
+    use crate::model::{LogRecord, UnixNanos};
+
+    const DAY: i64 = 86_400_000_000_000;
+
+    #[test]
+    fn whole_expired_days_are_deleted_and_no_longer_searched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let indexes = LogIndexes::open(dir.path(), LogIndexOptions::default()).expect("open");
+        let base = 20_000 * DAY;
+        {
+            let mut writer = indexes.writer().expect("writer");
+            for (id, offset) in [(1, 0), (2, DAY), (3, 2 * DAY)] {
+                let record = LogRecord {
+                    timestamp: UnixNanos(base + offset + 5),
+                    ..LogRecord::default()
+                };
+                writer.add(id, &record).expect("add");
+            }
+            writer.commit().expect("commit");
+            assert!(
+                indexes.drop_days_ending_by(UnixNanos(base + DAY)).is_err(),
+                "refused while the writer is open"
+            );
+        }
+        // The cutoff falls inside the second day: only the first is whole.
+        let dropped = indexes
+            .drop_days_ending_by(UnixNanos(base + DAY + DAY / 2))
+            .expect("drop");
+        assert_eq!(dropped, vec![LogDay(20_000)]);
+        assert_eq!(indexes.days(), vec![LogDay(20_001), LogDay(20_002)]);
+        assert!(!dir.path().join(LogDay(20_000).dir_name()).exists());
+        let all = LogFilter::new(UnixNanos(base), UnixNanos(base + 3 * DAY));
+        assert_eq!(indexes.count(&all).expect("count"), 2);
+        let reopened = LogIndexes::open(dir.path(), LogIndexOptions::default()).expect("reopen");
+        assert_eq!(reopened.days().len(), 2);
+    }
+}

@@ -30,6 +30,11 @@ pub fn spawn_writer(
         metrics: Arc::clone(&metrics),
     };
     let options = options.clone();
+    let (garbage, garbage_receiver) = crossbeam_channel::unbounded::<Garbage>();
+    // Ends when the writer drops its sender.
+    std::thread::Builder::new()
+        .name("writer-free".into())
+        .spawn(move || for _group in garbage_receiver {})?;
     let thread = std::thread::Builder::new()
         .name("writer".into())
         .spawn(move || {
@@ -41,6 +46,7 @@ pub fn spawn_writer(
                 metrics,
                 query_only: false,
                 journal_notify,
+                garbage,
             };
             writer.run();
             status.alive.store(false, Ordering::SeqCst);
@@ -57,7 +63,12 @@ struct Writer {
     query_only: bool,
     /// Woken (without blocking) after a commit that journaled log records.
     journal_notify: Option<Sender<()>>,
+    /// Written batches go here to be freed off the writer thread.
+    garbage: Sender<Garbage>,
 }
+
+/// A written group's data, freed by the `writer-free` thread.
+type Garbage = (Vec<crate::model::SpanBatch>, Vec<Vec<EncodedLog>>);
 
 impl Writer {
     fn run(&mut self) {
@@ -201,13 +212,15 @@ impl Writer {
         // The receivers may have gone (client disconnected); what was
         // committed stays committed either way.
         if let Some(result) = data_result {
-            for reply in batches
-                .into_iter()
-                .map(|(_, reply)| reply)
-                .chain(logs.into_iter().map(|(_, reply)| reply))
-            {
+            let (span_data, span_replies): (Vec<_>, Vec<_>) = batches.into_iter().unzip();
+            let (log_data, log_replies): (Vec<_>, Vec<_>) = logs.into_iter().unzip();
+            for reply in span_replies.into_iter().chain(log_replies) {
                 let _ = reply.send(result.clone());
             }
+            // Freeing a group's batches costs about a sixth of the writer's
+            // time per span; another thread does it.
+            // If that thread is gone, the data is simply freed here.
+            let _ = self.garbage.send((span_data, log_data));
             if result.is_ok_and(|stats| stats.logs_inserted > 0) {
                 if let Some(notify) = &self.journal_notify {
                     let _ = notify.try_send(());

@@ -5,7 +5,9 @@
 //! (trace rowid, span id), so a retried batch inserts nothing twice and
 //! summary counts only move for spans that were new.
 
-use std::collections::{HashMap, HashSet};
+// ahash: a fast hash with a random seed, so keys chosen by clients (trace
+// ids, attribute keys) cannot be crafted to collide.
+use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 
 use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
 

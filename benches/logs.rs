@@ -35,10 +35,13 @@
 //! - `LOOKOUT_BENCH_CLIENTS` (default 4): concurrent client threads;
 //! - `LOOKOUT_BENCH_QUERY_RUNS` (default 100): timed runs per search.
 
+#[path = "support/raw_http.rs"]
+mod raw_http;
+
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fmt::Write as _;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -53,6 +56,7 @@ use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, Instrumentatio
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
+use raw_http::RawHttp;
 use rusqlite::{params, Connection};
 
 const RECORDS_PER_REQUEST: usize = 1000;
@@ -60,7 +64,6 @@ const RECORDS_PER_REQUEST: usize = 1000;
 const RECORD_SPACING_NANOS: u64 = 3_000_000;
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(300);
-const HTTP_TIMEOUT: Duration = Duration::from_secs(120);
 const INGEST_DEADLINE: Duration = Duration::from_secs(900);
 const SEARCHABLE_DEADLINE: Duration = Duration::from_secs(300);
 const MAX_RETRIES_PER_REQUEST: usize = 2000;
@@ -768,159 +771,6 @@ impl Fts {
 
 // ---------------------------------------------------------------------------
 // HTTP client
-
-struct Response {
-    status: u16,
-    body: Vec<u8>,
-}
-
-/// A minimal HTTP/1.1 keep-alive client: one connection, requests in turn.
-struct RawHttp {
-    addr: SocketAddr,
-    conn: Option<BufReader<TcpStream>>,
-}
-
-impl RawHttp {
-    fn new(addr: SocketAddr) -> RawHttp {
-        RawHttp { addr, conn: None }
-    }
-
-    fn request(
-        &mut self,
-        method: &str,
-        path: &str,
-        body: Option<(&str, &[u8])>,
-    ) -> io::Result<Response> {
-        let reused = self.conn.is_some();
-        match self.try_request(method, path, body) {
-            Ok(response) => Ok(response),
-            // A kept-alive connection the server closed meanwhile: retry
-            // once on a new one.
-            Err(_) if reused => {
-                self.conn = None;
-                self.try_request(method, path, body)
-            }
-            Err(error) => Err(error),
-        }
-    }
-
-    fn try_request(
-        &mut self,
-        method: &str,
-        path: &str,
-        body: Option<(&str, &[u8])>,
-    ) -> io::Result<Response> {
-        if self.conn.is_none() {
-            let stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(10))?;
-            stream.set_nodelay(true)?;
-            stream.set_read_timeout(Some(HTTP_TIMEOUT))?;
-            stream.set_write_timeout(Some(HTTP_TIMEOUT))?;
-            self.conn = Some(BufReader::with_capacity(64 * 1024, stream));
-        }
-        let result = self.exchange(method, path, body);
-        if result.is_err() {
-            self.conn = None;
-        }
-        result
-    }
-
-    fn exchange(
-        &mut self,
-        method: &str,
-        path: &str,
-        body: Option<(&str, &[u8])>,
-    ) -> io::Result<Response> {
-        let addr = self.addr;
-        let reader = self.conn.as_mut().expect("connected above");
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n");
-        match body {
-            Some((content_type, bytes)) => {
-                let _ = write!(
-                    head,
-                    "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-                    bytes.len()
-                );
-                let stream = reader.get_mut();
-                stream.write_all(head.as_bytes())?;
-                stream.write_all(bytes)?;
-            }
-            None => {
-                head.push_str("\r\n");
-                reader.get_mut().write_all(head.as_bytes())?;
-            }
-        }
-        let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "connection closed",
-            ));
-        }
-        let status: u16 = line
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .ok_or_else(|| bad("bad status line"))?;
-        let mut content_length = None;
-        let mut chunked = false;
-        let mut close = false;
-        loop {
-            line.clear();
-            if reader.read_line(&mut line)? == 0 {
-                return Err(bad("eof in headers"));
-            }
-            let header = line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            let Some((name, value)) = header.split_once(':') else {
-                continue;
-            };
-            let value = value.trim();
-            match name.to_ascii_lowercase().as_str() {
-                "content-length" => content_length = value.parse::<usize>().ok(),
-                "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
-                "connection" => close = value.eq_ignore_ascii_case("close"),
-                _ => {}
-            }
-        }
-        let mut body = Vec::new();
-        if chunked {
-            loop {
-                line.clear();
-                reader.read_line(&mut line)?;
-                let size_text = line.trim().split(';').next().unwrap_or("");
-                let size =
-                    usize::from_str_radix(size_text, 16).map_err(|_| bad("bad chunk size"))?;
-                if size == 0 {
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
-                            break;
-                        }
-                    }
-                    break;
-                }
-                let start = body.len();
-                body.resize(start + size, 0);
-                reader.read_exact(&mut body[start..])?;
-                line.clear();
-                reader.read_line(&mut line)?;
-            }
-        } else if let Some(length) = content_length {
-            body.resize(length, 0);
-            reader.read_exact(&mut body)?;
-        } else if status >= 200 && status != 204 && status != 304 {
-            reader.read_to_end(&mut body)?;
-            close = true;
-        }
-        if close {
-            self.conn = None;
-        }
-        Ok(Response { status, body })
-    }
-}
 
 // ---------------------------------------------------------------------------
 // The server process

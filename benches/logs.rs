@@ -33,7 +33,11 @@
 //!   take; growth towards the large size stops, in steps of the base size,
 //!   when the next step would not fit, and the report says so;
 //! - `LOOKOUT_BENCH_CLIENTS` (default 4): concurrent client threads;
-//! - `LOOKOUT_BENCH_QUERY_RUNS` (default 100): timed runs per search.
+//! - `LOOKOUT_BENCH_QUERY_RUNS` (default 100): timed runs per search;
+//! - `LOOKOUT_BENCH_LOGS_INDEX_ONLY=N`: instead of all of the above, index
+//!   N corpus records in-process through `LogIndexWriter` (a commit per
+//!   second, as the log indexer does) and report records/s and CPU per
+//!   thread: the indexing cost alone, without HTTP or the journal.
 
 #[path = "support/raw_http.rs"]
 mod raw_http;
@@ -888,49 +892,14 @@ impl Server {
             .unwrap_or(0)
     }
 
-    /// CPU seconds (utime + stime) per thread name, digits and trailing
-    /// separators dropped so that pools add up (`actix-rt|system:0`,
-    /// `thrd-tantivy-index3` …).
+    /// CPU seconds per server thread name; see [`thread_cpu`].
     fn thread_cpu(&self, ticks: f64) -> BTreeMap<String, f64> {
-        let mut out = BTreeMap::new();
-        let Ok(entries) = std::fs::read_dir(format!("/proc/{}/task", self.pid())) else {
-            return out;
-        };
-        for entry in entries.filter_map(Result::ok) {
-            let Ok(text) = std::fs::read_to_string(entry.path().join("stat")) else {
-                continue;
-            };
-            let (Some(open), Some(close)) = (text.find('('), text.rfind(')')) else {
-                continue;
-            };
-            let name = text[open + 1..close]
-                .trim_end_matches(|c: char| c.is_ascii_digit() || c == ':' || c == '-')
-                .to_string();
-            let fields: Vec<&str> = text[close + 1..].split_whitespace().collect();
-            let cpu = fields
-                .get(11)
-                .and_then(|u| u.parse::<f64>().ok())
-                .unwrap_or(0.0)
-                + fields
-                    .get(12)
-                    .and_then(|s| s.parse::<f64>().ok())
-                    .unwrap_or(0.0);
-            *out.entry(name).or_insert(0.0) += cpu / ticks;
-        }
-        out
+        thread_cpu(self.pid(), ticks)
     }
 
-    /// CPU seconds of the whole process, including threads that ended.
+    /// CPU seconds of the whole server process; see [`process_cpu`].
     fn process_cpu(&self, ticks: f64) -> f64 {
-        std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
-            .ok()
-            .and_then(|text| {
-                let fields: Vec<&str> = text[text.rfind(')')? + 1..].split_whitespace().collect();
-                let utime: f64 = fields.get(11)?.parse().ok()?;
-                let stime: f64 = fields.get(12)?.parse().ok()?;
-                Some((utime + stime) / ticks)
-            })
-            .unwrap_or(0.0)
+        process_cpu(self.pid(), ticks)
     }
 
     fn stop(&mut self) -> Duration {
@@ -1124,6 +1093,51 @@ fn ingest(
 // ---------------------------------------------------------------------------
 // Helpers
 
+/// CPU seconds (utime + stime) per thread name of process `pid`, digits
+/// and trailing separators dropped so that pools add up
+/// (`actix-rt|system:0`, `thrd-tantivy-index3` …).
+fn thread_cpu(pid: u32, ticks: f64) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{}/task", pid)) else {
+        return out;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let Ok(text) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (text.find('('), text.rfind(')')) else {
+            continue;
+        };
+        let name = text[open + 1..close]
+            .trim_end_matches(|c: char| c.is_ascii_digit() || c == ':' || c == '-')
+            .to_string();
+        let fields: Vec<&str> = text[close + 1..].split_whitespace().collect();
+        let cpu = fields
+            .get(11)
+            .and_then(|u| u.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            + fields
+                .get(12)
+                .and_then(|s| s.parse::<f64>().ok())
+                .unwrap_or(0.0);
+        *out.entry(name).or_insert(0.0) += cpu / ticks;
+    }
+    out
+}
+
+/// CPU seconds of process `pid`, including threads that ended.
+fn process_cpu(pid: u32, ticks: f64) -> f64 {
+    std::fs::read_to_string(format!("/proc/{}/stat", pid))
+        .ok()
+        .and_then(|text| {
+            let fields: Vec<&str> = text[text.rfind(')')? + 1..].split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / ticks)
+        })
+        .unwrap_or(0.0)
+}
+
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -1264,7 +1278,135 @@ fn cpu_table(out: &mut String, result: &IngestResult) {
     );
 }
 
+// ---------------------------------------------------------------------------
+// Indexing alone
+
+/// The corpus record as the log indexer sees it after ingest.
+fn model_record(record: &GenRecord) -> lookout::model::LogRecord {
+    use lookout::model::{AttrValue, LogBody, Scope, SpanId, TraceId};
+    let service = FIRST_NAME_SERVICES[record.service];
+    lookout::model::LogRecord {
+        timestamp: UnixNanos(record.timestamp as i64),
+        observed_timestamp: UnixNanos(record.timestamp as i64 + 1_000_000),
+        severity_number: record.severity_number,
+        severity_text: record.severity_text.into(),
+        service: service.into(),
+        body: LogBody::Text(record.body.clone()),
+        trace_id: record
+            .trace
+            .and_then(|(trace, _)| TraceId::from_bytes(&trace).ok()),
+        span_id: record
+            .trace
+            .and_then(|(_, span)| SpanId::from_bytes(&span).ok()),
+        attributes: vec![
+            (
+                "http.method".into(),
+                AttrValue::String(record.method.into()),
+            ),
+            ("http.status_code".into(), AttrValue::Int(record.status)),
+            (
+                "cloud.region".into(),
+                AttrValue::String(record.region.into()),
+            ),
+            (
+                "user.id".into(),
+                AttrValue::String(format!("u{}", record.user)),
+            ),
+        ],
+        resource: vec![
+            ("service.name".into(), AttrValue::String(service.into())),
+            (
+                "host.name".into(),
+                AttrValue::String(format!("{service}-{}", record.service % 3)),
+            ),
+        ],
+        scope: Scope {
+            name: format!("{service}.logger"),
+            version: String::new(),
+        },
+    }
+}
+
+/// Indexes `count` records in-process, committing once per second like the
+/// log indexer, and prints records/s and CPU per thread.
+fn index_only(count: usize, ticks: f64) {
+    let corpus = Corpus {
+        vocabulary: Vocabulary::new(),
+        origin: now_nanos() - count as u64 * RECORD_SPACING_NANOS,
+    };
+    let records: Vec<lookout::model::LogRecord> = (0..count)
+        .map(|index| model_record(&corpus.record(index)))
+        .collect();
+    let tmp = tempfile::Builder::new()
+        .prefix("lookout-bench-index-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("tempdir");
+    let indexes = LogIndexes::open(tmp.path(), LogIndexOptions::default()).expect("open");
+    let mut writer = indexes.writer().expect("writer");
+    let cpu_before = thread_cpu(std::process::id(), ticks);
+    let process_before = process_cpu(std::process::id(), ticks);
+    let began = Instant::now();
+    let mut last_commit = Instant::now();
+    let mut commits = 0;
+    for (index, record) in records.iter().enumerate() {
+        writer.add(index as u64 + 1, record).expect("add");
+        if last_commit.elapsed() >= Duration::from_secs(1) {
+            writer.commit().expect("commit");
+            commits += 1;
+            last_commit = Instant::now();
+        }
+    }
+    writer.commit().expect("commit");
+    let searchable = began.elapsed();
+    // Before the writer (and its indexing threads) goes away.
+    let cpu_after = thread_cpu(std::process::id(), ticks);
+    let process_used = process_cpu(std::process::id(), ticks) - process_before;
+    drop(writer);
+    let with_merges = began.elapsed();
+    let bytes = dir_size(tmp.path());
+    println!(
+        "indexed {count} records: {:.0} records/s until the last commit ({} commits, {:.2} s), \
+         {:.2} s with the merges the writer waits for on close; {:.0} B/record",
+        count as f64 / searchable.as_secs_f64(),
+        commits + 1,
+        searchable.as_secs_f64(),
+        with_merges.as_secs_f64(),
+        bytes as f64 / count as f64
+    );
+    let mut total = 0.0;
+    for (name, after) in &cpu_after {
+        let used = after - cpu_before.get(name).copied().unwrap_or(0.0);
+        if used >= 0.05 {
+            total += used;
+            println!(
+                "  {name:<28} {used:>7.2} CPU s  {:>6.1} µs/record",
+                used * 1e6 / count as f64
+            );
+        }
+    }
+    // tantivy starts new indexing workers at every commit; the ended ones
+    // count only in the process total.
+    let ended = process_used - total;
+    println!(
+        "  {:<28} {ended:>7.2} CPU s  {:>6.1} µs/record",
+        "ended threads (indexing)",
+        ended * 1e6 / count as f64
+    );
+    println!(
+        "  {:<28} {process_used:>7.2} CPU s  {:>6.1} µs/record",
+        "process",
+        process_used * 1e6 / count as f64
+    );
+}
+
 fn main() {
+    if let Ok(count) = std::env::var("LOOKOUT_BENCH_LOGS_INDEX_ONLY") {
+        let count = count
+            .parse()
+            .expect("LOOKOUT_BENCH_LOGS_INDEX_ONLY: a record count");
+        index_only(count, clock_ticks());
+        return;
+    }
     let settings = Settings::from_env();
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_lookout"));
     let ticks = clock_ticks();

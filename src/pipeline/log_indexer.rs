@@ -221,7 +221,11 @@ impl LogIndexer {
                 let journal_id = u64::try_from(id).unwrap_or(0);
                 match journal::decode_record(&blob) {
                     Ok(record) => {
-                        if session.index_writer.add(journal_id, &record)? == AddOutcome::Added {
+                        if session
+                            .index_writer
+                            .add_encoded(journal_id, &record, &blob)?
+                            == AddOutcome::Added
+                        {
                             self.metrics.indexed_logs.inc();
                             self.tail.publish(journal_id, &record);
                         }

@@ -60,11 +60,11 @@ pub fn to_query(expr: &Expr) -> Box<dyn Query> {
             term_query(Term::from_field_text(schema.span_id, &span_id.to_hex()))
         }
         Expr::Attribute { source, key, test } => {
-            let field = match source {
-                AttrSource::Record => schema.attributes,
-                AttrSource::Resource => schema.resource,
+            let (field, numbers) = match source {
+                AttrSource::Record => (schema.attributes, schema.attribute_numbers),
+                AttrSource::Resource => (schema.resource, schema.resource_numbers),
             };
-            attribute_query(field, key, test)
+            attribute_query(field, numbers, key, test)
         }
     }
 }
@@ -168,11 +168,12 @@ fn text_query(schema: &LogSchema, text: &str) -> Box<dyn Query> {
 }
 
 /// Attribute values are JSON: strings match exactly, numbers and booleans
-/// by value. Comparisons and ranges read the numeric fast column of the
-/// path, so they match numbers only.
-fn attribute_query(field: Field, key: &str, test: &AttrTest) -> Box<dyn Query> {
+/// by value (terms of `field`). Comparisons and ranges read the fast
+/// column of the path in `numbers`, so they match numbers only.
+fn attribute_query(field: Field, numbers: Field, key: &str, test: &AttrTest) -> Box<dyn Query> {
     // Dots in keys are path separators (`expand_dots`), like nesting.
     let path = Term::from_field_json_path(field, key, true);
+    let number_path = Term::from_field_json_path(numbers, key, true);
     match test {
         AttrTest::Equals(value) => {
             let mut terms = Vec::with_capacity(3);
@@ -196,7 +197,7 @@ fn attribute_query(field: Field, key: &str, test: &AttrTest) -> Box<dyn Query> {
             }
         }
         AttrTest::Compare(comparison, number) => {
-            let bound = bound_term(&path, *number);
+            let bound = bound_term(&number_path, *number);
             let (low, high) = match comparison {
                 Comparison::Gt => (Bound::Excluded(bound), Bound::Unbounded),
                 Comparison::Ge => (Bound::Included(bound), Bound::Unbounded),
@@ -215,9 +216,9 @@ fn attribute_query(field: Field, key: &str, test: &AttrTest) -> Box<dyn Query> {
             );
             let bound = |number: &Option<Number>| match number {
                 Some(number) if mixed => {
-                    Bound::Included(bound_term(&path, Number::Float(number.as_f64())))
+                    Bound::Included(bound_term(&number_path, Number::Float(number.as_f64())))
                 }
-                Some(number) => Bound::Included(bound_term(&path, *number)),
+                Some(number) => Bound::Included(bound_term(&number_path, *number)),
                 None => Bound::Unbounded,
             };
             if low.is_none() && high.is_none() {
@@ -674,7 +675,10 @@ mod tests {
                 ),
                 ("big".into(), AttrValue::Int(-5)),
             ],
-            resource: vec![("service.version".into(), AttrValue::String("1.0".into()))],
+            resource: vec![
+                ("service.version".into(), AttrValue::String("1.0".into())),
+                ("process.pid".into(), AttrValue::Int(4242)),
+            ],
             ..LogRecord::default()
         };
         let (_dir, indexes) = one_record_index(record);
@@ -702,6 +706,10 @@ mod tests {
             ("attr.missing:1", false),
             ("resource.service.version:1.0", true),
             ("resource.service.version:1", false),
+            ("resource.process.pid:>4000", true),
+            ("resource.process.pid:[1 TO 100]", false),
+            ("attr.tags:>5", true),
+            ("attr.http.method:>1", false),
             ("NOT attr.code:404", true),
             ("orders 42", true),
             ("\"orders 42\"", true),

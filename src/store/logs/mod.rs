@@ -78,6 +78,10 @@ pub struct LogIndexOptions {
     pub max_open_writers: usize,
     /// Decompressed document-store blocks cached per day reader.
     pub doc_store_cache_blocks: usize,
+    /// tantivy indexing threads per day writer (they share its heap).
+    /// Indexing is the slowest stage of the log path, and one thread
+    /// caps it at about one core.
+    pub indexing_threads: usize,
 }
 
 impl Default for LogIndexOptions {
@@ -88,6 +92,7 @@ impl Default for LogIndexOptions {
             writer_heap_bytes: 150_000_000,
             max_open_writers: 2,
             doc_store_cache_blocks: 16,
+            indexing_threads: 2,
         }
     }
 }
@@ -165,13 +170,10 @@ impl LogIndexes {
         self.inner.days.read().keys().copied().collect()
     }
 
-    /// The writer. `pub(crate)` so that only the pipeline's log indexer
-    /// thread can own one; a second call while one is alive fails.
-    #[allow(
-        dead_code,
-        reason = "the pipeline's log indexer thread is the only caller"
-    )]
-    pub(crate) fn writer(&self) -> Result<LogIndexWriter, LogIndexError> {
+    /// The writer: there is at most one per directory (in the server, the
+    /// pipeline's log indexer thread owns it); a second call while one is
+    /// alive fails.
+    pub fn writer(&self) -> Result<LogIndexWriter, LogIndexError> {
         if self.inner.writer_open.swap(true, Ordering::SeqCst) {
             return Err(LogIndexError::WriterBusy(self.inner.dir.clone()));
         }

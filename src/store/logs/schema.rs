@@ -9,14 +9,15 @@ use std::sync::LazyLock;
 
 use base64::Engine as _;
 use tantivy::schema::{
-    Field, IndexRecordOption, JsonObjectOptions, NumericOptions, OwnedValue, Schema,
+    BytesOptions, Field, IndexRecordOption, JsonObjectOptions, NumericOptions, OwnedValue, Schema,
     TextFieldIndexing, TextOptions, Value,
 };
 use tantivy::tokenizer::{LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
 use tantivy::{Index, TantivyDocument};
 
 use super::LogIndexError;
-use crate::model::{AttrValue, Attributes, LogBody, LogRecord, Scope, SpanId, TraceId, UnixNanos};
+use crate::model::{AttrValue, Attributes, LogRecord};
+use crate::store::sqlite::journal;
 
 /// Tokenizer name the body field is indexed with; registered on every
 /// index this module opens.
@@ -31,33 +32,44 @@ pub(crate) const SEVERITY_NUMBER: &str = "severity_number";
 pub(crate) const JOURNAL_ID: &str = "journal_id";
 
 /// Field handles of the log index schema.
+///
+/// Only what a query filters or sorts on is indexed: every unique value
+/// (a timestamp, an id) costs a term dictionary entry per record, which
+/// dominated indexing time before. The record itself is stored once, as
+/// its journal encoding, instead of field by field.
 pub struct LogSchema {
     schema: Schema,
     analyzer: TextAnalyzer,
-    /// Event time, unix nanos: range filters, sorting, day partitioning.
+    /// Event time, unix nanos: a fast column only. Range filters read it
+    /// (tantivy runs ranges on fast fields from the column), and so do
+    /// sorting and cursors.
     pub timestamp: Field,
-    pub observed_timestamp: Field,
-    /// OTLP severity number; `level:warn` is a range on it.
+    /// OTLP severity number, fast column; `level:warn` is a range on it.
     pub severity_number: Field,
-    pub severity_text: Field,
     /// Exact service name (raw term).
     pub service: Field,
     /// Lowercase hex, raw term.
     pub trace_id: Field,
     pub span_id: Field,
-    /// Full-text message; structured bodies as their JSON text.
+    /// Full-text message; structured bodies as their JSON text. Positions
+    /// for phrases; no field norms (results are ordered by time, not score).
     pub body: Field,
-    /// 1 when `body` holds the JSON text of a structured body.
-    pub body_is_json: Field,
-    /// Record attributes: string values as exact terms, numbers typed (and
-    /// fast, for ranges); nested objects and dotted keys are one path.
+    /// Record attributes: string values as exact terms, numbers and
+    /// booleans typed; nested objects and dotted keys are one path.
     pub attributes: Field,
     pub resource: Field,
-    pub scope_name: Field,
-    pub scope_version: Field,
+    /// The numeric attribute values alone, as fast columns (not indexed):
+    /// what comparisons and ranges read. Kept apart because a fast JSON
+    /// field makes a dictionary column of every string value too, which
+    /// cost more than all other indexing together (high-cardinality values
+    /// such as user ids).
+    pub attribute_numbers: Field,
+    pub resource_numbers: Field,
     /// The record's journal row id: its API id, the sort tie-breaker and
-    /// the replay/dedup key.
+    /// the replay/dedup key. Fast and stored.
     pub journal_id: Field,
+    /// The whole record in the journal encoding; what a hit returns.
+    pub record: Field,
 }
 
 static LOG_SCHEMA: LazyLock<LogSchema> = LazyLock::new(LogSchema::build);
@@ -70,78 +82,63 @@ impl LogSchema {
 
     fn build() -> LogSchema {
         let mut builder = Schema::builder();
-        let indexed_i64 = NumericOptions::default()
-            .set_indexed()
-            .set_fast()
-            .set_stored();
-        let raw_indexed = TextOptions::default()
-            .set_indexing_options(
-                TextFieldIndexing::default()
-                    .set_tokenizer("raw")
-                    .set_fieldnorms(false)
-                    .set_index_option(IndexRecordOption::Basic),
-            )
-            .set_stored();
+        let fast_i64 = NumericOptions::default().set_fast();
+        let raw_indexed = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("raw")
+                .set_fieldnorms(false)
+                .set_index_option(IndexRecordOption::Basic),
+        );
         let json = JsonObjectOptions::default()
-            .set_stored()
             .set_indexing_options(
                 TextFieldIndexing::default()
                     .set_tokenizer("raw")
                     .set_fieldnorms(false)
                     .set_index_option(IndexRecordOption::Basic),
             )
+            .set_expand_dots_enabled();
+        let json_numbers = JsonObjectOptions::default()
             .set_fast("raw")
             .set_expand_dots_enabled();
 
-        let timestamp = builder.add_i64_field(TIMESTAMP, indexed_i64.clone());
-        let observed_timestamp =
-            builder.add_i64_field("observed_timestamp", NumericOptions::default().set_stored());
-        let severity_number = builder.add_i64_field(SEVERITY_NUMBER, indexed_i64);
-        let severity_text = builder.add_text_field("severity_text", raw_indexed.clone());
-        let service = builder.add_text_field("service", raw_indexed.clone().set_fast("raw"));
+        let timestamp = builder.add_i64_field(TIMESTAMP, fast_i64.clone());
+        let severity_number = builder.add_i64_field(SEVERITY_NUMBER, fast_i64);
+        let service = builder.add_text_field("service", raw_indexed.clone());
         let trace_id = builder.add_text_field("trace_id", raw_indexed.clone());
         let span_id = builder.add_text_field("span_id", raw_indexed);
         let body = builder.add_text_field(
             "body",
-            TextOptions::default()
-                .set_indexing_options(
-                    TextFieldIndexing::default()
-                        .set_tokenizer(BODY_TOKENIZER)
-                        .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-                )
-                .set_stored(),
+            TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(BODY_TOKENIZER)
+                    .set_fieldnorms(false)
+                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+            ),
         );
-        let body_is_json =
-            builder.add_u64_field("body_is_json", NumericOptions::default().set_stored());
         let attributes = builder.add_json_field("attributes", json.clone());
         let resource = builder.add_json_field("resource", json);
-        let scope_name = builder.add_text_field("scope_name", TextOptions::default().set_stored());
-        let scope_version =
-            builder.add_text_field("scope_version", TextOptions::default().set_stored());
+        let attribute_numbers = builder.add_json_field("attribute_numbers", json_numbers.clone());
+        let resource_numbers = builder.add_json_field("resource_numbers", json_numbers);
         let journal_id = builder.add_u64_field(
             JOURNAL_ID,
-            NumericOptions::default()
-                .set_indexed()
-                .set_fast()
-                .set_stored(),
+            NumericOptions::default().set_fast().set_stored(),
         );
+        let record = builder.add_bytes_field("record", BytesOptions::default().set_stored());
         LogSchema {
             schema: builder.build(),
             analyzer: body_analyzer(),
             timestamp,
-            observed_timestamp,
             severity_number,
-            severity_text,
             service,
             trace_id,
             span_id,
             body,
-            body_is_json,
             attributes,
             resource,
-            scope_name,
-            scope_version,
+            attribute_numbers,
+            resource_numbers,
             journal_id,
+            record,
         }
     }
 
@@ -171,13 +168,17 @@ impl LogSchema {
         tokens
     }
 
-    /// The document for one record. `journal_id` becomes its id.
-    pub(crate) fn to_document(&self, journal_id: u64, record: &LogRecord) -> TantivyDocument {
+    /// The document for one record. `journal_id` becomes its id; `encoded`
+    /// is the record's journal encoding, stored as the document's record.
+    pub(crate) fn to_document(
+        &self,
+        journal_id: u64,
+        record: &LogRecord,
+        encoded: &[u8],
+    ) -> TantivyDocument {
         let mut doc = TantivyDocument::new();
         doc.add_i64(self.timestamp, record.timestamp.0);
-        doc.add_i64(self.observed_timestamp, record.observed_timestamp.0);
         doc.add_i64(self.severity_number, i64::from(record.severity_number));
-        doc.add_text(self.severity_text, &record.severity_text);
         doc.add_text(self.service, &record.service);
         if let Some(trace_id) = record.trace_id {
             doc.add_text(self.trace_id, trace_id.to_hex());
@@ -186,81 +187,40 @@ impl LogSchema {
             doc.add_text(self.span_id, span_id.to_hex());
         }
         doc.add_text(self.body, record.body.search_text());
-        if matches!(&record.body, LogBody::Json(value) if !value.is_string()) {
-            doc.add_u64(self.body_is_json, 1);
+        for (attributes, field, numbers) in [
+            (&record.attributes, self.attributes, self.attribute_numbers),
+            (&record.resource, self.resource, self.resource_numbers),
+        ] {
+            if attributes.is_empty() {
+                continue;
+            }
+            doc.add_field_value(field, &attributes_to_owned(attributes));
+            if let Some(numeric) = numbers_only(attributes) {
+                doc.add_field_value(numbers, &numeric);
+            }
         }
-        if !record.attributes.is_empty() {
-            doc.add_field_value(self.attributes, &attributes_to_owned(&record.attributes));
-        }
-        if !record.resource.is_empty() {
-            doc.add_field_value(self.resource, &attributes_to_owned(&record.resource));
-        }
-        doc.add_text(self.scope_name, &record.scope.name);
-        doc.add_text(self.scope_version, &record.scope.version);
         doc.add_u64(self.journal_id, journal_id);
+        doc.add_bytes(self.record, encoded);
         doc
     }
 
-    /// The journal id and record stored in a document. Attribute bytes come
-    /// back as their base64 text: the index keeps JSON types only.
+    /// The journal id and record stored in a document.
     pub(crate) fn record_of(
         &self,
         doc: &TantivyDocument,
     ) -> Result<(u64, LogRecord), LogIndexError> {
         let missing = |name: &str| LogIndexError::Corrupt(format!("document has no {name}"));
-        let text = |field: Field| {
-            doc.get_first(field)
-                .and_then(|value| value.as_str().map(str::to_string))
-                .unwrap_or_default()
-        };
-        let i64_of = |field: Field| doc.get_first(field).and_then(|value| value.as_i64());
         let journal_id = doc
             .get_first(self.journal_id)
             .and_then(|value| value.as_u64())
             .ok_or_else(|| missing(JOURNAL_ID))?;
-        let timestamp = i64_of(self.timestamp).ok_or_else(|| missing(TIMESTAMP))?;
-        let body_text = text(self.body);
-        let body_is_json = doc
-            .get_first(self.body_is_json)
-            .and_then(|value| value.as_u64())
-            == Some(1);
-        let body = if body_is_json {
-            serde_json::from_str(&body_text)
-                .map(LogBody::Json)
-                .unwrap_or(LogBody::Text(body_text))
-        } else {
-            LogBody::Text(body_text)
-        };
-        let attributes_of = |field: Field| -> Attributes {
-            match doc
-                .get_first(field)
-                .map(|value| OwnedValue::from(value.as_value()))
-            {
-                Some(OwnedValue::Object(entries)) => entries
-                    .into_iter()
-                    .map(|(key, value)| (key, owned_to_attr(value)))
-                    .collect(),
-                _ => Vec::new(),
-            }
-        };
-        let record = LogRecord {
-            timestamp: UnixNanos(timestamp),
-            observed_timestamp: UnixNanos(i64_of(self.observed_timestamp).unwrap_or(0)),
-            severity_number: i64_of(self.severity_number)
-                .and_then(|number| i32::try_from(number).ok())
-                .unwrap_or(0),
-            severity_text: text(self.severity_text),
-            service: text(self.service),
-            body,
-            trace_id: TraceId::from_hex(&text(self.trace_id)).ok(),
-            span_id: SpanId::from_hex(&text(self.span_id)).ok(),
-            attributes: attributes_of(self.attributes),
-            resource: attributes_of(self.resource),
-            scope: Scope {
-                name: text(self.scope_name),
-                version: text(self.scope_version),
-            },
-        };
+        let bytes = doc
+            .get_first(self.record)
+            .and_then(|value| value.as_bytes())
+            .ok_or_else(|| missing("record"))?;
+        let record = journal::decode_record(bytes).map_err(|error| {
+            LogIndexError::Corrupt(format!("record {journal_id} does not decode: {error}"))
+        })?;
         Ok((journal_id, record))
     }
 }
@@ -286,6 +246,29 @@ fn attributes_to_owned(attributes: &Attributes) -> OwnedValue {
     )
 }
 
+/// The numeric leaves of `attributes`, at the same paths; `None` when
+/// there are none.
+fn numbers_only(attributes: &Attributes) -> Option<OwnedValue> {
+    let entries: Vec<(String, OwnedValue)> = attributes
+        .iter()
+        .filter_map(|(key, value)| Some((key.clone(), number_leaves(value)?)))
+        .collect();
+    (!entries.is_empty()).then_some(OwnedValue::Object(entries))
+}
+
+fn number_leaves(value: &AttrValue) -> Option<OwnedValue> {
+    match value {
+        AttrValue::Int(number) => Some(OwnedValue::I64(*number)),
+        AttrValue::Double(number) => Some(OwnedValue::F64(*number)),
+        AttrValue::Array(items) => {
+            let numbers: Vec<OwnedValue> = items.iter().filter_map(number_leaves).collect();
+            (!numbers.is_empty()).then_some(OwnedValue::Array(numbers))
+        }
+        AttrValue::KvList(entries) => numbers_only(entries),
+        AttrValue::String(_) | AttrValue::Bool(_) | AttrValue::Bytes(_) | AttrValue::Empty => None,
+    }
+}
+
 fn attr_to_owned(value: &AttrValue) -> OwnedValue {
     match value {
         AttrValue::String(text) => OwnedValue::Str(text.clone()),
@@ -306,31 +289,10 @@ fn attr_to_owned(value: &AttrValue) -> OwnedValue {
     }
 }
 
-fn owned_to_attr(value: OwnedValue) -> AttrValue {
-    match value {
-        OwnedValue::Null => AttrValue::Empty,
-        OwnedValue::Str(text) => AttrValue::String(text),
-        OwnedValue::U64(number) => AttrValue::Int(i64::try_from(number).unwrap_or(i64::MAX)),
-        OwnedValue::I64(number) => AttrValue::Int(number),
-        OwnedValue::F64(number) => AttrValue::Double(number),
-        OwnedValue::Bool(flag) => AttrValue::Bool(flag),
-        OwnedValue::Array(items) => {
-            AttrValue::Array(items.into_iter().map(owned_to_attr).collect())
-        }
-        OwnedValue::Object(entries) => AttrValue::KvList(
-            entries
-                .into_iter()
-                .map(|(key, value)| (key, owned_to_attr(value)))
-                .collect(),
-        ),
-        // Never written by `attr_to_owned`; kept readable rather than lost.
-        other => AttrValue::String(format!("{other:?}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{LogBody, Scope, SpanId, TraceId, UnixNanos};
 
     fn sample() -> LogRecord {
         LogRecord {
@@ -370,8 +332,28 @@ mod tests {
     fn documents_round_trip_records() {
         let schema = LogSchema::get();
         let record = sample();
-        let doc = schema.to_document(77, &record);
+        let doc = schema.to_document(77, &record, &journal::encode_record(&record).0);
         assert_eq!(schema.record_of(&doc).expect("round trip"), (77, record));
+    }
+
+    #[test]
+    fn only_numeric_leaves_reach_the_number_columns() {
+        let numbers = numbers_only(&sample().attributes).expect("has numbers");
+        assert_eq!(
+            numbers,
+            OwnedValue::Object(vec![
+                ("http.status".into(), OwnedValue::I64(500)),
+                ("ratio".into(), OwnedValue::F64(0.25)),
+                (
+                    "nested".into(),
+                    OwnedValue::Object(vec![(
+                        "k".into(),
+                        OwnedValue::Array(vec![OwnedValue::I64(1)])
+                    )])
+                ),
+            ])
+        );
+        assert_eq!(numbers_only(&sample().resource), None);
     }
 
     #[test]
@@ -382,7 +364,7 @@ mod tests {
             ..sample()
         };
         let (_, back) = schema
-            .record_of(&schema.to_document(1, &record))
+            .record_of(&schema.to_document(1, &record, &journal::encode_record(&record).0))
             .expect("round trip");
         assert_eq!(back.body, record.body);
     }

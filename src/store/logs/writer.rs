@@ -27,6 +27,7 @@ use tantivy::{IndexWriter, TantivyDocument};
 
 use super::{DaySlot, LogDay, LogIndexError, LogIndexes, LogSchema};
 use crate::model::LogRecord;
+use crate::store::sqlite::journal;
 
 /// tantivy refuses indexing arenas below 15 MB per thread.
 const MIN_HEAP_PER_WRITER: usize = 15_000_000;
@@ -74,10 +75,12 @@ impl DayWriter {
         let day_index = slot.open(options)?;
         // The hot writers plus one short-lived writer for a buffered day
         // share the heap.
-        let heap = (options.writer_heap_bytes / (max_hot(indexes) + 1)).max(MIN_HEAP_PER_WRITER);
+        let threads = options.indexing_threads.max(1);
+        let heap =
+            (options.writer_heap_bytes / (max_hot(indexes) + 1) / threads).max(MIN_HEAP_PER_WRITER);
         let writer_options = IndexWriterOptions::builder()
             .memory_budget_per_thread(heap)
-            .num_worker_threads(1)
+            .num_worker_threads(threads)
             .num_merge_threads(1)
             .build();
         let writer = day_index.index.writer_with_options(writer_options)?;
@@ -126,6 +129,18 @@ impl LogIndexWriter {
         journal_id: u64,
         record: &LogRecord,
     ) -> Result<AddOutcome, LogIndexError> {
+        self.add_encoded(journal_id, record, &journal::encode_record(record).0)
+    }
+
+    /// [`add`](Self::add) for a record whose journal encoding is at hand
+    /// (the log indexer reads it from the journal): the index stores those
+    /// bytes as they are.
+    pub fn add_encoded(
+        &mut self,
+        journal_id: u64,
+        record: &LogRecord,
+        encoded: &[u8],
+    ) -> Result<AddOutcome, LogIndexError> {
         if let Some(last) = self.last_id {
             if journal_id <= last {
                 return Err(LogIndexError::OutOfOrder {
@@ -141,7 +156,7 @@ impl LogIndexWriter {
                 return Ok(AddOutcome::AlreadyIndexed);
             }
         }
-        let document = LogSchema::get().to_document(journal_id, record);
+        let document = LogSchema::get().to_document(journal_id, record, encoded);
         if !self.hot.contains_key(&day) && self.hot.len() < max_hot(&self.indexes) {
             self.hot.insert(day, DayWriter::open(&self.indexes, day)?);
         }

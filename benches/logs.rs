@@ -34,6 +34,8 @@
 //!   when the next step would not fit, and the report says so;
 //! - `LOOKOUT_BENCH_CLIENTS` (default 4): concurrent client threads;
 //! - `LOOKOUT_BENCH_QUERY_RUNS` (default 100): timed runs per search;
+//! - `LOOKOUT_BENCH_LOGS_MAX_LAG` (default: the server's default): the
+//!   server's `--log-max-lag`; `0` lets ingest run ahead of indexing;
 //! - `LOOKOUT_BENCH_LOGS_INDEX_ONLY=N`: instead of all of the above, index
 //!   N corpus records in-process through `LogIndexWriter` (a commit per
 //!   second, as the log indexer does) and report records/s and CPU per
@@ -815,6 +817,11 @@ impl Server {
                 "--data-dir",
             ])
             .arg(data_dir)
+            .args(
+                std::env::var("LOOKOUT_BENCH_LOGS_MAX_LAG")
+                    .map(|lag| vec!["--log-max-lag".to_string(), lag])
+                    .unwrap_or_default(),
+            )
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
@@ -1576,7 +1583,7 @@ fn main() {
     );
     let _ = writeln!(
         out,
-        "Corpus: {} records at the base size{}; {} words per Zipf vocabulary plus {RARE_WORDS} rare words, ~{BODY_CHARS}-char bodies, 10 services, 85 % INFO / 7 % WARN / 3 % ERROR / 5 % DEBUG, 4 attributes, 30 % with trace ids, one record per 3 ms ({:.0} minutes of timestamps at the base size). Requests of {RECORDS_PER_REQUEST} records (protobuf, {:.0} KB each), {} keep-alive clients, `--log-refresh 1s`. Run took {:.0} s.",
+        "Corpus: {} records at the base size{}; {} words per Zipf vocabulary plus {RARE_WORDS} rare words, ~{BODY_CHARS}-char bodies, 10 services, 85 % INFO / 7 % WARN / 3 % ERROR / 5 % DEBUG, 4 attributes, 30 % with trace ids, one record per 3 ms ({:.0} minutes of timestamps at the base size). Requests of {RECORDS_PER_REQUEST} records (protobuf, {:.0} KB each), {} keep-alive clients, `--log-refresh 1s`, `--log-max-lag {}`. Run took {:.0} s.",
         millions(base),
         match sizes.get(1) {
             Some(large) => format!(", grown to {}", millions(large.records)),
@@ -1586,6 +1593,7 @@ fn main() {
         (base as u64 * RECORD_SPACING_NANOS) as f64 / 60e9,
         request_bytes as f64 / (base / RECORDS_PER_REQUEST) as f64 / 1e3,
         settings.clients,
+        std::env::var("LOOKOUT_BENCH_LOGS_MAX_LAG").unwrap_or_else(|_| "2s (default)".into()),
         run_began.elapsed().as_secs_f64()
     );
     if stopped_by_budget {

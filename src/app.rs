@@ -98,6 +98,11 @@ impl App {
         self.state.writer.clone()
     }
 
+    /// The log indexer's published status.
+    pub fn indexer(&self) -> Arc<IndexerStatus> {
+        Arc::clone(&self.state.indexer)
+    }
+
     /// Serves until the server is stopped (by SIGINT/SIGTERM when
     /// `handle_signals`, or through the handle given to `ready`), then lets
     /// the writer commit everything queued and waits for it. Must run
@@ -183,6 +188,7 @@ async fn wait_for_signal() {
 pub struct RunningApp {
     addr: SocketAddr,
     writer: WriterHandle,
+    indexer: Arc<IndexerStatus>,
     stop: StopHandle,
     thread: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -192,6 +198,7 @@ impl RunningApp {
         let app = App::build(config)?;
         let addr = app.local_addr();
         let writer = app.writer();
+        let indexer = app.indexer();
         let (handle_sender, handle_receiver) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("lookout-server".into())
@@ -206,6 +213,7 @@ impl RunningApp {
         Ok(RunningApp {
             addr,
             writer,
+            indexer,
             stop,
             thread: Some(thread),
         })
@@ -221,6 +229,10 @@ impl RunningApp {
 
     pub fn writer(&self) -> &WriterHandle {
         &self.writer
+    }
+
+    pub fn indexer(&self) -> &IndexerStatus {
+        &self.indexer
     }
 
     /// Stops accepting, finishes in-flight requests, drains the writer.

@@ -14,6 +14,10 @@ use crate::pipeline::PipelineOptions;
 use crate::store::StoreOptions;
 use crate::telemetry::LogFormat;
 
+/// Default of `--log-max-lag`: ingested logs are searchable within 2 s,
+/// or ingest says it is behind.
+pub const DEFAULT_LOG_MAX_LAG: Duration = Duration::from_secs(2);
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("invalid value for {option}: {message}")]
@@ -68,6 +72,11 @@ pub struct CliOptions {
     /// How soon ingested logs become searchable (e.g. 1s, 500ms) [default: 1s]
     #[arg(long, env = "LOOKOUT_LOG_REFRESH", global = true)]
     pub log_refresh: Option<String>,
+    /// Refuse new log records (503 + Retry-After) while the log index is
+    /// so far behind that they would not be searchable within this time;
+    /// 0 = never refuse [default: 2s]
+    #[arg(long, env = "LOOKOUT_LOG_MAX_LAG", global = true)]
+    pub log_max_lag: Option<String>,
     /// Bearer token required for the API (needed to listen beyond loopback)
     #[arg(
         long,
@@ -133,6 +142,7 @@ struct FileOptions {
     data_dir: Option<PathBuf>,
     retention: Option<String>,
     log_refresh: Option<String>,
+    log_max_lag: Option<String>,
     admin_token: Option<String>,
     api_keys: Option<Vec<String>>,
     log_format: Option<LogFormat>,
@@ -153,6 +163,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub retention: Duration,
     pub log_refresh: Duration,
+    /// Searchability bound of log ingest; `Duration::ZERO` turns it off.
+    pub log_max_lag: Duration,
     pub admin_token: Option<String>,
     pub api_keys: Vec<String>,
     pub log_format: LogFormat,
@@ -171,6 +183,7 @@ impl Config {
             data_dir: data_dir.to_path_buf(),
             retention: Duration::from_secs(7 * 24 * 3600),
             log_refresh: Duration::from_secs(1),
+            log_max_lag: DEFAULT_LOG_MAX_LAG,
             admin_token: None,
             api_keys: Vec::new(),
             log_format: LogFormat::Text,
@@ -219,6 +232,25 @@ impl Config {
             return Err(invalid(
                 "--log-refresh",
                 "must be between 10ms and 60s".into(),
+            ));
+        }
+        let log_max_lag_text = cli
+            .log_max_lag
+            .clone()
+            .or(file.log_max_lag)
+            .unwrap_or_else(|| humantime::format_duration(DEFAULT_LOG_MAX_LAG).to_string());
+        let log_max_lag = if log_max_lag_text.trim() == "0" {
+            Duration::ZERO
+        } else {
+            parse_duration("--log-max-lag", &log_max_lag_text)?
+        };
+        if !log_max_lag.is_zero() && log_max_lag <= log_refresh {
+            return Err(invalid(
+                "--log-max-lag",
+                format!(
+                    "must be 0 (off) or longer than --log-refresh ({})",
+                    humantime::format_duration(log_refresh)
+                ),
             ));
         }
         let admin_token = cli
@@ -302,6 +334,7 @@ impl Config {
             data_dir,
             retention,
             log_refresh,
+            log_max_lag,
             admin_token,
             api_keys,
             log_format: cli
@@ -447,6 +480,23 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("./lookout-data"));
         assert_eq!(config.retention, Duration::from_secs(7 * 86_400));
         assert_eq!(config.limits.max_decompressed_bytes, 20 << 20);
+        assert_eq!(config.log_max_lag, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn the_log_lag_bound_is_off_or_longer_than_the_refresh() {
+        let mut cli = options();
+        cli.log_max_lag = Some("0".into());
+        let config = Config::resolve(&cli).expect("0 turns it off");
+        assert_eq!(config.log_max_lag, Duration::ZERO);
+
+        cli.log_max_lag = Some("500ms".into());
+        let error = Config::resolve(&cli).expect_err("shorter than the refresh");
+        assert!(error.to_string().contains("--log-max-lag"), "{error}");
+
+        cli.log_refresh = Some("100ms".into());
+        let config = Config::resolve(&cli).expect("longer than the refresh");
+        assert_eq!(config.log_max_lag, Duration::from_millis(500));
     }
 
     #[test]

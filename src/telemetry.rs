@@ -206,6 +206,7 @@ impl Metrics {
             "too_large",
             "unsupported_media_type",
             "queue_full",
+            "index_lag",
             "write_failed",
         ] {
             let _ = writeln!(

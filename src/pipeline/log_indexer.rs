@@ -8,7 +8,7 @@
 //! across crashes. A record becomes searchable at most one refresh
 //! interval (plus one indexing pass) after its commit.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -27,6 +27,11 @@ use crate::telemetry::Metrics;
 const READ_CHUNK: usize = 10_000;
 /// Commit early once this many records wait, whatever the interval.
 const MAX_UNCOMMITTED: usize = 200_000;
+/// Fewest records a commit must cover to update the capacity estimate.
+const MIN_CAPACITY_SAMPLE: usize = 1_000;
+/// Indexing speed assumed before one is measured, records/s: about what
+/// a debug build manages, so admission is cautious rather than blind.
+const ASSUMED_CAPACITY: u64 = 10_000;
 /// How often expired day indexes are looked for.
 const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
 /// Pause before rebuilding the index writer after a failure.
@@ -38,9 +43,19 @@ pub struct IndexerStatus {
     pub alive: AtomicBool,
     /// Every journal row up to this id is committed in the indexes.
     pub indexed_through: AtomicI64,
+    /// Every journal row up to this id has been handed to the index
+    /// writer: searchable at its next commit.
+    pub offered_through: AtomicI64,
+    /// Measured indexing speed: records per second of the indexer's busy
+    /// time (reading, indexing, committing), smoothed; 0 until measured.
+    pub capacity: AtomicU64,
     pub last_commit_unix_nano: AtomicI64,
     /// The last failure, cleared by the next successful commit.
     pub last_error: Mutex<Option<String>>,
+    /// Test-only fault injection: while set, the indexer takes nothing
+    /// from the journal, as if indexing had stalled.
+    #[doc(hidden)]
+    pub paused: AtomicBool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +64,57 @@ enum IndexerError {
     Index(#[from] LogIndexError),
     #[error("{0}")]
     Store(#[from] StoreError),
+}
+
+/// Why log ingest turns records away for now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IndexBehind {
+    /// Journaled records not yet handed to the index writer.
+    pub records: i64,
+    /// About how long a record journaled now would take to be searchable.
+    pub seconds: f64,
+}
+
+impl IndexerStatus {
+    /// Admission control for log ingest: `Err` when records journaled now
+    /// would not be searchable within `max_lag` (0 = no bound), given the
+    /// backlog, the measured indexing speed and the commit interval.
+    /// Refusing them (503 + Retry-After) makes senders slow down to what
+    /// indexing sustains, instead of letting the lag grow without bound.
+    pub fn admit(
+        &self,
+        journaled_through: i64,
+        max_lag: Duration,
+        refresh: Duration,
+    ) -> Result<(), IndexBehind> {
+        if max_lag.is_zero() || !self.alive.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let backlog = journaled_through
+            .saturating_sub(self.offered_through.load(Ordering::SeqCst))
+            .max(0);
+        let capacity = self.capacity.load(Ordering::SeqCst).max(ASSUMED_CAPACITY);
+        let wait = backlog as f64 / capacity as f64;
+        if wait > max_lag.saturating_sub(refresh).as_secs_f64() {
+            return Err(IndexBehind {
+                records: backlog,
+                seconds: wait + refresh.as_secs_f64(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Folds one measurement into the capacity estimate.
+    fn observe_capacity(&self, records: usize, busy: Duration) {
+        let sample = records as f64 / busy.as_secs_f64().max(1e-6);
+        let previous = self.capacity.load(Ordering::SeqCst) as f64;
+        let smoothed = if previous == 0.0 {
+            sample
+        } else {
+            0.5 * previous + 0.5 * sample
+        };
+        self.capacity.store(smoothed as u64, Ordering::SeqCst);
+    }
 }
 
 /// The log indexer's parts; [`LogIndexer::spawn`] starts its thread.
@@ -90,6 +156,9 @@ struct Session {
     last_commit: Instant,
     /// When this session ends to let retention drop expired days.
     retention_due: Instant,
+    /// Records and busy time not yet folded into the capacity estimate.
+    sample_records: usize,
+    sample_busy: Duration,
 }
 
 /// Why a session ended without an error.
@@ -169,24 +238,30 @@ impl LogIndexer {
         self.status
             .indexed_through
             .fetch_max(replay_from, Ordering::SeqCst);
+        self.status
+            .offered_through
+            .fetch_max(replay_from, Ordering::SeqCst);
         Ok(Session {
             index_writer,
             offered_through: replay_from,
             // Commit the first records as soon as they are added.
             last_commit: Instant::now() - self.refresh,
             retention_due: Instant::now() + RETENTION_INTERVAL,
+            sample_records: 0,
+            sample_busy: Duration::ZERO,
         })
     }
 
     fn serve(&self, session: &mut Session) -> Result<SessionEnd, IndexerError> {
         loop {
+            let began = Instant::now();
             self.index_pending(session)?;
+            session.sample_busy += began.elapsed();
             if Instant::now() >= session.retention_due {
                 self.commit(session)?;
                 return Ok(SessionEnd::Retention);
             }
-            let waiting = session.index_writer.uncommitted() > 0;
-            if waiting && session.last_commit.elapsed() >= self.refresh {
+            if self.commit_due(session) {
                 self.commit(session)?;
             }
             let timeout = if session.index_writer.uncommitted() > 0 {
@@ -211,6 +286,9 @@ impl LogIndexer {
 
     /// Adds every journal row above what was offered, in id order.
     fn index_pending(&self, session: &mut Session) -> Result<(), IndexerError> {
+        if self.status.paused.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         loop {
             let rows = {
                 let conn = self.reads.get()?;
@@ -239,22 +317,40 @@ impl LogIndexer {
                 }
                 session.offered_through = id;
             }
-            if session.index_writer.uncommitted() >= MAX_UNCOMMITTED {
-                self.commit(session)?;
-            }
-            if count < READ_CHUNK {
+            self.status
+                .offered_through
+                .store(session.offered_through, Ordering::SeqCst);
+            // Return when a commit is due, so that it happens on time even
+            // while the journal keeps growing.
+            if count < READ_CHUNK || self.commit_due(session) {
                 return Ok(());
             }
         }
     }
 
+    /// Records wait and the refresh interval has passed, or many wait.
+    fn commit_due(&self, session: &Session) -> bool {
+        let waiting = session.index_writer.uncommitted();
+        waiting >= MAX_UNCOMMITTED || (waiting > 0 && session.last_commit.elapsed() >= self.refresh)
+    }
+
     fn commit(&self, session: &mut Session) -> Result<(), IndexerError> {
         let started = Instant::now();
+        let records = session.index_writer.uncommitted();
         let watermark = session.index_writer.commit()?;
         session.last_commit = Instant::now();
+        let took = started.elapsed();
         self.metrics
             .index_commit_seconds
-            .observe(started.elapsed().as_secs_f64());
+            .observe(took.as_secs_f64());
+        session.sample_records += records;
+        session.sample_busy += took;
+        if session.sample_records >= MIN_CAPACITY_SAMPLE {
+            self.status
+                .observe_capacity(session.sample_records, session.sample_busy);
+            session.sample_records = 0;
+            session.sample_busy = Duration::ZERO;
+        }
         let Some(watermark) = watermark else {
             return Ok(());
         };
@@ -272,5 +368,58 @@ impl LogIndexer {
         // the next start skips them by their day's payload.
         let _ = self.writer.truncate_journal(watermark);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn status(offered_through: i64, capacity: u64) -> IndexerStatus {
+        let status = IndexerStatus::default();
+        status.alive.store(true, Ordering::SeqCst);
+        status
+            .offered_through
+            .store(offered_through, Ordering::SeqCst);
+        status.capacity.store(capacity, Ordering::SeqCst);
+        status
+    }
+
+    #[test]
+    fn admission_refuses_once_the_backlog_outlasts_the_bound() {
+        // 50k records/s, 2 s bound, 1 s refresh: one second of backlog fits.
+        let indexer = status(1_000, 50_000);
+        assert_eq!(indexer.admit(51_000, 2 * SECOND, SECOND), Ok(()));
+        let behind = indexer
+            .admit(76_000, 2 * SECOND, SECOND)
+            .expect_err("1.5 s of backlog");
+        assert_eq!(behind.records, 75_000);
+        assert!((behind.seconds - 2.5).abs() < 1e-9, "{behind:?}");
+    }
+
+    #[test]
+    fn admission_assumes_a_modest_speed_until_one_is_measured() {
+        let indexer = status(0, 0);
+        assert_eq!(indexer.admit(10_000, 2 * SECOND, SECOND), Ok(()));
+        assert!(indexer.admit(10_001, 2 * SECOND, SECOND).is_err());
+    }
+
+    #[test]
+    fn admission_is_off_without_a_bound_or_without_an_indexer() {
+        let indexer = status(0, 1);
+        assert_eq!(indexer.admit(i64::MAX, Duration::ZERO, SECOND), Ok(()));
+        indexer.alive.store(false, Ordering::SeqCst);
+        assert_eq!(indexer.admit(i64::MAX, 2 * SECOND, SECOND), Ok(()));
+    }
+
+    #[test]
+    fn capacity_is_smoothed_over_commits() {
+        let indexer = status(0, 0);
+        indexer.observe_capacity(10_000, SECOND);
+        assert_eq!(indexer.capacity.load(Ordering::SeqCst), 10_000);
+        indexer.observe_capacity(30_000, SECOND);
+        assert_eq!(indexer.capacity.load(Ordering::SeqCst), 20_000);
     }
 }

@@ -24,7 +24,7 @@ use crate::store::sqlite::journal::EncodedLog;
 use crate::store::sqlite::write::GroupStats;
 use crate::telemetry::Metrics;
 
-pub use log_indexer::{IndexerStatus, LogIndexer};
+pub use log_indexer::{IndexBehind, IndexerStatus, LogIndexer};
 pub use retention::spawn_retention;
 pub use writer::spawn_writer;
 
@@ -85,6 +85,9 @@ pub struct WriterStatus {
     /// Unix nanos of the last successful commit (0 = none yet).
     pub last_commit_unix_nano: AtomicI64,
     pub commits: AtomicU64,
+    /// The highest log journal id committed so far (0 = none since start);
+    /// with the indexer's progress it tells how far indexing is behind.
+    pub journaled_through: AtomicI64,
     /// The last commit's error, cleared by the next successful commit.
     pub last_error: Mutex<Option<String>>,
     /// Test-only fault injection: while set, the write connection refuses

@@ -170,6 +170,11 @@ impl Writer {
             if let Ok(stats) = &result {
                 self.metrics.ingested_spans.add(stats.spans_inserted);
                 self.metrics.ingested_logs.add(stats.logs_inserted);
+                if let Some(id) = stats.last_journal_id {
+                    self.status
+                        .journaled_through
+                        .fetch_max(id, Ordering::SeqCst);
+                }
             }
             note(result.as_ref().map(|_| ()).map_err(ToString::to_string));
             Some(result)

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::ingest::IngestError;
-use crate::pipeline::WriteError;
+use crate::pipeline::{IndexBehind, WriteError};
 use crate::store::StoreError;
 
 /// Seconds a client is asked to wait when the write queue is full.
@@ -26,6 +26,10 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("the server is busy: the write queue is full, retry later")]
     Busy,
+    /// Log indexing is behind; records sent now would not be searchable
+    /// within `--log-max-lag`.
+    #[error("log indexing is behind ({records} records, about {seconds:.1} s): retry later")]
+    IndexBehind { records: i64, seconds: f64 },
     #[error("storage is unavailable: {0}")]
     Unavailable(String),
     #[error("internal error")]
@@ -40,7 +44,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::Busy => "busy",
+            ApiError::Busy | ApiError::IndexBehind { .. } => "busy",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -64,7 +68,7 @@ impl ApiError {
             ApiError::NotFound(_) => 5,
             ApiError::Unauthorized(_) => 16,
             ApiError::PayloadTooLarge(_) => 8, // RESOURCE_EXHAUSTED
-            ApiError::Busy | ApiError::Unavailable(_) => 14, // UNAVAILABLE
+            ApiError::Busy | ApiError::IndexBehind { .. } | ApiError::Unavailable(_) => 14, // UNAVAILABLE
             ApiError::Internal(_) => 13,
         }
     }
@@ -89,7 +93,9 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Busy | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy | ApiError::IndexBehind { .. } | ApiError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -122,6 +128,15 @@ impl From<WriteError> for ApiError {
             WriteError::QueueFull => ApiError::Busy,
             WriteError::WriterGone => ApiError::Unavailable(error.to_string()),
             WriteError::Failed(cause) => ApiError::Unavailable(cause),
+        }
+    }
+}
+
+impl From<IndexBehind> for ApiError {
+    fn from(behind: IndexBehind) -> Self {
+        ApiError::IndexBehind {
+            records: behind.records,
+            seconds: behind.seconds,
         }
     }
 }

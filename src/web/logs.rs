@@ -101,6 +101,7 @@ pub async fn post_json_lines(
             );
             ApiError::from(error)
         })?;
+    super::otlp::admit_logs(&state)?;
     let now = UnixNanos::now();
     let parsed = jsonl::parse_json_lines(&body, &state.config.limits, now);
     let window = log_time_window(&state, now);

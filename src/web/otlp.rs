@@ -7,6 +7,7 @@ use futures_util::StreamExt;
 
 use super::error::{ApiError, RETRY_AFTER_SECONDS};
 use super::AppState;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::ingest::otlp::{self, Encoding};
@@ -92,6 +93,7 @@ async fn decode_request<T>(
     request: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
+    admit: impl FnOnce() -> Result<(), ApiError>,
     decode: impl FnOnce(&[u8], Encoding) -> Result<T, IngestError>,
 ) -> Result<(T, Encoding), HttpResponse> {
     let Some(encoding) = Encoding::from_content_type(content_type(request)) else {
@@ -103,7 +105,13 @@ async fn decode_request<T>(
         return Err(otlp_error(&error, Encoding::Json));
     };
     let decoded = match read_body(request, payload, &state.config.limits).await {
-        Ok(bytes) => decode(&bytes, encoding),
+        Ok(bytes) => {
+            // Refusing before decoding leaves the CPU to whatever is behind.
+            if let Err(error) = admit() {
+                return Err(otlp_error(&error, encoding));
+            }
+            decode(&bytes, encoding)
+        }
         Err(error) => Err(error),
     };
     match decoded {
@@ -131,13 +139,35 @@ fn write_failed(
     otlp_error(&ApiError::from(error), encoding)
 }
 
+/// Admission for a log ingest request, checked before its body is
+/// decoded: refused (and counted, per request) while log indexing is too
+/// far behind for more records to be searchable in time.
+pub(super) fn admit_logs(state: &AppState) -> Result<(), ApiError> {
+    let journaled_through = state
+        .writer
+        .status()
+        .journaled_through
+        .load(Ordering::SeqCst);
+    state
+        .indexer
+        .admit(
+            journaled_through,
+            state.config.log_max_lag,
+            state.config.log_refresh,
+        )
+        .map_err(|behind| {
+            state.metrics.reject("index_lag", 1);
+            ApiError::from(behind)
+        })
+}
+
 pub async fn post_traces(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let (export, encoding) =
-        match decode_request(&request, payload, &state, otlp::decode_traces).await {
+        match decode_request(&request, payload, &state, || Ok(()), otlp::decode_traces).await {
             Ok(decoded) => decoded,
             Err(response) => return response,
         };
@@ -177,11 +207,18 @@ pub async fn post_logs(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (export, encoding) =
-        match decode_request(&request, payload, &state, otlp_logs::decode_logs).await {
-            Ok(decoded) => decoded,
-            Err(response) => return response,
-        };
+    let (export, encoding) = match decode_request(
+        &request,
+        payload,
+        &state,
+        || admit_logs(&state),
+        otlp_logs::decode_logs,
+    )
+    .await
+    {
+        Ok(decoded) => decoded,
+        Err(response) => return response,
+    };
     let now = UnixNanos::now();
     let converted = otlp_logs::convert_logs(
         export,

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read as _;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
@@ -1782,6 +1783,78 @@ fn log_ingest_and_indexing_show_in_metrics_health_and_storage() {
 
 // ---------------------------------------------------------------------------
 // Searchability
+
+#[test]
+fn log_ingest_says_so_while_indexing_is_too_far_behind_and_recovers() {
+    let server = TestServer::start_with(|config| {
+        config.log_refresh = REFRESH;
+        config.log_max_lag = Duration::from_millis(300);
+    });
+    server.indexer().paused.store(true, Ordering::SeqCst);
+    let t = now_nanos() - SECOND;
+    let batch = |n: u64| {
+        let records: Vec<LogRecord> = (0..1000)
+            .map(|i| log_record(t + i * MS, 9, "", &format!("backlogged batch{n}"), vec![]))
+            .collect();
+        logs_request(vec![resource_logs("bulk", records)])
+    };
+    // With indexing stalled the backlog only grows. Before any speed is
+    // measured 10k records/s is assumed, so the 300 ms bound minus the
+    // 50 ms refresh leaves room for 2,500 records: three batches of 1000
+    // go in (the third one starts from a backlog of 2,000).
+    let mut acknowledged = 0;
+    let refused = loop {
+        let response = server.post_protobuf("/v1/logs", &batch(acknowledged));
+        if response.status() != StatusCode::OK {
+            break response;
+        }
+        acknowledged += 1;
+        assert!(acknowledged <= 10, "ingest never refused a growing backlog");
+    };
+    assert_eq!(acknowledged, 3);
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        refused
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok()),
+        Some("1")
+    );
+    let status =
+        RpcStatus::decode(refused.bytes().expect("a body").as_ref()).expect("a google.rpc.Status");
+    assert_eq!(status.code, 14, "UNAVAILABLE");
+    assert!(
+        status.message.contains("log indexing is behind"),
+        "{}",
+        status.message
+    );
+    // JSON lines are refused the same way, with the usual error object.
+    let response = server.post_bytes(
+        "/api/ingest/logs",
+        "application/x-ndjson",
+        None,
+        b"{\"msg\": \"backlogged line\"}\n".to_vec(),
+    );
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().expect("JSON error");
+    assert_eq!(body["error"]["code"], json!("busy"), "{body}");
+    let metrics = server.metrics_text();
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "lookout_ingest_rejected_total{reason=\"index_lag\"}"
+        ),
+        Some(2.0),
+        "one refused OTLP request and one refused JSON-lines request:\n{metrics}"
+    );
+
+    // Indexing resumes: everything acknowledged becomes searchable and
+    // ingest is open again.
+    server.indexer().paused.store(false, Ordering::SeqCst);
+    server.wait_for_logs(&[("q", "backlogged")], acknowledged * 1000);
+    server.export_logs(&batch(acknowledged));
+    server.wait_for_logs(&[("q", "backlogged")], (acknowledged + 1) * 1000);
+}
 
 #[test]
 fn each_record_becomes_searchable_within_a_few_refresh_intervals() {

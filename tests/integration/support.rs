@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lookout::app::RunningApp;
 use lookout::config::Config;
-use lookout::pipeline::WriterHandle;
+use lookout::pipeline::{IndexerStatus, WriterHandle};
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
@@ -92,6 +92,11 @@ impl TestServer {
 
     pub fn writer(&self) -> &WriterHandle {
         self.app().writer()
+    }
+
+    /// The log indexer's status (and its test-only pause switch).
+    pub fn indexer(&self) -> &IndexerStatus {
+        self.app().indexer()
     }
 
     /// Waits until everything queued for the writer is committed.

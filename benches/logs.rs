@@ -1335,7 +1335,8 @@ fn model_record(record: &GenRecord) -> lookout::model::LogRecord {
 }
 
 /// Indexes `count` records in-process, committing once per second like the
-/// log indexer, and prints records/s and CPU per thread.
+/// log indexer, and prints records/s, CPU per thread and the in-process
+/// search latencies on the result.
 fn index_only(count: usize, ticks: f64) {
     let corpus = Corpus {
         vocabulary: Vocabulary::new(),
@@ -1380,6 +1381,30 @@ fn index_only(count: usize, ticks: f64) {
         with_merges.as_secs_f64(),
         bytes as f64 / count as f64
     );
+    let segments = std::fs::read_dir(tmp.path())
+        .map(|days| {
+            days.filter_map(Result::ok)
+                .flat_map(|day| std::fs::read_dir(day.path()).into_iter().flatten())
+                .filter_map(Result::ok)
+                .filter(|file| file.path().extension().is_some_and(|ext| ext == "idx"))
+                .count()
+        })
+        .unwrap_or(0);
+    println!("  {segments} segments after the merges");
+    let list = searches(&corpus.vocabulary);
+    let runs = env_usize("LOOKOUT_BENCH_QUERY_RUNS", 100).max(1);
+    for (search, timing) in
+        list.iter()
+            .zip(inprocess_searches(tmp.path(), &corpus, &list, count, runs))
+    {
+        println!(
+            "  search {:<26} total {:>9}  p50 {:>9}  p99 {:>9}",
+            search.name,
+            timing.total,
+            ms(timing.p50),
+            ms(timing.p99)
+        );
+    }
     let mut total = 0.0;
     for (name, after) in &cpu_after {
         let used = after - cpu_before.get(name).copied().unwrap_or(0.0);

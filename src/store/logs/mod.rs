@@ -17,6 +17,7 @@
 //!   the days it committed.
 //! - A search opens only the days its time range touches.
 
+mod columns;
 mod day;
 mod schema;
 pub mod search;
@@ -30,6 +31,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 use tantivy::{Index, IndexReader, ReloadPolicy};
 
+use columns::ColumnCache;
 pub use day::LogDay;
 pub use schema::LogSchema;
 pub use search::{
@@ -126,6 +128,7 @@ struct DaySlot {
 struct DayIndex {
     index: Index,
     reader: IndexReader,
+    columns: Arc<ColumnCache>,
 }
 
 impl LogIndexes {
@@ -303,7 +306,11 @@ impl DaySlot {
             .reload_policy(ReloadPolicy::Manual)
             .doc_store_cache_num_blocks(options.doc_store_cache_blocks)
             .try_into()?;
-        Ok(Arc::new(DayIndex { index, reader }))
+        Ok(Arc::new(DayIndex {
+            index,
+            reader,
+            columns: Arc::default(),
+        }))
     }
 
     /// The committed payload, read from the index meta on first use.

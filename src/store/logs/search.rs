@@ -14,13 +14,14 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::ops::Bound;
 
+use std::sync::Arc;
+
 use tantivy::collector::{Collector, Count, SegmentCollector};
-use tantivy::columnar::Column;
-use tantivy::query::{AllQuery, BooleanQuery, Query, RangeQuery, TermQuery};
+use tantivy::query::{AllQuery, BooleanQuery, EnableScoring, Query, RangeQuery, TermQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader, TantivyDocument, Term};
 
-use super::schema::{JOURNAL_ID, SEVERITY_NUMBER, TIMESTAMP};
+use super::columns::{ColumnCache, SegmentColumns};
 use super::{LogDay, LogIndexError, LogIndexes, LogSchema};
 use crate::model::{LogRecord, Severity, TraceId, UnixNanos};
 
@@ -150,13 +151,23 @@ impl LogIndexes {
         // (rank, cursor, index into `searchers`, address), best rank first.
         let mut found: Vec<(u128, LogCursor, usize, DocAddress)> = Vec::new();
         for slot in slots {
-            let searcher = slot.open(&self.inner.options)?.reader.searcher();
-            let day_count = searcher.search(&*day_query(filter, slot.day), &Count)?;
-            total += day_count as u64;
+            let day_index = slot.open(&self.inner.options)?;
+            let searcher = day_index.reader.searcher();
+            day_index.columns.retain_live(&searcher);
+            let day_count = count_day(&searcher, &day_index.columns, filter, slot.day)?;
+            total += day_count;
             let wanted = (limit + 1).saturating_sub(found.len());
             if wanted > 0 && day_count > 0 {
-                let windowed = day_count > SINGLE_PASS_MAX_MATCHES;
-                let (keys, ranked) = rank_day(&searcher, filter, slot.day, page, wanted, windowed)?;
+                let windowed = day_count > SINGLE_PASS_MAX_MATCHES as u64;
+                let (keys, ranked) = rank_day(
+                    &searcher,
+                    &day_index.columns,
+                    filter,
+                    slot.day,
+                    page,
+                    wanted,
+                    windowed,
+                )?;
                 days_ranked += usize::from(ranked);
                 let searcher_index = searchers.len();
                 found.extend(
@@ -190,8 +201,9 @@ impl LogIndexes {
     pub fn count(&self, filter: &LogFilter) -> Result<u64, LogIndexError> {
         let mut total = 0u64;
         for slot in self.slots_in_range(filter.start, filter.end) {
-            let searcher = slot.open(&self.inner.options)?.reader.searcher();
-            total += searcher.search(&*day_query(filter, slot.day), &Count)? as u64;
+            let day_index = slot.open(&self.inner.options)?;
+            let searcher = day_index.reader.searcher();
+            total += count_day(&searcher, &day_index.columns, filter, slot.day)?;
         }
         Ok(total)
     }
@@ -212,14 +224,16 @@ impl LogIndexes {
         let wanted = buckets.clamp(1, MAX_HISTOGRAM_BUCKETS) as i128;
         let width = (span + wanted - 1) / wanted;
         let count = ((span + width - 1) / width) as usize;
-        let collector = HistogramCollector {
-            start: filter.start.0,
-            width,
-            buckets: count,
-        };
         let mut totals = vec![[0u64; LEVELS]; count];
         for slot in self.slots_in_range(filter.start, filter.end) {
-            let searcher = slot.open(&self.inner.options)?.reader.searcher();
+            let day_index = slot.open(&self.inner.options)?;
+            let searcher = day_index.reader.searcher();
+            let collector = HistogramCollector {
+                columns: Arc::clone(&day_index.columns),
+                start: filter.start.0,
+                width,
+                buckets: count,
+            };
             let day_counts = searcher.search(&*day_query(filter, slot.day), &collector)?;
             for (total, day) in totals.iter_mut().zip(day_counts) {
                 for (sum, add) in total.iter_mut().zip(day) {
@@ -256,6 +270,107 @@ impl LogIndexes {
 fn day_query(filter: &LogFilter, day: LogDay) -> Box<dyn Query> {
     let range = (!day.covered_by(filter.start, filter.end)).then_some((filter.start, filter.end));
     filter_query(filter, range)
+}
+
+/// The number of records of one day matching the filter. A day the range
+/// covers is counted by the query alone (a plain word: its posting list
+/// lengths). Otherwise the time range is checked on the matches' cached
+/// timestamps rather than by a range clause, which opens the timestamp
+/// column of every segment on every search.
+fn count_day(
+    searcher: &tantivy::Searcher,
+    columns: &Arc<ColumnCache>,
+    filter: &LogFilter,
+    day: LogDay,
+) -> Result<u64, LogIndexError> {
+    let query = filter_query(filter, None);
+    if day.covered_by(filter.start, filter.end) {
+        return Ok(searcher.search(&*query, &Count)? as u64);
+    }
+    let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
+    let collector = CountInRange {
+        columns: Arc::clone(columns),
+        start: filter.start.0,
+        end: filter.end.0,
+    };
+    let mut total = 0u64;
+    for (ordinal, reader) in searcher.segment_readers().iter().enumerate() {
+        if reader.num_docs() == 0 {
+            continue;
+        }
+        let timestamps = &columns.get(reader)?.timestamps;
+        let (first, last) = (timestamps.min_value(), timestamps.max_value());
+        if last < filter.start.0 || first >= filter.end.0 {
+            continue;
+        }
+        total += if first >= filter.start.0 && last < filter.end.0 {
+            // Inside the range: the query's own count (for a plain word,
+            // its posting list length).
+            u64::from(weight.count(reader)?)
+        } else {
+            collector.collect_segment(&*weight, ordinal as SegmentOrdinal, reader)?
+        };
+    }
+    Ok(total)
+}
+
+/// Counts matches with a timestamp in `[start, end)`.
+struct CountInRange {
+    columns: Arc<ColumnCache>,
+    start: i64,
+    end: i64,
+}
+
+struct CountInRangeSegment {
+    columns: Arc<SegmentColumns>,
+    start: i64,
+    end: i64,
+    count: u64,
+}
+
+impl Collector for CountInRange {
+    type Fruit = u64;
+    type Child = CountInRangeSegment;
+
+    fn for_segment(
+        &self,
+        _segment: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<CountInRangeSegment> {
+        Ok(CountInRangeSegment {
+            columns: self.columns.get(reader)?,
+            start: self.start,
+            end: self.end,
+            count: 0,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<u64>) -> tantivy::Result<u64> {
+        Ok(fruits.into_iter().sum())
+    }
+}
+
+impl SegmentCollector for CountInRangeSegment {
+    type Fruit = u64;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        if self
+            .columns
+            .timestamps
+            .first(doc)
+            .is_some_and(|timestamp| timestamp >= self.start && timestamp < self.end)
+        {
+            self.count += 1;
+        }
+    }
+
+    fn harvest(self) -> u64 {
+        self.count
+    }
 }
 
 /// The filter's parts ANDed, restricted to `[start, end)` if given.
@@ -321,6 +436,7 @@ const SINGLE_PASS_MAX_MATCHES: usize = 8;
 /// Otherwise the day is ranked in one pass.
 fn rank_day(
     searcher: &tantivy::Searcher,
+    columns: &Arc<ColumnCache>,
     filter: &LogFilter,
     day: LogDay,
     page: &PageRequest,
@@ -348,14 +464,26 @@ fn rank_day(
             SortOrder::Desc => (UnixNanos(high.0.saturating_sub(width).max(low.0)), high),
             SortOrder::Asc => (low, UnixNanos(low.0.saturating_add(width).min(high.0))),
         };
+        let whole_day = window_low <= day.start() && window_high >= day.end();
+        let range = (!whole_day).then_some((window_low, window_high));
+        // One pass over a day with few matches checks their timestamps in
+        // the collector, which reads them anyway; a range clause would
+        // make tantivy scan the timestamp column for the whole segment.
+        let (query_range, collector_range) = if windowed {
+            (range, None)
+        } else {
+            (None, range)
+        };
         let collector = TopKeys {
+            columns: Arc::clone(columns),
             limit: wanted - found.len(),
             order: page.order,
             cutoff,
+            floor: None,
+            range: collector_range.map(|(start, end)| (start.0, end.0)),
         };
-        let whole_day = window_low <= day.start() && window_high >= day.end();
-        let query = filter_query(filter, (!whole_day).then_some((window_low, window_high)));
-        found.extend(searcher.search(&*query, &collector)?);
+        let query = filter_query(filter, query_range);
+        found.extend(rank_segments(searcher, &*query, &collector)?);
         ranked = true;
         match page.order {
             SortOrder::Desc => high = window_low,
@@ -364,6 +492,59 @@ fn rank_day(
         width = width.saturating_mul(4);
     }
     Ok((found, ranked))
+}
+
+/// Runs `collector` segment by segment, those that can hold the best keys
+/// first (by their timestamp column's bounds), and stops at the first
+/// segment that cannot beat the page once it is full: newest-first search
+/// of a recent page reads the newest segments only.
+fn rank_segments(
+    searcher: &tantivy::Searcher,
+    query: &dyn Query,
+    collector: &TopKeys,
+) -> Result<Vec<Keyed>, LogIndexError> {
+    let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
+    let mut segments = Vec::with_capacity(searcher.segment_readers().len());
+    for (ordinal, reader) in searcher.segment_readers().iter().enumerate() {
+        if reader.num_docs() == 0 {
+            continue;
+        }
+        let timestamps = &collector.columns.get(reader)?.timestamps;
+        let best = match collector.order {
+            SortOrder::Desc => LogCursor {
+                timestamp: UnixNanos(timestamps.max_value()),
+                journal_id: u64::MAX,
+            },
+            SortOrder::Asc => LogCursor {
+                timestamp: UnixNanos(timestamps.min_value()),
+                journal_id: 0,
+            },
+        };
+        segments.push((
+            rank(best, collector.order),
+            ordinal as SegmentOrdinal,
+            reader,
+        ));
+    }
+    segments.sort_unstable_by_key(|(best, _, _)| Reverse(*best));
+    let mut kept: Vec<Keyed> = Vec::new();
+    for (best, ordinal, reader) in segments {
+        let floor = kept
+            .get(collector.limit.saturating_sub(1))
+            .filter(|_| kept.len() >= collector.limit)
+            .map(|worst| worst.0);
+        if floor.is_some_and(|floor| best <= floor) {
+            break;
+        }
+        let segment_collector = TopKeys {
+            floor,
+            ..collector.clone()
+        };
+        kept.extend(segment_collector.collect_segment(&*weight, ordinal, reader)?);
+        kept.sort_unstable_by_key(|keyed| Reverse(keyed.0));
+        kept.truncate(collector.limit);
+    }
+    Ok(kept)
 }
 
 /// Maps a key to a number that is larger the earlier the key comes in
@@ -379,20 +560,27 @@ fn rank(cursor: LogCursor, order: SortOrder) -> u128 {
 }
 
 /// The best `limit` documents by `(timestamp, journal id)` in `order`,
-/// after the cutoff (a cursor's rank) if there is one.
+/// after the cutoff (a cursor's rank) if there is one, better than the
+/// floor (the worst rank already on a full page) if there is one, and with
+/// timestamps in `[start, end)` if a range is given.
+#[derive(Clone)]
 struct TopKeys {
+    columns: Arc<ColumnCache>,
     limit: usize,
     order: SortOrder,
     cutoff: Option<u128>,
+    floor: Option<u128>,
+    range: Option<(i64, i64)>,
 }
 
 struct TopKeysSegment {
     segment: SegmentOrdinal,
-    timestamps: Column<i64>,
-    ids: Column<u64>,
+    columns: Arc<SegmentColumns>,
     limit: usize,
     order: SortOrder,
     cutoff: Option<u128>,
+    floor: Option<u128>,
+    range: Option<(i64, i64)>,
     /// Min-heap of the best seen so far: its top is the worst kept.
     heap: BinaryHeap<Reverse<(u128, i64, u64, DocId)>>,
 }
@@ -410,11 +598,12 @@ impl Collector for TopKeys {
     ) -> tantivy::Result<TopKeysSegment> {
         Ok(TopKeysSegment {
             segment,
-            timestamps: reader.fast_fields().i64(TIMESTAMP)?,
-            ids: reader.fast_fields().u64(JOURNAL_ID)?,
+            columns: self.columns.get(reader)?,
             limit: self.limit,
             order: self.order,
             cutoff: self.cutoff,
+            floor: self.floor,
+            range: self.range,
             heap: BinaryHeap::with_capacity(self.limit.min(1024) + 1),
         })
     }
@@ -438,16 +627,26 @@ impl SegmentCollector for TopKeysSegment {
         if self.limit == 0 {
             return;
         }
-        let (Some(timestamp), Some(journal_id)) = (self.timestamps.first(doc), self.ids.first(doc))
-        else {
+        let (Some(timestamp), Some(journal_id)) = (
+            self.columns.timestamps.first(doc),
+            self.columns.ids.first(doc),
+        ) else {
             return;
         };
+        if self
+            .range
+            .is_some_and(|(start, end)| timestamp < start || timestamp >= end)
+        {
+            return;
+        }
         let cursor = LogCursor {
             timestamp: UnixNanos(timestamp),
             journal_id,
         };
         let key_rank = rank(cursor, self.order);
-        if self.cutoff.is_some_and(|cutoff| key_rank >= cutoff) {
+        if self.cutoff.is_some_and(|cutoff| key_rank >= cutoff)
+            || self.floor.is_some_and(|floor| key_rank <= floor)
+        {
             return;
         }
         if self.heap.len() < self.limit {
@@ -499,14 +698,14 @@ fn level_index(severity_number: i64) -> usize {
 }
 
 struct HistogramCollector {
+    columns: Arc<ColumnCache>,
     start: i64,
     width: i128,
     buckets: usize,
 }
 
 struct HistogramSegment {
-    timestamps: Column<i64>,
-    severities: Column<i64>,
+    columns: Arc<SegmentColumns>,
     start: i64,
     width: i128,
     counts: Vec<[u64; LEVELS]>,
@@ -522,8 +721,7 @@ impl Collector for HistogramCollector {
         reader: &SegmentReader,
     ) -> tantivy::Result<HistogramSegment> {
         Ok(HistogramSegment {
-            timestamps: reader.fast_fields().i64(TIMESTAMP)?,
-            severities: reader.fast_fields().i64(SEVERITY_NUMBER)?,
+            columns: self.columns.get(reader)?,
             start: self.start,
             width: self.width,
             counts: vec![[0; LEVELS]; self.buckets],
@@ -551,7 +749,7 @@ impl SegmentCollector for HistogramSegment {
     type Fruit = Vec<[u64; LEVELS]>;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
-        let Some(timestamp) = self.timestamps.first(doc) else {
+        let Some(timestamp) = self.columns.timestamps.first(doc) else {
             return;
         };
         let offset = i128::from(timestamp) - i128::from(self.start);
@@ -564,7 +762,7 @@ impl SegmentCollector for HistogramSegment {
         else {
             return;
         };
-        bucket[level_index(self.severities.first(doc).unwrap_or(0))] += 1;
+        bucket[level_index(self.columns.severities.first(doc).unwrap_or(0))] += 1;
     }
 
     fn harvest(self) -> Self::Fruit {
@@ -661,6 +859,72 @@ mod tests {
                 }
             }
             assert_eq!(seen, sorted_ids(&records, order), "{order:?}");
+        }
+    }
+
+    #[test]
+    fn many_segments_and_partial_days_page_and_count_like_a_sort() {
+        // Shuffled in time, segments overlap; in time order (as records
+        // usually arrive) they are disjoint and ranking skips most.
+        let shuffled = corpus(2400, 3);
+        let mut in_order: Vec<LogRecord> =
+            shuffled.iter().map(|(_, record)| record.clone()).collect();
+        in_order.sort_by_key(|record| record.timestamp);
+        let in_order: Vec<(u64, LogRecord)> = (1..).zip(in_order).collect();
+        segments_page_and_count_like_a_sort(&shuffled);
+        segments_page_and_count_like_a_sort(&in_order);
+    }
+
+    fn segments_page_and_count_like_a_sort(records: &[(u64, LogRecord)]) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let indexes = open(&dir);
+        // A commit per 150 records: many segments per day.
+        let mut writer = indexes.writer().expect("writer");
+        for chunk in records.chunks(150) {
+            for (id, record) in chunk {
+                writer.add(*id, record).expect("add");
+            }
+            writer.commit().expect("commit");
+        }
+        drop(writer);
+        let start = UnixNanos(BASE + DAY / 2);
+        let end = UnixNanos(BASE + 2 * DAY + DAY / 3);
+        for query in [None, Some("fizz")] {
+            let mut filter = LogFilter::new(start, end);
+            filter.query = query.map(body_term);
+            let wanted = |record: &LogRecord| {
+                record.timestamp >= start
+                    && record.timestamp < end
+                    && (query.is_none() || record.body.search_text().starts_with("fizz"))
+            };
+            let matching: Vec<(u64, LogRecord)> = records
+                .iter()
+                .filter(|(_, record)| wanted(record))
+                .cloned()
+                .collect();
+            assert_eq!(
+                indexes.count(&filter).expect("count"),
+                matching.len() as u64,
+                "{query:?}"
+            );
+            for order in [SortOrder::Desc, SortOrder::Asc] {
+                let mut page = PageRequest {
+                    order,
+                    limit: 41,
+                    after: None,
+                };
+                let mut seen = Vec::new();
+                loop {
+                    let result = indexes.search(&filter, &page).expect("search");
+                    assert_eq!(result.total, matching.len() as u64);
+                    seen.extend(result.hits.iter().map(|hit| hit.id));
+                    match result.next_cursor {
+                        Some(cursor) => page.after = Some(cursor),
+                        None => break,
+                    }
+                }
+                assert_eq!(seen, sorted_ids(&matching, order), "{query:?} {order:?}");
+            }
         }
     }
 

@@ -117,6 +117,28 @@ impl IndexerStatus {
     }
 }
 
+/// How long the indexer may sleep (woken early by new journal rows) after
+/// a pass: not at all while rows remain (the writer only wakes it for new
+/// ones, and a backlog left when ingest stops would otherwise wait a
+/// refresh per pass); until the next commit is due while records wait for
+/// one; otherwise a refresh interval.
+fn idle_wait(
+    drained: bool,
+    uncommitted: usize,
+    since_commit: Duration,
+    refresh: Duration,
+) -> Option<Duration> {
+    if !drained {
+        return None;
+    }
+    let wait = if uncommitted > 0 {
+        refresh.saturating_sub(since_commit)
+    } else {
+        refresh
+    };
+    Some(wait.max(Duration::from_millis(1)))
+}
+
 /// The log indexer's parts; [`LogIndexer::spawn`] starts its thread.
 pub struct LogIndexer {
     pub indexes: LogIndexes,
@@ -255,7 +277,7 @@ impl LogIndexer {
     fn serve(&self, session: &mut Session) -> Result<SessionEnd, IndexerError> {
         loop {
             let began = Instant::now();
-            self.index_pending(session)?;
+            let drained = self.index_pending(session)?;
             session.sample_busy += began.elapsed();
             if Instant::now() >= session.retention_due {
                 self.commit(session)?;
@@ -264,19 +286,23 @@ impl LogIndexer {
             if self.commit_due(session) {
                 self.commit(session)?;
             }
-            let timeout = if session.index_writer.uncommitted() > 0 {
-                self.refresh.saturating_sub(session.last_commit.elapsed())
-            } else {
-                self.refresh
+            let Some(timeout) = idle_wait(
+                drained,
+                session.index_writer.uncommitted(),
+                session.last_commit.elapsed(),
+                self.refresh,
+            ) else {
+                continue;
             };
-            match self
-                .notify
-                .recv_timeout(timeout.max(Duration::from_millis(1)))
-            {
+            match self.notify.recv_timeout(timeout) {
                 Ok(()) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     // The writer has stopped: index and commit what is left.
-                    self.index_pending(session)?;
+                    while !self.index_pending(session)? {
+                        if self.commit_due(session) {
+                            self.commit(session)?;
+                        }
+                    }
                     self.commit(session)?;
                     return Ok(SessionEnd::WriterStopped);
                 }
@@ -284,10 +310,11 @@ impl LogIndexer {
         }
     }
 
-    /// Adds every journal row above what was offered, in id order.
-    fn index_pending(&self, session: &mut Session) -> Result<(), IndexerError> {
+    /// Adds journal rows above what was offered, in id order, until none
+    /// are left (returns true) or a commit is due (returns false).
+    fn index_pending(&self, session: &mut Session) -> Result<bool, IndexerError> {
         if self.status.paused.load(Ordering::SeqCst) {
-            return Ok(());
+            return Ok(true);
         }
         loop {
             let rows = {
@@ -322,8 +349,11 @@ impl LogIndexer {
                 .store(session.offered_through, Ordering::SeqCst);
             // Return when a commit is due, so that it happens on time even
             // while the journal keeps growing.
-            if count < READ_CHUNK || self.commit_due(session) {
-                return Ok(());
+            if count < READ_CHUNK {
+                return Ok(true);
+            }
+            if self.commit_due(session) {
+                return Ok(false);
             }
         }
     }
@@ -412,6 +442,24 @@ mod tests {
         assert_eq!(indexer.admit(i64::MAX, Duration::ZERO, SECOND), Ok(()));
         indexer.alive.store(false, Ordering::SeqCst);
         assert_eq!(indexer.admit(i64::MAX, 2 * SECOND, SECOND), Ok(()));
+    }
+
+    #[test]
+    fn the_indexer_sleeps_only_when_the_journal_is_drained() {
+        let refresh = SECOND;
+        // A pass that stopped for a commit with rows left goes on at once.
+        assert_eq!(idle_wait(false, 0, Duration::ZERO, refresh), None);
+        assert_eq!(idle_wait(false, 5, 2 * SECOND, refresh), None);
+        // Drained: sleep until the pending commit is due, or a refresh.
+        assert_eq!(
+            idle_wait(true, 5, Duration::from_millis(300), refresh),
+            Some(Duration::from_millis(700))
+        );
+        assert_eq!(idle_wait(true, 0, Duration::ZERO, refresh), Some(refresh));
+        assert_eq!(
+            idle_wait(true, 5, 2 * SECOND, refresh),
+            Some(Duration::from_millis(1))
+        );
     }
 
     #[test]

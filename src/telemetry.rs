@@ -132,6 +132,8 @@ pub struct ScrapeValues {
     /// oldest in seconds.
     pub index_lag_records: i64,
     pub index_lag_seconds: f64,
+    /// The log indexer's measured speed, records/s (0 until measured).
+    pub index_capacity: u64,
     pub queue_capacity: usize,
 }
 
@@ -297,6 +299,17 @@ impl Metrics {
             "lookout_log_index_lag_seconds {}",
             scrape.index_lag_seconds
         );
+        header(
+            &mut out,
+            "lookout_log_index_capacity_records_per_second",
+            "gauge",
+            "Measured log indexing speed; log ingest is refused while the backlog exceeds what it indexes within --log-max-lag.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_log_index_capacity_records_per_second {}",
+            scrape.index_capacity
+        );
 
         header(
             &mut out,
@@ -378,7 +391,9 @@ mod tests {
             queue_capacity: 8,
             index_lag_records: 3,
             index_lag_seconds: 0.5,
+            index_capacity: 52_000,
         });
+        assert!(text.contains("lookout_log_index_capacity_records_per_second 52000\n"));
         assert!(text.contains("lookout_log_index_lag_records 3\n"));
         assert!(text.contains("lookout_ingested_spans_total 5\n"));
         assert!(text.contains("lookout_ingest_rejected_total{reason=\"queue_full\"} 2\n"));

@@ -292,6 +292,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         queue_capacity: state.writer.queue_capacity(),
         index_lag_records: lag.records,
         index_lag_seconds: lag.oldest_seconds,
+        index_capacity: state.indexer.capacity.load(Ordering::SeqCst),
     };
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

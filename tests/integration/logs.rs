@@ -1854,6 +1854,13 @@ fn log_ingest_says_so_while_indexing_is_too_far_behind_and_recovers() {
     server.wait_for_logs(&[("q", "backlogged")], acknowledged * 1000);
     server.export_logs(&batch(acknowledged));
     server.wait_for_logs(&[("q", "backlogged")], (acknowledged + 1) * 1000);
+    // The commits after the stall measured how fast indexing goes.
+    let metrics = server.metrics_text();
+    assert!(
+        metric_value(&metrics, "lookout_log_index_capacity_records_per_second")
+            .is_some_and(|speed| speed > 0.0),
+        "{metrics}"
+    );
 }
 
 #[test]

@@ -7,8 +7,11 @@
 //! to know whether there is a next page) is full; older days are only
 //! counted, which for a plain word over whole days reads its posting list
 //! length and no documents. Within a day, ranking starts with the newest
-//! hour and widens from there (see `rank_day`). Ascending order is the
-//! mirror image.
+//! hour and widens from there (see `rank_day`), and visits segments newest
+//! first by their timestamp bounds, stopping at the first that cannot beat
+//! the full page (`rank_segments`). Ascending order is the mirror image.
+//! The fast columns all this reads are opened once per segment
+//! (`columns.rs`).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};

@@ -29,15 +29,15 @@
 
 #[path = "support/raw_http.rs"]
 mod raw_http;
+#[path = "support/server.rs"]
+mod server;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Barrier, Mutex};
+use std::sync::Barrier;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lookout::ingest::otlp::{convert_traces, decode_traces, Encoding};
@@ -52,6 +52,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use prost::Message;
 use raw_http::{RawHttp, Response};
 use rusqlite::{params, Connection, OpenFlags};
+use server::{clock_ticks, cpu_model, dir_size, load_average, stat_cpu, Server};
 
 /// Traces start between 30 and 1 minutes before the data is generated, so
 /// the API's default time range (the last hour) covers all of them.
@@ -71,7 +72,7 @@ const SEARCH_QUERIES: usize = 100;
 const WORST_CASE_QUERIES: usize = 5;
 /// Clients stop sending after this long; the run then reports a failure.
 const INGEST_DEADLINE: Duration = Duration::from_secs(300);
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long `Server::stop` waits for the server to exit.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(120);
 const HTTP_TIMEOUT: Duration = Duration::from_secs(120);
 const RETRY_SLEEP: Duration = Duration::from_millis(20);
@@ -755,183 +756,25 @@ impl Client {
 // ---------------------------------------------------------------------------
 // The server process
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<Mutex<VecDeque<String>>>,
-    startup: Duration,
-    exited: bool,
-}
-
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // Skip a CSI sequence up to its final letter.
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
+/// Scheduler time per thread name of process `pid` (threads that already
+/// ended are missing; `Server::process_cpu` has the total).
+fn thread_sched(pid: u32) -> BTreeMap<String, Sched> {
+    let mut out: BTreeMap<String, Sched> = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        let name = std::fs::read_to_string(path.join("comm"))
+            .map(|name| name.trim().to_string())
+            .unwrap_or_default();
+        if let Some(sched) = read_sched(&path.join("schedstat")) {
+            let total = out.entry(name).or_default();
+            total.on_cpu += sched.on_cpu;
+            total.runnable += sched.runnable;
         }
     }
     out
-}
-
-impl Server {
-    fn start(binary: &Path, data_dir: &Path) -> Server {
-        let began = Instant::now();
-        let mut command = Command::new(binary);
-        command
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("LOOKOUT_") {
-                command.env_remove(name);
-            }
-        }
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
-        let stderr = child.stderr.take().expect("piped stderr");
-        let log = Arc::new(Mutex::new(VecDeque::new()));
-        let (sender, receiver) = mpsc::channel();
-        {
-            let log = Arc::clone(&log);
-            std::thread::spawn(move || {
-                let mut sender = Some(sender);
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    let line = strip_ansi(&line);
-                    if let Some(rest) = line.split("listening on http://").nth(1) {
-                        let addr = rest.split_whitespace().next().unwrap_or("");
-                        if let (Ok(addr), Some(sender)) =
-                            (addr.parse::<SocketAddr>(), sender.take())
-                        {
-                            let _ = sender.send(addr);
-                        }
-                    }
-                    let mut log = log.lock().expect("log lock");
-                    if log.len() >= 40 {
-                        log.pop_front();
-                    }
-                    log.push_back(line);
-                }
-            });
-        }
-        let addr = match receiver.recv_timeout(STARTUP_TIMEOUT) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                std::thread::sleep(Duration::from_millis(100));
-                panic!(
-                    "lookout did not report its address; its log:\n{}",
-                    log.lock()
-                        .expect("log lock")
-                        .iter()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                );
-            }
-        };
-        Server {
-            child,
-            addr,
-            log,
-            startup: began.elapsed(),
-            exited: false,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn status_kib(&self, field: &str) -> Option<u64> {
-        let text = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
-        text.lines()
-            .find(|line| line.starts_with(field))
-            .and_then(|line| line.split_whitespace().nth(1))
-            .and_then(|value| value.parse().ok())
-    }
-
-    /// Scheduler time per thread name (threads that already ended are
-    /// missing; `process_cpu` has the total).
-    fn thread_sched(&self) -> BTreeMap<String, Sched> {
-        let mut out: BTreeMap<String, Sched> = BTreeMap::new();
-        let Ok(entries) = std::fs::read_dir(format!("/proc/{}/task", self.pid())) else {
-            return out;
-        };
-        for entry in entries.filter_map(Result::ok) {
-            let path = entry.path();
-            let name = std::fs::read_to_string(path.join("comm"))
-                .map(|name| name.trim().to_string())
-                .unwrap_or_default();
-            if let Some(sched) = read_sched(&path.join("schedstat")) {
-                let total = out.entry(name).or_default();
-                total.on_cpu += sched.on_cpu;
-                total.runnable += sched.runnable;
-            }
-        }
-        out
-    }
-
-    fn process_cpu(&self, ticks: f64) -> f64 {
-        stat_cpu(Path::new(&format!("/proc/{}/stat", self.pid())), ticks).unwrap_or(0.0)
-    }
-
-    /// SIGTERM (graceful: in-flight requests finish, the writer drains and
-    /// checkpoints), then waits for the exit.
-    fn stop(&mut self) -> Duration {
-        let began = Instant::now();
-        let pid = nix::unistd::Pid::from_raw(self.pid() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        while began.elapsed() < SHUTDOWN_TIMEOUT {
-            match self.child.try_wait() {
-                Ok(Some(status)) => {
-                    self.exited = true;
-                    assert!(
-                        status.success(),
-                        "lookout exited with {status}; its log:\n{}",
-                        self.log_tail()
-                    );
-                    return began.elapsed();
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(error) => panic!("waiting for lookout: {error}"),
-            }
-        }
-        panic!(
-            "lookout did not stop within {SHUTDOWN_TIMEOUT:?}; its log:\n{}",
-            self.log_tail()
-        );
-    }
-
-    fn log_tail(&self) -> String {
-        self.log
-            .lock()
-            .map(|log| log.iter().cloned().collect::<Vec<_>>().join("\n"))
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if !self.exited {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// A thread's time on a CPU and time runnable but waiting for one
@@ -967,46 +810,11 @@ fn by_thread_delta(
     }
 }
 
-/// utime + stime of a /proc stat file, in seconds.
-fn stat_cpu(path: &Path, ticks: f64) -> Option<f64> {
-    let text = std::fs::read_to_string(path).ok()?;
-    // The command name is in parentheses and may hold spaces.
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / ticks)
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
 fn read_metric(metrics: &str, name: &str) -> Option<f64> {
     metrics
         .lines()
         .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
         .and_then(|line| line[name.len()..].trim().parse().ok())
-}
-
-fn dir_size(path: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .map(|entry| match entry.metadata() {
-            Ok(meta) if meta.is_dir() => dir_size(&entry.path()),
-            Ok(meta) => meta.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 /// Bytes per table and index (SQLite's dbstat), largest first.
@@ -1583,18 +1391,6 @@ fn verdict(met: bool) -> &'static str {
 // ---------------------------------------------------------------------------
 // Machine description
 
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|line| line.starts_with("model name"))
-                .and_then(|line| line.split_once(':'))
-                .map(|(_, model)| model.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
 fn mem_total_gib() -> f64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -1605,17 +1401,6 @@ fn mem_total_gib() -> f64 {
                 .and_then(|kib| kib.parse::<f64>().ok())
         })
         .map_or(0.0, |kib| kib / 1024.0 / 1024.0)
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default()
 }
 
 fn self_cpu(ticks: f64) -> f64 {
@@ -1672,7 +1457,7 @@ fn main() {
         .prefix("lookout-bench-")
         .tempdir()
         .expect("temp dir");
-    let mut server = Server::start(&binary, data_dir.path());
+    let mut server = Server::start(&binary, data_dir.path(), &[]);
     eprintln!(
         "lookout pid {} listening on {} after {:?}",
         server.pid(),
@@ -1680,14 +1465,14 @@ fn main() {
         server.startup
     );
     let server_cpu_before = server.process_cpu(ticks);
-    let threads_before = server.thread_sched();
+    let threads_before = thread_sched(server.pid());
     let client_cpu_before = self_cpu(ticks);
     let ingest = run_ingest(server.addr, settings.http, settings.clients, &requests);
     let client_cpu = self_cpu(ticks) - client_cpu_before;
     let server_cpu = server.process_cpu(ticks) - server_cpu_before;
-    let threads_after = server.thread_sched();
+    let threads_after = thread_sched(server.pid());
     let load_after_ingest = load_average();
-    let rss_ingest_kib = server.status_kib("VmHWM:").unwrap_or(0);
+    let rss_ingest_kib = server.peak_rss_kib();
     if !ingest.failures.is_empty() {
         eprintln!(
             "ingest failures ({}), first: {}",
@@ -1796,23 +1581,23 @@ fn main() {
         &worst_paths,
         count_traces,
     );
-    let rss_end_kib = server.status_kib("VmHWM:").unwrap_or(0);
+    let rss_end_kib = server.peak_rss_kib();
     drop(client);
 
     // --- Graceful stop, then disk usage.
-    let shutdown = server.stop();
+    let shutdown = server.stop(SHUTDOWN_TIMEOUT);
     let data_bytes = dir_size(data_dir.path());
     let bytes_per_span = data_bytes as f64 / total_spans as f64;
     let tables = table_sizes(&data_dir.path().join("lookout.db"));
 
     // --- Restart on the same data: start-up time with the data stored.
-    let mut restarted = Server::start(&binary, data_dir.path());
+    let mut restarted = Server::start(&binary, data_dir.path(), &[]);
     let restart_time = restarted.startup;
     let stats = Client::new(settings.http, restarted.addr)
         .get("/api/stats")
         .map(|r| String::from_utf8_lossy(&r.body).into_owned())
         .unwrap_or_default();
-    restarted.stop();
+    restarted.stop(SHUTDOWN_TIMEOUT);
     drop(restarted);
     drop(data_dir);
 

@@ -43,15 +43,15 @@
 
 #[path = "support/raw_http.rs"]
 mod raw_http;
+#[path = "support/server.rs"]
+mod server;
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lookout::model::UnixNanos;
@@ -64,11 +64,12 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use raw_http::RawHttp;
 use rusqlite::{params, Connection};
+use server::{clock_ticks, cpu_model, dir_size, load_average, process_cpu, Server};
 
 const RECORDS_PER_REQUEST: usize = 1000;
 /// Spacing of consecutive records: 1M records span 50 minutes.
 const RECORD_SPACING_NANOS: u64 = 3_000_000;
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long `Server::stop` waits for the server to exit.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(300);
 const INGEST_DEADLINE: Duration = Duration::from_secs(900);
 const SEARCHABLE_DEADLINE: Duration = Duration::from_secs(300);
@@ -776,179 +777,17 @@ impl Fts {
 }
 
 // ---------------------------------------------------------------------------
-// HTTP client
-
-// ---------------------------------------------------------------------------
 // The server process
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<Mutex<VecDeque<String>>>,
-    exited: bool,
-}
-
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
+/// Flags of every server run: searches see new records within a second,
+/// and `LOOKOUT_BENCH_LOGS_MAX_LAG`, when set, becomes `--log-max-lag`
+/// (the server does not inherit `LOOKOUT_*` variables).
+fn server_args() -> Vec<String> {
+    let mut args = vec!["--log-refresh".to_string(), "1s".to_string()];
+    if let Ok(lag) = std::env::var("LOOKOUT_BENCH_LOGS_MAX_LAG") {
+        args.extend(["--log-max-lag".to_string(), lag]);
     }
-    out
-}
-
-impl Server {
-    fn start(binary: &Path, data_dir: &Path) -> Server {
-        let mut command = Command::new(binary);
-        command
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--log-refresh",
-                "1s",
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .args(
-                std::env::var("LOOKOUT_BENCH_LOGS_MAX_LAG")
-                    .map(|lag| vec!["--log-max-lag".to_string(), lag])
-                    .unwrap_or_default(),
-            )
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("LOOKOUT_") {
-                command.env_remove(name);
-            }
-        }
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
-        let stderr = child.stderr.take().expect("piped stderr");
-        let log = Arc::new(Mutex::new(VecDeque::new()));
-        let (sender, receiver) = mpsc::channel();
-        {
-            let log = Arc::clone(&log);
-            std::thread::spawn(move || {
-                let mut sender = Some(sender);
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    let line = strip_ansi(&line);
-                    if let Some(rest) = line.split("listening on http://").nth(1) {
-                        let addr = rest.split_whitespace().next().unwrap_or("");
-                        if let (Ok(addr), Some(sender)) =
-                            (addr.parse::<SocketAddr>(), sender.take())
-                        {
-                            let _ = sender.send(addr);
-                        }
-                    }
-                    let mut log = log.lock().expect("log lock");
-                    if log.len() >= 40 {
-                        log.pop_front();
-                    }
-                    log.push_back(line);
-                }
-            });
-        }
-        let Ok(addr) = receiver.recv_timeout(STARTUP_TIMEOUT) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            std::thread::sleep(Duration::from_millis(100));
-            panic!(
-                "lookout did not report its address; its log:\n{}",
-                log.lock()
-                    .expect("log lock")
-                    .iter()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            );
-        };
-        Server {
-            child,
-            addr,
-            log,
-            exited: false,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn peak_rss_kib(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .ok()
-            .and_then(|text| {
-                text.lines()
-                    .find(|line| line.starts_with("VmHWM:"))
-                    .and_then(|line| line.split_whitespace().nth(1))
-                    .and_then(|value| value.parse().ok())
-            })
-            .unwrap_or(0)
-    }
-
-    /// CPU seconds per server thread name; see [`thread_cpu`].
-    fn thread_cpu(&self, ticks: f64) -> BTreeMap<String, f64> {
-        thread_cpu(self.pid(), ticks)
-    }
-
-    /// CPU seconds of the whole server process; see [`process_cpu`].
-    fn process_cpu(&self, ticks: f64) -> f64 {
-        process_cpu(self.pid(), ticks)
-    }
-
-    fn stop(&mut self) -> Duration {
-        let began = Instant::now();
-        let pid = nix::unistd::Pid::from_raw(self.pid() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        while began.elapsed() < SHUTDOWN_TIMEOUT {
-            match self.child.try_wait() {
-                Ok(Some(status)) => {
-                    self.exited = true;
-                    assert!(
-                        status.success(),
-                        "lookout exited with {status}; its log:\n{}",
-                        self.log_tail()
-                    );
-                    return began.elapsed();
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(error) => panic!("waiting for lookout: {error}"),
-            }
-        }
-        panic!(
-            "lookout did not stop within {SHUTDOWN_TIMEOUT:?}; its log:\n{}",
-            self.log_tail()
-        );
-    }
-
-    fn log_tail(&self) -> String {
-        self.log
-            .lock()
-            .map(|log| log.iter().cloned().collect::<Vec<_>>().join("\n"))
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if !self.exited {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+    args
 }
 
 // ---------------------------------------------------------------------------
@@ -981,7 +820,7 @@ fn ingest(
     let records = requests.len() * RECORDS_PER_REQUEST;
     let requests = Arc::new(requests);
     let next = Arc::new(AtomicUsize::new(0));
-    let cpu_before = server.thread_cpu(ticks);
+    let cpu_before = thread_cpu(server.pid(), ticks);
     let process_before = server.process_cpu(ticks);
     let began = Instant::now();
     let handles: Vec<_> = (0..clients)
@@ -1067,7 +906,7 @@ fn ingest(
         std::thread::sleep(Duration::from_millis(10));
     };
     let cpu_wall = began.elapsed();
-    let cpu_after = server.thread_cpu(ticks);
+    let cpu_after = thread_cpu(server.pid(), ticks);
     let process_cpu = server.process_cpu(ticks) - process_before;
     let mut thread_cpu: Vec<(String, f64)> = cpu_after
         .iter()
@@ -1132,19 +971,6 @@ fn thread_cpu(pid: u32, ticks: f64) -> BTreeMap<String, f64> {
     out
 }
 
-/// CPU seconds of process `pid`, including threads that ended.
-fn process_cpu(pid: u32, ticks: f64) -> f64 {
-    std::fs::read_to_string(format!("/proc/{}/stat", pid))
-        .ok()
-        .and_then(|text| {
-            let fields: Vec<&str> = text[text.rfind(')')? + 1..].split_whitespace().collect();
-            let utime: f64 = fields.get(11)?.parse().ok()?;
-            let stime: f64 = fields.get(12)?.parse().ok()?;
-            Some((utime + stime) / ticks)
-        })
-        .unwrap_or(0.0)
-}
-
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -1186,53 +1012,6 @@ fn verdict(met: bool) -> &'static str {
 
 fn file_size(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |meta| meta.len())
-}
-
-fn dir_size(path: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .map(|entry| match entry.metadata() {
-            Ok(meta) if meta.is_dir() => dir_size(&entry.path()),
-            Ok(meta) => meta.len(),
-            Err(_) => 0,
-        })
-        .sum()
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default()
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|line| line.starts_with("model name"))
-                .and_then(|line| line.split_once(':'))
-                .map(|(_, model)| model.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
 }
 
 fn now_nanos() -> u64 {
@@ -1479,7 +1258,7 @@ fn main() {
         request_bytes as f64 / 1e6,
         encode_time.as_secs_f64()
     );
-    let mut server = Server::start(&binary, &data_dir);
+    let mut server = Server::start(&binary, &data_dir, &server_args());
     let base_ingest = ingest(&server, &corpus, requests, settings.clients, base, ticks);
     load_samples.push(load_average());
     eprintln!(
@@ -1490,7 +1269,7 @@ fn main() {
     );
     let base_http = http_searches(server.addr, &corpus, &list, base, settings.query_runs);
     let base_rss = server.peak_rss_kib();
-    server.stop();
+    server.stop(SHUTDOWN_TIMEOUT);
     let base_index_bytes = dir_size(&data_dir.join("logs"));
     let base_data_bytes = dir_size(&data_dir);
     let base_inprocess = inprocess_searches(
@@ -1528,7 +1307,7 @@ fn main() {
     let mut growth_cpu: Option<IngestResult> = None;
     let mut stopped_by_budget = false;
     if settings.large > base {
-        let mut server = Server::start(&binary, &data_dir);
+        let mut server = Server::start(&binary, &data_dir, &server_args());
         let step = base;
         let per_step_estimate = |wall: Duration| {
             // Encoding plus ingest of one step at the rate seen so far, plus
@@ -1568,7 +1347,7 @@ fn main() {
         if grown > base {
             let http = http_searches(server.addr, &corpus, &list, grown, settings.query_runs);
             let rss = server.peak_rss_kib();
-            server.stop();
+            server.stop(SHUTDOWN_TIMEOUT);
             let index_bytes = dir_size(&data_dir.join("logs"));
             let data_bytes = dir_size(&data_dir);
             let inprocess = inprocess_searches(
@@ -1591,7 +1370,7 @@ fn main() {
                 peak_rss_kib: rss,
             });
         } else {
-            server.stop();
+            server.stop(SHUTDOWN_TIMEOUT);
         }
     }
     load_samples.push(load_average());

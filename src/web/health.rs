@@ -99,6 +99,9 @@ async fn log_index_check(state: &web::Data<AppState>) -> (Level, Value) {
         "last_commit": (last_commit > 0).then(|| format_rfc3339(UnixNanos(last_commit))),
         "lag_records": lag.as_ref().map(|lag| lag.records).unwrap_or(0),
         "lag_seconds": lag.as_ref().map(|lag| lag.oldest_seconds).unwrap_or(0.0),
+        // What log ingest admission works from (see `--log-max-lag`).
+        "capacity_records_per_second": status.capacity.load(Ordering::SeqCst),
+        "max_lag_seconds": state.config.log_max_lag.as_secs_f64(),
     });
     let bound = (state.config.log_refresh * LAG_REFRESHES).max(Duration::from_secs(30));
     let last_error = status.last_error.lock().clone();

@@ -1778,6 +1778,8 @@ fn log_ingest_and_indexing_show_in_metrics_health_and_storage() {
     assert_eq!(check["status"], json!("ok"), "{deep}");
     assert_eq!(check["alive"], json!(true), "{deep}");
     assert_eq!(check["lag_records"], json!(0), "{deep}");
+    assert_eq!(check["max_lag_seconds"], json!(2.0), "{deep}");
+    assert!(check["capacity_records_per_second"].is_u64(), "{deep}");
     assert!(check["last_commit"].is_string(), "{deep}");
 }
 

@@ -15,7 +15,7 @@ use crate::store::StoreOptions;
 use crate::telemetry::LogFormat;
 
 /// Default of `--log-max-lag`: ingested logs are searchable within 2 s,
-/// or ingest says it is behind.
+/// or ingest says it is behind (twice `--log-refresh` when that is longer).
 pub const DEFAULT_LOG_MAX_LAG: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -74,7 +74,7 @@ pub struct CliOptions {
     pub log_refresh: Option<String>,
     /// Refuse new log records (503 + Retry-After) while the log index is
     /// so far behind that they would not be searchable within this time;
-    /// 0 = never refuse [default: 2s]
+    /// 0 = never refuse [default: 2s, or twice --log-refresh if longer]
     #[arg(long, env = "LOOKOUT_LOG_MAX_LAG", global = true)]
     pub log_max_lag: Option<String>,
     /// Bearer token required for the API (needed to listen beyond loopback)
@@ -234,15 +234,11 @@ impl Config {
                 "must be between 10ms and 60s".into(),
             ));
         }
-        let log_max_lag_text = cli
-            .log_max_lag
-            .clone()
-            .or(file.log_max_lag)
-            .unwrap_or_else(|| humantime::format_duration(DEFAULT_LOG_MAX_LAG).to_string());
-        let log_max_lag = if log_max_lag_text.trim() == "0" {
-            Duration::ZERO
-        } else {
-            parse_duration("--log-max-lag", &log_max_lag_text)?
+        let log_max_lag = match cli.log_max_lag.clone().or(file.log_max_lag) {
+            Some(text) if text.trim() == "0" => Duration::ZERO,
+            Some(text) => parse_duration("--log-max-lag", &text)?,
+            // A longer refresh alone must not make the default invalid.
+            None => DEFAULT_LOG_MAX_LAG.max(log_refresh * 2),
         };
         if !log_max_lag.is_zero() && log_max_lag <= log_refresh {
             return Err(invalid(
@@ -497,6 +493,12 @@ mod tests {
         cli.log_refresh = Some("100ms".into());
         let config = Config::resolve(&cli).expect("longer than the refresh");
         assert_eq!(config.log_max_lag, Duration::from_millis(500));
+
+        // Without --log-max-lag, a long refresh moves the default along.
+        let mut cli = options();
+        cli.log_refresh = Some("5s".into());
+        let config = Config::resolve(&cli).expect("the default adapts");
+        assert_eq!(config.log_max_lag, Duration::from_secs(10));
     }
 
     #[test]

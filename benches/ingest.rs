@@ -29,6 +29,8 @@
 
 #[path = "support/raw_http.rs"]
 mod raw_http;
+#[path = "support/report.rs"]
+mod report;
 #[path = "support/server.rs"]
 mod server;
 
@@ -51,6 +53,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource as OtlpResource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message;
 use raw_http::{RawHttp, Response};
+use report::{percentile, thousands, verdict};
 use rusqlite::{params, Connection, OpenFlags};
 use server::{clock_ticks, cpu_model, dir_size, load_average, stat_cpu, Server};
 
@@ -1351,40 +1354,12 @@ fn time_queries(
     }
 }
 
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
 fn ms(duration: Duration) -> String {
     let ms = duration.as_secs_f64() * 1e3;
     if ms < 10.0 {
         format!("{ms:.2} ms")
     } else {
         format!("{ms:.1} ms")
-    }
-}
-
-fn thousands(value: f64) -> String {
-    let text = format!("{:.0}", value.max(0.0));
-    let mut out = String::new();
-    for (i, c) in text.chars().enumerate() {
-        if i > 0 && (text.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met {
-        "met"
-    } else {
-        "**missed**"
     }
 }
 

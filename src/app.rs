@@ -11,10 +11,16 @@ use actix_web::web;
 use anyhow::Context as _;
 
 use crate::config::Config;
+use crate::pipeline::supervise::{self, ThreadHealth};
 use crate::pipeline::tail::TailHub;
-use crate::pipeline::{spawn_retention, spawn_writer, IndexerStatus, LogIndexer, WriterHandle};
+use crate::pipeline::{
+    spawn_retention, spawn_writer, FlushError, IndexerHandle, IndexerStatus, LogIndexer,
+    WriterHandle,
+};
+use crate::query::ReadSide;
 use crate::store::logs::{LogIndexOptions, LogIndexes, LOGS_DIR};
-use crate::store::{sqlite, ReadPool};
+use crate::store::usage::{UsageCache, USAGE_INTERVAL};
+use crate::store::{DataDirLock, ReadPool};
 use crate::telemetry::Metrics;
 use crate::web::AppState;
 
@@ -24,20 +30,26 @@ pub struct App {
     listener: TcpListener,
     writer_thread: JoinHandle<()>,
     indexer_thread: JoinHandle<()>,
+    indexer_handle: IndexerHandle,
     retention_thread: JoinHandle<()>,
     stop_retention: crossbeam_channel::Sender<()>,
+    usage_thread: JoinHandle<()>,
+    stop_usage: crossbeam_channel::Sender<()>,
     addr: SocketAddr,
+    /// Held until the writer has stopped: one lookout per data directory.
+    lock: DataDirLock,
 }
 
 impl App {
-    /// Opens (and migrates) the database, starts the writer thread and
-    /// binds the listener, so the address is known before serving.
+    /// Locks the data directory, opens (and migrates) the database, starts
+    /// the background threads and binds the listener, so the address is
+    /// known before serving.
     pub fn build(config: Config) -> anyhow::Result<App> {
         let metrics = Arc::new(Metrics::default());
-        let store =
-            sqlite::open_write_store(&config.data_dir, &config.store).with_context(|| {
-                format!("cannot open the database in {}", config.data_dir.display())
-            })?;
+        let mut lock = DataDirLock::acquire(&config.data_dir)?;
+        let store = lock.open_write_store(&config.store).with_context(|| {
+            format!("cannot open the database in {}", config.data_dir.display())
+        })?;
         let reads = Arc::new(ReadPool::new(&config.data_dir, &config.store));
         let logs = LogIndexes::open(&config.data_dir.join(LOGS_DIR), LogIndexOptions::default())
             .context("cannot open the log indexes")?;
@@ -51,7 +63,7 @@ impl App {
         .context("cannot start the writer thread")?;
         let indexer = Arc::new(IndexerStatus::default());
         let tail = Arc::new(TailHub::default());
-        let indexer_thread = LogIndexer {
+        let (indexer_handle, indexer_thread) = LogIndexer {
             indexes: logs.clone(),
             reads: Arc::clone(&reads),
             writer: writer.clone(),
@@ -65,28 +77,62 @@ impl App {
         .spawn()
         .context("cannot start the log indexer thread")?;
         let (stop_retention, retention_stop) = crossbeam_channel::bounded(1);
-        let retention_thread = spawn_retention(writer.clone(), config.retention, retention_stop)
-            .context("cannot start the retention thread")?;
+        let retention_health = ThreadHealth::new("retention");
+        let retention_thread = spawn_retention(
+            writer.clone(),
+            config.retention,
+            retention_stop,
+            &retention_health,
+        )
+        .context("cannot start the retention thread")?;
+        let usage = Arc::new(UsageCache::default());
+        usage.refresh(&config.data_dir);
+        let (stop_usage, usage_stop) = crossbeam_channel::bounded::<()>(1);
+        let usage_health = ThreadHealth::new("storage-usage");
+        let usage_thread = {
+            let usage = Arc::clone(&usage);
+            let data_dir = config.data_dir.clone();
+            supervise::spawn(&usage_health, move || {
+                while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                    usage_stop.recv_timeout(USAGE_INTERVAL)
+                {
+                    usage.refresh(&data_dir);
+                }
+            })
+            .context("cannot start the storage-usage thread")?
+        };
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
+        let threads = vec![
+            Arc::clone(&writer.status().thread),
+            Arc::clone(&indexer.thread),
+            retention_health,
+            usage_health,
+        ];
+        let read = Arc::new(ReadSide::new(reads, logs, config.retention));
         let state = web::Data::new(AppState {
             config,
             writer,
-            reads,
-            logs,
+            read,
             indexer,
             tail,
             metrics,
+            usage,
+            threads,
         });
         Ok(App {
             state,
             listener,
             writer_thread,
             indexer_thread,
+            indexer_handle,
             retention_thread,
             stop_retention,
+            usage_thread,
+            stop_usage,
             addr,
+            lock,
         })
     }
 
@@ -101,6 +147,16 @@ impl App {
     /// The log indexer's published status.
     pub fn indexer(&self) -> Arc<IndexerStatus> {
         Arc::clone(&self.state.indexer)
+    }
+
+    /// What [`crate::pipeline::flush`] needs besides the writer.
+    pub fn indexer_handle(&self) -> IndexerHandle {
+        self.indexer_handle.clone()
+    }
+
+    /// The data directory's measured size.
+    pub fn usage(&self) -> Arc<UsageCache> {
+        Arc::clone(&self.state.usage)
     }
 
     /// Serves until the server is stopped (by SIGINT/SIGTERM when
@@ -130,19 +186,28 @@ impl App {
         server.await.context("the HTTP server failed")?;
         tracing::info!("stopped accepting requests; draining the write queue");
         drop(self.stop_retention);
-        if self.retention_thread.join().is_err() {
-            tracing::error!("the retention thread panicked");
-        }
+        drop(self.stop_usage);
+        let _ = self.retention_thread.join();
+        let _ = self.usage_thread.join();
+        let threads = self.state.threads.clone();
         self.state.writer.stop();
         drop(self.state);
-        self.writer_thread
-            .join()
-            .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+        drop(self.indexer_handle);
+        let _ = self.writer_thread.join();
         // The indexer ends once the writer is gone, after committing what
         // the journal holds.
-        self.indexer_thread
-            .join()
-            .map_err(|_| anyhow::anyhow!("the log indexer thread panicked"))?;
+        let _ = self.indexer_thread.join();
+        drop(self.lock);
+        // Supervised threads catch their panics; a panic during the run
+        // (logged when it happened) makes the shutdown a failure.
+        let panicked: Vec<String> = threads
+            .iter()
+            .filter(|thread| thread.panic_message().is_some())
+            .map(|thread| thread.stopped_reason())
+            .collect();
+        if !panicked.is_empty() {
+            anyhow::bail!("{}", panicked.join("; "));
+        }
         tracing::info!("shut down cleanly");
         Ok(())
     }
@@ -189,6 +254,9 @@ pub struct RunningApp {
     addr: SocketAddr,
     writer: WriterHandle,
     indexer: Arc<IndexerStatus>,
+    indexer_handle: IndexerHandle,
+    usage: Arc<UsageCache>,
+    data_dir: std::path::PathBuf,
     stop: StopHandle,
     thread: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -199,6 +267,9 @@ impl RunningApp {
         let addr = app.local_addr();
         let writer = app.writer();
         let indexer = app.indexer();
+        let indexer_handle = app.indexer_handle();
+        let usage = app.usage();
+        let data_dir = app.state.config.data_dir.clone();
         let (handle_sender, handle_receiver) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("lookout-server".into())
@@ -214,6 +285,9 @@ impl RunningApp {
             addr,
             writer,
             indexer,
+            indexer_handle,
+            usage,
+            data_dir,
             stop,
             thread: Some(thread),
         })
@@ -233,6 +307,21 @@ impl RunningApp {
 
     pub fn indexer(&self) -> &IndexerStatus {
         &self.indexer
+    }
+
+    /// Blocks until everything written so far is committed and, for logs,
+    /// searchable, and the data directory's size is measured again; `Err`
+    /// names what failed.
+    pub fn flush(&self) -> Result<(), FlushError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| {
+                FlushError::Index(format!("cannot start a runtime to wait on: {error}"))
+            })?;
+        runtime.block_on(crate::pipeline::flush(&self.writer, &self.indexer_handle))?;
+        self.usage.refresh(&self.data_dir);
+        Ok(())
     }
 
     /// Stops accepting, finishes in-flight requests, drains the writer.

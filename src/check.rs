@@ -2,8 +2,6 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags};
-
 use crate::store::sqlite::{self, applied_version, read, StoreError, MIGRATIONS};
 
 /// What `check` found; `problems` empty means the directory is sound.
@@ -25,7 +23,7 @@ pub fn check_data_dir(data_dir: &Path) -> Result<CheckReport, StoreError> {
             problems: vec![format!("no database at {}", path.display())],
         });
     }
-    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let conn = sqlite::open_read_only(data_dir)?;
     let mut problems = Vec::new();
     let schema_version = applied_version(&conn)?;
     let supported = MIGRATIONS.last().map_or(0, |(version, _, _)| *version);

@@ -14,6 +14,9 @@ use crate::pipeline::PipelineOptions;
 use crate::store::StoreOptions;
 use crate::telemetry::LogFormat;
 
+/// Default of `--data-dir`.
+pub const DEFAULT_DATA_DIR: &str = "./lookout-data";
+
 /// Default of `--log-max-lag`: ingested logs are searchable within 2 s,
 /// or ingest says it is behind (twice `--log-refresh` when that is longer).
 pub const DEFAULT_LOG_MAX_LAG: Duration = Duration::from_secs(2);
@@ -129,7 +132,8 @@ pub struct CliOptions {
     /// fsync the WAL on every commit (survives power loss, not only crashes)
     #[arg(long, env = "LOOKOUT_SYNC_FULL", global = true)]
     pub sync_full: Option<bool>,
-    /// Test-only: delay before each writer group, to exercise backpressure
+    /// Test hook: delay before each writer group, to exercise backpressure
+    #[cfg(feature = "test-hooks")]
     #[arg(long, env = "LOOKOUT_TEST_WRITER_DELAY", global = true, hide = true)]
     pub test_writer_delay: Option<String>,
 }
@@ -212,7 +216,7 @@ impl Config {
             .data_dir
             .clone()
             .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from("./lookout-data"));
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let retention_text = cli
             .retention
             .clone()
@@ -321,6 +325,7 @@ impl Config {
                 "must be at least 16".into(),
             ));
         }
+        #[cfg(feature = "test-hooks")]
         let writer_delay = match &cli.test_writer_delay {
             Some(text) => parse_duration("--test-writer-delay", text)?,
             None => Duration::ZERO,
@@ -347,6 +352,7 @@ impl Config {
             },
             pipeline: PipelineOptions {
                 queue_capacity,
+                #[cfg(feature = "test-hooks")]
                 writer_delay,
                 ..PipelineOptions::default()
             },
@@ -364,32 +370,41 @@ impl Config {
     }
 }
 
+/// Every `LOOKOUT_*` variable an option reads, taken from the option
+/// definitions themselves (so the list cannot drift from them).
+pub fn known_env_vars() -> Vec<String> {
+    use clap::CommandFactory as _;
+    Cli::command()
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .filter_map(|name| name.to_str().map(str::to_string))
+        .collect()
+}
+
 /// Environment variables that look like lookout's but are not, so a typo
 /// does not go unnoticed.
 pub fn unknown_env_vars() -> Vec<String> {
-    const KNOWN: &[&str] = &[
-        "LOOKOUT_LISTEN",
-        "LOOKOUT_DATA_DIR",
-        "LOOKOUT_RETENTION",
-        "LOOKOUT_LOG_REFRESH",
-        "LOOKOUT_ADMIN_TOKEN",
-        "LOOKOUT_API_KEY",
-        "LOOKOUT_CONFIG",
-        "LOOKOUT_LOG_FORMAT",
-        "LOOKOUT_LOG_LEVEL",
-        "LOOKOUT_CORS_ORIGIN",
-        "LOOKOUT_QUEUE_CAPACITY",
-        "LOOKOUT_MAX_REQUEST_SIZE",
-        "LOOKOUT_MAX_DECOMPRESSED_SIZE",
-        "LOOKOUT_MAX_ATTRIBUTES",
-        "LOOKOUT_MAX_ATTRIBUTE_LENGTH",
-        "LOOKOUT_SYNC_FULL",
-        "LOOKOUT_TEST_WRITER_DELAY",
-    ];
+    let known = known_env_vars();
     std::env::vars()
         .map(|(name, _)| name)
-        .filter(|name| name.starts_with("LOOKOUT_") && !KNOWN.contains(&name.as_str()))
+        .filter(|name| name.starts_with("LOOKOUT_") && !known.contains(name))
         .collect()
+}
+
+/// The data directory `lookout check` inspects: the flag, environment or
+/// config file value, or the default. Nothing else of serve's
+/// configuration (listen address, auth) is read or validated.
+pub fn resolve_data_dir(cli: &CliOptions) -> Result<PathBuf, ConfigError> {
+    if let Some(dir) = &cli.data_dir {
+        return Ok(dir.clone());
+    }
+    let file = match &cli.config {
+        Some(path) => read_file(path)?,
+        None => FileOptions::default(),
+    };
+    Ok(file
+        .data_dir
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)))
 }
 
 fn invalid(option: &'static str, message: String) -> ConfigError {
@@ -555,6 +570,49 @@ mod tests {
         std::fs::write(&path, "listen_on = \"x\"\n").expect("write");
         let error = Config::resolve(&cli).expect_err("unknown key").to_string();
         assert!(error.contains("listen_on"), "{error}");
+    }
+
+    #[test]
+    fn every_option_in_the_readme_is_a_known_variable() {
+        let known = known_env_vars();
+        assert!(
+            known.contains(&"LOOKOUT_LOG_MAX_LAG".to_string()),
+            "{known:?}"
+        );
+        let readme = include_str!("../README.md");
+        let documented: Vec<&str> = readme
+            .split('`')
+            .filter(|word| {
+                word.starts_with("LOOKOUT_")
+                    && word[8..]
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c == '_')
+            })
+            .collect();
+        assert!(documented.len() >= 15, "{documented:?}");
+        for name in documented {
+            assert!(
+                known.iter().any(|k| k == name),
+                "{name} is documented but unknown"
+            );
+        }
+    }
+
+    #[test]
+    fn check_reads_only_the_data_directory() {
+        let mut cli = options();
+        cli.listen = Some("0.0.0.0:4318".into());
+        cli.admin_token = None;
+        assert!(Config::resolve(&cli).is_err(), "serve refuses this");
+        assert_eq!(
+            resolve_data_dir(&cli).expect("check does not"),
+            PathBuf::from(DEFAULT_DATA_DIR)
+        );
+        cli.data_dir = Some(PathBuf::from("/somewhere"));
+        assert_eq!(
+            resolve_data_dir(&cli).expect("flag"),
+            PathBuf::from("/somewhere")
+        );
     }
 
     #[test]

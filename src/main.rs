@@ -9,6 +9,19 @@ use lookout::telemetry::init_tracing;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Check = command {
+        // Check reads the data directory only: serve's listen and auth
+        // rules (e.g. LOOKOUT_LISTEN=0.0.0.0:4318 without a token) do not
+        // apply to it.
+        return match lookout::config::resolve_data_dir(&cli.options) {
+            Ok(data_dir) => check(&data_dir),
+            Err(error) => {
+                eprintln!("lookout: {error}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let config = match Config::resolve(&cli.options) {
         Ok(config) => config,
         Err(error) => {
@@ -20,10 +33,10 @@ fn main() -> ExitCode {
     for name in unknown_env_vars() {
         tracing::warn!(name, "ignoring unknown LOOKOUT_* environment variable");
     }
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config, false),
+    match command {
         Command::Demo => serve(config, true),
-        Command::Check => check(&config),
+        // `check` returned above.
+        Command::Serve | Command::Check => serve(config, false),
     }
 }
 
@@ -65,8 +78,8 @@ fn serve(config: Config, demo: bool) -> ExitCode {
     }
 }
 
-fn check(config: &Config) -> ExitCode {
-    match lookout::check::check_data_dir(&config.data_dir) {
+fn check(data_dir: &std::path::Path) -> ExitCode {
+    match lookout::check::check_data_dir(data_dir) {
         Ok(report) => {
             println!(
                 "schema version {}, {} traces, {} spans",

@@ -107,6 +107,52 @@ impl Histogram {
 /// HTTP request series key: (method, route pattern, status).
 type RequestKey = (String, String, u16);
 
+/// Why ingest turned items (or whole requests) away: the `reason` label of
+/// `lookout_ingest_rejected_total`, named once here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RejectReason {
+    /// A journal row that cannot be decoded (skipped by the indexer).
+    CorruptJournalRecord,
+    /// The body is not valid protobuf, JSON, gzip or JSON lines.
+    Decode,
+    /// One span or record failed validation (partial success).
+    InvalidItem,
+    TooLarge,
+    UnsupportedMediaType,
+    /// The write queue was full (503 + Retry-After).
+    QueueFull,
+    /// Log indexing is too far behind (503 + Retry-After).
+    IndexLag,
+    /// The transaction failed or the writer is gone.
+    WriteFailed,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 8] = [
+        RejectReason::CorruptJournalRecord,
+        RejectReason::Decode,
+        RejectReason::InvalidItem,
+        RejectReason::TooLarge,
+        RejectReason::UnsupportedMediaType,
+        RejectReason::QueueFull,
+        RejectReason::IndexLag,
+        RejectReason::WriteFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::CorruptJournalRecord => "corrupt_journal_record",
+            RejectReason::Decode => "decode",
+            RejectReason::InvalidItem => "invalid_item",
+            RejectReason::TooLarge => "too_large",
+            RejectReason::UnsupportedMediaType => "unsupported_media_type",
+            RejectReason::QueueFull => "queue_full",
+            RejectReason::IndexLag => "index_lag",
+            RejectReason::WriteFailed => "write_failed",
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub ingested_spans: Counter,
@@ -114,9 +160,9 @@ pub struct Metrics {
     /// Log records added to the tantivy indexes.
     pub indexed_logs: Counter,
     pub index_commit_seconds: Histogram,
-    /// Rejections by reason (`queue_full`, `invalid_span`, `decode`, ...),
-    /// counted in items where items are known, else in requests.
-    rejected: Mutex<BTreeMap<&'static str, u64>>,
+    /// Rejections by reason, counted in items where items are known, else
+    /// in requests.
+    rejected: Mutex<BTreeMap<RejectReason, u64>>,
     pub queue_depth: Gauge,
     pub commit_seconds: Histogram,
     pub writer_errors: Counter,
@@ -124,10 +170,22 @@ pub struct Metrics {
     http_duration: Mutex<BTreeMap<String, Histogram>>,
 }
 
+/// One supervised thread's state at scrape time.
+#[derive(Debug, Clone)]
+pub struct ThreadState {
+    pub name: &'static str,
+    pub alive: bool,
+    pub panicked: bool,
+}
+
 /// Values computed at scrape time by the caller (file sizes, capacities).
 #[derive(Debug, Default)]
 pub struct ScrapeValues {
+    /// Bytes on disk by store, as last measured; empty when the last
+    /// measurement failed (`storage_measure_failed` says so).
     pub storage_bytes: Vec<(&'static str, u64)>,
+    pub storage_measure_failed: bool,
+    pub threads: Vec<ThreadState>,
     /// Journal rows not yet committed to the log index, and the age of the
     /// oldest in seconds.
     pub index_lag_records: i64,
@@ -145,12 +203,12 @@ fn escape_label(value: &str) -> String {
 }
 
 impl Metrics {
-    pub fn reject(&self, reason: &'static str, count: u64) {
+    pub fn reject(&self, reason: RejectReason, count: u64) {
         *self.rejected.lock().entry(reason).or_default() += count;
     }
 
-    pub fn rejected(&self, reason: &str) -> u64 {
-        self.rejected.lock().get(reason).copied().unwrap_or(0)
+    pub fn rejected(&self, reason: RejectReason) -> u64 {
+        self.rejected.lock().get(&reason).copied().unwrap_or(0)
     }
 
     pub fn record_http(&self, method: &str, route: &str, status: u16, seconds: f64) {
@@ -201,20 +259,41 @@ impl Metrics {
             "counter",
             "Rejected ingest items or requests, by reason.",
         );
-        for reason in [
-            "corrupt_journal_record",
-            "decode",
-            "invalid_item",
-            "too_large",
-            "unsupported_media_type",
-            "queue_full",
-            "index_lag",
-            "write_failed",
-        ] {
+        for reason in RejectReason::ALL {
             let _ = writeln!(
                 out,
-                "lookout_ingest_rejected_total{{reason=\"{reason}\"}} {}",
+                "lookout_ingest_rejected_total{{reason=\"{}\"}} {}",
+                reason.as_str(),
                 self.rejected(reason)
+            );
+        }
+
+        header(
+            &mut out,
+            "lookout_thread_up",
+            "gauge",
+            "1 while a background thread runs; 0 once it has stopped.",
+        );
+        for thread in &scrape.threads {
+            let _ = writeln!(
+                out,
+                "lookout_thread_up{{thread=\"{}\"}} {}",
+                thread.name,
+                u8::from(thread.alive)
+            );
+        }
+        header(
+            &mut out,
+            "lookout_thread_panics_total",
+            "counter",
+            "Background threads that died of a panic (the log has the message).",
+        );
+        for thread in &scrape.threads {
+            let _ = writeln!(
+                out,
+                "lookout_thread_panics_total{{thread=\"{}\"}} {}",
+                thread.name,
+                u8::from(thread.panicked)
             );
         }
 
@@ -348,6 +427,17 @@ impl Metrics {
         for (store, bytes) in &scrape.storage_bytes {
             let _ = writeln!(out, "lookout_storage_bytes{{store=\"{store}\"}} {bytes}");
         }
+        header(
+            &mut out,
+            "lookout_storage_measure_failed",
+            "gauge",
+            "1 when the last measurement of the data directory's size failed (the log says why).",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_storage_measure_failed {}",
+            u8::from(scrape.storage_measure_failed)
+        );
         out
     }
 }
@@ -383,16 +473,24 @@ mod tests {
     fn renders_prometheus_text_with_cumulative_buckets() {
         let metrics = Metrics::default();
         metrics.ingested_spans.add(5);
-        metrics.reject("queue_full", 2);
+        metrics.reject(RejectReason::QueueFull, 2);
         metrics.commit_seconds.observe(0.003);
         metrics.record_http("POST", "/v1/traces", 200, 0.002);
         let text = metrics.render(&ScrapeValues {
             storage_bytes: vec![("sqlite", 4096)],
+            storage_measure_failed: false,
+            threads: vec![ThreadState {
+                name: "writer",
+                alive: false,
+                panicked: true,
+            }],
             queue_capacity: 8,
             index_lag_records: 3,
             index_lag_seconds: 0.5,
             index_capacity: 52_000,
         });
+        assert!(text.contains("lookout_thread_up{thread=\"writer\"} 0\n"));
+        assert!(text.contains("lookout_thread_panics_total{thread=\"writer\"} 1\n"));
         assert!(text.contains("lookout_log_index_capacity_records_per_second 52000\n"));
         assert!(text.contains("lookout_log_index_lag_records 3\n"));
         assert!(text.contains("lookout_ingested_spans_total 5\n"));

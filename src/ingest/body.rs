@@ -28,25 +28,21 @@ pub fn decode_content_encoding(
                     .saturating_mul(4)
                     .min(limits.max_decompressed_bytes),
             );
-            decoder
-                .read_to_end(&mut out)
-                .map_err(|error| IngestError::Decode(format!("invalid gzip body: {error}")))?;
+            decoder.read_to_end(&mut out).map_err(IngestError::Gzip)?;
             if out.len() as u64 > cap {
                 return Err(too_large(limits));
             }
             Ok(out)
         }
-        Some(other) => Err(IngestError::UnsupportedMediaType(format!(
-            "unsupported Content-Encoding {other:?}: send gzip or no encoding"
-        ))),
+        Some(other) => Err(IngestError::UnsupportedEncoding(other.to_string())),
     }
 }
 
 fn too_large(limits: &Limits) -> IngestError {
-    IngestError::TooLarge(format!(
-        "request body is larger than {} bytes after decompression",
-        limits.max_decompressed_bytes
-    ))
+    IngestError::TooLarge {
+        limit: limits.max_decompressed_bytes,
+        decompressed: true,
+    }
 }
 
 #[cfg(test)]
@@ -65,12 +61,12 @@ mod tests {
     fn gzip_is_decoded_and_identity_passes_through() {
         let limits = Limits::default();
         assert_eq!(
-            decode_content_encoding(&gzip(b"hello"), Some("gzip"), &limits),
-            Ok(b"hello".to_vec())
+            decode_content_encoding(&gzip(b"hello"), Some("gzip"), &limits).expect("gzip"),
+            b"hello".to_vec()
         );
         assert_eq!(
-            decode_content_encoding(b"hi", None, &limits),
-            Ok(b"hi".to_vec())
+            decode_content_encoding(b"hi", None, &limits).expect("identity"),
+            b"hi".to_vec()
         );
     }
 
@@ -83,7 +79,7 @@ mod tests {
         let bomb = gzip(&vec![0u8; 1024 * 1024]);
         assert!(matches!(
             decode_content_encoding(&bomb, Some("gzip"), &limits),
-            Err(IngestError::TooLarge(_))
+            Err(IngestError::TooLarge { .. })
         ));
         assert!(decode_content_encoding(&gzip(&[0u8; 1024]), Some("gzip"), &limits).is_ok());
     }
@@ -93,11 +89,11 @@ mod tests {
         let limits = Limits::default();
         assert!(matches!(
             decode_content_encoding(b"not gzip", Some("gzip"), &limits),
-            Err(IngestError::Decode(_))
+            Err(IngestError::Gzip(_))
         ));
         assert!(matches!(
             decode_content_encoding(b"x", Some("br"), &limits),
-            Err(IngestError::UnsupportedMediaType(_))
+            Err(IngestError::UnsupportedEncoding(_))
         ));
     }
 }

@@ -24,7 +24,8 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::Limits;
 use crate::model::{
-    AttrValue, Attributes, IdError, LogBody, LogRecord, Scope, SpanId, TraceId, UnixNanos,
+    AttrValue, Attributes, IdError, LogBody, LogRecord, Scope, SpanId, TimeWindow, TraceId,
+    UnixNanos,
 };
 
 /// Time keys, most preferred first. `created` is Python logging's unix
@@ -61,7 +62,7 @@ const MIN_BODY_BYTES: usize = 64 * 1024;
 const MAX_QUOTED_BYTES: usize = 64;
 
 /// One rejected line: its 1-based number and why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineError {
     pub line: usize,
     pub message: String,
@@ -77,6 +78,28 @@ pub struct JsonLinesResult {
     /// too.
     pub record_lines: Vec<usize>,
     pub errors: Vec<LineError>,
+}
+
+impl JsonLinesResult {
+    /// Moves the records whose timestamp is outside `window` to the
+    /// errors, reported by their line; errors end up sorted by line.
+    pub fn reject_outside(self, window: &TimeWindow) -> JsonLinesResult {
+        let mut kept = JsonLinesResult {
+            errors: self.errors,
+            ..JsonLinesResult::default()
+        };
+        for (record, line) in self.records.into_iter().zip(self.record_lines) {
+            match window.check(record.timestamp) {
+                Ok(()) => {
+                    kept.records.push(record);
+                    kept.record_lines.push(line);
+                }
+                Err(message) => kept.errors.push(LineError { line, message }),
+            }
+        }
+        kept.errors.sort_by_key(|error| error.line);
+        kept
+    }
 }
 
 /// Parses a JSON lines body. Each non-blank line must be one JSON object;

@@ -2,25 +2,57 @@
 //!
 //! `body` enforces size limits and undoes `Content-Encoding: gzip`; `otlp`
 //! decodes OTLP protobuf/JSON and converts it into `model` types, rejecting
-//! invalid items individually. Nothing here touches storage.
+//! invalid items individually; `jsonl` parses JSON-lines logs. Record
+//! timestamps are checked against `model::TimeWindow`. Nothing here touches storage or
+//! knows HTTP: errors are typed, and `web::error` turns them into answers.
 
 pub mod body;
 pub mod jsonl;
 pub mod limits;
 pub mod otlp;
-pub mod otlp_logs;
 
 pub use limits::Limits;
 
-/// Why a request body could not be ingested at all.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+use crate::telemetry::RejectReason;
+
+/// Why a request body could not be ingested at all. Each variant carries
+/// its cause.
+#[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    #[error("{0}")]
-    Decode(String),
-    #[error("{0}")]
-    TooLarge(String),
-    #[error("{0}")]
-    UnsupportedMediaType(String),
+    #[error("invalid OTLP protobuf: {0}")]
+    Protobuf(prost::DecodeError),
+    #[error("invalid OTLP JSON: {0}")]
+    Json(serde_json::Error),
+    #[error("invalid gzip body: {0}")]
+    Gzip(std::io::Error),
+    /// The body could not be read off the connection.
+    #[error("could not read the request body: {0}")]
+    Read(String),
+    #[error("request body is larger than {limit} bytes{}", if *.decompressed { " after decompression" } else { "" })]
+    TooLarge { limit: usize, decompressed: bool },
+    #[error("unsupported Content-Encoding {0:?}: send gzip or no encoding")]
+    UnsupportedEncoding(String),
+    #[error("Content-Type {content_type:?} is not supported: send {expected}")]
+    UnsupportedContentType {
+        content_type: String,
+        expected: &'static str,
+    },
+}
+
+impl IngestError {
+    /// How `/metrics` counts a request refused for this error.
+    pub fn reject_reason(&self) -> RejectReason {
+        match self {
+            IngestError::Protobuf(_)
+            | IngestError::Json(_)
+            | IngestError::Gzip(_)
+            | IngestError::Read(_) => RejectReason::Decode,
+            IngestError::TooLarge { .. } => RejectReason::TooLarge,
+            IngestError::UnsupportedEncoding(_) | IngestError::UnsupportedContentType { .. } => {
+                RejectReason::UnsupportedMediaType
+            }
+        }
+    }
 }
 
 /// What a request lost in conversion: items rejected (with the first few

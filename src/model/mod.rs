@@ -7,9 +7,11 @@
 
 mod ids;
 mod time;
+mod window;
 
 pub use ids::{IdError, SpanId, TraceId};
 pub use time::{format_rfc3339, parse_time_param, UnixNanos};
+pub use window::{TimeWindow, MAX_FUTURE};
 mod log;
 pub use log::*;
 

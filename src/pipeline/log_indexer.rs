@@ -8,20 +8,25 @@
 //! across crashes. A record becomes searchable at most one refresh
 //! interval (plus one indexing pass) after its commit.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+#[cfg(feature = "test-hooks")]
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
+use tokio::sync::oneshot;
 
+use super::supervise::{self, ThreadHealth};
 use super::tail::TailHub;
-use super::WriterHandle;
+use super::{FlushError, WriterHandle};
 use crate::model::UnixNanos;
+use crate::store::log_codec;
 use crate::store::logs::{AddOutcome, LogIndexError, LogIndexWriter, LogIndexes};
-use crate::store::sqlite::{journal, read, ReadPool, StoreError};
-use crate::telemetry::Metrics;
+use crate::store::sqlite::{read, ReadPool, StoreError};
+use crate::telemetry::{Metrics, RejectReason};
 
 /// Journal rows read per pass.
 const READ_CHUNK: usize = 10_000;
@@ -38,9 +43,9 @@ const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 /// What the indexer publishes for health checks and metrics.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct IndexerStatus {
-    pub alive: AtomicBool,
+    pub thread: Arc<ThreadHealth>,
     /// Every journal row up to this id is committed in the indexes.
     pub indexed_through: AtomicI64,
     /// Every journal row up to this id has been handed to the index
@@ -52,10 +57,50 @@ pub struct IndexerStatus {
     pub last_commit_unix_nano: AtomicI64,
     /// The last failure, cleared by the next successful commit.
     pub last_error: Mutex<Option<String>>,
-    /// Test-only fault injection: while set, the indexer takes nothing
-    /// from the journal, as if indexing had stalled.
-    #[doc(hidden)]
+    /// Test hook: while set, the indexer takes nothing from the journal,
+    /// as if indexing had stalled.
+    #[cfg(feature = "test-hooks")]
     pub paused: AtomicBool,
+}
+
+impl Default for IndexerStatus {
+    fn default() -> Self {
+        IndexerStatus {
+            thread: ThreadHealth::new("log-indexer"),
+            indexed_through: AtomicI64::new(0),
+            offered_through: AtomicI64::new(0),
+            capacity: AtomicU64::new(0),
+            last_commit_unix_nano: AtomicI64::new(0),
+            last_error: Mutex::new(None),
+            #[cfg(feature = "test-hooks")]
+            paused: AtomicBool::new(false),
+        }
+    }
+}
+
+/// A request to index and commit every journal row up to `through` now,
+/// without waiting for the refresh interval, and reload the searchers.
+struct FlushRequest {
+    through: i64,
+    reply: oneshot::Sender<Result<(), FlushError>>,
+}
+
+/// Asks the log indexer to make what is journaled searchable now.
+#[derive(Clone)]
+pub struct IndexerHandle {
+    flushes: Sender<FlushRequest>,
+}
+
+impl IndexerHandle {
+    /// Returns once every journal row up to `through` is committed to the
+    /// log index and visible to searches.
+    pub async fn flush(&self, through: i64) -> Result<(), FlushError> {
+        let (reply, receiver) = oneshot::channel();
+        self.flushes
+            .send(FlushRequest { through, reply })
+            .map_err(|_| FlushError::IndexerGone)?;
+        receiver.await.unwrap_or(Err(FlushError::IndexerGone))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +109,9 @@ enum IndexerError {
     Index(#[from] LogIndexError),
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// A flush found journal rows it could not take (indexing is paused).
+    #[error("indexing has reached journal id {offered}, not {through}")]
+    Behind { offered: i64, through: i64 },
 }
 
 /// Why log ingest turns records away for now.
@@ -87,7 +135,7 @@ impl IndexerStatus {
         max_lag: Duration,
         refresh: Duration,
     ) -> Result<(), IndexBehind> {
-        if max_lag.is_zero() || !self.alive.load(Ordering::SeqCst) {
+        if max_lag.is_zero() || !self.thread.is_alive() {
             return Ok(());
         }
         let backlog = journaled_through
@@ -159,15 +207,38 @@ impl LogIndexer {
     /// Starts the `log-indexer` thread. It ends when `notify` is
     /// disconnected (the writer has stopped), after indexing and committing
     /// what the journal holds.
-    pub fn spawn(mut self) -> std::io::Result<JoinHandle<()>> {
-        self.status.alive.store(true, Ordering::SeqCst);
-        std::thread::Builder::new()
-            .name("log-indexer".into())
-            .spawn(move || {
-                self.run();
-                self.status.alive.store(false, Ordering::SeqCst);
-            })
+    pub fn spawn(self) -> std::io::Result<(IndexerHandle, JoinHandle<()>)> {
+        let (flushes, requests) = crossbeam_channel::unbounded();
+        let health = Arc::clone(&self.status.thread);
+        let mut running = Running {
+            parts: self,
+            flushes: requests,
+        };
+        let thread = supervise::spawn(&health, move || running.run())?;
+        Ok((IndexerHandle { flushes }, thread))
     }
+}
+
+/// The indexer's thread state: its parts and the flush requests.
+struct Running {
+    parts: LogIndexer,
+    flushes: Receiver<FlushRequest>,
+}
+
+impl std::ops::Deref for Running {
+    type Target = LogIndexer;
+    fn deref(&self) -> &LogIndexer {
+        &self.parts
+    }
+}
+
+/// What woke the indexer.
+enum Wake {
+    /// New journal rows, or the wait ran out.
+    Work,
+    Flush(FlushRequest),
+    /// The writer has stopped.
+    WriterGone,
 }
 
 /// One life of the index writer: rebuilt from the payloads after a failure.
@@ -191,7 +262,7 @@ enum SessionEnd {
     Retention,
 }
 
-impl LogIndexer {
+impl Running {
     fn run(&mut self) {
         self.apply_retention();
         loop {
@@ -237,12 +308,44 @@ impl LogIndexer {
         }
     }
 
-    /// Waits up to `pause`; false once the writer is gone.
+    /// Waits up to `pause` for new rows or a flush request.
+    fn next_wake(&self, pause: Duration) -> Wake {
+        crossbeam_channel::select! {
+            recv(self.notify) -> message => match message {
+                Ok(()) => Wake::Work,
+                Err(_) => Wake::WriterGone,
+            },
+            recv(self.flushes) -> request => match request {
+                Ok(request) => Wake::Flush(request),
+                // Unreachable while `self` holds the handle's peer; treat
+                // it as an ordinary wake.
+                Err(_) => Wake::Work,
+            },
+            default(pause) => Wake::Work,
+        }
+    }
+
+    /// Waits up to `pause` while the index writer cannot be used; flush
+    /// requests meanwhile are answered with the failure. False once the
+    /// writer is gone.
     fn wait(&self, pause: Duration) -> bool {
-        !matches!(
-            self.notify.recv_timeout(pause),
-            Err(RecvTimeoutError::Disconnected)
-        )
+        let until = Instant::now() + pause;
+        loop {
+            match self.next_wake(until.saturating_duration_since(Instant::now())) {
+                Wake::WriterGone => return false,
+                Wake::Flush(request) => {
+                    let message = self
+                        .status
+                        .last_error
+                        .lock()
+                        .clone()
+                        .unwrap_or_else(|| "the log index writer is unavailable".into());
+                    let _ = request.reply.send(Err(FlushError::Index(message)));
+                }
+                Wake::Work if Instant::now() >= until => return true,
+                Wake::Work => {}
+            }
+        }
     }
 
     fn fail(&self, error: &IndexerError) {
@@ -294,25 +397,52 @@ impl LogIndexer {
             ) else {
                 continue;
             };
-            match self.notify.recv_timeout(timeout) {
-                Ok(()) | Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
+            match self.next_wake(timeout) {
+                Wake::Work => {}
+                Wake::Flush(request) => {
+                    let result = self.flush(session, request.through);
+                    let answer = match &result {
+                        Ok(()) => Ok(()),
+                        Err(error) => Err(FlushError::Index(error.to_string())),
+                    };
+                    let _ = request.reply.send(answer);
+                    result?;
+                }
+                Wake::WriterGone => {
                     // The writer has stopped: index and commit what is left.
-                    while !self.index_pending(session)? {
-                        if self.commit_due(session) {
-                            self.commit(session)?;
-                        }
-                    }
-                    self.commit(session)?;
+                    self.drain_and_commit(session)?;
                     return Ok(SessionEnd::WriterStopped);
                 }
             }
         }
     }
 
+    /// Indexes every journal row there is and commits, due or not.
+    fn drain_and_commit(&self, session: &mut Session) -> Result<(), IndexerError> {
+        while !self.index_pending(session)? {
+            if self.commit_due(session) {
+                self.commit(session)?;
+            }
+        }
+        self.commit(session)
+    }
+
+    /// Makes every journal row up to `through` committed and searchable.
+    fn flush(&self, session: &mut Session, through: i64) -> Result<(), IndexerError> {
+        self.drain_and_commit(session)?;
+        if session.offered_through < through {
+            return Err(IndexerError::Behind {
+                offered: session.offered_through,
+                through,
+            });
+        }
+        Ok(())
+    }
+
     /// Adds journal rows above what was offered, in id order, until none
     /// are left (returns true) or a commit is due (returns false).
     fn index_pending(&self, session: &mut Session) -> Result<bool, IndexerError> {
+        #[cfg(feature = "test-hooks")]
         if self.status.paused.load(Ordering::SeqCst) {
             return Ok(true);
         }
@@ -324,7 +454,7 @@ impl LogIndexer {
             let count = rows.len();
             for (id, blob) in rows {
                 let journal_id = u64::try_from(id).unwrap_or(0);
-                match journal::decode_record(&blob) {
+                match log_codec::decode_record(&blob) {
                     Ok(record) => {
                         if session
                             .index_writer
@@ -338,7 +468,7 @@ impl LogIndexer {
                     // A record that cannot be decoded can never be indexed;
                     // skipping it (loudly) keeps the rest flowing.
                     Err(error) => {
-                        self.metrics.reject("corrupt_journal_record", 1);
+                        self.metrics.reject(RejectReason::CorruptJournalRecord, 1);
                         tracing::error!(journal_id = id, %error, "skipping undecodable journal record");
                     }
                 }
@@ -409,7 +539,7 @@ mod tests {
 
     fn status(offered_through: i64, capacity: u64) -> IndexerStatus {
         let status = IndexerStatus::default();
-        status.alive.store(true, Ordering::SeqCst);
+        status.thread.mark_alive_for_test(true);
         status
             .offered_through
             .store(offered_through, Ordering::SeqCst);
@@ -440,7 +570,7 @@ mod tests {
     fn admission_is_off_without_a_bound_or_without_an_indexer() {
         let indexer = status(0, 1);
         assert_eq!(indexer.admit(i64::MAX, Duration::ZERO, SECOND), Ok(()));
-        indexer.alive.store(false, Ordering::SeqCst);
+        indexer.thread.mark_alive_for_test(false);
         assert_eq!(indexer.admit(i64::MAX, 2 * SECOND, SECOND), Ok(()));
     }
 

@@ -8,11 +8,15 @@
 
 mod log_indexer;
 mod retention;
+pub mod supervise;
 pub mod tail;
 mod writer;
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+#[cfg(feature = "test-hooks")]
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
+#[cfg(feature = "test-hooks")]
 use std::time::Duration;
 
 use crossbeam_channel::{Sender, TrySendError};
@@ -20,12 +24,14 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use crate::model::{SpanBatch, UnixNanos};
-use crate::store::sqlite::journal::EncodedLog;
+use crate::store::log_codec::EncodedLog;
 use crate::store::sqlite::write::GroupStats;
-use crate::telemetry::Metrics;
+use crate::store::StoreError;
+use crate::telemetry::{Metrics, RejectReason};
 
-pub use log_indexer::{IndexBehind, IndexerStatus, LogIndexer};
+pub use log_indexer::{IndexBehind, IndexerHandle, IndexerStatus, LogIndexer};
 pub use retention::spawn_retention;
+pub use supervise::ThreadHealth;
 pub use writer::spawn_writer;
 
 /// How the writer thread is tuned.
@@ -35,7 +41,8 @@ pub struct PipelineOptions {
     pub queue_capacity: usize,
     /// A group stops draining once it holds this many spans.
     pub max_group_spans: usize,
-    /// Test-only: sleep this long before each group, to make the queue fill.
+    /// Test hook: sleep this long before each group, to make the queue fill.
+    #[cfg(feature = "test-hooks")]
     pub writer_delay: Duration,
 }
 
@@ -44,20 +51,44 @@ impl Default for PipelineOptions {
         PipelineOptions {
             queue_capacity: 256,
             max_group_spans: 20_000,
+            #[cfg(feature = "test-hooks")]
             writer_delay: Duration::ZERO,
         }
     }
 }
 
 /// Why a write did not happen.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum WriteError {
     #[error("the write queue is full")]
     QueueFull,
     #[error("the writer has stopped")]
     WriterGone,
+    /// The transaction failed; shared by every command of the group.
     #[error("storing the data failed: {0}")]
-    Failed(String),
+    Failed(Arc<StoreError>),
+}
+
+impl WriteError {
+    /// How `/metrics` counts the items this error turned away.
+    pub fn reject_reason(&self) -> RejectReason {
+        match self {
+            WriteError::QueueFull => RejectReason::QueueFull,
+            WriteError::WriterGone | WriteError::Failed(_) => RejectReason::WriteFailed,
+        }
+    }
+}
+
+/// Why a flush could not confirm that everything before it is stored and
+/// searchable.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FlushError {
+    #[error("{0}")]
+    Write(#[from] WriteError),
+    #[error("log indexing failed: {0}")]
+    Index(String),
+    #[error("the log indexer has stopped")]
+    IndexerGone,
 }
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, WriteError>>;
@@ -70,18 +101,22 @@ pub(crate) enum Command {
     TruncateJournal(i64),
     /// A tiny committed write that proves the database is writable.
     Probe(Reply<()>),
-    /// Answered once everything queued before it is committed.
+    /// Answered once everything queued before it is committed, with the
+    /// outcome of the group that committed it.
     Flush(Reply<()>),
     /// Delete up to `max_traces` traces older than the cutoff.
     Retain(UnixNanos, usize, Reply<(u64, u64)>),
     /// Finish what is queued before it, checkpoint and end the thread.
     Stop,
+    /// Test hook: the writer thread panics, to exercise health reporting.
+    #[cfg(feature = "test-hooks")]
+    Panic,
 }
 
 /// State the writer publishes for health checks.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WriterStatus {
-    pub alive: AtomicBool,
+    pub thread: Arc<ThreadHealth>,
     /// Unix nanos of the last successful commit (0 = none yet).
     pub last_commit_unix_nano: AtomicI64,
     pub commits: AtomicU64,
@@ -90,9 +125,24 @@ pub struct WriterStatus {
     pub journaled_through: AtomicI64,
     /// The last commit's error, cleared by the next successful commit.
     pub last_error: Mutex<Option<String>>,
-    /// Test-only fault injection: while set, the write connection refuses
-    /// writes, exercising the real failure path.
+    /// Test hook: while set, the write connection refuses writes,
+    /// exercising the real failure path.
+    #[cfg(feature = "test-hooks")]
     pub fail_writes: AtomicBool,
+}
+
+impl WriterStatus {
+    fn new() -> WriterStatus {
+        WriterStatus {
+            thread: ThreadHealth::new("writer"),
+            last_commit_unix_nano: AtomicI64::new(0),
+            commits: AtomicU64::new(0),
+            journaled_through: AtomicI64::new(0),
+            last_error: Mutex::new(None),
+            #[cfg(feature = "test-hooks")]
+            fail_writes: AtomicBool::new(false),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -164,7 +214,8 @@ impl WriterHandle {
         receiver.await.unwrap_or(Err(WriteError::WriterGone))
     }
 
-    /// Waits until everything submitted before it is committed.
+    /// Waits until everything submitted before it is committed; `Err` if
+    /// the group that held it failed.
     pub async fn flush(&self) -> Result<(), WriteError> {
         let receiver = self.try_submit(Command::Flush)?;
         receiver.await.unwrap_or(Err(WriteError::WriterGone))
@@ -203,9 +254,27 @@ impl WriterHandle {
         let _ = self.sender.send(Command::Stop);
     }
 
-    /// Test-only: make the database refuse (or accept again) writes.
-    #[doc(hidden)]
+    /// Test hook: make the database refuse (or accept again) writes.
+    #[cfg(feature = "test-hooks")]
     pub fn inject_write_failure(&self, on: bool) {
         self.status.fail_writes.store(on, Ordering::SeqCst);
     }
+
+    /// Test hook: make the writer thread panic once it reaches this
+    /// command.
+    #[cfg(feature = "test-hooks")]
+    pub fn inject_panic(&self) -> Result<(), WriteError> {
+        self.sender
+            .send(Command::Panic)
+            .map_err(|_| WriteError::WriterGone)
+    }
+}
+
+/// Waits until everything written before the call is committed and, for
+/// log records, indexed and visible to searches: the writer's flush, then
+/// the log indexer's. Tests flush instead of polling.
+pub async fn flush(writer: &WriterHandle, indexer: &IndexerHandle) -> Result<(), FlushError> {
+    writer.flush().await?;
+    let through = writer.status().journaled_through.load(Ordering::SeqCst);
+    indexer.flush(through).await
 }

@@ -2,11 +2,13 @@
 //! through the writer like every other write, in small chunks so ingest
 //! never waits long behind it.
 
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
+use super::supervise::{self, ThreadHealth};
 use super::WriterHandle;
 use crate::model::UnixNanos;
 
@@ -21,16 +23,15 @@ pub fn spawn_retention(
     writer: WriterHandle,
     retention: Duration,
     stop: Receiver<()>,
+    health: &Arc<ThreadHealth>,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("retention".into())
-        .spawn(move || loop {
-            run_pass(&writer, retention);
-            match stop.recv_timeout(INTERVAL) {
-                Err(RecvTimeoutError::Timeout) => continue,
-                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-            }
-        })
+    supervise::spawn(health, move || loop {
+        run_pass(&writer, retention);
+        match stop.recv_timeout(INTERVAL) {
+            Err(RecvTimeoutError::Timeout) => continue,
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+    })
 }
 
 fn run_pass(writer: &WriterHandle, retention: Duration) {

@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
-use super::{Command, PipelineOptions, WriteError, WriterHandle, WriterStatus};
+use super::{supervise, Command, PipelineOptions, WriteError, WriterHandle, WriterStatus};
 use crate::model::UnixNanos;
-use crate::store::sqlite::journal::EncodedLog;
-use crate::store::WriteStore;
+use crate::store::log_codec::EncodedLog;
+use crate::store::{StoreError, WriteStore};
 use crate::telemetry::Metrics;
 
 /// Starts the `writer` thread. It runs until every `WriterHandle` is
@@ -22,8 +22,7 @@ pub fn spawn_writer(
     journal_notify: Option<Sender<()>>,
 ) -> std::io::Result<(WriterHandle, JoinHandle<()>)> {
     let (sender, receiver) = crossbeam_channel::bounded(options.queue_capacity.max(1));
-    let status = Arc::new(WriterStatus::default());
-    status.alive.store(true, Ordering::SeqCst);
+    let status = Arc::new(WriterStatus::new());
     let handle = WriterHandle {
         sender,
         status: Arc::clone(&status),
@@ -35,22 +34,21 @@ pub fn spawn_writer(
     std::thread::Builder::new()
         .name("writer-free".into())
         .spawn(move || for _group in garbage_receiver {})?;
-    let thread = std::thread::Builder::new()
-        .name("writer".into())
-        .spawn(move || {
-            let mut writer = Writer {
-                store,
-                receiver,
-                options,
-                status: Arc::clone(&status),
-                metrics,
-                query_only: false,
-                journal_notify,
-                garbage,
-            };
-            writer.run();
-            status.alive.store(false, Ordering::SeqCst);
-        })?;
+    let health = Arc::clone(&status.thread);
+    let thread = supervise::spawn(&health, move || {
+        let mut writer = Writer {
+            store,
+            receiver,
+            options,
+            status,
+            metrics,
+            #[cfg(feature = "test-hooks")]
+            query_only: false,
+            journal_notify,
+            garbage,
+        };
+        writer.run();
+    })?;
     Ok((handle, thread))
 }
 
@@ -60,6 +58,8 @@ struct Writer {
     options: PipelineOptions,
     status: Arc<WriterStatus>,
     metrics: Arc<Metrics>,
+    /// Whether the fault-injection hook has made the connection read-only.
+    #[cfg(feature = "test-hooks")]
     query_only: bool,
     /// Woken (without blocking) after a commit that journaled log records.
     journal_notify: Option<Sender<()>>,
@@ -79,6 +79,7 @@ impl Writer {
             let Ok(first) = self.receiver.recv() else {
                 break;
             };
+            #[cfg(feature = "test-hooks")]
             if !self.options.writer_delay.is_zero() {
                 std::thread::sleep(self.options.writer_delay);
             }
@@ -110,6 +111,7 @@ impl Writer {
         group
     }
 
+    #[cfg(feature = "test-hooks")]
     fn sync_fault_injection(&mut self) {
         let fail = self.status.fail_writes.load(Ordering::SeqCst);
         if fail != self.query_only {
@@ -125,6 +127,7 @@ impl Writer {
     /// before any reply is sent, so a client that saw its write succeed
     /// never reads a stale failure from `/health/deep`.
     fn write(&mut self, group: Vec<Command>) {
+        #[cfg(feature = "test-hooks")]
         self.sync_fault_injection();
         let started = Instant::now();
         let mut batches = Vec::new();
@@ -146,13 +149,17 @@ impl Writer {
                     retains.push((cutoff, max_traces, reply))
                 }
                 Command::Stop => {}
+                #[cfg(feature = "test-hooks")]
+                Command::Panic => panic!("writer panic injected by a test"),
             }
         }
 
-        let mut failure: Option<String> = None;
-        let mut note = |result: Result<(), String>| {
-            if let Err(message) = result {
-                failure.get_or_insert(message);
+        // The group's first failure: what health reports and what a flush
+        // in this group answers.
+        let mut failure: Option<Arc<StoreError>> = None;
+        let mut note = |result: Result<(), &Arc<StoreError>>| {
+            if let Err(error) = result {
+                failure.get_or_insert_with(|| Arc::clone(error));
             }
         };
 
@@ -163,10 +170,7 @@ impl Writer {
                 batches.iter().map(|(batch, _)| batch).collect();
             let log_refs: Vec<&[EncodedLog]> =
                 logs.iter().map(|(records, _)| records.as_slice()).collect();
-            let result = self
-                .store
-                .write(&span_refs, &log_refs)
-                .map_err(|error| WriteError::Failed(error.to_string()));
+            let result = self.store.write(&span_refs, &log_refs).map_err(Arc::new);
             if let Ok(stats) = &result {
                 self.metrics.ingested_spans.add(stats.spans_inserted);
                 self.metrics.ingested_logs.add(stats.logs_inserted);
@@ -176,16 +180,12 @@ impl Writer {
                         .fetch_max(id, Ordering::SeqCst);
                 }
             }
-            note(result.as_ref().map(|_| ()).map_err(ToString::to_string));
-            Some(result)
+            note(result.as_ref().map(|_| ()));
+            Some(result.map_err(WriteError::Failed))
         };
         if let Some(up_to) = truncate_to {
-            note(
-                self.store
-                    .truncate_journal(up_to)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
-            );
+            let result = self.store.truncate_journal(up_to).map_err(Arc::new);
+            note(result.as_ref().map(|_| ()));
         }
         let retain_results: Vec<_> = retains
             .into_iter()
@@ -193,25 +193,26 @@ impl Writer {
                 let result = self
                     .store
                     .delete_traces_before(cutoff, max_traces)
-                    .map_err(|error| WriteError::Failed(error.to_string()));
-                note(result.as_ref().map(|_| ()).map_err(ToString::to_string));
-                (reply, result)
+                    .map_err(Arc::new);
+                note(result.as_ref().map(|_| ()));
+                (reply, result.map_err(WriteError::Failed))
             })
             .collect();
         let probe_results: Vec<_> = probes
             .into_iter()
             .map(|reply| {
-                let result = self
-                    .store
-                    .write_probe()
-                    .map_err(|error| WriteError::Failed(error.to_string()));
-                note(result.as_ref().map(|_| ()).map_err(ToString::to_string));
-                (reply, result)
+                let result = self.store.write_probe().map_err(Arc::new);
+                note(result.as_ref().map(|_| ()));
+                (reply, result.map_err(WriteError::Failed))
             })
             .collect();
         self.metrics
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
+        let flush_result = match &failure {
+            Some(error) => Err(WriteError::Failed(Arc::clone(error))),
+            None => Ok(()),
+        };
         self.record_outcome(failure);
 
         // The receivers may have gone (client disconnected); what was
@@ -239,13 +240,13 @@ impl Writer {
             let _ = reply.send(result);
         }
         for reply in flushes {
-            let _ = reply.send(Ok(()));
+            let _ = reply.send(flush_result.clone());
         }
     }
 
     /// Publishes the group's outcome for health checks and metrics, and
     /// logs a failure once per outage.
-    fn record_outcome(&self, failure: Option<String>) {
+    fn record_outcome(&self, failure: Option<Arc<StoreError>>) {
         match failure {
             None => {
                 self.status
@@ -256,7 +257,8 @@ impl Writer {
                     tracing::info!("writes succeed again");
                 }
             }
-            Some(message) => {
+            Some(error) => {
+                let message = error.to_string();
                 self.metrics.writer_errors.inc();
                 let mut last_error = self.status.last_error.lock();
                 if last_error.is_none() {
@@ -277,5 +279,7 @@ fn command_spans(command: &Command) -> usize {
         | Command::Retain(..)
         | Command::TruncateJournal(_)
         | Command::Stop => 1,
+        #[cfg(feature = "test-hooks")]
+        Command::Panic => 1,
     }
 }

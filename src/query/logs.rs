@@ -3,7 +3,7 @@
 
 use super::params::{self, Params};
 use super::{logql, QueryError};
-use crate::model::{Severity, TraceId, UnixNanos};
+use crate::model::{Severity, TimeWindow, TraceId, UnixNanos};
 use crate::store::logs::{LogCursor, LogFilter, PageRequest, SortOrder};
 
 pub const DEFAULT_LIMIT: usize = 100;
@@ -16,7 +16,7 @@ pub fn parse_log_filter(params: &Params, now: UnixNanos) -> Result<LogFilter, Qu
     let mut filter = LogFilter::new(start, end);
     if let Some(text) = params::get(params, "q") {
         let expr = logql::parse(text).map_err(|error| {
-            QueryError(format!(
+            QueryError::Invalid(format!(
                 "parameter q: {} (at position {})",
                 error.message, error.position
             ))
@@ -26,7 +26,7 @@ pub fn parse_log_filter(params: &Params, now: UnixNanos) -> Result<LogFilter, Qu
     filter.service = params::get(params, "service").map(str::to_string);
     if let Some(level) = params::get(params, "level") {
         let severity = Severity::parse(level).ok_or_else(|| {
-            QueryError(format!(
+            QueryError::Invalid(format!(
                 "parameter level: {level:?} is not one of trace, debug, info, warn, error, fatal"
             ))
         })?;
@@ -34,7 +34,7 @@ pub fn parse_log_filter(params: &Params, now: UnixNanos) -> Result<LogFilter, Qu
     }
     if let Some(text) = params::get(params, "trace_id") {
         let trace_id = TraceId::from_hex(text)
-            .map_err(|error| QueryError(format!("parameter trace_id: {error}")))?;
+            .map_err(|error| QueryError::Invalid(format!("parameter trace_id: {error}")))?;
         filter.trace_id = Some(trace_id);
     }
     Ok(filter)
@@ -46,7 +46,7 @@ pub fn parse_page(params: &Params) -> Result<PageRequest, QueryError> {
         None | Some("desc") => SortOrder::Desc,
         Some("asc") => SortOrder::Asc,
         Some(other) => {
-            return Err(QueryError(format!(
+            return Err(QueryError::Invalid(format!(
                 "parameter order: must be asc or desc, got {other:?}"
             )))
         }
@@ -66,6 +66,48 @@ pub fn parse_page(params: &Params) -> Result<PageRequest, QueryError> {
     })
 }
 
+/// How far a trace's logs may lie outside the trace's own time range:
+/// the clocks of the hosts that wrote them disagree.
+pub const TRACE_LOGS_SKEW_NANOS: i64 = 3_600_000_000_000;
+
+/// `/api/traces/{id}/logs` parameters → the search for the logs carrying
+/// `trace_id` (a `trace_id` parameter is ignored). Without `start`, `end`
+/// or `lookback` the range is the trace's own (`bounds`) widened by
+/// [`TRACE_LOGS_SKEW_NANOS`] each side, or all of `kept` for a trace that
+/// is not stored; oldest first unless `order` is given.
+pub fn parse_trace_logs(
+    params: &Params,
+    trace_id: TraceId,
+    bounds: Option<(UnixNanos, UnixNanos)>,
+    kept: TimeWindow,
+    now: UnixNanos,
+) -> Result<(LogFilter, PageRequest), QueryError> {
+    let params: Vec<(String, String)> = params
+        .iter()
+        .filter(|(key, _)| key != "trace_id")
+        .cloned()
+        .collect();
+    let explicit_range = params
+        .iter()
+        .any(|(key, _)| key == "start" || key == "end" || key == "lookback");
+    let mut filter = parse_log_filter(&params, now)?;
+    if !explicit_range {
+        (filter.start, filter.end) = match bounds {
+            Some((start, end)) => (
+                UnixNanos(start.0.saturating_sub(TRACE_LOGS_SKEW_NANOS)),
+                UnixNanos(end.0.saturating_add(TRACE_LOGS_SKEW_NANOS)),
+            ),
+            None => (kept.earliest, kept.latest),
+        };
+    }
+    filter.trace_id = Some(trace_id);
+    let mut page = parse_page(&params)?;
+    if params::get(&params, "order").is_none() {
+        page.order = SortOrder::Asc;
+    }
+    Ok((filter, page))
+}
+
 pub fn encode_log_cursor(cursor: &LogCursor) -> String {
     params::encode_cursor(&[
         cursor.timestamp.0,
@@ -80,7 +122,7 @@ pub fn parse_buckets(params: &Params) -> Result<usize, QueryError> {
             Ok(value) if (1..=crate::store::logs::MAX_HISTOGRAM_BUCKETS).contains(&value) => {
                 Ok(value)
             }
-            _ => Err(QueryError(format!(
+            _ => Err(QueryError::Invalid(format!(
                 "parameter buckets: must be an integer from 1 to {}, got {text:?}",
                 crate::store::logs::MAX_HISTOGRAM_BUCKETS
             ))),
@@ -118,7 +160,7 @@ pub fn parse_tail_filter(params: &Params) -> Result<TailQuery, QueryError> {
     let filter = parse_log_filter(params, UnixNanos::now())?;
     let expr = match params::get(params, "q") {
         Some(text) => logql::parse(text).map_err(|error| {
-            QueryError(format!(
+            QueryError::Invalid(format!(
                 "parameter q: {} (at position {})",
                 error.message, error.position
             ))
@@ -169,17 +211,62 @@ mod tests {
     }
 
     #[test]
+    fn trace_logs_default_to_the_trace_range_widened_and_oldest_first() {
+        let now = UnixNanos(100_000_000_000_000);
+        let trace_id = TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").expect("id");
+        let kept = TimeWindow {
+            earliest: UnixNanos(1),
+            latest: UnixNanos(2),
+        };
+        let bounds = Some((UnixNanos(50_000_000_000_000), UnixNanos(50_000_000_000_010)));
+        let (filter, page) = parse_trace_logs(
+            &params(&[("trace_id", "ignored")]),
+            trace_id,
+            bounds,
+            kept,
+            now,
+        )
+        .expect("valid");
+        assert_eq!(filter.trace_id, Some(trace_id));
+        assert_eq!(
+            filter.start,
+            UnixNanos(50_000_000_000_000 - TRACE_LOGS_SKEW_NANOS)
+        );
+        assert_eq!(
+            filter.end,
+            UnixNanos(50_000_000_000_010 + TRACE_LOGS_SKEW_NANOS)
+        );
+        assert_eq!(page.order, SortOrder::Asc);
+
+        let (filter, page) =
+            parse_trace_logs(&params(&[("order", "desc")]), trace_id, None, kept, now)
+                .expect("valid");
+        assert_eq!((filter.start, filter.end), (kept.earliest, kept.latest));
+        assert_eq!(page.order, SortOrder::Desc);
+
+        let (filter, _) =
+            parse_trace_logs(&params(&[("lookback", "15m")]), trace_id, bounds, kept, now)
+                .expect("valid");
+        assert_eq!(filter.end, now);
+    }
+
+    #[test]
     fn bad_parameters_name_themselves_and_the_parser_position() {
         let now = UnixNanos(100_000_000_000_000);
         let error = parse_log_filter(&params(&[("q", "\"unbalanced")]), now).expect_err("bad q");
         assert!(
-            error.0.contains("parameter q") && error.0.contains("position"),
+            error.invalid_message().contains("parameter q")
+                && error.invalid_message().contains("position"),
             "{}",
-            error.0
+            error.invalid_message()
         );
         for (name, value) in [("level", "loud"), ("trace_id", "xyz")] {
             let error = parse_log_filter(&params(&[(name, value)]), now).expect_err(name);
-            assert!(error.0.contains(name), "{}", error.0);
+            assert!(
+                error.invalid_message().contains(name),
+                "{}",
+                error.invalid_message()
+            );
         }
         assert!(parse_page(&params(&[("order", "sideways")])).is_err());
         assert!(parse_buckets(&params(&[("buckets", "0")])).is_err());

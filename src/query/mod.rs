@@ -1,13 +1,39 @@
-//! The read side's request models: parsing and validating query
-//! parameters into store filters, time ranges and opaque cursors.
-//! Execution happens in `store::sqlite::read` on read-only connections.
+//! The read side: parsing API parameters into store filters, time ranges
+//! and opaque cursors, and executing trace search, trace fetch and log
+//! search on read-only SQLite connections and tantivy searchers
+//! ([`ReadSide`]). Knows neither HTTP nor JSON; runs no SQL itself (that
+//! is `store::sqlite::read`) and never writes.
 
 pub mod logql;
 pub mod logs;
 pub mod params;
+mod read_side;
 pub mod traces;
 
-/// A query parameter that could not be used; the message names it.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{0}")]
-pub struct QueryError(pub String);
+pub use read_side::{IndexLag, ReadSide, StoredCounts};
+
+use crate::store::logs::LogIndexError;
+use crate::store::StoreError;
+
+/// Why a read could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// A parameter that could not be used; the message names it.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    LogIndex(#[from] LogIndexError),
+}
+
+impl QueryError {
+    /// The message of an `Invalid` error (empty for the others): what the
+    /// parser tests check.
+    pub fn invalid_message(&self) -> &str {
+        match self {
+            QueryError::Invalid(message) => message,
+            _ => "",
+        }
+    }
+}

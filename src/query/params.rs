@@ -33,7 +33,7 @@ pub fn time_range(params: &Params, now: UnixNanos) -> Result<(UnixNanos, UnixNan
         get(params, name)
             .map(|text| {
                 parse_time_param(text).ok_or_else(|| {
-                    QueryError(format!(
+                    QueryError::Invalid(format!(
                         "parameter {name}: {text:?} is not an RFC 3339 time or unix milliseconds"
                     ))
                 })
@@ -45,7 +45,7 @@ pub fn time_range(params: &Params, now: UnixNanos) -> Result<(UnixNanos, UnixNan
     let lookback = get(params, "lookback")
         .map(|text| {
             humantime::parse_duration(text).map_err(|_| {
-                QueryError(format!(
+                QueryError::Invalid(format!(
                     "parameter lookback: {text:?} is not a duration like 15m, 1h or 7d"
                 ))
             })
@@ -62,7 +62,9 @@ pub fn time_range(params: &Params, now: UnixNanos) -> Result<(UnixNanos, UnixNan
         (None, None) => UnixNanos(end.0.saturating_sub(3_600_000_000_000)),
     };
     if start >= end {
-        return Err(QueryError("parameter start: must be before end".into()));
+        return Err(QueryError::Invalid(
+            "parameter start: must be before end".into(),
+        ));
     }
     Ok((start, end))
 }
@@ -72,7 +74,7 @@ pub fn limit(params: &Params, default: usize, max: usize) -> Result<usize, Query
         None => Ok(default),
         Some(text) => match text.parse::<usize>() {
             Ok(value) if (1..=max).contains(&value) => Ok(value),
-            _ => Err(QueryError(format!(
+            _ => Err(QueryError::Invalid(format!(
                 "parameter limit: must be an integer from 1 to {max}, got {text:?}"
             ))),
         },
@@ -83,7 +85,7 @@ pub fn float(params: &Params, name: &str) -> Result<Option<f64>, QueryError> {
     get(params, name)
         .map(|text| match text.parse::<f64>() {
             Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
-            _ => Err(QueryError(format!(
+            _ => Err(QueryError::Invalid(format!(
                 "parameter {name}: {text:?} is not a non-negative number"
             ))),
         })
@@ -101,7 +103,7 @@ pub fn encode_cursor(values: &[i64]) -> String {
 
 pub fn decode_cursor(text: &str, count: usize) -> Result<Vec<i64>, QueryError> {
     let invalid =
-        || QueryError("parameter cursor: not a cursor from a previous next_cursor".into());
+        || QueryError::Invalid("parameter cursor: not a cursor from a previous next_cursor".into());
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(text)
         .map_err(|_| invalid())?;
@@ -135,16 +137,16 @@ mod tests {
     fn time_range_defaults_to_the_last_hour() {
         let now = UnixNanos(10_000_000_000_000);
         assert_eq!(
-            time_range(&params(&[]), now),
-            Ok((UnixNanos(now.0 - 3_600_000_000_000), now))
+            time_range(&params(&[]), now).expect("valid"),
+            (UnixNanos(now.0 - 3_600_000_000_000), now)
         );
         assert_eq!(
-            time_range(&params(&[("lookback", "15m")]), now),
-            Ok((UnixNanos(now.0 - 900_000_000_000), now))
+            time_range(&params(&[("lookback", "15m")]), now).expect("valid"),
+            (UnixNanos(now.0 - 900_000_000_000), now)
         );
         assert_eq!(
-            time_range(&params(&[("start", "1000"), ("end", "2000")]), now),
-            Ok((UnixNanos(1_000_000_000), UnixNanos(2_000_000_001)))
+            time_range(&params(&[("start", "1000"), ("end", "2000")]), now).expect("valid"),
+            (UnixNanos(1_000_000_000), UnixNanos(2_000_000_001))
         );
     }
 
@@ -152,24 +154,27 @@ mod tests {
     fn bad_time_parameters_are_named() {
         let now = UnixNanos(10_000_000_000_000);
         let error = time_range(&params(&[("start", "noon")]), now).expect_err("bad");
-        assert!(error.0.contains("start"));
+        assert!(error.invalid_message().contains("start"));
         let error = time_range(&params(&[("lookback", "a while")]), now).expect_err("bad");
-        assert!(error.0.contains("lookback"));
+        assert!(error.invalid_message().contains("lookback"));
         assert!(time_range(&params(&[("start", "3000"), ("end", "2000")]), now).is_err());
     }
 
     #[test]
     fn cursors_round_trip_and_garbage_is_rejected() {
         let cursor = encode_cursor(&[123, -4]);
-        assert_eq!(decode_cursor(&cursor, 2), Ok(vec![123, -4]));
+        assert_eq!(decode_cursor(&cursor, 2).expect("valid"), vec![123, -4]);
         assert!(decode_cursor("garbage!", 2).is_err());
         assert!(decode_cursor(&cursor, 3).is_err());
     }
 
     #[test]
     fn limits_are_bounded() {
-        assert_eq!(limit(&params(&[]), 20, 1000), Ok(20));
-        assert_eq!(limit(&params(&[("limit", "5")]), 20, 1000), Ok(5));
+        assert_eq!(limit(&params(&[]), 20, 1000).expect("valid"), 20);
+        assert_eq!(
+            limit(&params(&[("limit", "5")]), 20, 1000).expect("valid"),
+            5
+        );
         assert!(limit(&params(&[("limit", "0")]), 20, 1000).is_err());
         assert!(limit(&params(&[("limit", "5000")]), 20, 1000).is_err());
         assert!(limit(&params(&[("limit", "x")]), 20, 1000).is_err());

@@ -15,7 +15,7 @@ pub fn parse_trace_filter(params: &Params, now: UnixNanos) -> Result<TraceFilter
         Some("error") => Some(StatusFilter::Error),
         Some("ok") => Some(StatusFilter::Ok),
         Some(other) => {
-            return Err(QueryError(format!(
+            return Err(QueryError::Invalid(format!(
                 "parameter status: must be error or ok, got {other:?}"
             )))
         }
@@ -30,7 +30,7 @@ pub fn parse_trace_filter(params: &Params, now: UnixNanos) -> Result<TraceFilter
                 attributes.push((key.to_string(), value.to_string()))
             }
             _ => {
-                return Err(QueryError(format!(
+                return Err(QueryError::Invalid(format!(
                     "parameter attr: {attr:?} is not key=value"
                 )))
             }
@@ -107,7 +107,11 @@ mod tests {
             ("limit", "0"),
         ] {
             let error = parse_trace_filter(&params(&[(name, value)]), now).expect_err(name);
-            assert!(error.0.contains(name), "{name}: {}", error.0);
+            assert!(
+                error.invalid_message().contains(name),
+                "{name}: {}",
+                error.invalid_message()
+            );
         }
     }
 }

@@ -2,10 +2,15 @@
 //! the one write connection (moved into the writer thread) and the pool of
 //! read-only connections.
 //!
-//! Invariant: only this module constructs a writable connection, and only
-//! `sqlite::write` issues DML that changes data.
+//! Invariants: only this module constructs a writable connection, only
+//! through a held [`DataDirLock`], and only `sqlite::write` issues DML that
+//! changes data.
 
+mod lock;
+pub mod log_codec;
 pub mod logs;
 pub mod sqlite;
+pub mod usage;
 
+pub use lock::{DataDirLock, LOCK_FILE};
 pub use sqlite::{ReadPool, StoreError, StoreOptions, WriteStore};

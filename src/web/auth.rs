@@ -102,7 +102,7 @@ pub async fn require_otlp_key(
                 .and_then(|v| v.to_str().ok())
                 .and_then(Encoding::from_content_type)
                 .unwrap_or(Encoding::Json);
-            let response = super::otlp::otlp_error(&error, encoding);
+            let response = error.otlp_response(encoding);
             return Ok(request.into_response(response).map_into_right_body());
         }
     }

@@ -1,12 +1,18 @@
-//! The one place where errors become HTTP statuses and JSON bodies
-//! `{"error": {"code", "message"}}`. 5xx bodies are generic; their cause is
-//! logged here, once.
+//! The one place where errors become HTTP answers: the status, the JSON
+//! envelope `{"error": {"code", "message"}}`, the OTLP `google.rpc.Status`
+//! body (protobuf or JSON) of the OTLP endpoints, and `Retry-After` on
+//! every 503. 5xx bodies are generic; their cause is logged here, once.
+//! Every layer's error converts into [`ApiError`] here.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
+use prost::Message as _;
 
+use crate::ingest::otlp::Encoding;
 use crate::ingest::IngestError;
-use crate::pipeline::{IndexBehind, WriteError};
+use crate::pipeline::{FlushError, IndexBehind, WriteError};
+use crate::query::QueryError;
+use crate::store::logs::LogIndexError;
 use crate::store::StoreError;
 
 /// Seconds a client is asked to wait when the write queue is full.
@@ -102,22 +108,71 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         self.log();
-        let mut response = HttpResponse::build(self.status_code());
-        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
-            response.insert_header(("Retry-After", RETRY_AFTER_SECONDS.to_string()));
-        }
+        let mut response = self.response_builder();
         response.json(serde_json::json!({
             "error": {"code": self.code(), "message": self.public_message()}
         }))
     }
 }
 
+impl ApiError {
+    /// The status, and `Retry-After` when the answer is 503.
+    fn response_builder(&self) -> actix_web::HttpResponseBuilder {
+        let mut response = HttpResponse::build(self.status_code());
+        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
+        }
+        response
+    }
+
+    /// The answer of an OTLP endpoint: the same status, with a
+    /// `google.rpc.Status` body in the request's encoding (for JSON
+    /// clients also lookout's `error` object, so both kinds of client can
+    /// read it).
+    pub fn otlp_response(&self, encoding: Encoding) -> HttpResponse {
+        self.log();
+        let message = self.public_message();
+        let body = match encoding {
+            Encoding::Protobuf => RpcStatus {
+                code: self.grpc_code(),
+                message: message.clone(),
+            }
+            .encode_to_vec(),
+            Encoding::Json => serde_json::json!({
+                "code": self.grpc_code(),
+                "message": message,
+                "error": {"code": self.code(), "message": message},
+            })
+            .to_string()
+            .into_bytes(),
+        };
+        self.response_builder()
+            .content_type(encoding.content_type())
+            .body(body)
+    }
+}
+
+/// `google.rpc.Status`, the body OTLP/HTTP servers answer errors with.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+}
+
 impl From<IngestError> for ApiError {
     fn from(error: IngestError) -> Self {
+        let message = error.to_string();
         match error {
-            IngestError::Decode(message) => ApiError::BadRequest(message),
-            IngestError::TooLarge(message) => ApiError::PayloadTooLarge(message),
-            IngestError::UnsupportedMediaType(message) => ApiError::UnsupportedMediaType(message),
+            IngestError::Protobuf(_)
+            | IngestError::Json(_)
+            | IngestError::Gzip(_)
+            | IngestError::Read(_) => ApiError::BadRequest(message),
+            IngestError::TooLarge { .. } => ApiError::PayloadTooLarge(message),
+            IngestError::UnsupportedEncoding(_) | IngestError::UnsupportedContentType { .. } => {
+                ApiError::UnsupportedMediaType(message)
+            }
         }
     }
 }
@@ -126,9 +181,35 @@ impl From<WriteError> for ApiError {
     fn from(error: WriteError) -> Self {
         match error {
             WriteError::QueueFull => ApiError::Busy,
-            WriteError::WriterGone => ApiError::Unavailable(error.to_string()),
-            WriteError::Failed(cause) => ApiError::Unavailable(cause),
+            WriteError::WriterGone | WriteError::Failed(_) => {
+                ApiError::Unavailable(error.to_string())
+            }
         }
+    }
+}
+
+impl From<FlushError> for ApiError {
+    fn from(error: FlushError) -> Self {
+        match error {
+            FlushError::Write(error) => ApiError::from(error),
+            other => ApiError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(error: QueryError) -> Self {
+        match error {
+            QueryError::Invalid(message) => ApiError::BadRequest(message),
+            QueryError::Store(error) => ApiError::from(error),
+            QueryError::LogIndex(error) => ApiError::from(error),
+        }
+    }
+}
+
+impl From<LogIndexError> for ApiError {
+    fn from(error: LogIndexError) -> Self {
+        ApiError::Internal(error.to_string())
     }
 }
 

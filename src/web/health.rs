@@ -1,5 +1,5 @@
-//! Liveness, readiness (`/health/deep`), Prometheus `/metrics` and
-//! `/api/stats`.
+//! Liveness (`/health`) and readiness (`/health/deep`): one check per
+//! subsystem, each `ok`, `degraded` or `critical`, 503 unless all are ok.
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -9,12 +9,9 @@ use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-use super::traces::with_reader;
-use super::AppState;
+use super::{read, AppState};
 use crate::model::{format_rfc3339, UnixNanos};
-use crate::store::logs::LOGS_DIR;
-use crate::store::sqlite::{self, read};
-use crate::telemetry::ScrapeValues;
+use crate::query::IndexLag;
 
 /// Free space below which the disk check is critical / degraded.
 const DISK_CRITICAL_BYTES: u64 = 16 << 20;
@@ -59,32 +56,6 @@ fn free_bytes(path: &Path) -> Result<u64, String> {
         .saturating_mul(stats.fragment_size()))
 }
 
-fn dir_size(path: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .map(|entry| match entry.metadata() {
-            Ok(meta) if meta.is_dir() => dir_size(&entry.path()),
-            Ok(meta) => meta.len(),
-            Err(_) => 0,
-        })
-        .sum()
-}
-
-fn sqlite_bytes(data_dir: &Path) -> u64 {
-    let db = sqlite::db_path(data_dir);
-    ["", "-wal", "-shm"]
-        .iter()
-        .map(|suffix| {
-            let mut name = db.clone().into_os_string();
-            name.push(suffix);
-            std::fs::metadata(name).map(|m| m.len()).unwrap_or(0)
-        })
-        .sum()
-}
-
 /// Degraded when records wait longer than this many refresh intervals
 /// (and at least 30 s) to become searchable.
 const LAG_REFRESHES: u32 = 10;
@@ -94,7 +65,7 @@ async fn log_index_check(state: &web::Data<AppState>) -> (Level, Value) {
     let last_commit = status.last_commit_unix_nano.load(Ordering::SeqCst);
     let lag = index_lag(state).await;
     let details = json!({
-        "alive": status.alive.load(Ordering::SeqCst),
+        "alive": status.thread.is_alive(),
         "indexed_through": status.indexed_through.load(Ordering::SeqCst),
         "last_commit": (last_commit > 0).then(|| format_rfc3339(UnixNanos(last_commit))),
         "lag_records": lag.as_ref().map(|lag| lag.records).unwrap_or(0),
@@ -105,10 +76,10 @@ async fn log_index_check(state: &web::Data<AppState>) -> (Level, Value) {
     });
     let bound = (state.config.log_refresh * LAG_REFRESHES).max(Duration::from_secs(30));
     let last_error = status.last_error.lock().clone();
-    if !status.alive.load(Ordering::SeqCst) {
+    if !status.thread.is_alive() {
         return check(
             Level::Critical,
-            Some("the log indexer thread has stopped".into()),
+            Some(status.thread.stopped_reason()),
             details,
         );
     }
@@ -138,7 +109,7 @@ pub async fn deep(state: web::Data<AppState>) -> HttpResponse {
 
     // Probe first: its commit clears a stale error from an outage that
     // has ended, so the writer check below reports the present.
-    let readable = with_reader(&state, |conn| Ok(read::ping(conn)?)).await;
+    let readable = read(&state, |reads| reads.ping()).await;
     let writable = match tokio::time::timeout(PROBE_TIMEOUT, state.writer.probe()).await {
         Ok(result) => result.map_err(|error| error.to_string()),
         Err(_) => Err(format!(
@@ -149,15 +120,15 @@ pub async fn deep(state: web::Data<AppState>) -> HttpResponse {
     let status = state.writer.status();
     let last_commit = status.last_commit_unix_nano.load(Ordering::SeqCst);
     let writer_details = json!({
-        "alive": status.alive.load(Ordering::SeqCst),
+        "alive": status.thread.is_alive(),
         "last_commit": (last_commit > 0).then(|| format_rfc3339(UnixNanos(last_commit))),
         "commits": status.commits.load(Ordering::Relaxed),
     });
     let last_error = status.last_error.lock().clone();
-    let writer = if !status.alive.load(Ordering::SeqCst) {
+    let writer = if !status.thread.is_alive() {
         check(
             Level::Critical,
-            Some("the writer thread has stopped".into()),
+            Some(status.thread.stopped_reason()),
             writer_details,
         )
     } else if let Some(error) = last_error {
@@ -222,6 +193,10 @@ pub async fn deep(state: web::Data<AppState>) -> HttpResponse {
     worst = worst.max(disk.0);
     checks.insert("disk".into(), disk.1);
 
+    let threads = threads_check(&state);
+    worst = worst.max(threads.0);
+    checks.insert("threads".into(), threads.1);
+
     let log_index = log_index_check(&state).await;
     worst = worst.max(log_index.0);
     checks.insert("log_index".into(), log_index.1);
@@ -254,73 +229,33 @@ pub async fn deep(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// Every supervised background thread: critical when one has stopped
+/// while lookout serves (a panic names its message).
+fn threads_check(state: &AppState) -> (Level, Value) {
+    let details: serde_json::Map<String, Value> = state
+        .threads
+        .iter()
+        .map(|thread| (thread.name().to_string(), json!(thread.is_alive())))
+        .collect();
+    let stopped: Vec<String> = state
+        .threads
+        .iter()
+        .filter(|thread| !thread.is_alive())
+        .map(|thread| thread.stopped_reason())
+        .collect();
+    let details = json!({ "alive": details });
+    if stopped.is_empty() {
+        check(Level::Ok, None, details)
+    } else {
+        check(Level::Critical, Some(stopped.join("; ")), details)
+    }
+}
+
 /// Journal rows not yet committed to the log index.
-#[derive(Debug, Default, Clone, Copy)]
-struct IndexLag {
-    records: i64,
-    oldest_seconds: f64,
-}
-
-async fn index_lag(state: &web::Data<AppState>) -> Result<IndexLag, ApiError> {
+pub(super) async fn index_lag(state: &web::Data<AppState>) -> Result<IndexLag, ApiError> {
     let indexed_through = state.indexer.indexed_through.load(Ordering::SeqCst);
-    let (records, oldest) = with_reader(state, move |conn| {
-        Ok(read::journal_backlog(conn, indexed_through)?)
+    read(state, move |reads| {
+        reads.index_lag(indexed_through, UnixNanos::now())
     })
-    .await?;
-    let oldest_seconds = oldest.map_or(0.0, |received| {
-        (UnixNanos::now().0.saturating_sub(received)).max(0) as f64 / 1e9
-    });
-    Ok(IndexLag {
-        records,
-        oldest_seconds,
-    })
-}
-
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let data_dir = state.config.data_dir.clone();
-    state
-        .metrics
-        .queue_depth
-        .set(state.writer.queue_depth() as i64);
-    let lag = index_lag(&state).await.unwrap_or_else(|error| {
-        error.log();
-        IndexLag::default()
-    });
-    let scrape = ScrapeValues {
-        storage_bytes: vec![
-            ("sqlite", sqlite_bytes(&data_dir)),
-            ("logs", dir_size(&data_dir.join(LOGS_DIR))),
-            ("total", dir_size(&data_dir)),
-        ],
-        queue_capacity: state.writer.queue_capacity(),
-        index_lag_records: lag.records,
-        index_lag_seconds: lag.oldest_seconds,
-        index_capacity: state.indexer.capacity.load(Ordering::SeqCst),
-    };
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&scrape))
-}
-
-pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let (counts, range) = with_reader(&state, |conn| {
-        Ok((read::storage_counts(conn)?, read::trace_time_range(conn)?))
-    })
-    .await?;
-    let data_dir = &state.config.data_dir;
-    Ok(HttpResponse::Ok().json(json!({
-        "counts": counts,
-        "storage_bytes": {
-            "sqlite": sqlite_bytes(data_dir),
-            "logs": dir_size(&data_dir.join(LOGS_DIR)),
-            "total": dir_size(data_dir),
-        },
-        "ingested": {
-            "spans": state.metrics.ingested_spans.get(),
-            "logs": state.metrics.ingested_logs.get(),
-        },
-        "log_days": state.logs.days().iter().map(|day| day.dir_name()).collect::<Vec<_>>(),
-        "oldest_trace": range.map(|(oldest, _)| format_rfc3339(UnixNanos(oldest))),
-        "newest_trace": range.map(|(_, newest)| format_rfc3339(UnixNanos(newest))),
-    })))
+    .await
 }

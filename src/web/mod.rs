@@ -1,14 +1,19 @@
-//! HTTP: actix-web routes per area, the error mapping, auth and metrics
-//! middleware. Handlers decode, validate and hand work to the pipeline
-//! (writes) or run read queries on the blocking pool; they never write
-//! SQLite themselves.
+//! HTTP: actix-web routes per area, the DTOs, the error mapping, auth and
+//! metrics middleware. The only module that knows HTTP and the API's JSON.
+//! Handlers parse, hand writes to the pipeline or run reads of
+//! [`ReadSide`] on the blocking pool, and map results to DTOs; they never
+//! touch SQLite or tantivy themselves.
 
 pub mod auth;
+mod body;
+mod dto;
 pub mod error;
 mod health;
 mod logs;
+mod metrics;
 mod otlp;
 mod spa;
+mod stats;
 mod traces;
 
 use std::sync::Arc;
@@ -21,20 +26,32 @@ use actix_web::{web, HttpResponse};
 
 use crate::config::Config;
 use crate::pipeline::tail::TailHub;
-use crate::pipeline::{IndexerStatus, WriterHandle};
-use crate::store::logs::LogIndexes;
-use crate::store::ReadPool;
+use crate::pipeline::{IndexerStatus, ThreadHealth, WriterHandle};
+use crate::query::{QueryError, ReadSide};
+use crate::store::usage::UsageCache;
 use crate::telemetry::Metrics;
 
 /// Everything a handler may use, shared by all workers.
 pub struct AppState {
     pub config: Config,
     pub writer: WriterHandle,
-    pub reads: Arc<ReadPool>,
-    pub logs: LogIndexes,
+    pub read: Arc<ReadSide>,
     pub indexer: Arc<IndexerStatus>,
     pub tail: Arc<TailHub>,
     pub metrics: Arc<Metrics>,
+    /// The data directory's size, measured off the request path.
+    pub usage: Arc<UsageCache>,
+    /// Every supervised background thread, for health and `/metrics`.
+    pub threads: Vec<Arc<ThreadHealth>>,
+}
+
+/// Runs a read on the blocking pool.
+pub async fn read<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    work: impl FnOnce(&ReadSide) -> Result<T, QueryError> + Send + 'static,
+) -> Result<T, error::ApiError> {
+    let read = Arc::clone(&state.read);
+    Ok(web::block(move || work(&read)).await??)
 }
 
 /// Registers every route.
@@ -56,7 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/logs", web::get().to(logs::search))
             .route("/logs/histogram", web::get().to(logs::histogram))
             .route("/logs/tail", web::get().to(logs::tail))
-            .route("/stats", web::get().to(health::stats))
+            .route("/stats", web::get().to(stats::stats))
             .route("/services", web::get().to(traces::services))
             .route(
                 "/services/{service}/operations",
@@ -68,7 +85,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route("/health", web::get().to(health::health))
     .route("/health/deep", web::get().to(health::deep))
-    .route("/metrics", web::get().to(health::metrics))
+    .route("/metrics", web::get().to(metrics::metrics))
     .default_service(web::to(spa::serve));
 }
 

@@ -1,91 +1,19 @@
 //! OTLP/HTTP ingest endpoints. A 200 is sent only after the batch is
 //! committed; errors use the OTLP error body in the request's encoding.
 
-use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use futures_util::StreamExt;
-
-use super::error::{ApiError, RETRY_AFTER_SECONDS};
-use super::AppState;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::body::{content_type, read_body};
+use super::error::ApiError;
+use super::AppState;
 use crate::ingest::otlp::{self, Encoding};
-use crate::ingest::otlp_logs::{self, TimeWindow};
-use crate::ingest::{body, IngestError, Limits};
-use crate::model::UnixNanos;
+use crate::ingest::IngestError;
+use crate::model::{TimeWindow, UnixNanos};
 use crate::pipeline::WriteError;
-use crate::store::sqlite::journal;
-
-/// Reads the body up to the wire limit, then undoes its content encoding.
-pub async fn read_body(
-    request: &HttpRequest,
-    mut payload: web::Payload,
-    limits: &Limits,
-) -> Result<Vec<u8>, IngestError> {
-    let too_large = || {
-        IngestError::TooLarge(format!(
-            "request body is larger than {} bytes",
-            limits.max_request_bytes
-        ))
-    };
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > limits.max_request_bytes) {
-        return Err(too_large());
-    }
-    let mut raw =
-        web::BytesMut::with_capacity(declared.unwrap_or(8192).min(limits.max_request_bytes));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|error| {
-            IngestError::Decode(format!("could not read the request body: {error}"))
-        })?;
-        if raw.len() + chunk.len() > limits.max_request_bytes {
-            return Err(too_large());
-        }
-        raw.extend_from_slice(&chunk);
-    }
-    let encoding = request
-        .headers()
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok());
-    body::decode_content_encoding(&raw, encoding, limits)
-}
-
-fn content_type(request: &HttpRequest) -> &str {
-    request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-}
-
-/// An OTLP error answer: status from `ApiError`, body a `google.rpc.Status`.
-pub(super) fn otlp_error(error: &ApiError, encoding: Encoding) -> HttpResponse {
-    error.log();
-    let mut response = HttpResponse::build(error.status_code());
-    response.content_type(encoding.content_type());
-    if error.status_code() == actix_web::http::StatusCode::SERVICE_UNAVAILABLE {
-        response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
-    }
-    response.body(otlp::encode_error(
-        error.grpc_code(),
-        error.code(),
-        &error.public_message(),
-        encoding,
-    ))
-}
-
-fn reject_reason(error: &IngestError) -> &'static str {
-    match error {
-        IngestError::Decode(_) => "decode",
-        IngestError::TooLarge(_) => "too_large",
-        IngestError::UnsupportedMediaType(_) => "unsupported_media_type",
-    }
-}
+use crate::store::log_codec;
+use crate::telemetry::RejectReason;
 
 /// The part every OTLP endpoint shares: content type, body limits and
 /// decoding. `Err` is the finished error response.
@@ -97,46 +25,39 @@ async fn decode_request<T>(
     decode: impl FnOnce(&[u8], Encoding) -> Result<T, IngestError>,
 ) -> Result<(T, Encoding), HttpResponse> {
     let Some(encoding) = Encoding::from_content_type(content_type(request)) else {
-        state.metrics.reject("unsupported_media_type", 1);
-        let error = ApiError::UnsupportedMediaType(format!(
-            "Content-Type {:?} is not supported: send application/x-protobuf or application/json",
-            content_type(request)
-        ));
-        return Err(otlp_error(&error, Encoding::Json));
+        let error = IngestError::UnsupportedContentType {
+            content_type: content_type(request).to_string(),
+            expected: "application/x-protobuf or application/json",
+        };
+        return Err(refused(state, error).otlp_response(Encoding::Json));
     };
     let decoded = match read_body(request, payload, &state.config.limits).await {
         Ok(bytes) => {
             // Refusing before decoding leaves the CPU to whatever is behind.
             if let Err(error) = admit() {
-                return Err(otlp_error(&error, encoding));
+                return Err(error.otlp_response(encoding));
             }
             decode(&bytes, encoding)
         }
         Err(error) => Err(error),
     };
-    match decoded {
-        Ok(export) => Ok((export, encoding)),
-        Err(error) => {
-            state.metrics.reject(reject_reason(&error), 1);
-            Err(otlp_error(&ApiError::from(error), encoding))
-        }
-    }
+    decoded
+        .map(|export| (export, encoding))
+        .map_err(|error| refused(state, error).otlp_response(encoding))
 }
 
-/// Maps a failed write to its OTLP error response, counting the items.
-fn write_failed(
-    state: &AppState,
-    error: WriteError,
-    items: u64,
-    encoding: Encoding,
-) -> HttpResponse {
-    let reason = if error == WriteError::QueueFull {
-        "queue_full"
-    } else {
-        "write_failed"
-    };
-    state.metrics.reject(reason, items);
-    otlp_error(&ApiError::from(error), encoding)
+/// Counts a request refused for its body and turns the error into an
+/// answer.
+pub(super) fn refused(state: &AppState, error: IngestError) -> ApiError {
+    state.metrics.reject(error.reject_reason(), 1);
+    ApiError::from(error)
+}
+
+/// Counts the items a failed write turned away and turns the error into
+/// an answer.
+pub(super) fn write_failed(state: &AppState, error: WriteError, items: u64) -> ApiError {
+    state.metrics.reject(error.reject_reason(), items);
+    ApiError::from(error)
 }
 
 /// Admission for a log ingest request, checked before its body is
@@ -156,7 +77,7 @@ pub(super) fn admit_logs(state: &AppState) -> Result<(), ApiError> {
             state.config.log_refresh,
         )
         .map_err(|behind| {
-            state.metrics.reject("index_lag", 1);
+            state.metrics.reject(RejectReason::IndexLag, 1);
             ApiError::from(behind)
         })
 }
@@ -175,31 +96,19 @@ pub async fn post_traces(
     if converted.report.rejected > 0 {
         state
             .metrics
-            .reject("invalid_item", converted.report.rejected);
+            .reject(RejectReason::InvalidItem, converted.report.rejected);
     }
     let message = converted.report.message("span(s)");
     let rejected = converted.report.rejected;
     let accepted = converted.batch.spans.len() as u64;
     if accepted > 0 {
         if let Err(error) = state.writer.write_spans(converted.batch).await {
-            return write_failed(&state, error, accepted, encoding);
+            return write_failed(&state, error, accepted).otlp_response(encoding);
         }
     }
     HttpResponse::Ok()
         .content_type(encoding.content_type())
         .body(otlp::encode_trace_response(rejected, message, encoding))
-}
-
-/// Log timestamps accepted: back to the retention period, and up to this
-/// far into the future (clock skew).
-const MAX_FUTURE: Duration = Duration::from_secs(24 * 3600);
-
-pub fn log_time_window(state: &AppState, now: UnixNanos) -> TimeWindow {
-    let nanos = |duration: Duration| i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX);
-    TimeWindow {
-        earliest: UnixNanos(now.0.saturating_sub(nanos(state.config.retention))),
-        latest: UnixNanos(now.0.saturating_add(nanos(MAX_FUTURE))),
-    }
 }
 
 pub async fn post_logs(
@@ -212,7 +121,7 @@ pub async fn post_logs(
         payload,
         &state,
         || admit_logs(&state),
-        otlp_logs::decode_logs,
+        otlp::decode_logs,
     )
     .await
     {
@@ -220,16 +129,16 @@ pub async fn post_logs(
         Err(response) => return response,
     };
     let now = UnixNanos::now();
-    let converted = otlp_logs::convert_logs(
+    let converted = otlp::convert_logs(
         export,
         &state.config.limits,
-        log_time_window(&state, now),
+        TimeWindow::kept(state.config.retention, now),
         now,
     );
     if converted.report.rejected > 0 {
         state
             .metrics
-            .reject("invalid_item", converted.report.rejected);
+            .reject(RejectReason::InvalidItem, converted.report.rejected);
     }
     let message = converted.report.message("log record(s)");
     let rejected = converted.report.rejected;
@@ -238,13 +147,13 @@ pub async fn post_logs(
         let encoded = converted
             .records
             .iter()
-            .map(journal::encode_record)
+            .map(log_codec::encode_record)
             .collect();
         if let Err(error) = state.writer.write_logs(encoded).await {
-            return write_failed(&state, error, accepted, encoding);
+            return write_failed(&state, error, accepted).otlp_response(encoding);
         }
     }
     HttpResponse::Ok()
         .content_type(encoding.content_type())
-        .body(otlp_logs::encode_logs_response(rejected, message, encoding))
+        .body(otlp::encode_logs_response(rejected, message, encoding))
 }

@@ -1,31 +1,16 @@
 //! Trace query endpoints: services, operations, search and one trace.
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
 
+use super::dto::{OperationsDto, ServicesDto, TraceDto, TracePageDto};
 use super::error::ApiError;
-use super::AppState;
+use super::{read, AppState};
 use crate::model::{TraceId, UnixNanos};
-use crate::query::params::encode_cursor;
 use crate::query::traces::parse_trace_filter;
-use crate::store::sqlite::read;
-
-/// Runs a read on the blocking pool with a pooled read-only connection.
-pub async fn with_reader<T: Send + 'static>(
-    state: &web::Data<AppState>,
-    work: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let state = state.clone();
-    web::block(move || {
-        let conn = state.reads.get()?;
-        work(&conn)
-    })
-    .await?
-}
 
 pub async fn services(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let services = with_reader(&state, |conn| Ok(read::list_services(conn)?)).await?;
-    Ok(HttpResponse::Ok().json(json!({ "services": services })))
+    let services = read(&state, |reads| reads.services()).await?;
+    Ok(HttpResponse::Ok().json(ServicesDto::new(services)))
 }
 
 pub async fn operations(
@@ -34,12 +19,8 @@ pub async fn operations(
 ) -> Result<HttpResponse, ApiError> {
     let service = path.into_inner();
     let lookup = service.clone();
-    let operations = with_reader(&state, move |conn| {
-        Ok(read::list_operations(conn, &lookup)?)
-    })
-    .await?;
-    match operations {
-        Some(operations) => Ok(HttpResponse::Ok().json(json!({ "operations": operations }))),
+    match read(&state, move |reads| reads.operations(&lookup)).await? {
+        Some(operations) => Ok(HttpResponse::Ok().json(OperationsDto::new(operations))),
         None => Err(ApiError::NotFound(format!("unknown service {service:?}"))),
     }
 }
@@ -48,25 +29,24 @@ pub async fn search(
     state: web::Data<AppState>,
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = parse_trace_filter(&query, UnixNanos::now())
-        .map_err(|error| ApiError::BadRequest(error.0))?;
-    let page = with_reader(&state, move |conn| Ok(read::search_traces(conn, &filter)?)).await?;
-    let next_cursor = page
-        .next
-        .map(|(start, rowid)| encode_cursor(&[start, rowid]));
-    Ok(HttpResponse::Ok().json(json!({ "traces": page.traces, "next_cursor": next_cursor })))
+    let filter = parse_trace_filter(&query, UnixNanos::now())?;
+    let page = read(&state, move |reads| reads.search_traces(&filter)).await?;
+    Ok(HttpResponse::Ok().json(TracePageDto::new(page)))
+}
+
+/// Parses a trace id from the path; a 400 names it.
+pub fn path_trace_id(text: &str) -> Result<TraceId, ApiError> {
+    TraceId::from_hex(text)
+        .map_err(|error| ApiError::BadRequest(format!("trace id {text:?}: {error}")))
 }
 
 pub async fn get_trace(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let text = path.into_inner();
-    let trace_id = TraceId::from_hex(&text)
-        .map_err(|error| ApiError::BadRequest(format!("trace id {text:?}: {error}")))?;
-    let trace = with_reader(&state, move |conn| Ok(read::find_trace(conn, trace_id)?)).await?;
-    match trace {
-        Some(trace) => Ok(HttpResponse::Ok().json(trace)),
+    let trace_id = path_trace_id(&path.into_inner())?;
+    match read(&state, move |reads| reads.trace(trace_id)).await? {
+        Some(trace) => Ok(HttpResponse::Ok().json(TraceDto::new(trace))),
         None => Err(ApiError::NotFound(format!(
             "no trace {}",
             trace_id.to_hex()

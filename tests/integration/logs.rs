@@ -1748,6 +1748,8 @@ fn log_ingest_and_indexing_show_in_metrics_health_and_storage() {
     let answer = server.post_json_lines(&body);
     assert_eq!(answer["accepted"], json!(5), "{answer}");
     server.wait_for_logs(&[("q", "opsrecord")], 30);
+    // Sizes are measured off the request path; a flush measures them now.
+    server.flush();
 
     let after = server.metrics_text();
     assert_eq!(

@@ -2,6 +2,7 @@
 //! in-process (`TestServer`) or the real executable, and talks HTTP to it.
 
 mod bad_input;
+mod foundations;
 mod ingest;
 mod logs;
 mod operations;

@@ -494,6 +494,7 @@ fn sigkill_loses_no_acknowledged_span() {
 }
 
 #[test]
+#[allow(clippy::disallowed_methods)] // forges a database from a newer lookout
 fn a_database_from_a_newer_lookout_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
@@ -938,4 +939,70 @@ fn demo_feeds_traces_and_correlated_logs_through_otlp() {
     assert!(correlated["total"].as_u64().is_some_and(|total| total >= 1));
     let (status, _) = lookout.terminate();
     assert!(status.success());
+}
+
+#[test]
+fn a_second_server_on_the_same_data_directory_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = Lookout::start(dir.path(), &[], &[]);
+    let mut command = lookout_command();
+    command
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0"]);
+    let started = Instant::now();
+    let output = run_to_exit(command);
+    assert!(!output.status.success(), "the second server must not run");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "it exits at once"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&dir.path().display().to_string()),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("pid {}", first.child.id())),
+        "names the process in the way: {stderr}"
+    );
+    // The first one is unharmed and, once it stops, the directory is free.
+    let response = reqwest::blocking::get(first.url("/health")).expect("health");
+    assert_eq!(response.status(), StatusCode::OK);
+    let (status, _) = first.terminate();
+    assert!(status.success());
+    let again = Lookout::start(dir.path(), &[], &[]);
+    again.terminate();
+}
+
+#[test]
+fn check_ignores_serve_settings_in_the_environment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    Lookout::start(dir.path(), &[], &[]).terminate();
+    let mut check = lookout_command();
+    // What the Dockerfile sets: serve would refuse it without a token.
+    check
+        .env("LOOKOUT_LISTEN", "0.0.0.0:4318")
+        .env("LOOKOUT_DATA_DIR", dir.path());
+    check.arg("check");
+    let output = run_to_exit(check);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("ok"), "{stdout}");
+}
+
+#[test]
+fn documented_environment_variables_are_not_warned_about() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lookout = Lookout::start(
+        dir.path(),
+        &[],
+        &[("LOOKOUT_LOG_MAX_LAG", "3s"), ("LOOKOUT_LOG_REFRESH", "1s")],
+    );
+    let (_, stderr) = lookout.terminate();
+    assert!(!stderr.contains("unknown LOOKOUT_"), "{stderr}");
 }

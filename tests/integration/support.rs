@@ -99,15 +99,15 @@ impl TestServer {
         self.app().indexer()
     }
 
-    /// Waits until everything queued for the writer is committed.
+    /// Waits until everything written so far is committed and, for logs,
+    /// indexed and searchable.
     pub fn flush(&self) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime for flush");
-        runtime
-            .block_on(self.writer().flush())
-            .expect("the writer flushes");
+        self.try_flush().expect("lookout flushes");
+    }
+
+    /// [`TestServer::flush`], answering what failed.
+    pub fn try_flush(&self) -> Result<(), lookout::pipeline::FlushError> {
+        self.app().flush()
     }
 
     pub fn post_protobuf(&self, path: &str, message: &impl prost::Message) -> Response {

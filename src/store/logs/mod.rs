@@ -176,7 +176,7 @@ impl LogIndexes {
     /// The writer: there is at most one per directory (in the server, the
     /// pipeline's log indexer thread owns it); a second call while one is
     /// alive fails.
-    pub fn writer(&self) -> Result<LogIndexWriter, LogIndexError> {
+    pub(crate) fn writer(&self) -> Result<LogIndexWriter, LogIndexError> {
         if self.inner.writer_open.swap(true, Ordering::SeqCst) {
             return Err(LogIndexError::WriterBusy(self.inner.dir.clone()));
         }

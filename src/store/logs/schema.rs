@@ -17,7 +17,7 @@ use tantivy::{Index, TantivyDocument};
 
 use super::LogIndexError;
 use crate::model::{AttrValue, Attributes, LogRecord};
-use crate::store::sqlite::journal;
+use crate::store::log_codec;
 
 /// Tokenizer name the body field is indexed with; registered on every
 /// index this module opens.
@@ -218,7 +218,7 @@ impl LogSchema {
             .get_first(self.record)
             .and_then(|value| value.as_bytes())
             .ok_or_else(|| missing("record"))?;
-        let record = journal::decode_record(bytes).map_err(|error| {
+        let record = log_codec::decode_record(bytes).map_err(|error| {
             LogIndexError::Corrupt(format!("record {journal_id} does not decode: {error}"))
         })?;
         Ok((journal_id, record))
@@ -332,7 +332,7 @@ mod tests {
     fn documents_round_trip_records() {
         let schema = LogSchema::get();
         let record = sample();
-        let doc = schema.to_document(77, &record, &journal::encode_record(&record).0);
+        let doc = schema.to_document(77, &record, &log_codec::encode_record(&record).0);
         assert_eq!(schema.record_of(&doc).expect("round trip"), (77, record));
     }
 
@@ -364,7 +364,7 @@ mod tests {
             ..sample()
         };
         let (_, back) = schema
-            .record_of(&schema.to_document(1, &record, &journal::encode_record(&record).0))
+            .record_of(&schema.to_document(1, &record, &log_codec::encode_record(&record).0))
             .expect("round trip");
         assert_eq!(back.body, record.body);
     }

@@ -27,7 +27,7 @@ use tantivy::{IndexWriter, TantivyDocument};
 
 use super::{DaySlot, LogDay, LogIndexError, LogIndexes, LogSchema};
 use crate::model::LogRecord;
-use crate::store::sqlite::journal;
+use crate::store::log_codec;
 
 /// tantivy refuses indexing arenas below 15 MB per thread.
 const MIN_HEAP_PER_WRITER: usize = 15_000_000;
@@ -129,7 +129,7 @@ impl LogIndexWriter {
         journal_id: u64,
         record: &LogRecord,
     ) -> Result<AddOutcome, LogIndexError> {
-        self.add_encoded(journal_id, record, &journal::encode_record(record).0)
+        self.add_encoded(journal_id, record, &log_codec::encode_record(record).0)
     }
 
     /// [`add`](Self::add) for a record whose journal encoding is at hand

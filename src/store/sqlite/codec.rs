@@ -25,9 +25,9 @@ const MAX_DEPTH: usize = 32;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("corrupt encoded attributes: {0}")]
-pub struct CodecError(pub(super) &'static str);
+pub struct CodecError(pub(crate) &'static str);
 
-pub(super) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8) | 0x80);
         value >>= 7;
@@ -35,16 +35,16 @@ pub(super) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     out.push(value as u8);
 }
 
-pub(super) fn put_zigzag(out: &mut Vec<u8>, value: i64) {
+pub(crate) fn put_zigzag(out: &mut Vec<u8>, value: i64) {
     put_varint(out, ((value << 1) ^ (value >> 63)) as u64);
 }
 
-pub(super) fn put_str(out: &mut Vec<u8>, text: &[u8]) {
+pub(crate) fn put_str(out: &mut Vec<u8>, text: &[u8]) {
     put_varint(out, text.len() as u64);
     out.extend_from_slice(text);
 }
 
-pub(super) fn put_value(out: &mut Vec<u8>, value: &AttrValue) {
+pub(crate) fn put_value(out: &mut Vec<u8>, value: &AttrValue) {
     match value {
         AttrValue::Empty => out.push(TAG_EMPTY),
         AttrValue::String(s) => {
@@ -136,7 +136,7 @@ impl<'a> Reader<'a> {
         self.bytes.is_empty()
     }
 
-    pub(super) fn byte(&mut self) -> Result<u8, CodecError> {
+    pub(crate) fn byte(&mut self) -> Result<u8, CodecError> {
         let (first, rest) = self
             .bytes
             .split_first()
@@ -145,7 +145,7 @@ impl<'a> Reader<'a> {
         Ok(*first)
     }
 
-    pub(super) fn take(&mut self, len: usize) -> Result<&'a [u8], CodecError> {
+    pub(crate) fn take(&mut self, len: usize) -> Result<&'a [u8], CodecError> {
         if len > self.bytes.len() {
             return Err(CodecError("length past end"));
         }
@@ -154,7 +154,7 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    pub(super) fn varint(&mut self) -> Result<u64, CodecError> {
+    pub(crate) fn varint(&mut self) -> Result<u64, CodecError> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.byte()?;
@@ -166,7 +166,7 @@ impl<'a> Reader<'a> {
         Err(CodecError("varint too long"))
     }
 
-    pub(super) fn zigzag(&mut self) -> Result<i64, CodecError> {
+    pub(crate) fn zigzag(&mut self) -> Result<i64, CodecError> {
         let raw = self.varint()?;
         Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
     }
@@ -181,13 +181,13 @@ impl<'a> Reader<'a> {
         Ok(count)
     }
 
-    pub(super) fn string(&mut self) -> Result<String, CodecError> {
+    pub(crate) fn string(&mut self) -> Result<String, CodecError> {
         let len = self.count()?;
         let bytes = self.take(len)?;
         String::from_utf8(bytes.to_vec()).map_err(|_| CodecError("invalid utf-8"))
     }
 
-    pub(super) fn value(&mut self, depth: usize) -> Result<AttrValue, CodecError> {
+    pub(crate) fn value(&mut self, depth: usize) -> Result<AttrValue, CodecError> {
         if depth > MAX_DEPTH {
             return Err(CodecError("nested too deep"));
         }

@@ -72,6 +72,7 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // in-memory databases to migrate
 mod tests {
     use super::*;
 

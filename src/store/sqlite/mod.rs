@@ -1,7 +1,6 @@
 //! SQLite: opening, pragmas, migrations, the write store and the read pool.
 
 pub mod codec;
-pub mod journal;
 mod migrate;
 pub mod read;
 pub mod write;
@@ -40,11 +39,22 @@ pub enum StoreError {
     },
     #[error("{0}")]
     Codec(#[from] codec::CodecError),
+    /// Stored data that cannot be what lookout wrote.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
     #[error("i/o on {path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "the data directory {} is in use by another lookout{}; stop it or point --data-dir elsewhere",
+        dir.display(),
+        holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    Locked { dir: PathBuf, holder: Option<u32> },
+    #[error("the write store of {} is already open", dir.display())]
+    WriterOpen { dir: PathBuf },
 }
 
 /// How the database is opened.
@@ -71,8 +81,13 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
 }
 
 /// Opens (creating if needed) the database, applies pending migrations and
-/// returns the write store. Called once, at start.
-pub fn open_write_store(data_dir: &Path, options: &StoreOptions) -> Result<WriteStore, StoreError> {
+/// returns the write store. Reached only through
+/// [`DataDirLock::open_write_store`](crate::store::DataDirLock), once.
+#[allow(clippy::disallowed_methods)] // the one write connection
+pub(crate) fn open_write_store(
+    data_dir: &Path,
+    options: &StoreOptions,
+) -> Result<WriteStore, StoreError> {
     std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
         path: data_dir.to_path_buf(),
         source,
@@ -99,6 +114,16 @@ pub fn open_write_store(data_dir: &Path, options: &StoreOptions) -> Result<Write
     ))?;
     migrate::migrate(&mut conn)?;
     Ok(WriteStore::new(conn))
+}
+
+/// Opens the database read-only, without migrating: what `lookout check`
+/// inspects while a server may be running.
+#[allow(clippy::disallowed_methods)] // read-only, outside the pool
+pub fn open_read_only(data_dir: &Path) -> Result<Connection, StoreError> {
+    Ok(Connection::open_with_flags(
+        db_path(data_dir),
+        OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?)
 }
 
 /// A small pool of read-only connections. Readers never block the writer
@@ -156,6 +181,7 @@ impl ReadPool {
         })
     }
 
+    #[allow(clippy::disallowed_methods)] // the pool's read-only connections
     fn open(&self) -> Result<Connection, StoreError> {
         let conn = Connection::open_with_flags(
             &self.path,

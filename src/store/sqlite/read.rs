@@ -3,16 +3,18 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
-use serde::Serialize;
-use serde_json::json;
 
 use super::codec::Reader;
 use super::StoreError;
-use crate::model::{format_rfc3339, SpanKind, StatusCode, TraceId, UnixNanos};
+use crate::model::{
+    AttrValue, Attributes, Scope, SpanEvent, SpanId, SpanKind, SpanLink, StatusCode, TraceId,
+    UnixNanos,
+};
 
 /// Registers `lookout_attr_match(encoded_attributes, key_id, text)`, which
 /// is 1 when the encoded attributes hold `key_id` with a value whose text
@@ -37,11 +39,11 @@ pub fn register_functions(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServiceInfo {
     pub name: String,
     pub span_count: i64,
-    pub last_seen: String,
+    pub last_seen: UnixNanos,
 }
 
 pub fn list_services(conn: &Connection) -> Result<Vec<ServiceInfo>, StoreError> {
@@ -52,16 +54,16 @@ pub fn list_services(conn: &Connection) -> Result<Vec<ServiceInfo>, StoreError> 
         Ok(ServiceInfo {
             name: row.get(0)?,
             span_count: row.get(1)?,
-            last_seen: format_rfc3339(UnixNanos(row.get(2)?)),
+            last_seen: UnixNanos(row.get(2)?),
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OperationInfo {
     pub name: String,
-    pub span_kind: &'static str,
+    pub span_kind: SpanKind,
     pub span_count: i64,
 }
 
@@ -84,7 +86,7 @@ pub fn list_operations(
     let rows = stmt.query_map(params![service_id], |row| {
         Ok(OperationInfo {
             name: row.get(0)?,
-            span_kind: SpanKind::from_i32(row.get(1)?).as_str(),
+            span_kind: SpanKind::from_i32(row.get(1)?),
             span_count: row.get(2)?,
         })
     })?;
@@ -120,25 +122,42 @@ impl<'c> KeyNames<'c> {
     }
 }
 
-fn attributes_json(attributes: &crate::model::Attributes) -> serde_json::Value {
-    serde_json::Value::Object(
-        attributes
-            .iter()
-            .map(|(key, value)| (key.clone(), value.to_json()))
-            .collect(),
-    )
+/// One stored span with everything resolved: names, attributes, events,
+/// links, its resource and scope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSpan {
+    pub span_id: SpanId,
+    pub parent_span_id: Option<SpanId>,
+    pub name: String,
+    pub service: String,
+    pub kind: SpanKind,
+    pub start: UnixNanos,
+    pub duration_nanos: i64,
+    pub status_code: StatusCode,
+    pub status_message: String,
+    pub attributes: Attributes,
+    pub events: Vec<SpanEvent>,
+    pub links: Vec<SpanLink>,
+    pub resource: Arc<Attributes>,
+    pub scope: Scope,
 }
 
-fn duration_ms(nanos: i64) -> f64 {
-    nanos as f64 / 1_000_000.0
+impl StoredSpan {
+    pub fn end(&self) -> UnixNanos {
+        UnixNanos(self.start.0.saturating_add(self.duration_nanos))
+    }
 }
 
-/// The full trace as the API returns it, spans sorted by start time;
-/// `None` if no span of it is stored.
-pub fn find_trace(
-    conn: &Connection,
-    trace_id: TraceId,
-) -> Result<Option<serde_json::Value>, StoreError> {
+/// A whole stored trace, spans sorted by start time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTrace {
+    pub trace_id: TraceId,
+    pub spans: Vec<StoredSpan>,
+}
+
+/// The spans of a trace sorted by start time; `None` if no span of it is
+/// stored.
+pub fn find_trace(conn: &Connection, trace_id: TraceId) -> Result<Option<StoredTrace>, StoreError> {
     let rowid: Option<i64> = conn
         .prepare_cached("SELECT id FROM traces WHERE trace_id = ?1")?
         .query_row(params![&trace_id.0[..]], |row| row.get(0))
@@ -148,7 +167,7 @@ pub fn find_trace(
     };
     let keys = KeyNames::new(conn);
     let key_name = |id: i64| keys.name(id);
-    let mut resources: HashMap<i64, serde_json::Value> = HashMap::new();
+    let mut resources: HashMap<i64, Arc<Attributes>> = HashMap::new();
     let mut stmt = conn.prepare_cached(
         "SELECT s.span_id, s.parent_span_id, o.name, o.kind, sv.name, s.start_unix_nano, s.duration_nano,
                 s.status_code, s.status_message, s.attributes, s.events, s.links, s.resource_id,
@@ -167,7 +186,6 @@ pub fn find_trace(
         let span_id: Vec<u8> = row.get(0)?;
         let parent: Option<Vec<u8>> = row.get(1)?;
         let start = UnixNanos(row.get(5)?);
-        let duration: i64 = row.get(6)?;
         let attributes = match row.get_ref(9)?.as_blob_or_null().ok().flatten() {
             Some(blob) => Reader::new(blob).attributes(&key_name)?,
             None => Vec::new(),
@@ -182,46 +200,78 @@ pub fn find_trace(
         };
         let resource_id: i64 = row.get(12)?;
         let resource = match resources.get(&resource_id) {
-            Some(resource) => resource.clone(),
+            Some(resource) => Arc::clone(resource),
             None => {
                 let text: String = row.get(13)?;
-                let parsed: serde_json::Value =
-                    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-                resources.insert(resource_id, parsed.clone());
+                let parsed = Arc::new(resource_from_json(&text)?);
+                resources.insert(resource_id, Arc::clone(&parsed));
                 parsed
             }
         };
         let status_message: Option<String> = row.get(8)?;
-        spans.push(json!({
-            "span_id": hex::encode(&span_id),
-            "parent_span_id": parent.map(hex::encode),
-            "name": row.get::<_, String>(2)?,
-            "service": row.get::<_, String>(4)?,
-            "kind": SpanKind::from_i32(row.get(3)?).as_str(),
-            "start_time": format_rfc3339(start),
-            "end_time": format_rfc3339(UnixNanos(start.0.saturating_add(duration))),
-            "duration_ms": duration_ms(duration),
-            "status": {
-                "code": StatusCode::from_i32(row.get(7)?).as_str(),
-                "message": status_message.unwrap_or_default(),
+        spans.push(StoredSpan {
+            span_id: SpanId::from_bytes(&span_id).map_err(|_| corrupt("span_id"))?,
+            parent_span_id: parent
+                .map(|bytes| SpanId::from_bytes(&bytes))
+                .transpose()
+                .map_err(|_| corrupt("parent_span_id"))?,
+            name: row.get(2)?,
+            service: row.get(4)?,
+            kind: SpanKind::from_i32(row.get(3)?),
+            start,
+            duration_nanos: row.get(6)?,
+            status_code: StatusCode::from_i32(row.get(7)?),
+            status_message: status_message.unwrap_or_default(),
+            attributes,
+            events,
+            links,
+            resource,
+            scope: Scope {
+                name: row.get(14)?,
+                version: row.get(15)?,
             },
-            "attributes": attributes_json(&attributes),
-            "events": events.iter().map(|event| json!({
-                "name": event.name,
-                "time": format_rfc3339(event.time),
-                "attributes": attributes_json(&event.attributes),
-            })).collect::<Vec<_>>(),
-            "links": links.iter().map(|link| json!({
-                "trace_id": link.trace_id.to_hex(),
-                "span_id": link.span_id.to_hex(),
-                "trace_state": link.trace_state,
-                "attributes": attributes_json(&link.attributes),
-            })).collect::<Vec<_>>(),
-            "resource": resource,
-            "scope": {"name": row.get::<_, String>(14)?, "version": row.get::<_, String>(15)?},
-        }));
+        });
     }
-    Ok(Some(json!({"trace_id": trace_id.to_hex(), "spans": spans})))
+    Ok(Some(StoredTrace { trace_id, spans }))
+}
+
+fn corrupt(column: &'static str) -> StoreError {
+    StoreError::Corrupt(format!("spans.{column} is not a valid id"))
+}
+
+/// A resource's stored canonical JSON back as attributes. JSON keeps what
+/// the API shows (strings, numbers, booleans, arrays, maps; bytes were
+/// stored as base64 strings).
+fn resource_from_json(text: &str) -> Result<Attributes, StoreError> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map
+            .into_iter()
+            .map(|(key, value)| (key, attr_from_json(value)))
+            .collect()),
+        _ => Err(StoreError::Corrupt(
+            "a resource row is not a JSON object".into(),
+        )),
+    }
+}
+
+fn attr_from_json(value: serde_json::Value) -> AttrValue {
+    match value {
+        serde_json::Value::Null => AttrValue::Empty,
+        serde_json::Value::Bool(flag) => AttrValue::Bool(flag),
+        serde_json::Value::Number(number) => match number.as_i64() {
+            Some(int) => AttrValue::Int(int),
+            None => AttrValue::Double(number.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_json::Value::String(text) => AttrValue::String(text),
+        serde_json::Value::Array(items) => {
+            AttrValue::Array(items.into_iter().map(attr_from_json).collect())
+        }
+        serde_json::Value::Object(map) => AttrValue::KvList(
+            map.into_iter()
+                .map(|(key, value)| (key, attr_from_json(value)))
+                .collect(),
+        ),
+    }
 }
 
 /// Which traces by status.
@@ -251,13 +301,14 @@ pub struct TraceFilter {
     pub after: Option<(i64, i64)>,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+/// One trace of a search result, from its summary row.
+#[derive(Debug, Clone, PartialEq)]
 pub struct TraceListItem {
-    pub trace_id: String,
+    pub trace_id: TraceId,
     pub root_service: Option<String>,
     pub root_operation: Option<String>,
-    pub start_time: String,
-    pub duration_ms: f64,
+    pub start: UnixNanos,
+    pub duration_nanos: i64,
     pub span_count: i64,
     pub error_count: i64,
     pub services: Vec<String>,
@@ -421,11 +472,12 @@ pub fn search_traces(conn: &Connection, filter: &TraceFilter) -> Result<TracePag
         }
         service_names.sort();
         traces.push(TraceListItem {
-            trace_id: hex::encode(trace_id),
+            trace_id: TraceId::from_bytes(&trace_id)
+                .map_err(|_| StoreError::Corrupt("traces.trace_id is not a valid id".into()))?,
             root_service,
             root_operation,
-            start_time: format_rfc3339(UnixNanos(start)),
-            duration_ms: duration_ms(end.saturating_sub(start)),
+            start: UnixNanos(start),
+            duration_nanos: end.saturating_sub(start),
             span_count,
             error_count,
             services: service_names,
@@ -534,7 +586,7 @@ impl<'c> ServiceNames<'c> {
 }
 
 /// Row counts and file sizes for `/metrics` and `/api/stats`.
-#[derive(Debug, Serialize, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StorageCounts {
     pub traces: i64,
     pub spans: i64,

@@ -1,66 +1,15 @@
-//! OTLP/HTTP: protobuf and JSON decoding, conversion of traces into model
-//! batches with per-span validation, and the response bodies.
-//!
-//! Wire types (`opentelemetry_proto`) stay inside this module.
+//! OTLP traces: converting `ExportTraceServiceRequest` into model span
+//! batches with per-span validation. Invalid spans are rejected one by one
+//! into the report that becomes `partial_success`.
 
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-use prost::Message;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
-use super::{IngestError, Limits, Report};
+use super::values::{convert_attributes, truncate};
+use crate::ingest::{Limits, Report};
 use crate::model::{
-    AttrValue, Attributes, Resource, Scope, Span, SpanBatch, SpanEvent, SpanId, SpanKind, SpanLink,
-    StatusCode, TraceId, UnixNanos,
+    AttrValue, Resource, Scope, Span, SpanBatch, SpanEvent, SpanId, SpanKind, SpanLink, StatusCode,
+    TraceId, UnixNanos,
 };
-
-/// Deepest AnyValue nesting kept; deeper values are cut (and counted).
-const MAX_VALUE_DEPTH: usize = 16;
-
-/// The two OTLP/HTTP encodings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    Protobuf,
-    Json,
-}
-
-impl Encoding {
-    /// From a `Content-Type` header value (parameters such as charset are
-    /// ignored); `None` for anything else.
-    pub fn from_content_type(content_type: &str) -> Option<Encoding> {
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match essence.as_str() {
-            "application/x-protobuf" | "application/protobuf" => Some(Encoding::Protobuf),
-            "application/json" => Some(Encoding::Json),
-            _ => None,
-        }
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Encoding::Protobuf => "application/x-protobuf",
-            Encoding::Json => "application/json",
-        }
-    }
-}
-
-pub fn decode_traces(
-    body: &[u8],
-    encoding: Encoding,
-) -> Result<ExportTraceServiceRequest, IngestError> {
-    match encoding {
-        Encoding::Protobuf => ExportTraceServiceRequest::decode(body)
-            .map_err(|error| IngestError::Decode(format!("invalid OTLP protobuf: {error}"))),
-        Encoding::Json => serde_json::from_slice(body)
-            .map_err(|error| IngestError::Decode(format!("invalid OTLP JSON: {error}"))),
-    }
-}
 
 /// The result of converting one request: the valid spans and what was
 /// rejected or cut, for the partial-success answer.
@@ -190,133 +139,16 @@ fn convert_span(
     })
 }
 
-/// Cuts `text` to at most `max` bytes on a character boundary, counting
-/// the cut in `trimmed`.
-pub(super) fn truncate(mut text: String, max: usize, trimmed: &mut u64) -> String {
-    if super::limits::truncate_utf8(&mut text, max) {
-        *trimmed += 1;
-    }
-    text
-}
-
-pub(super) fn convert_attributes(
-    attributes: Vec<KeyValue>,
-    limits: &Limits,
-    trimmed: &mut u64,
-) -> Attributes {
-    if attributes.len() > limits.max_attributes {
-        *trimmed += (attributes.len() - limits.max_attributes) as u64;
-    }
-    attributes
-        .into_iter()
-        .take(limits.max_attributes)
-        .map(|kv| {
-            let value = convert_value(kv.value, limits, trimmed, 0);
-            (kv.key, value)
-        })
-        .collect()
-}
-
-pub(super) fn convert_value(
-    value: Option<AnyValue>,
-    limits: &Limits,
-    trimmed: &mut u64,
-    depth: usize,
-) -> AttrValue {
-    let Some(value) = value.and_then(|v| v.value) else {
-        return AttrValue::Empty;
-    };
-    if depth >= MAX_VALUE_DEPTH {
-        *trimmed += 1;
-        return AttrValue::Empty;
-    }
-    match value {
-        any_value::Value::StringValue(s) => {
-            AttrValue::String(truncate(s, limits.max_attribute_value_bytes, trimmed))
-        }
-        any_value::Value::BoolValue(b) => AttrValue::Bool(b),
-        any_value::Value::IntValue(i) => AttrValue::Int(i),
-        any_value::Value::DoubleValue(d) => AttrValue::Double(d),
-        any_value::Value::BytesValue(mut b) => {
-            if b.len() > limits.max_attribute_value_bytes {
-                b.truncate(limits.max_attribute_value_bytes);
-                *trimmed += 1;
-            }
-            AttrValue::Bytes(b)
-        }
-        any_value::Value::ArrayValue(array) => AttrValue::Array(
-            array
-                .values
-                .into_iter()
-                .take(limits.max_attributes)
-                .map(|item| convert_value(Some(item), limits, trimmed, depth + 1))
-                .collect(),
-        ),
-        any_value::Value::KvlistValue(list) => AttrValue::KvList(
-            list.values
-                .into_iter()
-                .take(limits.max_attributes)
-                .map(|kv| {
-                    let value = convert_value(kv.value, limits, trimmed, depth + 1);
-                    (kv.key, value)
-                })
-                .collect(),
-        ),
-        // Only meaningful for the profiling signal: treat as absent, as the
-        // OTLP spec asks of other signals.
-        any_value::Value::StringValueStrindex(_) => AttrValue::Empty,
-    }
-}
-
-/// The `ExportTraceServiceResponse` body in the request's encoding.
-pub fn encode_trace_response(rejected: u64, message: String, encoding: Encoding) -> Vec<u8> {
-    let partial_success =
-        (rejected > 0 || !message.is_empty()).then(|| ExportTracePartialSuccess {
-            rejected_spans: i64::try_from(rejected).unwrap_or(i64::MAX),
-            error_message: message,
-        });
-    let response = ExportTraceServiceResponse { partial_success };
-    match encoding {
-        Encoding::Protobuf => response.encode_to_vec(),
-        Encoding::Json => serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
-    }
-}
-
-/// `google.rpc.Status`, the body OTLP/HTTP servers answer errors with.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    pub code: i32,
-    #[prost(string, tag = "2")]
-    pub message: String,
-}
-
-/// An error body for an OTLP endpoint: protobuf `google.rpc.Status` for
-/// protobuf clients; for JSON clients the same fields plus lookout's usual
-/// `error` object, so both kinds of client can read it.
-pub fn encode_error(grpc_code: i32, api_code: &str, message: &str, encoding: Encoding) -> Vec<u8> {
-    match encoding {
-        Encoding::Protobuf => RpcStatus {
-            code: grpc_code,
-            message: message.to_string(),
-        }
-        .encode_to_vec(),
-        Encoding::Json => serde_json::json!({
-            "code": grpc_code,
-            "message": message,
-            "error": {"code": api_code, "message": message},
-        })
-        .to_string()
-        .into_bytes(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::otlp::{decode_traces, encode_trace_response, Encoding};
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
     use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
     use opentelemetry_proto::tonic::resource::v1::Resource as OtlpResource;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as OtlpSpan};
+    use prost::Message;
 
     fn kv(key: &str, value: any_value::Value) -> KeyValue {
         KeyValue {

@@ -1,9 +1,10 @@
-//! The encoding of log records in `log_journal`. Records are encoded by
-//! the ingest handlers (off the writer thread) and decoded by the log
-//! indexer; the format keeps attribute types exactly (keys inline, since
-//! journal rows are short-lived).
+//! The log record codec: how a record is stored as bytes, both in the
+//! SQLite `log_journal` and as the stored field of the tantivy day indexes.
+//! Records are encoded by the ingest handlers (off the writer thread) and
+//! decoded by the log indexer and by searches; the format keeps attribute
+//! types exactly (keys inline).
 
-use super::codec::{put_str, put_value, put_varint, put_zigzag, CodecError, Reader};
+use super::sqlite::codec::{put_str, put_value, put_varint, put_zigzag, CodecError, Reader};
 use crate::model::{AttrValue, LogBody, LogRecord, Scope, SpanId, TraceId, UnixNanos};
 
 const FORMAT_VERSION: u8 = 1;

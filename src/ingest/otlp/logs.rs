@@ -1,51 +1,12 @@
 //! OTLP logs: decoding `ExportLogsServiceRequest` and converting it into
 //! model log records, rejecting invalid records one by one.
 
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value;
-use prost::Message;
 
-use super::otlp::{convert_attributes, convert_value, truncate, Encoding};
-use super::{IngestError, Limits, Report};
-use crate::model::{
-    format_rfc3339, AttrValue, LogBody, LogRecord, Scope, SpanId, TraceId, UnixNanos,
-};
-
-pub fn decode_logs(
-    body: &[u8],
-    encoding: Encoding,
-) -> Result<ExportLogsServiceRequest, IngestError> {
-    match encoding {
-        Encoding::Protobuf => ExportLogsServiceRequest::decode(body)
-            .map_err(|error| IngestError::Decode(format!("invalid OTLP protobuf: {error}"))),
-        Encoding::Json => serde_json::from_slice(body)
-            .map_err(|error| IngestError::Decode(format!("invalid OTLP JSON: {error}"))),
-    }
-}
-
-/// The accepted time window for record timestamps. Records outside it are
-/// rejected (each would otherwise create an index partition of its own).
-#[derive(Debug, Clone, Copy)]
-pub struct TimeWindow {
-    pub earliest: UnixNanos,
-    pub latest: UnixNanos,
-}
-
-impl TimeWindow {
-    pub fn check(&self, timestamp: UnixNanos) -> Result<(), String> {
-        if timestamp < self.earliest || timestamp > self.latest {
-            return Err(format!(
-                "timestamp {} is outside the accepted window {} .. {} (retention and clock skew)",
-                format_rfc3339(timestamp),
-                format_rfc3339(self.earliest),
-                format_rfc3339(self.latest)
-            ));
-        }
-        Ok(())
-    }
-}
+use super::values::{convert_attributes, convert_value, truncate};
+use crate::ingest::{Limits, Report};
+use crate::model::{AttrValue, LogBody, LogRecord, Scope, SpanId, TimeWindow, TraceId, UnixNanos};
 
 /// The valid records of one request, and what was rejected or cut.
 #[derive(Debug, Default)]
@@ -164,18 +125,6 @@ fn convert_record(
     };
     converted.normalize();
     Ok(converted)
-}
-
-pub fn encode_logs_response(rejected: u64, message: String, encoding: Encoding) -> Vec<u8> {
-    let partial_success = (rejected > 0 || !message.is_empty()).then(|| ExportLogsPartialSuccess {
-        rejected_log_records: i64::try_from(rejected).unwrap_or(i64::MAX),
-        error_message: message,
-    });
-    let response = ExportLogsServiceResponse { partial_success };
-    match encoding {
-        Encoding::Protobuf => response.encode_to_vec(),
-        Encoding::Json => serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
-    }
 }
 
 #[cfg(test)]

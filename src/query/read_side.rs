@@ -1,0 +1,127 @@
+//! [`ReadSide`]: every read the API serves, executed on pooled read-only
+//! SQLite connections and the log indexes' searchers. Blocking: callers on
+//! an async runtime run it on a blocking pool.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::logs::parse_trace_logs;
+use super::params::Params;
+use super::QueryError;
+use crate::model::{TimeWindow, TraceId, UnixNanos};
+use crate::store::logs::{HistogramBucket, LogDay, LogFilter, LogIndexes, LogPage, PageRequest};
+use crate::store::sqlite::read::{
+    self, OperationInfo, ServiceInfo, StorageCounts, StoredTrace, TraceFilter, TracePage,
+};
+use crate::store::ReadPool;
+
+/// Journal rows not yet committed to the log index.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct IndexLag {
+    pub records: i64,
+    /// How long the oldest of them has waited.
+    pub oldest_seconds: f64,
+}
+
+/// What `/api/stats` shows from the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredCounts {
+    pub counts: StorageCounts,
+    /// Start of the oldest and of the newest stored trace.
+    pub trace_range: Option<(UnixNanos, UnixNanos)>,
+    pub log_days: Vec<LogDay>,
+}
+
+/// The read side's handles; cheap to share.
+pub struct ReadSide {
+    reads: Arc<ReadPool>,
+    logs: LogIndexes,
+    retention: Duration,
+}
+
+impl ReadSide {
+    pub fn new(reads: Arc<ReadPool>, logs: LogIndexes, retention: Duration) -> ReadSide {
+        ReadSide {
+            reads,
+            logs,
+            retention,
+        }
+    }
+
+    pub fn services(&self) -> Result<Vec<ServiceInfo>, QueryError> {
+        Ok(read::list_services(&*self.reads.get()?)?)
+    }
+
+    /// Operations of a service; `None` if the service is unknown.
+    pub fn operations(&self, service: &str) -> Result<Option<Vec<OperationInfo>>, QueryError> {
+        Ok(read::list_operations(&*self.reads.get()?, service)?)
+    }
+
+    pub fn search_traces(&self, filter: &TraceFilter) -> Result<TracePage, QueryError> {
+        Ok(read::search_traces(&*self.reads.get()?, filter)?)
+    }
+
+    /// Every span of a trace; `None` if none is stored.
+    pub fn trace(&self, trace_id: TraceId) -> Result<Option<StoredTrace>, QueryError> {
+        Ok(read::find_trace(&*self.reads.get()?, trace_id)?)
+    }
+
+    pub fn search_logs(
+        &self,
+        filter: &LogFilter,
+        page: &PageRequest,
+    ) -> Result<LogPage, QueryError> {
+        Ok(self.logs.search(filter, page)?)
+    }
+
+    pub fn log_histogram(
+        &self,
+        filter: &LogFilter,
+        buckets: usize,
+    ) -> Result<Vec<HistogramBucket>, QueryError> {
+        Ok(self.logs.histogram(filter, buckets)?)
+    }
+
+    /// The logs carrying `trace_id`, with the defaults of
+    /// [`parse_trace_logs`] (the trace's own range is looked up here).
+    pub fn trace_logs(
+        &self,
+        trace_id: TraceId,
+        params: &Params,
+        now: UnixNanos,
+    ) -> Result<LogPage, QueryError> {
+        let bounds = read::trace_bounds(&*self.reads.get()?, trace_id)?
+            .map(|(start, end)| (UnixNanos(start), UnixNanos(end)));
+        let kept = TimeWindow::kept(self.retention, now);
+        let (filter, page) = parse_trace_logs(params, trace_id, bounds, kept, now)?;
+        self.search_logs(&filter, &page)
+    }
+
+    /// Row counts, the stored trace range and the log days.
+    pub fn stored_counts(&self) -> Result<StoredCounts, QueryError> {
+        let conn = self.reads.get()?;
+        Ok(StoredCounts {
+            counts: read::storage_counts(&conn)?,
+            trace_range: read::trace_time_range(&conn)?
+                .map(|(oldest, newest)| (UnixNanos(oldest), UnixNanos(newest))),
+            log_days: self.logs.days(),
+        })
+    }
+
+    /// A trivial read: SQLite answers.
+    pub fn ping(&self) -> Result<(), QueryError> {
+        Ok(read::ping(&*self.reads.get()?)?)
+    }
+
+    /// Journal rows above `indexed_through` and how long the oldest waited.
+    pub fn index_lag(&self, indexed_through: i64, now: UnixNanos) -> Result<IndexLag, QueryError> {
+        let (records, oldest) = read::journal_backlog(&*self.reads.get()?, indexed_through)?;
+        let oldest_seconds = oldest.map_or(0.0, |received| {
+            now.0.saturating_sub(received).max(0) as f64 / 1e9
+        });
+        Ok(IndexLag {
+            records,
+            oldest_seconds,
+        })
+    }
+}

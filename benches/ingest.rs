@@ -42,11 +42,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use lookout::ingest::otlp::{convert_traces, decode_traces, Encoding};
-use lookout::ingest::Limits;
-use lookout::model::{format_rfc3339, AttrValue, Attributes, SpanBatch, UnixNanos};
-use lookout::store::sqlite::{codec, open_write_store, write::canonical_resource_json, MIGRATIONS};
-use lookout::store::StoreOptions;
+use lookout::model::{format_rfc3339, AttrValue, Attributes, UnixNanos};
+use lookout::store::sqlite::{codec, write::canonical_resource_json, MIGRATIONS};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource as OtlpResource;
@@ -821,6 +818,7 @@ fn read_metric(metrics: &str, name: &str) -> Option<f64> {
 }
 
 /// Bytes per table and index (SQLite's dbstat), largest first.
+#[allow(clippy::disallowed_methods)] // reads table sizes of a stopped server's database, read-only
 fn table_sizes(db: &Path) -> Vec<(String, u64)> {
     let Ok(conn) = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY) else {
         return Vec::new();
@@ -990,6 +988,7 @@ struct RawResult {
     sched: Sched,
 }
 
+#[allow(clippy::disallowed_methods)] // baseline, not lookout's store
 fn open_raw_db(path: &Path) -> Connection {
     let conn = Connection::open(path).expect("open raw database");
     conn.execute_batch(
@@ -1245,67 +1244,6 @@ fn run_raw(dir: &Path, catalog: &Catalog, traces: &[GenTrace]) -> (RawResult, Du
 
 // ---------------------------------------------------------------------------
 // The store's write path alone
-
-struct WriterOnly {
-    requests_per_group: usize,
-    spans: usize,
-    groups: usize,
-    /// Inside `WriteStore::write_group` (row building, SQLite, commit).
-    write: Duration,
-    /// Freeing the batches afterwards, which the writer thread also does.
-    drop: Duration,
-    write_sched: Sched,
-    drop_sched: Sched,
-}
-
-/// The same requests decoded and converted (not timed), then written in
-/// process with `WriteStore::write_group`, `requests_per_group` requests per
-/// transaction, into a fresh data directory: the writer thread's work
-/// without HTTP and without other threads competing for the cores.
-fn run_writer_only(
-    dir: &Path,
-    requests: &[EncodedRequest],
-    requests_per_group: usize,
-) -> WriterOnly {
-    let mut store = open_write_store(dir, &StoreOptions::default()).expect("open write store");
-    let limits = Limits::default();
-    let mut out = WriterOnly {
-        requests_per_group,
-        spans: 0,
-        groups: 0,
-        write: Duration::ZERO,
-        drop: Duration::ZERO,
-        write_sched: Sched::default(),
-        drop_sched: Sched::default(),
-    };
-    for chunk in requests.chunks(requests_per_group.max(1)) {
-        let batches: Vec<SpanBatch> = chunk
-            .iter()
-            .map(|request| {
-                let decoded = decode_traces(&request.body, Encoding::Protobuf).expect("decodes");
-                convert_traces(decoded, &limits).batch
-            })
-            .collect();
-        let refs: Vec<&SpanBatch> = batches.iter().collect();
-        let before = read_sched(Path::new("/proc/thread-self/schedstat")).unwrap_or_default();
-        let began = Instant::now();
-        let stats = store.write_group(&refs).expect("write group");
-        out.write += began.elapsed();
-        let after = read_sched(Path::new("/proc/thread-self/schedstat")).unwrap_or_default();
-        out.write_sched.on_cpu += after.on_cpu - before.on_cpu;
-        out.write_sched.runnable += after.runnable - before.runnable;
-        out.spans += stats.spans_inserted as usize;
-        out.groups += 1;
-        drop(refs);
-        let began = Instant::now();
-        drop(batches);
-        out.drop += began.elapsed();
-        let freed = read_sched(Path::new("/proc/thread-self/schedstat")).unwrap_or_default();
-        out.drop_sched.on_cpu += freed.on_cpu - after.on_cpu;
-        out.drop_sched.runnable += freed.runnable - after.runnable;
-    }
-    out
-}
 
 // ---------------------------------------------------------------------------
 // Queries
@@ -1584,33 +1522,6 @@ fn main() {
     let (raw, raw_prepare) = run_raw(raw_dir.path(), &catalog, &traces);
     drop(raw_dir);
 
-    // --- The write path alone, in process: groups as the end-to-end run
-    // formed them on average, and full groups (the writer's span cap).
-    let observed_group = ((stored_spans / commits.max(1.0)) / settings.spans_per_request as f64)
-        .round()
-        .max(1.0) as usize;
-    let full_group = (RAW_SPANS_PER_TRANSACTION / settings.spans_per_request).max(1);
-    let mut writer_only = Vec::new();
-    for requests_per_group in [observed_group, full_group] {
-        if writer_only
-            .iter()
-            .any(|w: &WriterOnly| w.requests_per_group == requests_per_group)
-        {
-            continue;
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("lookout-bench-writer-")
-            .tempdir()
-            .expect("temp dir");
-        let result = run_writer_only(dir.path(), &requests, requests_per_group);
-        eprintln!(
-            "write path alone, {requests_per_group} requests per group: {} spans in {:.2} s + {:.2} s freeing",
-            result.spans,
-            result.write.as_secs_f64(),
-            result.drop.as_secs_f64()
-        );
-        writer_only.push(result);
-    }
     drop(requests);
     let raw_sched = raw.sched;
     let raw_spans_per_second = raw.spans as f64 / raw.elapsed.as_secs_f64().max(1e-9);
@@ -1686,18 +1597,6 @@ fn main() {
         raw.elapsed.as_secs_f64(),
         raw_sched.on_cpu * 1e6 / raw.spans.max(1) as f64
     );
-    for w in &writer_only {
-        let seconds = (w.write + w.drop).as_secs_f64().max(1e-9);
-        let _ = writeln!(
-            md,
-            "| Write path alone (in-process `write_group`, {} requests = ~{} spans per transaction) | {} spans/s; CPU per span {:.1} µs writing + {:.1} µs freeing the batches | | |",
-            w.requests_per_group,
-            thousands((w.spans / w.groups.max(1)) as f64),
-            thousands(w.spans as f64 / seconds),
-            w.write_sched.on_cpu * 1e6 / w.spans.max(1) as f64,
-            w.drop_sched.on_cpu * 1e6 / w.spans.max(1) as f64,
-        );
-    }
     let _ = writeln!(
         md,
         "| End-to-end / raw | {ratio:.2} | ≥ 0.6 | {} |",

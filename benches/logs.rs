@@ -36,10 +36,10 @@
 //! - `LOOKOUT_BENCH_QUERY_RUNS` (default 100): timed runs per search;
 //! - `LOOKOUT_BENCH_LOGS_MAX_LAG` (default: the server's default): the
 //!   server's `--log-max-lag`; `0` lets ingest run ahead of indexing;
-//! - `LOOKOUT_BENCH_LOGS_INDEX_ONLY=N`: instead of all of the above, index
-//!   N corpus records in-process through `LogIndexWriter` (a commit per
-//!   second, as the log indexer does) and report records/s and CPU per
-//!   thread: the indexing cost alone, without HTTP or the journal.
+//!
+//! lookout itself is measured only through the release binary over HTTP;
+//! the indexing speed alone is what the server reports
+//! (`capacity_records_per_second` in `/health/deep`).
 
 #[path = "support/raw_http.rs"]
 mod raw_http;
@@ -67,7 +67,7 @@ use prost::Message;
 use raw_http::RawHttp;
 use report::{percentile, thousands, verdict};
 use rusqlite::{params, Connection};
-use server::{clock_ticks, cpu_model, dir_size, load_average, process_cpu, Server};
+use server::{clock_ticks, cpu_model, dir_size, load_average, Server};
 
 const RECORDS_PER_REQUEST: usize = 1000;
 /// Spacing of consecutive records: 1M records span 50 minutes.
@@ -314,7 +314,7 @@ impl Corpus {
                 body.push_str(self.vocabulary.zipf(&mut rng));
             }
         }
-        if (index + 1) % RECORDS_PER_REQUEST == 0 {
+        if (index + 1).is_multiple_of(RECORDS_PER_REQUEST) {
             body.push(' ');
             body.push_str(MARKER);
         }
@@ -636,6 +636,7 @@ struct Fts {
 }
 
 impl Fts {
+    #[allow(clippy::disallowed_methods)] // baseline, not lookout's store
     fn create(path: &Path) -> Fts {
         let conn = Connection::open(path).expect("open fts db");
         conn.execute_batch(
@@ -997,7 +998,7 @@ fn now_nanos() -> u64 {
 }
 
 fn millions(records: usize) -> String {
-    if records % 1_000_000 == 0 {
+    if records.is_multiple_of(1_000_000) {
         format!("{}M", records / 1_000_000)
     } else {
         thousands(records as f64)
@@ -1042,157 +1043,7 @@ fn cpu_table(out: &mut String, result: &IngestResult) {
 // ---------------------------------------------------------------------------
 // Indexing alone
 
-/// The corpus record as the log indexer sees it after ingest.
-fn model_record(record: &GenRecord) -> lookout::model::LogRecord {
-    use lookout::model::{AttrValue, LogBody, Scope, SpanId, TraceId};
-    let service = FIRST_NAME_SERVICES[record.service];
-    lookout::model::LogRecord {
-        timestamp: UnixNanos(record.timestamp as i64),
-        observed_timestamp: UnixNanos(record.timestamp as i64 + 1_000_000),
-        severity_number: record.severity_number,
-        severity_text: record.severity_text.into(),
-        service: service.into(),
-        body: LogBody::Text(record.body.clone()),
-        trace_id: record
-            .trace
-            .and_then(|(trace, _)| TraceId::from_bytes(&trace).ok()),
-        span_id: record
-            .trace
-            .and_then(|(_, span)| SpanId::from_bytes(&span).ok()),
-        attributes: vec![
-            (
-                "http.method".into(),
-                AttrValue::String(record.method.into()),
-            ),
-            ("http.status_code".into(), AttrValue::Int(record.status)),
-            (
-                "cloud.region".into(),
-                AttrValue::String(record.region.into()),
-            ),
-            (
-                "user.id".into(),
-                AttrValue::String(format!("u{}", record.user)),
-            ),
-        ],
-        resource: vec![
-            ("service.name".into(), AttrValue::String(service.into())),
-            (
-                "host.name".into(),
-                AttrValue::String(format!("{service}-{}", record.service % 3)),
-            ),
-        ],
-        scope: Scope {
-            name: format!("{service}.logger"),
-            version: String::new(),
-        },
-    }
-}
-
-/// Indexes `count` records in-process, committing once per second like the
-/// log indexer, and prints records/s, CPU per thread and the in-process
-/// search latencies on the result.
-fn index_only(count: usize, ticks: f64) {
-    let corpus = Corpus {
-        vocabulary: Vocabulary::new(),
-        origin: now_nanos() - count as u64 * RECORD_SPACING_NANOS,
-    };
-    let records: Vec<lookout::model::LogRecord> = (0..count)
-        .map(|index| model_record(&corpus.record(index)))
-        .collect();
-    let tmp = tempfile::Builder::new()
-        .prefix("lookout-bench-index-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .expect("tempdir");
-    let indexes = LogIndexes::open(tmp.path(), LogIndexOptions::default()).expect("open");
-    let mut writer = indexes.writer().expect("writer");
-    let cpu_before = thread_cpu(std::process::id(), ticks);
-    let process_before = process_cpu(std::process::id(), ticks);
-    let began = Instant::now();
-    let mut last_commit = Instant::now();
-    let mut commits = 0;
-    for (index, record) in records.iter().enumerate() {
-        writer.add(index as u64 + 1, record).expect("add");
-        if last_commit.elapsed() >= Duration::from_secs(1) {
-            writer.commit().expect("commit");
-            commits += 1;
-            last_commit = Instant::now();
-        }
-    }
-    writer.commit().expect("commit");
-    let searchable = began.elapsed();
-    // Before the writer (and its indexing threads) goes away.
-    let cpu_after = thread_cpu(std::process::id(), ticks);
-    let process_used = process_cpu(std::process::id(), ticks) - process_before;
-    drop(writer);
-    let with_merges = began.elapsed();
-    let bytes = dir_size(tmp.path());
-    println!(
-        "indexed {count} records: {:.0} records/s until the last commit ({} commits, {:.2} s), \
-         {:.2} s with the merges the writer waits for on close; {:.0} B/record",
-        count as f64 / searchable.as_secs_f64(),
-        commits + 1,
-        searchable.as_secs_f64(),
-        with_merges.as_secs_f64(),
-        bytes as f64 / count as f64
-    );
-    let segments = std::fs::read_dir(tmp.path())
-        .map(|days| {
-            days.filter_map(Result::ok)
-                .flat_map(|day| std::fs::read_dir(day.path()).into_iter().flatten())
-                .filter_map(Result::ok)
-                .filter(|file| file.path().extension().is_some_and(|ext| ext == "idx"))
-                .count()
-        })
-        .unwrap_or(0);
-    println!("  {segments} segments after the merges");
-    let list = searches(&corpus.vocabulary);
-    let runs = env_usize("LOOKOUT_BENCH_QUERY_RUNS", 100).max(1);
-    for (search, timing) in
-        list.iter()
-            .zip(inprocess_searches(tmp.path(), &corpus, &list, count, runs))
-    {
-        println!(
-            "  search {:<26} total {:>9}  p50 {:>9}  p99 {:>9}",
-            search.name,
-            timing.total,
-            ms(timing.p50),
-            ms(timing.p99)
-        );
-    }
-    let mut total = 0.0;
-    for (name, after) in &cpu_after {
-        let used = after - cpu_before.get(name).copied().unwrap_or(0.0);
-        if used >= 0.05 {
-            total += used;
-            println!(
-                "  {name:<28} {used:>7.2} CPU s  {:>6.1} µs/record",
-                used * 1e6 / count as f64
-            );
-        }
-    }
-    // tantivy starts new indexing workers at every commit; the ended ones
-    // count only in the process total.
-    let ended = process_used - total;
-    println!(
-        "  {:<28} {ended:>7.2} CPU s  {:>6.1} µs/record",
-        "ended threads (indexing)",
-        ended * 1e6 / count as f64
-    );
-    println!(
-        "  {:<28} {process_used:>7.2} CPU s  {:>6.1} µs/record",
-        "process",
-        process_used * 1e6 / count as f64
-    );
-}
-
 fn main() {
-    if let Ok(count) = std::env::var("LOOKOUT_BENCH_LOGS_INDEX_ONLY") {
-        let count = count
-            .parse()
-            .expect("LOOKOUT_BENCH_LOGS_INDEX_ONLY: a record count");
-        index_only(count, clock_ticks());
-        return;
-    }
     let settings = Settings::from_env();
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_lookout"));
     let ticks = clock_ticks();

@@ -274,28 +274,26 @@ impl Metrics {
             "gauge",
             "1 while a background thread runs; 0 once it has stopped.",
         );
-        for thread in &scrape.threads {
-            let _ = writeln!(
-                out,
-                "lookout_thread_up{{thread=\"{}\"}} {}",
-                thread.name,
-                u8::from(thread.alive)
-            );
-        }
+        let per_thread = |out: &mut String, name: &str, value: fn(&ThreadState) -> bool| {
+            for thread in &scrape.threads {
+                let _ = writeln!(
+                    out,
+                    "{name}{{thread=\"{}\"}} {}",
+                    thread.name,
+                    u8::from(value(thread))
+                );
+            }
+        };
+        per_thread(&mut out, "lookout_thread_up", |thread| thread.alive);
         header(
             &mut out,
             "lookout_thread_panics_total",
             "counter",
             "Background threads that died of a panic (the log has the message).",
         );
-        for thread in &scrape.threads {
-            let _ = writeln!(
-                out,
-                "lookout_thread_panics_total{{thread=\"{}\"}} {}",
-                thread.name,
-                u8::from(thread.panicked)
-            );
-        }
+        per_thread(&mut out, "lookout_thread_panics_total", |thread| {
+            thread.panicked
+        });
 
         header(
             &mut out,

@@ -4,7 +4,7 @@
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value;
 
-use super::values::{convert_attributes, convert_value, truncate};
+use super::values::{convert_attributes, convert_value, service_name, truncate};
 use crate::ingest::{Limits, Report};
 use crate::model::{AttrValue, LogBody, LogRecord, Scope, SpanId, TimeWindow, TraceId, UnixNanos};
 
@@ -29,13 +29,7 @@ pub fn convert_logs(
                 convert_attributes(resource.attributes, limits, &mut out.report.trimmed)
             })
             .unwrap_or_default();
-        let service = resource
-            .iter()
-            .find_map(|(key, value)| match (key.as_str(), value) {
-                ("service.name", AttrValue::String(name)) if !name.is_empty() => Some(name.clone()),
-                _ => None,
-            })
-            .unwrap_or_else(|| "unknown_service".to_string());
+        let service = service_name(&resource);
         for (scope_index, scope_logs) in resource_logs.scope_logs.into_iter().enumerate() {
             let scope = scope_logs
                 .scope

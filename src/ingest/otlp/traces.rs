@@ -4,11 +4,11 @@
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
-use super::values::{convert_attributes, truncate};
+use super::values::{convert_attributes, service_name, truncate};
 use crate::ingest::{Limits, Report};
 use crate::model::{
-    AttrValue, Resource, Scope, Span, SpanBatch, SpanEvent, SpanId, SpanKind, SpanLink, StatusCode,
-    TraceId, UnixNanos,
+    Resource, Scope, Span, SpanBatch, SpanEvent, SpanId, SpanKind, SpanLink, StatusCode, TraceId,
+    UnixNanos,
 };
 
 /// The result of converting one request: the valid spans and what was
@@ -30,13 +30,7 @@ pub fn convert_traces(request: ExportTraceServiceRequest, limits: &Limits) -> Co
                 convert_attributes(resource.attributes, limits, &mut out.report.trimmed)
             })
             .unwrap_or_default();
-        let service = resource_attributes
-            .iter()
-            .find_map(|(key, value)| match (key.as_str(), value) {
-                ("service.name", AttrValue::String(name)) if !name.is_empty() => Some(name.clone()),
-                _ => None,
-            })
-            .unwrap_or_else(|| "unknown_service".to_string());
+        let service = service_name(&resource_attributes);
         let mut resource = Some(Resource {
             service,
             attributes: resource_attributes,
@@ -143,6 +137,7 @@ fn convert_span(
 mod tests {
     use super::*;
     use crate::ingest::otlp::{decode_traces, encode_trace_response, Encoding};
+    use crate::model::AttrValue;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
     use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
     use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};

@@ -87,3 +87,15 @@ pub(crate) fn convert_value(
         any_value::Value::StringValueStrindex(_) => AttrValue::Empty,
     }
 }
+
+/// `service.name` of a resource, or `unknown_service` as the OpenTelemetry
+/// spec prescribes when it is absent or empty.
+pub(crate) fn service_name(resource: &Attributes) -> String {
+    resource
+        .iter()
+        .find_map(|(key, value)| match (key.as_str(), value) {
+            ("service.name", AttrValue::String(name)) if !name.is_empty() => Some(name.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "unknown_service".to_string())
+}

@@ -27,10 +27,16 @@
 //! - `LOOKOUT_BENCH_HTTP` (`raw` or `reqwest`, default `raw`): the HTTP
 //!   client, a minimal HTTP/1.1 keep-alive client or reqwest's blocking one.
 
+#[path = "support/env.rs"]
+mod env;
+#[path = "support/proc.rs"]
+mod proc;
 #[path = "support/raw_http.rs"]
 mod raw_http;
 #[path = "support/report.rs"]
 mod report;
+#[path = "support/rng.rs"]
+mod rng;
 #[path = "support/server.rs"]
 mod server;
 
@@ -42,17 +48,23 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use env::env_usize;
 use lookout::model::{format_rfc3339, AttrValue, Attributes, UnixNanos};
 use lookout::store::sqlite::{codec, write::canonical_resource_json, MIGRATIONS};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource as OtlpResource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+use proc::{
+    by_thread_delta, clock_ticks, cpu_model, dir_size, load_average, read_sched, stat_cpu,
+    thread_sched, Sched,
+};
 use prost::Message;
 use raw_http::{RawHttp, Response};
 use report::{percentile, thousands, verdict};
+use rng::Rng;
 use rusqlite::{params, Connection, OpenFlags};
-use server::{clock_ticks, cpu_model, dir_size, load_average, stat_cpu, Server};
+use server::Server;
 
 /// Traces start between 30 and 1 minutes before the data is generated, so
 /// the API's default time range (the last hour) covers all of them.
@@ -99,17 +111,6 @@ struct Settings {
     http: HttpKind,
 }
 
-fn env_usize(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(text) => text
-            .trim()
-            .replace('_', "")
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={text:?} is not a positive integer")),
-        Err(_) => default,
-    }
-}
-
 impl Settings {
     fn from_env() -> Settings {
         let http = match std::env::var("LOOKOUT_BENCH_HTTP").as_deref() {
@@ -123,50 +124,6 @@ impl Settings {
             spans_per_request: env_usize("LOOKOUT_BENCH_SPANS_PER_REQUEST", 1000).max(1),
             http,
         }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Deterministic pseudo-random numbers (SplitMix64).
-
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-
-    fn index(&mut self, len: usize) -> usize {
-        self.below(len as u64) as usize
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-
-    /// Random bytes that are never all zero (an invalid OTLP id).
-    fn id<const N: usize>(&mut self) -> [u8; N] {
-        let mut out = [0u8; N];
-        for chunk in out.chunks_mut(8) {
-            let bytes = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
-        if out.iter().all(|b| *b == 0) {
-            out[0] = 1;
-        }
-        out
     }
 }
 
@@ -755,60 +712,6 @@ impl Client {
 
 // ---------------------------------------------------------------------------
 // The server process
-
-/// Scheduler time per thread name of process `pid` (threads that already
-/// ended are missing; `Server::process_cpu` has the total).
-fn thread_sched(pid: u32) -> BTreeMap<String, Sched> {
-    let mut out: BTreeMap<String, Sched> = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return out;
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let path = entry.path();
-        let name = std::fs::read_to_string(path.join("comm"))
-            .map(|name| name.trim().to_string())
-            .unwrap_or_default();
-        if let Some(sched) = read_sched(&path.join("schedstat")) {
-            let total = out.entry(name).or_default();
-            total.on_cpu += sched.on_cpu;
-            total.runnable += sched.runnable;
-        }
-    }
-    out
-}
-
-/// A thread's time on a CPU and time runnable but waiting for one
-/// (`/proc/.../schedstat`), in seconds.
-#[derive(Default, Clone, Copy)]
-struct Sched {
-    on_cpu: f64,
-    runnable: f64,
-}
-
-fn read_sched(path: &Path) -> Option<Sched> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let mut fields = text.split_whitespace();
-    let on_cpu: f64 = fields.next()?.parse().ok()?;
-    let runnable: f64 = fields.next()?.parse().ok()?;
-    Some(Sched {
-        on_cpu: on_cpu / 1e9,
-        runnable: runnable / 1e9,
-    })
-}
-
-/// How much scheduler time threads named `name` used between two samples.
-fn by_thread_delta(
-    before: &BTreeMap<String, Sched>,
-    after: &BTreeMap<String, Sched>,
-    name: &str,
-) -> Sched {
-    let before = before.get(name).copied().unwrap_or_default();
-    let after = after.get(name).copied().unwrap_or_default();
-    Sched {
-        on_cpu: after.on_cpu - before.on_cpu,
-        runnable: after.runnable - before.runnable,
-    }
-}
 
 fn read_metric(metrics: &str, name: &str) -> Option<f64> {
     metrics

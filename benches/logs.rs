@@ -41,14 +41,20 @@
 //! the indexing speed alone is what the server reports
 //! (`capacity_records_per_second` in `/health/deep`).
 
+#[path = "support/env.rs"]
+mod env;
+#[path = "support/proc.rs"]
+mod proc;
 #[path = "support/raw_http.rs"]
 mod raw_http;
 #[path = "support/report.rs"]
 mod report;
+#[path = "support/rng.rs"]
+mod rng;
 #[path = "support/server.rs"]
 mod server;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -56,6 +62,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use env::env_usize;
 use lookout::model::UnixNanos;
 use lookout::query::logs::{parse_log_filter, parse_page};
 use lookout::store::logs::{LogIndexOptions, LogIndexes};
@@ -63,11 +70,13 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use proc::{clock_ticks, cpu_model, dir_size, load_average, thread_sched};
 use prost::Message;
 use raw_http::RawHttp;
 use report::{percentile, thousands, verdict};
+use rng::Rng;
 use rusqlite::{params, Connection};
-use server::{clock_ticks, cpu_model, dir_size, load_average, Server};
+use server::Server;
 
 const RECORDS_PER_REQUEST: usize = 1000;
 /// Spacing of consecutive records: 1M records span 50 minutes.
@@ -131,17 +140,6 @@ struct Settings {
     query_runs: usize,
 }
 
-fn env_usize(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(text) => text
-            .trim()
-            .replace('_', "")
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={text:?} is not a non-negative integer")),
-        Err(_) => default,
-    }
-}
-
 impl Settings {
     fn from_env() -> Settings {
         let base = env_usize("LOOKOUT_BENCH_LOGS", 1_000_000).max(RECORDS_PER_REQUEST);
@@ -153,49 +151,6 @@ impl Settings {
             clients: env_usize("LOOKOUT_BENCH_CLIENTS", 4).clamp(1, 64),
             query_runs: env_usize("LOOKOUT_BENCH_QUERY_RUNS", 100).max(1),
         }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Deterministic pseudo-random numbers (SplitMix64).
-
-struct Rng(u64);
-
-impl Rng {
-    fn for_record(index: u64) -> Rng {
-        let mut rng = Rng(index.wrapping_mul(0xD134_2543_DE82_EF95) ^ 0x10C5_0000_0000_0000);
-        rng.next_u64();
-        rng
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn index(&mut self, len: usize) -> usize {
-        (self.next_u64() % len.max(1) as u64) as usize
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-
-    fn nonzero_id<const N: usize>(&mut self) -> [u8; N] {
-        let mut out = [0u8; N];
-        for chunk in out.chunks_mut(8) {
-            let bytes = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
-        out[0] |= 1;
-        out
     }
 }
 
@@ -318,9 +273,7 @@ impl Corpus {
             body.push(' ');
             body.push_str(MARKER);
         }
-        let trace = rng
-            .chance(0.3)
-            .then(|| (rng.nonzero_id::<16>(), rng.nonzero_id::<8>()));
+        let trace = rng.chance(0.3).then(|| (rng.id::<16>(), rng.id::<8>()));
         let status = if severity_number >= 17 {
             [500, 502, 503][rng.index(3)]
         } else if severity_number == 13 {
@@ -824,7 +777,7 @@ fn ingest(
     let records = requests.len() * RECORDS_PER_REQUEST;
     let requests = Arc::new(requests);
     let next = Arc::new(AtomicUsize::new(0));
-    let cpu_before = thread_cpu(server.pid(), ticks);
+    let cpu_before = thread_sched(server.pid());
     let process_before = server.process_cpu(ticks);
     let began = Instant::now();
     let handles: Vec<_> = (0..clients)
@@ -910,15 +863,13 @@ fn ingest(
         std::thread::sleep(Duration::from_millis(10));
     };
     let cpu_wall = began.elapsed();
-    let cpu_after = thread_cpu(server.pid(), ticks);
+    let cpu_after = thread_sched(server.pid());
     let process_cpu = server.process_cpu(ticks) - process_before;
     let mut thread_cpu: Vec<(String, f64)> = cpu_after
         .iter()
         .map(|(name, after)| {
-            (
-                name.clone(),
-                after - cpu_before.get(name).copied().unwrap_or(0.0),
-            )
+            let before = cpu_before.get(name).map_or(0.0, |sched| sched.on_cpu);
+            (name.clone(), after.on_cpu - before)
         })
         .filter(|(_, cpu)| *cpu >= 0.05)
         .collect();
@@ -942,38 +893,6 @@ fn ingest(
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/// CPU seconds (utime + stime) per thread name of process `pid`, digits
-/// and trailing separators dropped so that pools add up
-/// (`actix-rt|system:0`, `thrd-tantivy-index3` …).
-fn thread_cpu(pid: u32, ticks: f64) -> BTreeMap<String, f64> {
-    let mut out = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(format!("/proc/{}/task", pid)) else {
-        return out;
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let Ok(text) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (text.find('('), text.rfind(')')) else {
-            continue;
-        };
-        let name = text[open + 1..close]
-            .trim_end_matches(|c: char| c.is_ascii_digit() || c == ':' || c == '-')
-            .to_string();
-        let fields: Vec<&str> = text[close + 1..].split_whitespace().collect();
-        let cpu = fields
-            .get(11)
-            .and_then(|u| u.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            + fields
-                .get(12)
-                .and_then(|s| s.parse::<f64>().ok())
-                .unwrap_or(0.0);
-        *out.entry(name).or_insert(0.0) += cpu / ticks;
-    }
-    out
-}
 
 fn ms(duration: Duration) -> String {
     let ms = duration.as_secs_f64() * 1e3;

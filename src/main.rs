@@ -2,27 +2,31 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use lookout::app::App;
-use lookout::config::{unknown_env_vars, Cli, Command, Config};
+use lookout::config::{parse_args, resolve_data_dir, unknown_env_vars, Config, Invocation};
 use lookout::telemetry::init_tracing;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve);
-    if let Command::Check = command {
+    let (options, demo) = match parse_args() {
+        Ok(Invocation::Serve { options, demo }) => (options, demo),
         // Check reads the data directory only: serve's listen and auth
         // rules (e.g. LOOKOUT_LISTEN=0.0.0.0:4318 without a token) do not
         // apply to it.
-        return match lookout::config::resolve_data_dir(&cli.options) {
-            Ok(data_dir) => check(&data_dir),
-            Err(error) => {
-                eprintln!("lookout: {error}");
-                ExitCode::from(2)
-            }
-        };
-    }
-    let config = match Config::resolve(&cli.options) {
+        Ok(Invocation::Check(options)) => {
+            return match resolve_data_dir(&options) {
+                Ok(data_dir) => check(&data_dir),
+                Err(error) => {
+                    eprintln!("lookout: {error}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        Err(error) => {
+            eprintln!("lookout: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match Config::resolve(&options) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("lookout: {error}");
@@ -33,11 +37,7 @@ fn main() -> ExitCode {
     for name in unknown_env_vars() {
         tracing::warn!(name, "ignoring unknown LOOKOUT_* environment variable");
     }
-    match command {
-        Command::Demo => serve(config, true),
-        // `check` returned above.
-        Command::Serve | Command::Check => serve(config, false),
-    }
+    serve(config, demo)
 }
 
 fn serve(config: Config, demo: bool) -> ExitCode {

@@ -1,5 +1,4 @@
-//! The release `lookout` binary as a child process of a benchmark, and the
-//! `/proc` readers the benchmarks use to report on it and on the machine.
+//! The release `lookout` binary as a child process of a benchmark.
 
 // Each benchmark uses a subset of these helpers.
 #![allow(dead_code)]
@@ -11,6 +10,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::proc::process_cpu;
 
 /// How long the server may take to print its address.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -194,71 +195,4 @@ impl Drop for Server {
             let _ = self.child.wait();
         }
     }
-}
-
-/// utime + stime of a /proc stat file, in seconds.
-pub fn stat_cpu(path: &Path, ticks: f64) -> Option<f64> {
-    let text = std::fs::read_to_string(path).ok()?;
-    // The command name is in parentheses and may hold spaces.
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / ticks)
-}
-
-/// CPU seconds of process `pid`, including threads that ended.
-pub fn process_cpu(pid: u32, ticks: f64) -> f64 {
-    stat_cpu(Path::new(&format!("/proc/{pid}/stat")), ticks).unwrap_or(0.0)
-}
-
-/// Clock ticks per second, the unit of CPU times in /proc stat files.
-pub fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// Bytes of all files under `path`, 0 for what cannot be read.
-pub fn dir_size(path: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .map(|entry| match entry.metadata() {
-            Ok(meta) if meta.is_dir() => dir_size(&entry.path()),
-            Ok(meta) => meta.len(),
-            Err(_) => 0,
-        })
-        .sum()
-}
-
-/// The 1, 5 and 15 minute load averages: other load on the machine skews
-/// wall-time results, so reports say how busy it was.
-pub fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default()
-}
-
-pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|line| line.starts_with("model name"))
-                .and_then(|line| line.split_once(':'))
-                .map(|(_, model)| model.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
 }

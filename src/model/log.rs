@@ -166,6 +166,26 @@ impl Severity {
     pub fn parse(text: &str) -> Option<Severity> {
         severity_number_from_text(text).and_then(Severity::from_number)
     }
+
+    /// The level names a query accepts, for error messages.
+    pub const LEVEL_NAMES: &'static str = "trace, debug, info, warn, error, fatal";
+
+    /// A level as a query names it: one of [`Severity::LEVEL_NAMES`] (or
+    /// `warning`), in any case. Stricter than [`Severity::parse`], which
+    /// reads what loggers write: a query naming an unknown level (`verbose`,
+    /// `critical`) is refused rather than quietly mapped to some range.
+    pub fn from_level_name(text: &str) -> Option<Severity> {
+        let severity = match text.trim().to_ascii_lowercase().as_str() {
+            "trace" => Severity::Trace,
+            "debug" => Severity::Debug,
+            "info" => Severity::Info,
+            "warn" | "warning" => Severity::Warn,
+            "error" => Severity::Error,
+            "fatal" => Severity::Fatal,
+            _ => return None,
+        };
+        Some(severity)
+    }
 }
 
 /// Maps severity text to an OTLP number. Besides the six range names this
@@ -295,6 +315,11 @@ mod tests {
         assert_eq!(Severity::parse("notice"), Some(Severity::Info));
         assert_eq!(Severity::parse("crit"), Some(Severity::Fatal));
         assert_eq!(Severity::parse("nope"), None);
+        // Queries take the level names only.
+        assert_eq!(Severity::from_level_name("WARN"), Some(Severity::Warn));
+        assert_eq!(Severity::from_level_name("warning"), Some(Severity::Warn));
+        assert_eq!(Severity::from_level_name("verbose"), None);
+        assert_eq!(Severity::from_level_name("crit"), None);
         assert_eq!(Severity::Warn.min_number(), 13);
         assert!(Severity::Error > Severity::Warn);
     }

@@ -10,24 +10,28 @@ pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
 pub const DEFAULT_BUCKETS: usize = 60;
 
+/// The log query of `q`.
+fn parse_q(text: &str) -> Result<Option<logql::Expr>, QueryError> {
+    logql::parse(text).map_err(|error| QueryError::Syntax {
+        parameter: "q",
+        error,
+    })
+}
+
 /// Parses `q`, `service`, `level`, `trace_id` and the time range.
 pub fn parse_log_filter(params: &Params, now: UnixNanos) -> Result<LogFilter, QueryError> {
     let (start, end) = params::time_range(params, now)?;
     let mut filter = LogFilter::new(start, end);
     if let Some(text) = params::get(params, "q") {
-        let expr = logql::parse(text).map_err(|error| {
-            QueryError::Invalid(format!(
-                "parameter q: {} (at position {})",
-                error.message, error.position
-            ))
-        })?;
+        let expr = parse_q(text)?;
         filter.query = expr.as_ref().map(logql::to_query);
     }
     filter.service = params::get(params, "service").map(str::to_string);
     if let Some(level) = params::get(params, "level") {
-        let severity = Severity::parse(level).ok_or_else(|| {
+        let severity = Severity::from_level_name(level).ok_or_else(|| {
             QueryError::Invalid(format!(
-                "parameter level: {level:?} is not one of trace, debug, info, warn, error, fatal"
+                "parameter level: {level:?} is not one of {}",
+                Severity::LEVEL_NAMES
             ))
         })?;
         filter.min_severity = Some(severity.min_number());
@@ -159,12 +163,7 @@ pub fn parse_tail_filter(params: &Params) -> Result<TailQuery, QueryError> {
     // Reuse the search parser for validation and the scalar filters.
     let filter = parse_log_filter(params, UnixNanos::now())?;
     let expr = match params::get(params, "q") {
-        Some(text) => logql::parse(text).map_err(|error| {
-            QueryError::Invalid(format!(
-                "parameter q: {} (at position {})",
-                error.message, error.position
-            ))
-        })?,
+        Some(text) => parse_q(text)?,
         None => None,
     };
     Ok(TailQuery {

@@ -21,6 +21,12 @@ pub enum QueryError {
     /// A parameter that could not be used; the message names it.
     #[error("{0}")]
     Invalid(String),
+    /// A log query (`q`) that does not parse; the error says where.
+    #[error("parameter {parameter}: {error}")]
+    Syntax {
+        parameter: &'static str,
+        error: logql::ParseError,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -28,12 +34,13 @@ pub enum QueryError {
 }
 
 impl QueryError {
-    /// The message of an `Invalid` error (empty for the others): what the
-    /// parser tests check.
-    pub fn invalid_message(&self) -> &str {
+    /// The message of an `Invalid` or `Syntax` error (empty for the
+    /// others): what the parser tests check.
+    pub fn invalid_message(&self) -> String {
         match self {
-            QueryError::Invalid(message) => message,
-            _ => "",
+            QueryError::Invalid(message) => message.clone(),
+            QueryError::Syntax { .. } => self.to_string(),
+            _ => String::new(),
         }
     }
 }

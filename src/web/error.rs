@@ -22,6 +22,15 @@ pub const RETRY_AFTER_SECONDS: u32 = 1;
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// A query parameter (`q`) in a language of its own that does not
+    /// parse: the answer also says which parameter and the byte offset
+    /// into it, so a client can point at the problem.
+    #[error("{message}")]
+    BadQuery {
+        message: String,
+        parameter: &'static str,
+        position: usize,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -45,7 +54,7 @@ pub enum ApiError {
 impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::BadRequest(_) => "bad_request",
+            ApiError::BadRequest(_) | ApiError::BadQuery { .. } => "bad_request",
             ApiError::NotFound(_) => "not_found",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
@@ -70,7 +79,9 @@ impl ApiError {
     /// The gRPC status code OTLP/HTTP error bodies carry.
     pub fn grpc_code(&self) -> i32 {
         match self {
-            ApiError::BadRequest(_) | ApiError::UnsupportedMediaType(_) => 3, // INVALID_ARGUMENT
+            ApiError::BadRequest(_)
+            | ApiError::BadQuery { .. }
+            | ApiError::UnsupportedMediaType(_) => 3, // INVALID_ARGUMENT
             ApiError::NotFound(_) => 5,
             ApiError::Unauthorized(_) => 16,
             ApiError::PayloadTooLarge(_) => 8, // RESOURCE_EXHAUSTED
@@ -94,7 +105,7 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::BadQuery { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -109,9 +120,17 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         self.log();
         let mut response = self.response_builder();
-        response.json(serde_json::json!({
-            "error": {"code": self.code(), "message": self.public_message()}
-        }))
+        let mut error = serde_json::json!({"code": self.code(), "message": self.public_message()});
+        if let ApiError::BadQuery {
+            parameter,
+            position,
+            ..
+        } = self
+        {
+            error["parameter"] = (*parameter).into();
+            error["position"] = (*position).into();
+        }
+        response.json(serde_json::json!({ "error": error }))
     }
 }
 
@@ -201,6 +220,11 @@ impl From<QueryError> for ApiError {
     fn from(error: QueryError) -> Self {
         match error {
             QueryError::Invalid(message) => ApiError::BadRequest(message),
+            QueryError::Syntax { parameter, error } => ApiError::BadQuery {
+                message: format!("parameter {parameter}: {error}"),
+                parameter,
+                position: error.position,
+            },
             QueryError::Store(error) => ApiError::from(error),
             QueryError::LogIndex(error) => ApiError::from(error),
         }

@@ -34,12 +34,7 @@ fn garbage_protobuf_is_a_400_with_an_rpc_status() {
     let garbage = b"\x0a\xff\xff\xff\xff\x0fthis is not protobuf".to_vec();
     let response = server.post_bytes("/v1/traces", PROTOBUF, None, garbage);
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let content_type = content_type_of(&response);
     assert!(
         content_type.starts_with(PROTOBUF),
         "answered as {content_type:?}"

@@ -504,12 +504,7 @@ fn protobuf_json_and_gzip_are_accepted_and_answered_in_kind() {
         };
         let response = server.post_bytes("/v1/traces", content_type, encoding, body);
         assert_eq!(response.status(), StatusCode::OK, "{context}");
-        let answered_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let answered_type = content_type_of(&response);
         assert!(
             answered_type.starts_with(content_type),
             "{context}: answered {answered_type}"

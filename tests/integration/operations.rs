@@ -685,12 +685,7 @@ fn ingest_auth_errors_use_the_otlp_error_body() {
     let (_, export) = single_span_trace("keyed", "GET /", SECOND);
     let response = server.post_protobuf("/v1/traces", &export);
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let content_type = content_type_of(&response);
     // OTLP/HTTP: every 4xx/5xx body is a google.rpc.Status in the
     // request's encoding.
     assert!(

@@ -292,6 +292,16 @@ pub fn client() -> Client {
         .expect("an HTTP client")
 }
 
+/// The `Content-Type` of a response, empty when it has none.
+pub fn content_type_of(response: &reqwest::blocking::Response) -> String {
+    response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
 pub fn trace_ids_of(search: &Value) -> Vec<String> {
     search["traces"]
         .as_array()

@@ -7,13 +7,13 @@
 use std::ops::Bound;
 
 use tantivy::query::{
-    AllQuery, BooleanQuery, EmptyQuery, EnableScoring, Explanation, Occur, PhraseQuery, Query,
-    RangeQuery, Scorer, TermQuery, Weight,
+    AllQuery, BooleanQuery, EmptyQuery, EnableScoring, Explanation, Occur, PhrasePrefixQuery,
+    PhraseQuery, Query, RangeQuery, Scorer, TermQuery, Weight,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocId, DocSet, Score, SegmentReader, Term};
 
-use super::parser::{AttrSource, AttrTest, Comparison, Expr, Number};
+use super::ast::{AttrSource, AttrTest, Comparison, Expr, Number};
 use crate::store::logs::LogSchema;
 
 /// Compiles a parsed query for [`crate::store::logs::LogFilter::query`].
@@ -45,7 +45,9 @@ pub fn to_query(expr: &Expr) -> Box<dyn Query> {
             (Occur::MustNot, excluded(inner)),
         ])),
         Expr::Text(text) => text_query(schema, text),
+        Expr::TextPrefix(stem) => text_prefix_query(schema, stem),
         Expr::Service(service) => term_query(Term::from_field_text(schema.service, service)),
+        Expr::ServicePrefix(stem) => prefix_query(Term::from_field_text(schema.service, stem)),
         Expr::MinSeverity(number) => Box::new(RangeQuery::new(
             Bound::Included(Term::from_field_i64(
                 schema.severity_number,
@@ -165,6 +167,26 @@ fn text_query(schema: &LogSchema, text: &str) -> Box<dyn Query> {
                 .collect(),
         )),
     }
+}
+
+/// `stem*`: body tokens starting with the stem's one token (the parser
+/// allows only one; a stem the tokenizer drops as too long matches
+/// nothing, in the index as in the matcher).
+fn text_prefix_query(schema: &LogSchema, stem: &str) -> Box<dyn Query> {
+    match schema.body_tokens(stem).as_slice() {
+        [(_, token)] => prefix_query(Term::from_field_text(schema.body, token)),
+        _ => Box::new(EmptyQuery),
+    }
+}
+
+/// The documents holding a term that starts with `prefix`. A one-term
+/// phrase prefix is a scan of that range of the term dictionary; every
+/// term in it counts (tantivy stops at 50 by default), so the answer is
+/// exact, as the in-memory matcher's is.
+fn prefix_query(prefix: Term) -> Box<dyn Query> {
+    let mut query = PhrasePrefixQuery::new(vec![prefix]);
+    query.set_max_expansions(u32::MAX);
+    Box::new(query)
 }
 
 /// Attribute values are JSON: strings match exactly, numbers and booleans
@@ -325,7 +347,9 @@ mod tests {
                 _ => format!("NOT {}", render_operand(inner)),
             },
             Expr::Text(text) => render_value(text),
+            Expr::TextPrefix(stem) => format!("{stem}*"),
             Expr::Service(service) => format!("service:{}", render_value(service)),
+            Expr::ServicePrefix(stem) => format!("service:{stem}*"),
             Expr::MinSeverity(number) => match crate::model::Severity::from_number(*number) {
                 Some(severity) if severity.min_number() == *number => {
                     format!("level:{}", severity.as_str().to_lowercase())
@@ -470,6 +494,10 @@ mod tests {
             2 => (word.clone(), word).prop_map(|(a, b)| Expr::Text(format!("{a} {b}"))),
             1 => prop_oneof![Just("checkout"), Just("cart"), Just("nosuch")]
                 .prop_map(|service| Expr::Service(service.to_string())),
+            2 => prop_oneof![Just("al"), Just("gam"), Just("erro"), Just("timeout"), Just("zz"), Just("Be"), Just("pa")]
+                .prop_map(|stem| Expr::TextPrefix(stem.to_string())),
+            1 => prop_oneof![Just("ch"), Just("car"), Just("cart"), Just("fr"), Just("no")]
+                .prop_map(|stem| Expr::ServicePrefix(stem.to_string())),
             1 => prop_oneof![Just(1), Just(5), Just(9), Just(13), Just(17), Just(21), Just(11)]
                 .prop_map(Expr::MinSeverity),
             1 => proptest::sample::select(TRACES.to_vec()).prop_map(Expr::TraceId),

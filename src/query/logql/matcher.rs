@@ -3,20 +3,22 @@
 //! for records as they arrive; the tests use it as the reference the index
 //! must agree with.
 
-use super::parser::{AttrSource, AttrTest, Comparison, Expr, Number};
+use super::ast::{AttrSource, AttrTest, Comparison, Expr, Number};
 use crate::model::{AttrValue, Attributes, LogRecord};
 use crate::store::logs::LogSchema;
 
 /// Whether the body tokens of `haystack` contain those of `needle` at the
-/// same relative positions. Both go through the index's body tokenizer, so
-/// a word matches here exactly when the compiled query matches it in the
-/// index (including over-long tokens, which neither side can find).
-fn contains_phrase(haystack: &str, needle: &str) -> bool {
+/// same relative positions (with `prefix`, the last needle token need only
+/// start a token). Both go through the index's body tokenizer, so a word
+/// matches here exactly when the compiled query matches it in the index
+/// (including over-long tokens, which neither side can find).
+fn contains_phrase(haystack: &str, needle: &str, prefix: bool) -> bool {
     let schema = LogSchema::get();
     let needle = schema.body_tokens(needle);
     let Some((first, _)) = needle.first() else {
         return false;
     };
+    let last = needle.len() - 1;
     let mut by_position: Vec<Option<String>> = Vec::new();
     for (position, token) in schema.body_tokens(haystack) {
         if by_position.len() <= position {
@@ -25,10 +27,17 @@ fn contains_phrase(haystack: &str, needle: &str) -> bool {
         by_position[position] = Some(token);
     }
     (0..by_position.len()).any(|start| {
-        needle.iter().all(|(position, token)| {
+        needle.iter().enumerate().all(|(index, (position, token))| {
             by_position
                 .get(start + (position - first))
-                .is_some_and(|found| found.as_ref() == Some(token))
+                .and_then(Option::as_ref)
+                .is_some_and(|found| {
+                    if prefix && index == last {
+                        found.starts_with(token.as_str())
+                    } else {
+                        found == token
+                    }
+                })
         })
     })
 }
@@ -97,8 +106,10 @@ pub fn matches(expr: &Expr, record: &LogRecord) -> bool {
         Expr::And(items) => items.iter().all(|item| matches(item, record)),
         Expr::Or(items) => items.iter().any(|item| matches(item, record)),
         Expr::Not(inner) => !matches(inner, record),
-        Expr::Text(text) => contains_phrase(&record.body.search_text(), text),
+        Expr::Text(text) => contains_phrase(&record.body.search_text(), text, false),
+        Expr::TextPrefix(stem) => contains_phrase(&record.body.search_text(), stem, true),
         Expr::Service(service) => &record.service == service,
+        Expr::ServicePrefix(stem) => record.service.starts_with(stem.as_str()),
         Expr::MinSeverity(number) => record.severity_number >= *number,
         Expr::TraceId(trace_id) => record.trace_id == Some(*trace_id),
         Expr::SpanId(span_id) => record.span_id == Some(*span_id),

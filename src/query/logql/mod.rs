@@ -22,13 +22,14 @@
 //! The two must agree; a property test checks the index against
 //! [`matches()`] on random records and queries.
 
+mod ast;
+mod fields;
+mod lexer;
 mod lower;
 mod matcher;
 mod parser;
 
+pub use ast::{AttrSource, AttrTest, Comparison, Expr, Number, ParseError};
 pub use lower::to_query;
 pub use matcher::matches;
-pub use parser::{
-    parse, AttrSource, AttrTest, Comparison, Expr, Number, ParseError, MAX_DEPTH, MAX_QUERY_BYTES,
-    MAX_TERMS,
-};
+pub use parser::{parse, MAX_DEPTH, MAX_QUERY_BYTES, MAX_TERMS};

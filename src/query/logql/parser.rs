@@ -1,11 +1,11 @@
-//! Text → [`Expr`]: a lexer that knows the field syntax, and a recursive
-//! descent parser for `OR` < implicit/explicit `AND` < `NOT`/`-`.
+//! Tokens → [`Expr`]: a recursive descent parser for `OR` < implicit/explicit `AND` < `NOT`/`-`.
 //!
 //! Every error carries the byte offset where the problem starts, and the
 //! parser is bounded in length, term count and nesting so that no input can
 //! make it (or the query built from it) expensive or overflow the stack.
 
-use crate::model::{Severity, SpanId, TraceId};
+use super::ast::{Expr, ParseError};
+use super::lexer::{Lexer, Tok, Token};
 
 /// Longest query accepted, in bytes.
 pub const MAX_QUERY_BYTES: usize = 4096;
@@ -13,121 +13,6 @@ pub const MAX_QUERY_BYTES: usize = 4096;
 pub const MAX_TERMS: usize = 100;
 /// Deepest nesting of parentheses and negations.
 pub const MAX_DEPTH: usize = 32;
-
-/// Why a query was rejected, and where: `position` is a byte offset into
-/// the query text.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message} (at position {position})")]
-pub struct ParseError {
-    pub message: String,
-    pub position: usize,
-}
-
-impl ParseError {
-    fn new(message: impl Into<String>, position: usize) -> ParseError {
-        ParseError {
-            message: message.into(),
-            position,
-        }
-    }
-}
-
-/// A parsed log query.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Expr {
-    /// All must match (adjacent terms, or `AND`).
-    And(Vec<Expr>),
-    /// At least one must match.
-    Or(Vec<Expr>),
-    /// `NOT x` or `-x`.
-    Not(Box<Expr>),
-    /// A word or `"quoted phrase"`, searched in the body. Several tokens
-    /// (`"disk full"`, or a word like `order-42`) must appear in sequence.
-    Text(String),
-    /// `service:name`, exact.
-    Service(String),
-    /// `level:warn`: this OTLP severity number or above.
-    MinSeverity(i32),
-    TraceId(TraceId),
-    SpanId(SpanId),
-    /// `attributes.<key>:…`, `attr.<key>:…` or `resource.<key>:…`. Dotted
-    /// keys also address nested values (`attr.http.status` finds
-    /// `{"http": {"status": 500}}`).
-    Attribute {
-        source: AttrSource,
-        key: String,
-        test: AttrTest,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttrSource {
-    /// The record's own attributes.
-    Record,
-    /// The attributes of the resource that emitted it.
-    Resource,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum AttrTest {
-    /// The value is this string exactly, or (when the text is a number or
-    /// `true`/`false`) a number or boolean equal to it.
-    Equals(String),
-    /// A numeric value compared with a bound.
-    Compare(Comparison, Number),
-    /// A numeric value within inclusive bounds; `None` is open (`*`).
-    Range {
-        low: Option<Number>,
-        high: Option<Number>,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Comparison {
-    Gt,
-    Ge,
-    Lt,
-    Le,
-}
-
-impl Comparison {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Comparison::Gt => ">",
-            Comparison::Ge => ">=",
-            Comparison::Lt => "<",
-            Comparison::Le => "<=",
-        }
-    }
-}
-
-/// A number in a query: integers stay exact, anything else is a finite
-/// float.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Number {
-    Int(i64),
-    Float(f64),
-}
-
-impl Number {
-    /// Integers first (exact), then finite floats (`1.5`, `2e3`).
-    pub fn parse(text: &str) -> Option<Number> {
-        if let Ok(int) = text.parse::<i64>() {
-            return Some(Number::Int(int));
-        }
-        text.parse::<f64>()
-            .ok()
-            .filter(|float| float.is_finite())
-            .map(Number::Float)
-    }
-
-    pub fn as_f64(self) -> f64 {
-        match self {
-            Number::Int(int) => int as f64,
-            Number::Float(float) => float,
-        }
-    }
-}
 
 /// Parses a log query. Blank text is `Ok(None)`: no condition at all.
 pub fn parse(text: &str) -> Result<Option<Expr>, ParseError> {
@@ -155,341 +40,6 @@ pub fn parse(text: &str) -> Result<Option<Expr>, ParseError> {
         ));
     }
     Ok(Some(expr))
-}
-
-#[derive(Debug)]
-enum Tok {
-    LParen,
-    RParen,
-    /// `-` directly before a term.
-    Minus,
-    And,
-    Or,
-    Not,
-    /// A word, a phrase, or a field filter, already checked.
-    Term(Expr),
-}
-
-#[derive(Debug)]
-struct Token {
-    tok: Tok,
-    pos: usize,
-}
-
-/// What follows `field:`.
-enum FieldValue {
-    Text(String),
-    Compare(Comparison, String, usize),
-    Range(Option<String>, Option<String>),
-}
-
-struct Lexer<'a> {
-    text: &'a str,
-    pos: usize,
-}
-
-/// Characters that end a word: they are syntax of their own.
-fn ends_word(c: char) -> bool {
-    c.is_whitespace() || c == '(' || c == ')' || c == '"'
-}
-
-fn is_field_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/' | '@')
-}
-
-const FIELD_HELP: &str = "fields are service, level, severity, trace_id, span_id, \
-                          attributes.<key>, attr.<key> and resource.<key>; \
-                          put text containing a colon in quotes";
-
-impl<'a> Lexer<'a> {
-    fn peek(&self) -> Option<char> {
-        self.text[self.pos..].chars().next()
-    }
-
-    fn bump(&mut self) {
-        if let Some(c) = self.peek() {
-            self.pos += c.len_utf8();
-        }
-    }
-
-    fn tokens(mut self) -> Result<Vec<Token>, ParseError> {
-        let mut tokens = Vec::new();
-        loop {
-            while self.peek().is_some_and(char::is_whitespace) {
-                self.bump();
-            }
-            let pos = self.pos;
-            let Some(c) = self.peek() else {
-                return Ok(tokens);
-            };
-            let tok = match c {
-                '(' => {
-                    self.bump();
-                    Tok::LParen
-                }
-                ')' => {
-                    self.bump();
-                    Tok::RParen
-                }
-                '"' => {
-                    let phrase = self.quoted()?;
-                    Tok::Term(text_term(phrase, pos)?)
-                }
-                '-' => {
-                    self.bump();
-                    match self.peek() {
-                        Some(next) if !next.is_whitespace() && next != ')' => Tok::Minus,
-                        _ => {
-                            return Err(ParseError::new(
-                                "`-` must be followed by the term to exclude",
-                                pos,
-                            ))
-                        }
-                    }
-                }
-                _ => match self.field_name() {
-                    Some(name) => Tok::Term(self.field(name, pos)?),
-                    None => match self.word() {
-                        "AND" => Tok::And,
-                        "OR" => Tok::Or,
-                        "NOT" => Tok::Not,
-                        word => Tok::Term(text_term(word.to_string(), pos)?),
-                    },
-                },
-            };
-            tokens.push(Token { tok, pos });
-        }
-    }
-
-    /// Reads up to the next word boundary.
-    fn word(&mut self) -> &'a str {
-        let start = self.pos;
-        while self.peek().is_some_and(|c| !ends_word(c)) {
-            self.bump();
-        }
-        &self.text[start..self.pos]
-    }
-
-    /// A `"…"` string starting at the current `"`; `\"` and `\\` escape.
-    fn quoted(&mut self) -> Result<String, ParseError> {
-        let open = self.pos;
-        self.bump();
-        let mut value = String::new();
-        loop {
-            match self.peek() {
-                None => {
-                    return Err(ParseError::new(
-                        "unbalanced quote: this `\"` is never closed",
-                        open,
-                    ))
-                }
-                Some('"') => {
-                    self.bump();
-                    return Ok(value);
-                }
-                Some('\\') => {
-                    self.bump();
-                    match self.peek() {
-                        Some(escaped @ ('"' | '\\')) => {
-                            value.push(escaped);
-                            self.bump();
-                        }
-                        _ => value.push('\\'),
-                    }
-                }
-                Some(c) => {
-                    value.push(c);
-                    self.bump();
-                }
-            }
-        }
-    }
-
-    /// If the text here is `name:` (a name starting with a letter, and not
-    /// a URL's `scheme://`), consumes it and returns the name.
-    fn field_name(&mut self) -> Option<&'a str> {
-        let rest = &self.text[self.pos..];
-        if !rest.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
-            return None;
-        }
-        let name_len = rest.find(|c: char| !is_field_char(c)).unwrap_or(rest.len());
-        let after = &rest[name_len..];
-        if !after.starts_with(':') || after.starts_with("://") {
-            return None;
-        }
-        let start = self.pos;
-        self.pos += name_len + 1;
-        Some(&self.text[start..start + name_len])
-    }
-
-    fn field(&mut self, name: &str, name_pos: usize) -> Result<Expr, ParseError> {
-        let value_pos = self.pos;
-        let value = match self.peek() {
-            Some('"') => FieldValue::Text(self.quoted()?),
-            Some('[') => self.range()?,
-            Some('>' | '<') => {
-                let rest = &self.text[self.pos..];
-                let comparison = if rest.starts_with(">=") {
-                    Comparison::Ge
-                } else if rest.starts_with("<=") {
-                    Comparison::Le
-                } else if rest.starts_with('>') {
-                    Comparison::Gt
-                } else {
-                    Comparison::Lt
-                };
-                self.pos += comparison.as_str().len();
-                let number_pos = self.pos;
-                let number = self.word().to_string();
-                if number.is_empty() {
-                    return Err(ParseError::new(
-                        format!("`{}` must be followed by a number", comparison.as_str()),
-                        value_pos,
-                    ));
-                }
-                FieldValue::Compare(comparison, number, number_pos)
-            }
-            _ => {
-                let word = self.word();
-                if word.is_empty() {
-                    return Err(ParseError::new(
-                        format!("`{name}:` needs a value"),
-                        value_pos,
-                    ));
-                }
-                FieldValue::Text(word.to_string())
-            }
-        };
-        field_expr(name, name_pos, value, value_pos)
-    }
-
-    /// `[low TO high]` starting at the current `[`; `*` is an open bound.
-    fn range(&mut self) -> Result<FieldValue, ParseError> {
-        let open = self.pos;
-        let rest = &self.text[open..];
-        let Some(close) = rest.find(']') else {
-            return Err(ParseError::new(
-                "unbalanced bracket: this `[` is never closed",
-                open,
-            ));
-        };
-        let inner = &rest[1..close];
-        self.pos = open + close + 1;
-        let parts: Vec<&str> = inner.split_whitespace().collect();
-        let [low, to, high] = parts[..] else {
-            return Err(ParseError::new("a range is written [low TO high]", open));
-        };
-        if to != "TO" {
-            return Err(ParseError::new("a range is written [low TO high]", open));
-        }
-        let bound = |text: &str| (text != "*").then(|| text.to_string());
-        Ok(FieldValue::Range(bound(low), bound(high)))
-    }
-}
-
-/// A word or phrase; it must contain something the index can match.
-fn text_term(text: String, pos: usize) -> Result<Expr, ParseError> {
-    if !text.chars().any(char::is_alphanumeric) {
-        let shown = if text.is_empty() {
-            "\"\""
-        } else {
-            text.as_str()
-        };
-        return Err(ParseError::new(
-            format!("`{shown}` has no letters or digits to search for"),
-            pos,
-        ));
-    }
-    Ok(Expr::Text(text))
-}
-
-fn field_expr(
-    name: &str,
-    name_pos: usize,
-    value: FieldValue,
-    value_pos: usize,
-) -> Result<Expr, ParseError> {
-    let lower = name.to_ascii_lowercase();
-    let plain = |value: FieldValue| match value {
-        FieldValue::Text(text) => Ok(text),
-        FieldValue::Compare(..) | FieldValue::Range(..) => Err(ParseError::new(
-            format!("`{name}` takes a plain value; only attributes can be compared or ranged"),
-            value_pos,
-        )),
-    };
-    match lower.as_str() {
-        "service" => Ok(Expr::Service(plain(value)?)),
-        "level" | "severity" => {
-            let text = plain(value)?;
-            let number = Severity::parse(&text)
-                .map(Severity::min_number)
-                .or_else(|| text.parse::<i32>().ok().filter(|n| (1..=24).contains(n)));
-            number.map(Expr::MinSeverity).ok_or_else(|| {
-                ParseError::new(
-                    format!(
-                        "unknown level {text:?}: use trace, debug, info, warn, error, fatal \
-                         or a severity number from 1 to 24"
-                    ),
-                    value_pos,
-                )
-            })
-        }
-        "trace_id" => TraceId::from_hex(&plain(value)?)
-            .map(Expr::TraceId)
-            .map_err(|error| ParseError::new(error.to_string(), value_pos)),
-        "span_id" => SpanId::from_hex(&plain(value)?)
-            .map(Expr::SpanId)
-            .map_err(|error| ParseError::new(error.to_string(), value_pos)),
-        _ => {
-            let prefixes = [
-                ("attributes.", AttrSource::Record),
-                ("attr.", AttrSource::Record),
-                ("resource.", AttrSource::Resource),
-            ];
-            let Some((prefix, source)) = prefixes.iter().find(|(prefix, _)| {
-                lower.starts_with(prefix) || lower == prefix[..prefix.len() - 1]
-            }) else {
-                return Err(ParseError::new(
-                    format!("unknown field `{name}`: {FIELD_HELP}"),
-                    name_pos,
-                ));
-            };
-            // The prefixes are ASCII, so the byte offset is the same in `name`.
-            let key = name.get(prefix.len()..).unwrap_or("");
-            if key.is_empty() {
-                return Err(ParseError::new(
-                    format!("`{name}` needs a key, like {prefix}http.method"),
-                    name_pos,
-                ));
-            }
-            let test = attr_test(value, value_pos)?;
-            Ok(Expr::Attribute {
-                source: *source,
-                key: key.to_string(),
-                test,
-            })
-        }
-    }
-}
-
-fn attr_test(value: FieldValue, value_pos: usize) -> Result<AttrTest, ParseError> {
-    let number = |text: &str, pos: usize| {
-        Number::parse(text).ok_or_else(|| ParseError::new(format!("`{text}` is not a number"), pos))
-    };
-    match value {
-        FieldValue::Text(text) => Ok(AttrTest::Equals(text)),
-        FieldValue::Compare(comparison, text, pos) => {
-            Ok(AttrTest::Compare(comparison, number(&text, pos)?))
-        }
-        FieldValue::Range(None, None) => Err(ParseError::new(
-            "a range needs at least one bound",
-            value_pos,
-        )),
-        FieldValue::Range(low, high) => Ok(AttrTest::Range {
-            low: low.map(|text| number(&text, value_pos)).transpose()?,
-            high: high.map(|text| number(&text, value_pos)).transpose()?,
-        }),
-    }
 }
 
 struct Parser {
@@ -653,7 +203,9 @@ fn combine(mut items: Vec<Expr>, connective: Connective) -> Expr {
 
 #[cfg(test)]
 mod tests {
+    use super::super::ast::{AttrSource, AttrTest, Comparison, Number};
     use super::*;
+    use crate::model::{SpanId, TraceId};
 
     fn ok(text: &str) -> Expr {
         match parse(text) {
@@ -678,6 +230,40 @@ mod tests {
             source: AttrSource::Record,
             key: key.to_string(),
             test,
+        }
+    }
+
+    #[test]
+    fn trailing_wildcards_are_prefixes_and_other_stars_are_errors() {
+        assert_eq!(ok("declin*"), Expr::TextPrefix("declin".into()));
+        assert_eq!(ok("service:pay*"), Expr::ServicePrefix("pay".into()));
+        // In quotes a `*` is text, as any other punctuation.
+        assert_eq!(ok("\"declin*\""), text("declin*"));
+        assert_eq!(ok("service:\"pay*\""), Expr::Service("pay*".into()));
+        for (query, position, fragment) in [
+            ("de*cline", 2, "can only end a word"),
+            ("order-4*", 5, "one word of letters and digits"),
+            ("ok a*", 3, "at least 2"),
+            ("order-*", 6, "must follow a letter"),
+            ("*", 0, "must follow a letter"),
+            ("x attr.user:ann*", 12, "cannot end in a wildcard"),
+            ("level:warn*", 6, "cannot end in a wildcard"),
+        ] {
+            let error = err(query);
+            assert_eq!(error.position, position, "{query:?}: {error}");
+            assert!(error.message.contains(fragment), "{query:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn levels_are_the_documented_names_or_numbers() {
+        assert_eq!(ok("level:WARNING"), Expr::MinSeverity(13));
+        assert_eq!(ok("severity:error"), Expr::MinSeverity(17));
+        assert_eq!(ok("level:10"), Expr::MinSeverity(10));
+        for query in ["level:verbose", "level:critical", "level:25"] {
+            let error = err(query);
+            assert_eq!(error.position, 6, "{query:?}: {error}");
+            assert!(error.message.contains("unknown level"), "{error}");
         }
     }
 

@@ -1,18 +1,28 @@
 //! Configuration: defaults < `--config` TOML file < `LOOKOUT_*` environment
 //! < command-line flags. Parsed and validated once at start; the resulting
 //! [`Config`] is passed explicitly (there are no globals).
+//!
+//! The options exist once, as [`ServeOptions`] (`cli.rs`): flags, variables
+//! and file keys are all derived from it.
+
+mod cli;
+mod values;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use serde::Deserialize;
-
 use crate::ingest::Limits;
 use crate::pipeline::PipelineOptions;
 use crate::store::StoreOptions;
 use crate::telemetry::LogFormat;
+
+pub use cli::{
+    known_env_vars, parse_args, parse_from, unknown_env_vars, CheckOptions, Cli, Command,
+    Invocation, ServeOptions,
+};
+use values::parse_listen;
+pub use values::{parse_duration, parse_size};
 
 /// Default of `--data-dir`.
 pub const DEFAULT_DATA_DIR: &str = "./lookout-data";
@@ -35,129 +45,10 @@ pub enum ConfigError {
          Set --admin-token (LOOKOUT_ADMIN_TOKEN) or listen on a loopback address"
     )]
     OpenToNetwork { addr: SocketAddr },
-}
-
-/// lookout: traces, logs and alerts on one box. Point any OpenTelemetry SDK
-/// at http://localhost:4318.
-#[derive(Debug, Parser)]
-#[command(name = "lookout", version, about, long_about = None)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    #[command(flatten)]
-    pub options: CliOptions,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Serve OTLP ingest, the API and the dashboard (the default).
-    Serve,
-    /// Check the data directory: schema version and SQLite integrity.
-    Check,
-    /// Serve, and feed lookout live sample traffic (traces and logs of a
-    /// small shop) so the API and dashboard have something to show.
-    Demo,
-}
-
-/// Every option; each is also `LOOKOUT_<NAME>` in the environment and a key
-/// of the `--config` TOML file (with underscores).
-#[derive(Debug, Default, Args, Clone)]
-pub struct CliOptions {
-    /// HTTP address for OTLP, API and dashboard (port 0 picks a free port) [default: 127.0.0.1:4318]
-    #[arg(long, env = "LOOKOUT_LISTEN", global = true)]
-    pub listen: Option<String>,
-    /// Directory for the SQLite database [default: ./lookout-data]
-    #[arg(long, env = "LOOKOUT_DATA_DIR", global = true)]
-    pub data_dir: Option<PathBuf>,
-    /// Delete traces older than this (e.g. 7d, 12h) [default: 7d]
-    #[arg(long, env = "LOOKOUT_RETENTION", global = true)]
-    pub retention: Option<String>,
-    /// How soon ingested logs become searchable (e.g. 1s, 500ms) [default: 1s]
-    #[arg(long, env = "LOOKOUT_LOG_REFRESH", global = true)]
-    pub log_refresh: Option<String>,
-    /// Refuse new log records (503 + Retry-After) while the log index is
-    /// so far behind that they would not be searchable within this time;
-    /// 0 = never refuse [default: 2s, or twice --log-refresh if longer]
-    #[arg(long, env = "LOOKOUT_LOG_MAX_LAG", global = true)]
-    pub log_max_lag: Option<String>,
-    /// Bearer token required for the API (needed to listen beyond loopback)
-    #[arg(
-        long,
-        env = "LOOKOUT_ADMIN_TOKEN",
-        global = true,
-        hide_env_values = true
-    )]
-    pub admin_token: Option<String>,
-    /// Ingest key (repeatable, or comma-separated in the environment); none = ingest is open
-    #[arg(
-        long = "api-key",
-        env = "LOOKOUT_API_KEY",
-        global = true,
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
-    pub api_keys: Vec<String>,
-    /// TOML file with the same keys as these options
-    #[arg(long, env = "LOOKOUT_CONFIG", global = true)]
-    pub config: Option<PathBuf>,
-    /// Format of lookout's own logs on stderr [default: text]
-    #[arg(long, env = "LOOKOUT_LOG_FORMAT", global = true, value_enum)]
-    pub log_format: Option<LogFormat>,
-    /// Level of lookout's own logs (error, warn, info, debug, trace) [default: info]
-    #[arg(long, env = "LOOKOUT_LOG_LEVEL", global = true)]
-    pub log_level: Option<String>,
-    /// Origins allowed to send OTLP from a browser (repeatable; `*` for any) [default: none]
-    #[arg(
-        long = "cors-origin",
-        env = "LOOKOUT_CORS_ORIGIN",
-        global = true,
-        value_delimiter = ','
-    )]
-    pub cors_origins: Vec<String>,
-    /// Ingest requests queued for the writer before answering 503 [default: 256]
-    #[arg(long, env = "LOOKOUT_QUEUE_CAPACITY", global = true)]
-    pub queue_capacity: Option<usize>,
-    /// Largest request body on the wire (e.g. 20MiB) [default: 20MiB]
-    #[arg(long, env = "LOOKOUT_MAX_REQUEST_SIZE", global = true)]
-    pub max_request_size: Option<String>,
-    /// Largest request body after decompression [default: 20MiB]
-    #[arg(long, env = "LOOKOUT_MAX_DECOMPRESSED_SIZE", global = true)]
-    pub max_decompressed_size: Option<String>,
-    /// Attributes kept per span, event, link and resource [default: 128]
-    #[arg(long, env = "LOOKOUT_MAX_ATTRIBUTES", global = true)]
-    pub max_attributes: Option<usize>,
-    /// Longest attribute value in bytes; longer ones are truncated [default: 16384]
-    #[arg(long, env = "LOOKOUT_MAX_ATTRIBUTE_LENGTH", global = true)]
-    pub max_attribute_length: Option<usize>,
-    /// fsync the WAL on every commit (survives power loss, not only crashes)
-    #[arg(long, env = "LOOKOUT_SYNC_FULL", global = true)]
-    pub sync_full: Option<bool>,
-    /// Test hook: delay before each writer group, to exercise backpressure
-    #[cfg(feature = "test-hooks")]
-    #[arg(long, env = "LOOKOUT_TEST_WRITER_DELAY", global = true, hide = true)]
-    pub test_writer_delay: Option<String>,
-}
-
-/// The `--config` TOML file: the same keys, with underscores.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileOptions {
-    listen: Option<String>,
-    data_dir: Option<PathBuf>,
-    retention: Option<String>,
-    log_refresh: Option<String>,
-    log_max_lag: Option<String>,
-    admin_token: Option<String>,
-    api_keys: Option<Vec<String>>,
-    log_format: Option<LogFormat>,
-    log_level: Option<String>,
-    cors_origins: Option<Vec<String>>,
-    queue_capacity: Option<usize>,
-    max_request_size: Option<String>,
-    max_decompressed_size: Option<String>,
-    max_attributes: Option<usize>,
-    max_attribute_length: Option<usize>,
-    sync_full: Option<bool>,
+    #[error("{flag} does not apply to `lookout {command}`")]
+    NotFor { flag: String, command: &'static str },
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// The validated configuration.
@@ -201,36 +92,23 @@ impl Config {
 
     /// Merges flags/env (already merged by clap), the config file and
     /// defaults, and validates the result.
-    pub fn resolve(cli: &CliOptions) -> Result<Config, ConfigError> {
-        let file = match &cli.config {
-            Some(path) => read_file(path)?,
-            None => FileOptions::default(),
-        };
+    pub fn resolve(given: &ServeOptions) -> Result<Config, ConfigError> {
+        let cli = &with_file(given)?;
         let listen_text = cli
             .listen
             .clone()
-            .or(file.listen)
             .unwrap_or_else(|| "127.0.0.1:4318".into());
         let listen = parse_listen(&listen_text)?;
         let data_dir = cli
             .data_dir
             .clone()
-            .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-        let retention_text = cli
-            .retention
-            .clone()
-            .or(file.retention)
-            .unwrap_or_else(|| "7d".into());
+        let retention_text = cli.retention.clone().unwrap_or_else(|| "7d".into());
         let retention = parse_duration("--retention", &retention_text)?;
         if retention < Duration::from_secs(60) {
             return Err(invalid("--retention", "must be at least 1m".into()));
         }
-        let log_refresh_text = cli
-            .log_refresh
-            .clone()
-            .or(file.log_refresh)
-            .unwrap_or_else(|| "1s".into());
+        let log_refresh_text = cli.log_refresh.clone().unwrap_or_else(|| "1s".into());
         let log_refresh = parse_duration("--log-refresh", &log_refresh_text)?;
         if log_refresh < Duration::from_millis(10) || log_refresh > Duration::from_secs(60) {
             return Err(invalid(
@@ -238,7 +116,7 @@ impl Config {
                 "must be between 10ms and 60s".into(),
             ));
         }
-        let log_max_lag = match cli.log_max_lag.clone().or(file.log_max_lag) {
+        let log_max_lag = match cli.log_max_lag.clone() {
             Some(text) if text.trim() == "0" => Duration::ZERO,
             Some(text) => parse_duration("--log-max-lag", &text)?,
             // A longer refresh alone must not make the default invalid.
@@ -253,11 +131,7 @@ impl Config {
                 ),
             ));
         }
-        let admin_token = cli
-            .admin_token
-            .clone()
-            .or(file.admin_token)
-            .filter(|t| !t.is_empty());
+        let admin_token = cli.admin_token.clone().filter(|t| !t.is_empty());
         if let Some(token) = &admin_token {
             if token.len() < 16 {
                 return Err(invalid(
@@ -266,58 +140,42 @@ impl Config {
                 ));
             }
         }
-        let api_keys = if cli.api_keys.is_empty() {
-            file.api_keys.unwrap_or_default()
-        } else {
-            cli.api_keys.clone()
-        };
-        let api_keys: Vec<String> = api_keys.into_iter().filter(|k| !k.is_empty()).collect();
+        let api_keys: Vec<String> = cli
+            .api_keys
+            .iter()
+            .filter(|k| !k.is_empty())
+            .cloned()
+            .collect();
         if api_keys.iter().any(|key| key.len() < 16) {
             return Err(invalid(
                 "--api-key",
                 "each key must be at least 16 characters".into(),
             ));
         }
-        let log_level = cli
-            .log_level
-            .clone()
-            .or(file.log_level)
-            .unwrap_or_else(|| "info".into());
+        let log_level = cli.log_level.clone().unwrap_or_else(|| "info".into());
         if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
             return Err(invalid(
                 "--log-level",
                 format!("{log_level:?} is not a log level or filter"),
             ));
         }
-        let cors_origins = if cli.cors_origins.is_empty() {
-            file.cors_origins.unwrap_or_default()
-        } else {
-            cli.cors_origins.clone()
-        };
-        let queue_capacity = cli.queue_capacity.or(file.queue_capacity).unwrap_or(256);
+        let cors_origins = cli.cors_origins.clone();
+        let queue_capacity = cli.queue_capacity.unwrap_or(256);
         if queue_capacity == 0 {
             return Err(invalid("--queue-capacity", "must be at least 1".into()));
         }
         let defaults = Limits::default();
-        let max_request_bytes = match cli.max_request_size.clone().or(file.max_request_size) {
+        let max_request_bytes = match cli.max_request_size.clone() {
             Some(text) => parse_size("--max-request-size", &text)?,
             None => defaults.max_request_bytes,
         };
-        let max_decompressed_bytes = match cli
-            .max_decompressed_size
-            .clone()
-            .or(file.max_decompressed_size)
-        {
+        let max_decompressed_bytes = match cli.max_decompressed_size.clone() {
             Some(text) => parse_size("--max-decompressed-size", &text)?,
             None => defaults.max_decompressed_bytes,
         };
-        let max_attributes = cli
-            .max_attributes
-            .or(file.max_attributes)
-            .unwrap_or(defaults.max_attributes);
+        let max_attributes = cli.max_attributes.unwrap_or(defaults.max_attributes);
         let max_attribute_value_bytes = cli
             .max_attribute_length
-            .or(file.max_attribute_length)
             .unwrap_or(defaults.max_attribute_value_bytes);
         if max_attribute_value_bytes < 16 {
             return Err(invalid(
@@ -338,10 +196,7 @@ impl Config {
             log_max_lag,
             admin_token,
             api_keys,
-            log_format: cli
-                .log_format
-                .or(file.log_format)
-                .unwrap_or(LogFormat::Text),
+            log_format: cli.log_format.unwrap_or(LogFormat::Text),
             log_level,
             cors_origins,
             limits: Limits {
@@ -357,7 +212,7 @@ impl Config {
                 ..PipelineOptions::default()
             },
             store: StoreOptions {
-                synchronous_full: cli.sync_full.or(file.sync_full).unwrap_or(false),
+                synchronous_full: cli.sync_full.unwrap_or(false),
                 ..StoreOptions::default()
             },
         };
@@ -370,37 +225,16 @@ impl Config {
     }
 }
 
-/// Every `LOOKOUT_*` variable an option reads, taken from the option
-/// definitions themselves (so the list cannot drift from them).
-pub fn known_env_vars() -> Vec<String> {
-    use clap::CommandFactory as _;
-    Cli::command()
-        .get_arguments()
-        .filter_map(|arg| arg.get_env())
-        .filter_map(|name| name.to_str().map(str::to_string))
-        .collect()
-}
-
-/// Environment variables that look like lookout's but are not, so a typo
-/// does not go unnoticed.
-pub fn unknown_env_vars() -> Vec<String> {
-    let known = known_env_vars();
-    std::env::vars()
-        .map(|(name, _)| name)
-        .filter(|name| name.starts_with("LOOKOUT_") && !known.contains(name))
-        .collect()
-}
-
 /// The data directory `lookout check` inspects: the flag, environment or
 /// config file value, or the default. Nothing else of serve's
 /// configuration (listen address, auth) is read or validated.
-pub fn resolve_data_dir(cli: &CliOptions) -> Result<PathBuf, ConfigError> {
-    if let Some(dir) = &cli.data_dir {
+pub fn resolve_data_dir(check: &CheckOptions) -> Result<PathBuf, ConfigError> {
+    if let Some(dir) = &check.data_dir {
         return Ok(dir.clone());
     }
-    let file = match &cli.config {
+    let file = match &check.config {
         Some(path) => read_file(path)?,
-        None => FileOptions::default(),
+        None => ServeOptions::default(),
     };
     Ok(file
         .data_dir
@@ -411,7 +245,36 @@ fn invalid(option: &'static str, message: String) -> ConfigError {
     ConfigError::Invalid { option, message }
 }
 
-fn read_file(path: &Path) -> Result<FileOptions, ConfigError> {
+/// `given` with the `--config` file's values for the options not given as
+/// a flag or variable (an unset option is null or an empty list).
+fn with_file(given: &ServeOptions) -> Result<ServeOptions, ConfigError> {
+    let Some(path) = &given.config else {
+        return Ok(given.clone());
+    };
+    let file = cli::fields(&read_file(path)?)?;
+    let mut merged = cli::fields(given)?;
+    for (key, value) in file {
+        let unset = match merged.get(&key) {
+            None | Some(serde_json::Value::Null) => true,
+            Some(serde_json::Value::Array(items)) => items.is_empty(),
+            Some(_) => false,
+        };
+        if unset {
+            merged.insert(key, value);
+        }
+    }
+    let mut options = cli::from_fields(merged)?;
+    options.config.clone_from(&given.config);
+    #[cfg(feature = "test-hooks")]
+    options
+        .test_writer_delay
+        .clone_from(&given.test_writer_delay);
+    Ok(options)
+}
+
+/// The `--config` TOML file: the keys of [`ServeOptions`], unknown ones
+/// refused.
+fn read_file(path: &Path) -> Result<ServeOptions, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|error| ConfigError::File {
         path: path.to_path_buf(),
         message: error.to_string(),
@@ -422,66 +285,12 @@ fn read_file(path: &Path) -> Result<FileOptions, ConfigError> {
     })
 }
 
-fn parse_listen(text: &str) -> Result<SocketAddr, ConfigError> {
-    text.parse().map_err(|_| {
-        invalid(
-            "--listen",
-            format!("{text:?} is not an address like 127.0.0.1:4318 or [::1]:4318"),
-        )
-    })
-}
-
-/// Durations like `500ms`, `1s`, `15m`, `7d`.
-pub fn parse_duration(option: &'static str, text: &str) -> Result<Duration, ConfigError> {
-    humantime::parse_duration(text.trim()).map_err(|error| {
-        invalid(
-            option,
-            format!("{text:?} is not a duration like 30s, 15m or 7d ({error})"),
-        )
-    })
-}
-
-/// Sizes like `1048576`, `512KiB`, `20MiB`, `1GB`.
-pub fn parse_size(option: &'static str, text: &str) -> Result<usize, ConfigError> {
-    let trimmed = text.trim();
-    let split = trimmed
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(trimmed.len());
-    let (digits, unit) = trimmed.split_at(split);
-    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1_000,
-        "kib" => 1 << 10,
-        "m" | "mb" => 1_000_000,
-        "mib" => 1 << 20,
-        "g" | "gb" => 1_000_000_000,
-        "gib" => 1 << 30,
-        _ => {
-            return Err(invalid(
-                option,
-                format!("{text:?} has an unknown unit (use B, KiB, MiB, GiB, KB, MB, GB)"),
-            ))
-        }
-    };
-    let number: u64 = digits
-        .parse()
-        .map_err(|_| invalid(option, format!("{text:?} is not a size like 20MiB")))?;
-    let bytes = number
-        .checked_mul(multiplier)
-        .and_then(|b| usize::try_from(b).ok())
-        .ok_or_else(|| invalid(option, format!("{text:?} is too large")))?;
-    if bytes == 0 {
-        return Err(invalid(option, "must be greater than zero".into()));
-    }
-    Ok(bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn options() -> CliOptions {
-        CliOptions::default()
+    fn options() -> ServeOptions {
+        ServeOptions::default()
     }
 
     #[test]
@@ -579,7 +388,7 @@ mod tests {
             known.contains(&"LOOKOUT_LOG_MAX_LAG".to_string()),
             "{known:?}"
         );
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         let documented: Vec<&str> = readme
             .split('`')
             .filter(|word| {
@@ -600,19 +409,82 @@ mod tests {
 
     #[test]
     fn check_reads_only_the_data_directory() {
-        let mut cli = options();
-        cli.listen = Some("0.0.0.0:4318".into());
-        cli.admin_token = None;
-        assert!(Config::resolve(&cli).is_err(), "serve refuses this");
+        let check = |args: &[&str]| match parse_from(args.iter().copied()) {
+            Ok(Invocation::Check(options)) => resolve_data_dir(&options),
+            other => panic!("{args:?} gave {other:?}"),
+        };
         assert_eq!(
-            resolve_data_dir(&cli).expect("check does not"),
+            check(&["lookout", "check"]).expect("default"),
             PathBuf::from(DEFAULT_DATA_DIR)
         );
-        cli.data_dir = Some(PathBuf::from("/somewhere"));
+        for args in [
+            &["lookout", "check", "--data-dir", "/somewhere"][..],
+            &["lookout", "--data-dir", "/somewhere", "check"][..],
+        ] {
+            assert_eq!(check(args).expect("flag"), PathBuf::from("/somewhere"));
+        }
+    }
+
+    #[test]
+    fn check_refuses_serve_options() {
+        let error = parse_from(["lookout", "--listen", "0.0.0.0:4318", "check"])
+            .expect_err("listen does not apply");
         assert_eq!(
-            resolve_data_dir(&cli).expect("flag"),
-            PathBuf::from("/somewhere")
+            error.to_string(),
+            "--listen does not apply to `lookout check`"
         );
+        let error = parse_from(["lookout", "check", "--retention", "1d"])
+            .expect_err("check has no --retention");
+        assert!(error.to_string().contains("--retention"), "{error}");
+    }
+
+    #[test]
+    fn options_before_and_after_the_subcommand_combine() {
+        let invocation = parse_from([
+            "lookout",
+            "--data-dir",
+            "/d",
+            "--retention",
+            "2d",
+            "demo",
+            "--retention",
+            "3d",
+            "--log-refresh",
+            "100ms",
+        ])
+        .expect("valid");
+        let Invocation::Serve { options, demo } = invocation else {
+            panic!("{invocation:?}");
+        };
+        assert!(demo);
+        assert_eq!(options.data_dir, Some(PathBuf::from("/d")));
+        assert_eq!(
+            options.retention.as_deref(),
+            Some("3d"),
+            "the later flag wins"
+        );
+        assert_eq!(options.log_refresh.as_deref(), Some("100ms"));
+    }
+
+    #[test]
+    fn the_file_takes_the_option_names_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("lookout.toml");
+        let mut cli = options();
+        cli.config = Some(path.clone());
+        std::fs::write(
+            &path,
+            "api_keys = [\"0123456789abcdef0\"]\nsync_full = true\n",
+        )
+        .expect("write");
+        let config = Config::resolve(&cli).expect("valid");
+        assert_eq!(config.api_keys, ["0123456789abcdef0"]);
+        assert!(config.store.synchronous_full);
+        for key in ["config = \"other.toml\"", "test_writer_delay = \"1s\""] {
+            std::fs::write(&path, key).expect("write");
+            let error = Config::resolve(&cli).expect_err(key).to_string();
+            assert!(error.contains("unknown field"), "{key}: {error}");
+        }
     }
 
     #[test]

@@ -11,8 +11,8 @@
 //! 3. query latency over the stored spans: one trace by id and three trace
 //!    searches, measured by the client over keep-alive HTTP;
 //! 4. start-up time of a restart on the stored data;
-//! 5. the store's write path alone: the same batches written in process with
-//!    `WriteStore::write_group`, without HTTP.
+//! 5. with `LOOKOUT_BENCH_BASELINE`, a same-run A/B of ingest against
+//!    another lookout binary (`support/ab.rs`).
 //!
 //! CPU time per span (from `/proc/.../schedstat`) is reported next to wall
 //! time: on a shared machine it varies far less.
@@ -25,8 +25,12 @@
 //! - `LOOKOUT_BENCH_CLIENTS` (default 4): concurrent client threads;
 //! - `LOOKOUT_BENCH_SPANS_PER_REQUEST` (default 1000);
 //! - `LOOKOUT_BENCH_HTTP` (`raw` or `reqwest`, default `raw`): the HTTP
-//!   client, a minimal HTTP/1.1 keep-alive client or reqwest's blocking one.
+//!   client, a minimal HTTP/1.1 keep-alive client or reqwest's blocking one;
+//! - `LOOKOUT_BENCH_BASELINE` (unset): another lookout binary to A/B ingest
+//!   against, `LOOKOUT_BENCH_AB_ROUNDS` (default 3) runs each, alternating.
 
+#[path = "support/ab.rs"]
+mod ab;
 #[path = "support/env.rs"]
 mod env;
 #[path = "support/proc.rs"]
@@ -1425,6 +1429,25 @@ fn main() {
     let (raw, raw_prepare) = run_raw(raw_dir.path(), &catalog, &traces);
     drop(raw_dir);
 
+    let ab_report = ab::baseline().map(|baseline| {
+        ab::compare("span", &binary, &baseline, |binary| {
+            let dir = tempfile::Builder::new()
+                .prefix("lookout-bench-ab-")
+                .tempdir()
+                .expect("temp dir");
+            let mut server = Server::start(binary, dir.path(), &[]);
+            let cpu_before = server.process_cpu(ticks);
+            let run = run_ingest(server.addr, settings.http, settings.clients, &requests);
+            let server_cpu_seconds = server.process_cpu(ticks) - cpu_before;
+            server.stop(SHUTDOWN_TIMEOUT);
+            assert!(run.failures.is_empty(), "A/B ingest failed: {}", run.failures[0]);
+            ab::Sample {
+                records: run.spans_acked as u64,
+                server_cpu_seconds,
+                wall: run.wall,
+            }
+        })
+    });
     drop(requests);
     let raw_sched = raw.sched;
     let raw_spans_per_second = raw.spans as f64 / raw.elapsed.as_secs_f64().max(1e-9);
@@ -1704,6 +1727,9 @@ fn main() {
         );
     }
 
+    if let Some(section) = ab_report {
+        md.push_str(&section);
+    }
     println!("{md}");
     let target_dir = binary
         .parent()

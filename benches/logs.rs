@@ -36,11 +36,16 @@
 //! - `LOOKOUT_BENCH_QUERY_RUNS` (default 100): timed runs per search;
 //! - `LOOKOUT_BENCH_LOGS_MAX_LAG` (default: the server's default): the
 //!   server's `--log-max-lag`; `0` lets ingest run ahead of indexing;
+//! - `LOOKOUT_BENCH_BASELINE` (unset): another lookout binary to A/B the
+//!   base-size ingest against, `LOOKOUT_BENCH_AB_ROUNDS` (default 3) runs
+//!   each, alternating (`support/ab.rs`);
 //!
 //! lookout itself is measured only through the release binary over HTTP;
 //! the indexing speed alone is what the server reports
 //! (`capacity_records_per_second` in `/health/deep`).
 
+#[path = "support/ab.rs"]
+mod ab;
 #[path = "support/env.rs"]
 mod env;
 #[path = "support/proc.rs"]
@@ -1346,6 +1351,25 @@ fn main() {
         verdict(slower.is_empty())
     );
 
+    if let Some(baseline) = ab::baseline() {
+        let records = base;
+        out.push_str(&ab::compare("record", &binary, &baseline, |binary| {
+            let dir = tempfile::Builder::new()
+                .prefix("lookout-bench-logs-ab-")
+                .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+                .expect("tempdir");
+            let requests = encode_requests(&corpus, 0..records);
+            let mut server = Server::start(binary, dir.path(), &server_args());
+            let run = ingest(&server, &corpus, requests, settings.clients, records, ticks);
+            server.stop(SHUTDOWN_TIMEOUT);
+            ab::Sample {
+                records: run.records as u64,
+                // Until every record is searchable: indexing included.
+                server_cpu_seconds: run.thread_cpu.iter().map(|(_, cpu)| cpu).sum(),
+                wall: run.wall,
+            }
+        }));
+    }
     println!("{out}");
     let report = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-logs.md");
     if let Err(error) = std::fs::write(&report, &out) {

@@ -3,7 +3,7 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { getJson, useResource, type LogPage, type Span, type Trace } from '../lib/api';
 import { serviceColor } from '../lib/colors';
-import { formatCount, formatDuration, parseTime } from '../lib/format';
+import { formatCount, formatDuration, parseTime, plural } from '../lib/format';
 import { href, navigate } from '../lib/router';
 import { AttributeTable } from '../components/tree';
 import { CopyButton, ErrorBox, Loading, StatusPill, Time } from '../components/common';
@@ -270,7 +270,7 @@ function Waterfall({
                       <span
                         class="wf-toggle"
                         aria-hidden="true"
-                        title={isCollapsed ? `Expand (${node.size} spans)` : 'Collapse'}
+                        title={isCollapsed ? `Expand (${plural(node.size, 'span')})` : 'Collapse'}
                         onClick={(event) => {
                           event.stopPropagation();
                           toggle(span.span_id);

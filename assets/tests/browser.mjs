@@ -332,6 +332,12 @@ try {
     await page.waitForFunction((n) => document.querySelectorAll('.trace-row[data-trace-id]').length === n, rows);
     await page.waitForFunction((y) => Math.abs(window.scrollY - y) <= 2, scrollY);
     assert(searches.length === requests, 'Back shows what was loaded, without searching again');
+    // The trace page's "Traces" link goes back the same way.
+    await page.locator(`.trace-row[data-trace-id="${id}"]`).click();
+    await page.waitForURL(`**/traces/${id}`);
+    await page.locator('.crumbs a', { hasText: 'Traces' }).click();
+    await page.waitForFunction((n) => document.querySelectorAll('.trace-row[data-trace-id]').length === n, rows);
+    await page.waitForFunction((y) => Math.abs(window.scrollY - y) <= 2, scrollY);
   });
 
   await check('at 800 px the trace list and the log table keep what triage needs', async () => {
@@ -489,7 +495,7 @@ try {
     await input.fill(seed.bad_query);
     await input.press('Enter');
     const message = await page.getByTestId('query-error').innerText();
-    const reason = seed.bad_query_message.replace(/\s*\(at position \d+\)$/, '');
+    const reason = seed.bad_query_message.replace(/\s*\(at position \d+\)$/, '').replace(/^parameter q: /, '');
     assert(message === reason, `shown: ${message}; API: ${seed.bad_query_message}`);
     // The caret sits under the character at the byte offset the server named.
     const [line, caret] = (await page.getByTestId('query-caret').innerText()).split('\n');
@@ -647,15 +653,17 @@ try {
     for (const width of [1400, 800]) {
       const shot = await newPage({ viewport: { width, height: 900 } });
       for (const [name, path, ready] of pages) {
-        await shot.goto(base + path);
         for (const scheme of ['light', 'dark']) {
+          // Emulated before loading: the page then starts in that scheme.
           await shot.emulateMedia({ colorScheme: scheme });
-          await shot.waitForFunction((s) => document.documentElement.dataset.theme === s, scheme);
+          await shot.goto(base + path);
           await ready(shot);
+          const theme = await shot.evaluate(() => document.documentElement.dataset.theme);
+          assert(theme === scheme, `${name} at ${width} px: data-theme ${theme}, not ${scheme}`);
           const background = await shot.evaluate(() => getComputedStyle(document.body).backgroundColor);
           const dark = (/\d+/.exec(background)?.[0] ?? 255) < 100;
           assert(dark === (scheme === 'dark'), `${name} ${scheme} background ${background}`);
-          await shot.screenshot({ path: join(shots, `${name}-${width}-${scheme}.png`), fullPage: name !== 'logs' });
+          await shot.screenshot({ path: join(shots, `${name}-${width}-${scheme}.png`), fullPage: name === 'trace' || name === 'system' });
         }
       }
       await shot.context().close();

@@ -16,8 +16,9 @@ export function columnOf(text: string, position: number): number {
 }
 
 export function QueryError({ query, error }: { query: string; error: { message: string; position?: number } }) {
-  // The caret says where; the message need not repeat it.
-  const message = error.message.replace(/\s*\(at position \d+\)\s*$/, '');
+  // The caret says where, and the box sits under the query: the message
+  // need not repeat either.
+  const message = error.message.replace(/\s*\(at position \d+\)\s*$/, '').replace(/^parameter q: /, '');
   const position = error.position !== undefined && error.position <= new TextEncoder().encode(query).length ? error.position : undefined;
   const column = position === undefined ? undefined : columnOf(query, position);
   return (

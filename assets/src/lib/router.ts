@@ -12,6 +12,8 @@ export interface EntryState {
   /** Unix ms at which "last 15 minutes" and the like were resolved. */
   anchor?: number;
   scrollY?: number;
+  /** The app URL this entry was navigated to from. */
+  from?: string;
 }
 
 const listeners = new Set<() => void>();
@@ -118,10 +120,26 @@ export function navigate(to: string, options: { replace?: boolean } = {}) {
     clearTimeout(scrollSave);
     scrollSave = 0;
     patchEntry({ scrollY: window.scrollY });
-    history.pushState({ key: newKey() } satisfies EntryState, '', target);
+    history.pushState({ key: newKey(), from: location.pathname + location.search } satisfies EntryState, '', target);
     if (!samePage) window.scrollTo(0, 0);
   }
   notify();
+}
+
+/** A link back to the page `path` (with the query it had): when the
+ * user came from there, a click goes Back, which restores its rows and
+ * scroll position; otherwise it opens `path` afresh. */
+export function backLink(path: string): { href: string; onClick: (event: MouseEvent) => void } {
+  const from = entryState().from;
+  const cameFrom = from !== undefined && new URL(from, location.origin).pathname === path;
+  return {
+    href: cameFrom ? from : path,
+    onClick: (event) => {
+      if (!cameFrom || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+      event.preventDefault();
+      history.back();
+    },
+  };
 }
 
 export type QueryValue = string | string[] | number | boolean | null | undefined;

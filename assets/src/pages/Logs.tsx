@@ -174,13 +174,15 @@ export function LogsPage({ query }: { query: URLSearchParams }) {
     if (!cursor) performance.mark('lookout:logs-data');
     return { items: page.logs, next_cursor: page.next_cursor, total: page.total };
   });
+  // Each answer keeps the range it was asked for: the chart's axis.
   const histogram = useResource(
-    (signal) => getJson<{ buckets: HistogramBucket[] }>('/api/logs/histogram', { ...searchParams(filters, anchor), buckets: 60 }, signal),
+    async (signal) => ({
+      ...(await getJson<{ buckets: HistogramBucket[] }>('/api/logs/histogram', { ...searchParams(filters, anchor), buckets: 60 }, signal)),
+      range: bounds,
+    }),
     [key],
   );
   useAutoRefresh(refreshMs(filters.refresh));
-  const shownRange = useRef(bounds);
-  if (!histogram.loading) shownRange.current = bounds;
 
   // Further pages, appended as the end of the list scrolls into view.
   const sentinel = useRef<HTMLDivElement>(null);
@@ -345,7 +347,7 @@ export function LogsPage({ query }: { query: URLSearchParams }) {
           {histogram.error ? (
             <ErrorBox error={histogram.error} title="Histogram failed" onRetry={histogram.reload} />
           ) : histogram.data ? (
-            <Histogram buckets={histogram.data.buckets} range={shownRange.current} onZoom={(start, end) => update({ range: { start, end } })} />
+            <Histogram buckets={histogram.data.buckets} range={histogram.data.range} onZoom={(start, end) => update({ range: { start, end } })} />
           ) : (
             <Loading label="Counting…" />
           )}

@@ -90,8 +90,12 @@ export function usePagedSearch<T>(
   const idRef = useRef(id);
   idRef.current = id;
 
+  const attemptSeen = useRef(attempt);
   useEffect(() => {
-    const cached = attempt === 0 ? (cache.get(id) as Results<T> | undefined) : undefined;
+    // Retry asks the server again; anything else may show what was cached.
+    const retrying = attempt !== attemptSeen.current;
+    attemptSeen.current = attempt;
+    const cached = retrying ? undefined : (cache.get(id) as Results<T> | undefined);
     if (cached) {
       setResults(cached);
       setStatus({ loading: false, loadingMore: false });

@@ -246,7 +246,10 @@ impl Generator {
                     Some(&cart),
                     start + 2 * MS,
                     2 * MS,
-                    vec![kv_str("db.system", "redis"), kv_str("db.operation", "GET")],
+                    vec![
+                        kv_str("db.system.name", "redis"),
+                        kv_str("db.operation.name", "GET"),
+                    ],
                     None,
                 );
                 self.log(
@@ -334,8 +337,8 @@ impl Generator {
                     start + latency - 15 * MS,
                     5 * MS,
                     vec![
-                        kv_str("db.system", "postgresql"),
-                        kv_str("db.operation", "INSERT"),
+                        kv_str("db.system.name", "postgresql"),
+                        kv_str("db.operation.name", "INSERT"),
                     ],
                     None,
                 );
@@ -409,8 +412,8 @@ impl Generator {
                     start + 2 * MS,
                     query,
                     vec![
-                        kv_str("db.system", "postgresql"),
-                        kv_str("db.operation", "SELECT"),
+                        kv_str("db.system.name", "postgresql"),
+                        kv_str("db.operation.name", "SELECT"),
                     ],
                     None,
                 );
@@ -458,7 +461,7 @@ impl Generator {
             attributes: vec![
                 kv_str("service.name", service),
                 kv_str("service.version", "1.4.2"),
-                kv_str("deployment.environment", "demo"),
+                kv_str("deployment.environment.name", "demo"),
                 kv_str("host.name", "demo-host"),
             ],
             ..Default::default()

@@ -20,11 +20,14 @@ use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
 /// The whole browser run, Chromium start-up included.
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(55);
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long seeded logs may take to become searchable.
 const INDEX_TIMEOUT: Duration = Duration::from_secs(15);
 /// Spans of the large trace whose render time is measured.
 const BIG_TRACE_SPANS: usize = 5_000;
+/// Small traces older than the ones the checks look for: more than one
+/// page of the trace list (50), for "Load more" and Back.
+const FILLER_TRACES: usize = 120;
 /// Filler log records (plus the few the checks look for).
 const FILLER_LOGS: usize = 1_000;
 const DECLINED_LOGS: usize = 5;
@@ -176,7 +179,7 @@ fn seed(client: &Client, base: &str) -> Seed {
                 start: t0,
                 duration_ms: 250,
             },
-            json!({"attributes": [attr("http.method", json!("GET")), attr("http.route", json!("/checkout"))]}),
+            json!({"attributes": [attr("http.request.method", json!("GET")), attr("http.route", json!("/checkout"))]}),
         ),
     );
     add(
@@ -204,7 +207,7 @@ fn seed(client: &Client, base: &str) -> Seed {
                 start: t0 + 30 * MS,
                 duration_ms: 40,
             },
-            json!({"kind": 3, "attributes": [attr("db.system", json!("sqlite"))]}),
+            json!({"kind": 3, "attributes": [attr("db.system.name", json!("sqlite"))]}),
         ),
     );
     add(
@@ -222,7 +225,7 @@ fn seed(client: &Client, base: &str) -> Seed {
                 "attributes": [
                     attr("payment.amount", json!(42.5)),
                     attr("customer.id", json!("c-17")),
-                    attr("http.status_code", json!(402)),
+                    attr("http.response.status_code", json!(402)),
                 ],
                 "status": {"code": 2, "message": "card declined"},
                 "events": [{"name": "retry", "timeUnixNano": (t0 + 60 * MS).to_string(), "attributes": [attr("attempt", json!(2))]}],
@@ -303,6 +306,30 @@ fn seed(client: &Client, base: &str) -> Seed {
         );
     }
 
+    // Filler: one-span traces 10 to 20 minutes ago, every seventh failed.
+    for index in 0..FILLER_TRACES {
+        let trace_id = ids.trace_id();
+        let span_id = ids.span_id();
+        let mut extra = json!({"attributes": [attr("batch.index", json!(index as i64))]});
+        if index % 7 == 3 {
+            extra["status"] = json!({"code": 2, "message": "batch failed"});
+        }
+        add(
+            "batch",
+            span(
+                SpanSpec {
+                    trace_id: &trace_id,
+                    span_id: &span_id,
+                    parent: None,
+                    name: "GET /batch",
+                    start: now - (600_000 + index as u64 * 5_000) * MS,
+                    duration_ms: 5 + (index as u64 * 13) % 40,
+                },
+                extra,
+            ),
+        );
+    }
+
     let request = json!({
         "resourceSpans": by_service
             .into_iter()
@@ -370,7 +397,9 @@ fn seed(client: &Client, base: &str) -> Seed {
         "ingest answer: {body}"
     );
 
-    let bad_query = "(payment declined";
+    // The error is at a byte offset past a two-byte character: the caret
+    // must count characters.
+    let bad_query = "café AND";
     let bad = client
         .get(format!("{base}/api/logs"))
         .query(&[("q", bad_query)])
@@ -378,6 +407,13 @@ fn seed(client: &Client, base: &str) -> Seed {
         .expect("GET bad query");
     assert_eq!(bad.status().as_u16(), 400);
     let bad: Value = bad.json().expect("bad query answer");
+    let bad_message = bad["error"]["message"].as_str().unwrap_or_default();
+    // The `position` field, or else the "(at position N)" in the message.
+    let bad_position = bad["error"]["position"].as_u64().or_else(|| {
+        let (_, tail) = bad_message.rsplit_once("(at position ")?;
+        tail.trim_end_matches(')').parse().ok()
+    });
+    assert!(bad_position.is_some(), "no position in {bad}");
 
     Seed {
         facts: json!({
@@ -388,12 +424,14 @@ fn seed(client: &Client, base: &str) -> Seed {
             "tree_order": tree_order,
             "tree_names": ["GET /checkout", "POST /cart", "SELECT cart_items", "charge", "fraud-check", "publish order.created"],
             "charge_span": charge,
-            "charge_attributes": {"customer.id": "c-17", "payment.amount": "42.5", "http.status_code": "402"},
+            "charge_attributes": {"customer.id": "c-17", "payment.amount": "42.5", "http.response.status_code": "402"},
+            "trace_total": 3 + FILLER_TRACES,
             "log_query": "\"payment declined\"",
             "log_expected": DECLINED_LOGS,
             "log_total": FILLER_LOGS + DECLINED_LOGS,
             "bad_query": bad_query,
-            "bad_query_message": bad["error"]["message"],
+            "bad_query_message": bad_message,
+            "bad_query_position": bad_position,
         }),
     }
 }
@@ -444,7 +482,7 @@ fn web_app_in_a_real_browser() {
     wait_for_logs(&client, &base, FILLER_LOGS + DECLINED_LOGS);
     say(&format!(
         "seeded {} spans and {} log records in {:.1?}",
-        BIG_TRACE_SPANS + 7,
+        BIG_TRACE_SPANS + 7 + FILLER_TRACES,
         FILLER_LOGS + DECLINED_LOGS,
         started.elapsed()
     ));

@@ -50,10 +50,8 @@ function TokenDialog({ message }: { message: string }) {
 }
 
 function Route({ path, query }: { path: string; query: URLSearchParams }) {
-  if (path === '/' || path === '') {
-    navigate('/traces', { replace: true });
-    return null;
-  }
+  // The router rewrites `/` to `/traces` before anything renders.
+  if (path === '/' || path === '') return <TracesPage query={query} />;
   const trace = /^\/traces\/([^/]+)\/?$/.exec(path);
   if (trace) return <TracePage traceId={decodeURIComponent(trace[1])} query={query} />;
   if (path === '/traces' || path === '/traces/') return <TracesPage query={query} />;

@@ -60,6 +60,70 @@ async function bundleSize() {
   return { raw, gzip, files };
 }
 
+/** The URLs of the requests `page` sends to `pathname`, as they happen. */
+function requestsTo(page, pathname) {
+  const seen = [];
+  page.on('request', (request) => {
+    const url = new URL(request.url());
+    if (url.pathname === pathname) seen.push(url);
+  });
+  return seen;
+}
+
+/** Waits until `list` has more than `n` entries. */
+async function moreThan(list, n, what, timeout = TIMEOUT) {
+  const until = Date.now() + timeout;
+  while (list.length <= n) {
+    if (Date.now() > until) throw new Error(`no new ${what} request (still ${list.length})`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Runs `action` and returns the JSON of the `/api/traces` list answer it causes. */
+async function tracesAnswer(page, action) {
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname === '/api/traces' && r.request().method() === 'GET'),
+    action(),
+  ]);
+  return response.json();
+}
+
+const ms = (iso) => Date.parse(iso.replace(/(\.\d{3})\d+/, '$1'));
+
+/** Where the scatter draws each trace, from what the chart says it draws
+ * (scale bounds on its element) and the plot area's box. */
+async function scatterGeometry(page) {
+  const chart = page.locator('.scatter');
+  await page.waitForFunction(() => document.querySelector('.scatter')?.dataset.count !== undefined);
+  const d = await chart.evaluate((e) => ({ ...e.dataset }));
+  const box = await page.locator('.scatter .u-over').boundingBox();
+  const [xMin, xMax, yMin, yMax] = [d.xMin, d.xMax, d.yMin, d.yMax].map(Number);
+  const log = d.yLog === '1';
+  const fy = (v) => (log ? (Math.log10(v) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin)) : (v - yMin) / (yMax - yMin));
+  return {
+    count: Number(d.count),
+    xMin,
+    xMax,
+    box,
+    point: (trace) => ({
+      x: box.x + ((ms(trace.start_time) / 1000 - xMin) / (xMax - xMin)) * box.width,
+      y: box.y + (1 - fy(Math.max(trace.duration_ms, 0.001))) * box.height,
+    }),
+  };
+}
+
+/** "N records" and "showing M" agree with each other and the rows in the table. */
+async function logCountsConsistent(page) {
+  const total = Number((await page.getByTestId('log-total').innerText()).replace(/\D/g, ''));
+  const heading = await page.getByTestId('log-count').innerText();
+  const showing = Number(/showing ([\d,.]+)/.exec(await page.getByTestId('log-showing').innerText())?.[1].replace(/\D/g, ''));
+  const rows = await page.locator('.log-row[data-log-id]').count();
+  assert(showing === rows, `showing ${showing}, table has ${rows} rows`);
+  assert(showing <= total, `"${heading}" but showing ${showing}`);
+  assert(/\brecords?\b/.test(heading) && (total === 1) === /\brecord\b/.test(heading), `heading "${heading}"`);
+  return { total, showing };
+}
+
 // launch() starts Chromium on a new, empty temporary profile
 // (--user-data-dir) of its own and deletes it on close.
 const browser = await chromium.launch({
@@ -120,6 +184,17 @@ try {
     assert(api.status === 404 && (await api.json()).error.code === 'not_found', 'unknown API path is a JSON 404');
   });
 
+  await check('/ lands on the traces view with data', async () => {
+    await page.goto(`${base}/`);
+    await page.locator(`.trace-row[data-trace-id="${seed.checkout_trace}"]`).waitFor();
+    assert(new URL(page.url()).pathname === '/traces', `url ${page.url()}`);
+    assert((await page.locator('.nav-link[aria-current="page"]').innerText()) === 'Traces', 'Traces is the current section');
+    // The logo and the Traces link lead there too, from another page.
+    await page.goto(`${base}/system`);
+    await page.locator('a.brand').click();
+    await page.locator(`.trace-row[data-trace-id="${seed.checkout_trace}"]`).waitFor();
+  });
+
   await check('trace list shows the seeded traces', async () => {
     await page.goto(`${base}/traces?lookback=1h`);
     for (const id of [seed.checkout_trace, seed.other_trace, seed.big_trace]) {
@@ -137,7 +212,157 @@ try {
     await page.locator(`.trace-row[data-trace-id="${seed.checkout_trace}"]`).waitFor();
     const ids = await page.locator('.trace-row[data-trace-id]').evaluateAll((rows) => rows.map((r) => r.dataset.traceId));
     assert(ids.length === 1 && ids[0] === seed.checkout_trace, `found ${ids.join(', ')}`);
+    const heading = await page.getByTestId('trace-count').innerText();
+    assert(heading.trim() === '1 trace', `heading "${heading}"`);
     assert((await page.locator('#f-service').inputValue()) === 'payments', 'the form shows the URL state');
+  });
+
+  await check('a filter change rebuilds the duration scatter', async () => {
+    const searches = requestsTo(page, '/api/traces');
+    await page.goto(`${base}/traces?lookback=1h`);
+    await page.locator(`.trace-row[data-trace-id="${seed.checkout_trace}"]`).waitFor();
+    let geometry = await scatterGeometry(page);
+    let rows = await page.locator('.trace-row[data-trace-id]').count();
+    assert(geometry.count === rows, `scatter has ${geometry.count} points, the list ${rows} rows`);
+    // Narrower: one trace.
+    await page.locator('#f-service').selectOption('payments');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await page.waitForFunction(() => document.querySelectorAll('.trace-row[data-trace-id]').length === 1);
+    await page.waitForFunction(() => document.querySelector('.scatter')?.dataset.count === '1');
+    // Shorter range: the x axis is the searched range.
+    const before = searches.length;
+    await page.getByLabel('Time range').selectOption('15m');
+    await moreThan(searches, before, '/api/traces');
+    const last = searches[searches.length - 1];
+    const [start, end] = [Number(last.searchParams.get('start')), Number(last.searchParams.get('end'))];
+    assert(end - start === 15 * 60_000, `searched ${start}..${end}`);
+    await page.waitForFunction(
+      ([s, e]) => {
+        const d = document.querySelector('.scatter')?.dataset;
+        return d && Math.abs(Number(d.xMin) * 1000 - s) < 1 && Math.abs(Number(d.xMax) * 1000 - e) < 1;
+      },
+      [start, end],
+    );
+    geometry = await scatterGeometry(page);
+    rows = await page.locator('.trace-row[data-trace-id]').count();
+    assert(geometry.count === rows, `after the range change: ${geometry.count} points, ${rows} rows`);
+  });
+
+  await check('scatter: hover shows the trace, a click opens it, empty space opens nothing', async () => {
+    const answer = await tracesAnswer(page, () => page.goto(`${base}/traces?lookback=1h`));
+    await page.locator(`.trace-row[data-trace-id="${seed.checkout_trace}"]`).waitFor();
+    const geometry = await scatterGeometry(page);
+    const points = answer.traces.map((trace) => ({ trace, ...geometry.point(trace) }));
+    const distance = (a, b) => Math.hypot(a.x - b.x, a.y - b.y);
+    // A point with no other point near it, so the one under the pointer is unambiguous.
+    const lone = points.find((p) => points.every((q) => q === p || distance(p, q) > 20)) ?? points[0];
+    await page.mouse.move(lone.x, lone.y);
+    const tooltip = page.getByTestId('scatter-tooltip');
+    await tooltip.waitFor();
+    assert((await tooltip.getAttribute('data-trace-id')) === lone.trace.trace_id, 'the tooltip names the point under the pointer');
+    const text = await tooltip.innerText();
+    assert(text.includes(lone.trace.root_operation ?? 'root span not received'), `tooltip: ${text}`);
+    // Empty space: the grid spot farthest from every point.
+    let empty = null;
+    for (let gx = 0.05; gx < 1; gx += 0.05) {
+      for (let gy = 0.1; gy < 1; gy += 0.2) {
+        const spot = { x: geometry.box.x + gx * geometry.box.width, y: geometry.box.y + gy * geometry.box.height };
+        const nearest = Math.min(...points.map((p) => distance(p, spot)));
+        if (!empty || nearest > empty.nearest) empty = { ...spot, nearest };
+      }
+    }
+    assert(empty.nearest > 30, `no empty space in the chart (${empty.nearest})`);
+    const before = page.url();
+    await page.mouse.move(empty.x, empty.y);
+    await tooltip.waitFor({ state: 'detached' });
+    await page.mouse.click(empty.x, empty.y);
+    await page.waitForTimeout(300);
+    assert(page.url() === before, `clicking empty space went to ${page.url()}`);
+    await page.mouse.move(lone.x, lone.y);
+    await tooltip.waitFor();
+    await page.mouse.click(lone.x, lone.y);
+    await page.waitForURL(`**/traces/${lone.trace.trace_id}`);
+    assert(answer.traces.some((t) => t.trace_id === lone.trace.trace_id), 'the opened trace is in the list');
+    await page.locator('.wf-row').first().waitFor();
+    await page.goBack();
+    await page.locator('.scatter').waitFor();
+  });
+
+  await check('refresh and an unchanged search fetch again, with the range ending now', async () => {
+    const searches = requestsTo(page, '/api/traces');
+    await page.goto(`${base}/traces?lookback=15m`);
+    await page.locator(`.trace-row[data-trace-id="${seed.checkout_trace}"]`).waitFor();
+    await moreThan(searches, 0, '/api/traces');
+    const first = searches[searches.length - 1];
+    await page.waitForTimeout(20);
+    await page.getByTestId('refresh').click();
+    await moreThan(searches, 1, '/api/traces after Refresh');
+    const refreshed = searches[searches.length - 1];
+    assert(Number(refreshed.searchParams.get('end')) > Number(first.searchParams.get('end')), 'refresh re-resolves "last 15 minutes"');
+    assert(new URL(page.url()).searchParams.get('lookback') === '15m', 'the URL keeps the relative range');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await moreThan(searches, 2, '/api/traces after an unchanged Search');
+    await page.locator('#f-refresh').selectOption('5s');
+    assert(new URL(page.url()).searchParams.get('refresh') === '5s', 'the interval is in the URL');
+    await moreThan(searches, 3, 'auto-refreshed /api/traces', 8000);
+    await page.locator('#f-refresh').selectOption('');
+  });
+
+  await check('Back restores the rows loaded with "Load more" and the scroll position', async () => {
+    const searches = requestsTo(page, '/api/traces');
+    await page.goto(`${base}/traces?lookback=1h`);
+    await page.locator(`.trace-row[data-trace-id="${seed.checkout_trace}"]`).waitFor();
+    const firstPage = await page.locator('.trace-row[data-trace-id]').count();
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await page.waitForFunction((n) => document.querySelectorAll('.trace-row[data-trace-id]').length > n, firstPage);
+    const [a, b] = searches.slice(-2);
+    assert(b.searchParams.get('cursor') && a.searchParams.get('start') === b.searchParams.get('start') && a.searchParams.get('end') === b.searchParams.get('end'), 'the next page searches the same window');
+    const rows = await page.locator('.trace-row[data-trace-id]').count();
+    const target = page.locator('.trace-row[data-trace-id]').nth(rows - 5);
+    await target.scrollIntoViewIfNeeded();
+    await page.waitForTimeout(400);
+    const scrollY = await page.evaluate(() => window.scrollY);
+    assert(scrollY > 500, `scrolled to ${scrollY}`);
+    const id = await target.getAttribute('data-trace-id');
+    await target.click();
+    await page.waitForURL(`**/traces/${id}`);
+    await page.locator('.wf-row').first().waitFor();
+    const requests = searches.length;
+    await page.goBack();
+    await page.waitForFunction((n) => document.querySelectorAll('.trace-row[data-trace-id]').length === n, rows);
+    await page.waitForFunction((y) => Math.abs(window.scrollY - y) <= 2, scrollY);
+    assert(searches.length === requests, 'Back shows what was loaded, without searching again');
+    // The trace page's "Traces" link goes back the same way.
+    await page.locator(`.trace-row[data-trace-id="${id}"]`).click();
+    await page.waitForURL(`**/traces/${id}`);
+    await page.locator('.crumbs a', { hasText: 'Traces' }).click();
+    await page.waitForFunction((n) => document.querySelectorAll('.trace-row[data-trace-id]').length === n, rows);
+    await page.waitForFunction((y) => Math.abs(window.scrollY - y) <= 2, scrollY);
+  });
+
+  await check('at 800 px the trace list and the log table keep what triage needs', async () => {
+    const narrow = await newPage({ viewport: { width: 800, height: 900 } });
+    const answer = await tracesAnswer(narrow, () => narrow.goto(`${base}/traces?lookback=1h`));
+    await narrow.locator(`.trace-row[data-trace-id="${seed.checkout_trace}"]`).waitFor();
+    for (const trace of answer.traces.slice(0, 12)) {
+      const row = narrow.locator(`.trace-row[data-trace-id="${trace.trace_id}"]`);
+      for (const column of ['.col-time', '.col-root', '.col-spans', '.col-errors', '.col-duration']) {
+        const box = await row.locator(column).boundingBox();
+        assert(box && box.width > 0, `${column} hidden for ${trace.trace_id}`);
+      }
+      const errors = (await row.locator('.col-errors').innerText()).trim();
+      assert(errors === String(trace.error_count), `errors column "${errors}", trace has ${trace.error_count}`);
+    }
+    await narrow.goto(`${base}/logs?lookback=2h`);
+    const logRow = narrow.locator('.log-row[data-log-id]').first();
+    await logRow.waitFor();
+    for (const column of ['.log-time', '.level', '.log-service', '.log-body']) {
+      const box = await logRow.locator(column).boundingBox();
+      assert(box && box.width > 20, `log ${column} hidden`);
+    }
+    const service = (await logRow.locator('.log-service').innerText()).trim();
+    assert(['frontend', 'cart', 'payments', 'tailer'].includes(service), `service "${service}"`);
+    await narrow.context().close();
   });
 
   await check('waterfall has one row per span in tree order', async () => {
@@ -251,18 +476,36 @@ try {
     const start = Number(url.searchParams.get('start'));
     const end = Number(url.searchParams.get('end'));
     assert(end > start && end - start < 2 * 3600 * 1000 * 0.3, `range ${start}..${end}`);
+    // The rebuilt histogram spans exactly the selection, not past its end.
+    await page.waitForFunction(
+      ([s, e]) => {
+        const d = document.querySelector('.histogram-chart')?.dataset;
+        return d && Math.abs(Number(d.xMin) * 1000 - s) < 1 && Math.abs(Number(d.xMax) * 1000 - e) < 1;
+      },
+      [start, end],
+    );
     assert((await page.getByLabel('Time range').inputValue()) === 'custom', 'the picker shows a custom range');
     await page.goBack();
     await page.waitForURL(/lookback=2h/);
   });
 
-  await check("a bad query shows the parser's message", async () => {
+  await check("a bad query shows the parser's message with a caret at its position", async () => {
     await page.goto(`${base}/logs`);
     const input = page.getByLabel('Log query');
     await input.fill(seed.bad_query);
     await input.press('Enter');
     const message = await page.getByTestId('query-error').innerText();
-    assert(message === seed.bad_query_message, `shown: ${message}; API: ${seed.bad_query_message}`);
+    const reason = seed.bad_query_message.replace(/\s*\(at position \d+\)$/, '').replace(/^parameter q: /, '');
+    assert(message === reason, `shown: ${message}; API: ${seed.bad_query_message}`);
+    // The caret sits under the character at the byte offset the server named.
+    const [line, caret] = (await page.getByTestId('query-caret').innerText()).split('\n');
+    assert(line === seed.bad_query, `caret block quotes "${line}"`);
+    let column = 0;
+    while (Buffer.byteLength(seed.bad_query.slice(0, column)) < seed.bad_query_position) column += 1;
+    assert(caret.indexOf('^') === column, `caret at ${caret.indexOf('^')}, expected ${column} ("${seed.bad_query.slice(column)}")`);
+    const font = await page.getByTestId('query-caret').evaluate((e) => getComputedStyle(e).fontFamily);
+    assert(/mono/i.test(font), `caret font ${font}`);
+    assert(await page.getByTestId('query-help').isVisible(), 'the syntax help stays visible');
     await page.screenshot({ path: join(shots, 'logs-bad-query.png') });
   });
 
@@ -274,18 +517,49 @@ try {
     await page.waitForFunction((n) => document.querySelectorAll('.log-row[data-log-id]').length > n, before);
   });
 
-  await check('live tail shows a record ingested after it started', async () => {
-    await page.goto(`${base}/logs?live=1&service=tailer`);
-    await page.waitForFunction(() => document.querySelector('[data-testid="live-status"]')?.textContent?.startsWith('Streaming'));
-    const marker = `tail-marker-${Date.now()}`;
+  const ingestTail = async (message) => {
     const response = await fetch(`${base}/api/ingest/logs`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-ndjson' },
-      body: JSON.stringify({ level: 'warn', service: 'tailer', message: marker }) + '\n',
+      body: JSON.stringify({ level: 'warn', service: 'tailer', message }) + '\n',
     });
     assert(response.ok, `ingest: ${response.status}`);
+  };
+
+  await check('live tail shows a record ingested after it started', async () => {
+    await page.mouse.move(1, 1);
+    await page.goto(`${base}/logs?live=1&service=tailer`);
+    await page.waitForFunction(() => document.querySelector('[data-testid="live-status"]')?.textContent?.startsWith('Streaming'));
+    const marker = `tail-marker-${Date.now()}`;
+    await ingestTail(marker);
     await page.locator('.log-row.fresh .log-body', { hasText: marker }).waitFor({ timeout: 15_000 });
+    await logCountsConsistent(page);
     await page.screenshot({ path: join(shots, 'logs-live.png') });
+  });
+
+  await check('live tail pauses while the pointer is over the table; "N new" resumes', async () => {
+    await page.locator('.log-row[data-log-id] .log-body').first().hover();
+    const marker = `tail-paused-${Date.now()}`;
+    await ingestTail(marker);
+    const button = page.getByTestId('live-new');
+    await button.waitFor({ timeout: 15_000 });
+    assert(/^1 new/.test(await button.innerText()), `button: ${await button.innerText()}`);
+    assert((await page.locator('.log-row .log-body', { hasText: marker }).count()) === 0, 'a paused tail does not insert rows');
+    await button.click();
+    await page.locator('.log-row.fresh .log-body', { hasText: marker }).waitFor();
+    await logCountsConsistent(page);
+  });
+
+  await check('turning the tail off keeps the streamed rows', async () => {
+    const before = await page.locator('.log-row.fresh[data-log-id]').count();
+    assert(before >= 2, `streamed rows: ${before}`);
+    await page.getByTestId('live-toggle').click();
+    await page.waitForFunction(() => !new URL(location.href).searchParams.has('live'));
+    await page.waitForTimeout(200);
+    const after = await page.locator('.log-row.fresh[data-log-id]').count();
+    assert(after === before, `${before} streamed rows before, ${after} after turning the tail off`);
+    const { total, showing } = await logCountsConsistent(page);
+    assert(total >= before && showing >= before, `total ${total}, showing ${showing}`);
     // Leaving the page closes the EventSource. The server notices a closed
     // stream only when it next writes to it (a record or its 15 s
     // keep-alive), and a graceful stop waits for open streams: two more
@@ -293,11 +567,7 @@ try {
     await page.goto(`${base}/system`);
     for (let i = 0; i < 2; i++) {
       await new Promise((resolve) => setTimeout(resolve, 1200));
-      await fetch(`${base}/api/ingest/logs`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-ndjson' },
-        body: JSON.stringify({ level: 'warn', service: 'tailer', message: `after tail ${i}` }) + '\n',
-      });
+      await ingestTail(`after tail ${i}`);
     }
   });
 
@@ -311,6 +581,14 @@ try {
     }
     const text = await page.locator('main').innerText();
     assert(/spans ingested\s+[\d,.]+/i.test(text), `ingest counters: ${text.slice(0, 400)}`);
+    // Human labels, not the API's key names.
+    const labels = await page.locator('.check dt, .stat-label').allInnerTexts();
+    const raw = labels.filter((label) => /_|^[a-z]/.test(label));
+    assert(raw.length === 0, `raw key names: ${raw.join(', ')}`);
+    const deep = await (await fetch(`${base}/health/deep`)).json();
+    const capacity = deep.checks.log_index.capacity_records_per_second;
+    const shown = await page.locator('[data-check="log_index"] dt[data-key="capacity_records_per_second"] + dd').innerText();
+    assert(capacity === 0 ? shown === 'not measured yet' : !/^0\b/.test(shown), `capacity ${capacity} shown as "${shown}"`);
     await page.screenshot({ path: join(shots, 'system.png'), fullPage: true });
   });
 
@@ -362,20 +640,34 @@ try {
     console.log(`# 1,000 log rows: ${bench.logs1000.navigation_to_render_ms} ms from navigation, ${bench.logs1000.data_to_render_ms} ms from data to painted (median of 3)`);
   });
 
-  await check('dark theme renders', async () => {
-    const dark = await newPage({ colorScheme: 'dark' });
-    await dark.goto(`${base}/traces/${seed.checkout_trace}?span=${seed.charge_span}`);
-    await dark.getByTestId('span-detail').waitFor();
-    assert((await dark.evaluate(() => document.documentElement.dataset.theme)) === 'dark', 'data-theme=dark');
-    await dark.screenshot({ path: join(shots, 'trace-dark.png'), fullPage: true });
-    await dark.goto(`${base}/logs?lookback=2h`);
-    await dark.locator('.histogram canvas').first().waitFor();
-    await dark.locator('.log-row[data-log-id]').first().waitFor();
-    await dark.screenshot({ path: join(shots, 'logs-dark.png') });
-    await dark.goto(`${base}/system`);
-    await dark.getByTestId('health-status').waitFor();
-    await dark.screenshot({ path: join(shots, 'system-dark.png') });
-    await dark.context().close();
+  await check('every page in light and dark at 1400 and 800 px (screenshots)', async () => {
+    const pages = [
+      ['traces', `/traces?lookback=1h`, (p) => p.locator('.scatter canvas').first().waitFor()],
+      ['trace', `/traces/${seed.checkout_trace}?span=${seed.charge_span}`, (p) => p.getByTestId('span-detail').waitFor()],
+      ['logs', `/logs?lookback=2h`, async (p) => {
+        await p.locator('.histogram canvas').first().waitFor();
+        await p.locator('.log-row[data-log-id]').first().waitFor();
+      }],
+      ['system', `/system`, (p) => p.getByTestId('health-status').waitFor()],
+    ];
+    for (const width of [1400, 800]) {
+      const shot = await newPage({ viewport: { width, height: 900 } });
+      for (const [name, path, ready] of pages) {
+        for (const scheme of ['light', 'dark']) {
+          // Emulated before loading: the page then starts in that scheme.
+          await shot.emulateMedia({ colorScheme: scheme });
+          await shot.goto(base + path);
+          await ready(shot);
+          const theme = await shot.evaluate(() => document.documentElement.dataset.theme);
+          assert(theme === scheme, `${name} at ${width} px: data-theme ${theme}, not ${scheme}`);
+          const background = await shot.evaluate(() => getComputedStyle(document.body).backgroundColor);
+          const dark = (/\d+/.exec(background)?.[0] ?? 255) < 100;
+          assert(dark === (scheme === 'dark'), `${name} ${scheme} background ${background}`);
+          await shot.screenshot({ path: join(shots, `${name}-${width}-${scheme}.png`), fullPage: name === 'trace' || name === 'system' });
+        }
+      }
+      await shot.context().close();
+    }
   });
 
   await check('no CSP violations or script errors', async () => {

@@ -51,6 +51,24 @@ export function timeAxis(theme: ChartTheme): uPlot.Axis {
   });
 }
 
+/** Describes what the chart draws on its element (`data-count`, the x and
+ * y scale bounds in the chart's units, `data-y-log`): read by the browser
+ * tests and handy when debugging, as the canvas itself says nothing. */
+function describe(u: uPlot) {
+  const element = u.root.parentElement;
+  if (!element) return;
+  element.dataset.count = String(u.data[0]?.length ?? 0);
+  element.dataset.xMin = String(u.scales.x.min);
+  element.dataset.xMax = String(u.scales.x.max);
+  element.dataset.yMin = String(u.scales.y?.min);
+  element.dataset.yMax = String(u.scales.y?.max);
+  element.dataset.yLog = u.scales.y?.distr === 3 ? '1' : '0';
+}
+
+/** A uPlot chart, built anew whenever its data (or the theme) changes:
+ * options close over what the caller shows (time range, rows for clicks
+ * and tooltips), so a chart kept across data changes would draw or open
+ * stale things. Callers memoise `data` on everything the options use. */
 export function Chart({
   options,
   data,
@@ -65,7 +83,6 @@ export function Chart({
   label: string;
 }) {
   const container = useRef<HTMLDivElement>(null);
-  const plot = useRef<uPlot | null>(null);
   const { effective } = useAppState();
   const optionsRef = useRef(options);
   optionsRef.current = options;
@@ -74,8 +91,9 @@ export function Chart({
     const element = container.current;
     if (!element) return;
     const width = Math.max(element.clientWidth, 200);
-    const chart = new uPlot({ ...optionsRef.current(readTheme()), width, height }, data, element);
-    plot.current = chart;
+    const options = optionsRef.current(readTheme());
+    const hooks = { ...options.hooks, draw: [...(options.hooks?.draw ?? []), describe] };
+    const chart = new uPlot({ ...options, hooks, width, height }, data, element);
     const observer = new ResizeObserver(() => {
       const next = Math.max(element.clientWidth, 200);
       if (next !== chart.width) chart.setSize({ width: next, height });
@@ -84,15 +102,8 @@ export function Chart({
     return () => {
       observer.disconnect();
       chart.destroy();
-      plot.current = null;
     };
-    // Rebuilt when the theme or the series layout changes; data updates below.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [effective, height, data.length]);
-
-  useEffect(() => {
-    plot.current?.setData(data);
-  }, [data]);
+  }, [effective, height, data]);
 
   return <div ref={container} class={`chart ${className ?? ''}`} role="img" aria-label={label} />;
 }

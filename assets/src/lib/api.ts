@@ -102,9 +102,19 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** For a rejected log query: the byte offset into `q` it failed at. */
+    readonly position?: number,
   ) {
     super(message);
   }
+}
+
+/** Where a bad query failed: the error's `position` field, or else the
+ * "(at position N)" the parser's message ends with. */
+function errorPosition(error: { position?: unknown; message: string }): number | undefined {
+  if (typeof error.position === 'number' && Number.isInteger(error.position) && error.position >= 0) return error.position;
+  const match = /\(at position (\d+)\)\s*$/.exec(error.message);
+  return match ? Number(match[1]) : undefined;
 }
 
 export type Params = Record<string, string | string[] | number | undefined | null>;
@@ -136,17 +146,19 @@ async function request(path: string, params: Params, signal?: AbortSignal, ok: n
   if (response.ok || ok.includes(response.status)) return response;
   let code = 'http_error';
   let message = `${response.status} ${response.statusText}`;
+  let position: number | undefined;
   try {
     const body = await response.json();
-    if (body?.error?.message) {
+    if (typeof body?.error?.message === 'string') {
       message = body.error.message;
       code = body.error.code ?? code;
+      position = errorPosition(body.error);
     }
   } catch {
     // Not JSON: keep the status line.
   }
   if (response.status === 401) authNeeded(message);
-  throw new ApiError(response.status, code, message);
+  throw new ApiError(response.status, code, message, position);
 }
 
 /** GET a JSON document; statuses in `ok` count as success (e.g. 503 for

@@ -64,6 +64,11 @@ export function formatCount(n: number): string {
   return numberFormat.format(n);
 }
 
+/** "1 record", "2 records", "1,234 records"; `many` for irregular plurals. */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${formatCount(n)} ${n === 1 ? one : many}`;
+}
+
 export function formatRate(perSecond: number): string {
   if (!Number.isFinite(perSecond)) return '–';
   if (perSecond === 0) return '0/s';

@@ -1,5 +1,8 @@
 // Time ranges in URLs: a preset lookback (`lookback=15m`) or an absolute
 // range (`start` and `end` in unix milliseconds), as the API takes them.
+// A lookback stays relative in the URL (a shared link means "the last 15
+// minutes" when opened) but is resolved to absolute times once per search
+// (the history entry's anchor), so paging and Back see the same window.
 
 export const PRESETS: [string, string][] = [
   ['5m', 'Last 5 minutes'],
@@ -35,12 +38,10 @@ export function rangeQuery(range: TimeRange): Record<string, string | undefined>
   return { lookback: range.lookback && range.lookback !== DEFAULT_LOOKBACK ? range.lookback : undefined };
 }
 
-/** The same, always naming the range (the API's default is the last hour). */
-export function rangeParams(range: TimeRange): Record<string, string> {
-  if (range.start !== undefined && range.end !== undefined) {
-    return { start: String(Math.round(range.start)), end: String(Math.round(range.end)) };
-  }
-  return { lookback: range.lookback ?? DEFAULT_LOOKBACK };
+/** API parameters: the range resolved at `anchor`, in unix milliseconds. */
+export function rangeParams(range: TimeRange, anchor: number): Record<string, string> {
+  const [start, end] = resolveRange(range, anchor);
+  return { start: String(Math.floor(start)), end: String(Math.ceil(end)) };
 }
 
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
@@ -50,7 +51,7 @@ export function lookbackMs(lookback: string): number {
   return match ? Number(match[1]) * UNIT_MS[match[2]] : 3_600_000;
 }
 
-/** Absolute bounds of a range in milliseconds, for chart axes. */
+/** Absolute bounds of a range in milliseconds, a lookback ending at `now`. */
 export function resolveRange(range: TimeRange, now = Date.now()): [number, number] {
   if (range.start !== undefined && range.end !== undefined) return [range.start, range.end];
   return [now - lookbackMs(range.lookback ?? DEFAULT_LOOKBACK), now];
@@ -59,4 +60,17 @@ export function resolveRange(range: TimeRange, now = Date.now()): [number, numbe
 export function describeRange(range: TimeRange): string {
   if (range.start !== undefined && range.end !== undefined) return 'Custom range';
   return PRESETS.find(([value]) => value === range.lookback)?.[1] ?? `Last ${range.lookback}`;
+}
+
+/** Auto-refresh choices (`refresh=` in the URL); '' is off. */
+export const REFRESH_INTERVALS: [string, string][] = [
+  ['', 'Off'],
+  ['5s', '5s'],
+  ['30s', '30s'],
+  ['1m', '1m'],
+];
+
+/** The auto-refresh period in ms, or 0 for off or an unknown value. */
+export function refreshMs(value: string | null): number {
+  return value && REFRESH_INTERVALS.some(([known]) => known === value) ? lookbackMs(value) : 0;
 }

@@ -3,18 +3,21 @@
 // tail.
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
-import { ApiError, getJson, openTail, useResource, type HistogramBucket, type LogPage, type LogRecord, type Service } from '../lib/api';
+import { ApiError, getJson, useResource, type HistogramBucket, type LogPage, type LogRecord, type Service } from '../lib/api';
 import { SEVERITY_COLORS, SEVERITY_ORDER, severityClass, type SeverityClass } from '../lib/colors';
-import { formatCount, formatLocal, parseTime } from '../lib/format';
-import { rangeFromQuery, rangeParams, rangeQuery, type TimeRange } from '../lib/range';
+import { formatCount, formatLocal, parseTime, plural } from '../lib/format';
+import { rangeFromQuery, rangeParams, rangeQuery, refreshMs, resolveRange, type TimeRange } from '../lib/range';
 import { href, navigate } from '../lib/router';
+import { refreshSearch, searchAnchor, useAutoRefresh, usePagedSearch } from '../lib/search';
 import { axis, Chart, timeAxis } from '../components/Chart';
 import { ErrorBox, Loading, SendDataHelp } from '../components/common';
 import { LogTable } from '../components/LogTable';
+import { QueryError } from '../components/QueryError';
+import { RefreshControls } from '../components/Refresh';
 import { TimeRangePicker } from '../components/TimeRangePicker';
+import { useLiveTail } from '../lib/tail';
 
 const PAGE_SIZE = 200;
-const LIVE_CAP = 2000;
 const LEVELS = ['', 'debug', 'info', 'warn', 'error', 'fatal'];
 
 interface LogFilters {
@@ -24,6 +27,8 @@ interface LogFilters {
   range: TimeRange;
   live: boolean;
   limit: number;
+  /** Auto-refresh interval ('' is off). */
+  refresh: string;
 }
 
 function filtersFromQuery(query: URLSearchParams): LogFilters {
@@ -35,6 +40,7 @@ function filtersFromQuery(query: URLSearchParams): LogFilters {
     range: rangeFromQuery(query),
     live: query.get('live') === '1',
     limit: Number.isInteger(limit) && limit > 0 && limit <= 1000 ? limit : PAGE_SIZE,
+    refresh: query.get('refresh') ?? '',
   };
 }
 
@@ -46,15 +52,24 @@ function logsUrl(filters: LogFilters): string {
     ...rangeQuery(filters.range),
     live: filters.live ? '1' : undefined,
     limit: filters.limit !== PAGE_SIZE ? String(filters.limit) : undefined,
+    refresh: filters.refresh,
   });
 }
 
-function searchParams(filters: LogFilters) {
-  return { q: filters.q, service: filters.service, level: filters.level, ...rangeParams(filters.range) };
+function searchParams(filters: LogFilters, anchor: number) {
+  return { q: filters.q, service: filters.service, level: filters.level, ...rangeParams(filters.range, anchor) };
 }
 
 /** Stacked bars by severity; dragging across selects a new time range. */
-function Histogram({ buckets, onZoom }: { buckets: HistogramBucket[]; onZoom: (start: number, end: number) => void }) {
+function Histogram({
+  buckets,
+  range,
+  onZoom,
+}: {
+  buckets: HistogramBucket[];
+  range: [number, number];
+  onZoom: (start: number, end: number) => void;
+}) {
   const classes = useMemo(() => {
     const present = new Set<SeverityClass>();
     for (const bucket of buckets) for (const text of Object.keys(bucket.counts)) present.add(severityClass(text));
@@ -71,8 +86,9 @@ function Histogram({ buckets, onZoom }: { buckets: HistogramBucket[]; onZoom: (s
     const cumulative: number[][] = [];
     perClass.forEach((series, i) => cumulative.push(series.map((n, j) => n + (i > 0 ? cumulative[i - 1][j] : 0))));
     return [xs, ...cumulative.slice().reverse()];
-  }, [buckets, classes]);
-  const width = buckets.length > 1 ? parseTime(buckets[1].start) - parseTime(buckets[0].start) : 60_000;
+    // The range is drawn too: a new one rebuilds the chart.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [buckets, classes, range[0], range[1]]);
   const onZoomRef = useRef(onZoom);
   onZoomRef.current = onZoom;
   const reversed = classes.slice().reverse();
@@ -104,10 +120,9 @@ function Histogram({ buckets, onZoom }: { buckets: HistogramBucket[]; onZoom: (s
           cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
           select: { show: true, left: 0, top: 0, width: 0, height: 0 },
           scales: {
-            x: {
-              time: true,
-              range: (_u, min, max) => [min, max + width / 1000],
-            },
+            // The searched range, not the buckets' extent: the last bucket
+            // may reach past the end, and empty edges still count.
+            x: { time: true, range: () => [range[0] / 1000, range[1] / 1000] },
             y: { range: (_u, _min, max) => [0, Math.max(max * 1.1, 1)] },
           },
           axes: [timeAxis(theme), axis(theme, { size: 48, values: (_u, values) => values.map((v) => (v == null ? '' : Number.isInteger(v) ? formatCount(v) : '')) })],
@@ -145,51 +160,34 @@ const barsPath = uPlot.paths.bars!({ size: [0.92, 80], align: 1 });
 
 export function LogsPage({ query }: { query: URLSearchParams }) {
   const filters = filtersFromQuery(query);
-  const key = logsUrl({ ...filters, live: false });
+  const anchor = searchAnchor();
+  const bounds = resolveRange(filters.range, anchor);
+  // Live tail and auto-refresh do not change what the search finds.
+  const key = `${logsUrl({ ...filters, live: false, refresh: '' })}@${anchor}`;
   const [draft, setDraft] = useState(filters.q);
   useEffect(() => setDraft(filters.q), [filters.q]);
 
   const services = useResource((signal) => getJson<{ services: Service[] }>('/api/services', {}, signal), []);
-  const first = useResource(
-    async (signal) => {
-      performance.clearMarks('lookout:logs-data');
-      const page = await getJson<LogPage>('/api/logs', { ...searchParams(filters), limit: filters.limit }, signal);
-      performance.mark('lookout:logs-data');
-      return page;
-    },
-    [key],
-  );
+  const search = usePagedSearch<LogRecord>(key, async (cursor, signal) => {
+    if (!cursor) performance.clearMarks('lookout:logs-data');
+    const page = await getJson<LogPage>('/api/logs', { ...searchParams(filters, anchor), limit: filters.limit, cursor }, signal);
+    if (!cursor) performance.mark('lookout:logs-data');
+    return { items: page.logs, next_cursor: page.next_cursor, total: page.total };
+  });
+  // Each answer keeps the range it was asked for: the chart's axis.
   const histogram = useResource(
-    (signal) => getJson<{ buckets: HistogramBucket[] }>('/api/logs/histogram', { ...searchParams(filters), buckets: 60 }, signal),
+    async (signal) => ({
+      ...(await getJson<{ buckets: HistogramBucket[] }>('/api/logs/histogram', { ...searchParams(filters, anchor), buckets: 60 }, signal)),
+      range: bounds,
+    }),
     [key],
   );
+  useAutoRefresh(refreshMs(filters.refresh));
 
   // Further pages, appended as the end of the list scrolls into view.
-  const [pages, setPages] = useState<{ key: string; logs: LogRecord[]; cursor: string | null; loading: boolean; error?: Error }>({
-    key: '',
-    logs: [],
-    cursor: null,
-    loading: false,
-  });
-  const more = pages.key === key ? pages : { key, logs: [], cursor: null, loading: false, error: undefined };
-  const cursor = more.logs.length ? more.cursor : first.data?.next_cursor ?? null;
   const sentinel = useRef<HTMLDivElement>(null);
-  const loadingMore = useRef(false);
-  const loadMore = async () => {
-    if (!cursor || loadingMore.current) return;
-    loadingMore.current = true;
-    setPages({ ...more, loading: true, error: undefined });
-    try {
-      const page = await getJson<LogPage>('/api/logs', { ...searchParams(filters), limit: filters.limit, cursor });
-      setPages({ key, logs: [...more.logs, ...page.logs], cursor: page.next_cursor, loading: false });
-    } catch (error) {
-      setPages({ ...more, loading: false, error: error as Error });
-    } finally {
-      loadingMore.current = false;
-    }
-  };
-  const loadMoreRef = useRef(loadMore);
-  loadMoreRef.current = loadMore;
+  const loadMoreRef = useRef(search.loadMore);
+  loadMoreRef.current = search.loadMore;
   useEffect(() => {
     const element = sentinel.current;
     if (!element) return;
@@ -198,54 +196,33 @@ export function LogsPage({ query }: { query: URLSearchParams }) {
     });
     observer.observe(element);
     return () => observer.disconnect();
-  }, [cursor, key]);
+  }, [search.cursor, key]);
 
-  // Live tail: records arriving after the toggle, newest first, above the results.
-  const [live, setLive] = useState<{ key: string; logs: LogRecord[]; state: string; message?: string }>({ key: '', logs: [], state: 'off' });
-  const liveKey = logsUrl({ ...filters, range: {}, limit: PAGE_SIZE });
-  useEffect(() => {
-    if (!filters.live) {
-      setLive({ key: '', logs: [], state: 'off' });
-      return;
-    }
-    setLive({ key: liveKey, logs: [], state: 'connecting' });
-    let buffer: LogRecord[] = [];
-    let scheduled = 0;
-    const flush = () => {
-      scheduled = 0;
-      const batch = buffer.reverse();
-      buffer = [];
-      setLive((previous) => ({ ...previous, logs: [...batch, ...previous.logs].slice(0, LIVE_CAP) }));
-    };
-    const close = openTail(
-      { q: filters.q, service: filters.service, level: filters.level },
-      (record) => {
-        buffer.push(record);
-        if (!scheduled) scheduled = window.setTimeout(flush, 100);
-      },
-      (state, message) => setLive((previous) => ({ ...previous, state, message })),
-    );
-    return () => {
-      close();
-      if (scheduled) clearTimeout(scheduled);
-    };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [filters.live, liveKey]);
+  // Streamed records sit above the results; they stay when the tail is
+  // turned off and go when the filters change.
+  const tableRef = useRef<HTMLDivElement>(null);
+  const live = useLiveTail(filters.live, { q: filters.q, service: filters.service, level: filters.level }, tableRef);
 
-  const logs = useMemo(() => {
+  const { logs, streamedOnly } = useMemo(() => {
     const seen = new Set<string>();
     const out: LogRecord[] = [];
-    for (const record of [...live.logs, ...(first.data?.logs ?? []), ...more.logs]) {
+    for (const record of search.items) seen.add(record.id);
+    let streamed = 0;
+    for (const record of live.rows) {
       if (seen.has(record.id)) continue;
       seen.add(record.id);
       out.push(record);
+      streamed += 1;
     }
-    return out;
-  }, [live.logs, first.data, more.logs]);
-  const freshIds = useMemo(() => new Set(live.logs.map((r) => r.id)), [live.logs]);
+    return { logs: [...out, ...search.items], streamedOnly: streamed };
+  }, [live.rows, search.items]);
+  const freshIds = useMemo(() => new Set(live.rows.map((r) => r.id)), [live.rows]);
+  // Matches of the search plus streamed records it does not hold: never
+  // fewer than the rows shown.
+  const total = (search.total ?? 0) + streamedOnly;
 
   useEffect(() => {
-    if (!first.data) return;
+    if (!search.current || search.items.length === 0) return;
     requestAnimationFrame(() => {
       performance.mark('lookout:logs-rendered');
       try {
@@ -254,11 +231,12 @@ export function LogsPage({ query }: { query: URLSearchParams }) {
         // no data mark
       }
     });
-  }, [first.data]);
+  }, [search.current, search.items]);
 
   const update = (patch: Partial<LogFilters>, replace = false) => navigate(logsUrl({ ...filters, ...patch }), { replace });
-  const queryError = first.error instanceof ApiError && first.error.status === 400 ? first.error : null;
+  const queryError = search.error instanceof ApiError && search.error.status === 400 ? search.error : null;
   const noServices = services.data && services.data.services.length === 0;
+  const settled = search.current || search.error;
 
   return (
     <div class="page">
@@ -270,7 +248,9 @@ export function LogsPage({ query }: { query: URLSearchParams }) {
         role="search"
         onSubmit={(event) => {
           event.preventDefault();
-          update({ q: draft.trim() });
+          // The same query again means "search again".
+          if (draft.trim() === filters.q) refreshSearch();
+          else update({ q: draft.trim() });
         }}
       >
         <div class="query-input">
@@ -279,8 +259,8 @@ export function LogsPage({ query }: { query: URLSearchParams }) {
             data-search-focus
             aria-label="Log query"
             aria-invalid={queryError ? 'true' : undefined}
-            aria-describedby="query-help query-error"
-            placeholder='timeout level:warn service:checkout attr.http.status_code:>=500 "disk full"'
+            aria-describedby={queryError ? 'query-error query-help' : 'query-help'}
+            placeholder='timeout level:warn service:checkout attr.http.response.status_code:>=400 "payment declined"'
             spellcheck={false}
             autoComplete="off"
             value={draft}
@@ -290,17 +270,12 @@ export function LogsPage({ query }: { query: URLSearchParams }) {
             Search
           </button>
         </div>
-        {queryError ? (
-          <p class="query-error" id="query-error" role="alert" data-testid="query-error">
-            {queryError.message}
-          </p>
-        ) : (
-          <p class="muted small" id="query-help">
-            Words and <code>"phrases"</code>, <code>AND</code>/<code>OR</code>/<code>NOT</code>, <code>service:</code>,{' '}
-            <code>level:</code>, <code>trace_id:</code>, <code>attr.key:value</code>, <code>attr.n:&gt;=500</code>,{' '}
-            <code>attr.n:[1 TO 5]</code>. Press <kbd>/</kbd> to focus.
-          </p>
-        )}
+        {queryError && <QueryError query={filters.q} error={queryError} />}
+        <p class="muted small" id="query-help" data-testid="query-help">
+          Words and <code>"phrases"</code>, <code>AND</code>/<code>OR</code>/<code>NOT</code>, <code>service:</code>,{' '}
+          <code>level:</code>, <code>trace_id:</code>, <code>attr.key:value</code>, <code>attr.n:&gt;=500</code>,{' '}
+          <code>attr.n:[1 TO 5]</code>. Press <kbd>/</kbd> to focus.
+        </p>
         <div class="filters filters-inline">
           <div class="field">
             <label for="l-service">Service</label>
@@ -330,13 +305,17 @@ export function LogsPage({ query }: { query: URLSearchParams }) {
             <label for="l-range">Time range</label>
             <TimeRangePicker id="l-range" value={filters.range} onChange={(range) => update({ range })} />
           </div>
+          <div class="field">
+            <label for="l-refresh">Refresh</label>
+            <RefreshControls id="l-refresh" interval={filters.refresh} loading={search.loading} onInterval={(refresh) => update({ refresh }, true)} />
+          </div>
           <div class="field field-actions">
             <button
               type="button"
               class={`btn live-toggle${filters.live ? ' on' : ''}`}
               aria-pressed={filters.live}
               data-testid="live-toggle"
-              onClick={() => update({ live: !filters.live })}
+              onClick={() => update({ live: !filters.live }, true)}
             >
               <span class="live-dot" aria-hidden="true" />
               {filters.live ? 'Live tail on' : 'Live tail'}
@@ -344,29 +323,39 @@ export function LogsPage({ query }: { query: URLSearchParams }) {
           </div>
         </div>
       </form>
-      {filters.live && (
+      {(filters.live || live.pending > 0) && (
         <div class={`live-status ${live.state}`} role="status" data-testid="live-status">
-          {live.state === 'open'
-            ? `Streaming new records${live.logs.length ? ` · ${formatCount(live.logs.length)} received` : ''}`
-            : live.state === 'connecting'
-              ? 'Connecting to the live tail…'
-              : live.message ?? 'Live tail interrupted'}
+          <span>
+            {!filters.live
+              ? 'Live tail off'
+              : live.state === 'open'
+                ? `Streaming new records${live.received ? ` · ${formatCount(live.received)} received` : ''}`
+                : live.state === 'connecting'
+                  ? 'Connecting to the live tail…'
+                  : (live.message ?? 'Live tail interrupted')}
+            {live.paused && filters.live && ' · paused while you read'}
+          </span>
+          {live.pending > 0 && (
+            <button type="button" class="btn btn-small" data-testid="live-new" onClick={live.resume}>
+              {formatCount(live.pending)} new · show
+            </button>
+          )}
         </div>
       )}
-      {!queryError && !(first.data && first.data.total === 0 && live.logs.length === 0) && (
+      {!queryError && !(search.current && search.total === 0 && live.rows.length === 0) && (
         <section class="card chart-card" aria-label="Histogram">
           {histogram.error ? (
             <ErrorBox error={histogram.error} title="Histogram failed" onRetry={histogram.reload} />
           ) : histogram.data ? (
-            <Histogram buckets={histogram.data.buckets} onZoom={(start, end) => update({ range: { start, end } })} />
+            <Histogram buckets={histogram.data.buckets} range={histogram.data.range} onZoom={(start, end) => update({ range: { start, end } })} />
           ) : (
             <Loading label="Counting…" />
           )}
         </section>
       )}
-      {first.error && !queryError ? (
-        <ErrorBox error={first.error} title="Log search failed" onRetry={first.reload} />
-      ) : queryError ? null : first.loading && !first.data ? (
+      {search.error && !queryError ? (
+        <ErrorBox error={search.error} title="Log search failed" onRetry={search.retry} />
+      ) : queryError ? null : !settled && logs.length === 0 ? (
         <Loading label="Searching logs…" />
       ) : logs.length === 0 ? (
         noServices && !filters.q ? (
@@ -379,26 +368,29 @@ export function LogsPage({ query }: { query: URLSearchParams }) {
       ) : (
         <section class="card" aria-label="Log records">
           <div class="card-head">
-            <h2>
-              <span data-testid="log-total">{formatCount(first.data?.total ?? logs.length)}</span> records
-              {first.loading && <span class="spinner small" aria-label="refreshing" />}
+            <h2 data-testid="log-count">
+              <span data-testid="log-total">{formatCount(total)}</span> {total === 1 ? 'record' : 'records'}
+              {search.loading && <span class="spinner small" aria-label="refreshing" />}
             </h2>
-            <span class="muted small">
+            <span class="muted small" data-testid="log-showing">
               newest first · showing {formatCount(logs.length)}
+              {streamedOnly > 0 && ` (${plural(streamedOnly, 'streamed record')})`}
             </span>
           </div>
-          <LogTable logs={logs} freshIds={freshIds} />
+          <div ref={tableRef}>
+            <LogTable logs={logs} freshIds={freshIds} />
+          </div>
           <div ref={sentinel} class="sentinel" aria-hidden="true" />
-          {more.error && <ErrorBox error={more.error} title="Could not load more records" onRetry={loadMore} />}
-          {cursor ? (
+          {search.moreError && <ErrorBox error={search.moreError} title="Could not load more records" onRetry={search.loadMore} />}
+          {search.cursor ? (
             <div class="load-more">
-              <button type="button" class="btn" onClick={loadMore} disabled={more.loading}>
-                {more.loading ? 'Loading…' : 'Load more'}
+              <button type="button" class="btn" onClick={search.loadMore} disabled={search.loadingMore}>
+                {search.loadingMore ? 'Loading…' : 'Load more'}
               </button>
             </div>
-          ) : (
+          ) : search.current ? (
             <p class="end-of-list muted small">End of results</p>
-          )}
+          ) : null}
         </section>
       )}
     </div>

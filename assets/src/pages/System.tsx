@@ -4,7 +4,7 @@ import { Fragment } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
 import { getJson, getText, type Check, type DeepHealth, type Stats } from '../lib/api';
-import { formatAge, formatBytes, formatCount, formatDuration, formatRate, parseTime } from '../lib/format';
+import { formatAge, formatBytes, formatCount, formatDuration, formatRate, parseTime, plural } from '../lib/format';
 import { axis, Chart, timeAxis } from '../components/Chart';
 import { ErrorBox, Loading, StatusPill, Time } from '../components/common';
 import { VERSION } from '../lib/version';
@@ -101,11 +101,51 @@ const CHECK_LABELS: Record<string, string> = {
   disk: 'Disk',
   queue: 'Write queue',
   log_index: 'Log indexer',
+  threads: 'Background threads',
   alert_engine: 'Alert engine',
   notifier: 'Notifier',
 };
 
+/** Human names of the detail keys the checks report (docs/API.md). */
+const DETAIL_LABELS: Record<string, string> = {
+  alive: 'Running',
+  capacity: 'Capacity',
+  capacity_records_per_second: 'Indexing capacity',
+  commits: 'Commits',
+  depth: 'Queued writes',
+  free_bytes: 'Free space',
+  indexed_through: 'Indexed through record',
+  lag_records: 'Records waiting',
+  lag_seconds: 'Oldest waiting',
+  last_commit: 'Last commit',
+  max_lag_seconds: 'Lag allowed',
+  readable: 'Readable',
+  writable: 'Writable',
+};
+
+const COUNT_LABELS: Record<string, string> = {
+  traces: 'Traces stored',
+  spans: 'Spans stored',
+  services: 'Services',
+  logs: 'Log records stored',
+};
+
+const STORE_LABELS: Record<string, string> = {
+  sqlite: 'Traces (SQLite)',
+  logs: 'Logs (journal and index)',
+};
+
+/** `some_key_name` → "Some key name", for keys without a label yet. */
+export function humanize(key: string): string {
+  const words = key.replace(/_(bytes|seconds|ms)$/, '').replace(/[_.]+/g, ' ').trim();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
 function detailValue(key: string, value: unknown) {
+  // Measured from the first indexer commits: zero means "not yet".
+  if (key === 'capacity_records_per_second' && value === 0) return <span class="muted">not measured yet</span>;
+  if (key === 'capacity_records_per_second' && typeof value === 'number') return `${formatCount(Math.round(value))} records/s`;
+  if (key === 'last_commit' && value === null) return <span class="muted">none yet</span>;
   if (typeof value === 'string' && /^\d{4}-\d\d-\d\dT/.test(value)) {
     return (
       <>
@@ -118,6 +158,12 @@ function detailValue(key: string, value: unknown) {
   if (typeof value === 'number') return formatCount(value);
   if (typeof value === 'boolean') return value ? 'yes' : 'no';
   if (value === null || value === undefined) return <span class="muted">—</span>;
+  if (typeof value === 'object') {
+    // e.g. threads.alive: {"writer": true, …}
+    return Object.entries(value as Record<string, unknown>)
+      .map(([name, inner]) => (typeof inner === 'boolean' ? `${name} ${inner ? '✓' : '✗'}` : `${name}: ${String(inner)}`))
+      .join(', ');
+  }
   return String(value);
 }
 
@@ -126,14 +172,14 @@ function CheckCard({ name, check }: { name: string; check: Check }) {
   return (
     <div class={`check check-${check.status}`} data-check={name}>
       <div class="check-head">
-        <h3>{CHECK_LABELS[name] ?? name}</h3>
+        <h3>{CHECK_LABELS[name] ?? humanize(name)}</h3>
         <StatusPill status={check.status} />
       </div>
       {check.message && <p class="check-message">{check.message}</p>}
       <dl class="facts compact">
         {details.map(([key, value]) => (
           <Fragment key={key}>
-            <dt>{key.replace(/_/g, ' ')}</dt>
+            <dt data-key={key}>{DETAIL_LABELS[key] ?? humanize(key)}</dt>
             <dd>{detailValue(key, value)}</dd>
           </Fragment>
         ))}
@@ -275,7 +321,7 @@ export function SystemPage() {
               <tbody>
                 {rejected.map((s) => (
                   <tr key={s.labels.reason}>
-                    <th scope="row">{s.labels.reason}</th>
+                    <th scope="row">{humanize(s.labels.reason)}</th>
                     <td class="num">{formatCount(s.value)}</td>
                   </tr>
                 ))}
@@ -293,7 +339,7 @@ export function SystemPage() {
             <div class="pipeline-label">
               <span>Write queue</span>
               <span class="num">
-                {formatCount(queueDepth)} <span class="muted">of {formatCount(queueCapacity)} requests</span>
+                {formatCount(queueDepth)} <span class="muted">of {plural(queueCapacity, 'request')}</span>
               </span>
             </div>
             <Meter value={queueDepth} max={queueCapacity} label="Write queue depth" status />
@@ -301,7 +347,7 @@ export function SystemPage() {
           <div class="stats">
             <Stat label="Commits" value={commitCount !== undefined ? formatCount(commitCount) : '–'} />
             <Stat label="Mean commit" value={commitCount && commitSum !== undefined ? formatDuration((commitSum / commitCount) * 1000) : '–'} />
-            <Stat label="Indexer lag" value={lagRecords !== undefined ? `${formatCount(lagRecords)} rec` : '–'} hint={lagSeconds !== undefined ? `oldest waits ${formatDuration(lagSeconds * 1000)}` : undefined} />
+            <Stat label="Indexer lag" value={lagRecords !== undefined ? plural(lagRecords, 'record') : '–'} hint={lagSeconds !== undefined ? `oldest waits ${formatDuration(lagSeconds * 1000)}` : undefined} />
             <Stat label="HTTP requests" value={formatCount(requests)} hint={`${formatCount(serverErrors)} answered 5xx`} />
           </div>
         </section>
@@ -316,17 +362,17 @@ export function SystemPage() {
           {storeEntries.map(([store, bytes]) => (
             <div class="pipeline-row" key={store}>
               <div class="pipeline-label">
-                <span>{store}</span>
+                <span>{STORE_LABELS[store] ?? humanize(store)}</span>
                 <span class="num">{formatBytes(bytes)}</span>
               </div>
-              <Meter value={bytes} max={totalStorage} label={`${store} storage`} />
+              <Meter value={bytes} max={totalStorage} label={`${STORE_LABELS[store] ?? humanize(store)} storage`} />
             </div>
           ))}
         </div>
         {stats && (
           <div class="stats">
             {Object.entries(stats.counts).map(([name, count]) => (
-              <Stat key={name} label={name} value={formatCount(count)} />
+              <Stat key={name} label={COUNT_LABELS[name] ?? humanize(name)} value={formatCount(count)} />
             ))}
             <Stat label="Oldest trace" value={stats.oldest_trace ? formatAge(parseTime(stats.oldest_trace)) : '–'} />
             <Stat label="Newest trace" value={stats.newest_trace ? formatAge(parseTime(stats.newest_trace)) : '–'} />

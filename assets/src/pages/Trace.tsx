@@ -3,8 +3,8 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { getJson, useResource, type LogPage, type Span, type Trace } from '../lib/api';
 import { serviceColor } from '../lib/colors';
-import { formatCount, formatDuration, parseTime } from '../lib/format';
-import { href, navigate } from '../lib/router';
+import { formatCount, formatDuration, parseTime, plural } from '../lib/format';
+import { backLink, href, navigate } from '../lib/router';
 import { AttributeTable } from '../components/tree';
 import { CopyButton, ErrorBox, Loading, StatusPill, Time } from '../components/common';
 import { LogTable } from '../components/LogTable';
@@ -270,7 +270,7 @@ function Waterfall({
                       <span
                         class="wf-toggle"
                         aria-hidden="true"
-                        title={isCollapsed ? `Expand (${node.size} spans)` : 'Collapse'}
+                        title={isCollapsed ? `Expand (${plural(node.size, 'span')})` : 'Collapse'}
                         onClick={(event) => {
                           event.stopPropagation();
                           toggle(span.span_id);
@@ -479,7 +479,7 @@ export function TracePage({ traceId, query }: { traceId: string; query: URLSearc
       <div class="page">
         <div class="page-head">
           <h1>Trace</h1>
-          <a href="/traces">← Back to search</a>
+          <a {...backLink('/traces')}>← Back to search</a>
         </div>
         <ErrorBox error={trace.error} title={`Could not load trace ${traceId}`} onRetry={trace.reload} />
       </div>
@@ -499,7 +499,7 @@ export function TracePage({ traceId, query }: { traceId: string; query: URLSearc
       <div class="page-head trace-page-head">
         <div>
           <div class="crumbs">
-            <a href="/traces">Traces</a>{' '}
+            <a {...backLink('/traces')}>Traces</a>{' '}
             / <code>{trace.data.trace_id}</code> <CopyButton label="Copy id" text={() => trace.data!.trace_id} />
           </div>
           <h1>

@@ -1,14 +1,16 @@
 // Trace search: filters in the URL, a duration-over-time scatter and the
 // result list with duration bars.
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
 import { getJson, useResource, type Operation, type Service, type TraceSummary } from '../lib/api';
 import { serviceColor } from '../lib/colors';
-import { formatCount, formatDuration, parseTime } from '../lib/format';
-import { rangeFromQuery, rangeParams, rangeQuery, resolveRange, type TimeRange } from '../lib/range';
+import { formatCount, formatDuration, formatLocal, parseTime, plural } from '../lib/format';
+import { rangeFromQuery, rangeParams, rangeQuery, refreshMs, resolveRange, type TimeRange } from '../lib/range';
 import { href, navigate } from '../lib/router';
+import { refreshSearch, searchAnchor, useAutoRefresh, usePagedSearch } from '../lib/search';
 import { axis, Chart, timeAxis } from '../components/Chart';
 import { ErrorBox, Loading, SendDataHelp, Time } from '../components/common';
+import { RefreshControls } from '../components/Refresh';
 import { TimeRangePicker } from '../components/TimeRangePicker';
 
 const PAGE_SIZE = 50;
@@ -21,6 +23,8 @@ interface Filters {
   max: string;
   attrs: string[];
   range: TimeRange;
+  /** Auto-refresh interval ('' is off). */
+  refresh: string;
 }
 
 function filtersFromQuery(query: URLSearchParams): Filters {
@@ -32,6 +36,7 @@ function filtersFromQuery(query: URLSearchParams): Filters {
     max: query.get('max_duration_ms') ?? '',
     attrs: query.getAll('attr'),
     range: rangeFromQuery(query),
+    refresh: query.get('refresh') ?? '',
   };
 }
 
@@ -44,10 +49,11 @@ function filtersUrl(filters: Filters): string {
     max_duration_ms: filters.max,
     attr: filters.attrs,
     ...rangeQuery(filters.range),
+    refresh: filters.refresh,
   });
 }
 
-function apiParams(filters: Filters) {
+function apiParams(filters: Filters, anchor: number) {
   return {
     service: filters.service,
     operation: filters.service ? filters.operation : '',
@@ -55,11 +61,11 @@ function apiParams(filters: Filters) {
     min_duration_ms: filters.min,
     max_duration_ms: filters.max,
     attr: filters.attrs,
-    ...rangeParams(filters.range),
+    ...rangeParams(filters.range, anchor),
   };
 }
 
-function SearchForm({ applied, services }: { applied: Filters; services: Service[] | undefined }) {
+function SearchForm({ applied, services, loading }: { applied: Filters; services: Service[] | undefined; loading: boolean }) {
   const [form, setForm] = useState<Filters>(applied);
   const [attrDraft, setAttrDraft] = useState('');
   const [attrError, setAttrError] = useState('');
@@ -72,7 +78,8 @@ function SearchForm({ applied, services }: { applied: Filters; services: Service
   );
 
   const update = (patch: Partial<Filters>) => setForm((previous) => ({ ...previous, ...patch }));
-  const submit = (next: Filters) => navigate(filtersUrl(next));
+  // The same filters again mean "search again", not "nothing changed".
+  const submit = (next: Filters) => (filtersUrl(next) === appliedKey ? refreshSearch() : navigate(filtersUrl(next)));
   const addAttr = () => {
     const text = attrDraft.trim();
     if (!text) return true;
@@ -158,7 +165,7 @@ function SearchForm({ applied, services }: { applied: Filters; services: Service
           ))}
           <input
             id="f-attr"
-            placeholder="http.status_code=500"
+            placeholder="http.response.status_code=402"
             value={attrDraft}
             aria-invalid={attrError ? 'true' : undefined}
             aria-describedby={attrError ? 'f-attr-error' : undefined}
@@ -182,6 +189,15 @@ function SearchForm({ applied, services }: { applied: Filters; services: Service
       <div class="field">
         <label for="f-range">Time range</label>
         <TimeRangePicker id="f-range" value={form.range} onChange={(range) => submit({ ...form, range })} />
+      </div>
+      <div class="field">
+        <label for="f-refresh">Refresh</label>
+        <RefreshControls
+          id="f-refresh"
+          interval={applied.refresh}
+          loading={loading}
+          onInterval={(refresh) => navigate(filtersUrl({ ...applied, refresh }), { replace: true })}
+        />
       </div>
       <div class="field field-actions">
         <button type="submit" class="btn btn-primary">
@@ -207,52 +223,122 @@ function powersOfTen(u: uPlot): number[] {
   return out;
 }
 
+/** Within this many CSS pixels of a point, hovering shows it and a click
+ * opens it; farther away, nothing happens. */
+const HIT_RADIUS = 9;
+
+interface Hover {
+  trace: TraceSummary;
+  left: number;
+  top: number;
+}
+
+/** The point of `traces` nearest to (x, y) in the plot area, if close enough. */
+function hitTest(u: uPlot, traces: TraceSummary[], x: number, y: number): Hover | null {
+  let best: Hover | null = null;
+  let bestDistance = HIT_RADIUS * HIT_RADIUS;
+  for (let i = 0; i < traces.length; i++) {
+    const left = u.valToPos(u.data[0][i], 'x');
+    const top = u.valToPos((u.data[1][i] ?? u.data[2][i]) as number, 'y');
+    const distance = (left - x) ** 2 + (top - y) ** 2;
+    if (distance <= bestDistance) {
+      bestDistance = distance;
+      best = { trace: traces[i], left, top };
+    }
+  }
+  return best;
+}
+
+function ScatterTooltip({ hover, width }: { hover: Hover; width: number }) {
+  const { trace } = hover;
+  // Left of the point when it is in the right half, so it stays inside.
+  const style = hover.left > width / 2 ? { right: `${width - hover.left + 14}px`, top: `${hover.top}px` } : { left: `${hover.left + 14}px`, top: `${hover.top}px` };
+  return (
+    <div class="chart-tooltip" role="tooltip" data-testid="scatter-tooltip" data-trace-id={trace.trace_id} style={style}>
+      <strong>{trace.root_operation ?? 'root span not received'}</strong>
+      <span class="muted">{trace.root_service ?? '—'}</span>
+      <span>
+        {formatDuration(trace.duration_ms)} · {plural(trace.span_count, 'span')}
+        {trace.error_count > 0 && <span class="tooltip-errors"> · {plural(trace.error_count, 'error')}</span>}
+      </span>
+      <span class="muted">{formatLocal(parseTime(trace.start_time))}</span>
+    </div>
+  );
+}
+
+/** Duration over start time, one point per trace in the list, on the
+ * searched time range. */
 function Scatter({ traces, range }: { traces: TraceSummary[]; range: [number, number] }) {
+  const [hover, setHover] = useState<Hover | null>(null);
+  const wrapper = useRef<HTMLDivElement>(null);
   const sorted = useMemo(() => [...traces].sort((a, b) => parseTime(a.start_time) - parseTime(b.start_time)), [traces]);
   const data = useMemo<uPlot.AlignedData>(() => {
     const xs = sorted.map((t) => parseTime(t.start_time) / 1000);
     const ok = sorted.map((t) => (t.error_count > 0 ? null : Math.max(t.duration_ms, 0.001)));
     const errors = sorted.map((t) => (t.error_count > 0 ? Math.max(t.duration_ms, 0.001) : null));
     return [xs, ok, errors];
-  }, [sorted]);
+    // The range is part of what is drawn: a new range rebuilds the chart.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [sorted, range[0], range[1]]);
+  useEffect(() => setHover(null), [data]);
   const durations = traces.map((t) => t.duration_ms).filter((d) => d > 0);
   const logScale = durations.length > 1 && Math.max(...durations) / Math.max(Math.min(...durations), 0.001) > 100;
   return (
-    <Chart
-      label="Trace duration over time"
-      height={170}
-      class="scatter"
-      data={data}
-      options={(theme) => ({
-        legend: { show: false },
-        cursor: { points: { size: 10 }, drag: { x: false, y: false } },
-        scales: {
-          x: { time: true, range: () => [range[0] / 1000, range[1] / 1000] },
-          y: logScale ? { distr: 3, log: 10 } : { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
-        },
-        axes: [timeAxis(theme), axis(theme, {
-            size: 64,
-            values: (_u, values) => values.map((v) => (v == null ? '' : formatDuration(v))),
-            ...(logScale ? { splits: powersOfTen } : {}),
-          })],
-        series: [
-          {},
-          { label: 'ok', stroke: '#4e79a7', fill: '#4e79a7', paths: () => null, points: { show: true, size: 7, width: 1, fill: '#4e79a799' } },
-          { label: 'error', stroke: '#e5484d', fill: '#e5484d', paths: () => null, points: { show: true, size: 8, width: 1, fill: '#e5484dcc' } },
-        ],
-        hooks: {
-          ready: [
-            (u: uPlot) => {
-              u.over.addEventListener('click', () => {
-                const index = u.cursor.idx;
-                if (index != null && sorted[index]) navigate(`/traces/${sorted[index].trace_id}`);
-              });
-              u.over.title = 'Click a point to open its trace';
-            },
+    <div class="scatter-wrap" ref={wrapper}>
+      <Chart
+        label="Trace duration over time"
+        height={170}
+        class="scatter"
+        data={data}
+        options={(theme) => ({
+          legend: { show: false },
+          cursor: { points: { show: false }, drag: { x: false, y: false } },
+          scales: {
+            x: { time: true, range: () => [range[0] / 1000, range[1] / 1000] },
+            y: logScale ? { distr: 3, log: 10 } : { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
+          },
+          axes: [
+            timeAxis(theme),
+            axis(theme, {
+              size: 64,
+              values: (_u, values) => values.map((v) => (v == null ? '' : formatDuration(v))),
+              ...(logScale ? { splits: powersOfTen } : {}),
+            }),
           ],
-        },
-      })}
-    />
+          series: [
+            {},
+            { label: 'ok', stroke: '#4e79a7', fill: '#4e79a7', paths: () => null, points: { show: true, size: 7, width: 1, fill: '#4e79a799' } },
+            { label: 'error', stroke: '#e5484d', fill: '#e5484d', paths: () => null, points: { show: true, size: 8, width: 1, fill: '#e5484dcc' } },
+          ],
+          hooks: {
+            ready: [
+              (u: uPlot) => {
+                u.over.addEventListener('click', (event) => {
+                  const box = u.over.getBoundingClientRect();
+                  const hit = hitTest(u, sorted, event.clientX - box.left, event.clientY - box.top);
+                  if (hit) navigate(`/traces/${hit.trace.trace_id}`);
+                });
+                u.over.addEventListener('mouseleave', () => setHover(null));
+              },
+            ],
+            setCursor: [
+              (u: uPlot) => {
+                const { left, top } = u.cursor;
+                const hit = left != null && top != null && left >= 0 ? hitTest(u, sorted, left, top) : null;
+                u.over.style.cursor = hit ? 'pointer' : '';
+                // Tooltip coordinates are the wrapper's: the plot area sits inside the axes.
+                const over = u.over.getBoundingClientRect();
+                const outer = wrapper.current?.getBoundingClientRect() ?? over;
+                setHover((previous) =>
+                  previous?.trace === hit?.trace ? previous : hit && { ...hit, left: hit.left + over.left - outer.left, top: hit.top + over.top - outer.top },
+                );
+              },
+            ],
+          },
+        })}
+      />
+      {hover && <ScatterTooltip hover={hover} width={wrapper.current?.clientWidth ?? 0} />}
+    </div>
   );
 }
 
@@ -294,53 +380,38 @@ function TraceRow({ trace, maxDuration }: { trace: TraceSummary; maxDuration: nu
 
 export function TracesPage({ query }: { query: URLSearchParams }) {
   const filters = filtersFromQuery(query);
-  const key = filtersUrl(filters);
+  const anchor = searchAnchor();
+  const bounds = resolveRange(filters.range, anchor);
+  const key = `${filtersUrl({ ...filters, refresh: '' })}@${anchor}`;
   const services = useResource((signal) => getJson<{ services: Service[] }>('/api/services', {}, signal), []);
-  const [extra, setExtra] = useState<{ key: string; traces: TraceSummary[]; cursor: string | null; loading: boolean; error?: Error }>({
-    key: '',
-    traces: [],
-    cursor: null,
-    loading: false,
+  const search = usePagedSearch<TraceSummary>(key, async (cursor, signal) => {
+    const page = await getJson<{ traces: TraceSummary[]; next_cursor: string | null }>(
+      '/api/traces',
+      { ...apiParams(filters, anchor), limit: PAGE_SIZE, cursor },
+      signal,
+    );
+    return { items: page.traces, next_cursor: page.next_cursor };
   });
-  const [rangeBounds, setRangeBounds] = useState<[number, number]>(() => resolveRange(filters.range));
-  const first = useResource(
-    (signal) => {
-      setRangeBounds(resolveRange(filters.range));
-      return getJson<{ traces: TraceSummary[]; next_cursor: string | null }>('/api/traces', { ...apiParams(filters), limit: PAGE_SIZE }, signal);
-    },
-    [key],
-  );
-  const more = extra.key === key ? extra : { key, traces: [], cursor: null, loading: false, error: undefined };
-  const traces = useMemo(() => [...(first.data?.traces ?? []), ...more.traces], [first.data, more.traces]);
-  const cursor = more.traces.length ? more.cursor : first.data?.next_cursor ?? null;
+  useAutoRefresh(refreshMs(filters.refresh));
+  // The chart's axis is the range of the rows it shows: while a new
+  // search runs, the previous rows keep their own range.
+  const shown = useRef(bounds);
+  if (search.current) shown.current = bounds;
+  const traces = search.items;
   const maxDuration = traces.reduce((max, t) => Math.max(max, t.duration_ms), 0);
 
-  const loadMore = async () => {
-    if (!cursor) return;
-    setExtra({ ...more, loading: true, error: undefined });
-    try {
-      const page = await getJson<{ traces: TraceSummary[]; next_cursor: string | null }>('/api/traces', {
-        ...apiParams(filters),
-        limit: PAGE_SIZE,
-        cursor,
-      });
-      setExtra({ key, traces: [...more.traces, ...page.traces], cursor: page.next_cursor, loading: false });
-    } catch (error) {
-      setExtra({ ...more, loading: false, error: error as Error });
-    }
-  };
-
   const noData = services.data && services.data.services.length === 0;
+  const settled = search.current || search.error;
   return (
     <div class="page">
       <div class="page-head">
         <h1>Traces</h1>
         {services.error && <ErrorBox error={services.error} title="Could not load services" onRetry={services.reload} />}
       </div>
-      <SearchForm applied={filters} services={services.data?.services} />
-      {first.error ? (
-        <ErrorBox error={first.error} title="Trace search failed" onRetry={first.reload} />
-      ) : first.loading && !first.data ? (
+      <SearchForm applied={filters} services={services.data?.services} loading={search.loading} />
+      {search.error ? (
+        <ErrorBox error={search.error} title="Trace search failed" onRetry={search.retry} />
+      ) : !settled && traces.length === 0 ? (
         <Loading label="Searching traces…" />
       ) : noData ? (
         <SendDataHelp what="traces" />
@@ -357,13 +428,13 @@ export function TracesPage({ query }: { query: URLSearchParams }) {
                 <span class="dot dot-ok" aria-hidden="true" /> ok <span class="dot dot-error" aria-hidden="true" /> with errors
               </span>
             </div>
-            <Scatter traces={traces} range={rangeBounds} />
+            <Scatter traces={traces} range={shown.current} />
           </section>
           <section class="card" aria-label="Traces found">
             <div class="card-head">
-              <h2>
-                {formatCount(traces.length)}
-                {cursor ? '+' : ''} traces {first.loading && <span class="spinner small" aria-label="refreshing" />}
+              <h2 data-testid="trace-count">
+                {search.cursor ? `${formatCount(traces.length)}+ traces` : plural(traces.length, 'trace')}{' '}
+                {search.loading && <span class="spinner small" aria-label="refreshing" />}
               </h2>
               <span class="muted small">newest first</span>
             </div>
@@ -380,11 +451,11 @@ export function TracesPage({ query }: { query: URLSearchParams }) {
                 <TraceRow key={trace.trace_id} trace={trace} maxDuration={maxDuration} />
               ))}
             </div>
-            {more.error && <ErrorBox error={more.error} title="Could not load more traces" onRetry={loadMore} />}
-            {cursor && (
+            {search.moreError && <ErrorBox error={search.moreError} title="Could not load more traces" onRetry={search.loadMore} />}
+            {search.cursor && (
               <div class="load-more">
-                <button type="button" class="btn" onClick={loadMore} disabled={more.loading}>
-                  {more.loading ? 'Loading…' : 'Load more'}
+                <button type="button" class="btn" onClick={search.loadMore} disabled={search.loadingMore}>
+                  {search.loadingMore ? 'Loading…' : 'Load more'}
                 </button>
               </div>
             )}

@@ -1440,7 +1440,11 @@ fn main() {
             let run = run_ingest(server.addr, settings.http, settings.clients, &requests);
             let server_cpu_seconds = server.process_cpu(ticks) - cpu_before;
             server.stop(SHUTDOWN_TIMEOUT);
-            assert!(run.failures.is_empty(), "A/B ingest failed: {}", run.failures[0]);
+            assert!(
+                run.failures.is_empty(),
+                "A/B ingest failed: {}",
+                run.failures[0]
+            );
             ab::Sample {
                 records: run.spans_acked as u64,
                 server_cpu_seconds,

@@ -156,6 +156,8 @@ impl RejectReason {
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub ingested_spans: Counter,
+    /// New spans whose service metrics count in an overflow series.
+    pub span_series_overflow: Counter,
     pub ingested_logs: Counter,
     /// Log records added to the tantivy indexes.
     pub indexed_logs: Counter,
@@ -239,6 +241,19 @@ impl Metrics {
             out,
             "lookout_ingested_spans_total {}",
             self.ingested_spans.get()
+        );
+
+        header(
+            &mut out,
+            "lookout_span_metrics_overflow_spans_total",
+            "counter",
+            "Spans whose service metrics counted in the __overflow__ operation: their service \
+             reached --span-series-limit.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_span_metrics_overflow_spans_total {}",
+            self.span_series_overflow.get()
         );
 
         header(

@@ -76,12 +76,28 @@ pub fn compare(
             samples[which].push(sample);
         }
     }
-    let cpu = |which: usize| median(samples[which].iter().map(Sample::cpu_us_per_record).collect());
-    let rate =
-        |which: usize| median(samples[which].iter().map(Sample::records_per_second).collect());
+    let cpu = |which: usize| {
+        median(
+            samples[which]
+                .iter()
+                .map(Sample::cpu_us_per_record)
+                .collect(),
+        )
+    };
+    let rate = |which: usize| {
+        median(
+            samples[which]
+                .iter()
+                .map(Sample::records_per_second)
+                .collect(),
+        )
+    };
     let mut out = String::new();
     let _ = writeln!(out, "\n### Same-run A/B ({rounds} alternating runs each)\n");
-    let _ = writeln!(out, "| binary | server CPU-µs per {unit} (median) | {unit}s/s (median) |");
+    let _ = writeln!(
+        out,
+        "| binary | server CPU-µs per {unit} (median) | {unit}s/s (median) |"
+    );
     let _ = writeln!(out, "|---|---:|---:|");
     let _ = writeln!(out, "| this build | {:.2} | {:.0} |", cpu(0), rate(0));
     let _ = writeln!(

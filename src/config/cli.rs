@@ -114,6 +114,10 @@ pub struct ServeOptions {
     /// Longest attribute value in bytes; longer ones are truncated [default: 16384]
     #[arg(long, env = "LOOKOUT_MAX_ATTRIBUTE_LENGTH")]
     pub max_attribute_length: Option<usize>,
+    /// Span metric series (operation × kind × status) per service; spans of
+    /// further operations count as `__overflow__` [default: 1000]
+    #[arg(long, env = "LOOKOUT_SPAN_SERIES_LIMIT")]
+    pub span_series_limit: Option<usize>,
     /// fsync the WAL on every commit (survives power loss, not only crashes)
     #[arg(long, env = "LOOKOUT_SYNC_FULL")]
     pub sync_full: Option<bool>,

@@ -183,6 +183,12 @@ impl Config {
                 "must be at least 16".into(),
             ));
         }
+        let span_series_limit = cli
+            .span_series_limit
+            .unwrap_or(crate::store::sqlite::DEFAULT_SPAN_SERIES_LIMIT);
+        if span_series_limit == 0 {
+            return Err(invalid("--span-series-limit", "must be at least 1".into()));
+        }
         #[cfg(feature = "test-hooks")]
         let writer_delay = match &cli.test_writer_delay {
             Some(text) => parse_duration("--test-writer-delay", text)?,
@@ -213,6 +219,7 @@ impl Config {
             },
             store: StoreOptions {
                 synchronous_full: cli.sync_full.unwrap_or(false),
+                span_series_limit,
                 ..StoreOptions::default()
             },
         };

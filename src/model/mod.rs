@@ -5,10 +5,12 @@
 //! (OTLP protobuf/JSON) are converted into these types in `ingest`, and the
 //! compact on-disk encoding lives in `store`.
 
+mod histogram;
 mod ids;
 mod time;
 mod window;
 
+pub use histogram::{DurationHistogram, FIXED_BOUNDS_MS, RELATIVE_ERROR};
 pub use ids::{IdError, SpanId, TraceId};
 pub use time::{format_rfc3339, parse_time_param, UnixNanos};
 pub use window::{TimeWindow, MAX_FUTURE};

@@ -173,6 +173,9 @@ impl Writer {
             let result = self.store.write(&span_refs, &log_refs).map_err(Arc::new);
             if let Ok(stats) = &result {
                 self.metrics.ingested_spans.add(stats.spans_inserted);
+                self.metrics
+                    .span_series_overflow
+                    .add(stats.spans_in_overflow);
                 self.metrics.ingested_logs.add(stats.logs_inserted);
                 if let Some(id) = stats.last_journal_id {
                     self.status

@@ -177,13 +177,7 @@ pub fn parse_tail_filter(params: &Params) -> Result<TailQuery, QueryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::query::params::from_pairs as params;
 
     #[test]
     fn filters_and_pages_parse() {

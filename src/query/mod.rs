@@ -8,6 +8,7 @@ pub mod logql;
 pub mod logs;
 pub mod params;
 mod read_side;
+pub mod red;
 pub mod traces;
 
 pub use read_side::{IndexLag, ReadSide, StoredCounts};

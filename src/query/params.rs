@@ -122,16 +122,19 @@ pub fn decode_cursor(text: &str, count: usize) -> Result<Vec<i64>, QueryError> {
     Ok(values)
 }
 
+/// Parameters from literal pairs, for tests.
+#[cfg(test)]
+pub(crate) fn from_pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    use super::from_pairs as params;
     use super::*;
-
-    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn time_range_defaults_to_the_last_hour() {

@@ -57,6 +57,24 @@ impl ReadSide {
         Ok(read::list_operations(&*self.reads.get()?, service)?)
     }
 
+    /// RED series from the span rollups.
+    pub fn red(
+        &self,
+        query: &super::red::RedQuery,
+    ) -> Result<Vec<super::red::RedPoint>, QueryError> {
+        let conn = self.reads.get()?;
+        super::red::red(query, |filter| Ok(read::span_rollups(&conn, filter)?))
+    }
+
+    /// RED totals per service or operation from the span rollups.
+    pub fn metrics_summary(
+        &self,
+        query: &super::red::SummaryQuery,
+    ) -> Result<Vec<super::red::SummaryGroup>, QueryError> {
+        let conn = self.reads.get()?;
+        super::red::summary(query, |filter| Ok(read::span_rollups(&conn, filter)?))
+    }
+
     pub fn search_traces(&self, filter: &TraceFilter) -> Result<TracePage, QueryError> {
         Ok(read::search_traces(&*self.reads.get()?, filter)?)
     }

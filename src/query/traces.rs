@@ -56,13 +56,7 @@ pub fn parse_trace_filter(params: &Params, now: UnixNanos) -> Result<TraceFilter
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::query::params::from_pairs as params;
 
     #[test]
     fn every_filter_is_parsed() {

@@ -14,6 +14,7 @@ use crate::ingest::jsonl::LineError;
 use crate::model::{format_rfc3339, Attributes, LogRecord, Scope, SpanEvent, SpanLink, UnixNanos};
 use crate::query::logs::encode_log_cursor;
 use crate::query::params::encode_cursor;
+use crate::query::red::{Red, RedPoint, SummaryGroup};
 use crate::query::StoredCounts;
 use crate::store::logs::{HistogramBucket, LogHit, LogPage};
 use crate::store::sqlite::read::{
@@ -434,6 +435,92 @@ impl StatsDto {
             log_days: stored.log_days.iter().map(|day| day.dir_name()).collect(),
             oldest_trace: stored.trace_range.map(|(oldest, _)| time(oldest)),
             newest_trace: stored.trace_range.map(|(_, newest)| time(newest)),
+        }
+    }
+}
+
+/// The RED numbers of a set of spans over `seconds`.
+#[derive(Debug, Serialize)]
+pub struct RedDto {
+    pub request_count: u64,
+    pub error_count: u64,
+    /// Requests per second.
+    pub request_rate: f64,
+    /// Errors per request.
+    pub error_rate: f64,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+}
+
+impl RedDto {
+    fn new(red: &Red, seconds: i64) -> RedDto {
+        RedDto {
+            request_count: red.request_count,
+            error_count: red.error_count,
+            request_rate: red.request_count as f64 / seconds.max(1) as f64,
+            error_rate: red.error_ratio(),
+            p50_ms: red.quantile_ms(0.5),
+            p95_ms: red.quantile_ms(0.95),
+            p99_ms: red.quantile_ms(0.99),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct RedPointDto {
+    pub time: String,
+    #[serde(flatten)]
+    pub red: RedDto,
+}
+
+/// `/api/metrics/red`.
+#[derive(Debug, Serialize)]
+pub struct RedSeriesDto {
+    pub series: Vec<RedPointDto>,
+}
+
+impl RedSeriesDto {
+    pub fn new(points: Vec<RedPoint>) -> RedSeriesDto {
+        RedSeriesDto {
+            series: points
+                .iter()
+                .map(|point| RedPointDto {
+                    time: format_rfc3339(UnixNanos(point.time.saturating_mul(1_000_000_000))),
+                    red: RedDto::new(&point.red, point.step),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct SummaryGroupDto {
+    pub service: String,
+    pub operation: Option<String>,
+    pub span_kind: &'static str,
+    #[serde(flatten)]
+    pub red: RedDto,
+}
+
+/// `/api/metrics/summary`.
+#[derive(Debug, Serialize)]
+pub struct SummaryDto {
+    pub groups: Vec<SummaryGroupDto>,
+}
+
+impl SummaryDto {
+    pub fn new(groups: Vec<SummaryGroup>) -> SummaryDto {
+        SummaryDto {
+            groups: groups
+                .into_iter()
+                .map(|group| SummaryGroupDto {
+                    red: RedDto::new(&group.red, group.seconds),
+                    service: group.service,
+                    operation: group.operation,
+                    span_kind: group.span_kind.as_str(),
+                })
+                .collect(),
         }
     }
 }

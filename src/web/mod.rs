@@ -12,6 +12,7 @@ mod health;
 mod logs;
 mod metrics;
 mod otlp;
+mod service_metrics;
 mod spa;
 mod stats;
 mod traces;
@@ -74,6 +75,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/logs/histogram", web::get().to(logs::histogram))
             .route("/logs/tail", web::get().to(logs::tail))
             .route("/stats", web::get().to(stats::stats))
+            .route("/metrics/red", web::get().to(service_metrics::red))
+            .route("/metrics/summary", web::get().to(service_metrics::summary))
             .route("/services", web::get().to(traces::services))
             .route(
                 "/services/{service}/operations",

@@ -41,6 +41,25 @@ CREATE TABLE settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE span_rollups (
+    resolution        INTEGER NOT NULL,
+    series_id         INTEGER NOT NULL,
+    bucket_start      INTEGER NOT NULL, -- unix seconds, a multiple of resolution
+    span_count        INTEGER NOT NULL,
+    duration_sum_nano INTEGER NOT NULL,
+    duration_min_nano INTEGER NOT NULL,
+    duration_max_nano INTEGER NOT NULL,
+    histogram         BLOB NOT NULL,
+    PRIMARY KEY (resolution, series_id, bucket_start)
+) WITHOUT ROWID;
+CREATE TABLE span_series (
+    id         INTEGER PRIMARY KEY,
+    service_id INTEGER NOT NULL REFERENCES services(id),
+    operation  TEXT NOT NULL,
+    kind       INTEGER NOT NULL,
+    status     INTEGER NOT NULL,
+    UNIQUE (service_id, operation, kind, status)
+);
 CREATE TABLE spans (
     trace_rowid     INTEGER NOT NULL,
     span_id         BLOB NOT NULL,
@@ -73,4 +92,5 @@ CREATE TABLE traces (
     error_count       INTEGER NOT NULL,
     services          TEXT NOT NULL
 );
+CREATE INDEX idx_span_rollups_time ON span_rollups (resolution, bucket_start);
 CREATE INDEX idx_traces_start_unix_nano ON traces (start_unix_nano);

@@ -8,4 +8,5 @@ mod logs;
 mod operations;
 mod process;
 mod query;
+mod service_metrics;
 mod support;

@@ -15,6 +15,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "log_journal",
         include_str!("../../../schema/0002_log_journal.sql"),
     ),
+    (
+        3,
+        "span_rollups",
+        include_str!("../../../schema/0003_span_rollups.sql"),
+    ),
 ];
 
 /// The highest migration recorded in the database, 0 for a new one.
@@ -103,7 +108,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().expect("memory db");
         migrate(&mut conn).expect("first");
         migrate(&mut conn).expect("second");
-        assert_eq!(applied_version(&conn).expect("version"), 2);
+        assert_eq!(applied_version(&conn).expect("version"), 3);
         conn.execute(
             "INSERT INTO schema_migrations (version, name, applied_unix_nano) VALUES (99, 'future', 0)",
             [],
@@ -113,7 +118,7 @@ mod tests {
             migrate(&mut conn),
             Err(StoreError::NewerSchema {
                 found: 99,
-                supported: 2
+                supported: 3
             })
         ));
     }

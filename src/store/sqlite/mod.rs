@@ -3,6 +3,7 @@
 pub mod codec;
 mod migrate;
 pub mod read;
+pub mod rollups;
 pub mod write;
 
 use std::path::{Path, PathBuf};
@@ -65,13 +66,20 @@ pub struct StoreOptions {
     pub synchronous_full: bool,
     /// Page cache per connection, in KiB.
     pub cache_kib: i64,
+    /// Span metric series (operation, kind, status) per service before new
+    /// ones count in its overflow series.
+    pub span_series_limit: usize,
 }
+
+/// Default of `--span-series-limit`.
+pub const DEFAULT_SPAN_SERIES_LIMIT: usize = 1000;
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             synchronous_full: false,
             cache_kib: 32 * 1024,
+            span_series_limit: DEFAULT_SPAN_SERIES_LIMIT,
         }
     }
 }
@@ -113,7 +121,7 @@ pub(crate) fn open_write_store(
         options.cache_kib
     ))?;
     migrate::migrate(&mut conn)?;
-    Ok(WriteStore::new(conn))
+    Ok(WriteStore::new(conn, options.span_series_limit))
 }
 
 /// Opens the database read-only, without migrating: what `lookout check`

@@ -12,8 +12,8 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use super::codec::Reader;
 use super::StoreError;
 use crate::model::{
-    AttrValue, Attributes, Scope, SpanEvent, SpanId, SpanKind, SpanLink, StatusCode, TraceId,
-    UnixNanos,
+    AttrValue, Attributes, DurationHistogram, Scope, SpanEvent, SpanId, SpanKind, SpanLink,
+    StatusCode, TraceId, UnixNanos,
 };
 
 /// Registers `lookout_attr_match(encoded_attributes, key_id, text)`, which
@@ -661,4 +661,101 @@ pub fn trace_bounds(
             Ok((row.get(0)?, row.get(1)?))
         })
         .optional()?)
+}
+
+/// Which span rollups to read: one resolution (60 or 3600 s), buckets
+/// starting in `[start, end)` (unix seconds), optionally one service and
+/// operation, and the span kinds to count (all when empty).
+#[derive(Debug, Clone)]
+pub struct RollupFilter {
+    pub resolution: i64,
+    pub start: i64,
+    pub end: i64,
+    pub service: Option<String>,
+    pub operation: Option<String>,
+    pub kinds: Vec<SpanKind>,
+}
+
+/// One rollup bucket of one series.
+#[derive(Debug, Clone)]
+pub struct RollupRow {
+    pub service: String,
+    pub operation: String,
+    pub kind: SpanKind,
+    pub status: StatusCode,
+    /// Unix seconds.
+    pub bucket_start: i64,
+    pub span_count: i64,
+    pub duration_sum_nanos: i64,
+    pub duration_min_nanos: i64,
+    pub duration_max_nanos: i64,
+    pub histogram: DurationHistogram,
+}
+
+/// Rollup rows matching `filter`, in no particular order. With a service,
+/// the rows are read series by series (the primary key's order), so one
+/// service costs its own rows only.
+pub fn span_rollups(
+    conn: &Connection,
+    filter: &RollupFilter,
+) -> Result<Vec<RollupRow>, StoreError> {
+    let kinds: Vec<i32> = filter.kinds.iter().map(|kind| *kind as i32).collect();
+    let kind_list = kinds
+        .iter()
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let kind_clause = if kinds.is_empty() {
+        String::new()
+    } else {
+        format!(" AND ss.kind IN ({kind_list})")
+    };
+    let sql = format!(
+        "SELECT s.name, ss.operation, ss.kind, ss.status, r.bucket_start, r.span_count,
+                r.duration_sum_nano, r.duration_min_nano, r.duration_max_nano, r.histogram
+         FROM span_series ss
+         JOIN services s ON s.id = ss.service_id
+         JOIN span_rollups r ON r.resolution = ?1 AND r.series_id = ss.id
+              AND r.bucket_start >= ?2 AND r.bucket_start < ?3
+         WHERE (?4 IS NULL OR s.name = ?4) AND (?5 IS NULL OR ss.operation = ?5){kind_clause}"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![
+            filter.resolution,
+            filter.start,
+            filter.end,
+            filter.service,
+            filter.operation
+        ],
+        |row| {
+            Ok((
+                RollupRow {
+                    service: row.get(0)?,
+                    operation: row.get(1)?,
+                    kind: SpanKind::from_i32(row.get(2)?),
+                    status: StatusCode::from_i32(row.get(3)?),
+                    bucket_start: row.get(4)?,
+                    span_count: row.get(5)?,
+                    duration_sum_nanos: row.get(6)?,
+                    duration_min_nanos: row.get(7)?,
+                    duration_max_nanos: row.get(8)?,
+                    histogram: DurationHistogram::default(),
+                },
+                row.get::<_, Vec<u8>>(9)?,
+            ))
+        },
+    )?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (mut row, bytes) = row?;
+        row.histogram = DurationHistogram::from_bytes(&bytes).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "span rollup of {}/{} at {} has an unreadable histogram",
+                row.service, row.operation, row.bucket_start
+            ))
+        })?;
+        out.push(row);
+    }
+    Ok(out)
 }

@@ -12,6 +12,7 @@ use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
 
 use super::codec;
+use super::rollups;
 use super::StoreError;
 use crate::model::{Span, SpanBatch, StatusCode, TraceId, UnixNanos};
 use crate::store::log_codec::EncodedLog;
@@ -27,6 +28,7 @@ struct Dictionaries {
     attribute_keys: HashMap<String, i64>,
     resources: HashMap<String, (i64, i64)>,
     scopes: HashMap<(String, String), i64>,
+    span_series: rollups::SeriesCache,
 }
 
 /// What one committed group wrote.
@@ -39,11 +41,14 @@ pub struct GroupStats {
     pub logs_inserted: u64,
     /// The journal id of the last record appended, if any.
     pub last_journal_id: Option<i64>,
+    /// New spans whose metrics count in an overflow series.
+    pub spans_in_overflow: u64,
 }
 
 pub struct WriteStore {
     conn: Connection,
     dictionaries: Dictionaries,
+    span_series_limit: usize,
 }
 
 /// The stored summary of a trace, as read before merging a batch into it.
@@ -75,10 +80,11 @@ struct PreparedSpan<'a> {
 }
 
 impl WriteStore {
-    pub(super) fn new(conn: Connection) -> WriteStore {
+    pub(super) fn new(conn: Connection, span_series_limit: usize) -> WriteStore {
         WriteStore {
             conn,
             dictionaries: Dictionaries::default(),
+            span_series_limit,
         }
     }
 
@@ -106,7 +112,13 @@ impl WriteStore {
         batches: &[&SpanBatch],
         logs: &[&[EncodedLog]],
     ) -> Result<GroupStats, StoreError> {
-        let result = Self::write_group_in(&mut self.conn, &mut self.dictionaries, batches, logs);
+        let result = Self::write_group_in(
+            &mut self.conn,
+            &mut self.dictionaries,
+            self.span_series_limit,
+            batches,
+            logs,
+        );
         if result.is_err() {
             self.dictionaries = Dictionaries::default();
         }
@@ -210,6 +222,7 @@ impl WriteStore {
                 update_service.execute(params![count, operation_id])?;
             }
         }
+        rollups::delete_before(&tx, cutoff)?;
         tx.commit()?;
         Ok((victims.len() as u64, spans_deleted))
     }
@@ -217,6 +230,7 @@ impl WriteStore {
     fn write_group_in(
         conn: &mut Connection,
         dictionaries: &mut Dictionaries,
+        span_series_limit: usize,
         batches: &[&SpanBatch],
         logs: &[&[EncodedLog]],
     ) -> Result<GroupStats, StoreError> {
@@ -265,6 +279,7 @@ impl WriteStore {
             }
         }
 
+        let mut new_spans: Vec<(i64, &Span)> = Vec::new();
         let mut traces = TraceWriter::new(&tx, dictionaries)?;
         for trace_id in &trace_order {
             let Some(spans) = by_trace.get(trace_id) else {
@@ -278,9 +293,16 @@ impl WriteStore {
                 let seen = service_seen.entry(prepared.service_id).or_insert((0, 0));
                 seen.0 += 1;
                 seen.1 = seen.1.max(prepared.span.end.0);
+                new_spans.push((prepared.service_id, prepared.span));
             }
         }
         drop(traces);
+        stats.spans_in_overflow = rollups::record(
+            &tx,
+            &mut dictionaries.span_series,
+            span_series_limit,
+            &new_spans,
+        )?;
 
         {
             let mut update_op = tx.prepare_cached(
@@ -797,6 +819,53 @@ mod tests {
             .expect("search")
             .traces
             .is_empty());
+    }
+
+    fn rollup_counts(conn: &Connection, resolution: i64) -> Vec<(i64, i64)> {
+        read::span_rollups(
+            conn,
+            &read::RollupFilter {
+                resolution,
+                start: i64::MIN,
+                end: i64::MAX,
+                service: None,
+                operation: None,
+                kinds: Vec::new(),
+            },
+        )
+        .expect("rollups")
+        .into_iter()
+        .fold(std::collections::BTreeMap::new(), |mut sums, row| {
+            *sums.entry(row.bucket_start).or_insert(0) += row.span_count;
+            sums
+        })
+        .into_iter()
+        .collect()
+    }
+
+    #[test]
+    fn rollups_count_new_spans_once_and_go_with_retention() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = open_write_store(dir.path(), &StoreOptions::default()).expect("open");
+        let pool = ReadPool::new(dir.path(), &StoreOptions::default());
+        const S: i64 = 1_000_000_000;
+        // Two spans in minute 0, one in minute 61 (hour 1).
+        let spans = batch(vec![
+            span(1, 1, None, 10 * S, 11 * S, 0),
+            span(1, 2, Some(1), 20 * S, 21 * S, 0),
+            span(2, 1, None, 3_670 * S, 3_671 * S, 0),
+        ]);
+        store.write_group(&[&spans]).expect("write");
+        store.write_group(&[&spans]).expect("the same spans again");
+        let conn = pool.get().expect("reader");
+        assert_eq!(rollup_counts(&conn, 60), [(0, 2), (3_660, 1)]);
+        assert_eq!(rollup_counts(&conn, 3_600), [(0, 2), (3_600, 1)]);
+        // Retention at 1 h 1 min: minute 0 and hour 0 have ended before it.
+        store
+            .delete_traces_before(UnixNanos(3_660 * S), 10)
+            .expect("retain");
+        assert_eq!(rollup_counts(&conn, 60), [(3_660, 1)]);
+        assert_eq!(rollup_counts(&conn, 3_600), [(3_600, 1)]);
     }
 
     #[test]

@@ -1,0 +1,406 @@
+//! Service metrics from spans: `/api/metrics/red` and `/api/metrics/summary`
+//! checked against a brute-force computation over the raw spans of a
+//! generated corpus (counts exact, percentiles within the stated bound),
+//! for steps and ranges that cross minute and hour rollups; duplicates
+//! counted once; the overflow series beyond the per-service limit.
+
+use std::collections::BTreeMap;
+
+use lookout::query::red::PERCENTILE_RELATIVE_ERROR;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode as OtlpStatusCode;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::support::*;
+
+const SECOND_NS: u64 = 1_000_000_000;
+
+/// One generated span, as the brute force sees it.
+#[derive(Debug, Clone)]
+struct Raw {
+    service: &'static str,
+    operation: &'static str,
+    kind: SpanKind,
+    error: bool,
+    start: u64,
+    duration: u64,
+    trace_id: Vec<u8>,
+    span_id: Vec<u8>,
+}
+
+/// About 3,000 spans over the last 3 hours, hour-aligned start so that
+/// ranges can be chosen across hour boundaries.
+fn corpus(origin: u64) -> Vec<Raw> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let operations = ["GET /cart", "POST /pay", "GET /"];
+    (0..3_000u64)
+        .map(|i| {
+            let r = next();
+            let kind = match r % 5 {
+                0 => SpanKind::Client,
+                1 => SpanKind::Internal,
+                2 => SpanKind::Consumer,
+                _ => SpanKind::Server,
+            };
+            // Log-uniform durations from 0.1 ms to about 3 s.
+            let exponent = 5.0 + (next() % 10_000) as f64 / 10_000.0 * 4.5;
+            Raw {
+                service: if i % 3 == 0 { "payments" } else { "checkout" },
+                operation: operations[(r >> 8) as usize % operations.len()],
+                kind,
+                error: (r >> 16) % 10 == 0,
+                start: origin + (next() % (3 * 3_600)) * SECOND_NS + next() % SECOND_NS,
+                duration: 10f64.powf(exponent) as u64,
+                trace_id: new_trace_id(),
+                span_id: new_span_id(),
+            }
+        })
+        .collect()
+}
+
+fn export(server: &TestServer, spans: &[Raw]) {
+    for chunk in spans.chunks(500) {
+        let mut by_service: BTreeMap<&str, Vec<_>> = BTreeMap::new();
+        for raw in chunk {
+            let mut otlp = span(
+                &raw.trace_id,
+                &raw.span_id,
+                None,
+                raw.operation,
+                raw.kind,
+                raw.start,
+                raw.start + raw.duration,
+            );
+            if raw.error {
+                otlp.status = status(OtlpStatusCode::Error, "failed");
+            }
+            by_service.entry(raw.service).or_default().push(otlp);
+        }
+        let resources = by_service
+            .into_iter()
+            .map(|(service, spans)| resource_spans(service, vec![], spans))
+            .collect();
+        server.export(&request(resources));
+    }
+}
+
+/// The value at quantile `q` by nearest rank.
+fn nearest_rank(sorted: &[u64], q: f64) -> f64 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1] as f64 / 1e6
+}
+
+fn assert_close(got: &Value, want: f64, context: &str) {
+    let got = got
+        .as_f64()
+        .unwrap_or_else(|| panic!("{context}: no number in {got}"));
+    let error = (got - want).abs() / want.max(1e-9);
+    assert!(
+        error <= PERCENTILE_RELATIVE_ERROR,
+        "{context}: {got} vs exact {want} ({:.3} %)",
+        error * 100.0
+    );
+}
+
+/// Checks one answer's counts and percentiles against the spans it covers.
+fn check_numbers(answer: &Value, spans: &[&Raw], seconds: f64, context: &str) {
+    let count = spans.len() as u64;
+    let errors = spans.iter().filter(|raw| raw.error).count() as u64;
+    assert_eq!(
+        answer["request_count"].as_u64(),
+        Some(count),
+        "{context}: {answer}"
+    );
+    assert_eq!(
+        answer["error_count"].as_u64(),
+        Some(errors),
+        "{context}: {answer}"
+    );
+    let rate = answer["request_rate"].as_f64().expect("rate");
+    assert!(
+        (rate - count as f64 / seconds).abs() < 1e-9,
+        "{context}: {answer}"
+    );
+    if count == 0 {
+        assert!(answer["p50_ms"].is_null(), "{context}: {answer}");
+        return;
+    }
+    let mut durations: Vec<u64> = spans.iter().map(|raw| raw.duration).collect();
+    durations.sort_unstable();
+    for (field, q) in [("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99)] {
+        assert_close(
+            &answer[field],
+            nearest_rank(&durations, q),
+            &format!("{context} {field}"),
+        );
+    }
+}
+
+fn is_entry(raw: &Raw) -> bool {
+    matches!(raw.kind, SpanKind::Server | SpanKind::Consumer)
+}
+
+#[test]
+fn red_series_and_summaries_equal_a_brute_force_over_the_spans() {
+    let server = TestServer::start();
+    let hour = 3_600 * SECOND_NS;
+    let origin = (now_nanos() / hour - 4) * hour;
+    let spans = corpus(origin);
+    export(&server, &spans);
+    // The same spans again: duplicates are not counted twice.
+    export(&server, &spans[..600]);
+
+    let millis = |nanos: u64| (nanos / 1_000_000).to_string();
+    // Steps of a minute, 5 minutes and an hour, over ranges that start and
+    // end inside hours (and inside minutes).
+    for (step, step_seconds, start, end) in [
+        (
+            "60s",
+            60,
+            origin + 3_000 * SECOND_NS,
+            origin + 6_000 * SECOND_NS,
+        ),
+        (
+            "5m",
+            300,
+            origin + 1_234 * SECOND_NS,
+            origin + 9_999 * SECOND_NS,
+        ),
+        ("1h", 3_600, origin, origin + 3 * hour),
+    ] {
+        let (status, answer) = server.get_query(
+            "/api/metrics/red",
+            &[
+                ("service", "checkout"),
+                ("step", step),
+                ("start", &millis(start)),
+                ("end", &millis(end)),
+            ],
+        );
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let series = answer["series"].as_array().expect("series");
+        let step_nanos = step_seconds * SECOND_NS;
+        let first = start / step_nanos * step_nanos;
+        assert_eq!(
+            series.len() as u64,
+            (end + 1 - first).div_ceil(step_nanos),
+            "step {step}"
+        );
+        for (index, point) in series.iter().enumerate() {
+            let from = first + index as u64 * step_nanos;
+            assert_eq!(point["time"], Value::from(rfc3339(from)), "step {step}");
+            let covered: Vec<&Raw> = spans
+                .iter()
+                .filter(|raw| raw.service == "checkout" && is_entry(raw))
+                .filter(|raw| raw.start >= from && raw.start < from + step_nanos)
+                .collect();
+            check_numbers(
+                point,
+                &covered,
+                step_seconds as f64,
+                &format!("step {step} #{index}"),
+            );
+        }
+    }
+
+    // One operation, client spans only.
+    let (status, answer) = server.get_query(
+        "/api/metrics/red",
+        &[
+            ("service", "payments"),
+            ("operation", "POST /pay"),
+            ("span_kind", "client"),
+            ("step", "1h"),
+            ("start", &millis(origin)),
+            ("end", &millis(origin + 3 * hour - 1)),
+        ],
+    );
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    for (index, point) in answer["series"]
+        .as_array()
+        .expect("series")
+        .iter()
+        .enumerate()
+    {
+        let from = origin + index as u64 * hour;
+        let covered: Vec<&Raw> = spans
+            .iter()
+            .filter(|raw| raw.service == "payments" && raw.operation == "POST /pay")
+            .filter(|raw| raw.kind == SpanKind::Client)
+            .filter(|raw| raw.start >= from && raw.start < from + hour)
+            .collect();
+        check_numbers(point, &covered, 3_600.0, &format!("client hour {index}"));
+    }
+
+    // Summaries by operation over a range with whole hours inside and
+    // partial hours at both ends (whole minutes, so both rollups agree
+    // with the brute force).
+    let start = origin + 1_800 * SECOND_NS;
+    let end = origin + 9_000 * SECOND_NS;
+    let (status, answer) = server.get_query(
+        "/api/metrics/summary",
+        &[
+            ("group_by", "operation"),
+            ("span_kind", "all"),
+            ("start", &millis(start)),
+            ("end", &millis(end - 1)),
+        ],
+    );
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let groups = answer["groups"].as_array().expect("groups");
+    let mut expected: BTreeMap<(&str, &str, &str), Vec<&Raw>> = BTreeMap::new();
+    for raw in spans
+        .iter()
+        .filter(|raw| raw.start >= start && raw.start < end)
+    {
+        let kind = match raw.kind {
+            SpanKind::Server => "server",
+            SpanKind::Client => "client",
+            SpanKind::Consumer => "consumer",
+            SpanKind::Internal => "internal",
+            _ => "other",
+        };
+        expected
+            .entry((raw.service, raw.operation, kind))
+            .or_default()
+            .push(raw);
+    }
+    assert_eq!(groups.len(), expected.len(), "{answer}");
+    for group in groups {
+        let key = (
+            group["service"].as_str().expect("service"),
+            group["operation"].as_str().expect("operation"),
+            group["span_kind"].as_str().expect("kind"),
+        );
+        let covered = expected
+            .get(&key)
+            .unwrap_or_else(|| panic!("unexpected {group}"));
+        check_numbers(group, covered, 7_200.0, &format!("summary {key:?}"));
+    }
+
+    // By service: entry spans only, operation null.
+    let (_, answer) = server.get_query(
+        "/api/metrics/summary",
+        &[("start", &millis(start)), ("end", &millis(end - 1))],
+    );
+    let groups = answer["groups"].as_array().expect("groups");
+    assert!(
+        groups.iter().all(|group| group["operation"].is_null()),
+        "{answer}"
+    );
+    let checkout_server: Vec<&Raw> = spans
+        .iter()
+        .filter(|raw| raw.service == "checkout" && raw.kind == SpanKind::Server)
+        .filter(|raw| raw.start >= start && raw.start < end)
+        .collect();
+    let group = groups
+        .iter()
+        .find(|group| group["service"] == "checkout" && group["span_kind"] == "server")
+        .unwrap_or_else(|| panic!("no checkout server group in {answer}"));
+    check_numbers(group, &checkout_server, 7_200.0, "checkout by service");
+}
+
+#[test]
+fn operations_beyond_the_series_limit_fold_into_the_overflow_series() {
+    let server = TestServer::start_with(|config| config.store.span_series_limit = 3);
+    let now = now_nanos();
+    let minute = 60 * SECOND_NS;
+    let start = (now / minute - 2) * minute;
+    let names: Vec<String> = (0..20).map(|i| format!("GET /orders/{i}")).collect();
+    let spans: Vec<_> = names
+        .iter()
+        .map(|name| {
+            span(
+                &new_trace_id(),
+                &new_span_id(),
+                None,
+                name,
+                SpanKind::Server,
+                start,
+                start + 5_000_000,
+            )
+        })
+        .collect();
+    server.export(&request(vec![resource_spans("orders", vec![], spans)]));
+    let (status, answer) = server.get_query(
+        "/api/metrics/summary",
+        &[("group_by", "operation"), ("lookback", "10m")],
+    );
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let groups = answer["groups"].as_array().expect("groups");
+    assert_eq!(groups.len(), 4, "three series and the overflow: {answer}");
+    let overflow = groups
+        .iter()
+        .find(|group| group["operation"] == "__overflow__")
+        .unwrap_or_else(|| panic!("no overflow series in {answer}"));
+    assert_eq!(overflow["request_count"], 17);
+    let total: u64 = groups
+        .iter()
+        .map(|group| group["request_count"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(total, 20, "every span counts somewhere");
+    assert_eq!(
+        metric_value(
+            &server.metrics_text(),
+            "lookout_span_metrics_overflow_spans_total"
+        ),
+        Some(17.0)
+    );
+
+    // More new names: still four series.
+    let more: Vec<_> = (20..40)
+        .map(|i| {
+            span(
+                &new_trace_id(),
+                &new_span_id(),
+                None,
+                &format!("GET /orders/{i}"),
+                SpanKind::Server,
+                start,
+                start + 5_000_000,
+            )
+        })
+        .collect();
+    server.export(&request(vec![resource_spans("orders", vec![], more)]));
+    let (_, answer) = server.get_query(
+        "/api/metrics/summary",
+        &[("group_by", "operation"), ("lookback", "10m")],
+    );
+    assert_eq!(
+        answer["groups"].as_array().map(Vec::len),
+        Some(4),
+        "{answer}"
+    );
+}
+
+#[test]
+fn bad_metric_parameters_are_400s_naming_them() {
+    let server = TestServer::start();
+    for (path, name, value) in [
+        ("/api/metrics/red", "step", "30s"),
+        ("/api/metrics/red", "step", "a while"),
+        ("/api/metrics/red", "span_kind", "servers"),
+        ("/api/metrics/red", "start", "noon"),
+        ("/api/metrics/summary", "group_by", "host"),
+        ("/api/metrics/summary", "span_kind", "x"),
+    ] {
+        let (status, body) = server.get_query(path, &[(name, value)]);
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{path} {name}={value}: {body}"
+        );
+        assert!(error_message(&body).contains(name), "{path} {name}: {body}");
+    }
+    let (status, body) =
+        server.get_query("/api/metrics/red", &[("lookback", "7d"), ("step", "1m")]);
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(error_message(&body).contains("at most"), "{body}");
+}

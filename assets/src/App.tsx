@@ -6,11 +6,14 @@ import { TracesPage } from './pages/Traces';
 import { TracePage } from './pages/Trace';
 import { LogsPage } from './pages/Logs';
 import { SystemPage } from './pages/System';
+import { ServicesPage } from './pages/Services';
+import { ServicePage } from './pages/Service';
 import { VERSION } from './lib/version';
 
 
 const NAV = [
   { path: '/traces', label: 'Traces', key: 't' },
+  { path: '/services', label: 'Services', key: 'v' },
   { path: '/logs', label: 'Logs', key: 'l' },
   { path: '/system', label: 'System', key: 's' },
 ];
@@ -55,6 +58,9 @@ function Route({ path, query }: { path: string; query: URLSearchParams }) {
   const trace = /^\/traces\/([^/]+)\/?$/.exec(path);
   if (trace) return <TracePage traceId={decodeURIComponent(trace[1])} query={query} />;
   if (path === '/traces' || path === '/traces/') return <TracesPage query={query} />;
+  if (path === '/services' || path === '/services/') return <ServicesPage query={query} />;
+  const service = /^\/services\/([^/]+)\/?$/.exec(path);
+  if (service) return <ServicePage service={decodeURIComponent(service[1])} query={query} />;
   if (path === '/logs' || path === '/logs/') return <LogsPage query={query} />;
   if (path === '/system' || path === '/system/') return <SystemPage />;
   return (
@@ -62,7 +68,7 @@ function Route({ path, query }: { path: string; query: URLSearchParams }) {
       <div class="empty-state">
         <h2>Page not found</h2>
         <p>
-          There is no page at <code>{path}</code>. Go to <a href="/traces">Traces</a>, <a href="/logs">Logs</a> or{' '}
+          There is no page at <code>{path}</code>. Go to <a href="/traces">Traces</a>, <a href="/services">Services</a>, <a href="/logs">Logs</a> or{' '}
           <a href="/system">System</a>.
         </p>
       </div>
@@ -79,7 +85,7 @@ export function App() {
     document.title = section ? `${section.label} · lookout` : 'lookout';
   }, [path]);
 
-  // Keyboard: "/" focuses the page's search field, "g" then t/l/s switches page.
+  // Keyboard: "/" focuses the page's search field, "g" then t/v/l/s switches page.
   useEffect(() => {
     let pendingG = 0;
     const onKey = (event: KeyboardEvent) => {

@@ -79,6 +79,28 @@ export interface HistogramBucket {
   end: string;
   counts: Record<string, number>;
 }
+/** Request, error and duration numbers of a set of spans (docs/API.md,
+ * "Service metrics"): rates per second, `error_rate` errors per request,
+ * percentiles null without requests. */
+export interface Red {
+  request_count: number;
+  error_count: number;
+  request_rate: number;
+  error_rate: number;
+  p50_ms: number | null;
+  p95_ms: number | null;
+  p99_ms: number | null;
+}
+/** One step of `/api/metrics/red`; `time` is the step's start. */
+export interface RedPoint extends Red {
+  time: string;
+}
+/** One group of `/api/metrics/summary`: one per span kind. */
+export interface SummaryGroup extends Red {
+  service: string;
+  operation: string | null;
+  span_kind: string;
+}
 export interface Check {
   status: 'ok' | 'degraded' | 'critical';
   message?: string;

@@ -76,6 +76,14 @@ export function formatRate(perSecond: number): string {
   return `${numberFormat.format(Math.round(perSecond))}/s`;
 }
 
+/** A ratio (0..1) as a percentage: "0%", "<0.1%", "2.0%". */
+export function formatPercent(ratio: number): string {
+  if (!Number.isFinite(ratio)) return '–';
+  if (ratio === 0) return '0%';
+  if (ratio < 0.001) return '<0.1%';
+  return `${(ratio * 100).toFixed(1)}%`;
+}
+
 /** "3 minutes ago" style age of a time. */
 export function formatAge(ms: number, now = Date.now()): string {
   const seconds = Math.round((now - ms) / 1000);

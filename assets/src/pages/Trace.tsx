@@ -1,9 +1,10 @@
 // One trace: header, waterfall (collapsible span tree on a time axis),
 // span details and the trace's logs.
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { getJson, useResource, type LogPage, type Span, type Trace } from '../lib/api';
+import { getJson, useResource, type LogPage, type Span, type SummaryGroup, type Trace } from '../lib/api';
 import { serviceColor } from '../lib/colors';
 import { formatCount, formatDuration, parseTime, plural } from '../lib/format';
+import { operationBaselines } from '../lib/metrics';
 import { backLink, href, navigate } from '../lib/router';
 import { AttributeTable } from '../components/tree';
 import { CopyButton, ErrorBox, Loading, StatusPill, Time } from '../components/common';
@@ -319,6 +320,36 @@ function Section({ title, children, count }: { title: string; count?: number; ch
   );
 }
 
+/** "3.2× p50, above p95": where the span's duration falls among its
+ * operation's spans of the last hour. */
+export function compareWithBaseline(durationMs: number, group: SummaryGroup): { ratio: string; position: string; slow: boolean } | null {
+  const { p50_ms: p50, p95_ms: p95 } = group;
+  if (p50 === null || p95 === null || p50 <= 0) return null;
+  const ratio = durationMs / p50;
+  const position = durationMs > p95 ? 'above p95' : durationMs > p50 ? 'between p50 and p95' : 'at or below p50';
+  return { ratio: `${ratio < 10 ? ratio.toFixed(1) : ratio.toFixed(0)}× p50`, position, slow: durationMs > p95 };
+}
+
+function SpanBaseline({ span }: { span: Span }) {
+  const groups = useResource(() => operationBaselines(span.service), [span.service]);
+  if (groups.error) return <span class="muted">unavailable ({groups.error.message})</span>;
+  if (!groups.data) return <span class="muted">…</span>;
+  const group = groups.data.find((g) => g.operation === span.name && g.span_kind === span.kind);
+  const comparison = group && compareWithBaseline(span.duration_ms, group);
+  if (!group || !comparison) return <span class="muted">no {span.kind} spans of this operation in the last hour</span>;
+  return (
+    <span data-testid="span-baseline">
+      <strong class={comparison.slow ? 'baseline-slow' : undefined}>
+        {comparison.ratio}, {comparison.position}
+      </strong>{' '}
+      <span class="muted">
+        (p50 {formatDuration(group.p50_ms!)}, p95 {formatDuration(group.p95_ms!)} of{' '}
+        <a href={href(`/services/${encodeURIComponent(span.service)}`)}>{plural(group.request_count, 'span')}</a> in the last hour)
+      </span>
+    </span>
+  );
+}
+
 function SpanDetail({ span, model, onClose }: { span: Span; model: Model; onClose: () => void }) {
   const offset = parseTime(span.start_time) - model.start;
   return (
@@ -337,6 +368,10 @@ function SpanDetail({ span, model, onClose }: { span: Span; model: Model; onClos
       <dl class="facts">
         <dt>Duration</dt>
         <dd class="num">{formatDuration(span.duration_ms)}</dd>
+        <dt>Usually</dt>
+        <dd>
+          <SpanBaseline span={span} />
+        </dd>
         <dt>Start</dt>
         <dd>
           <Time iso={span.start_time} /> <span class="muted">(+{formatDuration(offset)})</span>

@@ -8,6 +8,7 @@
 //! Without Chromium, Node or `assets/node_modules` the test prints why and
 //! passes, unless `LOOKOUT_REQUIRE_BROWSER=1` (CI), where it fails.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -150,15 +151,200 @@ struct Seed {
     facts: Value,
 }
 
+/// Spans to export, grouped by service, and what the span metrics should
+/// count of them: per service its entry spans (server and consumer), and
+/// per operation all its spans.
+#[derive(Default)]
+struct Spans {
+    by_service: Vec<(String, Vec<Value>)>,
+    /// service → (entry spans, entry spans that failed)
+    entry: BTreeMap<String, (u64, u64)>,
+    /// (service, operation, span kind) → (spans, failed spans)
+    operations: BTreeMap<(String, String, &'static str), (u64, u64)>,
+}
+
+fn kind_name(kind: i64) -> &'static str {
+    match kind {
+        1 => "internal",
+        2 => "server",
+        3 => "client",
+        4 => "producer",
+        5 => "consumer",
+        _ => "unspecified",
+    }
+}
+
+impl Spans {
+    fn add(&mut self, service: &str, span: Value) {
+        let kind = kind_name(span["kind"].as_i64().unwrap_or(0));
+        let failed = u64::from(span["status"]["code"] == json!(2));
+        let name = span["name"].as_str().unwrap_or_default().to_string();
+        let counts = self
+            .operations
+            .entry((service.to_string(), name, kind))
+            .or_default();
+        counts.0 += 1;
+        counts.1 += failed;
+        if kind == "server" || kind == "consumer" {
+            let counts = self.entry.entry(service.to_string()).or_default();
+            counts.0 += 1;
+            counts.1 += failed;
+        }
+        match self.by_service.iter_mut().find(|(s, _)| s == service) {
+            Some((_, spans)) => spans.push(span),
+            None => self.by_service.push((service.to_string(), vec![span])),
+        }
+    }
+}
+
+/// The service the Services and service pages are checked on.
+const SHOP: &str = "shop";
+/// Minutes of shop traffic, ending at the last whole minute.
+const SHOP_MINUTES: u64 = 30;
+/// The minute (counted back) whose orders all fail, and the one with a
+/// slow product page.
+const SHOP_ERROR_MINUTE: u64 = 12;
+const SHOP_SLOW_MINUTE: u64 = 7;
+const SHOP_SLOW_MS: u64 = 900;
+
+/// What the shop seeded that the checks look for.
+struct Shop {
+    /// (trace id, start in unix ms) of the failed orders.
+    failed: Vec<(String, u64)>,
+    slow_trace: String,
+    slow_span: String,
+}
+
+/// One shop request: a server span and its database call, in a trace of
+/// their own. Returns the trace and root span ids.
+fn shop_request(
+    spans: &mut Spans,
+    ids: &mut Ids,
+    (name, child): (&str, &str),
+    start: u64,
+    duration_ms: u64,
+    error: bool,
+) -> (String, String) {
+    let trace_id = ids.trace_id();
+    let root = ids.span_id();
+    let method = if name.starts_with("GET") {
+        "GET"
+    } else {
+        "POST"
+    };
+    let mut extra = json!({"attributes": [attr("http.request.method", json!(method))]});
+    if error {
+        extra["status"] = json!({"code": 2, "message": "payment service unavailable"});
+    }
+    spans.add(
+        SHOP,
+        span(
+            SpanSpec {
+                trace_id: &trace_id,
+                span_id: &root,
+                parent: None,
+                name,
+                start,
+                duration_ms,
+            },
+            extra,
+        ),
+    );
+    spans.add(
+        SHOP,
+        span(
+            SpanSpec {
+                trace_id: &trace_id,
+                span_id: &ids.span_id(),
+                parent: Some(&root),
+                name: child,
+                start: start + MS,
+                duration_ms: duration_ms.min(5),
+            },
+            json!({"kind": 3, "attributes": [attr("db.system.name", json!("postgresql"))]}),
+        ),
+    );
+    (trace_id, root)
+}
+
+/// Shop traffic over the last half hour, in whole minutes: two product
+/// pages (each with a database call) and an order (with an insert) a
+/// minute, an order consumer every five minutes, one burst of failed
+/// orders and one slow product page.
+fn seed_shop(spans: &mut Spans, ids: &mut Ids, now: u64) -> Shop {
+    let minute = 60_000 * MS;
+    let last_minute = now / minute * minute;
+    let mut failed = Vec::new();
+    let mut slow = (String::new(), String::new());
+    for back in 1..=SHOP_MINUTES {
+        let at = |seconds: u64| last_minute - back * minute + seconds * 1_000 * MS;
+        for (second, offset) in [(5, 0), (35, 13)] {
+            let slowest = back == SHOP_SLOW_MINUTE && second == 35;
+            let duration = if slowest {
+                SHOP_SLOW_MS
+            } else {
+                10 + (back * 7 + offset) % 30
+            };
+            let ids_of = shop_request(
+                spans,
+                ids,
+                ("GET /products", "SELECT products"),
+                at(second),
+                duration,
+                false,
+            );
+            if slowest {
+                slow = ids_of;
+            }
+        }
+        let orders: &[u64] = if back == SHOP_ERROR_MINUTE {
+            &[20, 40, 50]
+        } else {
+            &[20]
+        };
+        for second in orders {
+            let error = back == SHOP_ERROR_MINUTE;
+            let (trace_id, _) = shop_request(
+                spans,
+                ids,
+                ("POST /orders", "INSERT orders"),
+                at(*second),
+                40 + (back * 11) % 40,
+                error,
+            );
+            if error {
+                failed.push((trace_id, at(*second) / MS));
+            }
+        }
+        if back % 5 == 0 {
+            let trace_id = ids.trace_id();
+            spans.add(
+                SHOP,
+                span(
+                    SpanSpec {
+                        trace_id: &trace_id,
+                        span_id: &ids.span_id(),
+                        parent: None,
+                        name: "process order.created",
+                        start: at(25),
+                        duration_ms: 15,
+                    },
+                    json!({"kind": 5, "attributes": [attr("messaging.system", json!("kafka"))]}),
+                ),
+            );
+        }
+    }
+    Shop {
+        failed,
+        slow_trace: slow.0,
+        slow_span: slow.1,
+    }
+}
+
 fn seed(client: &Client, base: &str) -> Seed {
     let now = now_nanos();
     let mut ids = Ids(now);
-    let mut by_service: Vec<(String, Vec<Value>)> = Vec::new();
-    let mut add =
-        |service: &str, span: Value| match by_service.iter_mut().find(|(s, _)| s == service) {
-            Some((_, spans)) => spans.push(span),
-            None => by_service.push((service.to_string(), vec![span])),
-        };
+    let mut spans = Spans::default();
 
     // The checkout trace. Tree order (root, cart, db, charge, fraud,
     // publish) differs from start order: `charge` starts before the
@@ -168,7 +354,7 @@ fn seed(client: &Client, base: &str) -> Seed {
     let t0 = now - 120_000 * MS;
     let [root, cart, db, charge, fraud, publish] = [(); 6].map(|_| ids.span_id());
     let tree_order = [&root, &cart, &db, &charge, &fraud, &publish];
-    add(
+    spans.add(
         "frontend",
         span(
             SpanSpec {
@@ -182,7 +368,7 @@ fn seed(client: &Client, base: &str) -> Seed {
             json!({"attributes": [attr("http.request.method", json!("GET")), attr("http.route", json!("/checkout"))]}),
         ),
     );
-    add(
+    spans.add(
         "cart",
         span(
             SpanSpec {
@@ -196,7 +382,7 @@ fn seed(client: &Client, base: &str) -> Seed {
             json!({"kind": 3}),
         ),
     );
-    add(
+    spans.add(
         "db",
         span(
             SpanSpec {
@@ -210,7 +396,7 @@ fn seed(client: &Client, base: &str) -> Seed {
             json!({"kind": 3, "attributes": [attr("db.system.name", json!("sqlite"))]}),
         ),
     );
-    add(
+    spans.add(
         "payments",
         span(
             SpanSpec {
@@ -233,7 +419,7 @@ fn seed(client: &Client, base: &str) -> Seed {
             }),
         ),
     );
-    add(
+    spans.add(
         "payments",
         span(
             SpanSpec {
@@ -247,7 +433,7 @@ fn seed(client: &Client, base: &str) -> Seed {
             json!({}),
         ),
     );
-    add(
+    spans.add(
         "queue",
         span(
             SpanSpec {
@@ -262,7 +448,7 @@ fn seed(client: &Client, base: &str) -> Seed {
         ),
     );
     let health_span = ids.span_id();
-    add(
+    spans.add(
         "frontend",
         span(
             SpanSpec {
@@ -290,7 +476,7 @@ fn seed(client: &Client, base: &str) -> Seed {
         if index % 250 == 7 {
             extra["status"] = json!({"code": 2, "message": "timeout"});
         }
-        add(
+        spans.add(
             services[index % services.len()],
             span(
                 SpanSpec {
@@ -314,7 +500,7 @@ fn seed(client: &Client, base: &str) -> Seed {
         if index % 7 == 3 {
             extra["status"] = json!({"code": 2, "message": "batch failed"});
         }
-        add(
+        spans.add(
             "batch",
             span(
                 SpanSpec {
@@ -330,8 +516,27 @@ fn seed(client: &Client, base: &str) -> Seed {
         );
     }
 
+    let shop = seed_shop(&mut spans, &mut ids, now);
+
+    let services: BTreeMap<&String, Value> = spans
+        .entry
+        .iter()
+        .map(|(service, (requests, errors))| {
+            (service, json!({"requests": requests, "errors": errors}))
+        })
+        .collect();
+    let shop_operations: Vec<Value> = spans
+        .operations
+        .iter()
+        .filter(|((service, _, _), _)| service == SHOP)
+        .map(|((_, name, kind), (count, errors))| {
+            json!({"name": name, "span_kind": kind, "requests": count, "errors": errors})
+        })
+        .collect();
+    let span_count: usize = spans.by_service.iter().map(|(_, spans)| spans.len()).sum();
     let request = json!({
-        "resourceSpans": by_service
+        "resourceSpans": spans
+            .by_service
             .into_iter()
             .map(|(service, spans)| resource_spans(&service, spans))
             .collect::<Vec<_>>(),
@@ -432,6 +637,13 @@ fn seed(client: &Client, base: &str) -> Seed {
             "bad_query": bad_query,
             "bad_query_message": bad_message,
             "bad_query_position": bad_position,
+            "span_count": span_count,
+            "services": services,
+            "shop": SHOP,
+            "shop_operations": shop_operations,
+            "shop_failed": shop.failed.iter().map(|(id, start)| json!({"trace_id": id, "start_ms": start})).collect::<Vec<_>>(),
+            "shop_slow_trace": shop.slow_trace,
+            "shop_slow_span": shop.slow_span,
         }),
     }
 }
@@ -482,7 +694,7 @@ fn web_app_in_a_real_browser() {
     wait_for_logs(&client, &base, FILLER_LOGS + DECLINED_LOGS);
     say(&format!(
         "seeded {} spans and {} log records in {:.1?}",
-        BIG_TRACE_SPANS + 7 + FILLER_TRACES,
+        seed.facts["span_count"],
         FILLER_LOGS + DECLINED_LOGS,
         started.elapsed()
     ));

@@ -124,6 +124,34 @@ async function logCountsConsistent(page) {
   return { total, showing };
 }
 
+/** An error ratio as the metrics tables show it. */
+const percent = (ratio) => (ratio === 0 ? '0%' : ratio < 0.001 ? '<0.1%' : `${(ratio * 100).toFixed(1)}%`);
+
+/** Runs `action` and returns the answer to the first request to `pathname` it causes. */
+async function answerTo(page, pathname, action) {
+  const [response] = await Promise.all([page.waitForResponse((r) => new URL(r.url()).pathname === pathname), action()]);
+  return { url: new URL(response.url()), body: await response.json() };
+}
+
+/** Clicks the step starting at `time` (RFC 3339) of the uPlot chart `selector`. */
+async function clickStep(page, selector, time) {
+  await page.waitForFunction((s) => document.querySelector(s)?.dataset.count !== undefined, selector);
+  const d = await page.locator(selector).evaluate((e) => ({ ...e.dataset }));
+  const box = await page.locator(`${selector} .u-over`).boundingBox();
+  const x = box.x + ((Date.parse(time) / 1000 - Number(d.xMin)) / (Number(d.xMax) - Number(d.xMin))) * box.width;
+  const y = box.y + box.height / 2;
+  // uPlot picks the step nearest the pointer as it moves.
+  await page.mouse.move(x, y);
+  await page.waitForTimeout(100);
+  await page.mouse.click(x, y);
+}
+
+/** The trace ids the trace list shows, once it shows `n` rows. */
+async function listedTraces(page, n) {
+  await page.waitForFunction((count) => document.querySelectorAll('.trace-row[data-trace-id]').length === count, n);
+  return page.locator('.trace-row[data-trace-id]').evaluateAll((rows) => rows.map((r) => r.dataset.traceId));
+}
+
 // launch() starts Chromium on a new, empty temporary profile
 // (--user-data-dir) of its own and deletes it on close.
 const browser = await chromium.launch({
@@ -592,6 +620,152 @@ try {
     await page.screenshot({ path: join(shots, 'system.png'), fullPage: true });
   });
 
+  await check('the Services page lists the services with entry spans, their requests and error rates', async () => {
+    await page.goto(`${base}/services`);
+    await page.locator('.red-table tbody tr[data-row]').first().waitFor();
+    assert((await page.locator('.nav-link[aria-current="page"]').innerText()) === 'Services', 'Services is the current section');
+    const expected = Object.entries(seed.services);
+    const names = await page.locator('.red-table tbody tr[data-row]').evaluateAll((rows) => rows.map((r) => r.dataset.row));
+    assert(JSON.stringify([...names].sort()) === JSON.stringify(expected.map(([name]) => name).sort()), `rows: ${names.join(', ')}`);
+    for (const [name, { requests, errors }] of expected) {
+      const row = page.locator(`.red-table tr[data-row="${name}"]`);
+      const count = Number((await row.locator('[data-col="request_count"]').innerText()).replace(/\D/g, ''));
+      assert(count === requests, `${name}: ${count} requests shown, ${requests} seeded`);
+      const rate = (await row.locator('[data-col="error_rate"]').innerText()).trim();
+      assert(rate === percent(errors / requests), `${name}: error rate ${rate}, seeded ${errors} of ${requests}`);
+      // The sparkline is the service's own series over the range.
+      await row.locator('.sparkline').waitFor();
+      const spark = await row.locator('.sparkline').evaluate((e) => ({ ...e.dataset }));
+      assert(Number(spark.requests) === requests && Number(spark.errors) === errors, `${name} sparkline: ${JSON.stringify(spark)}`);
+      assert(Number(spark.count) >= 30 && Number(spark.count) <= 62, `${name} sparkline points: ${spark.count}`);
+    }
+  });
+
+  await check('the Services table sorts by a column, the order in the URL', async () => {
+    const rates = async () => {
+      const names = await page.locator('.red-table tbody tr[data-row]').evaluateAll((rows) => rows.map((r) => r.dataset.row));
+      return names.map((name) => seed.services[name].errors / seed.services[name].requests);
+    };
+    await page.locator('.sort-button[data-sort="error_rate"]').click();
+    await page.waitForURL(/sort=-error_rate/);
+    let shown = await rates();
+    assert(shown.every((r, i) => i === 0 || shown[i - 1] >= r), `descending: ${shown.join(', ')}`);
+    assert((await page.locator('th[aria-sort="descending"]').innerText()).startsWith('Errors'), 'the header says how it sorts');
+    await page.locator('.sort-button[data-sort="error_rate"]').click();
+    await page.waitForURL(/sort=error_rate/);
+    shown = await rates();
+    assert(shown.every((r, i) => i === 0 || shown[i - 1] <= r), `ascending: ${shown.join(', ')}`);
+    await page.reload();
+    await page.locator('.red-table tbody tr[data-row]').first().waitFor();
+    assert(JSON.stringify(await rates()) === JSON.stringify(shown), 'a reload keeps the order');
+    await page.screenshot({ path: join(shots, 'services.png'), fullPage: true });
+    // A click anywhere on a row opens the service.
+    await page.locator(`.red-table tr[data-row="${seed.shop}"] [data-col="p95_ms"]`).click();
+    await page.waitForURL(`**/services/${seed.shop}`);
+  });
+
+  await check("a service page charts its requests, errors and latency per step", async () => {
+    const red = await answerTo(page, '/api/metrics/red', () => page.goto(`${base}/services/${seed.shop}?lookback=1h`));
+    const series = red.body.series;
+    assert(red.url.searchParams.get('service') === seed.shop, `asked for ${red.url}`);
+    const [start, end] = ['start', 'end'].map((k) => Number(red.url.searchParams.get(k)));
+    const stepMs = Number(/^(\d+)m$/.exec(red.url.searchParams.get('step'))?.[1]) * 60_000;
+    assert(Math.abs(series.length - (end - start) / stepMs) <= 2, `${series.length} steps of ${stepMs} ms over ${end - start} ms`);
+    const requests = series.reduce((sum, p) => sum + p.request_count, 0);
+    assert(requests === seed.services[seed.shop].requests, `the series counts ${requests} requests`);
+    for (const name of ['requests', 'errors', 'latency']) {
+      const chart = page.locator(`.${name}-chart`);
+      await chart.locator('canvas').first().waitFor();
+      await page.waitForFunction((n) => document.querySelector(`.${n}-chart`)?.dataset.count !== undefined, name);
+      const count = Number(await chart.getAttribute('data-count'));
+      assert(count === series.length, `${name} chart draws ${count} steps, the series has ${series.length}`);
+    }
+    const slowest = Math.max(...series.map((p) => p.p99_ms ?? 0));
+    const yMax = Number(await page.locator('.latency-chart').getAttribute('data-y-max'));
+    assert(yMax >= slowest, `latency axis ends at ${yMax}, the slowest p99 is ${slowest}`);
+    const totals = await page.getByTestId('service-totals').innerText();
+    assert(totals.replace(/\D/g, '').includes(String(seed.services[seed.shop].requests)), `totals: ${totals}`);
+  });
+
+  await check('the operations table lists the seeded operations with their numbers', async () => {
+    const rows = page.locator('.red-table tbody tr[data-row]');
+    await rows.first().waitFor();
+    const keys = await rows.evaluateAll((list) => list.map((r) => r.dataset.row));
+    const expected = seed.shop_operations.map((op) => `${op.name} (${op.span_kind})`);
+    assert(JSON.stringify([...keys].sort()) === JSON.stringify([...expected].sort()), `operations: ${keys.join(', ')}`);
+    for (const op of seed.shop_operations) {
+      const row = page.locator(`.red-table tr[data-row="${op.name} (${op.span_kind})"]`);
+      const count = Number((await row.locator('[data-col="request_count"]').innerText()).replace(/\D/g, ''));
+      const rate = (await row.locator('[data-col="error_rate"]').innerText()).trim();
+      assert(count === op.requests && rate === percent(op.errors / op.requests), `${op.name}: ${count} requests, ${rate} errors`);
+    }
+    const counts = await rows.evaluateAll((list) => list.map((r) => Number(r.querySelector('[data-col="request_count"]').textContent.replace(/\D/g, ''))));
+    assert(counts.every((c, i) => i === 0 || counts[i - 1] >= c), `busiest first: ${counts.join(', ')}`);
+    await page.screenshot({ path: join(shots, 'service.png'), fullPage: true });
+  });
+
+  await check("an operation row opens the trace search for that operation", async () => {
+    const op = seed.shop_operations.find((o) => o.span_kind === 'server' && o.errors > 0);
+    await page.locator(`.red-table tr[data-row="${op.name} (server)"] [data-col="request_rate"]`).click();
+    await page.waitForURL(/\/traces\?/);
+    const url = new URL(page.url());
+    assert(url.searchParams.get('service') === seed.shop && url.searchParams.get('operation') === op.name, `url ${url}`);
+    const ids = await listedTraces(page, op.requests);
+    assert(ids.length === op.requests, `${ids.length} traces`);
+    const roots = await page.locator('.trace-row[data-trace-id] .root-op').allInnerTexts();
+    assert(roots.every((r) => r === op.name), `root operations: ${[...new Set(roots)].join(', ')}`);
+    assert((await page.locator('#f-service').inputValue()) === seed.shop, 'the form shows the service');
+    assert((await page.locator('#f-operation').inputValue()) === op.name, 'the form shows the operation');
+  });
+
+  await check("a click on the error chart opens the failed traces of that step", async () => {
+    const red = await answerTo(page, '/api/metrics/red', () => page.goto(`${base}/services/${seed.shop}`));
+    const step = red.body.series.find((p) => p.error_count > 0);
+    assert(step, 'the series has a step with errors');
+    await clickStep(page, '.errors-chart', step.time);
+    await page.waitForURL(/\/traces\?/);
+    const url = new URL(page.url());
+    const [start, end] = ['start', 'end'].map((k) => Number(url.searchParams.get(k)));
+    assert(url.searchParams.get('service') === seed.shop && url.searchParams.get('status') === 'error', `url ${url}`);
+    assert(start === Date.parse(step.time) && end === start + 60_000 - 1, `range ${start}..${end} for the step at ${step.time}`);
+    const expected = seed.shop_failed.filter((t) => t.start_ms >= start && t.start_ms <= end).map((t) => t.trace_id);
+    assert(expected.length === step.error_count, `${expected.length} seeded failures in the step, the series says ${step.error_count}`);
+    const ids = await listedTraces(page, expected.length);
+    assert(JSON.stringify([...ids].sort()) === JSON.stringify([...expected].sort()), `traces ${ids.join(', ')}`);
+    assert((await page.locator('#f-status').inputValue()) === 'error', 'the form shows the status filter');
+  });
+
+  await check('a click on the latency chart opens the traces of that step at or above its p95', async () => {
+    const red = await answerTo(page, '/api/metrics/red', () => page.goto(`${base}/services/${seed.shop}`));
+    const step = red.body.series.reduce((a, b) => ((b.p95_ms ?? 0) > (a.p95_ms ?? 0) ? b : a));
+    await clickStep(page, '.latency-chart', step.time);
+    await page.waitForURL(/\/traces\?/);
+    const url = new URL(page.url());
+    const min = Number(url.searchParams.get('min_duration_ms'));
+    assert(url.searchParams.get('service') === seed.shop && Math.abs(min - step.p95_ms) < 0.01, `url ${url}, p95 ${step.p95_ms}`);
+    assert(Number(url.searchParams.get('start')) === Date.parse(step.time), `start ${url.searchParams.get('start')}`);
+    const ids = await listedTraces(page, 1);
+    assert(ids[0] === seed.shop_slow_trace, `found ${ids.join(', ')}`);
+    assert((await page.locator('#f-min').inputValue()) === url.searchParams.get('min_duration_ms'), 'the form shows the duration filter');
+  });
+
+  await check("a span's details compare its duration with its operation's last hour", async () => {
+    await page.goto(`${base}/traces/${seed.shop_slow_trace}?span=${seed.shop_slow_span}`);
+    const baseline = page.getByTestId('span-baseline');
+    await baseline.waitFor();
+    const trace = await (await fetch(`${base}/api/traces/${seed.shop_slow_trace}`)).json();
+    const span = trace.spans.find((s) => s.span_id === seed.shop_slow_span);
+    const summary = await (await fetch(`${base}/api/metrics/summary?group_by=operation&service=${seed.shop}&span_kind=all&lookback=1h`)).json();
+    const group = summary.groups.find((g) => g.operation === span.name && g.span_kind === span.kind);
+    const ratio = span.duration_ms / group.p50_ms;
+    const text = await baseline.innerText();
+    const position = span.duration_ms > group.p95_ms ? 'above p95' : span.duration_ms > group.p50_ms ? 'between p50 and p95' : 'at or below p50';
+    assert(position === 'above p95', `the seeded slow span is ${position} (${JSON.stringify(group)})`);
+    const expected = `${ratio < 10 ? ratio.toFixed(1) : ratio.toFixed(0)}× p50, ${position}`;
+    assert(text.startsWith(expected), `"${text}", expected "${expected}…"`);
+    assert(text.includes(`${group.request_count} spans`), `"${text}" names how many spans it compares with`);
+  });
+
   await check('time to first render of a 5,000-span trace', async () => {
     const runs = [];
     for (let run = 0; run < 3; run++) {
@@ -649,6 +823,14 @@ try {
         await p.locator('.log-row[data-log-id]').first().waitFor();
       }],
       ['system', `/system`, (p) => p.getByTestId('health-status').waitFor()],
+      ['services', `/services`, async (p) => {
+        await p.locator('.red-table tbody tr[data-row]').first().waitFor();
+        await p.waitForFunction(() => !document.querySelector('.spark-placeholder'));
+      }],
+      ['service', `/services/${seed.shop}`, async (p) => {
+        await p.locator('.latency-chart canvas').first().waitFor();
+        await p.locator('.red-table tbody tr[data-row]').first().waitFor();
+      }],
     ];
     for (const width of [1400, 800]) {
       const shot = await newPage({ viewport: { width, height: 900 } });
@@ -663,7 +845,7 @@ try {
           const background = await shot.evaluate(() => getComputedStyle(document.body).backgroundColor);
           const dark = (/\d+/.exec(background)?.[0] ?? 255) < 100;
           assert(dark === (scheme === 'dark'), `${name} ${scheme} background ${background}`);
-          await shot.screenshot({ path: join(shots, `${name}-${width}-${scheme}.png`), fullPage: name === 'trace' || name === 'system' });
+          await shot.screenshot({ path: join(shots, `${name}-${width}-${scheme}.png`), fullPage: ['trace', 'system', 'services', 'service'].includes(name) });
         }
       }
       await shot.context().close();

@@ -1,7 +1,10 @@
 //! `lookout demo`: serves as usual and feeds itself realistic sample
 //! traffic over real OTLP/HTTP — a few services calling each other, errors,
 //! slow database calls and logs correlated with their spans — so a new user
-//! sees populated traces and logs without instrumenting anything.
+//! sees populated traces and logs without instrumenting anything. The
+//! service metrics have something to show too: a consistently slow
+//! operation (recommendations), a message consumer, and one minute in
+//! every five when the payment provider times out on most charges.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -24,6 +27,14 @@ use crate::model::UnixNanos;
 /// Time between two rounds of generated requests.
 const ROUND: Duration = Duration::from_millis(700);
 const MS: u64 = 1_000_000;
+/// Every `BURST_EVERY`th minute (wall clock) is an error burst.
+const BURST_EVERY: u64 = 5;
+const MINUTE: u64 = 60_000 * MS;
+
+/// Whether `now` (unix nanoseconds) falls in an error-burst minute.
+fn error_burst(now: u64) -> bool {
+    (now / MINUTE) % BURST_EVERY == BURST_EVERY - 1
+}
 
 /// Starts the `demo` thread; it stops when `stop` receives or disconnects.
 pub fn spawn(
@@ -205,7 +216,7 @@ impl Generator {
         let trace_id = self.rng.bytes::<16>().to_vec();
         let start = now - self.rng.below(500) * MS;
         let user = format!("user-{}", self.rng.below(40));
-        match self.rng.below(3) {
+        match self.rng.below(4) {
             0 => {
                 let latency = (8 + self.rng.below(30)) * MS;
                 let root = self.span(
@@ -263,12 +274,26 @@ impl Generator {
                 );
             }
             1 => {
-                let declined = self.rng.chance(12);
-                let latency = (40 + self.rng.below(120)) * MS;
-                let status_code = if declined { 402 } else { 200 };
+                // A timeout waits for the provider's full second or more.
+                let timeout = error_burst(now) && self.rng.chance(60);
+                let declined = !timeout && self.rng.chance(12);
+                let latency = if timeout {
+                    (1_000 + self.rng.below(500)) * MS
+                } else {
+                    (40 + self.rng.below(120)) * MS
+                };
+                let status_code = match (timeout, declined) {
+                    (true, _) => 504,
+                    (_, true) => 402,
+                    _ => 200,
+                };
                 let items = 1 + self.rng.below(5) as i64;
                 let amount = self.rng.below(20_000) as f64 / 100.0;
-                let error = declined.then_some("payment declined");
+                let error = match (timeout, declined) {
+                    (true, _) => Some("payment provider timed out"),
+                    (_, true) => Some("payment declined"),
+                    _ => None,
+                };
                 let root = self.span(
                     "frontend",
                     "POST /checkout",
@@ -342,20 +367,29 @@ impl Generator {
                     ],
                     None,
                 );
-                if declined {
+                if let Some(reason) = error {
+                    let detail = if timeout {
+                        "no answer from demo-pay"
+                    } else {
+                        "card issuer refused"
+                    };
                     self.log(
                         "payments",
                         start + latency - 20 * MS,
                         17,
-                        format!("payment declined for {user}: card issuer refused"),
+                        format!("{reason} for {user}: {detail}"),
                         &trace_id,
                         &charge,
                         vec![
                             kv_str("enduser.id", &user),
-                            kv("http.response.status_code", any_value::Value::IntValue(402)),
+                            kv(
+                                "http.response.status_code",
+                                any_value::Value::IntValue(status_code),
+                            ),
                         ],
                     );
                 } else {
+                    self.order_created(&trace_id, &order, start + latency - 8 * MS);
                     self.log(
                         "checkout",
                         start + latency - 5 * MS,
@@ -367,7 +401,7 @@ impl Generator {
                     );
                 }
             }
-            _ => {
+            2 => {
                 let slow = self.rng.chance(8);
                 let query = if slow {
                     (600 + self.rng.below(900)) * MS
@@ -432,7 +466,92 @@ impl Generator {
                     );
                 }
             }
+            _ => self.recommendations(&trace_id, start, &user),
         }
+    }
+
+    /// Recommendations: the consistently slow operation (a model scores
+    /// candidates for a few hundred milliseconds).
+    fn recommendations(&mut self, trace_id: &[u8], start: u64, user: &str) {
+        let scoring = (250 + self.rng.below(450)) * MS;
+        let latency = scoring + (10 + self.rng.below(15)) * MS;
+        let root = self.span(
+            "frontend",
+            "GET /recommendations",
+            span::SpanKind::Server,
+            trace_id,
+            None,
+            start,
+            latency,
+            vec![
+                kv_str("http.request.method", "GET"),
+                kv_str("http.route", "/recommendations"),
+                kv("http.response.status_code", any_value::Value::IntValue(200)),
+                kv_str("enduser.id", user),
+            ],
+            None,
+        );
+        let list = self.span(
+            "recommendations",
+            "ListRecommendations",
+            span::SpanKind::Server,
+            trace_id,
+            Some(&root),
+            start + 2 * MS,
+            latency - 4 * MS,
+            vec![
+                kv_str("rpc.system", "grpc"),
+                kv_str("rpc.method", "ListRecommendations"),
+            ],
+            None,
+        );
+        self.span(
+            "recommendations",
+            "score candidates",
+            span::SpanKind::Internal,
+            trace_id,
+            Some(&list),
+            start + 5 * MS,
+            scoring,
+            vec![kv("candidates", any_value::Value::IntValue(200))],
+            None,
+        );
+    }
+
+    /// A placed order is published and consumed by the email service: a
+    /// producer span of checkout and a consumer span of email.
+    fn order_created(&mut self, trace_id: &[u8], order: &[u8], at: u64) {
+        let messaging = |operation: &str| {
+            vec![
+                kv_str("messaging.system", "kafka"),
+                kv_str("messaging.destination.name", "orders"),
+                kv_str("messaging.operation.type", operation),
+            ]
+        };
+        let publish = self.span(
+            "checkout",
+            "publish orders",
+            span::SpanKind::Producer,
+            trace_id,
+            Some(order),
+            at,
+            MS,
+            messaging("publish"),
+            None,
+        );
+        let delay = (3 + self.rng.below(20)) * MS;
+        let handling = (5 + self.rng.below(25)) * MS;
+        self.span(
+            "email",
+            "process orders",
+            span::SpanKind::Consumer,
+            trace_id,
+            Some(&publish),
+            at + delay,
+            handling,
+            messaging("process"),
+            None,
+        );
     }
 
     fn round(&mut self) {

@@ -337,6 +337,8 @@ function SpanBaseline({ span }: { span: Span }) {
   const group = groups.data.find((g) => g.operation === span.name && g.span_kind === span.kind);
   const comparison = group && compareWithBaseline(span.duration_ms, group);
   if (!group || !comparison) return <span class="muted">no {span.kind} spans of this operation in the last hour</span>;
+  // Compared with itself alone, a span is always "1.0× p50".
+  if (group.request_count < 2) return <span class="muted">no other {span.kind} spans of this operation in the last hour</span>;
   return (
     <span data-testid="span-baseline">
       <strong class={comparison.slow ? 'baseline-slow' : undefined}>

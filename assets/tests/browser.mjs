@@ -766,6 +766,19 @@ try {
     assert(text.includes(`${group.request_count} spans`), `"${text}" names how many spans it compares with`);
   });
 
+  await check('time to a complete Services page (every row and sparkline)', async () => {
+    const runs = [];
+    const services = Object.keys(seed.services).length;
+    for (let run = 0; run < 3; run++) {
+      const started = Date.now();
+      await page.goto(`${base}/services`);
+      await page.waitForFunction((n) => document.querySelectorAll('.red-table .sparkline').length === n, services);
+      runs.push(Date.now() - started);
+    }
+    bench.services = { navigation_to_complete_ms: median(runs), services, runs };
+    console.log(`# Services page, ${services} services: ${bench.services.navigation_to_complete_ms} ms from navigation to every sparkline drawn (median of 3)`);
+  });
+
   await check('time to first render of a 5,000-span trace', async () => {
     const runs = [];
     for (let run = 0; run < 3; run++) {

@@ -759,3 +759,57 @@ pub fn span_rollups(
     }
     Ok(out)
 }
+
+/// One service-graph bucket: calls from `parent` to `child`.
+#[derive(Debug, Clone)]
+pub struct EdgeRow {
+    pub parent: String,
+    pub child: String,
+    pub is_virtual: bool,
+    pub call_count: i64,
+    pub error_count: i64,
+    pub histogram: DurationHistogram,
+}
+
+/// Service-graph buckets of one resolution starting in `[start, end)`
+/// (unix seconds).
+pub fn service_edges(
+    conn: &Connection,
+    resolution: i64,
+    start: i64,
+    end: i64,
+) -> Result<Vec<EdgeRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.name, e.child, e.virtual, e.call_count, e.error_count, e.histogram
+         FROM service_edges e JOIN services s ON s.id = e.parent_service_id
+         WHERE e.resolution = ?1 AND e.bucket_start >= ?2 AND e.bucket_start < ?3",
+    )?;
+    let rows = stmt.query_map(params![resolution, start, end], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, bool>(2)?,
+            row.get::<_, i64>(3)?,
+            row.get::<_, i64>(4)?,
+            row.get::<_, Vec<u8>>(5)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (parent, child, is_virtual, call_count, error_count, bytes) = row?;
+        let histogram = DurationHistogram::from_bytes(&bytes).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "service edge {parent}→{child} has an unreadable histogram"
+            ))
+        })?;
+        out.push(EdgeRow {
+            parent,
+            child,
+            is_virtual,
+            call_count,
+            error_count,
+            histogram,
+        });
+    }
+    Ok(out)
+}

@@ -12,6 +12,7 @@ use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
 
 use super::codec;
+use super::graph::{self, GraphChanges, NewSpan};
 use super::rollups;
 use super::StoreError;
 use crate::model::{Span, SpanBatch, StatusCode, TraceId, UnixNanos};
@@ -209,6 +210,7 @@ impl WriteStore {
                     delete_link.execute(params![service_id, start, rowid])?;
                 }
                 delete_trace.execute(params![rowid])?;
+                graph::delete_trace(&tx, *rowid)?;
             }
             let mut update_op = tx.prepare_cached(
                 "UPDATE operations SET span_count = MAX(span_count - ?1, 0) WHERE id = ?2",
@@ -223,6 +225,7 @@ impl WriteStore {
             }
         }
         rollups::delete_before(&tx, cutoff)?;
+        graph::delete_before(&tx, cutoff)?;
         tx.commit()?;
         Ok((victims.len() as u64, spans_deleted))
     }
@@ -280,13 +283,24 @@ impl WriteStore {
         }
 
         let mut new_spans: Vec<(i64, &Span)> = Vec::new();
+        let mut graph_changes = GraphChanges::default();
         let mut traces = TraceWriter::new(&tx, dictionaries)?;
         for trace_id in &trace_order {
             let Some(spans) = by_trace.get(trace_id) else {
                 continue;
             };
-            let inserted = traces.write_trace(*trace_id, spans)?;
+            let (trace_rowid, existed, inserted) = traces.write_trace(*trace_id, spans)?;
             stats.traces_touched += 1;
+            let graph_spans: Vec<NewSpan<'_>> = inserted
+                .iter()
+                .map(|prepared| NewSpan {
+                    service_id: prepared.service_id,
+                    span: prepared.span,
+                })
+                .collect();
+            if !graph_spans.is_empty() {
+                graph_changes.add_trace(&tx, trace_rowid, existed, &graph_spans)?;
+            }
             for prepared in inserted {
                 stats.spans_inserted += 1;
                 *operation_counts.entry(prepared.operation_id).or_default() += 1;
@@ -297,6 +311,7 @@ impl WriteStore {
             }
         }
         drop(traces);
+        graph_changes.apply(&tx)?;
         stats.spans_in_overflow = rollups::record(
             &tx,
             &mut dictionaries.span_series,
@@ -422,14 +437,22 @@ impl<'t> TraceWriter<'t> {
 
     /// Merges one trace's spans of this group into the store; returns the
     /// spans that were new.
+    /// Writes a trace's spans; answers its rowid, whether it was stored
+    /// before, and the spans that were new.
     fn write_trace<'s, 'a>(
         &mut self,
         trace_id: TraceId,
         spans: &'s [PreparedSpan<'a>],
-    ) -> Result<Vec<&'s PreparedSpan<'a>>, StoreError> {
+    ) -> Result<(i64, bool, Vec<&'s PreparedSpan<'a>>), StoreError> {
         match self.find_trace_summary(trace_id)? {
-            None => self.write_new_trace(trace_id, spans),
-            Some(summary) => self.merge_into_trace(summary, spans),
+            None => {
+                let (rowid, inserted) = self.write_new_trace(trace_id, spans)?;
+                Ok((rowid, false, inserted))
+            }
+            Some(summary) => {
+                let rowid = summary.rowid;
+                Ok((rowid, true, self.merge_into_trace(summary, spans)?))
+            }
         }
     }
 
@@ -439,7 +462,7 @@ impl<'t> TraceWriter<'t> {
         &mut self,
         trace_id: TraceId,
         spans: &'s [PreparedSpan<'a>],
-    ) -> Result<Vec<&'s PreparedSpan<'a>>, StoreError> {
+    ) -> Result<(i64, Vec<&'s PreparedSpan<'a>>), StoreError> {
         let mut seen = HashSet::with_capacity(spans.len());
         let unique: Vec<&PreparedSpan<'a>> = spans
             .iter()
@@ -467,7 +490,7 @@ impl<'t> TraceWriter<'t> {
             self.insert_trace_service
                 .execute(params![service_id, summary.start, summary.rowid])?;
         }
-        Ok(unique)
+        Ok((summary.rowid, unique))
     }
 
     /// A trace with stored spans: insert what is new, then update its

@@ -24,13 +24,38 @@ pub const RESOLUTIONS: [i64; 2] = [60, 3600];
 /// (service id, operation, span kind, status code).
 type SeriesKey = (i64, String, i32, i32);
 
-/// The writer's memory of series ids, reset with the other dictionaries
-/// when a transaction fails.
+/// Entries a cache may hold before it starts over, bounding the writer's
+/// memory however many operations or buckets there are.
+const CACHE_LIMIT: usize = 50_000;
+
+/// The writer's memory of series ids and of the rollup rows it wrote last,
+/// reset with the other dictionaries when a transaction fails (and the
+/// rows when retention deletes some), so it never disagrees with the
+/// database.
 #[derive(Debug, Default)]
 pub(super) struct SeriesCache {
-    ids: HashMap<SeriesKey, i64>,
+    /// (operation id, status code) → series id (an overflow series for
+    /// operations past the limit).
+    by_operation: HashMap<(i64, i32), (i64, bool)>,
     /// Series per service, not counting its overflow series.
     per_service: HashMap<i64, usize>,
+    /// The stored state of recently written rows: adding to them needs no
+    /// read.
+    rows: HashMap<(i64, i64, i64), Accumulator>,
+}
+
+impl SeriesCache {
+    /// Forgets the cached rows (after retention deleted some).
+    pub(super) fn forget_rows(&mut self) {
+        self.rows.clear();
+    }
+}
+
+/// A new span for the rollups: its service and operation ids.
+pub(super) struct RollupSpan<'a> {
+    pub service_id: i64,
+    pub operation_id: i64,
+    pub span: &'a Span,
 }
 
 /// What one span adds to a rollup row, and rows merged.
@@ -84,19 +109,41 @@ pub(super) fn record(
     tx: &Connection,
     cache: &mut SeriesCache,
     limit: usize,
-    spans: &[(i64, &Span)],
+    spans: &[RollupSpan<'_>],
 ) -> Result<u64, StoreError> {
     let mut overflowed = 0u64;
-    let mut rows: HashMap<(i64, i64, i64), Accumulator> = HashMap::new();
-    for (service_id, span) in spans {
-        let (series_id, overflow) = series_id(tx, cache, limit, *service_id, span)?;
+    let [minute, hour] = RESOLUTIONS;
+    let mut minutes: HashMap<(i64, i64), Accumulator> = HashMap::new();
+    for new in spans {
+        let span = new.span;
+        let key = (new.operation_id, span.status_code as i32);
+        let (series_id, overflow) = match cache.by_operation.get(&key) {
+            Some(found) => *found,
+            None => {
+                let found = series_id(tx, cache, limit, new.service_id, span)?;
+                if cache.by_operation.len() >= CACHE_LIMIT {
+                    cache.by_operation.clear();
+                }
+                cache.by_operation.insert(key, found);
+                found
+            }
+        };
         overflowed += u64::from(overflow);
-        let duration = span.duration_nanos();
-        for resolution in RESOLUTIONS {
-            rows.entry((resolution, series_id, bucket_start(span.start, resolution)))
-                .or_default()
-                .add(duration);
-        }
+        minutes
+            .entry((series_id, bucket_start(span.start, minute)))
+            .or_default()
+            .add(span.duration_nanos());
+    }
+    // Hours are the sum of their minutes.
+    let mut rows: HashMap<(i64, i64, i64), Accumulator> = HashMap::new();
+    for ((series_id, start), added) in minutes {
+        rows.entry((hour, series_id, start.div_euclid(hour) * hour))
+            .or_default()
+            .merge(&added);
+        rows.insert((minute, series_id, start), added);
+    }
+    if cache.rows.len() + rows.len() > CACHE_LIMIT {
+        cache.rows.clear();
     }
     let mut select = tx.prepare_cached(
         "SELECT span_count, duration_sum_nano, duration_min_nano, duration_max_nano, histogram
@@ -107,7 +154,22 @@ pub(super) fn record(
              duration_sum_nano, duration_min_nano, duration_max_nano, histogram)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
-    for ((resolution, series_id, start), added) in rows {
+    for (key, added) in rows {
+        let (resolution, series_id, start) = key;
+        if let Some(total) = cache.rows.get_mut(&key) {
+            total.merge(&added);
+            upsert.execute(params![
+                resolution,
+                series_id,
+                start,
+                total.count,
+                total.sum,
+                total.min,
+                total.max,
+                total.histogram.to_bytes()
+            ])?;
+            continue;
+        }
         let stored = select
             .query_row(params![resolution, series_id, start], |row| {
                 Ok((
@@ -144,6 +206,7 @@ pub(super) fn record(
             total.max,
             total.histogram.to_bytes()
         ])?;
+        cache.rows.insert(key, total);
     }
     Ok(overflowed)
 }
@@ -159,11 +222,7 @@ fn series_id(
     let kind = span.kind as i32;
     let status = span.status_code as i32;
     let key = (service_id, span.name.clone(), kind, status);
-    if let Some(id) = cache.ids.get(&key) {
-        return Ok((*id, false));
-    }
     if let Some(id) = find_series(tx, &key)? {
-        cache.ids.insert(key, id);
         return Ok((id, false));
     }
     let existing = match cache.per_service.get(&service_id) {
@@ -180,21 +239,14 @@ fn series_id(
     if existing >= limit {
         cache.per_service.insert(service_id, existing);
         let overflow = (service_id, OVERFLOW_OPERATION.to_string(), kind, status);
-        if let Some(id) = cache.ids.get(&overflow) {
-            return Ok((*id, true));
-        }
         let id = match find_series(tx, &overflow)? {
             Some(id) => id,
             None => insert_series(tx, &overflow)?,
         };
-        // Only the overflow series is remembered: the names that overflow
-        // are unbounded by definition.
-        cache.ids.insert(overflow, id);
         return Ok((id, true));
     }
     let id = insert_series(tx, &key)?;
     cache.per_service.insert(service_id, existing + 1);
-    cache.ids.insert(key, id);
     Ok((id, false))
 }
 

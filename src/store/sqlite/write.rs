@@ -166,6 +166,8 @@ impl WriteStore {
         if result.is_err() {
             self.dictionaries = Dictionaries::default();
         }
+        // Retention deleted rollup rows the cache may hold.
+        self.dictionaries.span_series.forget_rows();
         result
     }
 
@@ -282,7 +284,7 @@ impl WriteStore {
             }
         }
 
-        let mut new_spans: Vec<(i64, &Span)> = Vec::new();
+        let mut new_spans: Vec<rollups::RollupSpan<'_>> = Vec::new();
         let mut graph_changes = GraphChanges::default();
         let mut traces = TraceWriter::new(&tx, dictionaries)?;
         for trace_id in &trace_order {
@@ -307,7 +309,11 @@ impl WriteStore {
                 let seen = service_seen.entry(prepared.service_id).or_insert((0, 0));
                 seen.0 += 1;
                 seen.1 = seen.1.max(prepared.span.end.0);
-                new_spans.push((prepared.service_id, prepared.span));
+                new_spans.push(rollups::RollupSpan {
+                    service_id: prepared.service_id,
+                    operation_id: prepared.operation_id,
+                    span: prepared.span,
+                });
             }
         }
         drop(traces);

@@ -26,3 +26,11 @@ CREATE TABLE virtual_calls (
     node         TEXT NOT NULL,
     PRIMARY KEY (trace_rowid, span_id)
 ) WITHOUT ROWID;
+
+-- Span rollup deltas of recent groups, one row per group, merged into
+-- span_rollups every few groups: a group writes one row here instead of
+-- updating a row per series and bucket. Queries add them in.
+CREATE TABLE span_rollup_deltas (
+    id    INTEGER PRIMARY KEY,
+    delta BLOB NOT NULL
+);

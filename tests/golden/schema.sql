@@ -53,6 +53,10 @@ CREATE TABLE settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE span_rollup_deltas (
+    id    INTEGER PRIMARY KEY,
+    delta BLOB NOT NULL
+);
 CREATE TABLE span_rollups (
     resolution        INTEGER NOT NULL,
     series_id         INTEGER NOT NULL,

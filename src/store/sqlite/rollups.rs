@@ -4,6 +4,12 @@
 //! and a [`DurationHistogram`]. Only spans that were new count, so a batch
 //! sent twice is counted once.
 //!
+//! A group writes its minute deltas as one row of `span_rollup_deltas`; every
+//! [`COMPACT_EVERY`] groups the writer merges the pending deltas into the
+//! minute and hour rows. Both happen in group transactions, so what a
+//! commit acknowledged is counted, crash or not; readers add the pending
+//! deltas in ([`pending_deltas`]).
+//!
 //! Cardinality is bounded like the spanmetrics connector's
 //! `aggregation_cardinality_limit`: once a service has `limit` series, spans
 //! of further (operation, kind, status) combinations count in that
@@ -13,8 +19,12 @@ use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension as _};
 
+use super::codec::{put_varint, put_zigzag, Reader};
 use crate::model::{DurationHistogram, Span, StatusCode, UnixNanos};
 use crate::store::StoreError;
+
+/// Groups whose deltas are pending before the writer merges them.
+pub const COMPACT_EVERY: usize = 16;
 
 /// The operation name of a service's overflow series.
 pub const OVERFLOW_OPERATION: &str = "__overflow__";
@@ -42,6 +52,17 @@ pub(super) struct SeriesCache {
     /// The stored state of recently written rows: adding to them needs no
     /// read.
     rows: HashMap<(i64, i64, i64), Accumulator>,
+    /// The deltas in `span_rollup_deltas`, merged: (series, minute) → sum.
+    /// `None` until read from the database.
+    pending: Option<Pending>,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    deltas: HashMap<(i64, i64), Accumulator>,
+    /// Delta rows written, and the last one's id.
+    groups: usize,
+    last_id: i64,
 }
 
 impl SeriesCache {
@@ -60,12 +81,12 @@ pub(super) struct RollupSpan<'a> {
 
 /// What one span adds to a rollup row, and rows merged.
 #[derive(Debug, Clone, Default)]
-struct Accumulator {
-    count: i64,
-    sum: i64,
-    min: i64,
-    max: i64,
-    histogram: DurationHistogram,
+pub(super) struct Accumulator {
+    pub count: i64,
+    pub sum: i64,
+    pub min: i64,
+    pub max: i64,
+    pub histogram: DurationHistogram,
 }
 
 impl Accumulator {
@@ -112,7 +133,7 @@ pub(super) fn record(
     spans: &[RollupSpan<'_>],
 ) -> Result<u64, StoreError> {
     let mut overflowed = 0u64;
-    let [minute, hour] = RESOLUTIONS;
+    let minute = RESOLUTIONS[0];
     let mut minutes: HashMap<(i64, i64), Accumulator> = HashMap::new();
     for new in spans {
         let span = new.span;
@@ -134,9 +155,50 @@ pub(super) fn record(
             .or_default()
             .add(span.duration_nanos());
     }
-    // Hours are the sum of their minutes.
+    if minutes.is_empty() {
+        return Ok(overflowed);
+    }
+    let pending = match cache.pending.take() {
+        Some(pending) => pending,
+        None => load_pending(tx)?,
+    };
+    let mut pending = pending;
+    tx.prepare_cached("INSERT INTO span_rollup_deltas (delta) VALUES (?1)")?
+        .execute(params![encode_delta(&minutes)])?;
+    pending.last_id = tx.last_insert_rowid();
+    pending.groups += 1;
+    for (key, added) in minutes {
+        pending.deltas.entry(key).or_default().merge(&added);
+    }
+    if pending.groups >= COMPACT_EVERY {
+        compact(tx, cache, pending)?;
+        cache.pending = Some(Pending::default());
+    } else {
+        cache.pending = Some(pending);
+    }
+    Ok(overflowed)
+}
+
+/// Merges every pending delta into the rows (before retention deletes
+/// old rows, so that no delta outlives them).
+pub(super) fn compact_pending(tx: &Connection, cache: &mut SeriesCache) -> Result<(), StoreError> {
+    let pending = match cache.pending.take() {
+        Some(pending) => pending,
+        None => load_pending(tx)?,
+    };
+    if pending.groups > 0 {
+        compact(tx, cache, pending)?;
+    }
+    cache.pending = Some(Pending::default());
+    Ok(())
+}
+
+/// Merges the pending deltas into the minute and hour rows and deletes
+/// them.
+fn compact(tx: &Connection, cache: &mut SeriesCache, pending: Pending) -> Result<(), StoreError> {
+    let [minute, hour] = RESOLUTIONS;
     let mut rows: HashMap<(i64, i64, i64), Accumulator> = HashMap::new();
-    for ((series_id, start), added) in minutes {
+    for ((series_id, start), added) in pending.deltas {
         rows.entry((hour, series_id, start.div_euclid(hour) * hour))
             .or_default()
             .merge(&added);
@@ -156,44 +218,36 @@ pub(super) fn record(
     )?;
     for (key, added) in rows {
         let (resolution, series_id, start) = key;
-        if let Some(total) = cache.rows.get_mut(&key) {
-            total.merge(&added);
-            upsert.execute(params![
-                resolution,
-                series_id,
-                start,
-                total.count,
-                total.sum,
-                total.min,
-                total.max,
-                total.histogram.to_bytes()
-            ])?;
-            continue;
-        }
-        let stored = select
-            .query_row(params![resolution, series_id, start], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, i64>(2)?,
-                    row.get::<_, i64>(3)?,
-                    row.get::<_, Vec<u8>>(4)?,
-                ))
-            })
-            .optional()?;
-        let mut total = match stored {
-            Some((count, sum, min, max, bytes)) => Accumulator {
-                count,
-                sum,
-                min,
-                max,
-                histogram: DurationHistogram::from_bytes(&bytes).ok_or_else(|| {
-                    StoreError::Corrupt(format!(
-                        "span rollup of series {series_id} at {start} has an unreadable histogram"
+        let mut total = match cache.rows.remove(&key) {
+            Some(total) => total,
+            None => select
+                .query_row(params![resolution, series_id, start], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, Vec<u8>>(4)?,
                     ))
-                })?,
-            },
-            None => Accumulator::default(),
+                })
+                .optional()?
+                .map(|(count, sum, min, max, bytes)| {
+                    DurationHistogram::from_bytes(&bytes)
+                        .map(|histogram| Accumulator {
+                            count,
+                            sum,
+                            min,
+                            max,
+                            histogram,
+                        })
+                        .ok_or_else(|| {
+                            StoreError::Corrupt(format!(
+                                "span rollup of series {series_id} at {start} has an unreadable histogram"
+                            ))
+                        })
+                })
+                .transpose()?
+                .unwrap_or_default(),
         };
         total.merge(&added);
         upsert.execute(params![
@@ -208,7 +262,93 @@ pub(super) fn record(
         ])?;
         cache.rows.insert(key, total);
     }
-    Ok(overflowed)
+    tx.prepare_cached("DELETE FROM span_rollup_deltas WHERE id <= ?1")?
+        .execute(params![pending.last_id])?;
+    Ok(())
+}
+
+/// The delta rows of the database, merged (at start, or after a failed
+/// transaction reset the cache).
+fn load_pending(tx: &Connection) -> Result<Pending, StoreError> {
+    let mut pending = Pending::default();
+    for (id, entries) in read_deltas(tx)? {
+        pending.groups += 1;
+        pending.last_id = pending.last_id.max(id);
+        for (key, added) in entries {
+            pending.deltas.entry(key).or_default().merge(&added);
+        }
+    }
+    Ok(pending)
+}
+
+/// Every delta row: its id and its (series, minute) entries.
+fn read_deltas(conn: &Connection) -> Result<Vec<(i64, Vec<((i64, i64), Accumulator)>)>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT id, delta FROM span_rollup_deltas ORDER BY id")?;
+    let rows = stmt.query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, bytes) = row?;
+        let entries = decode_delta(&bytes)
+            .ok_or_else(|| StoreError::Corrupt(format!("span rollup delta {id} is unreadable")))?;
+        out.push((id, entries));
+    }
+    Ok(out)
+}
+
+/// The pending deltas as (series id, minute start, sums), for readers,
+/// who add them to the stored rows.
+pub(super) fn pending_deltas(conn: &Connection) -> Result<Vec<(i64, i64, Accumulator)>, StoreError> {
+    Ok(read_deltas(conn)?
+        .into_iter()
+        .flat_map(|(_, entries)| entries)
+        .map(|((series_id, minute), sums)| (series_id, minute, sums))
+        .collect())
+}
+
+fn encode_delta(minutes: &HashMap<(i64, i64), Accumulator>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(minutes.len() * 48);
+    put_varint(&mut out, minutes.len() as u64);
+    for ((series_id, minute), sums) in minutes {
+        put_zigzag(&mut out, *series_id);
+        put_zigzag(&mut out, *minute);
+        put_zigzag(&mut out, sums.count);
+        put_zigzag(&mut out, sums.sum);
+        put_zigzag(&mut out, sums.min);
+        put_zigzag(&mut out, sums.max);
+        let histogram = sums.histogram.to_bytes();
+        put_varint(&mut out, histogram.len() as u64);
+        out.extend_from_slice(&histogram);
+    }
+    out
+}
+
+fn decode_delta(bytes: &[u8]) -> Option<Vec<((i64, i64), Accumulator)>> {
+    let mut reader = Reader::new(bytes);
+    let count = usize::try_from(reader.varint().ok()?).ok()?;
+    let mut out = Vec::with_capacity(count.min(bytes.len()));
+    for _ in 0..count {
+        let series_id = reader.zigzag().ok()?;
+        let minute = reader.zigzag().ok()?;
+        let (count, sum, min, max) = (
+            reader.zigzag().ok()?,
+            reader.zigzag().ok()?,
+            reader.zigzag().ok()?,
+            reader.zigzag().ok()?,
+        );
+        let len = usize::try_from(reader.varint().ok()?).ok()?;
+        let histogram = DurationHistogram::from_bytes(reader.take(len).ok()?)?;
+        out.push((
+            (series_id, minute),
+            Accumulator {
+                count,
+                sum,
+                min,
+                max,
+                histogram,
+            },
+        ));
+    }
+    reader.is_empty().then_some(out)
 }
 
 /// The series a span counts in, and whether that is the overflow series.

@@ -162,7 +162,12 @@ impl WriteStore {
         cutoff: UnixNanos,
         max_traces: usize,
     ) -> Result<(u64, u64), StoreError> {
-        let result = Self::delete_traces_in(&mut self.conn, cutoff, max_traces);
+        let result = Self::delete_traces_in(
+            &mut self.conn,
+            &mut self.dictionaries.span_series,
+            cutoff,
+            max_traces,
+        );
         if result.is_err() {
             self.dictionaries = Dictionaries::default();
         }
@@ -173,6 +178,7 @@ impl WriteStore {
 
     fn delete_traces_in(
         conn: &mut Connection,
+        series: &mut rollups::SeriesCache,
         cutoff: UnixNanos,
         max_traces: usize,
     ) -> Result<(u64, u64), StoreError> {
@@ -226,6 +232,7 @@ impl WriteStore {
                 update_service.execute(params![count, operation_id])?;
             }
         }
+        rollups::compact_pending(&tx, series)?;
         rollups::delete_before(&tx, cutoff)?;
         graph::delete_before(&tx, cutoff)?;
         tx.commit()?;

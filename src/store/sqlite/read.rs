@@ -776,8 +776,7 @@ pub fn span_rollups(
                 ),
             ))
         })?;
-        let series: HashMap<i64, (String, String, i32, i32)> =
-            rows.collect::<Result<_, _>>()?;
+        let series: HashMap<i64, (String, String, i32, i32)> = rows.collect::<Result<_, _>>()?;
         for (series_id, minute, sums) in pending {
             let Some((service, operation, kind, status)) = series.get(&series_id) else {
                 continue;

@@ -281,10 +281,15 @@ fn load_pending(tx: &Connection) -> Result<Pending, StoreError> {
     Ok(pending)
 }
 
-/// Every delta row: its id and its (series, minute) entries.
-fn read_deltas(conn: &Connection) -> Result<Vec<(i64, Vec<((i64, i64), Accumulator)>)>, StoreError> {
+/// The entries of one delta row: (series id, minute start) → sums.
+type DeltaEntries = Vec<((i64, i64), Accumulator)>;
+
+/// Every delta row: its id and its entries.
+fn read_deltas(conn: &Connection) -> Result<Vec<(i64, DeltaEntries)>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT id, delta FROM span_rollup_deltas ORDER BY id")?;
-    let rows = stmt.query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)))?;
+    let rows = stmt.query_map([], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+    })?;
     let mut out = Vec::new();
     for row in rows {
         let (id, bytes) = row?;
@@ -297,7 +302,9 @@ fn read_deltas(conn: &Connection) -> Result<Vec<(i64, Vec<((i64, i64), Accumulat
 
 /// The pending deltas as (series id, minute start, sums), for readers,
 /// who add them to the stored rows.
-pub(super) fn pending_deltas(conn: &Connection) -> Result<Vec<(i64, i64, Accumulator)>, StoreError> {
+pub(super) fn pending_deltas(
+    conn: &Connection,
+) -> Result<Vec<(i64, i64, Accumulator)>, StoreError> {
     Ok(read_deltas(conn)?
         .into_iter()
         .flat_map(|(_, entries)| entries)
@@ -322,7 +329,7 @@ fn encode_delta(minutes: &HashMap<(i64, i64), Accumulator>) -> Vec<u8> {
     out
 }
 
-fn decode_delta(bytes: &[u8]) -> Option<Vec<((i64, i64), Accumulator)>> {
+fn decode_delta(bytes: &[u8]) -> Option<DeltaEntries> {
     let mut reader = Reader::new(bytes);
     let count = usize::try_from(reader.varint().ok()?).ok()?;
     let mut out = Vec::with_capacity(count.min(bytes.len()));

@@ -21,12 +21,13 @@ use crate::model::{AttrValue, DurationHistogram, Span, SpanId, SpanKind, StatusC
 use crate::store::StoreError;
 
 /// Attributes naming the other side of an uninstrumented call, in order of
-/// preference.
-pub const VIRTUAL_NODE_ATTRIBUTES: [&str; 4] = [
-    "peer.service",
-    "db.system",
-    "messaging.system",
-    "server.address",
+/// preference, and whether that side may still send a span of its own (a
+/// database does not; a peer service or a message consumer may).
+pub const VIRTUAL_NODE_ATTRIBUTES: [(&str, bool); 4] = [
+    ("peer.service", true),
+    ("db.system", false),
+    ("messaging.system", true),
+    ("server.address", true),
 ];
 
 /// One new span of a trace, as the graph needs it.
@@ -45,8 +46,9 @@ struct Half {
     start: i64,
     duration: i64,
     error: bool,
-    /// Only for new spans: the virtual node a client span would call.
-    virtual_node: Option<String>,
+    /// Only for new spans: the virtual node a client span would call, and
+    /// whether a span of that node may still arrive.
+    virtual_node: Option<(String, bool)>,
     is_new: bool,
 }
 
@@ -69,18 +71,22 @@ pub(super) struct GraphChanges {
     service_names: HashMap<i64, String>,
 }
 
-fn virtual_node(span: &Span) -> Option<String> {
+fn virtual_node(span: &Span) -> Option<(String, bool)> {
     if !matches!(span.kind, SpanKind::Client | SpanKind::Producer) {
         return None;
     }
-    VIRTUAL_NODE_ATTRIBUTES.iter().find_map(|key| {
-        span.attributes
-            .iter()
-            .find_map(|(name, value)| match value {
-                AttrValue::String(text) if name == key && !text.is_empty() => Some(text.clone()),
-                _ => None,
-            })
-    })
+    VIRTUAL_NODE_ATTRIBUTES
+        .iter()
+        .find_map(|(key, may_arrive)| {
+            span.attributes
+                .iter()
+                .find_map(|(name, value)| match value {
+                    AttrValue::String(text) if name == key && !text.is_empty() => {
+                        Some((text.clone(), *may_arrive))
+                    }
+                    _ => None,
+                })
+        })
 }
 
 impl GraphChanges {
@@ -125,11 +131,10 @@ impl GraphChanges {
         existed: bool,
         new_spans: &[NewSpan<'_>],
     ) -> Result<(), StoreError> {
-        let mut halves: HashMap<SpanId, Half> = HashMap::with_capacity(new_spans.len());
-        for new in new_spans {
-            let span = new.span;
-            halves.insert(
-                span.span_id,
+        let mut halves: Vec<Half> = new_spans
+            .iter()
+            .map(|new| {
+                let span = new.span;
                 Half {
                     span_id: span.span_id,
                     parent: span.parent_span_id,
@@ -140,9 +145,14 @@ impl GraphChanges {
                     error: span.status_code == StatusCode::Error,
                     virtual_node: virtual_node(span),
                     is_new: true,
-                },
-            );
-        }
+                }
+            })
+            .collect();
+        let mut index: HashMap<SpanId, usize> = halves
+            .iter()
+            .enumerate()
+            .map(|(at, half)| (half.span_id, at))
+            .collect();
         if existed {
             let mut stmt = tx.prepare_cached(
                 "SELECT s.span_id, s.parent_span_id, o.service_id, o.kind, s.start_unix_nano,
@@ -166,7 +176,11 @@ impl GraphChanges {
                 let Some(span_id) = span_id_of(&id) else {
                     continue;
                 };
-                halves.entry(span_id).or_insert(Half {
+                if index.contains_key(&span_id) {
+                    continue;
+                }
+                index.insert(span_id, halves.len());
+                halves.push(Half {
                     span_id,
                     parent: parent.as_deref().and_then(span_id_of),
                     service_id,
@@ -180,41 +194,48 @@ impl GraphChanges {
             }
         }
         // Parents with a child in another service (new or stored).
-        let mut has_remote_child: HashMap<SpanId, bool> = HashMap::new();
-        let mut calls: Vec<(Half, Half)> = Vec::new();
-        for child in halves.values() {
-            let Some(parent) = child.parent.and_then(|id| halves.get(&id)) else {
+        let mut has_remote_child = vec![false; halves.len()];
+        let mut calls: Vec<(usize, usize)> = Vec::new();
+        for (child_at, child) in halves.iter().enumerate() {
+            let Some(&parent_at) = child.parent.and_then(|id| index.get(&id)) else {
                 continue;
             };
+            let parent = &halves[parent_at];
             if parent.service_id == child.service_id {
                 continue;
             }
-            has_remote_child.insert(parent.span_id, true);
+            has_remote_child[parent_at] = true;
             // Counted by the later half: here, when either is new.
             if child.is_new || parent.is_new {
-                calls.push((parent.clone(), child.clone()));
+                calls.push((parent_at, child_at));
             }
         }
-        for (parent, child) in calls {
+        for (parent_at, child_at) in calls {
+            let (parent, child) = (&halves[parent_at], &halves[child_at]);
             let child_name = self.service_name(tx, child.service_id)?;
-            self.count(&parent, child_name, false, parent.error || child.error, 1);
+            self.count(parent, child_name, false, parent.error || child.error, 1);
             // A stored client span counted as a virtual call: move it.
             if !parent.is_new && is_outgoing(parent.kind) {
-                self.unvirtualize(tx, trace_rowid, &parent)?;
+                self.unvirtualize(tx, trace_rowid, parent)?;
             }
         }
-        for half in halves.values().filter(|half| half.is_new) {
-            let Some(node) = &half.virtual_node else {
+        for (at, half) in halves.iter().enumerate() {
+            let Some((node, may_arrive)) = half.virtual_node.as_ref() else {
                 continue;
             };
-            if has_remote_child.contains_key(&half.span_id) {
+            if has_remote_child[at] {
                 continue;
             }
             self.count(half, node.clone(), true, half.error, 1);
-            tx.prepare_cached(
-                "INSERT OR IGNORE INTO virtual_calls (trace_rowid, span_id, node) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![trace_rowid, &half.span_id.0[..], node])?;
+            // Only a call whose other side may still send a span needs
+            // remembering: a database never will.
+            if *may_arrive {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO virtual_calls (trace_rowid, span_id, node) \
+                     VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![trace_rowid, &half.span_id.0[..], node])?;
+            }
         }
         Ok(())
     }

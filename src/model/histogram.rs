@@ -70,6 +70,25 @@ impl DurationHistogram {
         self.fixed[fixed_bucket_of(nanos)] += count;
     }
 
+    /// Takes back one recorded duration (a call moved to another edge).
+    /// Does nothing where nothing was recorded.
+    pub fn remove(&mut self, nanos: i64) {
+        let nanos = nanos.max(0);
+        if nanos == 0 {
+            self.zero = self.zero.saturating_sub(1);
+        } else {
+            let index = bucket_of(nanos);
+            if let Some(count) = self.buckets.get_mut(&index) {
+                *count -= 1;
+                if *count == 0 {
+                    self.buckets.remove(&index);
+                }
+            }
+        }
+        let fixed = &mut self.fixed[fixed_bucket_of(nanos)];
+        *fixed = fixed.saturating_sub(1);
+    }
+
     pub fn merge(&mut self, other: &DurationHistogram) {
         self.zero += other.zero;
         for (index, count) in &other.buckets {
@@ -255,6 +274,9 @@ mod tests {
         a.merge(&b);
         assert_eq!(a, both);
         assert_eq!(a.count(), 6);
+        a.record(42_000);
+        a.remove(42_000);
+        assert_eq!(a, both, "remove takes back a record");
     }
 
     #[test]

@@ -57,6 +57,18 @@ impl ReadSide {
         Ok(read::list_operations(&*self.reads.get()?, service)?)
     }
 
+    /// The service graph over `[start, end)` (unix seconds).
+    pub fn dependencies(
+        &self,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<super::graph::Edge>, QueryError> {
+        let conn = self.reads.get()?;
+        super::graph::dependencies(start, end, |resolution, from, to| {
+            Ok(read::service_edges(&conn, resolution, from, to)?)
+        })
+    }
+
     /// RED series from the span rollups.
     pub fn red(
         &self,

@@ -237,24 +237,36 @@ pub fn red(
     Ok(points)
 }
 
-/// Runs a summary query: whole hours inside the range from hour rollups,
-/// the minutes at its edges from minute rollups.
+/// `[start, end)` (unix seconds) widened to whole minutes, and the rollup
+/// reads that cover it: whole hours inside from hour rollups, the minutes
+/// at its edges from minute rollups, as `(resolution, from, to)`.
+pub fn rollup_ranges(start: i64, end: i64) -> (i64, i64, Vec<(i64, i64, i64)>) {
+    let start = start.div_euclid(MINUTE) * MINUTE;
+    let end = (end + MINUTE - 1).div_euclid(MINUTE) * MINUTE;
+    let hours_start = (start + HOUR - 1).div_euclid(HOUR) * HOUR;
+    let hours_end = end.div_euclid(HOUR) * HOUR;
+    let parts = if hours_start < hours_end {
+        vec![
+            (HOUR, hours_start, hours_end),
+            (MINUTE, start, hours_start),
+            (MINUTE, hours_end, end),
+        ]
+    } else {
+        vec![(MINUTE, start, end)]
+    };
+    (start, end, parts)
+}
+
+/// Runs a summary query over [`rollup_ranges`].
 pub fn summary(
     query: &SummaryQuery,
     read: impl Fn(&RollupFilter) -> Result<Vec<RollupRow>, QueryError>,
 ) -> Result<Vec<SummaryGroup>, QueryError> {
     let spans = &query.spans;
-    let start = spans.start.div_euclid(MINUTE) * MINUTE;
-    let end = (spans.end + MINUTE - 1).div_euclid(MINUTE) * MINUTE;
-    let hours_start = (start + HOUR - 1).div_euclid(HOUR) * HOUR;
-    let hours_end = end.div_euclid(HOUR) * HOUR;
+    let (start, end, parts) = rollup_ranges(spans.start, spans.end);
     let mut rows = Vec::new();
-    if hours_start < hours_end {
-        rows.extend(read(&filter(spans, HOUR, hours_start, hours_end))?);
-        rows.extend(read(&filter(spans, MINUTE, start, hours_start))?);
-        rows.extend(read(&filter(spans, MINUTE, hours_end, end))?);
-    } else {
-        rows.extend(read(&filter(spans, MINUTE, start, end))?);
+    for (resolution, from, to) in parts {
+        rows.extend(read(&filter(spans, resolution, from, to))?);
     }
     let mut groups: BTreeMap<(String, Option<String>, i32), Red> = BTreeMap::new();
     for row in &rows {

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::ingest::jsonl::LineError;
 use crate::model::{format_rfc3339, Attributes, LogRecord, Scope, SpanEvent, SpanLink, UnixNanos};
+use crate::query::graph::Edge;
 use crate::query::logs::encode_log_cursor;
 use crate::query::params::encode_cursor;
 use crate::query::red::{Red, RedPoint, SummaryGroup};
@@ -519,6 +520,41 @@ impl SummaryDto {
                     service: group.service,
                     operation: group.operation,
                     span_kind: group.span_kind.as_str(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct EdgeDto {
+    pub parent: String,
+    pub child: String,
+    pub call_count: i64,
+    pub error_count: i64,
+    pub p95_ms: Option<f64>,
+    #[serde(rename = "virtual")]
+    pub is_virtual: bool,
+}
+
+/// `/api/dependencies`.
+#[derive(Debug, Serialize)]
+pub struct DependenciesDto {
+    pub edges: Vec<EdgeDto>,
+}
+
+impl DependenciesDto {
+    pub fn new(edges: Vec<Edge>) -> DependenciesDto {
+        DependenciesDto {
+            edges: edges
+                .into_iter()
+                .map(|edge| EdgeDto {
+                    p95_ms: edge.p95_ms(),
+                    parent: edge.parent,
+                    child: edge.child,
+                    call_count: edge.call_count,
+                    error_count: edge.error_count,
+                    is_virtual: edge.is_virtual,
                 })
                 .collect(),
         }

@@ -77,6 +77,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/stats", web::get().to(stats::stats))
             .route("/metrics/red", web::get().to(service_metrics::red))
             .route("/metrics/summary", web::get().to(service_metrics::summary))
+            .route(
+                "/dependencies",
+                web::get().to(service_metrics::dependencies),
+            )
             .route("/services", web::get().to(traces::services))
             .route(
                 "/services/{service}/operations",

@@ -1,12 +1,13 @@
-//! Service metrics derived from spans: `/api/metrics/red` and
-//! `/api/metrics/summary`.
+//! Service metrics derived from spans: `/api/metrics/red`,
+//! `/api/metrics/summary` and the service graph, `/api/dependencies`.
 
 use actix_web::{web, HttpResponse};
 
-use super::dto::{RedSeriesDto, SummaryDto};
+use super::dto::{DependenciesDto, RedSeriesDto, SummaryDto};
 use super::error::ApiError;
 use super::{read, AppState};
 use crate::model::UnixNanos;
+use crate::query::graph::parse_dependencies;
 use crate::query::red::{parse_red, parse_summary};
 
 pub async fn red(
@@ -25,4 +26,13 @@ pub async fn summary(
     let query = parse_summary(&query, UnixNanos::now())?;
     let groups = read(&state, move |reads| reads.metrics_summary(&query)).await?;
     Ok(HttpResponse::Ok().json(SummaryDto::new(groups)))
+}
+
+pub async fn dependencies(
+    state: web::Data<AppState>,
+    query: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse, ApiError> {
+    let (start, end) = parse_dependencies(&query, UnixNanos::now())?;
+    let edges = read(&state, move |reads| reads.dependencies(start, end)).await?;
+    Ok(HttpResponse::Ok().json(DependenciesDto::new(edges)))
 }

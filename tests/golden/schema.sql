@@ -31,6 +31,18 @@ CREATE TABLE scopes (
     version TEXT NOT NULL,
     UNIQUE (name, version)
 );
+CREATE TABLE service_edges (
+    resolution        INTEGER NOT NULL,
+    bucket_start      INTEGER NOT NULL, -- unix seconds, a multiple of resolution
+    parent_service_id INTEGER NOT NULL REFERENCES services(id),
+    child             TEXT NOT NULL,    -- a service name, or a virtual node's
+    virtual           INTEGER NOT NULL, -- 1 for a virtual node
+    call_count        INTEGER NOT NULL,
+    error_count       INTEGER NOT NULL,
+    duration_sum_nano INTEGER NOT NULL,
+    histogram         BLOB NOT NULL,    -- of the parent (client side) durations
+    PRIMARY KEY (resolution, bucket_start, parent_service_id, child, virtual)
+) WITHOUT ROWID;
 CREATE TABLE services (
     id                  INTEGER PRIMARY KEY,
     name                TEXT NOT NULL UNIQUE,
@@ -40,6 +52,10 @@ CREATE TABLE services (
 CREATE TABLE settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
+);
+CREATE TABLE span_rollup_deltas (
+    id    INTEGER PRIMARY KEY,
+    delta BLOB NOT NULL
 );
 CREATE TABLE span_rollups (
     resolution        INTEGER NOT NULL,
@@ -92,5 +108,11 @@ CREATE TABLE traces (
     error_count       INTEGER NOT NULL,
     services          TEXT NOT NULL
 );
+CREATE TABLE virtual_calls (
+    trace_rowid  INTEGER NOT NULL,
+    span_id      BLOB NOT NULL,
+    node         TEXT NOT NULL,
+    PRIMARY KEY (trace_rowid, span_id)
+) WITHOUT ROWID;
 CREATE INDEX idx_span_rollups_time ON span_rollups (resolution, bucket_start);
 CREATE INDEX idx_traces_start_unix_nano ON traces (start_unix_nano);

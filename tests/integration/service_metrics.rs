@@ -66,7 +66,9 @@ fn corpus(origin: u64) -> Vec<Raw> {
 }
 
 fn export(server: &TestServer, spans: &[Raw]) {
-    for chunk in spans.chunks(500) {
+    // Small requests: many groups, so rollup deltas are both merged into
+    // rows and still pending when the test reads.
+    for chunk in spans.chunks(90) {
         let mut by_service: BTreeMap<&str, Vec<_>> = BTreeMap::new();
         for raw in chunk {
             let mut otlp = span(
@@ -403,4 +405,217 @@ fn bad_metric_parameters_are_400s_naming_them() {
         server.get_query("/api/metrics/red", &[("lookback", "7d"), ("step", "1m")]);
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(error_message(&body).contains("at most"), "{body}");
+}
+
+/// The edges of `/api/dependencies` over the last hour as
+/// (parent, child, virtual) → (calls, errors).
+fn edges(server: &TestServer) -> BTreeMap<(String, String, bool), (u64, u64)> {
+    let (status, answer) = server.get_query("/api/dependencies", &[("lookback", "1h")]);
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|edge| {
+            (
+                (
+                    edge["parent"].as_str().expect("parent").to_string(),
+                    edge["child"].as_str().expect("child").to_string(),
+                    edge["virtual"].as_bool().expect("virtual"),
+                ),
+                (
+                    edge["call_count"].as_u64().expect("calls"),
+                    edge["error_count"].as_u64().expect("errors"),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn each_call_between_services_counts_once_whatever_the_arrival_order() {
+    let server = TestServer::start();
+    let at = now_nanos() - 10 * 60 * SECOND_NS;
+    let ms = 1_000_000;
+    const TRACES: u64 = 12;
+    // Per trace: frontend GET / (server) → frontend client call → checkout
+    // POST /order (server, an error in every third trace) → checkout's
+    // postgres query (client, db.system) and its call to payments (client,
+    // peer.service) → payments POST /charge (server), which arrives last.
+    let mut children_first = Vec::new();
+    let mut parents_later = Vec::new();
+    let mut payments_last = Vec::new();
+    for i in 0..TRACES {
+        let trace = new_trace_id();
+        let (root, call, order, query, pay, charge) = (
+            new_span_id(),
+            new_span_id(),
+            new_span_id(),
+            new_span_id(),
+            new_span_id(),
+            new_span_id(),
+        );
+        let start = at + i * SECOND_NS;
+        let root_span = span(
+            &trace,
+            &root,
+            None,
+            "GET /",
+            SpanKind::Server,
+            start,
+            start + 50 * ms,
+        );
+        let call_span = span(
+            &trace,
+            &call,
+            Some(&root),
+            "POST checkout",
+            SpanKind::Client,
+            start + ms,
+            start + 40 * ms,
+        );
+        let mut order_span = span(
+            &trace,
+            &order,
+            Some(&call),
+            "POST /order",
+            SpanKind::Server,
+            start + 2 * ms,
+            start + 39 * ms,
+        );
+        if i % 3 == 0 {
+            order_span.status = status(OtlpStatusCode::Error, "out of stock");
+        }
+        let mut query_span = span(
+            &trace,
+            &query,
+            Some(&order),
+            "SELECT",
+            SpanKind::Client,
+            start + 3 * ms,
+            start + 5 * ms,
+        );
+        query_span
+            .attributes
+            .push(kv_str("db.system", "postgresql"));
+        let mut pay_span = span(
+            &trace,
+            &pay,
+            Some(&order),
+            "POST payments",
+            SpanKind::Client,
+            start + 6 * ms,
+            start + 30 * ms,
+        );
+        pay_span.attributes.push(kv_str("peer.service", "payments"));
+        let charge_span = span(
+            &trace,
+            &charge,
+            Some(&pay),
+            "POST /charge",
+            SpanKind::Server,
+            start + 7 * ms,
+            start + 29 * ms,
+        );
+        // Half the traces send the child before its parent.
+        if i % 2 == 0 {
+            children_first.push(("checkout", vec![order_span, query_span, pay_span]));
+            parents_later.push(("frontend", vec![root_span, call_span]));
+        } else {
+            children_first.push(("frontend", vec![root_span, call_span]));
+            parents_later.push(("checkout", vec![order_span, query_span, pay_span]));
+        }
+        payments_last.push(("payments", vec![charge_span]));
+    }
+    let send = |batch: &[(&str, Vec<_>)]| {
+        let resources = batch
+            .iter()
+            .map(|(service, spans)| resource_spans(service, vec![], spans.clone()))
+            .collect();
+        server.export(&request(resources));
+    };
+    send(&children_first);
+    send(&parents_later);
+    let errors = (0..TRACES).filter(|i| i % 3 == 0).count() as u64;
+    let before = edges(&server);
+    let key = |parent: &str, child: &str, is_virtual: bool| {
+        (parent.to_string(), child.to_string(), is_virtual)
+    };
+    assert_eq!(
+        before.get(&key("frontend", "checkout", false)),
+        Some(&(TRACES, errors)),
+        "{before:?}"
+    );
+    assert_eq!(
+        before.get(&key("checkout", "postgresql", true)),
+        Some(&(TRACES, 0)),
+        "{before:?}"
+    );
+    assert_eq!(
+        before.get(&key("checkout", "payments", true)),
+        Some(&(TRACES, 0)),
+        "{before:?}"
+    );
+    assert_eq!(before.len(), 3, "{before:?}");
+
+    // The instrumented payments service arrives: the virtual calls become
+    // real ones. Sending everything again changes nothing.
+    send(&payments_last);
+    send(&children_first);
+    send(&parents_later);
+    send(&payments_last);
+    let after = edges(&server);
+    assert_eq!(
+        after.get(&key("checkout", "payments", false)),
+        Some(&(TRACES, 0)),
+        "{after:?}"
+    );
+    assert_eq!(
+        after.get(&key("checkout", "payments", true)),
+        None,
+        "{after:?}"
+    );
+    assert_eq!(
+        after.get(&key("frontend", "checkout", false)),
+        Some(&(TRACES, errors)),
+        "{after:?}"
+    );
+    assert_eq!(
+        after.get(&key("checkout", "postgresql", true)),
+        Some(&(TRACES, 0)),
+        "{after:?}"
+    );
+    assert_eq!(after.len(), 3, "{after:?}");
+
+    // Both halves in one request: one call.
+    let trace = new_trace_id();
+    let (call, order) = (new_span_id(), new_span_id());
+    let call_span = span(
+        &trace,
+        &call,
+        None,
+        "POST checkout",
+        SpanKind::Client,
+        at,
+        at + 9 * ms,
+    );
+    let order_span = span(
+        &trace,
+        &order,
+        Some(&call),
+        "POST /order",
+        SpanKind::Server,
+        at,
+        at + 8 * ms,
+    );
+    send(&[
+        ("checkout", vec![order_span]),
+        ("frontend", vec![call_span]),
+    ]);
+    let whole = edges(&server);
+    assert_eq!(
+        whole.get(&key("frontend", "checkout", false)),
+        Some(&(TRACES + 1, errors)),
+        "{whole:?}"
+    );
 }

@@ -20,6 +20,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "span_rollups",
         include_str!("../../../schema/0003_span_rollups.sql"),
     ),
+    (
+        4,
+        "service_edges",
+        include_str!("../../../schema/0004_service_edges.sql"),
+    ),
 ];
 
 /// The highest migration recorded in the database, 0 for a new one.
@@ -108,7 +113,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().expect("memory db");
         migrate(&mut conn).expect("first");
         migrate(&mut conn).expect("second");
-        assert_eq!(applied_version(&conn).expect("version"), 3);
+        assert_eq!(applied_version(&conn).expect("version"), 4);
         conn.execute(
             "INSERT INTO schema_migrations (version, name, applied_unix_nano) VALUES (99, 'future', 0)",
             [],
@@ -118,7 +123,7 @@ mod tests {
             migrate(&mut conn),
             Err(StoreError::NewerSchema {
                 found: 99,
-                supported: 3
+                supported: 4
             })
         ));
     }

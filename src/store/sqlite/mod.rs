@@ -1,6 +1,7 @@
 //! SQLite: opening, pragmas, migrations, the write store and the read pool.
 
 pub mod codec;
+mod graph;
 mod migrate;
 pub mod read;
 pub mod rollups;

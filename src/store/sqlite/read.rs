@@ -757,5 +757,101 @@ pub fn span_rollups(
         })?;
         out.push(row);
     }
+    // The deltas of the last few groups, not merged into rows yet.
+    let pending = super::rollups::pending_deltas(conn)?;
+    if !pending.is_empty() {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT ss.id, s.name, ss.operation, ss.kind, ss.status
+             FROM span_series ss JOIN services s ON s.id = ss.service_id
+             WHERE (?1 IS NULL OR s.name = ?1) AND (?2 IS NULL OR ss.operation = ?2){kind_clause}"
+        ))?;
+        let rows = stmt.query_map(params![filter.service, filter.operation], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                (
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, i32>(3)?,
+                    row.get::<_, i32>(4)?,
+                ),
+            ))
+        })?;
+        let series: HashMap<i64, (String, String, i32, i32)> = rows.collect::<Result<_, _>>()?;
+        for (series_id, minute, sums) in pending {
+            let Some((service, operation, kind, status)) = series.get(&series_id) else {
+                continue;
+            };
+            let bucket_start = minute.div_euclid(filter.resolution) * filter.resolution;
+            if bucket_start < filter.start || bucket_start >= filter.end {
+                continue;
+            }
+            out.push(RollupRow {
+                service: service.clone(),
+                operation: operation.clone(),
+                kind: SpanKind::from_i32(*kind),
+                status: StatusCode::from_i32(*status),
+                bucket_start,
+                span_count: sums.count,
+                duration_sum_nanos: sums.sum,
+                duration_min_nanos: sums.min,
+                duration_max_nanos: sums.max,
+                histogram: sums.histogram,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// One service-graph bucket: calls from `parent` to `child`.
+#[derive(Debug, Clone)]
+pub struct EdgeRow {
+    pub parent: String,
+    pub child: String,
+    pub is_virtual: bool,
+    pub call_count: i64,
+    pub error_count: i64,
+    pub histogram: DurationHistogram,
+}
+
+/// Service-graph buckets of one resolution starting in `[start, end)`
+/// (unix seconds).
+pub fn service_edges(
+    conn: &Connection,
+    resolution: i64,
+    start: i64,
+    end: i64,
+) -> Result<Vec<EdgeRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.name, e.child, e.virtual, e.call_count, e.error_count, e.histogram
+         FROM service_edges e JOIN services s ON s.id = e.parent_service_id
+         WHERE e.resolution = ?1 AND e.bucket_start >= ?2 AND e.bucket_start < ?3",
+    )?;
+    let rows = stmt.query_map(params![resolution, start, end], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, bool>(2)?,
+            row.get::<_, i64>(3)?,
+            row.get::<_, i64>(4)?,
+            row.get::<_, Vec<u8>>(5)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (parent, child, is_virtual, call_count, error_count, bytes) = row?;
+        let histogram = DurationHistogram::from_bytes(&bytes).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "service edge {parent}→{child} has an unreadable histogram"
+            ))
+        })?;
+        out.push(EdgeRow {
+            parent,
+            child,
+            is_virtual,
+            call_count,
+            error_count,
+            histogram,
+        });
+    }
     Ok(out)
 }

@@ -4,6 +4,12 @@
 //! and a [`DurationHistogram`]. Only spans that were new count, so a batch
 //! sent twice is counted once.
 //!
+//! A group writes its minute deltas as one row of `span_rollup_deltas`; every
+//! [`COMPACT_EVERY`] groups the writer merges the pending deltas into the
+//! minute and hour rows. Both happen in group transactions, so what a
+//! commit acknowledged is counted, crash or not; readers add the pending
+//! deltas in ([`pending_deltas`]).
+//!
 //! Cardinality is bounded like the spanmetrics connector's
 //! `aggregation_cardinality_limit`: once a service has `limit` series, spans
 //! of further (operation, kind, status) combinations count in that
@@ -13,8 +19,12 @@ use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension as _};
 
+use super::codec::{put_varint, put_zigzag, Reader};
 use crate::model::{DurationHistogram, Span, StatusCode, UnixNanos};
 use crate::store::StoreError;
+
+/// Groups whose deltas are pending before the writer merges them.
+pub const COMPACT_EVERY: usize = 16;
 
 /// The operation name of a service's overflow series.
 pub const OVERFLOW_OPERATION: &str = "__overflow__";
@@ -24,23 +34,59 @@ pub const RESOLUTIONS: [i64; 2] = [60, 3600];
 /// (service id, operation, span kind, status code).
 type SeriesKey = (i64, String, i32, i32);
 
-/// The writer's memory of series ids, reset with the other dictionaries
-/// when a transaction fails.
+/// Entries a cache may hold before it starts over, bounding the writer's
+/// memory however many operations or buckets there are.
+const CACHE_LIMIT: usize = 50_000;
+
+/// The writer's memory of series ids and of the rollup rows it wrote last,
+/// reset with the other dictionaries when a transaction fails (and the
+/// rows when retention deletes some), so it never disagrees with the
+/// database.
 #[derive(Debug, Default)]
 pub(super) struct SeriesCache {
-    ids: HashMap<SeriesKey, i64>,
+    /// (operation id, status code) → series id (an overflow series for
+    /// operations past the limit).
+    by_operation: HashMap<(i64, i32), (i64, bool)>,
     /// Series per service, not counting its overflow series.
     per_service: HashMap<i64, usize>,
+    /// The stored state of recently written rows: adding to them needs no
+    /// read.
+    rows: HashMap<(i64, i64, i64), Accumulator>,
+    /// The deltas in `span_rollup_deltas`, merged: (series, minute) → sum.
+    /// `None` until read from the database.
+    pending: Option<Pending>,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    deltas: HashMap<(i64, i64), Accumulator>,
+    /// Delta rows written, and the last one's id.
+    groups: usize,
+    last_id: i64,
+}
+
+impl SeriesCache {
+    /// Forgets the cached rows (after retention deleted some).
+    pub(super) fn forget_rows(&mut self) {
+        self.rows.clear();
+    }
+}
+
+/// A new span for the rollups: its service and operation ids.
+pub(super) struct RollupSpan<'a> {
+    pub service_id: i64,
+    pub operation_id: i64,
+    pub span: &'a Span,
 }
 
 /// What one span adds to a rollup row, and rows merged.
 #[derive(Debug, Clone, Default)]
-struct Accumulator {
-    count: i64,
-    sum: i64,
-    min: i64,
-    max: i64,
-    histogram: DurationHistogram,
+pub(super) struct Accumulator {
+    pub count: i64,
+    pub sum: i64,
+    pub min: i64,
+    pub max: i64,
+    pub histogram: DurationHistogram,
 }
 
 impl Accumulator {
@@ -84,19 +130,82 @@ pub(super) fn record(
     tx: &Connection,
     cache: &mut SeriesCache,
     limit: usize,
-    spans: &[(i64, &Span)],
+    spans: &[RollupSpan<'_>],
 ) -> Result<u64, StoreError> {
     let mut overflowed = 0u64;
-    let mut rows: HashMap<(i64, i64, i64), Accumulator> = HashMap::new();
-    for (service_id, span) in spans {
-        let (series_id, overflow) = series_id(tx, cache, limit, *service_id, span)?;
+    let minute = RESOLUTIONS[0];
+    let mut minutes: HashMap<(i64, i64), Accumulator> = HashMap::new();
+    for new in spans {
+        let span = new.span;
+        let key = (new.operation_id, span.status_code as i32);
+        let (series_id, overflow) = match cache.by_operation.get(&key) {
+            Some(found) => *found,
+            None => {
+                let found = series_id(tx, cache, limit, new.service_id, span)?;
+                if cache.by_operation.len() >= CACHE_LIMIT {
+                    cache.by_operation.clear();
+                }
+                cache.by_operation.insert(key, found);
+                found
+            }
+        };
         overflowed += u64::from(overflow);
-        let duration = span.duration_nanos();
-        for resolution in RESOLUTIONS {
-            rows.entry((resolution, series_id, bucket_start(span.start, resolution)))
-                .or_default()
-                .add(duration);
-        }
+        minutes
+            .entry((series_id, bucket_start(span.start, minute)))
+            .or_default()
+            .add(span.duration_nanos());
+    }
+    if minutes.is_empty() {
+        return Ok(overflowed);
+    }
+    let pending = match cache.pending.take() {
+        Some(pending) => pending,
+        None => load_pending(tx)?,
+    };
+    let mut pending = pending;
+    tx.prepare_cached("INSERT INTO span_rollup_deltas (delta) VALUES (?1)")?
+        .execute(params![encode_delta(&minutes)])?;
+    pending.last_id = tx.last_insert_rowid();
+    pending.groups += 1;
+    for (key, added) in minutes {
+        pending.deltas.entry(key).or_default().merge(&added);
+    }
+    if pending.groups >= COMPACT_EVERY {
+        compact(tx, cache, pending)?;
+        cache.pending = Some(Pending::default());
+    } else {
+        cache.pending = Some(pending);
+    }
+    Ok(overflowed)
+}
+
+/// Merges every pending delta into the rows (before retention deletes
+/// old rows, so that no delta outlives them).
+pub(super) fn compact_pending(tx: &Connection, cache: &mut SeriesCache) -> Result<(), StoreError> {
+    let pending = match cache.pending.take() {
+        Some(pending) => pending,
+        None => load_pending(tx)?,
+    };
+    if pending.groups > 0 {
+        compact(tx, cache, pending)?;
+    }
+    cache.pending = Some(Pending::default());
+    Ok(())
+}
+
+/// Merges the pending deltas into the minute and hour rows and deletes
+/// them.
+fn compact(tx: &Connection, cache: &mut SeriesCache, pending: Pending) -> Result<(), StoreError> {
+    let [minute, hour] = RESOLUTIONS;
+    let mut rows: HashMap<(i64, i64, i64), Accumulator> = HashMap::new();
+    for ((series_id, start), added) in pending.deltas {
+        rows.entry((hour, series_id, start.div_euclid(hour) * hour))
+            .or_default()
+            .merge(&added);
+        rows.insert((minute, series_id, start), added);
+    }
+    if cache.rows.len() + rows.len() > CACHE_LIMIT {
+        cache.rows.clear();
     }
     let mut select = tx.prepare_cached(
         "SELECT span_count, duration_sum_nano, duration_min_nano, duration_max_nano, histogram
@@ -107,31 +216,38 @@ pub(super) fn record(
              duration_sum_nano, duration_min_nano, duration_max_nano, histogram)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
-    for ((resolution, series_id, start), added) in rows {
-        let stored = select
-            .query_row(params![resolution, series_id, start], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, i64>(2)?,
-                    row.get::<_, i64>(3)?,
-                    row.get::<_, Vec<u8>>(4)?,
-                ))
-            })
-            .optional()?;
-        let mut total = match stored {
-            Some((count, sum, min, max, bytes)) => Accumulator {
-                count,
-                sum,
-                min,
-                max,
-                histogram: DurationHistogram::from_bytes(&bytes).ok_or_else(|| {
-                    StoreError::Corrupt(format!(
-                        "span rollup of series {series_id} at {start} has an unreadable histogram"
+    for (key, added) in rows {
+        let (resolution, series_id, start) = key;
+        let mut total = match cache.rows.remove(&key) {
+            Some(total) => total,
+            None => select
+                .query_row(params![resolution, series_id, start], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, Vec<u8>>(4)?,
                     ))
-                })?,
-            },
-            None => Accumulator::default(),
+                })
+                .optional()?
+                .map(|(count, sum, min, max, bytes)| {
+                    DurationHistogram::from_bytes(&bytes)
+                        .map(|histogram| Accumulator {
+                            count,
+                            sum,
+                            min,
+                            max,
+                            histogram,
+                        })
+                        .ok_or_else(|| {
+                            StoreError::Corrupt(format!(
+                                "span rollup of series {series_id} at {start} has an unreadable histogram"
+                            ))
+                        })
+                })
+                .transpose()?
+                .unwrap_or_default(),
         };
         total.merge(&added);
         upsert.execute(params![
@@ -144,8 +260,102 @@ pub(super) fn record(
             total.max,
             total.histogram.to_bytes()
         ])?;
+        cache.rows.insert(key, total);
     }
-    Ok(overflowed)
+    tx.prepare_cached("DELETE FROM span_rollup_deltas WHERE id <= ?1")?
+        .execute(params![pending.last_id])?;
+    Ok(())
+}
+
+/// The delta rows of the database, merged (at start, or after a failed
+/// transaction reset the cache).
+fn load_pending(tx: &Connection) -> Result<Pending, StoreError> {
+    let mut pending = Pending::default();
+    for (id, entries) in read_deltas(tx)? {
+        pending.groups += 1;
+        pending.last_id = pending.last_id.max(id);
+        for (key, added) in entries {
+            pending.deltas.entry(key).or_default().merge(&added);
+        }
+    }
+    Ok(pending)
+}
+
+/// The entries of one delta row: (series id, minute start) → sums.
+type DeltaEntries = Vec<((i64, i64), Accumulator)>;
+
+/// Every delta row: its id and its entries.
+fn read_deltas(conn: &Connection) -> Result<Vec<(i64, DeltaEntries)>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT id, delta FROM span_rollup_deltas ORDER BY id")?;
+    let rows = stmt.query_map([], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, bytes) = row?;
+        let entries = decode_delta(&bytes)
+            .ok_or_else(|| StoreError::Corrupt(format!("span rollup delta {id} is unreadable")))?;
+        out.push((id, entries));
+    }
+    Ok(out)
+}
+
+/// The pending deltas as (series id, minute start, sums), for readers,
+/// who add them to the stored rows.
+pub(super) fn pending_deltas(
+    conn: &Connection,
+) -> Result<Vec<(i64, i64, Accumulator)>, StoreError> {
+    Ok(read_deltas(conn)?
+        .into_iter()
+        .flat_map(|(_, entries)| entries)
+        .map(|((series_id, minute), sums)| (series_id, minute, sums))
+        .collect())
+}
+
+fn encode_delta(minutes: &HashMap<(i64, i64), Accumulator>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(minutes.len() * 48);
+    put_varint(&mut out, minutes.len() as u64);
+    for ((series_id, minute), sums) in minutes {
+        put_zigzag(&mut out, *series_id);
+        put_zigzag(&mut out, *minute);
+        put_zigzag(&mut out, sums.count);
+        put_zigzag(&mut out, sums.sum);
+        put_zigzag(&mut out, sums.min);
+        put_zigzag(&mut out, sums.max);
+        let histogram = sums.histogram.to_bytes();
+        put_varint(&mut out, histogram.len() as u64);
+        out.extend_from_slice(&histogram);
+    }
+    out
+}
+
+fn decode_delta(bytes: &[u8]) -> Option<DeltaEntries> {
+    let mut reader = Reader::new(bytes);
+    let count = usize::try_from(reader.varint().ok()?).ok()?;
+    let mut out = Vec::with_capacity(count.min(bytes.len()));
+    for _ in 0..count {
+        let series_id = reader.zigzag().ok()?;
+        let minute = reader.zigzag().ok()?;
+        let (count, sum, min, max) = (
+            reader.zigzag().ok()?,
+            reader.zigzag().ok()?,
+            reader.zigzag().ok()?,
+            reader.zigzag().ok()?,
+        );
+        let len = usize::try_from(reader.varint().ok()?).ok()?;
+        let histogram = DurationHistogram::from_bytes(reader.take(len).ok()?)?;
+        out.push((
+            (series_id, minute),
+            Accumulator {
+                count,
+                sum,
+                min,
+                max,
+                histogram,
+            },
+        ));
+    }
+    reader.is_empty().then_some(out)
 }
 
 /// The series a span counts in, and whether that is the overflow series.
@@ -159,11 +369,7 @@ fn series_id(
     let kind = span.kind as i32;
     let status = span.status_code as i32;
     let key = (service_id, span.name.clone(), kind, status);
-    if let Some(id) = cache.ids.get(&key) {
-        return Ok((*id, false));
-    }
     if let Some(id) = find_series(tx, &key)? {
-        cache.ids.insert(key, id);
         return Ok((id, false));
     }
     let existing = match cache.per_service.get(&service_id) {
@@ -180,21 +386,14 @@ fn series_id(
     if existing >= limit {
         cache.per_service.insert(service_id, existing);
         let overflow = (service_id, OVERFLOW_OPERATION.to_string(), kind, status);
-        if let Some(id) = cache.ids.get(&overflow) {
-            return Ok((*id, true));
-        }
         let id = match find_series(tx, &overflow)? {
             Some(id) => id,
             None => insert_series(tx, &overflow)?,
         };
-        // Only the overflow series is remembered: the names that overflow
-        // are unbounded by definition.
-        cache.ids.insert(overflow, id);
         return Ok((id, true));
     }
     let id = insert_series(tx, &key)?;
     cache.per_service.insert(service_id, existing + 1);
-    cache.ids.insert(key, id);
     Ok((id, false))
 }
 

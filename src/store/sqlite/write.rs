@@ -12,6 +12,7 @@ use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
 
 use super::codec;
+use super::graph::{self, GraphChanges, NewSpan};
 use super::rollups;
 use super::StoreError;
 use crate::model::{Span, SpanBatch, StatusCode, TraceId, UnixNanos};
@@ -161,15 +162,23 @@ impl WriteStore {
         cutoff: UnixNanos,
         max_traces: usize,
     ) -> Result<(u64, u64), StoreError> {
-        let result = Self::delete_traces_in(&mut self.conn, cutoff, max_traces);
+        let result = Self::delete_traces_in(
+            &mut self.conn,
+            &mut self.dictionaries.span_series,
+            cutoff,
+            max_traces,
+        );
         if result.is_err() {
             self.dictionaries = Dictionaries::default();
         }
+        // Retention deleted rollup rows the cache may hold.
+        self.dictionaries.span_series.forget_rows();
         result
     }
 
     fn delete_traces_in(
         conn: &mut Connection,
+        series: &mut rollups::SeriesCache,
         cutoff: UnixNanos,
         max_traces: usize,
     ) -> Result<(u64, u64), StoreError> {
@@ -209,6 +218,7 @@ impl WriteStore {
                     delete_link.execute(params![service_id, start, rowid])?;
                 }
                 delete_trace.execute(params![rowid])?;
+                graph::delete_trace(&tx, *rowid)?;
             }
             let mut update_op = tx.prepare_cached(
                 "UPDATE operations SET span_count = MAX(span_count - ?1, 0) WHERE id = ?2",
@@ -222,7 +232,9 @@ impl WriteStore {
                 update_service.execute(params![count, operation_id])?;
             }
         }
+        rollups::compact_pending(&tx, series)?;
         rollups::delete_before(&tx, cutoff)?;
+        graph::delete_before(&tx, cutoff)?;
         tx.commit()?;
         Ok((victims.len() as u64, spans_deleted))
     }
@@ -279,24 +291,40 @@ impl WriteStore {
             }
         }
 
-        let mut new_spans: Vec<(i64, &Span)> = Vec::new();
+        let mut new_spans: Vec<rollups::RollupSpan<'_>> = Vec::new();
+        let mut graph_changes = GraphChanges::default();
         let mut traces = TraceWriter::new(&tx, dictionaries)?;
         for trace_id in &trace_order {
             let Some(spans) = by_trace.get(trace_id) else {
                 continue;
             };
-            let inserted = traces.write_trace(*trace_id, spans)?;
+            let (trace_rowid, existed, inserted) = traces.write_trace(*trace_id, spans)?;
             stats.traces_touched += 1;
+            let graph_spans: Vec<NewSpan<'_>> = inserted
+                .iter()
+                .map(|prepared| NewSpan {
+                    service_id: prepared.service_id,
+                    span: prepared.span,
+                })
+                .collect();
+            if !graph_spans.is_empty() {
+                graph_changes.add_trace(&tx, trace_rowid, existed, &graph_spans)?;
+            }
             for prepared in inserted {
                 stats.spans_inserted += 1;
                 *operation_counts.entry(prepared.operation_id).or_default() += 1;
                 let seen = service_seen.entry(prepared.service_id).or_insert((0, 0));
                 seen.0 += 1;
                 seen.1 = seen.1.max(prepared.span.end.0);
-                new_spans.push((prepared.service_id, prepared.span));
+                new_spans.push(rollups::RollupSpan {
+                    service_id: prepared.service_id,
+                    operation_id: prepared.operation_id,
+                    span: prepared.span,
+                });
             }
         }
         drop(traces);
+        graph_changes.apply(&tx)?;
         stats.spans_in_overflow = rollups::record(
             &tx,
             &mut dictionaries.span_series,
@@ -422,14 +450,22 @@ impl<'t> TraceWriter<'t> {
 
     /// Merges one trace's spans of this group into the store; returns the
     /// spans that were new.
+    /// Writes a trace's spans; answers its rowid, whether it was stored
+    /// before, and the spans that were new.
     fn write_trace<'s, 'a>(
         &mut self,
         trace_id: TraceId,
         spans: &'s [PreparedSpan<'a>],
-    ) -> Result<Vec<&'s PreparedSpan<'a>>, StoreError> {
+    ) -> Result<(i64, bool, Vec<&'s PreparedSpan<'a>>), StoreError> {
         match self.find_trace_summary(trace_id)? {
-            None => self.write_new_trace(trace_id, spans),
-            Some(summary) => self.merge_into_trace(summary, spans),
+            None => {
+                let (rowid, inserted) = self.write_new_trace(trace_id, spans)?;
+                Ok((rowid, false, inserted))
+            }
+            Some(summary) => {
+                let rowid = summary.rowid;
+                Ok((rowid, true, self.merge_into_trace(summary, spans)?))
+            }
         }
     }
 
@@ -439,7 +475,7 @@ impl<'t> TraceWriter<'t> {
         &mut self,
         trace_id: TraceId,
         spans: &'s [PreparedSpan<'a>],
-    ) -> Result<Vec<&'s PreparedSpan<'a>>, StoreError> {
+    ) -> Result<(i64, Vec<&'s PreparedSpan<'a>>), StoreError> {
         let mut seen = HashSet::with_capacity(spans.len());
         let unique: Vec<&PreparedSpan<'a>> = spans
             .iter()
@@ -467,7 +503,7 @@ impl<'t> TraceWriter<'t> {
             self.insert_trace_service
                 .execute(params![service_id, summary.start, summary.rowid])?;
         }
-        Ok(unique)
+        Ok((summary.rowid, unique))
     }
 
     /// A trace with stored spans: insert what is new, then update its

@@ -662,6 +662,9 @@ try {
     // A click anywhere on a row opens the service.
     await page.locator(`.red-table tr[data-row="${seed.shop}"] [data-col="p95_ms"]`).click();
     await page.waitForURL(`**/services/${seed.shop}`);
+    // Settled, so the next check's requests are its own.
+    await page.locator('.latency-chart canvas').first().waitFor();
+    await page.locator('.red-table tbody tr[data-row]').first().waitFor();
   });
 
   await check("a service page charts its requests, errors and latency per step", async () => {

@@ -1437,8 +1437,11 @@ fn main() {
                 .expect("temp dir");
             let mut server = Server::start(binary, dir.path(), &[]);
             let cpu_before = server.process_cpu(ticks);
+            let threads_before = thread_sched(server.pid());
             let run = run_ingest(server.addr, settings.http, settings.clients, &requests);
             let server_cpu_seconds = server.process_cpu(ticks) - cpu_before;
+            let writer_cpu_seconds =
+                by_thread_delta(&threads_before, &thread_sched(server.pid()), "writer").on_cpu;
             server.stop(SHUTDOWN_TIMEOUT);
             assert!(
                 run.failures.is_empty(),
@@ -1448,6 +1451,7 @@ fn main() {
             ab::Sample {
                 records: run.spans_acked as u64,
                 server_cpu_seconds,
+                writer_cpu_seconds,
                 wall: run.wall,
             }
         })

@@ -1366,6 +1366,12 @@ fn main() {
                 records: run.records as u64,
                 // Until every record is searchable: indexing included.
                 server_cpu_seconds: run.thread_cpu.iter().map(|(_, cpu)| cpu).sum(),
+                writer_cpu_seconds: run
+                    .thread_cpu
+                    .iter()
+                    .filter(|(name, _)| name == "writer")
+                    .map(|(_, cpu)| cpu)
+                    .sum(),
                 wall: run.wall,
             }
         }));

@@ -21,12 +21,18 @@ pub struct Sample {
     pub records: u64,
     /// CPU seconds of the whole server process during the run.
     pub server_cpu_seconds: f64,
+    /// CPU seconds of its writer thread, where storage work happens.
+    pub writer_cpu_seconds: f64,
     pub wall: Duration,
 }
 
 impl Sample {
     fn cpu_us_per_record(&self) -> f64 {
         self.server_cpu_seconds * 1e6 / self.records.max(1) as f64
+    }
+
+    fn writer_us_per_record(&self) -> f64 {
+        self.writer_cpu_seconds * 1e6 / self.records.max(1) as f64
     }
 
     fn records_per_second(&self) -> f64 {
@@ -67,10 +73,11 @@ pub fn compare(
             let binary = if which == 0 { current } else { baseline };
             let sample = run(binary);
             eprintln!(
-                "A/B round {}: {} {:.2} CPU-µs/{unit}, {:.0} {unit}s/s",
+                "A/B round {}: {} {:.2} CPU-µs/{unit} ({:.2} in the writer), {:.0} {unit}s/s",
                 round + 1,
                 if which == 0 { "this build" } else { "baseline" },
                 sample.cpu_us_per_record(),
+                sample.writer_us_per_record(),
                 sample.records_per_second()
             );
             samples[which].push(sample);
@@ -92,25 +99,38 @@ pub fn compare(
                 .collect(),
         )
     };
+    let writer = |which: usize| {
+        median(
+            samples[which]
+                .iter()
+                .map(Sample::writer_us_per_record)
+                .collect(),
+        )
+    };
     let mut out = String::new();
     let _ = writeln!(out, "\n### Same-run A/B ({rounds} alternating runs each)\n");
     let _ = writeln!(
         out,
-        "| binary | server CPU-µs per {unit} (median) | {unit}s/s (median) |"
+        "| binary | server CPU-µs per {unit} (median) | writer thread CPU-µs per {unit} | {unit}s/s (median) |"
     );
-    let _ = writeln!(out, "|---|---:|---:|");
-    let _ = writeln!(out, "| this build | {:.2} | {:.0} |", cpu(0), rate(0));
+    let _ = writeln!(out, "|---|---:|---:|---:|");
+    for (which, name) in [
+        (0, "this build".to_string()),
+        (1, format!("baseline `{}`", baseline.display())),
+    ] {
+        let _ = writeln!(
+            out,
+            "| {name} | {:.2} | {:.2} | {:.0} |",
+            cpu(which),
+            writer(which),
+            rate(which)
+        );
+    }
     let _ = writeln!(
         out,
-        "| baseline `{}` | {:.2} | {:.0} |",
-        baseline.display(),
-        cpu(1),
-        rate(1)
-    );
-    let _ = writeln!(
-        out,
-        "| ratio this / baseline | {:.3} | {:.3} |",
+        "| ratio this / baseline | {:.3} | {:.3} | {:.3} |",
         cpu(0) / cpu(1),
+        writer(0) / writer(1),
         rate(0) / rate(1)
     );
     out

@@ -8,8 +8,6 @@
 //! bucket, and so of the exact value at that rank. Histograms merge by
 //! adding counts, so minute rollups add up to hours and steps exactly.
 
-use std::collections::BTreeMap;
-
 /// Buckets per power of two: `2^SCALE`.
 pub const SCALE: u32 = 5;
 /// Worst relative error of a percentile answered from a histogram:
@@ -23,16 +21,74 @@ pub const FIXED_BOUNDS_MS: [f64; 16] = [
     10000.0, 15000.0,
 ];
 
+/// Counts per exponential bucket index, as one array from the lowest index
+/// in use: durations of one operation span a few powers of two, so the
+/// array is short, and adding to it is an index, not a tree insert.
+#[derive(Debug, Clone, Default)]
+struct Buckets {
+    offset: i32,
+    counts: Vec<u64>,
+}
+
+impl Buckets {
+    fn add(&mut self, index: i32, count: u64) {
+        if self.counts.is_empty() {
+            self.offset = index;
+        }
+        if index < self.offset {
+            let grow = (self.offset - index) as usize;
+            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
+            self.offset = index;
+        }
+        let at = (index - self.offset) as usize;
+        if at >= self.counts.len() {
+            self.counts.resize(at + 1, 0);
+        }
+        self.counts[at] += count;
+    }
+
+    fn take_one(&mut self, index: i32) {
+        if let Some(count) = usize::try_from(index - self.offset)
+            .ok()
+            .and_then(|at| self.counts.get_mut(at))
+        {
+            *count = count.saturating_sub(1);
+        }
+    }
+
+    /// (index, count) of the non-empty buckets, in index order.
+    fn iter(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, count)| **count > 0)
+            .map(|(at, count)| (self.offset + at as i32, *count))
+    }
+}
+
+impl PartialEq for Buckets {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Buckets {}
+
 /// Durations in nanoseconds, counted per exponential bucket.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DurationHistogram {
     /// Durations of 0 ns (no bucket holds 0).
     zero: u64,
-    /// Bucket index → count; bucket `i` holds `(b^i, b^(i+1)]` ns.
-    buckets: BTreeMap<i32, u64>,
+    /// Bucket `i` holds `(b^i, b^(i+1)]` ns.
+    buckets: Buckets,
     /// Counts per [`FIXED_BOUNDS_MS`] bucket, the last one open.
     fixed: [u64; 17],
 }
+
+/// The bucket of 1 ns, the shortest positive duration.
+const MIN_INDEX: i32 = -1;
+/// The bucket of `i64::MAX` ns.
+const MAX_INDEX: i32 = 63 << SCALE;
 
 fn bucket_ratio() -> f64 {
     2f64.powf(1.0 / f64::from(1u32 << SCALE))
@@ -65,7 +121,7 @@ impl DurationHistogram {
         if nanos == 0 {
             self.zero += count;
         } else {
-            *self.buckets.entry(bucket_of(nanos)).or_default() += count;
+            self.buckets.add(bucket_of(nanos), count);
         }
         self.fixed[fixed_bucket_of(nanos)] += count;
     }
@@ -77,13 +133,7 @@ impl DurationHistogram {
         if nanos == 0 {
             self.zero = self.zero.saturating_sub(1);
         } else {
-            let index = bucket_of(nanos);
-            if let Some(count) = self.buckets.get_mut(&index) {
-                *count -= 1;
-                if *count == 0 {
-                    self.buckets.remove(&index);
-                }
-            }
+            self.buckets.take_one(bucket_of(nanos));
         }
         let fixed = &mut self.fixed[fixed_bucket_of(nanos)];
         *fixed = fixed.saturating_sub(1);
@@ -91,8 +141,8 @@ impl DurationHistogram {
 
     pub fn merge(&mut self, other: &DurationHistogram) {
         self.zero += other.zero;
-        for (index, count) in &other.buckets {
-            *self.buckets.entry(*index).or_default() += count;
+        for (index, count) in other.buckets.iter() {
+            self.buckets.add(index, count);
         }
         for (sum, add) in self.fixed.iter_mut().zip(other.fixed) {
             *sum += add;
@@ -100,7 +150,7 @@ impl DurationHistogram {
     }
 
     pub fn count(&self) -> u64 {
-        self.zero + self.buckets.values().sum::<u64>()
+        self.zero + self.buckets.counts.iter().sum::<u64>()
     }
 
     /// Counts per [`FIXED_BOUNDS_MS`] bucket (not cumulative), the 17th
@@ -123,11 +173,11 @@ impl DurationHistogram {
             return Some(0.0);
         }
         let ratio = bucket_ratio();
-        for (index, count) in &self.buckets {
+        for (index, count) in self.buckets.iter() {
             seen += count;
             if rank <= seen {
                 // The geometric middle of (b^i, b^(i+1)].
-                return Some(ratio.powf(f64::from(*index) + 0.5));
+                return Some(ratio.powf(f64::from(index) + 0.5));
             }
         }
         None
@@ -136,21 +186,21 @@ impl DurationHistogram {
     /// A compact encoding: varints of the zero count, the 17 fixed counts,
     /// then (index delta, count) pairs in index order.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(24 + self.buckets.len() * 3);
+        let mut out = Vec::with_capacity(24 + self.buckets.counts.len() * 3);
         put_varint(&mut out, self.zero);
         for count in self.fixed {
             put_varint(&mut out, count);
         }
         let mut previous: Option<i32> = None;
-        for (index, count) in &self.buckets {
+        for (index, count) in self.buckets.iter() {
             let delta = match previous {
                 // The first index is zigzag-encoded: it may be negative.
-                None => zigzag(*index),
+                None => zigzag(index),
                 Some(previous) => u64::from(index.abs_diff(previous)),
             };
             put_varint(&mut out, delta);
-            put_varint(&mut out, *count);
-            previous = Some(*index);
+            put_varint(&mut out, count);
+            previous = Some(index);
         }
         out
     }
@@ -172,7 +222,15 @@ impl DurationHistogram {
                 Some(previous) => previous.checked_add(i32::try_from(delta).ok()?)?,
             };
             let count = get_varint(&mut reader)?;
-            histogram.buckets.insert(index, count);
+            // Indexes only grow, and durations below 2^63 ns lie in
+            // MIN_INDEX..=MAX_INDEX: anything else is corrupt (and must not
+            // size the array).
+            if previous.is_some_and(|previous| index <= previous)
+                || !(MIN_INDEX..=MAX_INDEX).contains(&index)
+            {
+                return None;
+            }
+            histogram.buckets.add(index, count);
             previous = Some(index);
         }
         Some(histogram)
@@ -302,6 +360,12 @@ mod tests {
         let bytes = histogram.to_bytes();
         assert_eq!(DurationHistogram::from_bytes(&bytes), Some(histogram));
         assert_eq!(DurationHistogram::from_bytes(&[0xff]), None);
+        // A bucket index no duration can have.
+        let mut far = bytes[..18].to_vec();
+        far.extend([0x80, 0x80, 0x04, 1]);
+        assert_eq!(DurationHistogram::from_bytes(&far), None);
+        assert_eq!(bucket_of(1), MIN_INDEX);
+        assert!(bucket_of(i64::MAX) <= MAX_INDEX);
         assert_eq!(
             DurationHistogram::from_bytes(&bytes[..bytes.len() - 1]),
             None

@@ -55,6 +55,35 @@ struct Half {
 /// (resolution, bucket start, parent service id, child, virtual).
 type EdgeKey = (i64, i64, i64, String, bool);
 
+/// The child side of a call while a group is counted: a service by id (no
+/// name to allocate per call) or a virtual node by name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Child {
+    Service(i64),
+    Node(String),
+}
+
+/// (resolution, bucket start, parent service id, child).
+type DeltaKey = (i64, i64, i64, Child);
+
+/// Entries the edge cache may hold before it starts over.
+const CACHE_LIMIT: usize = 20_000;
+
+/// The stored state of recently written edge rows, so adding to them needs
+/// no read; reset with the writer's other dictionaries when a transaction
+/// fails, and after retention.
+#[derive(Debug, Default)]
+pub(super) struct EdgeCache {
+    rows: HashMap<EdgeKey, (i64, i64, i64, DurationHistogram)>,
+    service_names: HashMap<i64, String>,
+}
+
+impl EdgeCache {
+    pub(super) fn forget_rows(&mut self) {
+        self.rows.clear();
+    }
+}
+
 #[derive(Debug, Default)]
 struct EdgeDelta {
     calls: i64,
@@ -67,8 +96,7 @@ struct EdgeDelta {
 /// The edge changes of one group, applied at the end.
 #[derive(Debug, Default)]
 pub(super) struct GraphChanges {
-    edges: HashMap<EdgeKey, EdgeDelta>,
-    service_names: HashMap<i64, String>,
+    edges: HashMap<DeltaKey, EdgeDelta>,
 }
 
 fn virtual_node(span: &Span) -> Option<(String, bool)> {
@@ -90,14 +118,13 @@ fn virtual_node(span: &Span) -> Option<(String, bool)> {
 }
 
 impl GraphChanges {
-    fn count(&mut self, parent: &Half, child: String, is_virtual: bool, error: bool, sign: i64) {
+    fn count(&mut self, parent: &Half, child: Child, error: bool, sign: i64) {
         for resolution in RESOLUTIONS {
             let key = (
                 resolution,
                 bucket_start(UnixNanos(parent.start), resolution),
                 parent.service_id,
                 child.clone(),
-                is_virtual,
             );
             let delta = self.edges.entry(key).or_default();
             delta.calls += sign;
@@ -109,17 +136,6 @@ impl GraphChanges {
                 delta.removed.push(parent.duration);
             }
         }
-    }
-
-    fn service_name(&mut self, tx: &Connection, service_id: i64) -> Result<String, StoreError> {
-        if let Some(name) = self.service_names.get(&service_id) {
-            return Ok(name.clone());
-        }
-        let name: String = tx
-            .prepare_cached("SELECT name FROM services WHERE id = ?1")?
-            .query_row(params![service_id], |row| row.get(0))?;
-        self.service_names.insert(service_id, name.clone());
-        Ok(name)
     }
 
     /// Finds the calls that the new spans of one trace complete.
@@ -212,8 +228,12 @@ impl GraphChanges {
         }
         for (parent_at, child_at) in calls {
             let (parent, child) = (&halves[parent_at], &halves[child_at]);
-            let child_name = self.service_name(tx, child.service_id)?;
-            self.count(parent, child_name, false, parent.error || child.error, 1);
+            self.count(
+                parent,
+                Child::Service(child.service_id),
+                parent.error || child.error,
+                1,
+            );
             // A stored client span counted as a virtual call: move it.
             if !parent.is_new && is_outgoing(parent.kind) {
                 self.unvirtualize(tx, trace_rowid, parent)?;
@@ -226,7 +246,7 @@ impl GraphChanges {
             if has_remote_child[at] {
                 continue;
             }
-            self.count(half, node.clone(), true, half.error, 1);
+            self.count(half, Child::Node(node.clone()), half.error, 1);
             // Only a call whose other side may still send a span needs
             // remembering: a database never will.
             if *may_arrive {
@@ -255,7 +275,7 @@ impl GraphChanges {
             })
             .optional()?;
         if let Some(node) = node {
-            self.count(parent, node, true, parent.error, -1);
+            self.count(parent, Child::Node(node), parent.error, -1);
             tx.prepare_cached("DELETE FROM virtual_calls WHERE trace_rowid = ?1 AND span_id = ?2")?
                 .execute(params![trace_rowid, &parent.span_id.0[..]])?;
         }
@@ -263,7 +283,10 @@ impl GraphChanges {
     }
 
     /// Writes the group's edge changes.
-    pub(super) fn apply(self, tx: &Connection) -> Result<(), StoreError> {
+    pub(super) fn apply(self, tx: &Connection, cache: &mut EdgeCache) -> Result<(), StoreError> {
+        if cache.rows.len() + self.edges.len() > CACHE_LIMIT {
+            cache.rows.clear();
+        }
         let mut select = tx.prepare_cached(
             "SELECT call_count, error_count, duration_sum_nano, histogram FROM service_edges
              WHERE resolution = ?1 AND bucket_start = ?2 AND parent_service_id = ?3
@@ -278,29 +301,39 @@ impl GraphChanges {
             "DELETE FROM service_edges WHERE resolution = ?1 AND bucket_start = ?2
                AND parent_service_id = ?3 AND child = ?4 AND virtual = ?5",
         )?;
-        for ((resolution, start, parent, child, is_virtual), delta) in self.edges {
-            let key = params![resolution, start, parent, child, is_virtual];
-            let stored = select
-                .query_row(key, |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, i64>(1)?,
-                        row.get::<_, i64>(2)?,
-                        row.get::<_, Vec<u8>>(3)?,
-                    ))
-                })
-                .optional()?;
-            let (mut calls, mut errors, mut sum, mut histogram) = match stored {
-                Some((calls, errors, sum, bytes)) => (
-                    calls,
-                    errors,
-                    sum,
-                    DurationHistogram::from_bytes(&bytes).ok_or_else(|| {
-                        StoreError::Corrupt(format!("service edge {parent}→{child} at {start}"))
-                    })?,
-                ),
-                None => (0, 0, 0, DurationHistogram::default()),
+        for ((resolution, start, parent, child), delta) in self.edges {
+            let (child, is_virtual) = match child {
+                Child::Service(id) => (service_name(tx, cache, id)?, false),
+                Child::Node(name) => (name, true),
             };
+            let edge_key = (resolution, start, parent, child, is_virtual);
+            let key = params![resolution, start, parent, edge_key.3, is_virtual];
+            let stored = match cache.rows.remove(&edge_key) {
+                Some(row) => Some(row),
+                None => select
+                    .query_row(key, |row| {
+                        Ok((
+                            row.get::<_, i64>(0)?,
+                            row.get::<_, i64>(1)?,
+                            row.get::<_, i64>(2)?,
+                            row.get::<_, Vec<u8>>(3)?,
+                        ))
+                    })
+                    .optional()?
+                    .map(|(calls, errors, sum, bytes)| {
+                        DurationHistogram::from_bytes(&bytes)
+                            .map(|histogram| (calls, errors, sum, histogram))
+                            .ok_or_else(|| {
+                                StoreError::Corrupt(format!(
+                                    "service edge {parent}→{} at {start}",
+                                    edge_key.3
+                                ))
+                            })
+                    })
+                    .transpose()?,
+            };
+            let (mut calls, mut errors, mut sum, mut histogram) =
+                stored.unwrap_or((0, 0, 0, DurationHistogram::default()));
             calls += delta.calls;
             errors += delta.errors;
             sum += delta.duration_sum;
@@ -315,17 +348,29 @@ impl GraphChanges {
                     resolution,
                     start,
                     parent,
-                    child,
+                    edge_key.3,
                     is_virtual,
                     calls,
                     errors.max(0),
                     sum,
                     histogram.to_bytes()
                 ])?;
+                cache.rows.insert(edge_key, (calls, errors, sum, histogram));
             }
         }
         Ok(())
     }
+}
+
+fn service_name(tx: &Connection, cache: &mut EdgeCache, id: i64) -> Result<String, StoreError> {
+    if let Some(name) = cache.service_names.get(&id) {
+        return Ok(name.clone());
+    }
+    let name: String = tx
+        .prepare_cached("SELECT name FROM services WHERE id = ?1")?
+        .query_row(params![id], |row| row.get(0))?;
+    cache.service_names.insert(id, name.clone());
+    Ok(name)
 }
 
 fn is_outgoing(kind: i32) -> bool {

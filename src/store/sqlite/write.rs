@@ -30,6 +30,7 @@ struct Dictionaries {
     resources: HashMap<String, (i64, i64)>,
     scopes: HashMap<(String, String), i64>,
     span_series: rollups::SeriesCache,
+    edges: graph::EdgeCache,
 }
 
 /// What one committed group wrote.
@@ -171,8 +172,9 @@ impl WriteStore {
         if result.is_err() {
             self.dictionaries = Dictionaries::default();
         }
-        // Retention deleted rollup rows the cache may hold.
+        // Retention deleted rollup and edge rows the caches may hold.
         self.dictionaries.span_series.forget_rows();
+        self.dictionaries.edges.forget_rows();
         result
     }
 
@@ -324,7 +326,7 @@ impl WriteStore {
             }
         }
         drop(traces);
-        graph_changes.apply(&tx)?;
+        graph_changes.apply(&tx, &mut dictionaries.edges)?;
         stats.spans_in_overflow = rollups::record(
             &tx,
             &mut dictionaries.span_series,

@@ -6,6 +6,7 @@
 //   SCREENSHOT_DIR    where screenshots go
 // Prints `ok - …` / `not ok - …` per check, then `BENCH {json}`; exits 1
 // when a check failed.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
@@ -426,6 +427,35 @@ try {
     const logCount = await page.getByTestId('trace-logs').locator('.log-row[data-log-id]').count();
     assert(logCount === seed.log_expected, `trace logs: ${logCount}`);
     await page.screenshot({ path: join(shots, 'trace.png'), fullPage: true });
+  });
+
+  await check('the trace downloads as JSON in the API shape', async () => {
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download JSON' }).click(),
+    ]);
+    assert(download.suggestedFilename() === `trace-${seed.checkout_trace}.json`, download.suggestedFilename());
+    const saved = JSON.parse(readFileSync(await download.path(), 'utf8'));
+    assert(saved.trace_id === seed.checkout_trace, `trace_id ${saved.trace_id}`);
+    const ids = saved.spans.map((span) => span.span_id).sort();
+    assert(JSON.stringify(ids) === JSON.stringify([...seed.tree_order].sort()), `spans ${ids.length}`);
+  });
+
+  await check('a pasted trace id opens that trace; a malformed one says why', async () => {
+    await page.goto(`${base}/traces?lookback=1h`);
+    const box = page.getByRole('form', { name: 'Open a trace by id' });
+    await box.getByLabel('Trace id').fill('not-a-trace-id');
+    await box.getByRole('button', { name: 'Open' }).click();
+    const alert = box.getByRole('alert');
+    await alert.waitFor();
+    assert((await alert.innerText()).includes('32 hex'), 'the error says what an id is');
+    assert(!page.url().includes('/traces/'), 'stays on the search');
+    await box.getByLabel('Trace id').fill(` ${seed.checkout_trace.toUpperCase()} `);
+    await box.getByRole('button', { name: 'Open' }).click();
+    await page.waitForURL(`**/traces/${seed.checkout_trace}`);
+    await page.locator('.wf-row').first().waitFor();
+    // Back to the trace for the checks that follow.
+    await page.locator(`.wf-row[data-span-id="${seed.charge_span}"]`).click();
   });
 
   await check('keyboard moves through the waterfall and collapses subtrees', async () => {

@@ -93,3 +93,21 @@ export function StatusPill({ status }: { status: string }) {
     status === 'ok' || status === 'healthy' ? 'ok' : status === 'degraded' ? 'warn' : status === 'unset' ? 'muted' : 'bad';
   return <span class={`pill pill-${tone}`}>{status}</span>;
 }
+
+/** Saves `text` as a file: the page already holds the data, so the download
+ * needs no second request (and no credentials in a link). */
+export function DownloadButton({ text, filename, label }: { text: () => string; filename: string; label: string }) {
+  const download = () => {
+    const url = URL.createObjectURL(new Blob([text()], { type: 'application/json' }));
+    const link = document.createElement('a');
+    link.href = url;
+    link.download = filename;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  };
+  return (
+    <button type="button" class="btn btn-small" onClick={download}>
+      {label}
+    </button>
+  );
+}

@@ -7,7 +7,7 @@ import { formatCount, formatDuration, parseTime, plural } from '../lib/format';
 import { operationBaselines } from '../lib/metrics';
 import { backLink, href, navigate } from '../lib/router';
 import { AttributeTable } from '../components/tree';
-import { CopyButton, ErrorBox, Loading, StatusPill, Time } from '../components/common';
+import { CopyButton, DownloadButton, ErrorBox, Loading, StatusPill, Time } from '../components/common';
 import { LogTable } from '../components/LogTable';
 
 const ROW_HEIGHT = 28;
@@ -537,7 +537,12 @@ export function TracePage({ traceId, query }: { traceId: string; query: URLSearc
         <div>
           <div class="crumbs">
             <a {...backLink('/traces')}>Traces</a>{' '}
-            / <code>{trace.data.trace_id}</code> <CopyButton label="Copy id" text={() => trace.data!.trace_id} />
+            / <code>{trace.data.trace_id}</code> <CopyButton label="Copy id" text={() => trace.data!.trace_id} />{' '}
+            <DownloadButton
+              label="Download JSON"
+              filename={`trace-${trace.data.trace_id}.json`}
+              text={() => JSON.stringify(trace.data, null, 2)}
+            />
           </div>
           <h1>
             {model.root ? (

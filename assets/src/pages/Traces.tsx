@@ -12,6 +12,7 @@ import { axis, Chart, timeAxis } from '../components/Chart';
 import { ErrorBox, Loading, SendDataHelp, Time } from '../components/common';
 import { RefreshControls } from '../components/Refresh';
 import { TimeRangePicker } from '../components/TimeRangePicker';
+import { TraceIdBox } from '../components/TraceIdBox';
 
 const PAGE_SIZE = 50;
 
@@ -406,6 +407,7 @@ export function TracesPage({ query }: { query: URLSearchParams }) {
     <div class="page">
       <div class="page-head">
         <h1>Traces</h1>
+        <TraceIdBox />
         {services.error && <ErrorBox error={services.error} title="Could not load services" onRetry={services.reload} />}
       </div>
       <SearchForm applied={filters} services={services.data?.services} loading={search.loading} />

@@ -83,30 +83,11 @@ pub fn compare(
             samples[which].push(sample);
         }
     }
-    let cpu = |which: usize| {
-        median(
-            samples[which]
-                .iter()
-                .map(Sample::cpu_us_per_record)
-                .collect(),
-        )
-    };
-    let rate = |which: usize| {
-        median(
-            samples[which]
-                .iter()
-                .map(Sample::records_per_second)
-                .collect(),
-        )
-    };
-    let writer = |which: usize| {
-        median(
-            samples[which]
-                .iter()
-                .map(Sample::writer_us_per_record)
-                .collect(),
-        )
-    };
+    let median_of =
+        |which: usize, of: fn(&Sample) -> f64| median(samples[which].iter().map(of).collect());
+    let cpu = |which| median_of(which, Sample::cpu_us_per_record);
+    let rate = |which| median_of(which, Sample::records_per_second);
+    let writer = |which| median_of(which, Sample::writer_us_per_record);
     let mut out = String::new();
     let _ = writeln!(out, "\n### Same-run A/B ({rounds} alternating runs each)\n");
     let _ = writeln!(

@@ -29,12 +29,7 @@ impl Edge {
 
 /// `[start, end)` in unix seconds from the usual time parameters.
 pub fn parse_dependencies(params: &Params, now: UnixNanos) -> Result<(i64, i64), QueryError> {
-    let (start, end) = params::time_range(params, now)?;
-    let seconds = |at: UnixNanos| at.0.div_euclid(1_000_000_000);
-    Ok((
-        seconds(start),
-        seconds(UnixNanos(end.0.saturating_add(999_999_999))),
-    ))
+    params::time_range_seconds(params, now)
 }
 
 /// The edges over `[start, end)`, read with `read(resolution, from, to)`,

@@ -122,6 +122,14 @@ pub fn decode_cursor(text: &str, count: usize) -> Result<Vec<i64>, QueryError> {
     Ok(values)
 }
 
+/// [`time_range`] in whole unix seconds, `[start, end)`: what the rollups
+/// are bucketed in. The end's last partial second counts.
+pub fn time_range_seconds(params: &Params, now: UnixNanos) -> Result<(i64, i64), QueryError> {
+    let (start, end) = time_range(params, now)?;
+    let seconds = |at: i64| at.div_euclid(1_000_000_000);
+    Ok((seconds(start.0), seconds(end.0.saturating_add(999_999_999))))
+}
+
 /// Parameters from literal pairs, for tests.
 #[cfg(test)]
 pub(crate) fn from_pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

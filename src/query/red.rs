@@ -4,14 +4,14 @@
 //!
 //! A service's numbers count its entry spans (kinds server and consumer)
 //! unless `span_kind` says otherwise. Percentiles come from the merged
-//! duration histograms: within [`RELATIVE_ERROR`] of the exact value at
+//! duration histograms: within [`RELATIVE_ERROR`](crate::model::RELATIVE_ERROR) of the exact value at
 //! the same rank, and never outside the exact min and max.
 
 use std::collections::BTreeMap;
 
 use super::params::{self, Params};
 use super::QueryError;
-use crate::model::{DurationHistogram, SpanKind, StatusCode, UnixNanos, RELATIVE_ERROR};
+use crate::model::{DurationHistogram, SpanKind, StatusCode, UnixNanos};
 use crate::store::sqlite::read::{RollupFilter, RollupRow};
 
 /// Most points one RED series answers.
@@ -117,9 +117,6 @@ pub struct SummaryGroup {
     pub red: Red,
 }
 
-/// The percentile bound, for docs and tests.
-pub const PERCENTILE_RELATIVE_ERROR: f64 = RELATIVE_ERROR;
-
 fn parse_kinds(params: &Params) -> Result<Vec<SpanKind>, QueryError> {
     let kind = match params::get(params, "span_kind") {
         None => return Ok(vec![SpanKind::Server, SpanKind::Consumer]),
@@ -140,15 +137,13 @@ fn parse_kinds(params: &Params) -> Result<Vec<SpanKind>, QueryError> {
 }
 
 fn parse_selection(params: &Params, now: UnixNanos) -> Result<SpanSelection, QueryError> {
-    let (start, end) = params::time_range(params, now)?;
-    let seconds = |at: UnixNanos| at.0.div_euclid(1_000_000_000);
+    let (start, end) = params::time_range_seconds(params, now)?;
     Ok(SpanSelection {
         service: params::get(params, "service").map(str::to_string),
         operation: params::get(params, "operation").map(str::to_string),
         kinds: parse_kinds(params)?,
-        start: seconds(start),
-        // The last partial second counts.
-        end: seconds(UnixNanos(end.0.saturating_add(999_999_999))),
+        start,
+        end,
     })
 }
 

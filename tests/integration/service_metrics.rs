@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use lookout::query::red::PERCENTILE_RELATIVE_ERROR;
+use lookout::model::RELATIVE_ERROR;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode as OtlpStatusCode;
 use reqwest::StatusCode;
@@ -105,7 +105,7 @@ fn assert_close(got: &Value, want: f64, context: &str) {
         .unwrap_or_else(|| panic!("{context}: no number in {got}"));
     let error = (got - want).abs() / want.max(1e-9);
     assert!(
-        error <= PERCENTILE_RELATIVE_ERROR,
+        error <= RELATIVE_ERROR,
         "{context}: {got} vs exact {want} ({:.3} %)",
         error * 100.0
     );

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection, OptionalExtension as _};
 
 use super::rollups::{bucket_start, RESOLUTIONS};
+use super::write::NewSpan;
 use crate::model::{AttrValue, DurationHistogram, Span, SpanId, SpanKind, StatusCode, UnixNanos};
 use crate::store::StoreError;
 
@@ -29,12 +30,6 @@ pub const VIRTUAL_NODE_ATTRIBUTES: [(&str, bool); 4] = [
     ("messaging.system", true),
     ("server.address", true),
 ];
-
-/// One new span of a trace, as the graph needs it.
-pub(super) struct NewSpan<'a> {
-    pub service_id: i64,
-    pub span: &'a Span,
-}
 
 /// The parts of a span the graph reads, new or stored.
 #[derive(Debug, Clone)]

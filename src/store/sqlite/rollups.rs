@@ -20,7 +20,8 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection, OptionalExtension as _};
 
 use super::codec::{put_varint, put_zigzag, Reader};
-use crate::model::{DurationHistogram, Span, StatusCode, UnixNanos};
+use super::write::NewSpan;
+use crate::model::{DurationHistogram, Span, UnixNanos};
 use crate::store::StoreError;
 
 /// Groups whose deltas are pending before the writer merges them.
@@ -70,13 +71,6 @@ impl SeriesCache {
     pub(super) fn forget_rows(&mut self) {
         self.rows.clear();
     }
-}
-
-/// A new span for the rollups: its service and operation ids.
-pub(super) struct RollupSpan<'a> {
-    pub service_id: i64,
-    pub operation_id: i64,
-    pub span: &'a Span,
 }
 
 /// What one span adds to a rollup row, and rows merged.
@@ -130,7 +124,7 @@ pub(super) fn record(
     tx: &Connection,
     cache: &mut SeriesCache,
     limit: usize,
-    spans: &[RollupSpan<'_>],
+    spans: &[NewSpan<'_>],
 ) -> Result<u64, StoreError> {
     let mut overflowed = 0u64;
     let minute = RESOLUTIONS[0];
@@ -426,9 +420,4 @@ pub(super) fn delete_before(tx: &Connection, cutoff: UnixNanos) -> Result<u64, S
         deleted += delete.execute(params![resolution, cutoff_seconds - resolution])? as u64;
     }
     Ok(deleted)
-}
-
-/// Whether a status code makes a span an error in RED numbers.
-pub fn is_error(status: i32) -> bool {
-    status == StatusCode::Error as i32
 }

@@ -12,7 +12,7 @@ use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
 
 use super::codec;
-use super::graph::{self, GraphChanges, NewSpan};
+use super::graph::{self, GraphChanges};
 use super::rollups;
 use super::StoreError;
 use crate::model::{Span, SpanBatch, StatusCode, TraceId, UnixNanos};
@@ -70,6 +70,14 @@ fn parse_service_list(text: &str) -> Vec<i64> {
 
 fn format_service_list(ids: &[i64]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// A span this group stored (not a duplicate), with its ids: what the
+/// service metrics and the service graph count.
+pub(super) struct NewSpan<'a> {
+    pub service_id: i64,
+    pub operation_id: i64,
+    pub span: &'a Span,
 }
 
 /// One span resolved against the dictionaries, ready for its row.
@@ -293,7 +301,7 @@ impl WriteStore {
             }
         }
 
-        let mut new_spans: Vec<rollups::RollupSpan<'_>> = Vec::new();
+        let mut new_spans: Vec<NewSpan<'_>> = Vec::new();
         let mut graph_changes = GraphChanges::default();
         let mut traces = TraceWriter::new(&tx, dictionaries)?;
         for trace_id in &trace_order {
@@ -302,27 +310,21 @@ impl WriteStore {
             };
             let (trace_rowid, existed, inserted) = traces.write_trace(*trace_id, spans)?;
             stats.traces_touched += 1;
-            let graph_spans: Vec<NewSpan<'_>> = inserted
-                .iter()
-                .map(|prepared| NewSpan {
-                    service_id: prepared.service_id,
-                    span: prepared.span,
-                })
-                .collect();
-            if !graph_spans.is_empty() {
-                graph_changes.add_trace(&tx, trace_rowid, existed, &graph_spans)?;
-            }
+            let trace_start = new_spans.len();
             for prepared in inserted {
                 stats.spans_inserted += 1;
                 *operation_counts.entry(prepared.operation_id).or_default() += 1;
                 let seen = service_seen.entry(prepared.service_id).or_insert((0, 0));
                 seen.0 += 1;
                 seen.1 = seen.1.max(prepared.span.end.0);
-                new_spans.push(rollups::RollupSpan {
+                new_spans.push(NewSpan {
                     service_id: prepared.service_id,
                     operation_id: prepared.operation_id,
                     span: prepared.span,
                 });
+            }
+            if new_spans.len() > trace_start {
+                graph_changes.add_trace(&tx, trace_rowid, existed, &new_spans[trace_start..])?;
             }
         }
         drop(traces);

@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
-# The one command that runs every test: unit, integration, crash, CLI and
-# the browser tests of the web app. Installs what the browser tests need
-# when it is missing (Debian's Chromium, as root, and the web app's npm
-# packages), then runs `cargo test --locked` with any extra arguments.
+# The one command that runs every test: unit, integration, crash, CLI, the
+# PromQL comparison with a real Prometheus and the browser tests of the web
+# app. Installs what those need when it is missing (Debian's Chromium and
+# Prometheus, as root, and the web app's npm packages), then runs
+# `cargo test --locked` with any extra arguments.
 #
 # Without Chromium or the npm packages the browser test reports that it
 # was skipped and passes; LOOKOUT_REQUIRE_BROWSER=1 makes that a failure.
+# Likewise without Prometheus for the PromQL comparison
+# (LOOKOUT_REQUIRE_PROMETHEUS=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 chromium="${LOOKOUT_CHROMIUM:-/usr/bin/chromium}"
-if [ ! -x "$chromium" ]; then
+missing=()
+[ -x "$chromium" ] || missing+=(chromium)
+command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== installing chromium (apt-get)"
+    echo "== installing ${missing[*]} (apt-get)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "!! $chromium is missing and this is not root: the browser tests will be skipped" >&2
+    echo "!! ${missing[*]} missing and this is not root: the tests that need them will be skipped" >&2
   fi
 fi
 

@@ -6,6 +6,7 @@
 //! compact on-disk encoding lives in `store`.
 
 mod histogram;
+pub mod metric;
 mod ids;
 mod time;
 mod window;

@@ -8,6 +8,7 @@ pub mod graph;
 pub mod logql;
 pub mod logs;
 pub mod params;
+pub mod promql;
 mod read_side;
 pub mod red;
 pub mod traces;

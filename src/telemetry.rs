@@ -125,10 +125,13 @@ pub enum RejectReason {
     IndexLag,
     /// The transaction failed or the writer is gone.
     WriteFailed,
+    /// A metric data point would have created a series beyond
+    /// `--metric-series-limit` or `--metric-series-per-metric-limit`.
+    SeriesLimit,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 8] = [
+    pub const ALL: [RejectReason; 9] = [
         RejectReason::CorruptJournalRecord,
         RejectReason::Decode,
         RejectReason::InvalidItem,
@@ -137,6 +140,7 @@ impl RejectReason {
         RejectReason::QueueFull,
         RejectReason::IndexLag,
         RejectReason::WriteFailed,
+        RejectReason::SeriesLimit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -149,6 +153,7 @@ impl RejectReason {
             RejectReason::QueueFull => "queue_full",
             RejectReason::IndexLag => "index_lag",
             RejectReason::WriteFailed => "write_failed",
+            RejectReason::SeriesLimit => "series_limit",
         }
     }
 }
@@ -159,6 +164,10 @@ pub struct Metrics {
     /// New spans whose service metrics count in an overflow series.
     pub span_series_overflow: Counter,
     pub ingested_logs: Counter,
+    /// OTLP metric data points stored.
+    pub ingested_metric_points: Counter,
+    /// Metric series created.
+    pub metric_series_created: Counter,
     /// Log records added to the tantivy indexes.
     pub indexed_logs: Counter,
     pub index_commit_seconds: Histogram,
@@ -266,6 +275,29 @@ impl Metrics {
             out,
             "lookout_ingested_logs_total {}",
             self.ingested_logs.get()
+        );
+
+        header(
+            &mut out,
+            "lookout_ingested_metric_points_total",
+            "counter",
+            "OTLP metric data points stored.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_ingested_metric_points_total {}",
+            self.ingested_metric_points.get()
+        );
+        header(
+            &mut out,
+            "lookout_metric_series_created_total",
+            "counter",
+            "Metric series created.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_metric_series_created_total {}",
+            self.metric_series_created.get()
         );
 
         header(

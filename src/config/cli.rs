@@ -118,6 +118,14 @@ pub struct ServeOptions {
     /// further operations count as `__overflow__` [default: 1000]
     #[arg(long, env = "LOOKOUT_SPAN_SERIES_LIMIT")]
     pub span_series_limit: Option<usize>,
+    /// OTLP metric series in total; data points that would create more are
+    /// refused in `partial_success` [default: 200000]
+    #[arg(long, env = "LOOKOUT_METRIC_SERIES_LIMIT")]
+    pub metric_series_limit: Option<usize>,
+    /// OTLP metric series per metric family (a histogram's buckets count)
+    /// [default: 20000]
+    #[arg(long, env = "LOOKOUT_METRIC_SERIES_PER_METRIC_LIMIT")]
+    pub metric_series_per_metric_limit: Option<usize>,
     /// fsync the WAL on every commit (survives power loss, not only crashes)
     #[arg(long, env = "LOOKOUT_SYNC_FULL")]
     pub sync_full: Option<bool>,

@@ -189,6 +189,25 @@ impl Config {
         if span_series_limit == 0 {
             return Err(invalid("--span-series-limit", "must be at least 1".into()));
         }
+        let metric_defaults = crate::store::sqlite::metrics::SeriesLimits::default();
+        let metric_series_limits = crate::store::sqlite::metrics::SeriesLimits {
+            total: cli.metric_series_limit.unwrap_or(metric_defaults.total),
+            per_metric: cli
+                .metric_series_per_metric_limit
+                .unwrap_or(metric_defaults.per_metric),
+        };
+        if metric_series_limits.total == 0 {
+            return Err(invalid(
+                "--metric-series-limit",
+                "must be at least 1".into(),
+            ));
+        }
+        if metric_series_limits.per_metric == 0 {
+            return Err(invalid(
+                "--metric-series-per-metric-limit",
+                "must be at least 1".into(),
+            ));
+        }
         #[cfg(feature = "test-hooks")]
         let writer_delay = match &cli.test_writer_delay {
             Some(text) => parse_duration("--test-writer-delay", text)?,
@@ -220,6 +239,7 @@ impl Config {
             store: StoreOptions {
                 synchronous_full: cli.sync_full.unwrap_or(false),
                 span_series_limit,
+                metric_series_limits,
                 ..StoreOptions::default()
             },
         };

@@ -6,8 +6,9 @@
 //! compact on-disk encoding lives in `store`.
 
 mod histogram;
-pub mod metric;
 mod ids;
+pub mod metric;
+pub mod metric_batch;
 mod time;
 mod window;
 

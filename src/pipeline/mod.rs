@@ -23,6 +23,7 @@ use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use crate::model::metric_batch::{MetricBatch, MetricOutcome};
 use crate::model::{SpanBatch, UnixNanos};
 use crate::store::log_codec::EncodedLog;
 use crate::store::sqlite::write::GroupStats;
@@ -97,6 +98,11 @@ pub(crate) enum Command {
     Spans(SpanBatch, Reply<GroupStats>),
     /// Log records, already encoded for the journal.
     Logs(Vec<EncodedLog>, Reply<GroupStats>),
+    /// Metric data points; answered with what became of each.
+    Metrics(MetricBatch, Reply<MetricOutcome>),
+    /// Move metric samples whose hour ended (as of this wall time, unix
+    /// ms) into chunks. The writer also does it by itself every minute.
+    CompactMetrics(i64, Reply<u64>),
     /// Delete journal rows up to this id: the log index has committed them.
     TruncateJournal(i64),
     /// A tiny committed write that proves the database is writable.
@@ -201,6 +207,20 @@ impl WriterHandle {
         self.sender
             .send(Command::TruncateJournal(up_to))
             .map_err(|_| WriteError::WriterGone)
+    }
+
+    /// Writes metric data points and waits for the commit; the outcome
+    /// says which points were refused and why.
+    pub async fn write_metrics(&self, batch: MetricBatch) -> Result<MetricOutcome, WriteError> {
+        let receiver = self.try_submit(|reply| Command::Metrics(batch, reply))?;
+        receiver.await.unwrap_or(Err(WriteError::WriterGone))
+    }
+
+    /// Moves metric samples whose hour ended before `now_ms` (less the
+    /// grace period) into compressed chunks; returns the chunks written.
+    pub async fn compact_metrics(&self, now_ms: i64) -> Result<u64, WriteError> {
+        let receiver = self.try_submit(|reply| Command::CompactMetrics(now_ms, reply))?;
+        receiver.await.unwrap_or(Err(WriteError::WriterGone))
     }
 
     /// Writes spans and waits for the commit.

@@ -11,7 +11,7 @@ use super::{supervise, Command, PipelineOptions, WriteError, WriterHandle, Write
 use crate::model::UnixNanos;
 use crate::store::log_codec::EncodedLog;
 use crate::store::{StoreError, WriteStore};
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, RejectReason};
 
 /// Starts the `writer` thread. It runs until every `WriterHandle` is
 /// dropped and the queue is drained, then checkpoints and returns.
@@ -46,6 +46,7 @@ pub fn spawn_writer(
             query_only: false,
             journal_notify,
             garbage,
+            last_compaction: None,
         };
         writer.run();
     })?;
@@ -65,10 +66,20 @@ struct Writer {
     journal_notify: Option<Sender<()>>,
     /// Written batches go here to be freed off the writer thread.
     garbage: Sender<Garbage>,
+    /// When metric samples were last moved into chunks.
+    last_compaction: Option<Instant>,
 }
 
 /// A written group's data, freed by the `writer-free` thread.
-type Garbage = (Vec<crate::model::SpanBatch>, Vec<Vec<EncodedLog>>);
+type Garbage = (
+    Vec<crate::model::SpanBatch>,
+    Vec<Vec<EncodedLog>>,
+    Vec<crate::model::metric_batch::MetricBatch>,
+);
+
+/// How often the writer moves finished hours of metric samples into
+/// chunks.
+const METRIC_COMPACTION_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Writer {
     fn run(&mut self) {
@@ -87,6 +98,7 @@ impl Writer {
             stopping = group.iter().any(|command| matches!(command, Command::Stop));
             self.metrics.queue_depth.set(self.receiver.len() as i64);
             self.write(group);
+            self.compact_metrics_when_due();
         }
         if let Err(error) = self.store.checkpoint() {
             tracing::warn!(%error, "final checkpoint failed");
@@ -111,6 +123,23 @@ impl Writer {
         group
     }
 
+    /// Every minute: finished hours of metric samples into chunks. A
+    /// failure is logged and retried next time; the samples stay in the
+    /// head meanwhile, so nothing is lost.
+    fn compact_metrics_when_due(&mut self) {
+        if self
+            .last_compaction
+            .is_some_and(|at| at.elapsed() < METRIC_COMPACTION_EVERY)
+        {
+            return;
+        }
+        self.last_compaction = Some(Instant::now());
+        if let Err(error) = self.store.compact_metrics(UnixNanos::now().0 / 1_000_000) {
+            self.metrics.writer_errors.inc();
+            tracing::error!(%error, "moving metric samples into chunks failed; retrying in a minute");
+        }
+    }
+
     #[cfg(feature = "test-hooks")]
     fn sync_fault_injection(&mut self) {
         let fail = self.status.fail_writes.load(Ordering::SeqCst);
@@ -132,6 +161,8 @@ impl Writer {
         let started = Instant::now();
         let mut batches = Vec::new();
         let mut logs = Vec::new();
+        let mut metric_batches = Vec::new();
+        let mut compactions = Vec::new();
         let mut truncate_to: Option<i64> = None;
         let mut probes = Vec::new();
         let mut retains = Vec::new();
@@ -140,6 +171,8 @@ impl Writer {
             match command {
                 Command::Spans(batch, reply) => batches.push((batch, reply)),
                 Command::Logs(records, reply) => logs.push((records, reply)),
+                Command::Metrics(batch, reply) => metric_batches.push((batch, reply)),
+                Command::CompactMetrics(now_ms, reply) => compactions.push((now_ms, reply)),
                 Command::TruncateJournal(up_to) => {
                     truncate_to = Some(truncate_to.map_or(up_to, |t| t.max(up_to)));
                 }
@@ -163,15 +196,30 @@ impl Writer {
             }
         };
 
-        let data_result = if batches.is_empty() && logs.is_empty() {
+        let data_result = if batches.is_empty() && logs.is_empty() && metric_batches.is_empty() {
             None
         } else {
             let span_refs: Vec<&crate::model::SpanBatch> =
                 batches.iter().map(|(batch, _)| batch).collect();
             let log_refs: Vec<&[EncodedLog]> =
                 logs.iter().map(|(records, _)| records.as_slice()).collect();
-            let result = self.store.write(&span_refs, &log_refs).map_err(Arc::new);
-            if let Ok(stats) = &result {
+            let metric_refs: Vec<&crate::model::metric_batch::MetricBatch> =
+                metric_batches.iter().map(|(batch, _)| batch).collect();
+            let result = self
+                .store
+                .write_all(&span_refs, &log_refs, &metric_refs)
+                .map_err(Arc::new);
+            if let Ok((stats, outcomes)) = &result {
+                for outcome in outcomes {
+                    self.metrics.ingested_metric_points.add(outcome.accepted);
+                    self.metrics.metric_series_created.add(outcome.new_series);
+                    self.metrics
+                        .reject(RejectReason::SeriesLimit, outcome.over_limit);
+                    self.metrics.reject(
+                        RejectReason::InvalidItem,
+                        outcome.rejected - outcome.over_limit,
+                    );
+                }
                 self.metrics.ingested_spans.add(stats.spans_inserted);
                 self.metrics
                     .span_series_overflow
@@ -186,6 +234,14 @@ impl Writer {
             note(result.as_ref().map(|_| ()));
             Some(result.map_err(WriteError::Failed))
         };
+        let compaction_results: Vec<_> = compactions
+            .into_iter()
+            .map(|(now_ms, reply)| {
+                let result = self.store.compact_metrics(now_ms).map_err(Arc::new);
+                note(result.as_ref().map(|_| ()));
+                (reply, result.map_err(WriteError::Failed))
+            })
+            .collect();
         if let Some(up_to) = truncate_to {
             let result = self.store.truncate_journal(up_to).map_err(Arc::new);
             note(result.as_ref().map(|_| ()));
@@ -196,6 +252,11 @@ impl Writer {
                 let result = self
                     .store
                     .delete_traces_before(cutoff, max_traces)
+                    .and_then(|deleted| {
+                        self.store
+                            .delete_metrics_before(cutoff.0 / 1_000_000)
+                            .map(|_| deleted)
+                    })
                     .map_err(Arc::new);
                 note(result.as_ref().map(|_| ()));
                 (reply, result.map_err(WriteError::Failed))
@@ -223,18 +284,39 @@ impl Writer {
         if let Some(result) = data_result {
             let (span_data, span_replies): (Vec<_>, Vec<_>) = batches.into_iter().unzip();
             let (log_data, log_replies): (Vec<_>, Vec<_>) = logs.into_iter().unzip();
+            let (metric_data, metric_replies): (Vec<_>, Vec<_>) =
+                metric_batches.into_iter().unzip();
+            let stats = result
+                .as_ref()
+                .map(|(stats, _)| *stats)
+                .map_err(Clone::clone);
             for reply in span_replies.into_iter().chain(log_replies) {
-                let _ = reply.send(result.clone());
+                let _ = reply.send(stats.clone());
+            }
+            match &result {
+                Ok((_, outcomes)) => {
+                    for (reply, outcome) in metric_replies.into_iter().zip(outcomes) {
+                        let _ = reply.send(Ok(outcome.clone()));
+                    }
+                }
+                Err(error) => {
+                    for reply in metric_replies {
+                        let _ = reply.send(Err(error.clone()));
+                    }
+                }
             }
             // Freeing a group's batches costs about a sixth of the writer's
             // time per span; another thread does it.
             // If that thread is gone, the data is simply freed here.
-            let _ = self.garbage.send((span_data, log_data));
-            if result.is_ok_and(|stats| stats.logs_inserted > 0) {
+            let _ = self.garbage.send((span_data, log_data, metric_data));
+            if stats.is_ok_and(|stats| stats.logs_inserted > 0) {
                 if let Some(notify) = &self.journal_notify {
                     let _ = notify.try_send(());
                 }
             }
+        }
+        for (reply, result) in compaction_results {
+            let _ = reply.send(result);
         }
         for (reply, result) in retain_results {
             let _ = reply.send(result);
@@ -277,10 +359,12 @@ fn command_spans(command: &Command) -> usize {
     match command {
         Command::Spans(batch, _) => batch.spans.len().max(1),
         Command::Logs(records, _) => records.len().max(1),
+        Command::Metrics(batch, _) => batch.sample_count().max(1),
         Command::Probe(_)
         | Command::Flush(_)
         | Command::Retain(..)
         | Command::TruncateJournal(_)
+        | Command::CompactMetrics(..)
         | Command::Stop => 1,
         #[cfg(feature = "test-hooks")]
         Command::Panic => 1,

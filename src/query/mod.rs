@@ -7,6 +7,7 @@
 pub mod graph;
 pub mod logql;
 pub mod logs;
+pub mod metrics;
 pub mod params;
 pub mod promql;
 mod read_side;

@@ -57,6 +57,57 @@ impl ReadSide {
         Ok(read::list_operations(&*self.reads.get()?, service)?)
     }
 
+    /// Stored metric series on one read connection: what a PromQL query
+    /// evaluates over.
+    pub fn metric_source(&self) -> Result<super::metrics::StoredSeries<'_>, QueryError> {
+        Ok(super::metrics::StoredSeries {
+            conn: self.reads.get()?,
+        })
+    }
+
+    /// Label sets of the series matching any of `matcher_sets` (all when
+    /// empty) with samples in `[start, end]` (unix ms), sorted.
+    pub fn metric_series(
+        &self,
+        matcher_sets: &[Vec<crate::model::metric::Matcher>],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<crate::model::metric::Labels>, QueryError> {
+        let conn = self.reads.get()?;
+        Ok(crate::store::sqlite::metrics::read::series_in_range(
+            &conn,
+            matcher_sets,
+            start,
+            end,
+        )?)
+    }
+
+    /// Every metric family with its type, unit, help and series count.
+    pub fn metric_families(
+        &self,
+    ) -> Result<Vec<crate::store::sqlite::metrics::read::FamilyInfo>, QueryError> {
+        Ok(crate::store::sqlite::metrics::read::families(
+            &*self.reads.get()?,
+        )?)
+    }
+
+    /// Exemplars of the series matching `matchers` in `[start, end]`.
+    pub fn metric_exemplars(
+        &self,
+        matchers: &[crate::model::metric::Matcher],
+        start: i64,
+        end: i64,
+        limit: usize,
+    ) -> Result<Vec<crate::store::sqlite::metrics::read::StoredExemplar>, QueryError> {
+        Ok(crate::store::sqlite::metrics::read::exemplars(
+            &*self.reads.get()?,
+            matchers,
+            start,
+            end,
+            limit,
+        )?)
+    }
+
     /// The service graph over `[start, end)` (unix seconds).
     pub fn dependencies(
         &self,

@@ -257,3 +257,81 @@ impl From<actix_web::error::BlockingError> for ApiError {
         ApiError::Internal(error.to_string())
     }
 }
+
+/// An error of the Prometheus-compatible API, in Prometheus's own shape
+/// (`{"status": "error", "errorType": "bad_data", "error": "…"}`), which
+/// its clients (Grafana, Jaeger) read instead of ours.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct PromError {
+    status: StatusCode,
+    error_type: &'static str,
+    message: String,
+}
+
+impl PromError {
+    /// A query or parameter that cannot be used: 400 `bad_data`.
+    pub fn bad_data(message: impl Into<String>) -> PromError {
+        PromError {
+            status: StatusCode::BAD_REQUEST,
+            error_type: "bad_data",
+            message: message.into(),
+        }
+    }
+
+    /// A query too costly to finish: 422 `execution`.
+    pub fn execution(message: impl Into<String>) -> PromError {
+        PromError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            error_type: "execution",
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ApiError> for PromError {
+    fn from(error: ApiError) -> Self {
+        let (status, error_type) = match &error {
+            ApiError::BadRequest(_) | ApiError::BadQuery { .. } => {
+                (StatusCode::BAD_REQUEST, "bad_data")
+            }
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Busy | ApiError::IndexBehind { .. } | ApiError::Unavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
+            ApiError::PayloadTooLarge(_) | ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::BAD_REQUEST, "bad_data")
+            }
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        if let ApiError::Internal(detail) = &error {
+            tracing::error!(error = %detail, "prometheus api request failed");
+        }
+        PromError {
+            status,
+            error_type,
+            message: error.to_string(),
+        }
+    }
+}
+
+impl From<QueryError> for PromError {
+    fn from(error: QueryError) -> Self {
+        PromError::from(ApiError::from(error))
+    }
+}
+
+impl actix_web::ResponseError for PromError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(serde_json::json!({
+            "status": "error",
+            "errorType": self.error_type,
+            "error": self.message,
+        }))
+    }
+}

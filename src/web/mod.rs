@@ -12,6 +12,7 @@ mod health;
 mod logs;
 mod metrics;
 mod otlp;
+mod prometheus;
 mod service_metrics;
 mod spa;
 mod stats;
@@ -61,7 +62,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/v1")
             .wrap(from_fn(auth::require_otlp_key))
             .route("/traces", web::post().to(otlp::post_traces))
-            .route("/logs", web::post().to(otlp::post_logs)),
+            .route("/logs", web::post().to(otlp::post_logs))
+            .route("/metrics", web::post().to(otlp::post_metrics)),
     )
     .service(
         web::scope("/api/ingest")
@@ -75,6 +77,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/logs/histogram", web::get().to(logs::histogram))
             .route("/logs/tail", web::get().to(logs::tail))
             .route("/stats", web::get().to(stats::stats))
+            .route("/metrics/names", web::get().to(prometheus::metric_names))
             .route("/metrics/red", web::get().to(service_metrics::red))
             .route("/metrics/summary", web::get().to(service_metrics::summary))
             .route(
@@ -89,6 +92,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/traces", web::get().to(traces::search))
             .route("/traces/{trace_id}", web::get().to(traces::get_trace))
             .route("/traces/{trace_id}/logs", web::get().to(logs::trace_logs)),
+    )
+    .service(
+        web::scope("/prometheus/api/v1")
+            .wrap(from_fn(auth::require_admin))
+            .route("/labels", web::get().to(prometheus::labels))
+            .route("/labels", web::post().to(prometheus::labels))
+            .route(
+                "/label/{name}/values",
+                web::get().to(prometheus::label_values),
+            )
+            .route("/series", web::get().to(prometheus::series))
+            .route("/series", web::post().to(prometheus::series))
+            .route("/metadata", web::get().to(prometheus::metadata))
+            .route("/status/buildinfo", web::get().to(prometheus::buildinfo))
+            .default_service(web::to(prometheus::not_found)),
     )
     .route("/health", web::get().to(health::health))
     .route("/health/deep", web::get().to(health::deep))

@@ -157,3 +157,53 @@ pub async fn post_logs(
         .content_type(encoding.content_type())
         .body(otlp::encode_logs_response(rejected, message, encoding))
 }
+
+pub async fn post_metrics(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let (export, encoding) =
+        match decode_request(&request, payload, &state, || Ok(()), otlp::decode_metrics).await {
+            Ok(decoded) => decoded,
+            Err(response) => return response,
+        };
+    let now = UnixNanos::now();
+    let converted = otlp::convert_metrics(
+        export,
+        &state.config.limits,
+        TimeWindow::kept(state.config.retention, now),
+    );
+    if converted.report.rejected > 0 {
+        state
+            .metrics
+            .reject(RejectReason::InvalidItem, converted.report.rejected);
+    }
+    let mut rejected = converted.report.rejected;
+    let mut message = converted.report.message("data point(s)");
+    let points = converted.batch.points.len() as u64;
+    if points > 0 {
+        match state.writer.write_metrics(converted.batch).await {
+            Ok(outcome) => {
+                // The writer counts its own refusals in /metrics.
+                if outcome.rejected > 0 {
+                    rejected += outcome.rejected;
+                    let refused = format!(
+                        "refused {} data point(s) when storing: {}",
+                        outcome.rejected,
+                        outcome.reasons.join("; ")
+                    );
+                    message = if message.is_empty() {
+                        refused
+                    } else {
+                        format!("{message}. {refused}")
+                    };
+                }
+            }
+            Err(error) => return write_failed(&state, error, points).otlp_response(encoding),
+        }
+    }
+    HttpResponse::Ok()
+        .content_type(encoding.content_type())
+        .body(otlp::encode_metrics_response(rejected, message, encoding))
+}

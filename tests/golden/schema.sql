@@ -7,6 +7,42 @@ CREATE TABLE log_journal (
     received_unix_nano INTEGER NOT NULL,
     record             BLOB NOT NULL
 );
+CREATE TABLE metric_chunks (
+    series_id   INTEGER NOT NULL,
+    min_t       INTEGER NOT NULL,  -- the first sample's time, unix ms
+    max_t       INTEGER NOT NULL,  -- the last sample's time
+    samples     INTEGER NOT NULL,
+    data        BLOB NOT NULL,
+    PRIMARY KEY (series_id, min_t)
+) WITHOUT ROWID;
+CREATE TABLE metric_exemplars (
+    series_id   INTEGER NOT NULL,
+    t           INTEGER NOT NULL,  -- unix milliseconds
+    value       REAL NOT NULL,
+    trace_id    BLOB,
+    span_id     BLOB,
+    labels      TEXT NOT NULL,     -- the exemplar's own labels, JSON
+    PRIMARY KEY (series_id, t, value)
+) WITHOUT ROWID;
+CREATE TABLE metric_families (
+    name        TEXT PRIMARY KEY,  -- the translated family name
+    type        TEXT NOT NULL,     -- gauge | counter | histogram | summary
+    unit        TEXT NOT NULL,     -- the OTLP unit
+    help        TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE metric_head (
+    series_id   INTEGER NOT NULL,
+    t           INTEGER NOT NULL,  -- unix milliseconds
+    v           REAL NOT NULL,
+    PRIMARY KEY (series_id, t)
+) WITHOUT ROWID;
+CREATE TABLE metric_series (
+    id          INTEGER PRIMARY KEY,
+    family      TEXT NOT NULL,     -- metric_families.name
+    name        TEXT NOT NULL,     -- __name__, e.g. family_bucket
+    labels      TEXT NOT NULL UNIQUE, -- the sorted label set, JSON
+    start_ms    INTEGER NOT NULL   -- start time of the last cumulative point
+);
 CREATE TABLE operations (
     id         INTEGER PRIMARY KEY,
     service_id INTEGER NOT NULL REFERENCES services(id),
@@ -116,3 +152,7 @@ CREATE TABLE virtual_calls (
 ) WITHOUT ROWID;
 CREATE INDEX idx_span_rollups_time ON span_rollups (resolution, bucket_start);
 CREATE INDEX idx_traces_start_unix_nano ON traces (start_unix_nano);
+CREATE INDEX metric_chunks_by_max_t ON metric_chunks (max_t);
+CREATE INDEX metric_exemplars_by_t ON metric_exemplars (t);
+CREATE INDEX metric_series_by_family ON metric_series (family);
+CREATE INDEX metric_series_by_name ON metric_series (name);

@@ -5,6 +5,7 @@ mod bad_input;
 mod foundations;
 mod ingest;
 mod logs;
+mod metrics;
 mod operations;
 mod process;
 mod query;

@@ -2,6 +2,7 @@
 //! from either. Wire types (`opentelemetry_proto`) stay inside `ingest`.
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use serde::de::DeserializeOwned;
@@ -62,5 +63,12 @@ pub fn decode_logs(
     body: &[u8],
     encoding: Encoding,
 ) -> Result<ExportLogsServiceRequest, IngestError> {
+    decode(body, encoding)
+}
+
+pub fn decode_metrics(
+    body: &[u8],
+    encoding: Encoding,
+) -> Result<ExportMetricsServiceRequest, IngestError> {
     decode(body, encoding)
 }

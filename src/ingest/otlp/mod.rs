@@ -1,16 +1,19 @@
 //! OTLP/HTTP ingest: decoding requests (protobuf or JSON), converting
-//! traces and logs into model types with per-item validation, and the
+//! traces, logs and metrics into model types with per-item validation, and the
 //! success bodies with `partial_success`.
 //!
 //! Wire types (`opentelemetry_proto`) stay inside this module.
 
 mod decode;
 mod logs;
+pub mod metric_names;
+mod metrics;
 mod response;
 mod traces;
 mod values;
 
-pub use decode::{decode_logs, decode_traces, Encoding};
+pub use decode::{decode_logs, decode_metrics, decode_traces, Encoding};
 pub use logs::{convert_logs, ConvertedLogs};
-pub use response::{encode_logs_response, encode_trace_response};
+pub use metrics::{convert_metrics, format_float, ConvertedMetrics, STALE_NAN_BITS};
+pub use response::{encode_logs_response, encode_metrics_response, encode_trace_response};
 pub use traces::{convert_traces, Converted};

@@ -5,6 +5,9 @@
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceResponse,
 };
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
@@ -32,6 +35,19 @@ pub fn encode_logs_response(rejected: u64, message: String, encoding: Encoding) 
         error_message: message,
     });
     let response = ExportLogsServiceResponse { partial_success };
+    match encoding {
+        Encoding::Protobuf => response.encode_to_vec(),
+        Encoding::Json => serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
+    }
+}
+
+pub fn encode_metrics_response(rejected: u64, message: String, encoding: Encoding) -> Vec<u8> {
+    let partial_success =
+        (rejected > 0 || !message.is_empty()).then(|| ExportMetricsPartialSuccess {
+            rejected_data_points: i64::try_from(rejected).unwrap_or(i64::MAX),
+            error_message: message,
+        });
+    let response = ExportMetricsServiceResponse { partial_success };
     match encoding {
         Encoding::Protobuf => response.encode_to_vec(),
         Encoding::Json => serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),

@@ -25,6 +25,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "service_edges",
         include_str!("../../../schema/0004_service_edges.sql"),
     ),
+    (
+        5,
+        "metrics",
+        include_str!("../../../schema/0005_metrics.sql"),
+    ),
 ];
 
 /// The highest migration recorded in the database, 0 for a new one.

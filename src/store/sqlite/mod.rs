@@ -2,6 +2,7 @@
 
 pub mod codec;
 mod graph;
+pub mod metrics;
 mod migrate;
 pub mod read;
 pub mod rollups;
@@ -70,6 +71,8 @@ pub struct StoreOptions {
     /// Span metric series (operation, kind, status) per service before new
     /// ones count in its overflow series.
     pub span_series_limit: usize,
+    /// Metric series allowed in total and per metric family.
+    pub metric_series_limits: metrics::SeriesLimits,
 }
 
 /// Default of `--span-series-limit`.
@@ -81,6 +84,7 @@ impl Default for StoreOptions {
             synchronous_full: false,
             cache_kib: 32 * 1024,
             span_series_limit: DEFAULT_SPAN_SERIES_LIMIT,
+            metric_series_limits: metrics::SeriesLimits::default(),
         }
     }
 }
@@ -122,7 +126,11 @@ pub(crate) fn open_write_store(
         options.cache_kib
     ))?;
     migrate::migrate(&mut conn)?;
-    Ok(WriteStore::new(conn, options.span_series_limit))
+    Ok(WriteStore::new(
+        conn,
+        options.span_series_limit,
+        options.metric_series_limits,
+    ))
 }
 
 /// Opens the database read-only, without migrating: what `lookout check`

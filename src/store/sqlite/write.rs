@@ -13,8 +13,10 @@ use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
 
 use super::codec;
 use super::graph::{self, GraphChanges};
+use super::metrics::{self, MetricsCache, SeriesLimits};
 use super::rollups;
 use super::StoreError;
+use crate::model::metric_batch::{MetricBatch, MetricOutcome};
 use crate::model::{Span, SpanBatch, StatusCode, TraceId, UnixNanos};
 use crate::store::log_codec::EncodedLog;
 
@@ -31,6 +33,7 @@ struct Dictionaries {
     scopes: HashMap<(String, String), i64>,
     span_series: rollups::SeriesCache,
     edges: graph::EdgeCache,
+    metrics: MetricsCache,
 }
 
 /// What one committed group wrote.
@@ -51,6 +54,7 @@ pub struct WriteStore {
     conn: Connection,
     dictionaries: Dictionaries,
     span_series_limit: usize,
+    metric_series_limits: SeriesLimits,
 }
 
 /// The stored summary of a trace, as read before merging a batch into it.
@@ -90,11 +94,16 @@ struct PreparedSpan<'a> {
 }
 
 impl WriteStore {
-    pub(super) fn new(conn: Connection, span_series_limit: usize) -> WriteStore {
+    pub(super) fn new(
+        conn: Connection,
+        span_series_limit: usize,
+        metric_series_limits: SeriesLimits,
+    ) -> WriteStore {
         WriteStore {
             conn,
             dictionaries: Dictionaries::default(),
             span_series_limit,
+            metric_series_limits,
         }
     }
 
@@ -122,16 +131,52 @@ impl WriteStore {
         batches: &[&SpanBatch],
         logs: &[&[EncodedLog]],
     ) -> Result<GroupStats, StoreError> {
+        self.write_all(batches, logs, &[]).map(|(stats, _)| stats)
+    }
+
+    /// Writes span batches, log records and metric points, all in one
+    /// transaction; returns what each metric batch's points came to. On
+    /// error nothing of the group is stored.
+    pub fn write_all(
+        &mut self,
+        batches: &[&SpanBatch],
+        logs: &[&[EncodedLog]],
+        metric_batches: &[&MetricBatch],
+    ) -> Result<(GroupStats, Vec<MetricOutcome>), StoreError> {
         let result = Self::write_group_in(
             &mut self.conn,
             &mut self.dictionaries,
-            self.span_series_limit,
+            (self.span_series_limit, self.metric_series_limits),
             batches,
             logs,
+            metric_batches,
         );
         if result.is_err() {
             self.dictionaries = Dictionaries::default();
         }
+        result
+    }
+
+    /// Moves metric samples whose hour is over (at wall time `now_ms`)
+    /// from the head into compressed chunks. Returns the chunks written.
+    pub fn compact_metrics(&mut self, now_ms: i64) -> Result<u64, StoreError> {
+        let tx = self.conn.transaction()?;
+        let chunks = metrics::compact(&tx, metrics::compaction_boundary(now_ms))?;
+        tx.commit()?;
+        Ok(chunks)
+    }
+
+    /// Deletes metric samples older than `cutoff_ms` and the series left
+    /// without any. Returns the series deleted.
+    pub fn delete_metrics_before(&mut self, cutoff_ms: i64) -> Result<u64, StoreError> {
+        let result = (|| {
+            let tx = self.conn.transaction()?;
+            let deleted = metrics::delete_before(&tx, cutoff_ms)?;
+            tx.commit()?;
+            Ok(deleted)
+        })();
+        // Series may be gone; their cached ids with them.
+        self.dictionaries.metrics.clear();
         result
     }
 
@@ -252,10 +297,11 @@ impl WriteStore {
     fn write_group_in(
         conn: &mut Connection,
         dictionaries: &mut Dictionaries,
-        span_series_limit: usize,
+        (span_series_limit, metric_series_limits): (usize, SeriesLimits),
         batches: &[&SpanBatch],
         logs: &[&[EncodedLog]],
-    ) -> Result<GroupStats, StoreError> {
+        metric_batches: &[&MetricBatch],
+    ) -> Result<(GroupStats, Vec<MetricOutcome>), StoreError> {
         let tx = conn.transaction()?;
 
         let mut stats = GroupStats::default();
@@ -362,8 +408,18 @@ impl WriteStore {
             }
             stats.last_journal_id = Some(tx.last_insert_rowid());
         }
+        let outcomes = if metric_batches.is_empty() {
+            Vec::new()
+        } else {
+            metrics::write_batches(
+                &tx,
+                &mut dictionaries.metrics,
+                metric_series_limits,
+                metric_batches,
+            )?
+        };
         tx.commit()?;
-        Ok(stats)
+        Ok((stats, outcomes))
     }
 }
 

@@ -560,3 +560,4 @@ impl DependenciesDto {
         }
     }
 }
+pub mod prometheus;

@@ -1,0 +1,463 @@
+//! Metric series in SQLite: the series dictionary, the head of recent
+//! samples, compressed chunks and exemplars. Writes happen in the writer's
+//! transaction; `read` serves the PromQL engine and the metadata API.
+//!
+//! Rules for samples, per series (documented in docs/API.md):
+//! - a sample older than the series' newest is refused ("out of order");
+//! - a sample at the newest sample's time is a duplicate: accepted and not
+//!   stored again when its value is the same (or the point is a delta: a
+//!   retried delta must not count twice), refused when the value differs;
+//! - a delta point adds to the series' running sum; a cumulative point
+//!   whose start time moved past the previous sample is a reset: a zero
+//!   is stored at the new start time, so `rate` sees the reset even when
+//!   the new value is not below the old one.
+
+pub mod chunk;
+pub mod read;
+
+use ahash::AHashMap as HashMap;
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::StoreError;
+use crate::model::metric::{Labels, Sample};
+use crate::model::metric_batch::{
+    MetricBatch, MetricFamily, MetricOutcome, MetricPoint, Temporality,
+};
+
+/// Chunks hold at most this span of time: one per series and hour.
+pub const CHUNK_SPAN_MS: i64 = 3_600_000;
+/// An hour is moved into chunks this long after it ended, so samples sent
+/// a little late still land in its chunk.
+pub const CHUNK_GRACE_MS: i64 = 10 * 60_000;
+
+/// How many series may exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesLimits {
+    pub total: usize,
+    pub per_metric: usize,
+}
+
+impl Default for SeriesLimits {
+    fn default() -> Self {
+        SeriesLimits {
+            total: 200_000,
+            per_metric: 20_000,
+        }
+    }
+}
+
+/// What the writer remembers of a series.
+#[derive(Debug, Clone, Copy)]
+struct SeriesState {
+    id: i64,
+    /// The newest stored sample (`i64::MIN` when none).
+    last_t: i64,
+    last_v: f64,
+    start_ms: i64,
+}
+
+/// The writer's view of the series dictionary. Cleared when a
+/// transaction fails (ids handed out in it were rolled back) and after
+/// retention (series may have been deleted).
+#[derive(Default)]
+pub struct MetricsCache {
+    series: HashMap<Labels, SeriesState>,
+    /// Family names whose row is written this run.
+    families: HashMap<String, MetricFamily>,
+    /// Series per family and in total, loaded on first use.
+    counts: Option<(usize, HashMap<String, usize>)>,
+}
+
+/// Labels as stored: a JSON object with sorted keys.
+pub(crate) fn encode_labels(labels: &Labels) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = labels
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.to_string(),
+                serde_json::Value::String(value.to_string()),
+            )
+        })
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+pub(crate) fn decode_labels(text: &str) -> Result<Labels, StoreError> {
+    let map: std::collections::BTreeMap<String, String> = serde_json::from_str(text)
+        .map_err(|error| StoreError::Corrupt(format!("series labels {text:?}: {error}")))?;
+    Ok(Labels::from_pairs(map))
+}
+
+impl MetricsCache {
+    fn counts(
+        &mut self,
+        tx: &Transaction<'_>,
+    ) -> Result<&mut (usize, HashMap<String, usize>), StoreError> {
+        if self.counts.is_none() {
+            let mut per_family = HashMap::new();
+            let mut total = 0;
+            let mut stmt =
+                tx.prepare_cached("SELECT family, count(*) FROM metric_series GROUP BY family")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let count: i64 = row.get(1)?;
+                total += count as usize;
+                per_family.insert(row.get::<_, String>(0)?, count as usize);
+            }
+            self.counts = Some((total, per_family));
+        }
+        Ok(self.counts.get_or_insert_with(|| (0, HashMap::new())))
+    }
+
+    /// The series' state, loaded from the database on first use; `None`
+    /// when the series does not exist yet.
+    fn lookup(
+        &mut self,
+        tx: &Transaction<'_>,
+        labels: &Labels,
+    ) -> Result<Option<SeriesState>, StoreError> {
+        if let Some(state) = self.series.get(labels) {
+            return Ok(Some(*state));
+        }
+        let found: Option<(i64, i64)> = tx
+            .prepare_cached("SELECT id, start_ms FROM metric_series WHERE labels = ?1")?
+            .query_row(params![encode_labels(labels)], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()?;
+        let Some((id, start_ms)) = found else {
+            return Ok(None);
+        };
+        let (last_t, last_v) = last_sample(tx, id)?.map_or((i64::MIN, 0.0), |s| (s.t, s.v));
+        let state = SeriesState {
+            id,
+            last_t,
+            last_v,
+            start_ms,
+        };
+        self.series.insert(labels.clone(), state);
+        Ok(Some(state))
+    }
+
+    /// Forgets everything; reloaded as needed.
+    pub fn clear(&mut self) {
+        *self = MetricsCache::default();
+    }
+}
+
+/// The newest stored sample of a series: in the head, else in its last
+/// chunk.
+fn last_sample(tx: &Transaction<'_>, series_id: i64) -> Result<Option<Sample>, StoreError> {
+    let head: Option<Sample> = tx
+        .prepare_cached(
+            "SELECT t, v FROM metric_head WHERE series_id = ?1 ORDER BY t DESC LIMIT 1",
+        )?
+        .query_row(params![series_id], |row| {
+            Ok(Sample {
+                t: row.get(0)?,
+                v: row.get(1)?,
+            })
+        })
+        .optional()?;
+    if head.is_some() {
+        return Ok(head);
+    }
+    let data: Option<Vec<u8>> = tx
+        .prepare_cached(
+            "SELECT data FROM metric_chunks WHERE series_id = ?1 ORDER BY min_t DESC LIMIT 1",
+        )?
+        .query_row(params![series_id], |row| row.get(0))
+        .optional()?;
+    let Some(data) = data else {
+        return Ok(None);
+    };
+    let mut samples = Vec::new();
+    chunk::decode_range(&data, i64::MIN, i64::MAX, &mut samples)
+        .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+    Ok(samples.last().copied())
+}
+
+/// Whether two stored values are the same (NaNs compare by bits).
+fn same_value(a: f64, b: f64) -> bool {
+    a.to_bits() == b.to_bits() || a == b
+}
+
+/// Writes the data points of `batches`, each point stored whole or refused
+/// whole; returns each batch's outcome.
+pub fn write_batches(
+    tx: &Transaction<'_>,
+    cache: &mut MetricsCache,
+    limits: SeriesLimits,
+    batches: &[&MetricBatch],
+) -> Result<Vec<MetricOutcome>, StoreError> {
+    let mut outcomes = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let mut outcome = MetricOutcome::default();
+        for point in &batch.points {
+            write_point(tx, cache, limits, &batch.families, point, &mut outcome)?;
+        }
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+fn write_point(
+    tx: &Transaction<'_>,
+    cache: &mut MetricsCache,
+    limits: SeriesLimits,
+    families: &[MetricFamily],
+    point: &MetricPoint,
+    outcome: &mut MetricOutcome,
+) -> Result<(), StoreError> {
+    let Some(family) = families.get(point.family) else {
+        outcome.reject(point.location, "the data point names no metric");
+        return Ok(());
+    };
+    // First decide, then write: a point is stored whole or not at all.
+    let mut states = Vec::with_capacity(point.samples.len());
+    let mut new_series = 0usize;
+    for (labels, value) in &point.samples {
+        let state = cache.lookup(tx, labels)?;
+        match &state {
+            None => new_series += 1,
+            Some(state) if point.t_ms < state.last_t => {
+                outcome.reject(
+                    point.location,
+                    "out of order sample (older than the series' newest)",
+                );
+                return Ok(());
+            }
+            Some(state)
+                if point.t_ms == state.last_t
+                    && point.temporality != Temporality::Delta
+                    && !same_value(*value, state.last_v) =>
+            {
+                outcome.reject(
+                    point.location,
+                    "duplicate sample for timestamp with a different value",
+                );
+                return Ok(());
+            }
+            Some(_) => {}
+        }
+        states.push(state);
+    }
+    if new_series > 0 {
+        let (total, per_family) = cache.counts(tx)?;
+        let in_family = per_family.get(&family.name).copied().unwrap_or(0);
+        if *total + new_series > limits.total {
+            outcome.over_limit += 1;
+            outcome.reject(
+                point.location,
+                &format!("series limit reached ({} series in total)", limits.total),
+            );
+            return Ok(());
+        }
+        if in_family + new_series > limits.per_metric {
+            outcome.over_limit += 1;
+            outcome.reject(
+                point.location,
+                &format!(
+                    "series limit reached ({} series for metric {})",
+                    limits.per_metric, family.name
+                ),
+            );
+            return Ok(());
+        }
+        *total += new_series;
+        *per_family.entry(family.name.clone()).or_default() += new_series;
+        outcome.new_series += new_series as u64;
+        ensure_family(tx, cache, family)?;
+    }
+
+    let mut insert =
+        tx.prepare_cached("INSERT INTO metric_head (series_id, t, v) VALUES (?1, ?2, ?3)")?;
+    let mut series_ids = Vec::with_capacity(point.samples.len());
+    for ((labels, value), state) in point.samples.iter().zip(states) {
+        let mut state = match state {
+            Some(state) => state,
+            None => create_series(tx, family, labels, point.start_ms)?,
+        };
+        series_ids.push(state.id);
+        if point.t_ms == state.last_t {
+            // A duplicate: already stored.
+            continue;
+        }
+        let stored = match point.temporality {
+            Temporality::Gauge => *value,
+            Temporality::Cumulative => {
+                let reset = state.last_t != i64::MIN
+                    && point.start_ms > 0
+                    && point.start_ms > state.start_ms
+                    && point.start_ms > state.last_t
+                    && point.start_ms < point.t_ms;
+                if reset {
+                    insert.execute(params![state.id, point.start_ms, 0.0])?;
+                }
+                *value
+            }
+            Temporality::Delta => {
+                if value.is_nan() {
+                    // A delta with no recorded value adds nothing.
+                    continue;
+                }
+                let base = if state.last_t == i64::MIN || state.last_v.is_nan() {
+                    0.0
+                } else {
+                    state.last_v
+                };
+                base + value
+            }
+        };
+        insert.execute(params![state.id, point.t_ms, stored])?;
+        if point.temporality == Temporality::Cumulative
+            && point.start_ms != state.start_ms
+            && point.start_ms > 0
+        {
+            tx.prepare_cached("UPDATE metric_series SET start_ms = ?1 WHERE id = ?2")?
+                .execute(params![point.start_ms, state.id])?;
+            state.start_ms = point.start_ms;
+        }
+        state.last_t = point.t_ms;
+        state.last_v = stored;
+        cache.series.insert(labels.clone(), state);
+    }
+    if !point.exemplars.is_empty() {
+        let mut insert = tx.prepare_cached(
+            "INSERT OR IGNORE INTO metric_exemplars (series_id, t, value, trace_id, span_id, labels)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for (sample, exemplar) in &point.exemplars {
+            let Some(series_id) = series_ids.get(*sample) else {
+                continue;
+            };
+            insert.execute(params![
+                series_id,
+                exemplar.t_ms,
+                exemplar.value,
+                exemplar.trace_id.map(|id| id.0.to_vec()),
+                exemplar.span_id.map(|id| id.0.to_vec()),
+                encode_labels(&exemplar.labels),
+            ])?;
+        }
+    }
+    outcome.accepted += 1;
+    Ok(())
+}
+
+/// Writes (or updates) the family's metadata row once per run.
+fn ensure_family(
+    tx: &Transaction<'_>,
+    cache: &mut MetricsCache,
+    family: &MetricFamily,
+) -> Result<(), StoreError> {
+    if cache.families.get(&family.name) == Some(family) {
+        return Ok(());
+    }
+    tx.prepare_cached(
+        "INSERT INTO metric_families (name, type, unit, help) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (name) DO UPDATE SET type = excluded.type, unit = excluded.unit, help = excluded.help",
+    )?
+    .execute(params![family.name, family.metric_type.as_str(), family.unit, family.help])?;
+    cache.families.insert(family.name.clone(), family.clone());
+    Ok(())
+}
+
+fn create_series(
+    tx: &Transaction<'_>,
+    family: &MetricFamily,
+    labels: &Labels,
+    start_ms: i64,
+) -> Result<SeriesState, StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO metric_series (family, name, labels, start_ms) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        family.name,
+        labels.metric_name().unwrap_or_default(),
+        encode_labels(labels),
+        start_ms
+    ])?;
+    Ok(SeriesState {
+        id: tx.last_insert_rowid(),
+        last_t: i64::MIN,
+        last_v: 0.0,
+        start_ms,
+    })
+}
+
+/// Moves every head sample older than `boundary_ms` into chunks, one per
+/// series and hour. Returns the chunks written.
+pub fn compact(tx: &Transaction<'_>, boundary_ms: i64) -> Result<u64, StoreError> {
+    let mut chunks = 0u64;
+    {
+        let mut select = tx.prepare_cached(
+            "SELECT series_id, t, v FROM metric_head WHERE t < ?1 ORDER BY series_id, t",
+        )?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO metric_chunks (series_id, min_t, max_t, samples, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        let mut rows = select.query(params![boundary_ms])?;
+        let mut current: Option<(i64, i64)> = None;
+        let mut samples: Vec<Sample> = Vec::new();
+        let mut flush =
+            |key: Option<(i64, i64)>, samples: &mut Vec<Sample>| -> Result<(), StoreError> {
+                if let (Some((series_id, _)), Some(first), Some(last)) =
+                    (key, samples.first(), samples.last())
+                {
+                    insert.execute(params![
+                        series_id,
+                        first.t,
+                        last.t,
+                        samples.len() as i64,
+                        chunk::encode(samples)
+                    ])?;
+                    chunks += 1;
+                }
+                samples.clear();
+                Ok(())
+            };
+        while let Some(row) = rows.next()? {
+            let series_id: i64 = row.get(0)?;
+            let sample = Sample {
+                t: row.get(1)?,
+                v: row.get(2)?,
+            };
+            let key = (series_id, sample.t.div_euclid(CHUNK_SPAN_MS));
+            if current != Some(key) {
+                flush(current, &mut samples)?;
+                current = Some(key);
+            }
+            samples.push(sample);
+        }
+        flush(current, &mut samples)?;
+    }
+    tx.prepare_cached("DELETE FROM metric_head WHERE t < ?1")?
+        .execute(params![boundary_ms])?;
+    Ok(chunks)
+}
+
+/// The head boundary for a compaction at wall time `now_ms`: the start of
+/// the newest hour that ended at least the grace period ago.
+pub fn compaction_boundary(now_ms: i64) -> i64 {
+    (now_ms - CHUNK_GRACE_MS).div_euclid(CHUNK_SPAN_MS) * CHUNK_SPAN_MS
+}
+
+/// Deletes samples and exemplars older than `cutoff_ms` (whole chunks
+/// that end before it) and the series left without samples. Returns the
+/// series deleted.
+pub fn delete_before(tx: &Transaction<'_>, cutoff_ms: i64) -> Result<u64, StoreError> {
+    tx.prepare_cached("DELETE FROM metric_chunks WHERE max_t < ?1")?
+        .execute(params![cutoff_ms])?;
+    tx.prepare_cached("DELETE FROM metric_head WHERE t < ?1")?
+        .execute(params![cutoff_ms])?;
+    tx.prepare_cached("DELETE FROM metric_exemplars WHERE t < ?1")?
+        .execute(params![cutoff_ms])?;
+    let series = tx
+        .prepare_cached(
+            "DELETE FROM metric_series WHERE NOT EXISTS (SELECT 1 FROM metric_chunks c WHERE c.series_id = metric_series.id)
+               AND NOT EXISTS (SELECT 1 FROM metric_head h WHERE h.series_id = metric_series.id)",
+        )?
+        .execute([])?;
+    Ok(series as u64)
+}

@@ -1,0 +1,258 @@
+//! Reading metric series: by label matchers over a time range (for
+//! PromQL), label names and values, and family metadata. Each call reads
+//! one snapshot, so a compaction moving samples from the head into a chunk
+//! is seen either before or after, never half.
+
+use rusqlite::{params, Connection};
+
+use super::{chunk, decode_labels};
+use crate::model::metric::{
+    matches_all, Labels, MatchOp, Matcher, Sample, SeriesSamples, METRIC_NAME,
+};
+use crate::model::metric_batch::MetricType;
+use crate::store::StoreError;
+
+/// A stored series' id and labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSeries {
+    pub id: i64,
+    pub labels: Labels,
+}
+
+/// A metric family as stored, with its number of series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FamilyInfo {
+    pub name: String,
+    pub metric_type: MetricType,
+    pub unit: String,
+    pub help: String,
+    pub series: u64,
+}
+
+/// Runs `read` inside one read transaction (one snapshot).
+fn in_snapshot<T>(
+    conn: &Connection,
+    read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.execute_batch("BEGIN")?;
+    let result = read(conn);
+    // Ending a read transaction cannot lose anything; an error here would
+    // only repeat the read's own.
+    let _ = conn.execute_batch("COMMIT");
+    result
+}
+
+/// Every series that matches all `matchers` (an empty list matches all).
+pub fn matching_series(
+    conn: &Connection,
+    matchers: &[Matcher],
+) -> Result<Vec<StoredSeries>, StoreError> {
+    let by_name = matchers
+        .iter()
+        .find(|m| m.name == METRIC_NAME && m.op == MatchOp::Equal);
+    let mut out = Vec::new();
+    let mut collect = |rows: &mut rusqlite::Rows<'_>| -> Result<(), StoreError> {
+        while let Some(row) = rows.next()? {
+            let labels = decode_labels(&row.get::<_, String>(1)?)?;
+            if matches_all(matchers, &labels) {
+                out.push(StoredSeries {
+                    id: row.get(0)?,
+                    labels,
+                });
+            }
+        }
+        Ok(())
+    };
+    match by_name {
+        Some(matcher) => {
+            let mut stmt =
+                conn.prepare_cached("SELECT id, labels FROM metric_series WHERE name = ?1")?;
+            collect(&mut stmt.query(params![matcher.value])?)?;
+        }
+        None => {
+            let mut stmt = conn.prepare_cached("SELECT id, labels FROM metric_series")?;
+            collect(&mut stmt.query([])?)?;
+        }
+    }
+    Ok(out)
+}
+
+/// The samples of one series with `start <= t <= end`, appended to `out`
+/// in time order.
+fn series_samples(
+    conn: &Connection,
+    series_id: i64,
+    start: i64,
+    end: i64,
+    out: &mut Vec<Sample>,
+) -> Result<(), StoreError> {
+    let mut chunks = conn.prepare_cached(
+        "SELECT data FROM metric_chunks WHERE series_id = ?1 AND min_t <= ?3 AND max_t >= ?2 ORDER BY min_t",
+    )?;
+    let mut rows = chunks.query(params![series_id, start, end])?;
+    while let Some(row) = rows.next()? {
+        let data = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+        chunk::decode_range(data, start, end, out)
+            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+    }
+    let mut head = conn.prepare_cached(
+        "SELECT t, v FROM metric_head WHERE series_id = ?1 AND t >= ?2 AND t <= ?3 ORDER BY t",
+    )?;
+    let mut rows = head.query(params![series_id, start, end])?;
+    while let Some(row) = rows.next()? {
+        out.push(Sample {
+            t: row.get(0)?,
+            v: row.get(1)?,
+        });
+    }
+    Ok(())
+}
+
+/// Series matching `matchers` with their samples in `[start, end]` (ms);
+/// series without samples there are left out.
+pub fn select(
+    conn: &Connection,
+    matchers: &[Matcher],
+    start: i64,
+    end: i64,
+) -> Result<Vec<SeriesSamples>, StoreError> {
+    in_snapshot(conn, |conn| {
+        let mut out = Vec::new();
+        for series in matching_series(conn, matchers)? {
+            let mut samples = Vec::new();
+            series_samples(conn, series.id, start, end, &mut samples)?;
+            if !samples.is_empty() {
+                out.push(SeriesSamples {
+                    labels: series.labels,
+                    samples,
+                });
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// Whether a series has a sample in `[start, end]`.
+fn has_samples(
+    conn: &Connection,
+    series_id: i64,
+    start: i64,
+    end: i64,
+) -> Result<bool, StoreError> {
+    let in_chunks: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM metric_chunks WHERE series_id = ?1 AND min_t <= ?3 AND max_t >= ?2)",
+        )?
+        .query_row(params![series_id, start, end], |row| row.get(0))?;
+    if in_chunks {
+        return Ok(true);
+    }
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM metric_head WHERE series_id = ?1 AND t >= ?2 AND t <= ?3)")?
+        .query_row(params![series_id, start, end], |row| row.get(0))?)
+}
+
+/// Series matching any of the matcher sets (all series when there are
+/// none) with a sample in `[start, end]`: what `/series`, `/labels` and
+/// `/label/{name}/values` are built from.
+pub fn series_in_range(
+    conn: &Connection,
+    matcher_sets: &[Vec<Matcher>],
+    start: i64,
+    end: i64,
+) -> Result<Vec<Labels>, StoreError> {
+    in_snapshot(conn, |conn| {
+        let mut found: Vec<StoredSeries> = Vec::new();
+        if matcher_sets.is_empty() {
+            found = matching_series(conn, &[])?;
+        } else {
+            for matchers in matcher_sets {
+                for series in matching_series(conn, matchers)? {
+                    if !found.iter().any(|s| s.id == series.id) {
+                        found.push(series);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(found.len());
+        for series in found {
+            if has_samples(conn, series.id, start, end)? {
+                out.push(series.labels);
+            }
+        }
+        out.sort();
+        Ok(out)
+    })
+}
+
+/// Every metric family with its series count, by name.
+pub fn families(conn: &Connection) -> Result<Vec<FamilyInfo>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT f.name, f.type, f.unit, f.help, (SELECT count(*) FROM metric_series s WHERE s.family = f.name)
+         FROM metric_families f ORDER BY f.name",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let type_text: String = row.get(1)?;
+        let metric_type = MetricType::parse(&type_text)
+            .ok_or_else(|| StoreError::Corrupt(format!("metric type {type_text:?}")))?;
+        out.push(FamilyInfo {
+            name: row.get(0)?,
+            metric_type,
+            unit: row.get(2)?,
+            help: row.get(3)?,
+            series: row.get::<_, i64>(4)? as u64,
+        });
+    }
+    Ok(out)
+}
+
+/// An exemplar as stored, with its series' labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredExemplar {
+    pub series: Labels,
+    pub t: i64,
+    pub value: f64,
+    pub trace_id: Option<crate::model::TraceId>,
+    pub span_id: Option<crate::model::SpanId>,
+    pub labels: Labels,
+}
+
+/// Exemplars of the series matching `matchers` in `[start, end]`, oldest
+/// first, at most `limit`.
+pub fn exemplars(
+    conn: &Connection,
+    matchers: &[Matcher],
+    start: i64,
+    end: i64,
+    limit: usize,
+) -> Result<Vec<StoredExemplar>, StoreError> {
+    in_snapshot(conn, |conn| {
+        let mut out = Vec::new();
+        let mut stmt = conn.prepare_cached(
+            "SELECT t, value, trace_id, span_id, labels FROM metric_exemplars
+             WHERE series_id = ?1 AND t >= ?2 AND t <= ?3 ORDER BY t LIMIT ?4",
+        )?;
+        for series in matching_series(conn, matchers)? {
+            let mut rows = stmt.query(params![series.id, start, end, limit as i64])?;
+            while let Some(row) = rows.next()? {
+                let trace: Option<Vec<u8>> = row.get(2)?;
+                let span: Option<Vec<u8>> = row.get(3)?;
+                out.push(StoredExemplar {
+                    series: series.labels.clone(),
+                    t: row.get(0)?,
+                    value: row.get(1)?,
+                    trace_id: trace.and_then(|b| crate::model::TraceId::from_bytes(&b).ok()),
+                    span_id: span.and_then(|b| crate::model::SpanId::from_bytes(&b).ok()),
+                    labels: decode_labels(&row.get::<_, String>(4)?)?,
+                });
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
+    })
+}

@@ -1,0 +1,511 @@
+//! OTLP metrics through the real server: every metric type, delta and
+//! cumulative, resets, duplicates and out-of-order points, the series
+//! limits, exemplars, bad input, and the Prometheus-compatible API that
+//! reads them back.
+
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::metrics::v1::summary_data_point::ValueAtQuantile;
+use opentelemetry_proto::tonic::metrics::v1::{
+    exemplar, metric::Data, number_data_point, AggregationTemporality, Exemplar,
+    ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint,
+    Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message as _;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::support::{kv_str, TestServer, PROTOBUF};
+
+/// A fixed, recent minute so points are inside the kept window.
+pub fn base_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64;
+    // Whole minutes, an hour back: room for points after it.
+    (now / 60_000) * 60_000 - 3_600_000
+}
+
+pub fn ns(ms: i64) -> u64 {
+    (ms as u64) * 1_000_000
+}
+
+pub fn kv(key: &str, value: &str) -> KeyValue {
+    kv_str(key, value)
+}
+
+/// One request with one resource (`service.name` = job) and these metrics.
+pub fn request(job: &str, metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", job), kv("service.instance.id", "i-1")],
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                metrics,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+pub fn metric(name: &str, unit: &str, data: Data) -> Metric {
+    Metric {
+        name: name.into(),
+        description: format!("{name} help"),
+        unit: unit.into(),
+        data: Some(data),
+        ..Default::default()
+    }
+}
+
+pub fn number(attrs: Vec<KeyValue>, start_ms: i64, t_ms: i64, value: f64) -> NumberDataPoint {
+    NumberDataPoint {
+        attributes: attrs,
+        start_time_unix_nano: if start_ms > 0 { ns(start_ms) } else { 0 },
+        time_unix_nano: ns(t_ms),
+        value: Some(number_data_point::Value::AsDouble(value)),
+        ..Default::default()
+    }
+}
+
+pub fn gauge(name: &str, points: Vec<NumberDataPoint>) -> Metric {
+    metric(
+        name,
+        "",
+        Data::Gauge(Gauge {
+            data_points: points,
+        }),
+    )
+}
+
+pub fn counter(
+    name: &str,
+    temporality: AggregationTemporality,
+    points: Vec<NumberDataPoint>,
+) -> Metric {
+    metric(
+        name,
+        "",
+        Data::Sum(Sum {
+            data_points: points,
+            aggregation_temporality: temporality as i32,
+            is_monotonic: true,
+        }),
+    )
+}
+
+pub fn histogram_point(
+    t_ms: i64,
+    start_ms: i64,
+    bounds: &[f64],
+    counts: &[u64],
+    sum: f64,
+) -> HistogramDataPoint {
+    HistogramDataPoint {
+        start_time_unix_nano: ns(start_ms),
+        time_unix_nano: ns(t_ms),
+        count: counts.iter().sum(),
+        sum: Some(sum),
+        bucket_counts: counts.to_vec(),
+        explicit_bounds: bounds.to_vec(),
+        ..Default::default()
+    }
+}
+
+pub fn histogram(
+    name: &str,
+    unit: &str,
+    temporality: AggregationTemporality,
+    points: Vec<HistogramDataPoint>,
+) -> Metric {
+    metric(
+        name,
+        unit,
+        Data::Histogram(Histogram {
+            data_points: points,
+            aggregation_temporality: temporality as i32,
+        }),
+    )
+}
+
+/// Sends a request; returns the HTTP status and the decoded response.
+pub fn export(
+    server: &TestServer,
+    request: &ExportMetricsServiceRequest,
+) -> (StatusCode, ExportMetricsServiceResponse) {
+    let response = server.post_protobuf("/v1/metrics", request);
+    let status = response.status();
+    let bytes = response.bytes().expect("body");
+    let decoded = ExportMetricsServiceResponse::decode(bytes.as_ref()).unwrap_or_default();
+    (status, decoded)
+}
+
+/// Rejected points of a successful export (0 when there is no
+/// `partial_success`).
+pub fn rejected(response: &ExportMetricsServiceResponse) -> i64 {
+    response
+        .partial_success
+        .as_ref()
+        .map_or(0, |partial| partial.rejected_data_points)
+}
+
+pub fn message(response: &ExportMetricsServiceResponse) -> String {
+    response
+        .partial_success
+        .as_ref()
+        .map(|partial| partial.error_message.clone())
+        .unwrap_or_default()
+}
+
+/// `/prometheus/api/v1/series?match[]=…` as (sorted) label-set strings
+/// `name{a="1", …}`.
+pub fn series(server: &TestServer, selector: &str) -> Vec<String> {
+    let (status, body) = server.get_query("/prometheus/api/v1/series", &[("match[]", selector)]);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "success");
+    let mut out: Vec<String> = body["data"]
+        .as_array()
+        .expect("data is a list")
+        .iter()
+        .map(|labels| {
+            let object = labels.as_object().expect("labels object");
+            let name = object.get("__name__").and_then(Value::as_str).unwrap_or("");
+            let rest: Vec<String> = object
+                .iter()
+                .filter(|(k, _)| *k != "__name__")
+                .map(|(k, v)| format!("{k}={}", v))
+                .collect();
+            format!("{name}{{{}}}", rest.join(", "))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn every_metric_type_becomes_prometheus_series() {
+    let server = TestServer::start();
+    let t = base_ms();
+    let request = request(
+        "shop",
+        vec![
+            gauge(
+                "queue.depth",
+                vec![number(vec![kv("queue", "emails")], 0, t, 4.0)],
+            ),
+            counter(
+                "jobs.processed",
+                AggregationTemporality::Cumulative,
+                vec![number(vec![kv("kind", "pdf")], t - 60_000, t, 10.0)],
+            ),
+            metric(
+                "pool.in_use",
+                "{connections}",
+                Data::Sum(Sum {
+                    data_points: vec![number(vec![], t - 60_000, t, 3.0)],
+                    aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                    is_monotonic: false,
+                }),
+            ),
+            histogram(
+                "http.server.request.duration",
+                "s",
+                AggregationTemporality::Cumulative,
+                vec![histogram_point(t, t - 60_000, &[0.1, 0.5], &[3, 2, 1], 1.7)],
+            ),
+            metric(
+                "rpc.latency",
+                "ms",
+                Data::Summary(Summary {
+                    data_points: vec![SummaryDataPoint {
+                        time_unix_nano: ns(t),
+                        count: 5,
+                        sum: 50.0,
+                        quantile_values: vec![
+                            ValueAtQuantile {
+                                quantile: 0.5,
+                                value: 8.0,
+                            },
+                            ValueAtQuantile {
+                                quantile: 0.99,
+                                value: 20.0,
+                            },
+                        ],
+                        ..Default::default()
+                    }],
+                }),
+            ),
+        ],
+    );
+    let (status, response) = export(&server, &request);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rejected(&response), 0, "{}", message(&response));
+
+    let all = series(&server, r#"{job="shop"}"#);
+    let expected = [
+        r#"http_server_request_duration_seconds_bucket{instance="i-1", job="shop", le="+Inf"}"#,
+        r#"http_server_request_duration_seconds_bucket{instance="i-1", job="shop", le="0.1"}"#,
+        r#"http_server_request_duration_seconds_bucket{instance="i-1", job="shop", le="0.5"}"#,
+        r#"http_server_request_duration_seconds_count{instance="i-1", job="shop"}"#,
+        r#"http_server_request_duration_seconds_sum{instance="i-1", job="shop"}"#,
+        r#"jobs_processed_total{instance="i-1", job="shop", kind="pdf"}"#,
+        r#"pool_in_use{instance="i-1", job="shop"}"#,
+        r#"queue_depth{instance="i-1", job="shop", queue="emails"}"#,
+        r#"rpc_latency_milliseconds_count{instance="i-1", job="shop"}"#,
+        r#"rpc_latency_milliseconds_sum{instance="i-1", job="shop"}"#,
+        r#"rpc_latency_milliseconds{instance="i-1", job="shop", quantile="0.5"}"#,
+        r#"rpc_latency_milliseconds{instance="i-1", job="shop", quantile="0.99"}"#,
+    ];
+    let mut expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    assert_eq!(all, expected);
+
+    let metadata = server.get_ok("/prometheus/api/v1/metadata");
+    assert_eq!(
+        metadata["data"]["jobs_processed_total"][0]["type"],
+        "counter"
+    );
+    assert_eq!(
+        metadata["data"]["http_server_request_duration_seconds"][0]["type"],
+        "histogram"
+    );
+    assert_eq!(metadata["data"]["queue_depth"][0]["type"], "gauge");
+    assert_eq!(metadata["data"]["pool_in_use"][0]["type"], "gauge");
+    assert_eq!(
+        metadata["data"]["rpc_latency_milliseconds"][0]["type"],
+        "summary"
+    );
+    assert_eq!(
+        metadata["data"]["queue_depth"][0]["help"],
+        "queue.depth help"
+    );
+
+    let names = server.get_ok("/api/metrics/names");
+    let histogram = names["metrics"]
+        .as_array()
+        .expect("metrics")
+        .iter()
+        .find(|m| m["name"] == "http_server_request_duration_seconds")
+        .expect("the histogram is listed");
+    assert_eq!(histogram["series"], 5);
+    assert_eq!(histogram["unit"], "s");
+
+    let labels = server.get_ok("/prometheus/api/v1/labels");
+    assert_eq!(
+        labels["data"],
+        serde_json::json!(["__name__", "instance", "job", "kind", "le", "quantile", "queue"])
+    );
+    let values = server.get_ok("/prometheus/api/v1/label/queue/values");
+    assert_eq!(values["data"], serde_json::json!(["emails"]));
+    let buildinfo = server.get_ok("/prometheus/api/v1/status/buildinfo");
+    assert_eq!(buildinfo["status"], "success");
+    assert!(buildinfo["data"]["version"].as_str().is_some());
+}
+
+#[test]
+fn out_of_order_and_conflicting_duplicates_are_refused_per_point() {
+    let server = TestServer::start();
+    let t = base_ms();
+    let points = |values: &[(i64, f64)]| {
+        request(
+            "svc",
+            vec![gauge(
+                "temperature",
+                values
+                    .iter()
+                    .map(|(at, v)| number(vec![], 0, *at, *v))
+                    .collect(),
+            )],
+        )
+    };
+    let (_, first) = export(&server, &points(&[(t, 1.0), (t + 15_000, 2.0)]));
+    assert_eq!(rejected(&first), 0);
+    // The same point again is a duplicate: accepted, stored once.
+    let (status, again) = export(&server, &points(&[(t + 15_000, 2.0)]));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rejected(&again), 0, "{}", message(&again));
+    // Older than the newest, and the newest with another value: refused.
+    let (status, bad) = export(
+        &server,
+        &points(&[(t, 5.0), (t + 15_000, 9.0), (t + 30_000, 3.0)]),
+    );
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rejected(&bad), 2, "{}", message(&bad));
+    let text = message(&bad);
+    assert!(text.contains("out of order"), "{text}");
+    assert!(text.contains("duplicate sample"), "{text}");
+    assert!(
+        text.contains("dataPoints[0]") && text.contains("dataPoints[1]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn series_limits_refuse_new_series_and_count_them() {
+    let server = TestServer::start_with(|config| {
+        config.store.metric_series_limits.per_metric = 3;
+        config.store.metric_series_limits.total = 5;
+    });
+    let t = base_ms();
+    let points = |metric: &str, count: usize| {
+        request(
+            "svc",
+            vec![gauge(
+                metric,
+                (0..count)
+                    .map(|i| number(vec![kv("id", &i.to_string())], 0, t, i as f64))
+                    .collect(),
+            )],
+        )
+    };
+    let (_, response) = export(&server, &points("per_user", 5));
+    assert_eq!(rejected(&response), 2, "{}", message(&response));
+    assert!(
+        message(&response).contains("series limit"),
+        "{}",
+        message(&response)
+    );
+    let (_, response) = export(&server, &points("other", 3));
+    // Two fit under the total of five.
+    assert_eq!(rejected(&response), 1, "{}", message(&response));
+    // Existing series still take new points.
+    let more = request(
+        "svc",
+        vec![gauge(
+            "per_user",
+            vec![number(vec![kv("id", "0")], 0, t + 15_000, 1.0)],
+        )],
+    );
+    let (_, response) = export(&server, &more);
+    assert_eq!(rejected(&response), 0, "{}", message(&response));
+    assert_eq!(series(&server, r#"{job="svc"}"#).len(), 5);
+    let metrics = server.metrics_text();
+    assert!(
+        metrics.contains(r#"lookout_ingest_rejected_total{reason="series_limit"} 3"#),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn bad_metric_requests_are_refused_whole_and_bad_points_one_by_one() {
+    let server = TestServer::start();
+    let response = server.post_bytes("/v1/metrics", PROTOBUF, None, b"\xff\xff\xff".to_vec());
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = server.post_bytes("/v1/metrics", "text/plain", None, b"x".to_vec());
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let response = server.post_json("/v1/metrics", &serde_json::json!({"resourceMetrics": 5}));
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    let t = base_ms();
+    let mixed = request(
+        "svc",
+        vec![
+            histogram(
+                "latency",
+                "s",
+                AggregationTemporality::Cumulative,
+                vec![
+                    // One count too few for the bounds.
+                    histogram_point(t, t - 1000, &[0.1, 0.5], &[1, 1], 0.2),
+                    histogram_point(t, t - 1000, &[0.5, 0.1], &[1, 1, 1], 0.2),
+                    histogram_point(t, t - 1000, &[0.1], &[1, 1], 0.2),
+                ],
+            ),
+            gauge("no_time", vec![number(vec![], 0, 0, 1.0)]),
+            metric(
+                "exp",
+                "s",
+                Data::ExponentialHistogram(ExponentialHistogram {
+                    data_points: vec![ExponentialHistogramDataPoint {
+                        time_unix_nano: ns(t),
+                        count: 1,
+                        ..Default::default()
+                    }],
+                    aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                }),
+            ),
+            counter(
+                "unspecified",
+                AggregationTemporality::Unspecified,
+                vec![number(vec![], t - 1000, t, 1.0)],
+            ),
+        ],
+    );
+    let (status, response) = export(&server, &mixed);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rejected(&response), 5, "{}", message(&response));
+    // Only the one valid histogram point is stored.
+    assert_eq!(series(&server, r#"{job="svc"}"#).len(), 4);
+
+    // JSON (OTLP/JSON) works like protobuf.
+    let json = serde_json::json!({
+        "resourceMetrics": [{
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "js"}}]},
+            "scopeMetrics": [{"metrics": [{
+                "name": "clicks", "sum": {
+                    "aggregationTemporality": 2, "isMonotonic": true,
+                    "dataPoints": [{"asInt": "7", "timeUnixNano": ns(t).to_string(),
+                                    "startTimeUnixNano": ns(t - 1000).to_string()}]
+                }
+            }]}]
+        }]
+    });
+    let response = server.post_json("/v1/metrics", &json);
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        series(&server, r#"{job="js"}"#),
+        [r#"clicks_total{job="js"}"#]
+    );
+}
+
+#[test]
+fn exemplars_are_kept_with_their_trace() {
+    let server = TestServer::start();
+    let t = base_ms();
+    let mut point = histogram_point(t, t - 60_000, &[0.1, 0.5], &[1, 1, 0], 0.35);
+    point.exemplars = vec![Exemplar {
+        time_unix_nano: ns(t - 5_000),
+        value: Some(exemplar::Value::AsDouble(0.3)),
+        trace_id: vec![0xab; 16],
+        span_id: vec![0xcd; 8],
+        ..Default::default()
+    }];
+    let request = request(
+        "svc",
+        vec![histogram(
+            "latency",
+            "s",
+            AggregationTemporality::Cumulative,
+            vec![point],
+        )],
+    );
+    let (_, response) = export(&server, &request);
+    assert_eq!(rejected(&response), 0, "{}", message(&response));
+    let _ = &server;
+}
+
+#[test]
+fn series_selectors_are_validated() {
+    let server = TestServer::start();
+    let (status, body) = server.get_query("/prometheus/api/v1/series", &[]);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["errorType"], "bad_data");
+    let (status, body) =
+        server.get_query("/prometheus/api/v1/series", &[("match[]", "rate(x[5m])")]);
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["errorType"], "bad_data");
+    let (status, body) = server.get_query("/prometheus/api/v1/labels", &[("start", "tomorrow")]);
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("start"),
+        "{body}"
+    );
+}

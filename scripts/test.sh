@@ -8,7 +8,8 @@
 # Without Chromium or the npm packages the browser test reports that it
 # was skipped and passes; LOOKOUT_REQUIRE_BROWSER=1 makes that a failure.
 # Likewise without Prometheus for the PromQL comparison
-# (LOOKOUT_REQUIRE_PROMETHEUS=1).
+# (LOOKOUT_REQUIRE_PROMETHEUS=1) and without the OpenTelemetry Python SDK
+# for its exporter's test (LOOKOUT_REQUIRE_PYTHON_OTEL=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
   else
     echo "!! ${missing[*]} missing and this is not root: the tests that need them will be skipped" >&2
   fi
+fi
+
+# The OpenTelemetry Python SDK, whose metric exporter a test runs against
+# the server.
+if command -v python3 >/dev/null 2>&1 \
+  && ! python3 -c "import opentelemetry.sdk.metrics, opentelemetry.exporter.otlp.proto.http.metric_exporter" 2>/dev/null; then
+  echo "== pip install the OpenTelemetry Python SDK"
+  python3 -m pip install -q --disable-pip-version-check \
+    "opentelemetry-sdk==1.45.2" "opentelemetry-exporter-otlp-proto-http==1.45.2" \
+    || echo "!! could not install the OpenTelemetry Python SDK: its test will be skipped" >&2
 fi
 
 if [ ! -d assets/node_modules/playwright-core ]; then

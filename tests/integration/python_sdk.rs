@@ -1,0 +1,74 @@
+//! The OpenTelemetry Python SDK's own OTLP/HTTP metric exporter against
+//! the real server: what users run, not a payload built by hand.
+//!
+//! Needs `python3` with `opentelemetry-sdk` and
+//! `opentelemetry-exporter-otlp-proto-http` (scripts/test.sh installs
+//! them); without them the test says so and passes, unless
+//! `LOOKOUT_REQUIRE_PYTHON_OTEL=1`.
+
+use std::process::Command;
+
+use crate::support::TestServer;
+
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/integration/python/export_metrics.py"
+);
+
+fn python_sdk_available() -> bool {
+    let available = Command::new("python3")
+        .args([
+            "-c",
+            "import opentelemetry.sdk.metrics, opentelemetry.exporter.otlp.proto.http.metric_exporter",
+        ])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !available {
+        assert!(
+            std::env::var_os("LOOKOUT_REQUIRE_PYTHON_OTEL").is_none(),
+            "the OpenTelemetry Python SDK is required (LOOKOUT_REQUIRE_PYTHON_OTEL) but missing"
+        );
+        eprintln!("skipped: python3 with the OpenTelemetry SDK and OTLP/HTTP exporter is missing");
+    }
+    available
+}
+
+#[test]
+fn the_python_sdk_metric_exporter_exports_without_error() {
+    if !python_sdk_available() {
+        return;
+    }
+    let server = TestServer::start();
+    let output = Command::new("python3")
+        .arg(SCRIPT)
+        .arg(server.url("/v1/metrics"))
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "the exporter failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (_, series) = server.get_query(
+        "/prometheus/api/v1/series",
+        &[("match[]", r#"{job="py-shop"}"#)],
+    );
+    let names: Vec<String> = series["data"]
+        .as_array()
+        .expect("series")
+        .iter()
+        .map(|labels| labels["__name__"].as_str().unwrap_or("").to_string())
+        .collect();
+    for expected in [
+        "orders_total",
+        "checkout_duration_seconds_bucket",
+        "checkout_duration_seconds_count",
+        "checkout_duration_seconds_sum",
+        "carts_open",
+        "queue_depth",
+        "target_info",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+    }
+}

@@ -1,30 +1,40 @@
-//! Reading stored metric series: the [`SeriesSource`] the PromQL engine
-//! evaluates over, series selectors of `match[]`, and the parameters of
+//! Reading metric series: the [`SeriesSource`] the PromQL engine evaluates
+//! over (stored OTLP series and the span-derived ones), series selectors of `match[]`, and the parameters of
 //! the Prometheus-compatible API (times, durations).
 
 use promql_parser::label::MatchOp as ParserOp;
 use promql_parser::parser::Expr;
 
 use super::promql::{SeriesSource, SourceError};
+use super::span_series::SpanSeries;
 use super::QueryError;
 use crate::model::metric::{MatchOp, Matcher, SeriesSamples, METRIC_NAME};
 use crate::store::sqlite::metrics::read;
 use crate::store::sqlite::PooledConnection;
 
-/// Stored series on one pooled read connection, for one query.
-pub struct StoredSeries<'a> {
+/// Every series PromQL sees, for one query on one pooled read connection:
+/// the stored OTLP series and the span-derived ones.
+pub struct AllSeries<'a> {
     pub(super) conn: PooledConnection<'a>,
+    /// Wall time (unix ms) for the span-derived series.
+    pub(super) now_ms: i64,
 }
 
-impl SeriesSource for StoredSeries<'_> {
+impl SeriesSource for AllSeries<'_> {
     fn select(
         &self,
         matchers: &[Matcher],
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<SeriesSamples>, SourceError> {
-        read::select(&self.conn, matchers, start_ms, end_ms)
-            .map_err(|error| SourceError(error.to_string()))
+        let mut series = read::select(&self.conn, matchers, start_ms, end_ms)
+            .map_err(|error| SourceError(error.to_string()))?;
+        let spans = SpanSeries {
+            conn: &self.conn,
+            now_ms: self.now_ms,
+        };
+        series.extend(spans.select(matchers, start_ms, end_ms)?);
+        Ok(series)
     }
 }
 

@@ -12,6 +12,7 @@ pub mod params;
 pub mod promql;
 mod read_side;
 pub mod red;
+pub mod span_series;
 pub mod traces;
 
 pub use read_side::{IndexLag, ReadSide, StoredCounts};

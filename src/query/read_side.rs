@@ -57,16 +57,18 @@ impl ReadSide {
         Ok(read::list_operations(&*self.reads.get()?, service)?)
     }
 
-    /// Stored metric series on one read connection: what a PromQL query
+    /// Every metric series on one read connection: what a PromQL query
     /// evaluates over.
-    pub fn metric_source(&self) -> Result<super::metrics::StoredSeries<'_>, QueryError> {
-        Ok(super::metrics::StoredSeries {
+    pub fn metric_source(&self) -> Result<super::metrics::AllSeries<'_>, QueryError> {
+        Ok(super::metrics::AllSeries {
             conn: self.reads.get()?,
+            now_ms: UnixNanos::now().0 / 1_000_000,
         })
     }
 
     /// Label sets of the series matching any of `matcher_sets` (all when
-    /// empty) with samples in `[start, end]` (unix ms), sorted.
+    /// empty) with samples in `[start, end]` (unix ms), sorted: stored
+    /// series and the span-derived ones (looked for within retention).
     pub fn metric_series(
         &self,
         matcher_sets: &[Vec<crate::model::metric::Matcher>],
@@ -74,12 +76,32 @@ impl ReadSide {
         end: i64,
     ) -> Result<Vec<crate::model::metric::Labels>, QueryError> {
         let conn = self.reads.get()?;
-        Ok(crate::store::sqlite::metrics::read::series_in_range(
-            &conn,
-            matcher_sets,
-            start,
-            end,
-        )?)
+        let mut labels =
+            crate::store::sqlite::metrics::read::series_in_range(&conn, matcher_sets, start, end)?;
+        let now_ms = UnixNanos::now().0 / 1_000_000;
+        let spans = super::span_series::SpanSeries {
+            conn: &conn,
+            now_ms,
+        };
+        let kept_from = now_ms.saturating_sub(self.retention.as_millis() as i64);
+        let all_span_series = [crate::model::metric::Matcher::new(
+            crate::model::metric::METRIC_NAME,
+            crate::model::metric::MatchOp::Regex,
+            "traces_.*",
+        )
+        .map_err(|error| QueryError::Invalid(error.to_string()))?];
+        let sets: Vec<&[crate::model::metric::Matcher]> = if matcher_sets.is_empty() {
+            vec![&all_span_series]
+        } else {
+            matcher_sets.iter().map(Vec::as_slice).collect()
+        };
+        for matchers in sets {
+            let found = spans.series(matchers, start.max(kept_from), end.min(now_ms))?;
+            labels.extend(found.into_iter().map(|series| series.labels));
+        }
+        labels.sort();
+        labels.dedup();
+        Ok(labels)
     }
 
     /// Every metric family with its type, unit, help and series count.

@@ -69,6 +69,9 @@ fn the_python_sdk_metric_exporter_exports_without_error() {
         "queue_depth",
         "target_info",
     ] {
-        assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
     }
 }

@@ -805,6 +805,8 @@ pub fn span_rollups(
 /// One service-graph bucket: calls from `parent` to `child`.
 #[derive(Debug, Clone)]
 pub struct EdgeRow {
+    /// Unix seconds.
+    pub bucket_start: i64,
     pub parent: String,
     pub child: String,
     pub is_virtual: bool,
@@ -822,7 +824,7 @@ pub fn service_edges(
     end: i64,
 ) -> Result<Vec<EdgeRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT s.name, e.child, e.virtual, e.call_count, e.error_count, e.histogram
+        "SELECT s.name, e.child, e.virtual, e.call_count, e.error_count, e.histogram, e.bucket_start
          FROM service_edges e JOIN services s ON s.id = e.parent_service_id
          WHERE e.resolution = ?1 AND e.bucket_start >= ?2 AND e.bucket_start < ?3",
     )?;
@@ -834,17 +836,19 @@ pub fn service_edges(
             row.get::<_, i64>(3)?,
             row.get::<_, i64>(4)?,
             row.get::<_, Vec<u8>>(5)?,
+            row.get::<_, i64>(6)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (parent, child, is_virtual, call_count, error_count, bytes) = row?;
+        let (parent, child, is_virtual, call_count, error_count, bytes, bucket_start) = row?;
         let histogram = DurationHistogram::from_bytes(&bytes).ok_or_else(|| {
             StoreError::Corrupt(format!(
                 "service edge {parent}→{child} has an unreadable histogram"
             ))
         })?;
         out.push(EdgeRow {
+            bucket_start,
             parent,
             child,
             is_virtual,

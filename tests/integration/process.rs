@@ -937,6 +937,24 @@ fn demo_feeds_traces_and_correlated_logs_through_otlp() {
         .and_then(|response| response.json())
         .expect("trace logs");
     assert!(correlated["total"].as_u64().is_some_and(|total| total >= 1));
+    // Its metrics arrive through POST /v1/metrics.
+    let series: Value = client
+        .get(lookout.url("/prometheus/api/v1/series"))
+        .query(&[("match[]", r#"{__name__=~"http_server_request_duration_seconds_count|jobs_processed_total|queue_depth"}"#)])
+        .send()
+        .and_then(|response| response.json())
+        .expect("series");
+    let names: Vec<&str> = series["data"]
+        .as_array()
+        .map(|all| all.iter().filter_map(|s| s["__name__"].as_str()).collect())
+        .unwrap_or_default();
+    for name in [
+        "http_server_request_duration_seconds_count",
+        "jobs_processed_total",
+        "queue_depth",
+    ] {
+        assert!(names.contains(&name), "demo metric {name} in {series}");
+    }
     let (status, _) = lookout.terminate();
     assert!(status.success());
 }

@@ -4,7 +4,10 @@
 //! sees populated traces and logs without instrumenting anything. The
 //! service metrics have something to show too: a consistently slow
 //! operation (recommendations), a message consumer, and one minute in
-//! every five when the payment provider times out on most charges.
+//! every five when the payment provider times out on most charges. It
+//! also exports OTLP metrics (`metrics.rs`).
+
+mod metrics;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -26,6 +29,8 @@ use crate::model::UnixNanos;
 
 /// Time between two rounds of generated requests.
 const ROUND: Duration = Duration::from_millis(700);
+/// Metrics are exported every this many rounds (about 10 s).
+const METRICS_EVERY: u64 = 14;
 const MS: u64 = 1_000_000;
 /// Every `BURST_EVERY`th minute (wall clock) is an error burst.
 const BURST_EVERY: u64 = 5;
@@ -125,6 +130,8 @@ struct Generator {
     spans: Vec<Planned>,
     logs: Vec<PlannedLog>,
     failures_reported: bool,
+    metrics: metrics::DemoMetrics,
+    rounds: u64,
 }
 
 impl Generator {
@@ -137,6 +144,8 @@ impl Generator {
             spans: Vec::new(),
             logs: Vec::new(),
             failures_reported: false,
+            metrics: metrics::DemoMetrics::new(u64::try_from(UnixNanos::now().0).unwrap_or(0)),
+            rounds: 0,
         }
     }
 
@@ -559,11 +568,21 @@ impl Generator {
         for _ in 0..(2 + self.rng.below(4)) {
             self.request(now);
         }
+        self.count_spans();
         let traces = self.trace_request();
         let logs = self.logs_request();
+        self.rounds += 1;
+        // The first round exports too, so metrics show up at once.
+        let metrics = (self.rounds % METRICS_EVERY == 1).then(|| {
+            let step = self.rng.below(5) as i64 - 2;
+            self.metrics.queue_moves(step);
+            let body = self.metrics.request(now).encode_to_vec();
+            self.post("/v1/metrics", &body)
+        });
         let results = [
             self.post("/v1/traces", &traces.encode_to_vec()),
             self.post("/v1/logs", &logs.encode_to_vec()),
+            metrics.unwrap_or(Ok(())),
         ];
         match results.iter().find_map(|result| result.as_ref().err()) {
             Some(error) if !self.failures_reported => {
@@ -572,6 +591,26 @@ impl Generator {
             }
             Some(_) => {}
             None => self.failures_reported = false,
+        }
+    }
+
+    /// Feeds this round's server and consumer spans into the metrics.
+    fn count_spans(&mut self) {
+        for planned in &self.spans {
+            let span = &planned.span;
+            let duration = span.end_time_unix_nano - span.start_time_unix_nano;
+            if span.kind == span::SpanKind::Server as i32 {
+                self.metrics.server_span(
+                    planned.service,
+                    &span.name,
+                    span.end_time_unix_nano,
+                    duration,
+                    &span.trace_id,
+                    &span.span_id,
+                );
+            } else if span.kind == span::SpanKind::Consumer as i32 && planned.service == "email" {
+                self.metrics.job_done();
+            }
         }
     }
 

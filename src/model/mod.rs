@@ -6,8 +6,8 @@
 //! compact on-disk encoding lives in `store`.
 
 mod histogram;
-pub mod metric;
 mod ids;
+pub mod metric;
 mod time;
 mod window;
 

@@ -7,6 +7,7 @@ mod ingest;
 mod logs;
 mod operations;
 mod process;
+mod promql_diff;
 mod query;
 mod service_metrics;
 mod support;

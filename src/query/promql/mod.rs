@@ -21,6 +21,8 @@ mod numeric;
 mod range_functions;
 mod source;
 #[cfg(test)]
+mod tests;
+#[cfg(test)]
 mod testscript;
 mod value;
 

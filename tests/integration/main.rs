@@ -8,6 +8,7 @@ mod logs;
 mod metrics;
 mod operations;
 mod process;
+mod promql_diff;
 mod python_sdk;
 mod query;
 mod service_metrics;

@@ -276,11 +276,12 @@ fn ingest(server: &Server, requests: Vec<Vec<(Vec<u8>, u64, u64)>>) -> Ingest {
 
 /// The raw SQLite ceiling: the same number of sample rows into the same
 /// head table, one thread, 20k rows a transaction.
+#[allow(clippy::disallowed_methods)] // the baseline, not lookout's store
 fn raw_ceiling(dir: &std::path::Path, samples: u64) -> f64 {
     let conn = Connection::open(dir.join("raw.db")).expect("open raw db");
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
-         CREATE TABLE metric_head (series_id INTEGER NOT NULL, t INTEGER NOT NULL, v REAL NOT NULL,
+         CREATE TABLE metric_head (series_id INTEGER NOT NULL, t INTEGER NOT NULL, v INTEGER NOT NULL,
                                    PRIMARY KEY (series_id, t)) WITHOUT ROWID;",
     )
     .expect("schema");
@@ -302,7 +303,11 @@ fn raw_ceiling(dir: &std::path::Path, samples: u64) -> f64 {
                         break;
                     }
                     insert
-                        .execute(params![id as i64, step * STEP_MS, (step as f64) * 1.5])
+                        .execute(params![
+                            id as i64,
+                            step * STEP_MS,
+                            ((step as f64) * 1.5).to_bits() as i64
+                        ])
                         .expect("insert");
                     in_tx += 1;
                     written += 1;
@@ -364,6 +369,7 @@ fn urlencode(text: &str) -> String {
 }
 
 /// Bytes of chunk data and the samples they hold, read from the file.
+#[allow(clippy::disallowed_methods)] // reads a stopped server's database
 fn chunk_bytes(db: &std::path::Path) -> (u64, u64, u64) {
     let conn = Connection::open(db).expect("open db");
     conn.query_row(

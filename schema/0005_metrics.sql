@@ -26,7 +26,7 @@ CREATE INDEX metric_series_by_family ON metric_series (family);
 CREATE TABLE metric_head (
     series_id   INTEGER NOT NULL,
     t           INTEGER NOT NULL,  -- unix milliseconds
-    v           REAL NOT NULL,
+    v           INTEGER NOT NULL,  -- the f64's bits: SQLite has no NaN
     PRIMARY KEY (series_id, t)
 ) WITHOUT ROWID;
 
@@ -46,7 +46,7 @@ CREATE INDEX metric_chunks_by_max_t ON metric_chunks (max_t);
 CREATE TABLE metric_exemplars (
     series_id   INTEGER NOT NULL,
     t           INTEGER NOT NULL,  -- unix milliseconds
-    value       REAL NOT NULL,
+    value       INTEGER NOT NULL,  -- the f64's bits
     trace_id    BLOB,
     span_id     BLOB,
     labels      TEXT NOT NULL,     -- the exemplar's own labels, JSON

@@ -12,6 +12,26 @@ use std::fmt;
 /// The label that carries the metric name.
 pub const METRIC_NAME: &str = "__name__";
 
+/// Prometheus's staleness marker: a NaN with this bit pattern ends a
+/// series for the lookback. An OTLP point flagged "no recorded value" is
+/// stored as it.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// A sample value, bucket bound or quantile as Prometheus writes it: the
+/// shortest decimal that round-trips, never an exponent, `+Inf`, `-Inf`,
+/// `NaN`.
+pub fn format_value(value: f64) -> String {
+    if value == f64::INFINITY {
+        "+Inf".to_string()
+    } else if value == f64::NEG_INFINITY {
+        "-Inf".to_string()
+    } else if value.is_nan() {
+        "NaN".to_string()
+    } else {
+        value.to_string()
+    }
+}
+
 /// A series' labels, sorted by name, names unique, no empty values (an
 /// empty value means "label absent" in PromQL).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -60,6 +60,48 @@ pub fn parse_selector(text: &str) -> Result<Vec<Vec<Matcher>>, QueryError> {
             "match[] {text:?}: expected a series selector such as up{{job=\"a\"}}"
         )));
     };
+    let sets = selector_matchers(&selector)?;
+    if sets
+        .iter()
+        .any(|set| set.iter().all(Matcher::matches_empty))
+    {
+        return Err(QueryError::Invalid(format!(
+            "match[] {text:?}: a selector needs at least one matcher that does not match the empty string"
+        )));
+    }
+    Ok(sets)
+}
+
+/// Every series selector of a PromQL expression as matcher sets (for
+/// `query_exemplars`, which answers for the series a query reads).
+pub fn selectors_of(query: &str) -> Result<Vec<Vec<Matcher>>, QueryError> {
+    struct Collect(Vec<promql_parser::parser::VectorSelector>);
+    impl promql_parser::util::ExprVisitor for Collect {
+        type Error = std::convert::Infallible;
+        fn pre_visit(&mut self, expr: &Expr) -> Result<bool, Self::Error> {
+            match expr {
+                Expr::VectorSelector(selector) => self.0.push(selector.clone()),
+                Expr::MatrixSelector(matrix) => self.0.push(matrix.vs.clone()),
+                _ => {}
+            }
+            Ok(true)
+        }
+    }
+    let expr = promql_parser::parser::parse(query)
+        .map_err(|error| QueryError::Invalid(format!("invalid parameter \"query\": {error}")))?;
+    let mut collect = Collect(Vec::new());
+    let Ok(_) = promql_parser::util::walk_expr(&mut collect, &expr);
+    let mut sets = Vec::new();
+    for selector in collect.0 {
+        sets.extend(selector_matchers(&selector)?);
+    }
+    Ok(sets)
+}
+
+/// A selector's matchers, one set per `or` alternative.
+fn selector_matchers(
+    selector: &promql_parser::parser::VectorSelector,
+) -> Result<Vec<Vec<Matcher>>, QueryError> {
     let mut base = Vec::new();
     if let Some(name) = &selector.name {
         base.push(Matcher::equal(METRIC_NAME, name));
@@ -75,11 +117,6 @@ pub fn parse_selector(text: &str) -> Result<Vec<Vec<Matcher>>, QueryError> {
         let mut set = base.clone();
         for matcher in alternative {
             set.push(convert_matcher(matcher)?);
-        }
-        if set.iter().all(Matcher::matches_empty) {
-            return Err(QueryError::Invalid(format!(
-                "match[] {text:?}: a selector needs at least one matcher that does not match the empty string"
-            )));
         }
         sets.push(set);
     }

@@ -32,6 +32,9 @@ pub enum QueryError {
         parameter: &'static str,
         error: logql::ParseError,
     },
+    /// A PromQL query that failed: its own fault, a limit or the storage.
+    #[error(transparent)]
+    Promql(#[from] promql::PromqlError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -66,6 +66,32 @@ impl ReadSide {
         })
     }
 
+    /// A PromQL instant query at `time_ms`.
+    pub fn promql_instant(
+        &self,
+        query: &str,
+        time_ms: i64,
+        options: &super::promql::EngineOptions,
+    ) -> Result<super::promql::Value, QueryError> {
+        let source = self.metric_source()?;
+        Ok(super::promql::instant_query(
+            &source, query, time_ms, options,
+        )?)
+    }
+
+    /// A PromQL range query.
+    pub fn promql_range(
+        &self,
+        query: &str,
+        (start_ms, end_ms, step_ms): (i64, i64, i64),
+        options: &super::promql::EngineOptions,
+    ) -> Result<super::promql::Value, QueryError> {
+        let source = self.metric_source()?;
+        Ok(super::promql::range_query(
+            &source, query, start_ms, end_ms, step_ms, options,
+        )?)
+    }
+
     /// Label sets of the series matching any of `matcher_sets` (all when
     /// empty) with samples in `[start, end]` (unix ms), sorted: stored
     /// series and the span-derived ones (looked for within retention).

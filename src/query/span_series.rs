@@ -80,11 +80,14 @@ fn status_label(status: StatusCode) -> &'static str {
 /// of its family (calls: one; duration: 17 buckets, sum, count).
 type MinuteValues = Vec<f64>;
 
+/// One source series' values before the range and per minute in it.
+type SeriesValues = (MinuteValues, HashMap<i64, MinuteValues>);
+
 /// Accumulates per-minute values of many series into cumulative samples.
 #[derive(Default)]
 struct Accumulator {
-    /// Base labels of a source series → (values before the range, minutes).
-    series: HashMap<Vec<(String, String)>, (MinuteValues, HashMap<i64, MinuteValues>)>,
+    /// Base labels of a source series → its values.
+    series: HashMap<Vec<(String, String)>, SeriesValues>,
 }
 
 impl Accumulator {

@@ -11,6 +11,7 @@ use prost::Message as _;
 use crate::ingest::otlp::Encoding;
 use crate::ingest::IngestError;
 use crate::pipeline::{FlushError, IndexBehind, WriteError};
+use crate::query::promql::PromqlError;
 use crate::query::QueryError;
 use crate::store::logs::LogIndexError;
 use crate::store::StoreError;
@@ -225,6 +226,10 @@ impl From<QueryError> for ApiError {
                 parameter,
                 position: error.position,
             },
+            QueryError::Promql(error) => match error {
+                PromqlError::Source(source) => ApiError::Internal(source.to_string()),
+                other => ApiError::BadRequest(other.to_string()),
+            },
             QueryError::Store(error) => ApiError::from(error),
             QueryError::LogIndex(error) => ApiError::from(error),
         }
@@ -318,7 +323,12 @@ impl From<ApiError> for PromError {
 
 impl From<QueryError> for PromError {
     fn from(error: QueryError) -> Self {
-        PromError::from(ApiError::from(error))
+        match error {
+            QueryError::Promql(PromqlError::TooManySamples) => {
+                PromError::execution(PromqlError::TooManySamples.to_string())
+            }
+            other => PromError::from(ApiError::from(other)),
+        }
     }
 }
 

@@ -96,6 +96,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::scope("/prometheus/api/v1")
             .wrap(from_fn(auth::require_admin))
+            .route("/query", web::get().to(prometheus::query))
+            .route("/query", web::post().to(prometheus::query))
+            .route("/query_range", web::get().to(prometheus::query_range))
+            .route("/query_range", web::post().to(prometheus::query_range))
+            .route(
+                "/query_exemplars",
+                web::get().to(prometheus::query_exemplars),
+            )
+            .route(
+                "/query_exemplars",
+                web::post().to(prometheus::query_exemplars),
+            )
             .route("/labels", web::get().to(prometheus::labels))
             .route("/labels", web::post().to(prometheus::labels))
             .route(

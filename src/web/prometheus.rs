@@ -9,7 +9,9 @@ use super::dto::prometheus as dto;
 use super::error::PromError;
 use super::{read, AppState};
 use crate::model::metric::{Labels, Matcher};
-use crate::query::metrics::{parse_selector, parse_time};
+use crate::query::metrics::{parse_duration, parse_selector, parse_time, selectors_of};
+use crate::query::promql::{EngineOptions, PromqlError};
+use crate::query::QueryError;
 
 /// The PromQL dialect served: Prometheus 2.42's, which the comparison
 /// tests check answers against.
@@ -77,6 +79,112 @@ impl Params {
         Ok(sets)
     }
 }
+
+/// Prometheus's cap on the points of one series in a range query.
+const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// A PromQL failure as Prometheus words it: the parser's message under the
+/// `query` parameter.
+fn promql_error(error: QueryError) -> PromError {
+    match error {
+        QueryError::Promql(PromqlError::Parse(message)) => {
+            PromError::bad_data(format!("invalid parameter \"query\": {message}"))
+        }
+        other => PromError::from(other),
+    }
+}
+
+fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, PromError> {
+    params
+        .get(name)
+        .ok_or_else(|| PromError::bad_data(format!("invalid parameter \"{name}\": missing")))
+}
+
+fn now_ms() -> i64 {
+    crate::model::UnixNanos::now().0 / 1_000_000
+}
+
+/// `GET|POST /query`: an instant query at `time` (default now).
+pub async fn query(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PromError> {
+    let params = Params::from_request(&request, &body)?;
+    let query = params.get("query").unwrap_or("").to_string();
+    let time = match params.get("time") {
+        Some(text) => parse_time("time", text)?,
+        None => now_ms(),
+    };
+    let value = web::block(move || {
+        let read = &state.read;
+        read.promql_instant(&query, time, &EngineOptions::default())
+    })
+    .await
+    .map_err(|error| PromError::from(super::error::ApiError::from(error)))?
+    .map_err(promql_error)?;
+    Ok(HttpResponse::Ok().json(dto::success(dto::query_result(value))))
+}
+
+/// `GET|POST /query_range`.
+pub async fn query_range(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PromError> {
+    let params = Params::from_request(&request, &body)?;
+    let query = params.get("query").unwrap_or("").to_string();
+    let start = parse_time("start", required(&params, "start")?)?;
+    let end = parse_time("end", required(&params, "end")?)?;
+    let step = parse_duration("step", required(&params, "step")?)?;
+    if end < start {
+        return Err(PromError::bad_data(
+            "invalid parameter \"end\": end timestamp must not be before start time",
+        ));
+    }
+    if step <= 0 {
+        return Err(PromError::bad_data(
+            "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    if (end - start) / step > MAX_POINTS_PER_SERIES {
+        return Err(PromError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    let value = web::block(move || {
+        state
+            .read
+            .promql_range(&query, (start, end, step), &EngineOptions::default())
+    })
+    .await
+    .map_err(|error| PromError::from(super::error::ApiError::from(error)))?
+    .map_err(promql_error)?;
+    Ok(HttpResponse::Ok().json(dto::success(dto::query_result(value))))
+}
+
+/// `GET|POST /query_exemplars`: exemplars of the series the query reads.
+pub async fn query_exemplars(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PromError> {
+    let params = Params::from_request(&request, &body)?;
+    let sets = selectors_of(params.get("query").unwrap_or(""))?;
+    let (start, end) = params.range()?;
+    let found = read(&state, move |reads| {
+        let mut all = Vec::new();
+        for matchers in &sets {
+            all.extend(reads.metric_exemplars(matchers, start, end, MAX_EXEMPLARS)?);
+        }
+        Ok(all)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(dto::success(dto::exemplars(found))))
+}
+
+/// Exemplars answered per selector.
+const MAX_EXEMPLARS: usize = 10_000;
 
 /// Series label sets for `match[]` over the range.
 async fn matching_labels(

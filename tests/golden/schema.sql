@@ -18,7 +18,7 @@ CREATE TABLE metric_chunks (
 CREATE TABLE metric_exemplars (
     series_id   INTEGER NOT NULL,
     t           INTEGER NOT NULL,  -- unix milliseconds
-    value       REAL NOT NULL,
+    value       INTEGER NOT NULL,  -- the f64's bits
     trace_id    BLOB,
     span_id     BLOB,
     labels      TEXT NOT NULL,     -- the exemplar's own labels, JSON
@@ -33,7 +33,7 @@ CREATE TABLE metric_families (
 CREATE TABLE metric_head (
     series_id   INTEGER NOT NULL,
     t           INTEGER NOT NULL,  -- unix milliseconds
-    v           REAL NOT NULL,
+    v           INTEGER NOT NULL,  -- the f64's bits: SQLite has no NaN
     PRIMARY KEY (series_id, t)
 ) WITHOUT ROWID;
 CREATE TABLE metric_series (

@@ -488,7 +488,28 @@ fn exemplars_are_kept_with_their_trace() {
     );
     let (_, response) = export(&server, &request);
     assert_eq!(rejected(&response), 0, "{}", message(&response));
-    let _ = &server;
+    let start = format!("{}", (t - 60_000) as f64 / 1000.0);
+    let end = format!("{}", (t + 60_000) as f64 / 1000.0);
+    let (status, body) = server.get_query(
+        "/prometheus/api/v1/query_exemplars",
+        &[
+            (
+                "query",
+                "histogram_quantile(0.9, rate(latency_seconds_bucket[5m]))",
+            ),
+            ("start", start.as_str()),
+            ("end", end.as_str()),
+        ],
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let groups = body["data"].as_array().expect("exemplar groups");
+    assert_eq!(groups.len(), 1, "{body}");
+    // The exemplar's value 0.3 is in the bucket up to 0.5.
+    assert_eq!(groups[0]["seriesLabels"]["le"], "0.5", "{body}");
+    let exemplar = &groups[0]["exemplars"][0];
+    assert_eq!(exemplar["labels"]["trace_id"], "ab".repeat(16));
+    assert_eq!(exemplar["labels"]["span_id"], "cd".repeat(8));
+    assert_eq!(exemplar["value"], "0.3");
 }
 
 #[test]
@@ -508,4 +529,199 @@ fn series_selectors_are_validated() {
         body["error"].as_str().unwrap_or("").contains("start"),
         "{body}"
     );
+}
+
+/// `/prometheus/api/v1/query` at `t_ms`: (labels as `name{…}`, value) of
+/// a vector result, sorted.
+pub fn instant(server: &TestServer, query: &str, t_ms: i64) -> Vec<(String, String)> {
+    let time = format!("{}", t_ms as f64 / 1000.0);
+    let (status, body) = server.get_query(
+        "/prometheus/api/v1/query",
+        &[("query", query), ("time", time.as_str())],
+    );
+    assert_eq!(status, StatusCode::OK, "{query}: {body}");
+    assert_eq!(body["data"]["resultType"], "vector", "{query}: {body}");
+    let mut out: Vec<(String, String)> = body["data"]["result"]
+        .as_array()
+        .expect("result")
+        .iter()
+        .map(|sample| {
+            (
+                sample["metric"].to_string(),
+                sample["value"][1].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn values(server: &TestServer, query: &str, t_ms: i64) -> Vec<String> {
+    instant(server, query, t_ms)
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect()
+}
+
+#[test]
+fn nan_and_stale_values_are_stored_without_failing_the_write() {
+    // A NaN once failed the whole group: SQLite stores NaN as NULL.
+    let server = TestServer::start();
+    let t = base_ms();
+    let mut stale = number(vec![], 0, t + 15_000, 0.0);
+    stale.value = None;
+    stale.flags = 1; // no recorded value
+    let request = request(
+        "svc",
+        vec![gauge("ratio", vec![number(vec![], 0, t, f64::NAN), stale])],
+    );
+    let (status, response) = export(&server, &request);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rejected(&response), 0, "{}", message(&response));
+    assert_eq!(values(&server, "ratio", t), ["NaN"]);
+    // The staleness marker ends the series: nothing at or after it.
+    assert!(values(&server, "ratio", t + 20_000).is_empty());
+}
+
+#[test]
+fn delta_points_are_summed_and_cumulative_resets_store_a_zero() {
+    let server = TestServer::start();
+    let t = base_ms();
+    let deltas = |points: Vec<NumberDataPoint>| {
+        request(
+            "svc",
+            vec![counter("deltas", AggregationTemporality::Delta, points)],
+        )
+    };
+    export(&server, &deltas(vec![number(vec![], t - 15_000, t, 2.0)]));
+    export(&server, &deltas(vec![number(vec![], t, t + 15_000, 3.0)]));
+    // A retried delta (same time) is not counted twice.
+    export(&server, &deltas(vec![number(vec![], t, t + 15_000, 3.0)]));
+    export(
+        &server,
+        &deltas(vec![number(vec![], t + 15_000, t + 30_000, 5.0)]),
+    );
+    assert_eq!(values(&server, "deltas_total", t + 30_000), ["10"]);
+
+    let cumulative = |start: i64, at: i64, v: f64| {
+        request(
+            "svc",
+            vec![counter(
+                "restarts",
+                AggregationTemporality::Cumulative,
+                vec![number(vec![], start, at, v)],
+            )],
+        )
+    };
+    export(&server, &cumulative(t - 60_000, t, 100.0));
+    export(&server, &cumulative(t - 60_000, t + 15_000, 110.0));
+    // The process restarted at t + 20 s and counted 120 since: a reset the
+    // value alone would not show.
+    export(&server, &cumulative(t + 20_000, t + 30_000, 120.0));
+    assert_eq!(values(&server, "restarts_total", t + 20_000), ["0"]);
+    assert_eq!(
+        values(&server, "resets(restarts_total[1m])", t + 30_000),
+        ["1"]
+    );
+    assert_eq!(values(&server, "restarts_total", t + 30_000), ["120"]);
+}
+
+#[test]
+fn samples_survive_compaction_and_restart_and_retention_removes_them() {
+    let mut server = TestServer::start();
+    let t = base_ms() - 2 * 3_600_000;
+    let points: Vec<NumberDataPoint> = (0..480)
+        .map(|i| number(vec![], 0, t + i * 15_000, (i % 7) as f64))
+        .collect();
+    let (_, response) = export(&server, &request("svc", vec![gauge("level", points)]));
+    assert_eq!(rejected(&response), 0, "{}", message(&response));
+    let expected = values(&server, "sum_over_time(level[2h])", t + 479 * 15_000);
+    assert_eq!(expected.len(), 1);
+    let now = t + 2 * 3_600_000 + 3_600_000;
+    let chunks = actix_rt::System::new()
+        .block_on(server.writer().compact_metrics(now + 3_600_000))
+        .expect("compaction");
+    assert!(chunks >= 2, "{chunks} chunks");
+    assert_eq!(
+        values(&server, "sum_over_time(level[2h])", t + 479 * 15_000),
+        expected
+    );
+    server.restart_with(|_| {});
+    assert_eq!(
+        values(&server, "sum_over_time(level[2h])", t + 479 * 15_000),
+        expected
+    );
+    // A new point after the restart continues the series in order.
+    let (_, response) = export(
+        &server,
+        &request(
+            "svc",
+            vec![gauge(
+                "level",
+                vec![number(vec![], 0, t + 100 * 15_000, 1.0)],
+            )],
+        ),
+    );
+    assert_eq!(
+        rejected(&response),
+        1,
+        "older than the newest after a restart"
+    );
+
+    // Retention of one hour removes them all, and the series with them.
+    server.restart_with(|config| config.retention = std::time::Duration::from_secs(3600));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !series(&server, "level").is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(series(&server, "level").is_empty());
+}
+
+#[test]
+fn promql_errors_are_bad_data_in_prometheus_shape() {
+    let server = TestServer::start();
+    for (path, params) in [
+        ("/prometheus/api/v1/query", vec![("query", "sum(")]),
+        ("/prometheus/api/v1/query", vec![("query", "rate(x)")]),
+        (
+            "/prometheus/api/v1/query",
+            vec![("query", "up"), ("time", "soon")],
+        ),
+        (
+            "/prometheus/api/v1/query_range",
+            vec![
+                ("query", "up"),
+                ("start", "10"),
+                ("end", "5"),
+                ("step", "1"),
+            ],
+        ),
+        (
+            "/prometheus/api/v1/query_range",
+            vec![
+                ("query", "up"),
+                ("start", "0"),
+                ("end", "100000"),
+                ("step", "1"),
+            ],
+        ),
+        ("/prometheus/api/v1/query_range", vec![("query", "up")]),
+    ] {
+        let (status, body) = server.get_query(path, &params);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{params:?}: {body}");
+        assert_eq!(body["status"], "error", "{body}");
+        assert_eq!(body["errorType"], "bad_data", "{body}");
+        assert!(!body["error"].as_str().unwrap_or("").is_empty());
+    }
+    // Grafana's "Save & test": POST /query with 1+1, then buildinfo.
+    let response = server.post_bytes(
+        "/prometheus/api/v1/query",
+        "application/x-www-form-urlencoded",
+        None,
+        b"query=1%2B1&time=1700000000".to_vec(),
+    );
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().expect("json");
+    assert_eq!(body["data"]["resultType"], "scalar");
+    assert_eq!(body["data"]["result"][1], "2");
 }

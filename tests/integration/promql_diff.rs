@@ -35,6 +35,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
     Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message as _;
 use reqwest::blocking::Client;
 use tempfile::TempDir;
 
@@ -1295,6 +1296,88 @@ fn the_engine_answers_as_prometheus_does() {
     eprintln!(
         "compared {} expressions in {comparisons} queries in {:?}; {} differ",
         expressions(FIXED_END_MS).len() + instant_only().len(),
+        started.elapsed(),
+        differences.len()
+    );
+    assert!(
+        differences.is_empty(),
+        "{} of {comparisons} answers differ from Prometheus's",
+        differences.len()
+    );
+}
+
+/// The same comparison end to end: the corpus sent over OTLP/HTTP to the
+/// real server, stored, and queried over `/prometheus/api/v1/`, so
+/// ingest's name translation, the storage (head and compressed chunks)
+/// and the HTTP API are checked along with the engine.
+#[test]
+fn the_server_answers_as_prometheus_does() {
+    let required = std::env::var("LOOKOUT_REQUIRE_PROMETHEUS").is_ok_and(|v| v == "1");
+    if !tool_available("prometheus") || !tool_available("promtool") {
+        assert!(
+            !required,
+            "LOOKOUT_REQUIRE_PROMETHEUS=1 but prometheus/promtool are not on the PATH"
+        );
+        eprintln!("skipping the PromQL comparison: prometheus and promtool are not installed");
+        return;
+    }
+    let started = Instant::now();
+    // Recent enough to be inside the kept window; whole minutes.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64;
+    let end_ms = (now_ms / 60_000) * 60_000 - 5 * 60_000;
+    let corpus = generate_corpus(end_ms);
+    let prometheus = PrometheusServer::start(&corpus.to_openmetrics());
+    let server = crate::support::TestServer::start();
+    let request = corpus_to_otlp(&corpus);
+    // One request per resource keeps each body well under the size limit.
+    for resource in request.resource_metrics {
+        let single = ExportMetricsServiceRequest {
+            resource_metrics: vec![resource],
+        };
+        let response = server.post_protobuf("/v1/metrics", &single);
+        let status = response.status();
+        let body = response.bytes().expect("body");
+        assert_eq!(
+            status,
+            reqwest::StatusCode::OK,
+            "{}: {}",
+            String::from_utf8_lossy(&body),
+            server.get("/health/deep").text().unwrap_or_default()
+        );
+        let decoded =
+            opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse::decode(
+                body.as_ref(),
+            )
+            .expect("an OTLP response");
+        assert!(
+            decoded.partial_success.is_none(),
+            "points refused: {:?}",
+            decoded.partial_success
+        );
+    }
+    // Move the finished hours into chunks, so both the head and the
+    // chunks are read.
+    let chunks = actix_rt::System::new()
+        .block_on(server.writer().compact_metrics(now_ms + 3 * 3_600_000))
+        .expect("compaction");
+    assert!(chunks > 0, "the corpus fills chunks");
+    let expected = HttpBackend {
+        client: Client::new(),
+        api: prometheus.api.clone(),
+    };
+    let lookout = HttpBackend {
+        client: Client::new(),
+        api: server.url("/prometheus/api/v1"),
+    };
+    let (differences, comparisons) = compare_backends(&expected, &lookout, end_ms);
+    for difference in &differences {
+        eprintln!("{difference}");
+    }
+    eprintln!(
+        "compared {comparisons} answers of the server in {:?}; {} differ",
         started.elapsed(),
         differences.len()
     );

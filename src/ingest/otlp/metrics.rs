@@ -13,15 +13,11 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use super::metric_names::{label_name, metric_name};
 use super::values::convert_attributes;
 use crate::ingest::{Limits, Report};
-use crate::model::metric::{Labels, METRIC_NAME};
+use crate::model::metric::{format_value, Labels, METRIC_NAME, STALE_NAN_BITS};
 use crate::model::metric_batch::{
     Exemplar, MetricBatch, MetricFamily, MetricPoint, MetricType, PointLocation, Temporality,
 };
 use crate::model::{AttrValue, Attributes, SpanId, TimeWindow, TraceId, UnixNanos};
-
-/// Prometheus's staleness marker: a NaN with this bit pattern. An OTLP
-/// point flagged "no recorded value" is stored as it.
-pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 
 /// OTLP `DataPointFlags.NO_RECORDED_VALUE_MASK`.
 const NO_RECORDED_VALUE: u32 = 1;
@@ -170,20 +166,6 @@ fn label_value(value: &AttrValue) -> String {
         AttrValue::Double(d) => d.to_string(),
         AttrValue::Empty => String::new(),
         other => other.to_json().to_string(),
-    }
-}
-
-/// Formats a bucket bound or quantile as Prometheus does (shortest
-/// round-trip decimal, `+Inf`).
-pub fn format_float(value: f64) -> String {
-    if value == f64::INFINITY {
-        "+Inf".to_string()
-    } else if value == f64::NEG_INFINITY {
-        "-Inf".to_string()
-    } else if value.is_nan() {
-        "NaN".to_string()
-    } else {
-        value.to_string()
     }
 }
 
@@ -466,7 +448,7 @@ impl Converter<'_> {
                 self.series(
                     &labels,
                     &format!("{name}_bucket"),
-                    Some(("le", format_float(*bound))),
+                    Some(("le", format_value(*bound))),
                 ),
                 stale_or(flags, cumulative as f64),
             ));
@@ -536,7 +518,7 @@ impl Converter<'_> {
             .iter()
             .map(|q| {
                 (
-                    self.series(&labels, &name, Some(("quantile", format_float(q.quantile)))),
+                    self.series(&labels, &name, Some(("quantile", format_value(q.quantile)))),
                     stale_or(flags, q.value),
                 )
             })

@@ -14,6 +14,6 @@ mod values;
 
 pub use decode::{decode_logs, decode_metrics, decode_traces, Encoding};
 pub use logs::{convert_logs, ConvertedLogs};
-pub use metrics::{convert_metrics, format_float, ConvertedMetrics, STALE_NAN_BITS};
+pub use metrics::{convert_metrics, ConvertedMetrics};
 pub use response::{encode_logs_response, encode_metrics_response, encode_trace_response};
 pub use traces::{convert_traces, Converted};

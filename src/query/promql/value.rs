@@ -30,9 +30,7 @@ pub struct VectorSample {
     pub sample: Sample,
 }
 
-/// The bit pattern Prometheus writes as a staleness marker: a NaN that
-/// ends a series (`value.StaleNaN`).
-pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+pub use crate::model::metric::STALE_NAN_BITS;
 
 /// Whether a value is Prometheus's staleness marker (not just any NaN).
 pub fn is_stale_nan(v: f64) -> bool {

@@ -155,7 +155,7 @@ fn last_sample(tx: &Transaction<'_>, series_id: i64) -> Result<Option<Sample>, S
         .query_row(params![series_id], |row| {
             Ok(Sample {
                 t: row.get(0)?,
-                v: row.get(1)?,
+                v: value_from_bits(row.get(1)?),
             })
         })
         .optional()?;
@@ -175,6 +175,16 @@ fn last_sample(tx: &Transaction<'_>, series_id: i64) -> Result<Option<Sample>, S
     chunk::decode_range(&data, i64::MIN, i64::MAX, &mut samples)
         .map_err(|error| StoreError::Corrupt(error.to_string()))?;
     Ok(samples.last().copied())
+}
+
+/// A value as stored: its bits, since SQLite turns a NaN into NULL (and
+/// the staleness marker is a NaN that must survive).
+pub(crate) fn value_bits(value: f64) -> i64 {
+    value.to_bits() as i64
+}
+
+pub(crate) fn value_from_bits(bits: i64) -> f64 {
+    f64::from_bits(bits as u64)
 }
 
 /// Whether two stored values are the same (NaNs compare by bits).
@@ -213,6 +223,18 @@ fn write_point(
         outcome.reject(point.location, "the data point names no metric");
         return Ok(());
     };
+    // Conversion gives every sample of a point its own series; a point
+    // that does not must not reach the database (it would fail the group).
+    if point.samples.len() > 1
+        && point
+            .samples
+            .iter()
+            .enumerate()
+            .any(|(i, (labels, _))| point.samples[..i].iter().any(|(other, _)| other == labels))
+    {
+        outcome.reject(point.location, "the data point names one series twice");
+        return Ok(());
+    }
     // First decide, then write: a point is stored whole or not at all.
     let mut states = Vec::with_capacity(point.samples.len());
     let mut new_series = 0usize;
@@ -292,7 +314,7 @@ fn write_point(
                     && point.start_ms > state.last_t
                     && point.start_ms < point.t_ms;
                 if reset {
-                    insert.execute(params![state.id, point.start_ms, 0.0])?;
+                    insert.execute(params![state.id, point.start_ms, value_bits(0.0)])?;
                 }
                 *value
             }
@@ -309,7 +331,7 @@ fn write_point(
                 base + value
             }
         };
-        insert.execute(params![state.id, point.t_ms, stored])?;
+        insert.execute(params![state.id, point.t_ms, value_bits(stored)])?;
         if point.temporality == Temporality::Cumulative
             && point.start_ms != state.start_ms
             && point.start_ms > 0
@@ -334,7 +356,7 @@ fn write_point(
             insert.execute(params![
                 series_id,
                 exemplar.t_ms,
-                exemplar.value,
+                value_bits(exemplar.value),
                 exemplar.trace_id.map(|id| id.0.to_vec()),
                 exemplar.span_id.map(|id| id.0.to_vec()),
                 encode_labels(&exemplar.labels),
@@ -421,7 +443,7 @@ pub fn compact(tx: &Transaction<'_>, boundary_ms: i64) -> Result<u64, StoreError
             let series_id: i64 = row.get(0)?;
             let sample = Sample {
                 t: row.get(1)?,
-                v: row.get(2)?,
+                v: value_from_bits(row.get(2)?),
             };
             let key = (series_id, sample.t.div_euclid(CHUNK_SPAN_MS));
             if current != Some(key) {

@@ -102,7 +102,7 @@ fn series_samples(
     while let Some(row) = rows.next()? {
         out.push(Sample {
             t: row.get(0)?,
-            v: row.get(1)?,
+            v: super::value_from_bits(row.get(1)?),
         });
     }
     Ok(())
@@ -242,7 +242,7 @@ pub fn exemplars(
                 out.push(StoredExemplar {
                     series: series.labels.clone(),
                     t: row.get(0)?,
-                    value: row.get(1)?,
+                    value: super::value_from_bits(row.get(1)?),
                     trace_id: trace.and_then(|b| crate::model::TraceId::from_bytes(&b).ok()),
                     span_id: span.and_then(|b| crate::model::SpanId::from_bytes(&b).ok()),
                     labels: decode_labels(&row.get::<_, String>(4)?)?,

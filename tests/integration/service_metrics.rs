@@ -619,3 +619,169 @@ fn each_call_between_services_counts_once_whatever_the_arrival_order() {
         "{whole:?}"
     );
 }
+
+/// A PromQL instant query's single value (`None` for an empty vector).
+fn promql_value(server: &TestServer, query: &str, t_seconds: u64) -> Option<f64> {
+    let time = t_seconds.to_string();
+    let (status, body) = server.get_query(
+        "/prometheus/api/v1/query",
+        &[("query", query), ("time", time.as_str())],
+    );
+    assert_eq!(status, StatusCode::OK, "{query}: {body}");
+    let result = body["data"]["result"].as_array().expect("result");
+    assert!(result.len() <= 1, "{query}: {body}");
+    result.first().map(|sample| {
+        sample["value"][1]
+            .as_str()
+            .unwrap_or("")
+            .parse()
+            .expect("a number")
+    })
+}
+
+#[test]
+fn span_derived_prometheus_series_count_the_spans() {
+    let server = TestServer::start();
+    let hour = 3_600 * SECOND_NS;
+    let origin = (now_nanos() / hour - 4) * hour;
+    let spans = corpus(origin);
+    export(&server, &spans);
+    // Times across hour boundaries: before them the series are read from
+    // hour rollups, after them from minutes.
+    for offset_seconds in [
+        1_800u64,
+        3_600 + 60 * 17,
+        2 * 3_600 + 60 * 59,
+        3 * 3_600 + 120,
+    ] {
+        let t = origin / SECOND_NS + offset_seconds;
+        let before = |raw: &&Raw| raw.start < t * SECOND_NS;
+        let server_spans: Vec<&Raw> = spans
+            .iter()
+            .filter(before)
+            .filter(|raw| raw.service == "checkout" && raw.kind == SpanKind::Server)
+            .collect();
+        let context = format!("at origin + {offset_seconds} s");
+        assert_eq!(
+            promql_value(
+                &server,
+                r#"sum(traces_span_metrics_calls_total{service_name="checkout", span_kind="SPAN_KIND_SERVER"})"#,
+                t
+            ),
+            Some(server_spans.len() as f64),
+            "{context}"
+        );
+        let errors = server_spans.iter().filter(|raw| raw.error).count();
+        assert_eq!(
+            promql_value(
+                &server,
+                r#"sum(traces_span_metrics_calls_total{service_name="checkout", span_kind="SPAN_KIND_SERVER", status_code="STATUS_CODE_ERROR"})"#,
+                t
+            ),
+            Some(errors as f64),
+            "{context}"
+        );
+        let fast = server_spans
+            .iter()
+            .filter(|raw| raw.duration as f64 / 1e6 <= 100.0)
+            .count();
+        assert_eq!(
+            promql_value(
+                &server,
+                r#"sum(traces_span_metrics_duration_milliseconds_bucket{service_name="checkout", span_kind="SPAN_KIND_SERVER", le="100"})"#,
+                t
+            ),
+            Some(fast as f64),
+            "{context}"
+        );
+        let sum_ms: f64 = server_spans
+            .iter()
+            .map(|raw| raw.duration as f64 / 1e6)
+            .sum();
+        let got = promql_value(
+            &server,
+            r#"sum(traces_span_metrics_duration_milliseconds_sum{service_name="checkout", span_kind="SPAN_KIND_SERVER"})"#,
+            t,
+        )
+        .expect("a duration sum");
+        assert!(
+            (got - sum_ms).abs() <= 1e-6 * sum_ms.max(1.0),
+            "{context}: {got} vs {sum_ms}"
+        );
+    }
+    // What Jaeger's Monitor tab asks: a rate by service, and a latency
+    // quantile from the buckets.
+    let t = origin / SECOND_NS + 3 * 3_600;
+    let rate = promql_value(
+        &server,
+        r#"sum(rate(traces_span_metrics_calls_total{service_name="checkout", span_kind="SPAN_KIND_SERVER"}[5m])) by (service_name)"#,
+        t,
+    );
+    assert!(rate.is_some_and(|rate| rate > 0.0), "{rate:?}");
+    let p95 = promql_value(
+        &server,
+        r#"histogram_quantile(0.95, sum(rate(traces_span_metrics_duration_milliseconds_bucket{service_name="checkout"}[30m])) by (le))"#,
+        t,
+    );
+    assert!(
+        p95.is_some_and(|p95| p95 > 0.0 && p95 <= 15_000.0),
+        "{p95:?}"
+    );
+    // The names are listed with the stored ones.
+    let (_, names) = server.get_query("/prometheus/api/v1/label/__name__/values", &[]);
+    let names = names["data"].to_string();
+    assert!(names.contains("traces_span_metrics_calls_total"), "{names}");
+}
+
+#[test]
+fn the_service_graph_is_a_prometheus_counter_per_edge() {
+    let server = TestServer::start();
+    let minute = 60 * SECOND_NS;
+    let start = (now_nanos() / minute - 10) * minute;
+    let mut spans = Vec::new();
+    for i in 0..5u64 {
+        let trace = new_trace_id();
+        let parent = new_span_id();
+        let mut client = span(
+            &trace,
+            &parent,
+            None,
+            "GET /pay",
+            SpanKind::Client,
+            start + i * SECOND_NS,
+            start + i * SECOND_NS + 5_000_000,
+        );
+        if i == 0 {
+            client.status = status(OtlpStatusCode::Error, "failed");
+        }
+        let child = span(
+            &trace,
+            &new_span_id(),
+            Some(&parent),
+            "POST /pay",
+            SpanKind::Server,
+            start + i * SECOND_NS + 1_000_000,
+            start + i * SECOND_NS + 4_000_000,
+        );
+        spans.push(resource_spans("checkout", vec![], vec![client]));
+        spans.push(resource_spans("payments", vec![], vec![child]));
+    }
+    server.export(&request(spans));
+    let t = start / SECOND_NS + 120;
+    assert_eq!(
+        promql_value(
+            &server,
+            r#"traces_service_graph_request_total{client="checkout", server="payments"}"#,
+            t
+        ),
+        Some(5.0)
+    );
+    assert_eq!(
+        promql_value(
+            &server,
+            r#"traces_service_graph_request_failed_total{client="checkout", server="payments"}"#,
+            t
+        ),
+        Some(1.0)
+    );
+}

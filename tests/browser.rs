@@ -21,7 +21,7 @@ use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
 /// The whole browser run, Chromium start-up included.
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(90);
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long seeded logs may take to become searchable.
 const INDEX_TIMEOUT: Duration = Duration::from_secs(15);
 /// Spans of the large trace whose render time is measured.
@@ -341,6 +341,173 @@ fn seed_shop(spans: &mut Spans, ids: &mut Ids, now: u64) -> Shop {
     }
 }
 
+/// The hand-built trace whose critical path the trace view marks, in
+/// milliseconds from its start (root `A` 0–100):
+///
+/// ```text
+/// A web     GET /order            0–100
+///   B web   render                5–40
+///     D web template             10–30
+///   C orders POST /orders        20–90
+///     E orders SELECT orders     25–50   (db.system: postgresql)
+///     F orders POST /charge      55–85   (peer.service: billing)
+///   G web   publish order.placed 92–98   (messaging.system: kafka)
+/// ```
+///
+/// Walking back from A's end, each time to the last child that finishes
+/// before the point reached: G, then C (ends 90 < 92), in C: F, then E
+/// (ends 50 < 55); nothing of A ends before C's start (20). So the path is
+/// A, G, C, F, E; B and D are off it. The client and producer spans with
+/// no child are calls to virtual nodes on the service map.
+struct Critical {
+    trace_id: String,
+    on_path: Vec<String>,
+    off_path: Vec<String>,
+    names: BTreeMap<String, String>,
+}
+
+fn seed_critical_path(spans: &mut Spans, ids: &mut Ids, t0: u64) -> Critical {
+    let trace_id = ids.trace_id();
+    let [a, b, c, d, e, f, g] = [(); 7].map(|_| ids.span_id());
+    // (id, parent, service, name, kind, start ms, end ms, attributes)
+    let plan: [(&String, Option<&String>, &str, &str, i64, u64, u64, Value); 7] = [
+        (&a, None, "web", "GET /order", 2, 0, 100, json!([])),
+        (&b, Some(&a), "web", "render", 1, 5, 40, json!([])),
+        (&d, Some(&b), "web", "template", 1, 10, 30, json!([])),
+        (&c, Some(&a), "orders", "POST /orders", 2, 20, 90, json!([])),
+        (
+            &e,
+            Some(&c),
+            "orders",
+            "SELECT orders",
+            3,
+            25,
+            50,
+            json!([attr("db.system", json!("postgresql"))]),
+        ),
+        (
+            &f,
+            Some(&c),
+            "orders",
+            "POST /charge",
+            3,
+            55,
+            85,
+            json!([attr("peer.service", json!("billing"))]),
+        ),
+        (
+            &g,
+            Some(&a),
+            "web",
+            "publish order.placed",
+            4,
+            92,
+            98,
+            json!([attr("messaging.system", json!("kafka"))]),
+        ),
+    ];
+    let mut names = BTreeMap::new();
+    for (id, parent, service, name, kind, from, to, attributes) in plan {
+        names.insert(id.clone(), name.to_string());
+        spans.add(
+            service,
+            span(
+                SpanSpec {
+                    trace_id: &trace_id,
+                    span_id: id,
+                    parent: parent.map(String::as_str),
+                    name,
+                    start: t0 + from * MS,
+                    duration_ms: to - from,
+                },
+                json!({"kind": kind, "attributes": attributes}),
+            ),
+        );
+    }
+    Critical {
+        trace_id,
+        on_path: [&a, &g, &c, &f, &e].map(String::clone).to_vec(),
+        off_path: vec![b, d],
+        names,
+    }
+}
+
+/// The service graph edges the seeded spans make, by the rules of
+/// docs/API.md: a parent span in one service with a child in another is a
+/// call (an error when either failed); a client or producer span without
+/// a child in another service is a call to the virtual node its
+/// attributes name.
+fn expected_edges(spans: &Spans) -> Vec<Value> {
+    struct Seen<'a> {
+        service: &'a str,
+        span: &'a Value,
+    }
+    let mut by_id: BTreeMap<(&str, &str), Seen<'_>> = BTreeMap::new();
+    for (service, list) in &spans.by_service {
+        for span in list {
+            let key = (
+                span["traceId"].as_str().unwrap_or_default(),
+                span["spanId"].as_str().unwrap_or_default(),
+            );
+            by_id.insert(key, Seen { service, span });
+        }
+    }
+    let failed = |span: &Value| span["status"]["code"] == json!(2);
+    let mut edges: BTreeMap<(String, String, bool), (u64, u64)> = BTreeMap::new();
+    let mut calls_out: std::collections::BTreeSet<(&str, &str)> = Default::default();
+    for ((trace, _), child) in &by_id {
+        let parent_id = child.span["parentSpanId"].as_str().unwrap_or_default();
+        let Some(parent) = by_id.get(&(*trace, parent_id)) else {
+            continue;
+        };
+        if parent.service == child.service {
+            continue;
+        }
+        calls_out.insert((*trace, parent_id));
+        let counts = edges
+            .entry((parent.service.to_string(), child.service.to_string(), false))
+            .or_default();
+        counts.0 += 1;
+        counts.1 += u64::from(failed(parent.span) || failed(child.span));
+    }
+    for ((trace, id), seen) in &by_id {
+        let kind = seen.span["kind"].as_i64().unwrap_or(0);
+        if !(kind == 3 || kind == 4) || calls_out.contains(&(*trace, *id)) {
+            continue;
+        }
+        let attributes = seen.span["attributes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let node = [
+            "peer.service",
+            "db.system",
+            "messaging.system",
+            "server.address",
+        ]
+        .iter()
+        .find_map(|key| {
+            attributes
+                .iter()
+                .find(|a| a["key"] == json!(key))
+                .and_then(|a| a["value"]["stringValue"].as_str().map(str::to_string))
+        });
+        if let Some(node) = node {
+            let counts = edges
+                .entry((seen.service.to_string(), node, true))
+                .or_default();
+            counts.0 += 1;
+            counts.1 += u64::from(failed(seen.span));
+        }
+    }
+    edges
+        .into_iter()
+        .map(|((parent, child, is_virtual), (calls, errors))| {
+            json!({"parent": parent, "child": child, "virtual": is_virtual, "calls": calls, "errors": errors})
+        })
+        .collect()
+}
+
 fn seed(client: &Client, base: &str) -> Seed {
     let now = now_nanos();
     let mut ids = Ids(now);
@@ -516,6 +683,8 @@ fn seed(client: &Client, base: &str) -> Seed {
         );
     }
 
+    let critical = seed_critical_path(&mut spans, &mut ids, now - 90_000 * MS);
+
     let shop = seed_shop(&mut spans, &mut ids, now);
 
     let services: BTreeMap<&String, Value> = spans
@@ -534,6 +703,7 @@ fn seed(client: &Client, base: &str) -> Seed {
         })
         .collect();
     let span_count: usize = spans.by_service.iter().map(|(_, spans)| spans.len()).sum();
+    let edges = expected_edges(&spans);
     let request = json!({
         "resourceSpans": spans
             .by_service
@@ -644,6 +814,11 @@ fn seed(client: &Client, base: &str) -> Seed {
             "shop_failed": shop.failed.iter().map(|(id, start)| json!({"trace_id": id, "start_ms": start})).collect::<Vec<_>>(),
             "shop_slow_trace": shop.slow_trace,
             "shop_slow_span": shop.slow_span,
+            "edges": edges,
+            "critical_trace": critical.trace_id,
+            "critical_spans": critical.on_path,
+            "critical_off": critical.off_path,
+            "critical_names": critical.names,
         }),
     }
 }

@@ -9,11 +9,33 @@ import { SystemPage } from './pages/System';
 import { ServicesPage } from './pages/Services';
 import { ServicePage } from './pages/Service';
 import { VERSION } from './lib/version';
+import { ErrorBox, Loading } from './components/common';
+import type { ServiceMapPage as ServiceMapPageType } from './pages/ServiceMap';
+
+// The service map brings a graph layout library: loaded when first opened.
+type MapModule = { ServiceMapPage: typeof ServiceMapPageType };
+let mapModule: Promise<MapModule> | null = null;
+const loadMap = () => (mapModule ??= import('./pages/ServiceMap'));
+
+function LazyServiceMap({ query }: { query: URLSearchParams }) {
+  const [loaded, setLoaded] = useState<MapModule | null>(null);
+  const [error, setError] = useState<Error | null>(null);
+  useEffect(() => {
+    loadMap().then(setLoaded, (e: Error) => {
+      mapModule = null;
+      setError(e);
+    });
+  }, []);
+  if (error) return <div class="page"><ErrorBox error={error} title="Could not load the service map" onRetry={() => location.reload()} /></div>;
+  if (!loaded) return <div class="page"><Loading label="Loading the service map…" /></div>;
+  return <loaded.ServiceMapPage query={query} />;
+}
 
 
 const NAV = [
   { path: '/traces', label: 'Traces', key: 't' },
   { path: '/services', label: 'Services', key: 'v' },
+  { path: '/map', label: 'Map', key: 'm' },
   { path: '/logs', label: 'Logs', key: 'l' },
   { path: '/system', label: 'System', key: 's' },
 ];
@@ -61,6 +83,7 @@ function Route({ path, query }: { path: string; query: URLSearchParams }) {
   if (path === '/services' || path === '/services/') return <ServicesPage query={query} />;
   const service = /^\/services\/([^/]+)\/?$/.exec(path);
   if (service) return <ServicePage service={decodeURIComponent(service[1])} query={query} />;
+  if (path === '/map' || path === '/map/') return <LazyServiceMap query={query} />;
   if (path === '/logs' || path === '/logs/') return <LogsPage query={query} />;
   if (path === '/system' || path === '/system/') return <SystemPage />;
   return (

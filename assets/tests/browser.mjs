@@ -153,6 +153,34 @@ async function listedTraces(page, n) {
   return page.locator('.trace-row[data-trace-id]').evaluateAll((rows) => rows.map((r) => r.dataset.traceId));
 }
 
+/** Span ids in the waterfall's order: depth first, children by start. */
+function treeOrder(spans) {
+  const ids = new Set(spans.map((s) => s.span_id));
+  const children = new Map();
+  const roots = [];
+  const sorted = [...spans].sort((a, b) => (a.start_time < b.start_time ? -1 : a.start_time > b.start_time ? 1 : 0));
+  for (const span of sorted) {
+    if (span.parent_span_id && ids.has(span.parent_span_id)) {
+      if (!children.has(span.parent_span_id)) children.set(span.parent_span_id, []);
+      children.get(span.parent_span_id).push(span);
+    } else roots.push(span);
+  }
+  const out = [];
+  const stack = [...roots].reverse();
+  while (stack.length) {
+    const span = stack.pop();
+    out.push(span);
+    stack.push(...[...(children.get(span.span_id) ?? [])].reverse());
+  }
+  return out;
+}
+
+/** The span the trace page has selected (from its URL). */
+const selectedSpan = (page) => new URL(page.url()).searchParams.get('span');
+
+/** The error-rate band the service map colours by. */
+const band = (rate) => (rate === null ? 'none' : rate === 0 ? 'ok' : rate < 0.01 ? 'low' : rate < 0.05 ? 'mid' : 'high');
+
 // launch() starts Chromium on a new, empty temporary profile
 // (--user-data-dir) of its own and deletes it on close.
 const browser = await chromium.launch({
@@ -469,6 +497,112 @@ try {
     assert(rows === seed.tree_order.length - 1, `collapsing hides the child (rows: ${rows})`);
     await page.keyboard.press('ArrowRight');
     assert((await page.locator('.wf-row').count()) === seed.tree_order.length, 'expanding shows it again');
+  });
+
+  await check('find in trace selects and highlights the matching spans; Enter goes to the next', async () => {
+    await page.goto(`${base}/traces/${seed.checkout_trace}`);
+    await page.locator('.wf-row').first().waitFor();
+    const find = page.getByRole('searchbox', { name: 'Find in trace' });
+    // An attribute value: only the charge span has customer.id=c-17.
+    await find.fill('c-17');
+    await page.waitForFunction((id) => new URL(location.href).searchParams.get('span') === id, seed.charge_span);
+    let matched = await page.locator('.wf-row[data-match="true"]').evaluateAll((rows) => rows.map((r) => r.dataset.spanId));
+    assert(JSON.stringify(matched) === JSON.stringify([seed.charge_span]), `matched ${matched.join(', ')}`);
+    assert((await page.getByTestId('find-count').innerText()) === '1 of 1', await page.getByTestId('find-count').innerText());
+    // A name: "cart" is in two span names (and one service).
+    await find.fill('cart');
+    const expected = [seed.tree_order[1], seed.tree_order[2]];
+    await page.waitForFunction((id) => new URL(location.href).searchParams.get('span') === id, expected[0]);
+    matched = await page.locator('.wf-row[data-match="true"]').evaluateAll((rows) => rows.map((r) => r.dataset.spanId));
+    assert(JSON.stringify(matched) === JSON.stringify(expected), `matched ${matched.join(', ')}`);
+    await find.press('Enter');
+    assert(selectedSpan(page) === expected[1], `Enter selected ${selectedSpan(page)}`);
+    assert((await page.getByTestId('find-count').innerText()) === '2 of 2', 'the counter follows');
+    await find.press('Enter');
+    assert(selectedSpan(page) === expected[0], 'Enter wraps around to the first match');
+    await find.press('Shift+Enter');
+    assert(selectedSpan(page) === expected[1], 'Shift+Enter goes back');
+    await page.screenshot({ path: join(shots, 'trace-find.png') });
+    await find.fill('no-such-thing-anywhere');
+    assert((await page.getByTestId('find-count').innerText()) === 'no match', 'says when nothing matches');
+    assert((await page.locator('.wf-row[data-match="true"]').count()) === 0, 'no highlight left');
+  });
+
+  await check('next and previous error (buttons and e / E) select the failed spans in tree order', async () => {
+    const trace = await (await fetch(`${base}/api/traces/${seed.big_trace}`)).json();
+    const order = treeOrder(trace.spans);
+    const errors = order.filter((s) => s.status.code === 'error').map((s) => s.span_id);
+    assert(errors.length >= 3, `${errors.length} failed spans`);
+    await page.goto(`${base}/traces/${seed.big_trace}?span=${order[0].span_id}`);
+    await page.locator('.wf-row').first().waitFor();
+    await page.getByRole('button', { name: 'Error ›' }).click();
+    assert(selectedSpan(page) === errors[0], `first error: ${selectedSpan(page)}, expected ${errors[0]}`);
+    await page.locator(`.wf-row.selected[data-span-id="${errors[0]}"]`).waitFor();
+    await page.keyboard.press('e');
+    assert(selectedSpan(page) === errors[1], 'e selects the next error');
+    await page.keyboard.press('e');
+    assert(selectedSpan(page) === errors[2], 'and the one after');
+    await page.keyboard.press('Shift+E');
+    assert(selectedSpan(page) === errors[1], 'E goes back');
+    await page.getByRole('button', { name: '‹ Error' }).click();
+    assert(selectedSpan(page) === errors[0], 'the button too');
+    await page.getByRole('button', { name: '‹ Error' }).click();
+    assert(selectedSpan(page) === errors[errors.length - 1], 'before the first is the last');
+    await page.locator(`.wf-row.selected[data-span-id="${errors[errors.length - 1]}"]`).waitFor();
+  });
+
+  await check('the critical path marks the spans of a hand-built trace that its end waited on', async () => {
+    await page.goto(`${base}/traces/${seed.critical_trace}`);
+    await page.locator('.wf-row').first().waitFor();
+    const marked = await page.locator('.wf-row[data-critical="true"]').evaluateAll((rows) => rows.map((r) => r.dataset.spanId));
+    const names = (ids) => ids.map((id) => seed.critical_names[id]).join(', ');
+    assert(JSON.stringify([...marked].sort()) === JSON.stringify([...seed.critical_spans].sort()), `marked ${names(marked)}, expected ${names(seed.critical_spans)}`);
+    for (const id of seed.critical_off) {
+      assert((await page.locator(`.wf-row[data-span-id="${id}"] .wf-critical`).count()) === 0, `${seed.critical_names[id]} is off the path`);
+    }
+    // The root is critical where no child runs after the last one on the path: three stretches.
+    const root = seed.critical_spans[0];
+    assert((await page.locator(`.wf-row[data-span-id="${root}"] .wf-critical`).count()) === 3, 'the root has three critical stretches');
+    await page.screenshot({ path: join(shots, 'trace-critical-path.png') });
+    const toggle = page.getByRole('button', { name: 'Critical path' });
+    await toggle.click();
+    assert((await page.locator('.wf-row[data-critical="true"]').count()) === 0, 'turned off');
+    assert((await toggle.getAttribute('aria-pressed')) === 'false', 'the toggle says it is off');
+    await page.keyboard.press('c');
+    await page.locator('.wf-row[data-critical="true"]').first().waitFor();
+  });
+
+  await check('span events are ticks on the bars, named in their tooltip', async () => {
+    await page.goto(`${base}/traces/${seed.checkout_trace}`);
+    const tick = page.locator(`.wf-row[data-span-id="${seed.charge_span}"] .wf-event[data-event="retry"]`);
+    await tick.waitFor();
+    assert((await tick.getAttribute('title')).startsWith('retry'), `title ${await tick.getAttribute('title')}`);
+    // 60 ms into a 250 ms trace.
+    const left = await tick.evaluate((e) => parseFloat(e.style.left));
+    assert(Math.abs(left - 24) < 0.5, `tick at ${left}%`);
+    assert((await page.locator('.wf-event').count()) === 1, 'one event in the trace, one tick');
+  });
+
+  await check('the span name column resizes by dragging, and the width is remembered', async () => {
+    const name = page.locator('.wf-row .wf-name').first();
+    const before = (await name.boundingBox()).width;
+    const handle = page.getByTestId('name-column-handle');
+    const box = await handle.boundingBox();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width / 2 + 120, box.y + box.height / 2, { steps: 6 });
+    await page.mouse.up();
+    const after = (await name.boundingBox()).width;
+    assert(Math.abs(after - before - 120) <= 3, `width ${before} → ${after}`);
+    await page.reload();
+    await page.locator('.wf-row').first().waitFor();
+    const reloaded = (await page.locator('.wf-row .wf-name').first().boundingBox()).width;
+    assert(Math.abs(reloaded - after) <= 1, `after a reload ${reloaded}, dragged to ${after}`);
+    await page.getByTestId('name-column-handle').focus();
+    await page.keyboard.press('ArrowLeft');
+    const keyed = (await page.locator('.wf-row .wf-name').first().boundingBox()).width;
+    assert(Math.abs(after - keyed - 24) <= 1, `← narrows it: ${keyed}`);
+    await page.evaluate(() => localStorage.removeItem('lookout.trace-name-width'));
   });
 
   await check('a deep link reloads to the same view', async () => {
@@ -799,6 +933,45 @@ try {
     assert(text.includes(`${group.request_count} spans`), `"${text}" names how many spans it compares with`);
   });
 
+  await check('the service map draws the seeded edges with their rates and error rates; a node opens its service', async () => {
+    await page.goto(`${base}/services`);
+    await page.getByTestId('open-map').click();
+    await page.waitForURL('**/map');
+    const answer = await answerTo(page, '/api/dependencies', () => page.reload());
+    await page.getByTestId('service-map').waitFor();
+    assert((await page.locator('.nav-link[aria-current="page"]').innerText()) === 'Map', 'Map is the current section');
+    const key = (e) => `${e.parent}→${e.child}${e.virtual ? ' (virtual)' : ''}`;
+    const api = answer.body.edges.map((e) => `${key(e)}: ${e.call_count}/${e.error_count}`).sort();
+    const seeded = seed.edges.map((e) => `${key(e)}: ${e.calls}/${e.errors}`).sort();
+    assert(JSON.stringify(api) === JSON.stringify(seeded), `API: ${api.join(', ')}; seeded: ${seeded.join(', ')}`);
+    const drawn = await page.locator('.map-edge').evaluateAll((edges) => edges.map((e) => `${e.dataset.edge}${e.dataset.virtual === 'true' ? ' (virtual)' : ''}: ${e.dataset.calls}/${e.dataset.errors}`));
+    assert(JSON.stringify(drawn.sort()) === JSON.stringify(seeded), `drawn: ${drawn.join(', ')}`);
+    for (const edge of seed.edges) {
+      const label = await page.locator(`.map-edge[data-edge="${edge.parent}→${edge.child}"] .map-edge-label text`).textContent();
+      assert(label.includes(`${percent(edge.errors / edge.calls)} err`) && /\/(s|min)/.test(label), `label of ${key(edge)}: ${label}`);
+      const node = page.locator(`.map-node[data-node="${edge.child}"][data-virtual="${edge.virtual}"]`);
+      assert((await node.count()) === 1, `node ${edge.child}`);
+      if (edge.virtual) assert(/\bvirtual\b/.test(await node.getAttribute('class')), `${edge.child} is drawn as a virtual node`);
+    }
+    // Services are coloured by their entry spans' error rate; every service with entry spans is on the map.
+    for (const [name, { requests, errors }] of Object.entries(seed.services)) {
+      const node = page.locator(`.map-node.service[data-node="${name}"]`);
+      assert((await node.count()) === 1, `service ${name} on the map`);
+      const expected = `band-${band(requests ? errors / requests : null)}`;
+      assert((await node.getAttribute('class')).includes(expected), `${name}: ${await node.getAttribute('class')}, expected ${expected}`);
+    }
+    await page.screenshot({ path: join(shots, 'map.png'), fullPage: true });
+    await page.locator('.map-node.service[data-node="orders"]').click();
+    await page.waitForURL('**/services/orders');
+    await page.locator('.latency-chart canvas').first().waitFor();
+    // From the keyboard too.
+    await page.goBack();
+    await page.locator('.map-node.service[data-node="payments"]').focus();
+    await page.keyboard.press('Enter');
+    await page.waitForURL('**/services/payments');
+    await page.locator('.latency-chart canvas').first().waitFor();
+  });
+
   await check('time to a complete Services page (every row and sparkline)', async () => {
     const runs = [];
     const services = Object.keys(seed.services).length;
@@ -860,6 +1033,33 @@ try {
     console.log(`# 1,000 log rows: ${bench.logs1000.navigation_to_render_ms} ms from navigation, ${bench.logs1000.data_to_render_ms} ms from data to painted (median of 3)`);
   });
 
+  await check('the trace downloads as OTLP/JSON that lookout takes back unchanged', async () => {
+    await page.goto(`${base}/traces/${seed.checkout_trace}`);
+    await page.locator('.wf-row').first().waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download OTLP' }).click()]);
+    assert(download.suggestedFilename() === `trace-${seed.checkout_trace}.otlp.json`, download.suggestedFilename());
+    const otlp = JSON.parse(readFileSync(await download.path(), 'utf8'));
+    const spans = otlp.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans));
+    assert(spans.length === seed.tree_order.length, `${spans.length} spans`);
+    for (const span of spans) {
+      assert(span.traceId === seed.checkout_trace && /^[0-9a-f]{16}$/.test(span.spanId), `ids ${span.traceId}/${span.spanId}`);
+      assert(/^\d+$/.test(span.startTimeUnixNano) && /^\d+$/.test(span.endTimeUnixNano), 'times are strings of nanoseconds');
+      assert(Number.isInteger(span.kind) && Number.isInteger(span.status.code), 'enums are integers');
+    }
+    const services = otlp.resourceSpans.map((r) => r.resource.attributes.find((a) => a.key === 'service.name').value.stringValue).sort();
+    assert(JSON.stringify(services) === JSON.stringify(['cart', 'db', 'frontend', 'payments', 'queue']), `resources ${services}`);
+    // Sent back under a new trace id, it reads back as the same trace.
+    const copyId = [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, '0')).join('');
+    for (const span of spans) span.traceId = copyId;
+    const posted = await fetch(`${base}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(otlp) });
+    const answer = await posted.json();
+    assert(posted.status === 200 && !answer.partialSuccess?.rejectedSpans, `POST /v1/traces: ${posted.status} ${JSON.stringify(answer)}`);
+    const original = await (await fetch(`${base}/api/traces/${seed.checkout_trace}`)).json();
+    const copy = await (await fetch(`${base}/api/traces/${copyId}`)).json();
+    const strip = (trace) => JSON.stringify(trace.spans.map(({ ...span }) => span).sort((a, b) => a.span_id.localeCompare(b.span_id)));
+    assert(strip(copy) === strip(original), `the copy differs: ${strip(copy).slice(0, 300)}`);
+  });
+
   await check('every page in light and dark at 1400 and 800 px (screenshots)', async () => {
     const pages = [
       ['traces', `/traces?lookback=1h`, (p) => p.locator('.scatter canvas').first().waitFor()],
@@ -873,6 +1073,8 @@ try {
         await p.locator('.red-table tbody tr[data-row]').first().waitFor();
         await p.waitForFunction(() => !document.querySelector('.spark-placeholder'));
       }],
+      ['map', `/map`, (p) => p.getByTestId('service-map').waitFor()],
+      ['trace-critical', `/traces/${seed.critical_trace}`, (p) => p.locator('.wf-row[data-critical="true"]').first().waitFor()],
       ['service', `/services/${seed.shop}`, async (p) => {
         await p.locator('.latency-chart canvas').first().waitFor();
         await p.locator('.red-table tbody tr[data-row]').first().waitFor();
@@ -891,7 +1093,7 @@ try {
           const background = await shot.evaluate(() => getComputedStyle(document.body).backgroundColor);
           const dark = (/\d+/.exec(background)?.[0] ?? 255) < 100;
           assert(dark === (scheme === 'dark'), `${name} ${scheme} background ${background}`);
-          await shot.screenshot({ path: join(shots, `${name}-${width}-${scheme}.png`), fullPage: ['trace', 'system', 'services', 'service'].includes(name) });
+          await shot.screenshot({ path: join(shots, `${name}-${width}-${scheme}.png`), fullPage: ['trace', 'system', 'services', 'service', 'map'].includes(name) });
         }
       }
       await shot.context().close();

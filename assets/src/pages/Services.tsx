@@ -75,6 +75,9 @@ export function ServicesPage({ query }: { query: URLSearchParams }) {
     <div class="page">
       <div class="page-head">
         <h1>Services</h1>
+        <a class="btn btn-small" href={href('/map', rangeQuery(state.range))} data-testid="open-map">
+          Service map
+        </a>
       </div>
       <RangeControls
         range={state.range}

@@ -1,11 +1,13 @@
 // One trace: header, waterfall (collapsible span tree on a time axis),
 // span details and the trace's logs.
-import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { getJson, useResource, type LogPage, type Span, type SummaryGroup, type Trace } from '../lib/api';
 import { serviceColor } from '../lib/colors';
 import { formatCount, formatDuration, parseTime, plural } from '../lib/format';
 import { operationBaselines } from '../lib/metrics';
 import { backLink, href, navigate } from '../lib/router';
+import { criticalPath, type CriticalPath } from '../lib/critical';
+import { toOtlp } from '../lib/otlp';
 import { AttributeTable } from '../components/tree';
 import { CopyButton, DownloadButton, ErrorBox, Loading, StatusPill, Time } from '../components/common';
 import { LogTable } from '../components/LogTable';
@@ -95,6 +97,117 @@ function visibleIndexes(model: Model, collapsed: Set<string>): number[] {
   return out;
 }
 
+/** The text find-in-trace looks through: name, service, ids, status
+ * message, attribute keys and values, event names and their attributes. */
+function searchText(span: Span): string {
+  const parts = [span.name, span.service, span.span_id, span.kind, span.status.message];
+  const values = (attributes: Record<string, unknown>) => {
+    for (const [key, value] of Object.entries(attributes ?? {})) parts.push(key, typeof value === 'string' ? value : JSON.stringify(value));
+  };
+  values(span.attributes);
+  values(span.resource);
+  for (const event of span.events) {
+    parts.push(event.name);
+    values(event.attributes);
+  }
+  return parts.join('\u0000').toLowerCase();
+}
+
+/** Indexes (tree order) of the spans whose text holds every word of `query`. */
+export function findSpans(model: Model, texts: string[], query: string): number[] {
+  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
+  if (words.length === 0) return [];
+  const out: number[] = [];
+  for (let i = 0; i < model.nodes.length; i++) if (words.every((w) => texts[i].includes(w))) out.push(i);
+  return out;
+}
+
+/** The next (or previous) of `indexes` after tree position `from`, wrapping. */
+function cycle(indexes: number[], from: number, backwards: boolean): number | undefined {
+  if (indexes.length === 0) return undefined;
+  if (backwards) {
+    for (let i = indexes.length - 1; i >= 0; i--) if (indexes[i] < from) return indexes[i];
+    return indexes[indexes.length - 1];
+  }
+  for (const index of indexes) if (index > from) return index;
+  return indexes[0];
+}
+
+const NAME_WIDTH_KEY = 'lookout.trace-name-width';
+const NAME_WIDTH_MIN = 160;
+const NAME_WIDTH_DEFAULT = 380;
+
+function savedNameWidth(): number {
+  try {
+    const value = Number(localStorage.getItem(NAME_WIDTH_KEY));
+    return Number.isFinite(value) && value >= NAME_WIDTH_MIN ? value : NAME_WIDTH_DEFAULT;
+  } catch {
+    return NAME_WIDTH_DEFAULT;
+  }
+}
+
+/** The name column's width: dragged with the pointer or moved with the
+ * arrow keys on the handle, remembered in the browser. */
+function useNameWidth(): [number, (width: number, save?: boolean) => void] {
+  const [width, setWidth] = useState(savedNameWidth);
+  const set = useCallback((next: number, save = true) => {
+    const clamped = Math.round(Math.max(NAME_WIDTH_MIN, Math.min(next, Math.max(NAME_WIDTH_MIN, window.innerWidth - 320))));
+    setWidth(clamped);
+    if (save) {
+      try {
+        localStorage.setItem(NAME_WIDTH_KEY, String(clamped));
+      } catch {
+        // Storage may be disabled: the width lasts for this page.
+      }
+    }
+  }, []);
+  return [width, set];
+}
+
+function ColumnHandle({ width, onWidth }: { width: number; onWidth: (width: number, save?: boolean) => void }) {
+  const onPointerDown = (event: PointerEvent) => {
+    event.preventDefault();
+    const handle = event.currentTarget as HTMLElement;
+    handle.setPointerCapture(event.pointerId);
+    const startX = event.clientX;
+    const startWidth = width;
+    let last = startWidth;
+    const move = (e: PointerEvent) => {
+      last = startWidth + e.clientX - startX;
+      onWidth(last, false);
+    };
+    const up = () => {
+      handle.removeEventListener('pointermove', move);
+      handle.removeEventListener('pointerup', up);
+      handle.removeEventListener('pointercancel', up);
+      onWidth(last, true);
+    };
+    handle.addEventListener('pointermove', move);
+    handle.addEventListener('pointerup', up);
+    handle.addEventListener('pointercancel', up);
+  };
+  return (
+    <div
+      class="wf-resize"
+      role="separator"
+      aria-orientation="vertical"
+      aria-label="Resize the span name column"
+      aria-valuenow={width}
+      aria-valuemin={NAME_WIDTH_MIN}
+      tabIndex={0}
+      data-testid="name-column-handle"
+      title="Drag to resize (← → with the keyboard)"
+      onPointerDown={onPointerDown}
+      onKeyDown={(event) => {
+        if (event.key === 'ArrowLeft' || event.key === 'ArrowRight') {
+          event.preventDefault();
+          onWidth(width + (event.key === 'ArrowLeft' ? -24 : 24));
+        }
+      }}
+    />
+  );
+}
+
 /** Round tick values (1, 2 or 5 times a power of ten) across `total` ms. */
 export function ticks(total: number, target = 6): number[] {
   if (!(total > 0)) return [0];
@@ -110,12 +223,21 @@ function Waterfall({
   model,
   selected,
   onSelect,
+  critical,
+  matches,
+  tools,
 }: {
   model: Model;
   selected: string | null;
   onSelect: (spanId: string) => void;
+  /** The critical path's stretches per span, when shown. */
+  critical: CriticalPath | null;
+  /** Tree indexes of the spans find-in-trace matched. */
+  matches: Set<number>;
+  tools: preact.ComponentChildren;
 }) {
   const [collapsed, setCollapsed] = useState<Set<string>>(new Set());
+  const [nameWidth, setNameWidth] = useNameWidth();
   const rows = useMemo(() => visibleIndexes(model, collapsed), [model, collapsed]);
   const scroller = useRef<HTMLDivElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
@@ -132,6 +254,19 @@ function Waterfall({
   }, []);
 
   const selectedRow = selected ? rows.indexOf(model.byId.get(selected) ?? -1) : -1;
+
+  // A span selected inside a collapsed subtree (find, next error, a deep
+  // link) opens its ancestors.
+  useEffect(() => {
+    if (!selected || selectedRow >= 0 || !model.byId.has(selected)) return;
+    const next = new Set(collapsed);
+    let parent = model.nodes[model.byId.get(selected)!].span.parent_span_id;
+    while (parent && model.byId.has(parent)) {
+      next.delete(parent);
+      parent = model.nodes[model.byId.get(parent)!].span.parent_span_id;
+    }
+    if (next.size !== collapsed.size) setCollapsed(next);
+  }, [selected, selectedRow]);
 
   // Keep the selected row in view (keyboard navigation, deep links).
   useEffect(() => {
@@ -207,11 +342,11 @@ function Waterfall({
   }, [axisTicks, total]);
 
   return (
-    <section class="card waterfall-card" aria-label="Waterfall">
+    <section class="card waterfall-card" aria-label="Waterfall" style={{ '--wf-name': `${nameWidth}px` }}>
       <div class="card-head">
         <h2>Waterfall</h2>
         <div class="toolbar">
-          <span class="muted small">↑↓ move · ←→ collapse/expand · Enter toggles</span>
+          {tools}
           <button
             type="button"
             class="btn btn-small"
@@ -223,9 +358,12 @@ function Waterfall({
           </button>
         </div>
       </div>
-      <div class="wf-header" aria-hidden="true">
-        <div class="wf-name-col">Span</div>
-        <div class="wf-axis">
+      <div class="wf-header">
+        <div class="wf-name-col">
+          Span
+          <ColumnHandle width={nameWidth} onWidth={setNameWidth} />
+        </div>
+        <div class="wf-axis" aria-hidden="true">
           {axisTicks.map((t) => (
             <span key={t} class="wf-tick" style={{ left: `${(t / total) * 100}%` }}>
               {formatDuration(t)}
@@ -254,11 +392,15 @@ function Waterfall({
               const isError = span.status.code === 'error';
               const isCollapsed = collapsed.has(span.span_id);
               const color = serviceColor(span.service);
+              const sections = critical?.get(span.span_id);
+              const isMatch = matches.has(index);
               return (
                 <div
                   key={span.span_id}
                   id={`span-${span.span_id}`}
-                  class={`wf-row${span.span_id === selected ? ' selected' : ''}${isError ? ' is-error' : ''}`}
+                  class={`wf-row${span.span_id === selected ? ' selected' : ''}${isError ? ' is-error' : ''}${isMatch ? ' match' : ''}${sections ? ' critical' : ''}`}
+                  data-critical={sections ? 'true' : undefined}
+                  data-match={isMatch ? 'true' : undefined}
                   role="treeitem"
                   aria-level={node.depth + 1}
                   aria-expanded={node.size > 0 ? !isCollapsed : undefined}
@@ -294,6 +436,26 @@ function Waterfall({
                   </div>
                   <div class="wf-timeline" style={gridStyle}>
                     <span class={`wf-bar${isError ? ' error' : ''}`} style={{ left: `${left}%`, width: `${width}%`, background: color }} />
+                    {sections?.map(([from, to]) => (
+                      <span
+                        key={from}
+                        class="wf-critical"
+                        title="on the critical path"
+                        style={{ left: `${((from - model.start) / total) * 100}%`, width: `${Math.max(((to - from) / total) * 100, 0.1)}%` }}
+                      />
+                    ))}
+                    {span.events.map((event, i) => {
+                      const at = parseTime(event.time);
+                      return (
+                        <span
+                          key={i}
+                          class="wf-event"
+                          data-event={event.name}
+                          title={`${event.name} · +${formatDuration(at - node.start)}`}
+                          style={{ left: `${((at - model.start) / total) * 100}%` }}
+                        />
+                      );
+                    })}
                     <span class="wf-duration" style={{ left: `calc(${left + width}% + 6px)` }}>
                       {formatDuration(span.duration_ms)}
                     </span>
@@ -498,6 +660,57 @@ export function TracePage({ traceId, query }: { traceId: string; query: URLSearc
   const model = useMemo(() => (trace.data ? buildModel(trace.data.spans) : null), [trace.data]);
   const selected = query.get('span');
   const select = (spanId: string | null) => navigate(href(location.pathname, { span: spanId ?? undefined }), { replace: true });
+  const [showCritical, setShowCritical] = useState(true);
+  const critical = useMemo(
+    () => (model ? criticalPath(model.nodes.map((n) => ({ id: n.span.span_id, parent: n.span.parent_span_id, start: n.start, end: n.end }))) : null),
+    [model],
+  );
+  const texts = useMemo(() => (model ? model.nodes.map((n) => searchText(n.span)) : []), [model]);
+  const [find, setFind] = useState('');
+  const matchList = useMemo(() => (model ? findSpans(model, texts, find) : []), [model, texts, find]);
+  const matchSet = useMemo(() => new Set(matchList), [matchList]);
+  const errorList = useMemo(() => (model ? model.nodes.flatMap((n, i) => (n.span.status.code === 'error' ? [i] : [])) : []), [model]);
+  const selectedIndex = model && selected && model.byId.has(selected) ? model.byId.get(selected)! : -1;
+  const findInput = useRef<HTMLInputElement>(null);
+  const step = (list: number[], backwards: boolean) => {
+    const target = cycle(list, selectedIndex, backwards);
+    if (model && target !== undefined) select(model.nodes[target].span.span_id);
+  };
+  const stepRef = useRef(step);
+  stepRef.current = step;
+  const lists = useRef({ errors: errorList, matches: matchList });
+  lists.current = { errors: errorList, matches: matchList };
+
+  // Keys of the trace view (listed in the ? overlay): e / E next and
+  // previous error, n / N next and previous match, f find, c critical path.
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent) => {
+      if (event.ctrlKey || event.metaKey || event.altKey) return;
+      if ((event.target as HTMLElement).closest('input, textarea, select, [contenteditable="true"]')) return;
+      switch (event.key) {
+        case 'e':
+        case 'E':
+          stepRef.current(lists.current.errors, event.key === 'E');
+          break;
+        case 'n':
+        case 'N':
+          stepRef.current(lists.current.matches, event.key === 'N');
+          break;
+        case 'f':
+          findInput.current?.focus();
+          findInput.current?.select();
+          break;
+        case 'c':
+          setShowCritical((on) => !on);
+          break;
+        default:
+          return;
+      }
+      event.preventDefault();
+    };
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, []);
 
   useEffect(() => {
     if (!model) return;
@@ -542,6 +755,11 @@ export function TracePage({ traceId, query }: { traceId: string; query: URLSearc
               label="Download JSON"
               filename={`trace-${trace.data.trace_id}.json`}
               text={() => JSON.stringify(trace.data, null, 2)}
+            />{' '}
+            <DownloadButton
+              label="Download OTLP"
+              filename={`trace-${trace.data.trace_id}.otlp.json`}
+              text={() => JSON.stringify(toOtlp(trace.data!), null, 2)}
             />
           </div>
           <h1>
@@ -584,7 +802,60 @@ export function TracePage({ traceId, query }: { traceId: string; query: URLSearc
         ))}
       </div>
       <div class={`trace-layout${selectedSpan ? ' with-detail' : ''}`}>
-        <Waterfall model={model} selected={selectedSpan?.span_id ?? null} onSelect={select} />
+        <Waterfall
+          model={model}
+          selected={selectedSpan?.span_id ?? null}
+          onSelect={select}
+          critical={showCritical ? critical : null}
+          matches={matchSet}
+          tools={
+            <>
+              <div class="find-box" role="search" aria-label="Find in trace">
+                <input
+                  ref={findInput}
+                  type="search"
+                  class="find-input"
+                  aria-label="Find in trace"
+                  placeholder="Find: name, attribute value…"
+                  value={find}
+                  spellcheck={false}
+                  onInput={(event) => {
+                    const text = (event.target as HTMLInputElement).value;
+                    setFind(text);
+                    const found = findSpans(model, texts, text);
+                    if (found.length && !found.includes(selectedIndex)) select(model.nodes[found[0]].span.span_id);
+                  }}
+                  onKeyDown={(event) => {
+                    if (event.key === 'Enter') {
+                      event.preventDefault();
+                      step(matchList, event.shiftKey);
+                    } else if (event.key === 'Escape') {
+                      setFind('');
+                    }
+                  }}
+                />
+                <span class="find-count muted small" data-testid="find-count" aria-live="polite">
+                  {find.trim() ? (matchList.length ? `${matchSet.has(selectedIndex) ? matchList.indexOf(selectedIndex) + 1 : '–'} of ${matchList.length}` : 'no match') : ''}
+                </span>
+              </div>
+              <button type="button" class="btn btn-small" title="Previous error (E)" disabled={errorList.length === 0} onClick={() => step(errorList, true)}>
+                ‹ Error
+              </button>
+              <button type="button" class="btn btn-small" title="Next error (e)" disabled={errorList.length === 0} onClick={() => step(errorList, false)}>
+                Error ›
+              </button>
+              <button
+                type="button"
+                class={`btn btn-small critical-toggle${showCritical ? ' on' : ''}`}
+                aria-pressed={showCritical}
+                title="The spans the trace's end waited on (c)"
+                onClick={() => setShowCritical(!showCritical)}
+              >
+                Critical path
+              </button>
+            </>
+          }
+        />
         {selectedSpan && <SpanDetail span={selectedSpan} model={model} onClose={() => select(null)} />}
       </div>
       <TraceLogs traceId={trace.data.trace_id} />

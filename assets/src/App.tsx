@@ -1,7 +1,8 @@
 // The shell: navigation, theme switch, admin-token prompt and the routes.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { navigate, useLocation } from './lib/router';
-import { setTheme, setToken, useAppState, type Theme } from './lib/store';
+import { setTheme, setToken, setZone, useAppState, type Theme } from './lib/store';
+import { zoneLabel } from './lib/format';
 import { TracesPage } from './pages/Traces';
 import { TracePage } from './pages/Trace';
 import { LogsPage } from './pages/Logs';
@@ -74,6 +75,85 @@ function TokenDialog({ message }: { message: string }) {
   );
 }
 
+/** Every keyboard shortcut, by where it works. */
+const SHORTCUTS: [string, [string, string][]][] = [
+  [
+    'Everywhere',
+    [
+      ['?', 'show or hide this list'],
+      ['/', "focus the page's search field"],
+      ['g t', 'go to Traces'],
+      ['g v', 'go to Services'],
+      ['g m', 'go to the service map'],
+      ['g l', 'go to Logs'],
+      ['g s', 'go to System'],
+      ['Esc', 'close a dialog or menu'],
+    ],
+  ],
+  [
+    'Trace view',
+    [
+      ['↑ ↓', 'previous / next span'],
+      ['PgUp PgDn Home End', 'move by a page, to the first or last span'],
+      ['← →', 'collapse / expand, or go to the parent'],
+      ['Enter Space', 'collapse or expand the span'],
+      ['e  E', 'next / previous error'],
+      ['f', 'find in trace'],
+      ['Enter  Shift+Enter', 'in find: next / previous match'],
+      ['n  N', 'next / previous match'],
+      ['c', 'show or hide the critical path'],
+    ],
+  ],
+  [
+    'Logs',
+    [
+      ['Tab', 'in the query: complete the field name'],
+      ['↑ ↓ Enter', 'in the query: pick a suggestion or a recent query'],
+    ],
+  ],
+];
+
+function ShortcutsDialog({ onClose }: { onClose: () => void }) {
+  const close = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    close.current?.focus();
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key === 'Escape') onClose();
+    };
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, []);
+  return (
+    <div class="overlay" role="dialog" aria-modal="true" aria-labelledby="shortcuts-title" onClick={(e) => e.target === e.currentTarget && onClose()}>
+      <div class="dialog shortcuts" data-testid="shortcuts">
+        <div class="dialog-head">
+          <h2 id="shortcuts-title">Keyboard shortcuts</h2>
+          <button ref={close} type="button" class="btn btn-ghost btn-small" aria-label="Close" onClick={onClose}>
+            ✕
+          </button>
+        </div>
+        {SHORTCUTS.map(([group, keys]) => (
+          <section key={group}>
+            <h3>{group}</h3>
+            <dl class="shortcut-list">
+              {keys.map(([key, what]) => (
+                <div key={key}>
+                  <dt>
+                    {key.split(/\s+/).map((k, i) => (
+                      <kbd key={i}>{k}</kbd>
+                    ))}
+                  </dt>
+                  <dd>{what}</dd>
+                </div>
+              ))}
+            </dl>
+          </section>
+        ))}
+      </div>
+    </div>
+  );
+}
+
 function Route({ path, query }: { path: string; query: URLSearchParams }) {
   // The router rewrites `/` to `/traces` before anything renders.
   if (path === '/' || path === '') return <TracesPage query={query} />;
@@ -101,7 +181,8 @@ function Route({ path, query }: { path: string; query: URLSearchParams }) {
 
 export function App() {
   const { path, query } = useLocation();
-  const { authMessage, theme } = useAppState();
+  const { authMessage, theme, zone } = useAppState();
+  const [help, setHelp] = useState(false);
 
   useEffect(() => {
     const section = NAV.find((item) => path.startsWith(item.path));
@@ -115,6 +196,11 @@ export function App() {
       const target = event.target as HTMLElement;
       if (event.ctrlKey || event.metaKey || event.altKey) return;
       if (target.closest('input, textarea, select, [contenteditable="true"]')) return;
+      if (event.key === '?') {
+        event.preventDefault();
+        setHelp((open) => !open);
+        return;
+      }
       if (event.key === '/') {
         const search = document.querySelector<HTMLElement>('[data-search-focus]');
         if (search) {
@@ -164,6 +250,19 @@ export function App() {
           </span>
           <button
             type="button"
+            class="btn btn-ghost btn-small zone-toggle"
+            data-testid="zone-toggle"
+            aria-label={`Times in ${zoneLabel()}; switch to ${zone === 'utc' ? 'local time' : 'UTC'}`}
+            title={`Times in ${zoneLabel()}: click for ${zone === 'utc' ? 'local time' : 'UTC'}`}
+            onClick={() => setZone(zone === 'utc' ? 'local' : 'utc')}
+          >
+            {zone === 'utc' ? 'UTC' : zoneLabel()}
+          </button>
+          <button type="button" class="btn btn-ghost btn-small" aria-label="Keyboard shortcuts" title="Keyboard shortcuts (?)" onClick={() => setHelp(true)}>
+            ?
+          </button>
+          <button
+            type="button"
             class="btn btn-ghost theme-toggle"
             aria-label={THEME_LABEL[theme]}
             title={THEME_LABEL[theme]}
@@ -177,6 +276,7 @@ export function App() {
         <Route path={path} query={query} />
       </main>
       {authMessage && <TokenDialog message={authMessage} />}
+      {help && <ShortcutsDialog onClose={() => setHelp(false)} />}
     </>
   );
 }

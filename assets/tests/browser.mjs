@@ -274,6 +274,40 @@ try {
     assert((await page.locator('#f-service').inputValue()) === 'payments', 'the form shows the URL state');
   });
 
+  await check('trace list columns sort the loaded rows (start, duration, spans, errors), the order in the URL', async () => {
+    const answer = await tracesAnswer(page, () => page.goto(`${base}/traces?lookback=1h`));
+    await page.locator(`.trace-row[data-trace-id="${seed.checkout_trace}"]`).waitFor();
+    const expected = (key, descending) => {
+      const value = { duration: (t) => t.duration_ms, spans: (t) => t.span_count, errors: (t) => t.error_count, start: (t) => ms(t.start_time) }[key];
+      return answer.traces
+        .map((t, i) => ({ t, i }))
+        .sort((a, b) => (descending ? -1 : 1) * (value(a.t) - value(b.t)) || a.i - b.i)
+        .map((x) => x.t.trace_id);
+    };
+    const shown = () => page.locator('.trace-row[data-trace-id]').evaluateAll((rows) => rows.map((r) => r.dataset.traceId));
+    for (const key of ['duration', 'spans', 'errors']) {
+      await page.locator(`.sort-button[data-sort="${key}"]`).click();
+      await page.waitForURL(new RegExp(`sort=-${key}`));
+      assert(JSON.stringify(await shown()) === JSON.stringify(expected(key, true)), `${key} descending`);
+      assert((await page.locator('[role="columnheader"][aria-sort="descending"] .sort-button').getAttribute('data-sort')) === key, 'the header says how it sorts');
+      await page.locator(`.sort-button[data-sort="${key}"]`).click();
+      await page.waitForURL(new RegExp(`sort=${key}(&|$)`));
+      assert(JSON.stringify(await shown()) === JSON.stringify(expected(key, false)), `${key} ascending`);
+    }
+    const before = await shown();
+    await page.reload();
+    await page.locator(`.trace-row[data-trace-id="${seed.checkout_trace}"]`).waitFor();
+    assert(JSON.stringify(await shown()) === JSON.stringify(before), 'a reload keeps the order');
+    assert((await page.getByTestId('trace-order').innerText()).startsWith('by errors, least first'), await page.getByTestId('trace-order').innerText());
+    // Start sorts newest first (the server's order, no sort in the URL), then oldest first.
+    await page.locator('.sort-button[data-sort="start"]').click();
+    await page.waitForFunction(() => !new URL(location.href).searchParams.has('sort'));
+    assert(JSON.stringify(await shown()) === JSON.stringify(answer.traces.map((t) => t.trace_id)), 'newest first again, as the server answers');
+    await page.locator('.sort-button[data-sort="start"]').click();
+    await page.waitForURL(/sort=start/);
+    assert(JSON.stringify(await shown()) === JSON.stringify(expected('start', false)), 'oldest first');
+  });
+
   await check('a filter change rebuilds the duration scatter', async () => {
     const searches = requestsTo(page, '/api/traces');
     await page.goto(`${base}/traces?lookback=1h`);
@@ -709,6 +743,133 @@ try {
     await page.waitForFunction((n) => document.querySelectorAll('.log-row[data-log-id]').length > n, before);
   });
 
+  await check('a click on a service, level or attribute value adds it to the query or excludes it', async () => {
+    await page.goto(`${base}/logs?lookback=2h&q=handled`);
+    const first = page.locator('.log-row[data-log-id]').first();
+    await first.waitFor();
+    const service = (await first.locator('.log-service').innerText()).trim();
+    await first.locator('.log-service').click();
+    const menu = page.getByTestId('value-menu');
+    await menu.waitFor();
+    assert((await menu.innerText()).includes(`service:${service}`), await menu.innerText());
+    assert((await first.getAttribute('class')).includes('open') === false, 'the click did not open the record');
+    await menu.getByRole('menuitem', { name: 'Add to query' }).click();
+    await page.waitForURL((url) => url.searchParams.get('q') === `handled service:${service}`);
+    await page.waitForFunction((s) => {
+      const rows = [...document.querySelectorAll('.log-row[data-log-id] .log-service')];
+      return rows.length > 0 && rows.every((r) => r.textContent.trim() === s);
+    }, service);
+    assert((await page.getByLabel('Log query').inputValue()) === `handled service:${service}`, 'the query text shows it');
+    // Exclude a level: level:warn is warn and above.
+    const warnRow = page.locator('.log-row[data-log-id]', { has: page.locator('.level-warn') }).first();
+    await warnRow.locator('.level').click();
+    await menu.getByRole('menuitem', { name: 'Exclude' }).click();
+    await page.waitForURL((url) => url.searchParams.get('q') === `handled service:${service} -level:warn`);
+    await page.waitForFunction(() => {
+      const levels = [...document.querySelectorAll('.log-row[data-log-id] .level')].map((l) => l.className);
+      return levels.length > 0 && levels.every((c) => !/level-(warn|error|fatal)/.test(c));
+    });
+    // An attribute value, from the record's details.
+    const row = page.locator('.log-row[data-log-id]').first();
+    await row.locator('.log-summary').click();
+    const value = row.locator('.log-detail .value-button[data-attr-key="user.id"]');
+    const id = (await value.innerText()).trim();
+    await value.click();
+    await menu.getByRole('menuitem', { name: 'Add to query' }).click();
+    await page.waitForURL((url) => url.searchParams.get('q') === `handled service:${service} -level:warn attr.user.id:${id}`);
+    const api = await (await fetch(`${base}/api/logs?lookback=2h&limit=1&q=${encodeURIComponent(`handled service:${service} -level:warn attr.user.id:${id}`)}`)).json();
+    assert(api.total > 0, 'the API finds records');
+    await page.waitForFunction((n) => document.querySelector('[data-testid="log-total"]')?.textContent.replace(/\D/g, '') === String(n), api.total);
+    await page.waitForFunction((n) => document.querySelectorAll('.log-row[data-log-id]').length === n, api.total);
+  });
+
+  await check('the words the query matched are marked in the bodies', async () => {
+    await page.goto(`${base}/logs?lookback=2h&q=${encodeURIComponent('handled -nothing service:cart')}`);
+    await page.locator('.log-row[data-log-id]').first().waitFor();
+    // textContent: rows off screen are not rendered (content-visibility), so have no innerText.
+    const marks = await page.locator('.log-row[data-log-id] .log-body mark').evaluateAll((list) => list.map((m) => m.textContent));
+    const rows = await page.locator('.log-row[data-log-id]').count();
+    assert(marks.length === rows && marks.every((m) => m === 'handled'), `marks ${[...new Set(marks)].join(', ')} in ${rows} rows`);
+    await page.goto(`${base}/logs?lookback=2h&q=${encodeURIComponent('declin* "payment"')}`);
+    await page.waitForFunction((n) => document.querySelectorAll('.log-row[data-log-id]').length === n, seed.log_expected);
+    const words = await page.locator('.log-row[data-log-id] .log-body mark').evaluateAll((list) => list.map((m) => m.textContent));
+    assert(JSON.stringify([...new Set(words)].sort()) === JSON.stringify(['declined', 'payment']), `marked ${[...new Set(words)].join(', ')}`);
+    await page.screenshot({ path: join(shots, 'logs-highlight.png') });
+  });
+
+  await check("a record's context shows its service's records just before and after it, whatever the query", async () => {
+    await page.goto(`${base}/logs?lookback=2h&q=${encodeURIComponent('"request 301 handled"')}`);
+    const row = page.locator('.log-row[data-log-id]');
+    await page.waitForFunction(() => document.querySelectorAll('.log-row[data-log-id]').length === 1);
+    assert((await row.locator('.log-service').innerText()).trim() === 'cart', 'request 301 is from cart');
+    await row.locator('.log-summary').click();
+    await row.getByRole('button', { name: 'Show context' }).click();
+    const context = page.getByTestId('log-context');
+    const bodies = async (n) => {
+      await page.waitForFunction((count) => document.querySelectorAll('[data-testid="log-context"] .context-row').length === count, 2 * n + 1);
+      return context.locator('.context-row .context-body').allInnerTexts();
+    };
+    // Filler record i is from cart when i % 3 == 1, 2.9 s apart: cart's neighbours are 3 apart.
+    const expected = (n) => Array.from({ length: 2 * n + 1 }, (_, k) => 301 + 3 * (k - n));
+    let shown = (await bodies(5)).map((b) => Number(/request (\d+)/.exec(b)?.[1]));
+    assert(JSON.stringify(shown) === JSON.stringify(expected(5)), `context ${shown.join(', ')}`);
+    assert((await context.locator('.context-row.current .context-body').innerText()).startsWith('request 301 '), 'the record itself is marked');
+    await context.getByRole('button', { name: '±10' }).click();
+    shown = (await bodies(10)).map((b) => Number(/request (\d+)/.exec(b)?.[1]));
+    assert(JSON.stringify(shown) === JSON.stringify(expected(10)), `±10: ${shown.join(', ')}`);
+    await page.screenshot({ path: join(shots, 'logs-context.png'), fullPage: true });
+  });
+
+  await check('the query bar completes field names from the attributes of the records shown', async () => {
+    await page.goto(`${base}/logs?lookback=2h`);
+    await page.locator('.log-row[data-log-id]').first().waitFor();
+    const input = page.getByLabel('Log query');
+    await input.click();
+    await input.fill('');
+    await input.pressSequentially('attr.user.p');
+    const list = page.getByTestId('suggestions-fields');
+    await list.waitFor();
+    assert((await list.locator('[role="option"]').allInnerTexts()).includes('attr.user.plan:'), await list.innerText());
+    await input.press('Tab');
+    assert((await input.inputValue()) === 'attr.user.plan:', `after Tab: ${await input.inputValue()}`);
+    await input.pressSequentially('pro ser');
+    await list.waitFor();
+    assert((await list.locator('[role="option"]').allInnerTexts()).includes('service:'), 'built-in fields too');
+    await input.press('Tab');
+    await input.pressSequentially('payments');
+    assert((await input.inputValue()) === 'attr.user.plan:pro service:payments', `typed ${await input.inputValue()}`);
+    await input.press('Enter');
+    await page.waitForURL((url) => url.searchParams.get('q') === 'attr.user.plan:pro service:payments');
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('.log-row[data-log-id] .log-service')];
+      return rows.length > 0 && rows.every((r) => r.textContent.trim() === 'payments');
+    });
+  });
+
+  await check('recent queries are kept in the browser and run again from the query bar', async () => {
+    await page.goto(`${base}/logs?lookback=2h`);
+    await page.locator('.log-row[data-log-id]').first().waitFor();
+    const input = page.getByLabel('Log query');
+    await input.click();
+    const list = page.getByTestId('suggestions-recent');
+    await list.waitFor();
+    const recent = await list.locator('[role="option"]').allInnerTexts();
+    assert(recent[0] === 'attr.user.plan:pro service:payments' && recent.includes('"request 301 handled"'), `recent: ${recent.join(' | ')}`);
+    assert(new Set(recent).size === recent.length, 'no repeats');
+    await list.locator('[role="option"]', { hasText: '"request 301 handled"' }).click();
+    await page.waitForURL((url) => url.searchParams.get('q') === '"request 301 handled"');
+    await page.waitForFunction(() => document.querySelectorAll('.log-row[data-log-id]').length === 1);
+    // From the keyboard: ↓ picks, Enter runs.
+    await page.goto(`${base}/logs?lookback=2h`);
+    await input.click();
+    await list.waitFor();
+    await input.press('ArrowDown');
+    await input.press('ArrowDown');
+    const second = (await list.locator('[role="option"]').allInnerTexts())[1];
+    await input.press('Enter');
+    await page.waitForURL((url) => url.searchParams.get('q') === second);
+  });
+
   const ingestTail = async (message) => {
     const response = await fetch(`${base}/api/ingest/logs`, {
       method: 'POST',
@@ -935,9 +1096,8 @@ try {
 
   await check('the service map draws the seeded edges with their rates and error rates; a node opens its service', async () => {
     await page.goto(`${base}/services`);
-    await page.getByTestId('open-map').click();
+    const answer = await answerTo(page, '/api/dependencies', () => page.getByTestId('open-map').click());
     await page.waitForURL('**/map');
-    const answer = await answerTo(page, '/api/dependencies', () => page.reload());
     await page.getByTestId('service-map').waitFor();
     assert((await page.locator('.nav-link[aria-current="page"]').innerText()) === 'Map', 'Map is the current section');
     const key = (e) => `${e.parent}→${e.child}${e.virtual ? ' (virtual)' : ''}`;
@@ -1031,6 +1191,129 @@ try {
       runs,
     };
     console.log(`# 1,000 log rows: ${bench.logs1000.navigation_to_render_ms} ms from navigation, ${bench.logs1000.data_to_render_ms} ms from data to painted (median of 3)`);
+  });
+
+  await check('times follow the UTC/local switch, which names the zone and is remembered', async () => {
+    const zoned = await newPage({ timezoneId: 'Asia/Kolkata' });
+    const answer = await tracesAnswer(zoned, () => zoned.goto(`${base}/traces?lookback=1h`));
+    const trace = answer.traces[0];
+    const row = zoned.locator(`.trace-row[data-trace-id="${trace.trace_id}"] .col-time time`);
+    await row.waitFor();
+    const clock = (timeZone) => {
+      const at = new Date(ms(trace.start_time));
+      const parts = Object.fromEntries(new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).formatToParts(at).map((p) => [p.type, p.value]));
+      return `${parts.hour}:${parts.minute}:${parts.second}.${String(at.getUTCMilliseconds()).padStart(3, '0')}`;
+    };
+    const toggle = zoned.getByTestId('zone-toggle');
+    assert(/Asia\/(Kolkata|Calcutta) \(UTC\+05:30\)/.test(await toggle.innerText()), `zone shown: ${await toggle.innerText()}`);
+    assert((await row.innerText()).endsWith(clock('Asia/Kolkata')), `local: ${await row.innerText()}, expected ${clock('Asia/Kolkata')}`);
+    await toggle.click();
+    assert((await toggle.innerText()) === 'UTC', `zone shown: ${await toggle.innerText()}`);
+    assert((await row.innerText()).endsWith(clock('UTC')), `UTC: ${await row.innerText()}, expected ${clock('UTC')}`);
+    // The trace page and the logs too, and a reload keeps the choice.
+    await zoned.goto(`${base}/traces/${seed.checkout_trace}?span=${seed.charge_span}`);
+    const start = zoned.locator('.trace-facts time');
+    await start.waitFor();
+    const iso = await start.getAttribute('datetime');
+    assert((await start.innerText()).endsWith(new Date(ms(iso)).toISOString().slice(11, 23)), `trace start ${await start.innerText()} for ${iso}`);
+    await zoned.goto(`${base}/logs?lookback=2h`);
+    const logTime = zoned.locator('.log-row[data-log-id] .log-time').first();
+    await logTime.waitFor();
+    const logIso = await logTime.getAttribute('datetime');
+    assert((await logTime.innerText()).endsWith(new Date(ms(logIso)).toISOString().slice(11, 23)), `log time ${await logTime.innerText()} for ${logIso}`);
+    await zoned.reload();
+    assert((await zoned.getByTestId('zone-toggle').innerText()) === 'UTC', 'remembered after a reload');
+
+    // Custom ranges are typed with seconds on a 24-hour clock, in the zone shown.
+    await zoned.getByLabel('Time range').selectOption('custom');
+    const from = Math.floor((Date.now() - 50 * 60_000) / 1000) * 1000 + 7000;
+    const to = from + 20 * 60_000 + 13_000;
+    const text = (t) => new Date(t).toISOString().slice(0, 19).replace('T', ' ');
+    assert((await zoned.getByTestId('range-zone').innerText()) === 'UTC', 'the inputs name their zone');
+    await zoned.getByRole('textbox', { name: 'From', exact: true }).fill(text(from));
+    await zoned.getByRole('textbox', { name: 'To', exact: true }).fill(text(to));
+    await zoned.getByRole('button', { name: 'Apply' }).click();
+    await zoned.waitForURL((url) => url.searchParams.get('start') === String(from) && url.searchParams.get('end') === String(to));
+    await zoned.waitForFunction(
+      ([s, e]) => {
+        const d = document.querySelector('.histogram-chart')?.dataset;
+        return d && Math.abs(Number(d.xMin) * 1000 - s) < 1 && Math.abs(Number(d.xMax) * 1000 - e) < 1;
+      },
+      [from, to],
+    );
+    // Back to local time: the same range reads in Kolkata's clock.
+    await zoned.getByTestId('zone-toggle').click();
+    const local = new Intl.DateTimeFormat('sv-SE', { timeZone: 'Asia/Kolkata', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).format(new Date(from));
+    await zoned.waitForFunction((v) => document.querySelector('input[aria-label="From"]')?.value === v, local);
+    await zoned.getByRole('textbox', { name: 'To', exact: true }).fill('2026-02-31 10:00:00');
+    await zoned.getByRole('button', { name: 'Apply' }).click();
+    await zoned.getByRole('alert').filter({ hasText: 'YYYY-MM-DD HH:MM:SS' }).waitFor();
+    await zoned.screenshot({ path: join(shots, 'logs-custom-range.png') });
+    await zoned.context().close();
+  });
+
+  await check('every time chart zooms out ×2 around its middle', async () => {
+    const end = Math.floor(Date.now() / 1000) * 1000 - 20 * 60_000;
+    const start = end - 10 * 60_000;
+    const zoomed = (url) => url.searchParams.get('start') === String(start - 5 * 60_000) && url.searchParams.get('end') === String(end + 5 * 60_000);
+    const pages = [
+      ['traces', `/traces?start=${start}&end=${end}`, '.scatter canvas', 1],
+      ['logs', `/logs?start=${start}&end=${end}`, '.histogram canvas', 1],
+      ['service', `/services/${seed.shop}?start=${start}&end=${end}`, '.latency-chart canvas', 3],
+    ];
+    for (const [name, path, chart, buttons] of pages) {
+      await page.goto(base + path);
+      await page.locator(chart).first().waitFor();
+      const zoom = page.getByTestId('zoom-out');
+      assert((await zoom.count()) === buttons, `${name}: ${await zoom.count()} zoom-out buttons for ${buttons} charts`);
+      await zoom.last().click();
+      await page.waitForURL(zoomed);
+      await page.waitForFunction(
+        ([selector, s, e]) => {
+          const d = document.querySelector(selector)?.closest('.chart')?.dataset;
+          return d && Number(d.xMin) * 1000 <= s + 1 && Number(d.xMax) * 1000 >= e - 1;
+        },
+        [chart, start - 5 * 60_000, end + 5 * 60_000],
+      );
+    }
+    // Never past now: the range keeps its new length and ends now.
+    await page.goto(`${base}/traces?lookback=15m`);
+    await page.locator('.scatter canvas').first().waitFor();
+    const before = Date.now();
+    await page.getByTestId('zoom-out').click();
+    await page.waitForURL(/start=\d+/);
+    const url = new URL(page.url());
+    const [s, e] = ['start', 'end'].map((k) => Number(url.searchParams.get(k)));
+    assert(e - s === 30 * 60_000 && e <= Date.now() && e >= before - 60_000, `zoomed out to ${s}..${e}`);
+  });
+
+  await check('? shows the keyboard shortcuts', async () => {
+    await page.goto(`${base}/traces/${seed.checkout_trace}`);
+    await page.locator('.wf-row').first().waitFor();
+    await page.locator('body').click({ position: { x: 5, y: 300 } });
+    await page.keyboard.press('?');
+    const dialog = page.getByTestId('shortcuts');
+    await dialog.waitFor();
+    const text = await dialog.innerText();
+    for (const what of ['next / previous error', 'find in trace', 'show or hide the critical path', 'go to the service map', "focus the page's search field"]) {
+      assert(text.includes(what), `the list has "${what}"`);
+    }
+    await page.screenshot({ path: join(shots, 'shortcuts.png') });
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    // Typed in a field, ? is text.
+    await page.getByRole('searchbox', { name: 'Find in trace' }).fill('');
+    await page.getByRole('searchbox', { name: 'Find in trace' }).press('?');
+    assert((await dialog.count()) === 0, 'no dialog while typing');
+    await page.getByRole('button', { name: 'Keyboard shortcuts' }).click();
+    await dialog.waitFor();
+    await page.getByRole('button', { name: 'Close' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    // g then m opens the map.
+    await page.locator('body').click({ position: { x: 5, y: 300 } });
+    await page.keyboard.press('g');
+    await page.keyboard.press('m');
+    await page.waitForURL('**/map');
   });
 
   await check('the trace downloads as OTLP/JSON that lookout takes back unchanged', async () => {

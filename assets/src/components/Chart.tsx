@@ -2,7 +2,8 @@
 import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import { useAppState } from '../lib/store';
+import { formatClock, timeParts } from '../lib/format';
+import { getZone, useAppState } from '../lib/store';
 
 export interface ChartTheme {
   text: string;
@@ -29,9 +30,7 @@ export function axis(theme: ChartTheme, extra: Partial<uPlot.Axis> = {}): uPlot.
   };
 }
 
-const pad = (n: number) => String(n).padStart(2, '0');
-
-/** A time x axis in the browser's zone, 24-hour clock, the date where the
+/** A time x axis in the chosen zone, 24-hour clock, the date where the
  * day changes. */
 export function timeAxis(theme: ChartTheme): uPlot.Axis {
   return axis(theme, {
@@ -39,17 +38,21 @@ export function timeAxis(theme: ChartTheme): uPlot.Axis {
     values: (_u, splits) => {
       let previousDay = '';
       return splits.map((seconds, i) => {
-        const date = new Date(seconds * 1000);
-        const day = `${date.getMonth() + 1}/${date.getDate()}`;
+        const p = timeParts(seconds * 1000);
+        const day = `${p.month}/${p.day}`;
         const step = i > 0 ? seconds - splits[i - 1] : splits.length > 1 ? splits[1] - seconds : 60;
-        const clock = step < 60 ? `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}` : `${pad(date.getHours())}:${pad(date.getMinutes())}`;
-        const label = day !== previousDay && (i === 0 || step >= 3600 || date.getHours() + date.getMinutes() === 0) ? `${clock}\n${day}` : clock;
+        const clock = formatClock(seconds * 1000, step < 60);
+        const label = day !== previousDay && (i === 0 || step >= 3600 || p.hour + p.minute === 0) ? `${clock}\n${day}` : clock;
         previousDay = day;
         return label;
       });
     },
   });
 }
+
+/** Where uPlot puts its time splits (whole minutes, hours, days): in UTC
+ * when times are shown in UTC. */
+const utcDate = (seconds: number) => uPlot.tzDate(new Date(seconds * 1000), 'Etc/UTC');
 
 /** Describes what the chart draws on its element (`data-count`, the x and
  * y scale bounds in the chart's units, `data-y-log`): read by the browser
@@ -83,7 +86,7 @@ export function Chart({
   label: string;
 }) {
   const container = useRef<HTMLDivElement>(null);
-  const { effective } = useAppState();
+  const { effective, zone } = useAppState();
   const optionsRef = useRef(options);
   optionsRef.current = options;
 
@@ -93,7 +96,8 @@ export function Chart({
     const width = Math.max(element.clientWidth, 200);
     const options = optionsRef.current(readTheme());
     const hooks = { ...options.hooks, draw: [...(options.hooks?.draw ?? []), describe] };
-    const chart = new uPlot({ ...options, hooks, width, height }, data, element);
+    const tzDate = getZone() === 'utc' ? { tzDate: utcDate } : {};
+    const chart = new uPlot({ ...options, ...tzDate, hooks, width, height }, data, element);
     const observer = new ResizeObserver(() => {
       const next = Math.max(element.clientWidth, 200);
       if (next !== chart.width) chart.setSize({ width: next, height });
@@ -103,7 +107,7 @@ export function Chart({
       observer.disconnect();
       chart.destroy();
     };
-  }, [effective, height, data]);
+  }, [effective, zone, height, data]);
 
   return <div ref={container} class={`chart ${className ?? ''}`} role="img" aria-label={label} />;
 }

@@ -64,13 +64,23 @@ function isComposite(value: unknown): value is Record<string, unknown> | unknown
   return typeof value === 'object' && value !== null && (Array.isArray(value) ? value.length > 0 : Object.keys(value).length > 0);
 }
 
-function ValueRow({ name, value, depth }: { name: string; value: unknown; depth: number }) {
+/** Called with an attribute's full key, its value and the clicked element. */
+export type OnValue = (key: string, value: unknown, element: HTMLElement) => void;
+
+function ValueRow({ name, value, depth, path, onValue }: { name: string; value: unknown; depth: number; path?: string; onValue?: OnValue }) {
   const [open, setOpen] = useState(depth < 2);
   if (!isComposite(value)) {
+    const key = path ? `${path}.${name}` : name;
     return (
       <li class="tree-leaf">
         <span class="tree-key">{name}</span>
-        <Scalar value={value} />
+        {onValue ? (
+          <button type="button" class="value-button" data-attr-key={key} title={`Filter on ${key}`} onClick={(e) => onValue(key, value, e.currentTarget as HTMLElement)}>
+            <Scalar value={value} />
+          </button>
+        ) : (
+          <Scalar value={value} />
+        )}
       </li>
     );
   }
@@ -93,9 +103,9 @@ function ValueRow({ name, value, depth }: { name: string; value: unknown; depth:
   );
 }
 
-function GroupRow({ node, depth }: { node: Node; depth: number }) {
+function GroupRow({ node, depth, path, onValue }: { node: Node; depth: number; path?: string; onValue?: OnValue }) {
   const [open, setOpen] = useState(true);
-  if (node.leaf) return <ValueRow name={node.key} value={node.value} depth={depth} />;
+  if (node.leaf) return <ValueRow name={node.key} value={node.value} depth={depth} path={path} onValue={onValue} />;
   return (
     <li class="tree-branch">
       <button type="button" class="tree-toggle" aria-expanded={open} onClick={() => setOpen(!open)}>
@@ -106,7 +116,7 @@ function GroupRow({ node, depth }: { node: Node; depth: number }) {
       {open && (
         <ul class="tree">
           {[...node.children!.entries()].map(([k, child]) => (
-            <GroupRow key={k} node={child} depth={depth + 1} />
+            <GroupRow key={k} node={child} depth={depth + 1} path={path ? `${path}.${node.key}` : node.key} onValue={onValue} />
           ))}
         </ul>
       )}
@@ -114,13 +124,13 @@ function GroupRow({ node, depth }: { node: Node; depth: number }) {
   );
 }
 
-export function AttributeTree({ attributes, empty = 'none' }: { attributes: Record<string, unknown>; empty?: string }) {
+export function AttributeTree({ attributes, empty = 'none', onValue }: { attributes: Record<string, unknown>; empty?: string; onValue?: OnValue }) {
   const grouped = groupDotted(attributes ?? {});
   if (grouped.size === 0) return <p class="muted small">{empty}</p>;
   return (
     <ul class="tree tree-root">
       {[...grouped.entries()].map(([k, node]) => (
-        <GroupRow key={k} node={node} depth={0} />
+        <GroupRow key={k} node={node} depth={0} onValue={onValue} />
       ))}
     </ul>
   );

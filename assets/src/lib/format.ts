@@ -1,4 +1,6 @@
-// Formatting of times, durations, sizes and counts for display.
+// Formatting of times, durations, sizes and counts for display. Times
+// are shown in the zone chosen in the header (the browser's, or UTC).
+import { getZone } from './store';
 
 /** Milliseconds since the epoch of an RFC 3339 time, keeping the
  * sub-millisecond digits as a fraction (spans can be microseconds long). */
@@ -12,17 +14,89 @@ export function parseTime(iso: string): number {
 
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
 
-function sameDay(a: Date, b: Date) {
-  return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
+export interface TimeParts {
+  year: number;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+  millisecond: number;
 }
 
-/** Local time for tables: `14:03:21.123`, with the date when not today. */
-export function formatLocal(ms: number, withMillis = true): string {
-  const date = new Date(ms);
-  const time = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
-  const millis = withMillis ? `.${pad(date.getMilliseconds(), 3)}` : '';
-  if (sameDay(date, new Date())) return time + millis;
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${time}${millis}`;
+/** The calendar and clock of `ms` in the chosen zone. */
+export function timeParts(ms: number): TimeParts {
+  const d = new Date(ms);
+  if (getZone() === 'utc') {
+    return { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(), minute: d.getUTCMinutes(), second: d.getUTCSeconds(), millisecond: d.getUTCMilliseconds() };
+  }
+  return { year: d.getFullYear(), month: d.getMonth() + 1, day: d.getDate(), hour: d.getHours(), minute: d.getMinutes(), second: d.getSeconds(), millisecond: d.getMilliseconds() };
+}
+
+/** Unix ms of a calendar time in the chosen zone. */
+export function fromParts(p: Omit<TimeParts, 'millisecond'> & { millisecond?: number }): number {
+  const ms = p.millisecond ?? 0;
+  if (getZone() === 'utc') return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second, ms);
+  return new Date(p.year, p.month - 1, p.day, p.hour, p.minute, p.second, ms).getTime();
+}
+
+export function formatDate(ms: number): string {
+  const p = timeParts(ms);
+  return `${p.year}-${pad(p.month)}-${pad(p.day)}`;
+}
+
+/** `14:03:21` (24-hour clock) in the chosen zone. */
+export function formatClock(ms: number, withSeconds = true): string {
+  const p = timeParts(ms);
+  return withSeconds ? `${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)}` : `${pad(p.hour)}:${pad(p.minute)}`;
+}
+
+/** A time for tables: `14:03:21.123`, with the date when not today, in
+ * the chosen zone. */
+export function formatTime(ms: number, withMillis = true): string {
+  const p = timeParts(ms);
+  const time = `${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)}`;
+  const millis = withMillis ? `.${pad(p.millisecond, 3)}` : '';
+  if (formatDate(ms) === formatDate(Date.now())) return time + millis;
+  return `${formatDate(ms)} ${time}${millis}`;
+}
+
+/** The name every page uses: times follow the chosen zone. */
+export const formatLocal = formatTime;
+
+/** `2026-12-02 14:03:21` in the chosen zone, what the range inputs take. */
+export function formatDateTime(ms: number): string {
+  return `${formatDate(ms)} ${formatClock(ms)}`;
+}
+
+/** Parses `2026-12-02 14:03` or `2026-12-02 14:03:21` (a `T` works as
+ * the separator too) in the chosen zone. */
+export function parseDateTime(text: string): number | undefined {
+  const m = /^\s*(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d)(?::(\d\d)(?:\.(\d{1,3}))?)?\s*$/.exec(text);
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map((v) => Number(v ?? 0));
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) return undefined;
+  const millisecond = m[7] ? Number(m[7].padEnd(3, '0')) : 0;
+  const ms = fromParts({ year, month, day, hour, minute, second, millisecond });
+  // 2026-02-31 and the like roll over: not a real date.
+  const back = timeParts(ms);
+  if (back.day !== day || back.month !== month) return undefined;
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/** The offset of the browser's zone at `ms`, as `UTC+01:00`. */
+function offsetLabel(ms: number): string {
+  const minutes = -new Date(ms).getTimezoneOffset();
+  const sign = minutes < 0 ? '-' : '+';
+  return `UTC${sign}${pad(Math.floor(Math.abs(minutes) / 60))}:${pad(Math.abs(minutes) % 60)}`;
+}
+
+/** The chosen zone as shown: `UTC`, or the browser's zone and offset. */
+export function zoneLabel(): string {
+  if (getZone() === 'utc') return 'UTC';
+  const name = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const offset = offsetLabel(Date.now());
+  return name && name !== 'UTC' && name !== 'Etc/UTC' ? `${name} (${offset})` : `local (${offset})`;
 }
 
 /** The full UTC time as the server sent it (nanoseconds kept). */

@@ -74,3 +74,12 @@ export const REFRESH_INTERVALS: [string, string][] = [
 export function refreshMs(value: string | null): number {
   return value && REFRESH_INTERVALS.some(([known]) => known === value) ? lookbackMs(value) : 0;
 }
+
+/** The range twice as long around the same middle, not past now: what
+ * "zoom out" on a time chart opens. */
+export function zoomOut(range: TimeRange, anchor: number, now = Date.now()): TimeRange {
+  const [start, end] = resolveRange(range, anchor);
+  const length = Math.max(end - start, 1000);
+  const newEnd = Math.min(end + length / 2, Math.max(now, end));
+  return { start: Math.round(newEnd - 2 * length), end: Math.round(newEnd) };
+}

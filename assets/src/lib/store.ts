@@ -3,6 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 
 const TOKEN_KEY = 'lookout.token';
 const THEME_KEY = 'lookout.theme';
+const ZONE_KEY = 'lookout.time-zone';
 
 type Listener = () => void;
 const listeners = new Set<Listener>();
@@ -75,7 +76,33 @@ media.addEventListener('change', () => {
   emit();
 });
 
-/** Re-renders on token, auth or theme changes. */
+/** The zone times are shown in: the browser's, or UTC. */
+export type Zone = 'local' | 'utc';
+
+let zone: Zone = (() => {
+  try {
+    return localStorage.getItem(ZONE_KEY) === 'utc' ? 'utc' : 'local';
+  } catch {
+    return 'local';
+  }
+})();
+
+export function getZone(): Zone {
+  return zone;
+}
+
+export function setZone(next: Zone) {
+  zone = next;
+  try {
+    if (next === 'local') localStorage.removeItem(ZONE_KEY);
+    else localStorage.setItem(ZONE_KEY, next);
+  } catch {
+    // ignore
+  }
+  emit();
+}
+
+/** Re-renders on token, auth, theme or time zone changes. */
 export function useAppState() {
   const [, setVersion] = useState(0);
   useEffect(() => {
@@ -83,5 +110,5 @@ export function useAppState() {
     listeners.add(listener);
     return () => void listeners.delete(listener);
   }, []);
-  return { authMessage, theme: getTheme(), effective: effectiveTheme() };
+  return { authMessage, theme: getTheme(), effective: effectiveTheme(), zone };
 }

@@ -16,6 +16,9 @@ import { QueryError } from '../components/QueryError';
 import { RefreshControls } from '../components/Refresh';
 import { TimeRangePicker } from '../components/TimeRangePicker';
 import { useLiveTail } from '../lib/tail';
+import { highlightTerms, rememberQuery, withClause } from '../lib/logquery';
+import { QueryInput } from '../components/QueryInput';
+import { ZoomOutButton } from '../components/ZoomOut';
 
 const PAGE_SIZE = 200;
 const LEVELS = ['', 'debug', 'info', 'warn', 'error', 'fatal'];
@@ -65,10 +68,12 @@ function Histogram({
   buckets,
   range,
   onZoom,
+  zoomOut,
 }: {
   buckets: HistogramBucket[];
   range: [number, number];
   onZoom: (start: number, end: number) => void;
+  zoomOut: preact.ComponentChildren;
 }) {
   const classes = useMemo(() => {
     const present = new Set<SeverityClass>();
@@ -109,6 +114,7 @@ function Histogram({
           </span>
         ))}
         <span class="muted small hint">drag across the chart to zoom</span>
+        {zoomOut}
       </div>
       <Chart
         label="Log records over time by severity"
@@ -234,6 +240,17 @@ export function LogsPage({ query }: { query: URLSearchParams }) {
   }, [search.current, search.items]);
 
   const update = (patch: Partial<LogFilters>, replace = false) => navigate(logsUrl({ ...filters, ...patch }), { replace });
+  const highlight = useMemo(() => highlightTerms(filters.q), [filters.q]);
+  // Field names to complete: the attribute keys of the records shown.
+  const attributeKeys = useMemo(() => {
+    const keys = new Set<string>();
+    for (const record of logs) for (const key of Object.keys(record.attributes ?? {})) keys.add(key);
+    return [...keys].sort();
+  }, [logs]);
+  // A query that ran (the server took it) goes to the recent list.
+  useEffect(() => {
+    if (search.current && !search.error && filters.q) rememberQuery(filters.q);
+  }, [search.current, search.error, filters.q]);
   const queryError = search.error instanceof ApiError && search.error.status === 400 ? search.error : null;
   const noServices = services.data && services.data.services.length === 0;
   const settled = search.current || search.error;
@@ -254,17 +271,13 @@ export function LogsPage({ query }: { query: URLSearchParams }) {
         }}
       >
         <div class="query-input">
-          <input
-            type="search"
-            data-search-focus
-            aria-label="Log query"
-            aria-invalid={queryError ? 'true' : undefined}
-            aria-describedby={queryError ? 'query-error query-help' : 'query-help'}
-            placeholder='timeout level:warn service:checkout attr.http.response.status_code:>=400 "payment declined"'
-            spellcheck={false}
-            autoComplete="off"
+          <QueryInput
             value={draft}
-            onInput={(e) => setDraft((e.target as HTMLInputElement).value)}
+            onValue={setDraft}
+            onRun={(q) => (q === filters.q ? refreshSearch() : update({ q }))}
+            attributeKeys={attributeKeys}
+            invalid={queryError !== null}
+            describedBy={queryError ? 'query-error query-help' : 'query-help'}
           />
           <button type="submit" class="btn btn-primary">
             Search
@@ -347,7 +360,12 @@ export function LogsPage({ query }: { query: URLSearchParams }) {
           {histogram.error ? (
             <ErrorBox error={histogram.error} title="Histogram failed" onRetry={histogram.reload} />
           ) : histogram.data ? (
-            <Histogram buckets={histogram.data.buckets} range={histogram.data.range} onZoom={(start, end) => update({ range: { start, end } })} />
+            <Histogram
+              buckets={histogram.data.buckets}
+              range={histogram.data.range}
+              onZoom={(start, end) => update({ range: { start, end } })}
+              zoomOut={<ZoomOutButton range={filters.range} anchor={anchor} onRange={(range) => update({ range })} />}
+            />
           ) : (
             <Loading label="Counting…" />
           )}
@@ -378,7 +396,7 @@ export function LogsPage({ query }: { query: URLSearchParams }) {
             </span>
           </div>
           <div ref={tableRef}>
-            <LogTable logs={logs} freshIds={freshIds} />
+            <LogTable logs={logs} freshIds={freshIds} onFilter={(clause, exclude) => update({ q: withClause(filters.q, clause, exclude) })} highlight={highlight} />
           </div>
           <div ref={sentinel} class="sentinel" aria-hidden="true" />
           {search.moreError && <ErrorBox error={search.moreError} title="Could not load more records" onRetry={search.loadMore} />}

@@ -13,6 +13,7 @@ import { searchAnchor, useAutoRefresh } from '../lib/search';
 import { axis, Chart, timeAxis } from '../components/Chart';
 import { ErrorBox, Loading } from '../components/common';
 import { RangeControls } from '../components/RangeControls';
+import { ZoomOutButton } from '../components/ZoomOut';
 import { parseSort, redColumns, RedTable, sortText, type Column, type Sort } from '../components/RedTable';
 
 /** Chart resolution: at most this many steps over the range. */
@@ -113,7 +114,19 @@ function RedChart({
   );
 }
 
-function RedCharts({ service, points, stepMs, bounds }: { service: string; points: RedPoint[]; stepMs: number; bounds: [number, number] }) {
+function RedCharts({
+  service,
+  points,
+  stepMs,
+  bounds,
+  zoom,
+}: {
+  service: string;
+  points: RedPoint[];
+  stepMs: number;
+  bounds: [number, number];
+  zoom: preact.ComponentChildren;
+}) {
   // A quiet service reads better per minute than in hundredths per second.
   const perMinute = Math.max(0, ...points.map((p) => p.request_rate)) < 1;
   const noRequests = (p: RedPoint) => p.request_count === 0;
@@ -122,6 +135,7 @@ function RedCharts({ service, points, stepMs, bounds }: { service: string; point
       <section class="card chart-card" aria-label="Requests">
         <div class="card-head">
           <h2>Requests {perMinute ? 'per minute' : 'per second'}</h2>
+          {zoom}
         </div>
         <RedChart
           name="requests"
@@ -137,6 +151,7 @@ function RedCharts({ service, points, stepMs, bounds }: { service: string; point
         <div class="card-head">
           <h2>Error rate</h2>
           <span class="muted small">click a step: its error traces</span>
+          {zoom}
         </div>
         <RedChart
           name="errors"
@@ -153,6 +168,7 @@ function RedCharts({ service, points, stepMs, bounds }: { service: string; point
         <div class="card-head">
           <h2>Latency</h2>
           <span class="muted small">click a step: traces at or above its p95</span>
+          {zoom}
         </div>
         <RedChart
           name="latency"
@@ -257,7 +273,13 @@ export function ServicePage({ service, query }: { service: string; query: URLSea
       {series.error ? (
         <ErrorBox error={series.error} title="Could not load the service's metrics" onRetry={series.reload} />
       ) : series.data ? (
-        <RedCharts service={service} points={series.data} stepMs={stepMs} bounds={bounds} />
+        <RedCharts
+          service={service}
+          points={series.data}
+          stepMs={stepMs}
+          bounds={bounds}
+          zoom={<ZoomOutButton range={state.range} anchor={anchor} onRange={(range) => navigate(stateUrl(service, { ...state, range }))} />}
+        />
       ) : (
         <Loading label="Loading metrics…" />
       )}

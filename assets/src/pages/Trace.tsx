@@ -813,6 +813,7 @@ export function TracePage({ traceId, query }: { traceId: string; query: URLSearc
               <div class="find-box" role="search" aria-label="Find in trace">
                 <input
                   ref={findInput}
+                  data-search-focus
                   type="search"
                   class="find-input"
                   aria-label="Find in trace"

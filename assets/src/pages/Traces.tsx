@@ -13,6 +13,7 @@ import { ErrorBox, Loading, SendDataHelp, Time } from '../components/common';
 import { RefreshControls } from '../components/Refresh';
 import { TimeRangePicker } from '../components/TimeRangePicker';
 import { TraceIdBox } from '../components/TraceIdBox';
+import { ZoomOutButton } from '../components/ZoomOut';
 
 const PAGE_SIZE = 50;
 
@@ -26,6 +27,53 @@ interface Filters {
   range: TimeRange;
   /** Auto-refresh interval ('' is off). */
   refresh: string;
+  /** Order of the loaded rows (`duration`, `-errors`, …); '' is newest first. */
+  sort: string;
+}
+
+/** Columns the list sorts by, and what each compares. */
+const SORTS: Record<string, { label: string; value: (t: TraceSummary) => number }> = {
+  start: { label: 'start', value: (t) => parseTime(t.start_time) },
+  duration: { label: 'duration', value: (t) => t.duration_ms },
+  spans: { label: 'spans', value: (t) => t.span_count },
+  errors: { label: 'errors', value: (t) => t.error_count },
+};
+const DEFAULT_SORT = { key: 'start', descending: true };
+
+export function parseTraceSort(text: string): { key: string; descending: boolean } {
+  const descending = text.startsWith('-');
+  const key = descending ? text.slice(1) : text;
+  return SORTS[key] ? { key, descending } : DEFAULT_SORT;
+}
+
+function sortText(sort: { key: string; descending: boolean }): string {
+  return sort.key === DEFAULT_SORT.key && sort.descending ? '' : `${sort.descending ? '-' : ''}${sort.key}`;
+}
+
+/** The rows in the chosen order; ties keep the server's (newest first). */
+function sortTraces(traces: TraceSummary[], sort: { key: string; descending: boolean }): TraceSummary[] {
+  if (sort.key === 'start' && sort.descending) return traces;
+  const value = SORTS[sort.key].value;
+  const sign = sort.descending ? -1 : 1;
+  return traces
+    .map((trace, index) => ({ trace, index, v: value(trace) }))
+    .sort((a, b) => sign * (a.v - b.v) || a.index - b.index)
+    .map((entry) => entry.trace);
+}
+
+function SortHeader({ column, label, sort, onSort, class: className }: { column: string; label: string; sort: { key: string; descending: boolean }; onSort: (sort: string) => void; class: string }) {
+  const active = sort.key === column;
+  const next = active ? { key: column, descending: !sort.descending } : { key: column, descending: true };
+  return (
+    <span class={className} role="columnheader" aria-sort={active ? (sort.descending ? 'descending' : 'ascending') : undefined}>
+      <button type="button" class="sort-button" data-sort={column} onClick={() => onSort(sortText(next))} title={`Sort by ${SORTS[column].label}`}>
+        {label}
+        <span class="sort-mark" aria-hidden="true">
+          {active ? (sort.descending ? '↓' : '↑') : ''}
+        </span>
+      </button>
+    </span>
+  );
 }
 
 function filtersFromQuery(query: URLSearchParams): Filters {
@@ -38,6 +86,7 @@ function filtersFromQuery(query: URLSearchParams): Filters {
     attrs: query.getAll('attr'),
     range: rangeFromQuery(query),
     refresh: query.get('refresh') ?? '',
+    sort: query.get('sort') ?? '',
   };
 }
 
@@ -51,6 +100,7 @@ function filtersUrl(filters: Filters): string {
     attr: filters.attrs,
     ...rangeQuery(filters.range),
     refresh: filters.refresh,
+    sort: filters.sort,
   });
 }
 
@@ -383,7 +433,10 @@ export function TracesPage({ query }: { query: URLSearchParams }) {
   const filters = filtersFromQuery(query);
   const anchor = searchAnchor();
   const bounds = resolveRange(filters.range, anchor);
-  const key = `${filtersUrl({ ...filters, refresh: '' })}@${anchor}`;
+  // The order of the rows is not part of the search.
+  const key = `${filtersUrl({ ...filters, refresh: '', sort: '' })}@${anchor}`;
+  const sort = parseTraceSort(filters.sort);
+  const onSort = (next: string) => navigate(filtersUrl({ ...filters, sort: next }), { replace: true });
   const services = useResource((signal) => getJson<{ services: Service[] }>('/api/services', {}, signal), []);
   const search = usePagedSearch<TraceSummary>(key, async (cursor, signal) => {
     const page = await getJson<{ traces: TraceSummary[]; next_cursor: string | null }>(
@@ -428,6 +481,7 @@ export function TracesPage({ query }: { query: URLSearchParams }) {
               <h2>Duration over time</h2>
               <span class="legend">
                 <span class="dot dot-ok" aria-hidden="true" /> ok <span class="dot dot-error" aria-hidden="true" /> with errors
+                <ZoomOutButton range={filters.range} anchor={anchor} onRange={(range) => navigate(filtersUrl({ ...filters, range }))} />
               </span>
             </div>
             <Scatter traces={traces} range={shown.current} />
@@ -438,18 +492,22 @@ export function TracesPage({ query }: { query: URLSearchParams }) {
                 {search.cursor ? `${formatCount(traces.length)}+ traces` : plural(traces.length, 'trace')}{' '}
                 {search.loading && <span class="spinner small" aria-label="refreshing" />}
               </h2>
-              <span class="muted small">newest first</span>
+              <span class="muted small" data-testid="trace-order">
+                {sort.key === 'start' && sort.descending
+                  ? 'newest first'
+                  : `by ${SORTS[sort.key].label}, ${sort.descending ? (sort.key === 'start' ? 'newest' : 'most') : sort.key === 'start' ? 'oldest' : 'least'} first${search.cursor ? ` · among the ${formatCount(traces.length)} loaded` : ''}`}
+              </span>
             </div>
             <div class="trace-list" role="list">
-              <div class="trace-row trace-head" aria-hidden="true">
-                <span class="col-time">Start</span>
-                <span class="col-root">Root span</span>
-                <span class="col-services">Services</span>
-                <span class="col-spans num">Spans</span>
-                <span class="col-errors num">Errors</span>
-                <span class="col-duration">Duration</span>
+              <div class="trace-row trace-head" role="row">
+                <SortHeader class="col-time" column="start" label="Start" sort={sort} onSort={onSort} />
+                <span class="col-root" role="columnheader">Root span</span>
+                <span class="col-services" role="columnheader">Services</span>
+                <SortHeader class="col-spans num" column="spans" label="Spans" sort={sort} onSort={onSort} />
+                <SortHeader class="col-errors num" column="errors" label="Errors" sort={sort} onSort={onSort} />
+                <SortHeader class="col-duration" column="duration" label="Duration" sort={sort} onSort={onSort} />
               </div>
-              {traces.map((trace) => (
+              {sortTraces(traces, sort).map((trace) => (
                 <TraceRow key={trace.trace_id} trace={trace} maxDuration={maxDuration} />
               ))}
             </div>

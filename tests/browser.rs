@@ -21,7 +21,7 @@ use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
 /// The whole browser run, Chromium start-up included.
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(180);
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(240);
 /// How long seeded logs may take to become searchable.
 const INDEX_TIMEOUT: Duration = Duration::from_secs(15);
 /// Spans of the large trace whose render time is measured.

@@ -556,6 +556,12 @@ try {
     assert(selectedSpan(page) === expected[0], 'Enter wraps around to the first match');
     await find.press('Shift+Enter');
     assert(selectedSpan(page) === expected[1], 'Shift+Enter goes back');
+    // n / N outside the field.
+    await page.getByTestId('waterfall').focus();
+    await page.keyboard.press('n');
+    assert(selectedSpan(page) === expected[0], 'n selects the next match');
+    await page.keyboard.press('Shift+N');
+    assert(selectedSpan(page) === expected[1], 'N the previous one');
     await page.screenshot({ path: join(shots, 'trace-find.png') });
     await find.fill('no-such-thing-anywhere');
     assert((await page.getByTestId('find-count').innerText()) === 'no match', 'says when nothing matches');

@@ -230,6 +230,9 @@ function Graph({ layout, range }: { layout: Layout; range: TimeRange }) {
         viewBox={`0 0 ${layout.width} ${layout.height}`}
         width={layout.width}
         height={layout.height}
+        // Scaled to fit the card, but not below 70 %: past that the map
+        // scrolls and its labels stay readable.
+        style={{ minWidth: `${Math.round(layout.width * 0.7)}px` }}
         role="group"
         aria-label={`Service map: ${plural(layout.nodes.length, 'node')}, ${plural(layout.edges.length, 'edge')}`}
       >

@@ -135,20 +135,21 @@ function cycle(indexes: number[], from: number, backwards: boolean): number | un
 
 const NAME_WIDTH_KEY = 'lookout.trace-name-width';
 const NAME_WIDTH_MIN = 160;
-const NAME_WIDTH_DEFAULT = 380;
 
-function savedNameWidth(): number {
+/** The width the user gave the name column, if any; without one the
+ * column takes its share of the card (styles.css). */
+function savedNameWidth(): number | null {
   try {
     const value = Number(localStorage.getItem(NAME_WIDTH_KEY));
-    return Number.isFinite(value) && value >= NAME_WIDTH_MIN ? value : NAME_WIDTH_DEFAULT;
+    return Number.isFinite(value) && value >= NAME_WIDTH_MIN ? value : null;
   } catch {
-    return NAME_WIDTH_DEFAULT;
+    return null;
   }
 }
 
 /** The name column's width: dragged with the pointer or moved with the
  * arrow keys on the handle, remembered in the browser. */
-function useNameWidth(): [number, (width: number, save?: boolean) => void] {
+function useNameWidth(): [number | null, (width: number, save?: boolean) => void] {
   const [width, setWidth] = useState(savedNameWidth);
   const set = useCallback((next: number, save = true) => {
     const clamped = Math.round(Math.max(NAME_WIDTH_MIN, Math.min(next, Math.max(NAME_WIDTH_MIN, window.innerWidth - 320))));
@@ -164,13 +165,14 @@ function useNameWidth(): [number, (width: number, save?: boolean) => void] {
   return [width, set];
 }
 
-function ColumnHandle({ width, onWidth }: { width: number; onWidth: (width: number, save?: boolean) => void }) {
+function ColumnHandle({ width, onWidth }: { width: number | null; onWidth: (width: number, save?: boolean) => void }) {
+  const current = (handle: HTMLElement) => width ?? handle.parentElement?.getBoundingClientRect().width ?? 300;
   const onPointerDown = (event: PointerEvent) => {
     event.preventDefault();
     const handle = event.currentTarget as HTMLElement;
     handle.setPointerCapture(event.pointerId);
     const startX = event.clientX;
-    const startWidth = width;
+    const startWidth = current(handle);
     let last = startWidth;
     const move = (e: PointerEvent) => {
       last = startWidth + e.clientX - startX;
@@ -192,7 +194,7 @@ function ColumnHandle({ width, onWidth }: { width: number; onWidth: (width: numb
       role="separator"
       aria-orientation="vertical"
       aria-label="Resize the span name column"
-      aria-valuenow={width}
+      aria-valuenow={width ?? undefined}
       aria-valuemin={NAME_WIDTH_MIN}
       tabIndex={0}
       data-testid="name-column-handle"
@@ -201,7 +203,7 @@ function ColumnHandle({ width, onWidth }: { width: number; onWidth: (width: numb
       onKeyDown={(event) => {
         if (event.key === 'ArrowLeft' || event.key === 'ArrowRight') {
           event.preventDefault();
-          onWidth(width + (event.key === 'ArrowLeft' ? -24 : 24));
+          onWidth(current(event.currentTarget as HTMLElement) + (event.key === 'ArrowLeft' ? -24 : 24));
         }
       }}
     />
@@ -342,7 +344,7 @@ function Waterfall({
   }, [axisTicks, total]);
 
   return (
-    <section class="card waterfall-card" aria-label="Waterfall" style={{ '--wf-name': `${nameWidth}px` }}>
+    <section class="card waterfall-card" aria-label="Waterfall" style={nameWidth === null ? undefined : { '--wf-name': `${nameWidth}px` }}>
       <div class="card-head">
         <h2>Waterfall</h2>
         <div class="toolbar">
@@ -665,8 +667,10 @@ export function TracePage({ traceId, query }: { traceId: string; query: URLSearc
     () => (model ? criticalPath(model.nodes.map((n) => ({ id: n.span.span_id, parent: n.span.parent_span_id, start: n.start, end: n.end }))) : null),
     [model],
   );
-  const texts = useMemo(() => (model ? model.nodes.map((n) => searchText(n.span)) : []), [model]);
   const [find, setFind] = useState('');
+  // Built on the first search, not with the waterfall's first paint.
+  const searching = find.trim() !== '';
+  const texts = useMemo(() => (model && searching ? model.nodes.map((n) => searchText(n.span)) : []), [model, searching]);
   const matchList = useMemo(() => (model ? findSpans(model, texts, find) : []), [model, texts, find]);
   const matchSet = useMemo(() => new Set(matchList), [matchList]);
   const errorList = useMemo(() => (model ? model.nodes.flatMap((n, i) => (n.span.status.code === 'error' ? [i] : [])) : []), [model]);
@@ -823,7 +827,7 @@ export function TracePage({ traceId, query }: { traceId: string; query: URLSearc
                   onInput={(event) => {
                     const text = (event.target as HTMLInputElement).value;
                     setFind(text);
-                    const found = findSpans(model, texts, text);
+                    const found = findSpans(model, texts.length ? texts : model.nodes.map((n) => searchText(n.span)), text);
                     if (found.length && !found.includes(selectedIndex)) select(model.nodes[found[0]].span.span_id);
                   }}
                   onKeyDown={(event) => {

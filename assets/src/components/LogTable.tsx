@@ -251,38 +251,47 @@ function LogRow({
 }) {
   const [open, setOpen] = useState(false);
   const level = severityClass(record.severity_text, record.severity_number);
-  // A value in the summary opens the filter menu instead of the record.
-  const filter = (clause: string, label: string) =>
-    openMenu &&
-    ((event: MouseEvent) => {
-      event.stopPropagation();
-      event.preventDefault();
-      openMenu(event.currentTarget as HTMLElement, clause, label);
-    });
-  // Kept to few elements per row: a page shows up to a thousand at once.
+  const filterable = openMenu !== undefined;
+  // Kept to few elements and no handlers of their own per row: a page
+  // shows up to a thousand at once. A click on a value in the summary
+  // (marked with data-clause) opens the filter menu instead of the record.
   return (
     <div class={`log-row${open ? ' open' : ''}${fresh ? ' fresh' : ''}`} role="row" data-log-id={record.id}>
-      <button type="button" class="log-summary" aria-expanded={open} onClick={() => setOpen(!open)}>
+      <button
+        type="button"
+        class="log-summary"
+        aria-expanded={open}
+        onClick={(event) => {
+          const value = (event.target as HTMLElement).closest<HTMLElement>('[data-clause]');
+          if (value && openMenu) {
+            openMenu(value, value.dataset.clause!, value.dataset.label!);
+            return;
+          }
+          setOpen(!open);
+        }}
+      >
         <time class="log-time" role="cell" dateTime={record.timestamp} title={utcTitle(record.timestamp)}>
           {formatTime(parseTime(record.timestamp))}
         </time>
         <span
-          class={`level level-${level}${openMenu && level !== 'unset' ? ' filterable' : ''}`}
+          class={`level level-${level}${filterable && level !== 'unset' ? ' filterable' : ''}`}
           role="cell"
-          onClick={level !== 'unset' ? filter(fieldClause('level', level), `level ${level}`) : undefined}
+          data-clause={filterable && level !== 'unset' ? fieldClause('level', level) : undefined}
+          data-label={filterable ? `level ${level}` : undefined}
         >
           {record.severity_text || level}
         </span>
         <span
-          class={`log-service${openMenu ? ' filterable' : ''}`}
+          class={`log-service${filterable ? ' filterable' : ''}`}
           role="cell"
           style={{ '--service': serviceColor(record.service) }}
-          onClick={filter(fieldClause('service', record.service), `service ${record.service}`)}
+          data-clause={filterable ? fieldClause('service', record.service) : undefined}
+          data-label={filterable ? `service ${record.service}` : undefined}
         >
           {record.service}
         </span>
         <span class="log-body" role="cell">
-          <Body text={valueText(record.body)} highlight={highlight} />
+          {highlight ? <Body text={valueText(record.body)} highlight={highlight} /> : valueText(record.body)}
         </span>
       </button>
       {showTraceLinks && record.trace_id ? (

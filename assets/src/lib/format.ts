@@ -51,14 +51,24 @@ export function formatClock(ms: number, withSeconds = true): string {
   return withSeconds ? `${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)}` : `${pad(p.hour)}:${pad(p.minute)}`;
 }
 
+// Today's date in the chosen zone, worked out at most once a second
+// (tables format a thousand times at once).
+let todayCache = { at: 0, zone: '', date: '' };
+function today(): string {
+  const now = Date.now();
+  if (now - todayCache.at > 1000 || todayCache.zone !== getZone()) todayCache = { at: now, zone: getZone(), date: formatDate(now) };
+  return todayCache.date;
+}
+
 /** A time for tables: `14:03:21.123`, with the date when not today, in
  * the chosen zone. */
 export function formatTime(ms: number, withMillis = true): string {
   const p = timeParts(ms);
   const time = `${pad(p.hour)}:${pad(p.minute)}:${pad(p.second)}`;
   const millis = withMillis ? `.${pad(p.millisecond, 3)}` : '';
-  if (formatDate(ms) === formatDate(Date.now())) return time + millis;
-  return `${formatDate(ms)} ${time}${millis}`;
+  const date = `${p.year}-${pad(p.month)}-${pad(p.day)}`;
+  if (date === today()) return time + millis;
+  return `${date} ${time}${millis}`;
 }
 
 /** The name every page uses: times follow the chosen zone. */

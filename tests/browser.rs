@@ -366,11 +366,22 @@ struct Critical {
     names: BTreeMap<String, String>,
 }
 
+/// (id, parent, service, name, kind, start ms, end ms, attributes)
+type Planned<'a> = (
+    &'a String,
+    Option<&'a String>,
+    &'a str,
+    &'a str,
+    i64,
+    u64,
+    u64,
+    Value,
+);
+
 fn seed_critical_path(spans: &mut Spans, ids: &mut Ids, t0: u64) -> Critical {
     let trace_id = ids.trace_id();
     let [a, b, c, d, e, f, g] = [(); 7].map(|_| ids.span_id());
-    // (id, parent, service, name, kind, start ms, end ms, attributes)
-    let plan: [(&String, Option<&String>, &str, &str, i64, u64, u64, Value); 7] = [
+    let plan: [Planned<'_>; 7] = [
         (&a, None, "web", "GET /order", 2, 0, 100, json!([])),
         (&b, Some(&a), "web", "render", 1, 5, 40, json!([])),
         (&d, Some(&b), "web", "template", 1, 10, 30, json!([])),

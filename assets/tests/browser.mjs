@@ -787,6 +787,13 @@ try {
     assert(api.total > 0, 'the API finds records');
     await page.waitForFunction((n) => document.querySelector('[data-testid="log-total"]')?.textContent.replace(/\D/g, '') === String(n), api.total);
     await page.waitForFunction((n) => document.querySelectorAll('.log-row[data-log-id]').length === n, api.total);
+    // Added to an OR, the clause applies to all of it: (a OR b) clause.
+    await page.goto(`${base}/logs?lookback=2h&q=${encodeURIComponent('declined OR 301')}`);
+    await page.waitForFunction((n) => document.querySelectorAll('.log-row[data-log-id]').length === n, seed.log_expected + 1);
+    await page.locator('.log-row[data-log-id] .log-service', { hasText: 'payments' }).first().click();
+    await menu.getByRole('menuitem', { name: 'Add to query' }).click();
+    await page.waitForURL((url) => url.searchParams.get('q') === '(declined OR 301) service:payments');
+    await page.waitForFunction((n) => document.querySelector('[data-testid="log-total"]')?.textContent === String(n), seed.log_expected);
   });
 
   await check('the words the query matched are marked in the bodies', async () => {

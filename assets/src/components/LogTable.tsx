@@ -53,6 +53,7 @@ function ValueMenu({ menu, onFilter, onClose }: { menu: Menu; onFilter: OnFilter
     <div class="value-menu" role="menu" aria-label={`Filter on ${menu.label}`} ref={box} style={{ top: `${menu.top}px`, left: `${menu.left}px` }} data-testid="value-menu">
       <div class="value-menu-head muted small">
         <code>{menu.clause}</code>
+        {menu.clause.startsWith('level:') && <div>a minimum: this level and above</div>}
       </div>
       <button type="button" role="menuitem" onClick={() => pick(false)}>
         Add to query

@@ -27,7 +27,10 @@ function clauses(query: string): string[] {
 export function withClause(query: string, clause: string, exclude: boolean): string {
   const wanted = exclude ? `-${clause}` : clause;
   const opposite = exclude ? clause : `-${clause}`;
-  const kept = clauses(query).filter((c) => c !== opposite && c !== `NOT ${clause}`);
+  const parts = clauses(query);
+  // OR binds looser than the implicit AND: `a OR b` becomes `(a OR b) x`.
+  if (parts.includes('OR')) return `(${query.trim()}) ${wanted}`;
+  const kept = parts.filter((c) => c !== opposite);
   if (!kept.includes(wanted)) kept.push(wanted);
   return kept.join(' ');
 }

@@ -265,6 +265,11 @@ impl<'a> Evaluator<'a> {
             end: last_end,
             step,
         };
+        // Every step holds at least a value per series: refuse before
+        // allocating for a grid that could not fit anyway.
+        if inner.len() > self.max_samples {
+            return Err(PromqlError::TooManySamples);
+        }
         let series = self.eval_vector(&subquery.expr, inner)?;
         Ok(RangeArg { series, range, end })
     }

@@ -142,7 +142,8 @@ pub(crate) fn eval(
             if grid.len() == 1 {
                 let descending = name == "sort_desc";
                 series.sort_by(|a, b| {
-                    let (x, y) = (a.samples[0].v, b.samples[0].v);
+                    let value = |s: &SeriesSamples| s.samples.first().map_or(f64::NAN, |p| p.v);
+                    let (x, y) = (value(a), value(b));
                     // NaN last either way.
                     x.is_nan().cmp(&y.is_nan()).then_with(|| {
                         let order = x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal);

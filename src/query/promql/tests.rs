@@ -111,6 +111,10 @@ fn errors_have_the_kind_the_api_maps_to_a_status() {
         range_query(&source, "x", 0, 60_000, 0, &options()),
         Err(PromqlError::BadData(_))
     ));
+    assert!(matches!(
+        run("max_over_time(x[10y:1ms])"),
+        Err(PromqlError::TooManySamples)
+    ));
     let tight = EngineOptions {
         max_samples: 1,
         ..options()

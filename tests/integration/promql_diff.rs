@@ -1174,8 +1174,12 @@ fn evaluation_times(end_ms: i64) -> Vec<i64> {
         end_ms - 60_000,
         end_ms - 17 * 60_000 - 30_123,
         end_ms - 61 * 60_000,
-        // After the data: lookback runs out here.
+        // On a sample of `up`: windows and lookback start on samples.
+        end_ms - 30 * 60_000,
+        // After the data: lookback runs out here; `up`'s last sample is
+        // exactly five minutes old at end + 5m (still seen in 2.42).
         end_ms + 4 * 60_000 + 50_000,
+        end_ms + 5 * 60_000,
         end_ms + 6 * 60_000,
     ]
 }
@@ -1184,6 +1188,8 @@ fn ranges(end_ms: i64) -> Vec<(i64, i64, i64)> {
     vec![
         (end_ms - 3_600_000, end_ms, 60_000),
         (end_ms - SPAN_MS + 5 * 60_000, end_ms + 10 * 60_000, 137_000),
+        // Steps on `up`'s sample times.
+        (end_ms - 20 * 60_000, end_ms + 6 * 60_000, 15_000),
     ]
 }
 

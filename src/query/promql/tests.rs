@@ -268,3 +268,52 @@ fn timing_of_a_day_of_rate_over_a_thousand_series() {
     assert_eq!(matrix.len(), 10);
     eprintln!("sum by (job) (rate(x_total[5m])) over 24h, 1000 series: {elapsed:?}");
 }
+
+/// Every expression of Prometheus's test scripts, and every prefix of it
+/// (mostly parse errors), evaluated at ordinary and extreme times: the
+/// engine answers or errs, never panics.
+#[test]
+fn no_expression_makes_the_engine_panic() {
+    let scripts = [
+        include_str!("testdata/functions.test"),
+        include_str!("testdata/operators.test"),
+        include_str!("testdata/aggregators.test"),
+        include_str!("testdata/histograms.test"),
+        include_str!("testdata/subquery.test"),
+        include_str!("testdata/at_modifier.test"),
+        include_str!("testdata/selectors.test"),
+        include_str!("testdata/literals.test"),
+    ];
+    let source = MemorySource::new(vec![
+        series(
+            &[("__name__", "http_requests"), ("job", "api"), ("le", "0.5")],
+            &[(0, 1.0), (60_000, 3.0), (120_000, 2.0)],
+        ),
+        series(
+            &[("__name__", "metric"), ("le", "+Inf")],
+            &[(0, f64::NAN), (60_000, f64::INFINITY)],
+        ),
+    ]);
+    let expressions: Vec<&str> = scripts
+        .iter()
+        .flat_map(|script| script.lines())
+        .filter_map(|line| {
+            let line = line.trim();
+            let rest = line.strip_prefix("eval")?;
+            let at = rest.find(" at ")?;
+            let rest = rest[at + 4..].trim_start();
+            rest.split_once(char::is_whitespace).map(|(_, expr)| expr)
+        })
+        .collect();
+    assert!(expressions.len() > 300, "{}", expressions.len());
+    let times = [0, 90_000, -3_600_000, i64::MAX / 8, i64::MIN / 8];
+    for expr in &expressions {
+        for &t in &times {
+            let _ = instant_query(&source, expr, t, &options());
+        }
+        let _ = range_query(&source, expr, -120_000, 240_000, 45_000, &options());
+        for end in (1..expr.len()).filter(|&i| expr.is_char_boundary(i)) {
+            let _ = instant_query(&source, &expr[..end], 60_000, &options());
+        }
+    }
+}

@@ -1101,6 +1101,26 @@ fn expressions(end_ms: i64) -> Vec<String> {
         "count by (job) (rate(http_requests_total[5m]) > 1)",
         "topk(1, rate(http_requests_total[5m])) by (code)",
         "avg(cpu_temp_celsius)",
+        // NaN and infinities through aggregations and functions.
+        r#"count_values("v", odd_gauge)"#,
+        r#"count_values("v", queue_depth / 0)"#,
+        "topk(2, odd_gauge or cpu_temp_celsius)",
+        "bottomk(2, odd_gauge or cpu_temp_celsius)",
+        "quantile(0.5, odd_gauge or cpu_temp_celsius)",
+        "sort_desc(odd_gauge or cpu_temp_celsius)",
+        "sort(odd_gauge or cpu_temp_celsius)",
+        "max(odd_gauge or cpu_temp_celsius)",
+        "min(odd_gauge or cpu_temp_celsius)",
+        "stddev(odd_gauge or cpu_temp_celsius)",
+        "avg(queue_depth / 0)",
+        "sum(queue_depth / 0)",
+        "histogram_quantile(NaN, request_duration_seconds_bucket)",
+        "histogram_quantile(1.5, request_duration_seconds_bucket)",
+        "histogram_quantile(-1, request_duration_seconds_bucket)",
+        "clamp(cpu_temp_celsius, 5, -2)",
+        "round(cpu_temp_celsius, 0)",
+        r#"label_join(up, "id", ",", "nothing", "job", "none")"#,
+        r#"absent(up{job="nope"})"#,
         // Binary operators.
         "http_requests_total + 1",
         "2 * cpu_temp_celsius - 1",
@@ -1146,6 +1166,15 @@ fn expressions(end_ms: i64) -> Vec<String> {
     .into_iter()
     .map(String::from)
     .collect();
+    // Not compared: an `@`-pinned range argument of a call that is not
+    // step-invariant as a whole (`predict_linear(x[15m] @ t, 600)`, or a
+    // non-constant scalar argument) in a range query. Prometheus 2.42 then
+    // slides the pinned window with the step over whatever chunks its
+    // storage loaded for the pinned range, so its answer depends on chunk
+    // layout; lookout evaluates the pinned window at every step.
+    list.push(format!(
+        "rate(http_requests_total[15m:1m] @ {half_hour_ago}) + time() * 0"
+    ));
     list.push(format!("cpu_temp_celsius @ {half_hour_ago}"));
     list.push(format!(
         "sum(rate(http_requests_total[5m] @ {half_hour_ago}))"

@@ -75,6 +75,67 @@ impl AttrValue {
     }
 }
 
+/// How an attribute filter compares: `key=value` matches the text form;
+/// the others compare numbers (integers, doubles, or strings that are
+/// numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttrOp {
+    Equal,
+    Greater,
+    GreaterOrEqual,
+    Less,
+    LessOrEqual,
+}
+
+impl AttrOp {
+    /// The number SQL functions carry it as.
+    pub fn code(self) -> i64 {
+        match self {
+            AttrOp::Equal => 0,
+            AttrOp::Greater => 1,
+            AttrOp::GreaterOrEqual => 2,
+            AttrOp::Less => 3,
+            AttrOp::LessOrEqual => 4,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<AttrOp> {
+        Some(match code {
+            0 => AttrOp::Equal,
+            1 => AttrOp::Greater,
+            2 => AttrOp::GreaterOrEqual,
+            3 => AttrOp::Less,
+            4 => AttrOp::LessOrEqual,
+            _ => return None,
+        })
+    }
+
+    /// Whether `value op bound` holds (never for NaN).
+    pub fn holds(self, value: f64, bound: f64) -> bool {
+        match self {
+            AttrOp::Equal => value == bound,
+            AttrOp::Greater => value > bound,
+            AttrOp::GreaterOrEqual => value >= bound,
+            AttrOp::Less => value < bound,
+            AttrOp::LessOrEqual => value <= bound,
+        }
+    }
+}
+
+impl AttrValue {
+    /// The value as a number for `>`, `>=`, `<`, `<=` filters: integers,
+    /// doubles and strings that parse as numbers (HTTP status codes are
+    /// sometimes sent as text).
+    pub fn as_number(&self) -> Option<f64> {
+        match self {
+            AttrValue::Int(i) => Some(*i as f64),
+            AttrValue::Double(d) => Some(*d),
+            AttrValue::String(s) => s.trim().parse::<f64>().ok(),
+            _ => None,
+        }
+    }
+}
+
 /// Ordered key/value attributes as received (OTLP keeps order; so do we).
 pub type Attributes = Vec<(String, AttrValue)>;
 

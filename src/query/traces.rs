@@ -2,8 +2,8 @@
 
 use super::params::{self, Params};
 use super::QueryError;
-use crate::model::UnixNanos;
-use crate::store::sqlite::read::{StatusFilter, TraceFilter};
+use crate::model::{AttrOp, UnixNanos};
+use crate::store::sqlite::read::{AttrFilter, StatusFilter, TraceFilter};
 
 pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = 1000;
@@ -25,16 +25,7 @@ pub fn parse_trace_filter(params: &Params, now: UnixNanos) -> Result<TraceFilter
     let max_duration_nanos = params::float(params, "max_duration_ms")?.map(to_nanos);
     let mut attributes = Vec::new();
     for attr in params::all(params, "attr") {
-        match attr.split_once('=') {
-            Some((key, value)) if !key.is_empty() => {
-                attributes.push((key.to_string(), value.to_string()))
-            }
-            _ => {
-                return Err(QueryError::Invalid(format!(
-                    "parameter attr: {attr:?} is not key=value"
-                )))
-            }
-        }
+        attributes.push(parse_attr(attr)?);
     }
     let after = params::get(params, "cursor")
         .map(|text| params::decode_cursor(text, 2).map(|values| (values[0], values[1])))
@@ -50,6 +41,52 @@ pub fn parse_trace_filter(params: &Params, now: UnixNanos) -> Result<TraceFilter
         end,
         limit: params::limit(params, DEFAULT_LIMIT, MAX_LIMIT)?,
         after,
+    })
+}
+
+/// One `attr` parameter: `key=value` (the text form), or a numeric
+/// comparison `key>=N`, `key>N`, `key<=N`, `key<N`. The key ends at the
+/// first `=`, `<` or `>`, so values may hold them (`url=/a=b`).
+fn parse_attr(attr: &str) -> Result<AttrFilter, QueryError> {
+    let invalid = || {
+        QueryError::Invalid(format!(
+            "parameter attr: {attr:?} is not key=value or a comparison such as key>=500"
+        ))
+    };
+    let at = attr.find(['=', '<', '>']).ok_or_else(invalid)?;
+    let (key, rest) = attr.split_at(at);
+    if key.is_empty() {
+        return Err(invalid());
+    }
+    let (op, value) = if let Some(value) = rest.strip_prefix(">=") {
+        (AttrOp::GreaterOrEqual, value)
+    } else if let Some(value) = rest.strip_prefix("<=") {
+        (AttrOp::LessOrEqual, value)
+    } else if let Some(value) = rest.strip_prefix('>') {
+        (AttrOp::Greater, value)
+    } else if let Some(value) = rest.strip_prefix('<') {
+        (AttrOp::Less, value)
+    } else {
+        (AttrOp::Equal, rest.strip_prefix('=').unwrap_or(rest))
+    };
+    let number = match op {
+        AttrOp::Equal => f64::NAN,
+        _ => value
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|n| !n.is_nan())
+            .ok_or_else(|| {
+                QueryError::Invalid(format!(
+                    "parameter attr: {attr:?} compares with {value:?}, which is not a number"
+                ))
+            })?,
+    };
+    Ok(AttrFilter {
+        key: key.to_string(),
+        op,
+        value: value.to_string(),
+        number,
     })
 }
 
@@ -69,6 +106,8 @@ mod tests {
                 ("max_duration_ms", "20"),
                 ("attr", "http.method=GET"),
                 ("attr", "url=/a=b"),
+                ("attr", "http.status_code>=500"),
+                ("attr", "size<1e3"),
                 ("limit", "5"),
                 ("unknown", "ignored"),
             ]),
@@ -79,13 +118,21 @@ mod tests {
         assert_eq!(filter.status, Some(StatusFilter::Error));
         assert_eq!(filter.min_duration_nanos, Some(1_500_000));
         assert_eq!(filter.max_duration_nanos, Some(20_000_000));
+        let attributes: Vec<(&str, AttrOp, &str)> = filter
+            .attributes
+            .iter()
+            .map(|a| (a.key.as_str(), a.op, a.value.as_str()))
+            .collect();
         assert_eq!(
-            filter.attributes,
-            vec![
-                ("http.method".into(), "GET".into()),
-                ("url".into(), "/a=b".into())
+            attributes,
+            [
+                ("http.method", AttrOp::Equal, "GET"),
+                ("url", AttrOp::Equal, "/a=b"),
+                ("http.status_code", AttrOp::GreaterOrEqual, "500"),
+                ("size", AttrOp::Less, "1e3"),
             ]
         );
+        assert_eq!(filter.attributes[2].number, 500.0);
         assert_eq!(filter.limit, 5);
     }
 
@@ -97,6 +144,8 @@ mod tests {
             ("min_duration_ms", "-1"),
             ("max_duration_ms", "fast"),
             ("attr", "novalue"),
+            ("attr", "code>=five"),
+            ("attr", ">=5"),
             ("cursor", "zzz"),
             ("limit", "0"),
         ] {

@@ -329,6 +329,37 @@ fn attribute_filters_match_span_and_resource_attributes() {
     );
 }
 
+/// `attr=key>=N` once searched for a key named `key>` silently; it is a
+/// numeric comparison, on span attributes and resources alike.
+#[test]
+fn numeric_attribute_comparisons() {
+    let server = TestServer::start();
+    let d = Dataset::load(&server);
+    d.check(
+        &server,
+        &[
+            (q(&[("attr", "http.status_code>=500")]), vec![&d.t1]),
+            (q(&[("attr", "http.status_code>=200")]), vec![&d.t2, &d.t1]),
+            (q(&[("attr", "http.status_code<500")]), vec![&d.t2]),
+            (q(&[("attr", "http.status_code<=500")]), vec![&d.t2, &d.t1]),
+            (q(&[("attr", "http.status_code>500")]), vec![]),
+            (q(&[("attr", "amount>12")]), vec![&d.t1]),
+            (q(&[("attr", "amount<12.5")]), vec![]),
+            // Not a number: never greater or smaller.
+            (q(&[("attr", "http.method>0")]), vec![]),
+        ],
+    );
+    let (status, body) = server.get_query("/api/traces", &[("attr", "http.status_code>=high")]);
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("attr"),
+        "{body}"
+    );
+}
+
 #[test]
 fn time_range_lookback_and_limit() {
     let server = TestServer::start();

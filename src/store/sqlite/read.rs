@@ -12,7 +12,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use super::codec::Reader;
 use super::StoreError;
 use crate::model::{
-    AttrValue, Attributes, DurationHistogram, Scope, SpanEvent, SpanId, SpanKind, SpanLink,
+    AttrOp, AttrValue, Attributes, DurationHistogram, Scope, SpanEvent, SpanId, SpanKind, SpanLink,
     StatusCode, TraceId, UnixNanos,
 };
 
@@ -36,7 +36,37 @@ pub fn register_functions(conn: &Connection) -> Result<(), StoreError> {
             })
         },
     )?;
+    conn.create_scalar_function(
+        "lookout_attr_compare",
+        4,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let Some(blob) = ctx.get_raw(0).as_blob_or_null().ok().flatten() else {
+                return Ok(false);
+            };
+            let key_id: i64 = ctx.get(1)?;
+            let Some(op) = AttrOp::from_code(ctx.get(2)?) else {
+                return Ok(false);
+            };
+            let bound: f64 = ctx.get(3)?;
+            Ok(match Reader::new(blob).find_attribute(key_id) {
+                Ok(Some(value)) => value.as_number().is_some_and(|n| op.holds(n, bound)),
+                _ => false,
+            })
+        },
+    )?;
     Ok(())
+}
+
+/// One attribute filter of a trace search: `key=value`, or a numeric
+/// comparison such as `http.response.status_code>=500`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttrFilter {
+    pub key: String,
+    pub op: AttrOp,
+    /// The text for `Equal`; for comparisons, the number.
+    pub value: String,
+    pub number: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -291,7 +321,7 @@ pub struct TraceFilter {
     pub status: Option<StatusFilter>,
     pub min_duration_nanos: Option<i64>,
     pub max_duration_nanos: Option<i64>,
-    pub attributes: Vec<(String, String)>,
+    pub attributes: Vec<AttrFilter>,
     /// Inclusive start of the range the trace's start must fall in.
     pub start: UnixNanos,
     /// Exclusive end of that range.
@@ -399,17 +429,26 @@ pub fn search_traces(conn: &Connection, filter: &TraceFilter) -> Result<TracePag
         ));
         args.extend(ids.into_iter().map(Value::Integer));
     }
-    for (key, value) in &filter.attributes {
+    for attribute in &filter.attributes {
         let key_id: Option<i64> = conn
             .prepare_cached("SELECT id FROM attribute_keys WHERE key = ?1")?
-            .query_row(params![key], |row| row.get(0))
+            .query_row(params![attribute.key], |row| row.get(0))
             .optional()?;
-        let resource_ids = matching_resources(conn, key, value)?;
+        let resource_ids = matching_resources(conn, attribute)?;
         let mut alternatives = Vec::new();
-        if let Some(key_id) = key_id {
-            alternatives.push("lookout_attr_match(s.attributes, ?, ?)".to_string());
-            args.push(Value::Integer(key_id));
-            args.push(Value::Text(value.clone()));
+        match (key_id, attribute.op) {
+            (Some(key_id), AttrOp::Equal) => {
+                alternatives.push("lookout_attr_match(s.attributes, ?, ?)".to_string());
+                args.push(Value::Integer(key_id));
+                args.push(Value::Text(attribute.value.clone()));
+            }
+            (Some(key_id), op) => {
+                alternatives.push("lookout_attr_compare(s.attributes, ?, ?, ?)".to_string());
+                args.push(Value::Integer(key_id));
+                args.push(Value::Integer(op.code()));
+                args.push(Value::Real(attribute.number));
+            }
+            (None, _) => {}
         }
         if !resource_ids.is_empty() {
             alternatives.push(format!(
@@ -505,7 +544,7 @@ fn operation_ids(
 
 /// Resources are few (deduplicated), so matching them in Rust beats
 /// matching JSON per span.
-fn matching_resources(conn: &Connection, key: &str, value: &str) -> Result<Vec<i64>, StoreError> {
+fn matching_resources(conn: &Connection, filter: &AttrFilter) -> Result<Vec<i64>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT id, attributes FROM resources")?;
     let mut rows = stmt.query([])?;
     let mut ids = Vec::new();
@@ -515,10 +554,13 @@ fn matching_resources(conn: &Connection, key: &str, value: &str) -> Result<Vec<i
         else {
             continue;
         };
-        if map
-            .get(key)
-            .is_some_and(|found| json_matches_text(found, value))
-        {
+        let matches = |found: &serde_json::Value| match filter.op {
+            AttrOp::Equal => json_matches_text(found, &filter.value),
+            op => attr_from_json(found.clone())
+                .as_number()
+                .is_some_and(|n| op.holds(n, filter.number)),
+        };
+        if map.get(&filter.key).is_some_and(matches) {
             ids.push(row.get(0)?);
         }
     }

@@ -181,7 +181,7 @@ impl Matcher {
     pub fn new(name: &str, op: MatchOp, value: &str) -> Result<Matcher, BadRegex> {
         let regex = match op {
             MatchOp::Regex | MatchOp::NotRegex => Some(
-                regex::Regex::new(&format!("^(?s:{value})$")).map_err(|error| BadRegex {
+                regex::Regex::new(&format!("^(?:{value})$")).map_err(|error| BadRegex {
                     pattern: value.to_string(),
                     message: error.to_string(),
                 })?,

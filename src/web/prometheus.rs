@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::dto::prometheus as dto;
 use super::error::PromError;
 use super::{read, AppState};
-use crate::model::metric::{Labels, Matcher};
+use crate::model::metric::Labels;
 use crate::query::metrics::{parse_duration, parse_selector, parse_time, selectors_of};
 use crate::query::promql::{EngineOptions, PromqlError};
 use crate::query::QueryError;
@@ -69,14 +69,51 @@ impl Params {
         }
         Ok((start, end))
     }
+}
 
-    /// Every `match[]` selector as matcher sets.
-    fn selectors(&self) -> Result<Vec<Vec<Matcher>>, PromError> {
-        let mut sets = Vec::new();
-        for text in self.all("match[]") {
-            sets.extend(parse_selector(text)?);
-        }
-        Ok(sets)
+/// The longest PromQL expression taken (the same for `match[]`).
+const MAX_QUERY_BYTES: usize = 16 * 1024;
+
+/// Stack of the thread a PromQL expression is parsed and evaluated on: the
+/// parser's tree and the evaluator recurse once per nesting level, and an
+/// expression of `MAX_QUERY_BYTES` can nest about that deep.
+const QUERY_STACK_BYTES: usize = 256 * 1024 * 1024;
+
+/// Refuses expressions longer than `MAX_QUERY_BYTES`.
+fn check_length(parameter: &str, text: &str) -> Result<(), PromError> {
+    if text.len() > MAX_QUERY_BYTES {
+        return Err(PromError::bad_data(format!(
+            "invalid parameter \"{parameter}\": longer than {MAX_QUERY_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Runs `work` on a thread of its own with a stack deep enough for any
+/// expression within the length limit (a deeply nested query must not
+/// overflow a worker's stack and abort the process).
+async fn on_query_thread<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    work: impl FnOnce(&crate::query::ReadSide) -> Result<T, QueryError> + Send + 'static,
+) -> Result<T, PromError> {
+    let read = std::sync::Arc::clone(&state.read);
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("promql".into())
+        .stack_size(QUERY_STACK_BYTES)
+        .spawn(move || {
+            let _ = sender.send(work(&read));
+        })
+        .map_err(|error| {
+            PromError::from(super::error::ApiError::Internal(format!(
+                "cannot start a query thread: {error}"
+            )))
+        })?;
+    match receiver.await {
+        Ok(result) => result.map_err(promql_error),
+        Err(_) => Err(PromError::from(super::error::ApiError::Internal(
+            "the query thread ended without an answer".into(),
+        ))),
     }
 }
 
@@ -116,13 +153,11 @@ pub async fn query(
         Some(text) => parse_time("time", text)?,
         None => now_ms(),
     };
-    let value = web::block(move || {
-        let read = &state.read;
+    check_length("query", &query)?;
+    let value = on_query_thread(&state, move |read| {
         read.promql_instant(&query, time, &EngineOptions::default())
     })
-    .await
-    .map_err(|error| PromError::from(super::error::ApiError::from(error)))?
-    .map_err(promql_error)?;
+    .await?;
     Ok(HttpResponse::Ok().json(dto::success(dto::query_result(value))))
 }
 
@@ -152,14 +187,11 @@ pub async fn query_range(
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         ));
     }
-    let value = web::block(move || {
-        state
-            .read
-            .promql_range(&query, (start, end, step), &EngineOptions::default())
+    check_length("query", &query)?;
+    let value = on_query_thread(&state, move |read| {
+        read.promql_range(&query, (start, end, step), &EngineOptions::default())
     })
-    .await
-    .map_err(|error| PromError::from(super::error::ApiError::from(error)))?
-    .map_err(promql_error)?;
+    .await?;
     Ok(HttpResponse::Ok().json(dto::success(dto::query_result(value))))
 }
 
@@ -170,9 +202,11 @@ pub async fn query_exemplars(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PromError> {
     let params = Params::from_request(&request, &body)?;
-    let sets = selectors_of(params.get("query").unwrap_or(""))?;
+    let query = params.get("query").unwrap_or("").to_string();
+    check_length("query", &query)?;
     let (start, end) = params.range()?;
-    let found = read(&state, move |reads| {
+    let found = on_query_thread(&state, move |reads| {
+        let sets = selectors_of(&query)?;
         let mut all = Vec::new();
         for matchers in &sets {
             all.extend(reads.metric_exemplars(matchers, start, end, MAX_EXEMPLARS)?);
@@ -191,9 +225,19 @@ async fn matching_labels(
     state: &web::Data<AppState>,
     params: &Params,
 ) -> Result<Vec<Labels>, PromError> {
-    let sets = params.selectors()?;
+    let selectors: Vec<String> = params.all("match[]").map(str::to_string).collect();
+    for selector in &selectors {
+        check_length("match[]", selector)?;
+    }
     let (start, end) = params.range()?;
-    Ok(read(state, move |reads| reads.metric_series(&sets, start, end)).await?)
+    on_query_thread(state, move |reads| {
+        let mut sets = Vec::new();
+        for text in &selectors {
+            sets.extend(parse_selector(text)?);
+        }
+        reads.metric_series(&sets, start, end)
+    })
+    .await
 }
 
 /// `GET|POST /labels`: label names of the matching series.

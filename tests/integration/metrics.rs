@@ -725,3 +725,48 @@ fn promql_errors_are_bad_data_in_prometheus_shape() {
     assert_eq!(body["data"]["resultType"], "scalar");
     assert_eq!(body["data"]["result"][1], "2");
 }
+
+#[test]
+fn deeply_nested_queries_are_refused_not_crashing_the_server() {
+    let server = TestServer::start();
+    for depth in [200usize, 5_000, 8_000, 50_000] {
+        let query = format!("{}1{}", "(".repeat(depth), ")".repeat(depth));
+        let response = server.post_bytes(
+            "/prometheus/api/v1/query",
+            "application/x-www-form-urlencoded",
+            None,
+            format!("query={}", query.replace('(', "%28").replace(')', "%29")).into_bytes(),
+        );
+        let status = response.status();
+        assert!(
+            [
+                StatusCode::OK,
+                StatusCode::BAD_REQUEST,
+                StatusCode::PAYLOAD_TOO_LARGE
+            ]
+            .contains(&status),
+            "depth {depth}: {status}"
+        );
+        let chain = format!("1{}", "+1".repeat(depth.min(8_000)));
+        let response = server.post_bytes(
+            "/prometheus/api/v1/query",
+            "application/x-www-form-urlencoded",
+            None,
+            format!("query={}", chain.replace('+', "%2B")).into_bytes(),
+        );
+        assert!(
+            [StatusCode::OK, StatusCode::BAD_REQUEST].contains(&response.status()),
+            "chain of {depth}: {}",
+            response.status()
+        );
+        let unary = format!("{}1", "-".repeat(depth.min(8_000)));
+        let (status, _) =
+            server.get_query("/prometheus/api/v1/query", &[("query", unary.as_str())]);
+        assert!(
+            status == StatusCode::OK || status == StatusCode::BAD_REQUEST,
+            "depth {depth}: {status}"
+        );
+    }
+    // Still serving.
+    assert_eq!(server.get("/health").status(), StatusCode::OK);
+}

@@ -785,3 +785,32 @@ fn the_service_graph_is_a_prometheus_counter_per_edge() {
         Some(1.0)
     );
 }
+
+/// Current semantic conventions name the database `db.system.name`; a call
+/// carrying only that once made no virtual node.
+#[test]
+fn db_system_name_makes_a_virtual_node() {
+    let server = TestServer::start();
+    let minute = 60 * SECOND_NS;
+    let start = (now_nanos() / minute - 5) * minute;
+    let mut query = span(
+        &new_trace_id(),
+        &new_span_id(),
+        None,
+        "GET",
+        SpanKind::Client,
+        start,
+        start + 2_000_000,
+    );
+    query.attributes.push(kv_str("db.system.name", "redis"));
+    server.export(&request(vec![resource_spans("cart", vec![], vec![query])]));
+    let t = start / SECOND_NS + 120;
+    assert_eq!(
+        promql_value(
+            &server,
+            r#"traces_service_graph_request_total{client="cart", server="redis"}"#,
+            t
+        ),
+        Some(1.0)
+    );
+}

@@ -24,8 +24,11 @@ use crate::store::StoreError;
 /// Attributes naming the other side of an uninstrumented call, in order of
 /// preference, and whether that side may still send a span of its own (a
 /// database does not; a peer service or a message consumer may).
-pub const VIRTUAL_NODE_ATTRIBUTES: [(&str, bool); 4] = [
+/// `db.system.name` is the current semantic conventions' name of
+/// `db.system`.
+pub const VIRTUAL_NODE_ATTRIBUTES: [(&str, bool); 5] = [
     ("peer.service", true),
+    ("db.system.name", false),
     ("db.system", false),
     ("messaging.system", true),
     ("server.address", true),

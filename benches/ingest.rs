@@ -27,7 +27,13 @@
 //! - `LOOKOUT_BENCH_HTTP` (`raw` or `reqwest`, default `raw`): the HTTP
 //!   client, a minimal HTTP/1.1 keep-alive client or reqwest's blocking one;
 //! - `LOOKOUT_BENCH_BASELINE` (unset): another lookout binary to A/B ingest
-//!   against, `LOOKOUT_BENCH_AB_ROUNDS` (default 3) runs each, alternating.
+//!   against, `LOOKOUT_BENCH_AB_ROUNDS` (default 3) runs each, alternating;
+//! - `LOOKOUT_BENCH_WINDOW_HOURS` (default 0.5): the span start times are
+//!   spread over this many hours before now (the server keeps a day more),
+//!   e.g. 168 for the service-metrics queries over 7 days.
+//!
+//! After the trace queries it times the service-metrics queries (RED over
+//! 24 h and 7 days, summaries over 24 h, the service graph over 24 h).
 
 #[path = "support/ab.rs"]
 mod ab;
@@ -72,8 +78,23 @@ use server::Server;
 
 /// Traces start between 30 and 1 minutes before the data is generated, so
 /// the API's default time range (the last hour) covers all of them.
-const WINDOW_START_AGO_NANOS: u64 = 30 * 60 * 1_000_000_000;
-const WINDOW_NANOS: u64 = 29 * 60 * 1_000_000_000;
+/// The default window: the last half hour, so the API's default time range
+/// (the last hour) covers every trace.
+const DEFAULT_WINDOW_HOURS: f64 = 0.5;
+/// Queries per service-metrics endpoint.
+const SERVICE_METRIC_QUERIES: usize = 100;
+
+/// Where trace starts are spread: (start, length) in nanoseconds; the
+/// window ends a minute before now.
+fn span_window() -> (u64, u64) {
+    let hours = std::env::var("LOOKOUT_BENCH_WINDOW_HOURS")
+        .ok()
+        .and_then(|text| text.parse::<f64>().ok())
+        .filter(|hours| *hours > 0.0)
+        .unwrap_or(DEFAULT_WINDOW_HOURS);
+    let length = (hours * 3600.0 * 1e9) as u64 - 60 * 1_000_000_000;
+    (now_nanos() - 60 * 1_000_000_000 - length, length)
+}
 const HOSTS_PER_SERVICE: u64 = 3;
 /// Distinct `app.customer_id` values, one per trace: each matches ~2.5 %
 /// of traces.
@@ -438,8 +459,8 @@ fn generate(catalog: &Catalog, target_spans: usize, rng: &mut Rng) -> Vec<GenTra
         });
     }
     // Spread trace starts evenly over the window, in order.
-    let window_start = now_nanos() - WINDOW_START_AGO_NANOS;
-    let slot = (WINDOW_NANOS / traces.len() as u64).max(1);
+    let (window_start, window_nanos) = span_window();
+    let slot = (window_nanos / traces.len() as u64).max(1);
     for (i, trace) in traces.iter_mut().enumerate() {
         trace.base = window_start + i as u64 * slot + rng.below(slot);
     }
@@ -1277,7 +1298,10 @@ fn main() {
         .prefix("lookout-bench-")
         .tempdir()
         .expect("temp dir");
-    let mut server = Server::start(&binary, data_dir.path(), &[]);
+    // Keep a day more than the window, so retention deletes nothing.
+    let retention_hours = (span_window().1 / 3_600_000_000_000) + 25;
+    let server_args = vec!["--retention".to_string(), format!("{retention_hours}h")];
+    let mut server = Server::start(&binary, data_dir.path(), &server_args);
     eprintln!(
         "lookout pid {} listening on {} after {:?}",
         server.pid(),
@@ -1401,6 +1425,70 @@ fn main() {
         &worst_paths,
         count_traces,
     );
+    // Service metrics from the rollups: RED for one service over 24 h and
+    // 7 days, summaries and the service graph over 24 h.
+    let now_ms = now_nanos() / 1_000_000;
+    let day_ms = 24 * 3_600_000;
+    let service_metric_paths = |path: String| -> Vec<String> {
+        (0..SERVICE_METRIC_QUERIES).map(|_| path.clone()).collect()
+    };
+    let count_points = |_: usize, body: &[u8]| count_occurrences(body, b"\"time\"");
+    let count_groups = |_: usize, body: &[u8]| count_occurrences(body, b"\"request_count\"");
+    let count_edges = |_: usize, body: &[u8]| count_occurrences(body, b"\"call_count\"");
+    let range = |days: u64| format!("start={}&end={now_ms}", now_ms - days * day_ms);
+    let service_metrics = vec![
+        time_queries(
+            &mut client,
+            &format!("/api/metrics/red service={service}, 24 h, step 60 s"),
+            &service_metric_paths(format!(
+                "/api/metrics/red?service={service}&{}&step=60s",
+                range(1)
+            )),
+            count_points,
+        ),
+        time_queries(
+            &mut client,
+            &format!("/api/metrics/red service={service}, 7 d, step 1 h"),
+            &service_metric_paths(format!(
+                "/api/metrics/red?service={service}&{}&step=1h",
+                range(7)
+            )),
+            count_points,
+        ),
+        time_queries(
+            &mut client,
+            &format!("/api/metrics/red service={service}, 7 d, step 10 m"),
+            &service_metric_paths(format!(
+                "/api/metrics/red?service={service}&{}&step=10m",
+                range(7)
+            )),
+            count_points,
+        ),
+        time_queries(
+            &mut client,
+            "/api/metrics/summary group_by=service, 24 h",
+            &service_metric_paths(format!(
+                "/api/metrics/summary?group_by=service&{}",
+                range(1)
+            )),
+            count_groups,
+        ),
+        time_queries(
+            &mut client,
+            &format!("/api/metrics/summary group_by=operation service={service}, 24 h"),
+            &service_metric_paths(format!(
+                "/api/metrics/summary?group_by=operation&service={service}&{}",
+                range(1)
+            )),
+            count_groups,
+        ),
+        time_queries(
+            &mut client,
+            "/api/dependencies, 24 h",
+            &service_metric_paths(format!("/api/dependencies?{}", range(1))),
+            count_edges,
+        ),
+    ];
     let rss_end_kib = server.peak_rss_kib();
     drop(client);
 
@@ -1411,7 +1499,7 @@ fn main() {
     let tables = table_sizes(&data_dir.path().join("lookout.db"));
 
     // --- Restart on the same data: start-up time with the data stored.
-    let mut restarted = Server::start(&binary, data_dir.path(), &[]);
+    let mut restarted = Server::start(&binary, data_dir.path(), &server_args);
     let restart_time = restarted.startup;
     let stats = Client::new(settings.http, restarted.addr)
         .get("/api/stats")
@@ -1597,6 +1685,19 @@ fn main() {
             ms(percentile(&query.latencies, 0.5)),
             ms(p99),
             verdict(p99.as_secs_f64() * 1e3 < target)
+        );
+    }
+    for query in &service_metrics {
+        let p99 = percentile(&query.latencies, 0.99);
+        let _ = writeln!(
+            md,
+            "| {} ×{}: p50 / p99 (mean {:.0} items) | {} / {} | p99 < 20 ms | {} |",
+            query.name,
+            query.latencies.len(),
+            query.mean_items,
+            ms(percentile(&query.latencies, 0.5)),
+            ms(p99),
+            verdict(p99.as_secs_f64() * 1e3 < 20.0)
         );
     }
     let _ = writeln!(

@@ -122,8 +122,9 @@ impl ReadSide {
             matcher_sets.iter().map(Vec::as_slice).collect()
         };
         for matchers in sets {
-            let found = spans.series(matchers, start.max(kept_from), end.min(now_ms))?;
-            labels.extend(found.into_iter().map(|series| series.labels));
+            // Listed from the series dictionary, not computed from samples:
+            // the label browsers ask often and over long ranges.
+            labels.extend(spans.label_sets(matchers, start.max(kept_from))?);
         }
         labels.sort();
         labels.dedup();

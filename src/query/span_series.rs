@@ -379,6 +379,79 @@ impl SpanSeries<'_> {
     }
 }
 
+impl SpanSeries<'_> {
+    /// The label sets of the span-derived series matching `matchers` that
+    /// have data since `since_ms`, without reading samples: what the label
+    /// and series APIs list.
+    pub fn label_sets(
+        &self,
+        matchers: &[Matcher],
+        since_ms: i64,
+    ) -> Result<Vec<Labels>, StoreError> {
+        let names = names_matched(matchers);
+        let mut out = Vec::new();
+        if names.is_empty() {
+            return Ok(out);
+        }
+        let since = since_ms.div_euclid(1000);
+        let mut push = |pairs: Vec<(String, String)>| {
+            let labels = Labels::from_pairs(pairs);
+            if crate::model::metric::matches_all(matchers, &labels) {
+                out.push(labels);
+            }
+        };
+        if names
+            .iter()
+            .any(|name| name.starts_with("traces_span_metrics"))
+        {
+            for (service, operation, kind, status) in read::span_series_since(self.conn, since)? {
+                let base = vec![
+                    ("service_name".to_string(), service),
+                    ("span_name".to_string(), operation),
+                    ("span_kind".to_string(), kind_label(kind).to_string()),
+                    ("status_code".to_string(), status_label(status).to_string()),
+                ];
+                for name in &names {
+                    let with_name = |extra: Option<(&str, String)>| {
+                        let mut pairs = base.clone();
+                        pairs.push((METRIC_NAME.to_string(), name.to_string()));
+                        pairs.extend(extra.map(|(label, value)| (label.to_string(), value)));
+                        pairs
+                    };
+                    match *name {
+                        CALLS | DURATION_SUM | DURATION_COUNT => push(with_name(None)),
+                        DURATION_BUCKET => {
+                            for bound in FIXED_BOUNDS_MS {
+                                push(with_name(Some(("le", bound.to_string()))));
+                            }
+                            push(with_name(Some(("le", "+Inf".to_string()))));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        if names
+            .iter()
+            .any(|name| name.starts_with("traces_service_graph"))
+        {
+            for (client, server) in read::edge_pairs_since(self.conn, since)? {
+                for name in names
+                    .iter()
+                    .filter(|name| name.starts_with("traces_service_graph"))
+                {
+                    push(vec![
+                        (METRIC_NAME.to_string(), name.to_string()),
+                        ("client".to_string(), client.clone()),
+                        ("server".to_string(), server.clone()),
+                    ]);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 impl SeriesSource for SpanSeries<'_> {
     fn select(
         &self,

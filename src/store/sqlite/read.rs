@@ -901,3 +901,64 @@ pub fn service_edges(
     }
     Ok(out)
 }
+
+/// One span-metric series: (service, operation, kind, status).
+pub type SpanSeriesKey = (String, String, SpanKind, StatusCode);
+
+/// Every span-metric series with a rollup row at or after `since` (unix
+/// seconds), for the label APIs (no samples read).
+pub fn span_series_since(conn: &Connection, since: i64) -> Result<Vec<SpanSeriesKey>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.name, ss.operation, ss.kind, ss.status FROM span_series ss
+         JOIN services s ON s.id = ss.service_id
+         WHERE EXISTS (SELECT 1 FROM span_rollups r
+                       WHERE r.resolution = 3600 AND r.series_id = ss.id AND r.bucket_start >= ?1)",
+    )?;
+    let key = |row: &rusqlite::Row<'_>| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            SpanKind::from_i32(row.get(2)?),
+            StatusCode::from_i32(row.get(3)?),
+        ))
+    };
+    let mut out: Vec<SpanSeriesKey> = stmt
+        .query_map(params![since.div_euclid(3600) * 3600], key)?
+        .collect::<Result<_, _>>()?;
+    // Series of the last few groups may only be in the pending deltas.
+    let mut pending: Vec<i64> = super::rollups::pending_deltas(conn)?
+        .into_iter()
+        .filter(|(_, minute, _)| *minute >= since)
+        .map(|(series_id, _, _)| series_id)
+        .collect();
+    pending.sort_unstable();
+    pending.dedup();
+    let mut by_id = conn.prepare_cached(
+        "SELECT s.name, ss.operation, ss.kind, ss.status FROM span_series ss
+         JOIN services s ON s.id = ss.service_id WHERE ss.id = ?1",
+    )?;
+    for series_id in pending {
+        if let Some(found) = by_id.query_row(params![series_id], key).optional()? {
+            if !out.contains(&found) {
+                out.push(found);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Every (client, server) pair of the service graph with calls at or
+/// after `since` (unix seconds), for the label APIs.
+pub fn edge_pairs_since(
+    conn: &Connection,
+    since: i64,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT s.name, e.child FROM service_edges e JOIN services s ON s.id = e.parent_service_id
+         WHERE e.resolution = 3600 AND e.bucket_start >= ?1",
+    )?;
+    let rows = stmt.query_map(params![since.div_euclid(3600) * 3600], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

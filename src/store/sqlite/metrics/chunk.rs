@@ -42,28 +42,74 @@ impl BitWriter {
     }
 }
 
+/// Reads bits most significant first, a 64-bit word at a time.
 struct BitReader<'a> {
     bytes: &'a [u8],
-    /// The next bit's position.
-    position: usize,
+    /// The next byte to load into `buffer`.
+    next: usize,
+    /// Bits not yet read, left-aligned.
+    buffer: u64,
+    /// How many bits of `buffer` are valid.
+    available: u32,
 }
 
-impl BitReader<'_> {
+impl<'a> BitReader<'a> {
+    fn new(bytes: &'a [u8]) -> BitReader<'a> {
+        BitReader {
+            bytes,
+            next: 0,
+            buffer: 0,
+            available: 0,
+        }
+    }
+
+    /// Tops the buffer up with whole bytes (to at least 57 bits when the
+    /// data lasts).
+    fn refill(&mut self) {
+        while self.available <= 56 {
+            let Some(byte) = self.bytes.get(self.next) else {
+                return;
+            };
+            self.buffer |= u64::from(*byte) << (56 - self.available);
+            self.available += 8;
+            self.next += 1;
+        }
+    }
+
     fn bit(&mut self) -> Result<bool, ChunkError> {
-        let byte = self
-            .bytes
-            .get(self.position / 8)
-            .ok_or(ChunkError("truncated"))?;
-        let bit = byte & (0x80 >> (self.position % 8)) != 0;
-        self.position += 1;
+        if self.available == 0 {
+            self.refill();
+            if self.available == 0 {
+                return Err(ChunkError("truncated"));
+            }
+        }
+        let bit = self.buffer >> 63 == 1;
+        self.buffer <<= 1;
+        self.available -= 1;
         Ok(bit)
     }
 
+    /// Reads `count` bits (at most 64).
     fn bits(&mut self, count: u8) -> Result<u64, ChunkError> {
-        let mut value = 0u64;
-        for _ in 0..count {
-            value = (value << 1) | u64::from(self.bit()?);
+        let count = u32::from(count);
+        if count == 0 {
+            return Ok(0);
         }
+        if count > 56 {
+            // Two reads keep every shift below 64.
+            let high = self.bits((count - 32) as u8)?;
+            let low = self.bits(32)?;
+            return Ok((high << 32) | low);
+        }
+        if self.available < count {
+            self.refill();
+            if self.available < count {
+                return Err(ChunkError("truncated"));
+            }
+        }
+        let value = self.buffer >> (64 - count);
+        self.buffer <<= count;
+        self.available -= count;
         Ok(value)
     }
 }
@@ -184,10 +230,7 @@ pub fn decode_range(
     if count == 0 {
         return Ok(());
     }
-    let mut reader = BitReader {
-        bytes: &data[header..],
-        position: 0,
-    };
+    let mut reader = BitReader::new(&data[header..]);
     let mut t = reader.bits(64)? as i64;
     let mut bits = reader.bits(64)?;
     let mut keep = |t: i64, bits: u64| {

@@ -492,6 +492,7 @@ fn expected_edges(spans: &Spans) -> Vec<Value> {
             .unwrap_or_default();
         let node = [
             "peer.service",
+            "db.system.name",
             "db.system",
             "messaging.system",
             "server.address",

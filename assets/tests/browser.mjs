@@ -274,6 +274,32 @@ try {
     assert((await page.locator('#f-service').inputValue()) === 'payments', 'the form shows the URL state');
   });
 
+  await check('a numeric attribute filter (key, >= or <, number) finds the traces whose value compares', async () => {
+    await page.goto(`${base}/traces?lookback=1h`);
+    await page.locator('.trace-row[data-trace-id]').first().waitFor();
+    await page.fill('#f-num-key', 'http.response.status_code');
+    await page.selectOption('#f-num-op', '>=');
+    await page.fill('#f-num-value', '400');
+    const answer = await tracesAnswer(page, () => page.click('#f-num-add'));
+    const url = new URL(page.url());
+    assert(url.searchParams.getAll('attr').includes('http.response.status_code>=400'), `url ${page.url()}`);
+    const ids = answer.traces.map((t) => t.trace_id);
+    assert(ids.length === 1 && ids[0] === seed.checkout_trace, `>=400 found ${ids.join(', ')}`);
+    await page.locator(`.trace-row[data-trace-id="${seed.checkout_trace}"]`).waitFor();
+    // The 402 is not below 400: nothing matches.
+    await page.goto(`${base}/traces?lookback=1h`);
+    await page.locator('.trace-row[data-trace-id]').first().waitFor();
+    await page.fill('#f-num-key', 'http.response.status_code');
+    await page.selectOption('#f-num-op', '<');
+    await page.fill('#f-num-value', '400');
+    const none = await tracesAnswer(page, () => page.click('#f-num-add'));
+    assert(none.traces.length === 0, `<400 found ${none.traces.length}`);
+    // Typed as text, a comparison is taken too; a bad one says how to write it.
+    await page.fill('#f-attr', 'http.response.status_code>=nope');
+    await page.press('#f-attr', 'Enter');
+    await page.locator('#f-attr-error').waitFor();
+  });
+
   await check('trace list columns sort the loaded rows (start, duration, spans, errors), the order in the URL', async () => {
     const answer = await tracesAnswer(page, () => page.goto(`${base}/traces?lookback=1h`));
     await page.locator(`.trace-row[data-trace-id="${seed.checkout_trace}"]`).waitFor();

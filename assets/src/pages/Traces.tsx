@@ -15,6 +15,10 @@ import { TimeRangePicker } from '../components/TimeRangePicker';
 import { TraceIdBox } from '../components/TraceIdBox';
 import { ZoomOutButton } from '../components/ZoomOut';
 
+/** `key=value`, or a numeric comparison `key>=500` (`>`, `<=`, `<`), as
+ * the server's `attr=` takes them. */
+const ATTR_FILTER = /^[^=<>]+(?:=.*|(?:>=|<=|>|<)\s*[-+]?(?:\d|\.\d).*)$/;
+
 const PAGE_SIZE = 50;
 
 interface Filters {
@@ -120,6 +124,9 @@ function SearchForm({ applied, services, loading }: { applied: Filters; services
   const [form, setForm] = useState<Filters>(applied);
   const [attrDraft, setAttrDraft] = useState('');
   const [attrError, setAttrError] = useState('');
+  const [numKey, setNumKey] = useState('');
+  const [numOp, setNumOp] = useState('>=');
+  const [numValue, setNumValue] = useState('');
   const appliedKey = filtersUrl(applied);
   useEffect(() => setForm(applied), [appliedKey]);
 
@@ -134,8 +141,8 @@ function SearchForm({ applied, services, loading }: { applied: Filters; services
   const addAttr = () => {
     const text = attrDraft.trim();
     if (!text) return true;
-    if (!/^[^=]+=.*$/.test(text)) {
-      setAttrError('Write an attribute filter as key=value');
+    if (!ATTR_FILTER.test(text)) {
+      setAttrError('Write an attribute filter as key=value, or compare a number: key>=500');
       return false;
     }
     setAttrError('');
@@ -152,7 +159,7 @@ function SearchForm({ applied, services, loading }: { applied: Filters; services
         event.preventDefault();
         const text = attrDraft.trim();
         if (text && !addAttr()) return;
-        const attrs = text && /^[^=]+=.*$/.test(text) ? [...form.attrs.filter((a) => a !== text), text] : form.attrs;
+        const attrs = text && ATTR_FILTER.test(text) ? [...form.attrs.filter((a) => a !== text), text] : form.attrs;
         submit({ ...form, attrs });
       }}
     >
@@ -236,6 +243,46 @@ function SearchForm({ applied, services, loading }: { applied: Filters; services
             {attrError}
           </span>
         )}
+        <div class="numeric-filter" role="group" aria-label="Numeric attribute filter">
+          <input
+            id="f-num-key"
+            aria-label="Numeric attribute"
+            placeholder="http.response.status_code"
+            value={numKey}
+            onInput={(e) => setNumKey((e.target as HTMLInputElement).value)}
+          />
+          <select id="f-num-op" aria-label="Comparison" value={numOp} onChange={(e) => setNumOp((e.target as HTMLSelectElement).value)}>
+            {['>=', '>', '<=', '<'].map((op) => (
+              <option key={op} value={op}>
+                {op}
+              </option>
+            ))}
+          </select>
+          <input
+            id="f-num-value"
+            aria-label="Number"
+            type="number"
+            step="any"
+            inputMode="decimal"
+            placeholder="500"
+            value={numValue}
+            onInput={(e) => setNumValue((e.target as HTMLInputElement).value)}
+          />
+          <button
+            type="button"
+            id="f-num-add"
+            disabled={!numKey.trim() || numValue.trim() === '' || !Number.isFinite(Number(numValue))}
+            onClick={() => {
+              const text = `${numKey.trim()}${numOp}${numValue.trim()}`;
+              const next = { ...form, attrs: [...form.attrs.filter((a) => a !== text), text] };
+              setNumKey('');
+              setNumValue('');
+              submit(next);
+            }}
+          >
+            Add
+          </button>
+        </div>
       </div>
       <div class="field">
         <label for="f-range">Time range</label>

@@ -416,6 +416,12 @@ fn bad_metric_requests_are_refused_whole_and_bad_points_one_by_one() {
                     histogram_point(t, t - 1000, &[0.1, 0.5], &[1, 1], 0.2),
                     histogram_point(t, t - 1000, &[0.5, 0.1], &[1, 1, 1], 0.2),
                     histogram_point(t, t - 1000, &[0.1], &[1, 1], 0.2),
+                    // Counts whose sum overflows (once a panic in the server).
+                    HistogramDataPoint {
+                        bucket_counts: vec![u64::MAX, 2],
+                        count: 1,
+                        ..histogram_point(t, t - 1000, &[0.1], &[0, 0], 0.2)
+                    },
                 ],
             ),
             gauge("no_time", vec![number(vec![], 0, 0, 1.0)]),
@@ -423,6 +429,7 @@ fn bad_metric_requests_are_refused_whole_and_bad_points_one_by_one() {
                 "exp",
                 "s",
                 Data::ExponentialHistogram(ExponentialHistogram {
+                    // A count that its (absent) buckets do not add up to.
                     data_points: vec![ExponentialHistogramDataPoint {
                         time_unix_nano: ns(t),
                         count: 1,
@@ -440,7 +447,7 @@ fn bad_metric_requests_are_refused_whole_and_bad_points_one_by_one() {
     );
     let (status, response) = export(&server, &mixed);
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(rejected(&response), 5, "{}", message(&response));
+    assert_eq!(rejected(&response), 6, "{}", message(&response));
     // Only the one valid histogram point is stored.
     assert_eq!(series(&server, r#"{job="svc"}"#).len(), 4);
 
@@ -510,6 +517,140 @@ fn exemplars_are_kept_with_their_trace() {
     assert_eq!(exemplar["labels"]["trace_id"], "ab".repeat(16));
     assert_eq!(exemplar["labels"]["span_id"], "cd".repeat(8));
     assert_eq!(exemplar["value"], "0.3");
+}
+
+fn exponential(
+    t_ms: i64,
+    start_ms: i64,
+    scale: i32,
+    offset: i32,
+    counts: &[u64],
+) -> ExponentialHistogramDataPoint {
+    use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
+    ExponentialHistogramDataPoint {
+        start_time_unix_nano: ns(start_ms),
+        time_unix_nano: ns(t_ms),
+        count: counts.iter().sum(),
+        sum: Some(1.0),
+        scale,
+        positive: Some(Buckets {
+            offset,
+            bucket_counts: counts.to_vec(),
+        }),
+        ..Default::default()
+    }
+}
+
+fn exponential_metric(
+    temporality: AggregationTemporality,
+    points: Vec<ExponentialHistogramDataPoint>,
+) -> Metric {
+    metric(
+        "rpc.duration",
+        "s",
+        Data::ExponentialHistogram(ExponentialHistogram {
+            data_points: points,
+            aggregation_temporality: temporality as i32,
+        }),
+    )
+}
+
+#[test]
+fn exponential_histograms_become_buckets_that_histogram_quantile_reads() {
+    let server = TestServer::start();
+    let t = base_ms();
+    // Scale 0 (base 2), offset -4: buckets (1/16, 1/8], (1/8, 1/4], (1/4, 1/2], (1/2, 1].
+    let first = exponential(t, t - 60_000, 0, -4, &[0, 0, 0, 0]);
+    let mut second = exponential(t + 60_000, t - 60_000, 0, -4, &[10, 20, 60, 10]);
+    second.exemplars = vec![Exemplar {
+        time_unix_nano: ns(t + 30_000),
+        value: Some(exemplar::Value::AsDouble(0.3)),
+        trace_id: vec![0x12; 16],
+        span_id: vec![0x34; 8],
+        ..Default::default()
+    }];
+    let body = request(
+        "svc",
+        vec![exponential_metric(
+            AggregationTemporality::Cumulative,
+            vec![first, second],
+        )],
+    );
+    let (status, response) = export(&server, &body);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rejected(&response), 0, "{}", message(&response));
+    let families = series(&server, r#"{__name__=~"rpc_duration_seconds_bucket"}"#);
+    let les: Vec<&str> = families
+        .iter()
+        .map(|s| {
+            let le = s.split("le=").nth(1).unwrap_or("");
+            le.split([',', '}']).next().unwrap_or("")
+        })
+        .collect();
+    assert_eq!(
+        les,
+        [r#""+Inf""#, r#""0.125""#, r#""0.25""#, r#""0.5""#, r#""1""#],
+        "{families:?}"
+    );
+    // 100 observations; the median is the 50th: 30 are at most 1/4, 90 at
+    // most 1/2, so it is 1/4 + (50-30)/60 of the way to 1/2.
+    let at = t + 60_000;
+    let median = values(
+        &server,
+        "histogram_quantile(0.5, sum by (le) (increase(rpc_duration_seconds_bucket[2m])))",
+        at,
+    );
+    let expected = 0.25 + (20.0 / 60.0) * 0.25;
+    let got: f64 = median[0].parse().expect("a number");
+    assert!((got - expected).abs() < 1e-9, "{got} vs {expected}");
+    assert_eq!(values(&server, "rpc_duration_seconds_count", at), ["100"]);
+
+    // The exemplar 0.3 goes with the bucket up to 0.5.
+    let start = format!("{}", t as f64 / 1000.0);
+    let end = format!("{}", (t + 60_000) as f64 / 1000.0);
+    let (status, found) = server.get_query(
+        "/prometheus/api/v1/query_exemplars",
+        &[
+            ("query", "rpc_duration_seconds_bucket"),
+            ("start", start.as_str()),
+            ("end", end.as_str()),
+        ],
+    );
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["data"][0]["seriesLabels"]["le"], "0.5", "{found}");
+    assert_eq!(
+        found["data"][0]["exemplars"][0]["labels"]["trace_id"],
+        "12".repeat(16)
+    );
+
+    // Delta points and inconsistent points are refused one by one, with why.
+    let refused = request(
+        "other",
+        vec![
+            exponential_metric(
+                AggregationTemporality::Delta,
+                vec![exponential(t, t - 60_000, 0, 0, &[1])],
+            ),
+            exponential_metric(
+                AggregationTemporality::Cumulative,
+                vec![
+                    exponential(t, t - 60_000, 25, 0, &[1]),
+                    ExponentialHistogramDataPoint {
+                        count: 5,
+                        ..exponential(t, t - 60_000, 0, 0, &[1])
+                    },
+                ],
+            ),
+        ],
+    );
+    let (status, response) = export(&server, &refused);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rejected(&response), 3, "{}", message(&response));
+    let why = message(&response);
+    assert!(why.contains("cumulative temporality"), "{why}");
+    assert!(why.contains("scale 25"), "{why}");
+    assert!(why.contains("add up"), "{why}");
+    assert!(series(&server, r#"{job="other"}"#).is_empty());
 }
 
 #[test]

@@ -65,6 +65,7 @@ fn the_python_sdk_metric_exporter_exports_without_error() {
         "checkout_duration_seconds_bucket",
         "checkout_duration_seconds_count",
         "checkout_duration_seconds_sum",
+        "payment_duration_seconds_bucket",
         "carts_open",
         "queue_depth",
         "target_info",
@@ -74,4 +75,20 @@ fn the_python_sdk_metric_exporter_exports_without_error() {
             "{expected} in {names:?}"
         );
     }
+    // The exponential histogram's buckets answer histogram_quantile: the
+    // median of 0.2, 0.7 and 1.5 lies in the bucket that holds 0.7, which
+    // at the SDK's scale is a few percent wide.
+    let (status, body) = server.get_query(
+        "/prometheus/api/v1/query",
+        &[(
+            "query",
+            "histogram_quantile(0.5, payment_duration_seconds_bucket)",
+        )],
+    );
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    let median: f64 = body["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN);
+    assert!((0.6..=0.75).contains(&median), "median {median}: {body}");
 }

@@ -6,10 +6,11 @@
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::{
-    exemplar, metric::Data, number_data_point, AggregationTemporality, HistogramDataPoint,
-    NumberDataPoint, SummaryDataPoint,
+    exemplar, metric::Data, number_data_point, AggregationTemporality,
+    ExponentialHistogramDataPoint, HistogramDataPoint, NumberDataPoint, SummaryDataPoint,
 };
 
+use super::exponential::{self, ClassicBuckets};
 use super::metric_names::{label_name, metric_name};
 use super::values::convert_attributes;
 use crate::ingest::{Limits, Report};
@@ -183,6 +184,13 @@ struct Converter<'a> {
 /// A point's series labels (without `__name__`), start and time (ms).
 type PointParts = (Vec<(String, String)>, i64, i64);
 
+/// What a bucketed point (explicit or exponential) has besides buckets.
+struct BucketedPoint {
+    count: u64,
+    sum: Option<f64>,
+    flags: u32,
+}
+
 /// What every kind of data point has in common.
 struct PointHeader {
     attributes: Vec<opentelemetry_proto::tonic::common::v1::KeyValue>,
@@ -222,14 +230,10 @@ impl Converter<'_> {
                 }
             }
             Data::Sum(sum) => {
-                let temporality = match temporality(sum.aggregation_temporality) {
-                    Ok(temporality) => temporality,
-                    Err(reason) => {
-                        for index in 0..sum.data_points.len() {
-                            self.reject(index, reason);
-                        }
-                        return;
-                    }
+                let Some(temporality) =
+                    self.temporality(sum.aggregation_temporality, sum.data_points.len())
+                else {
+                    return;
                 };
                 // A non-monotonic cumulative sum is a gauge to Prometheus; a
                 // non-monotonic delta sum is summed up like a counter.
@@ -244,14 +248,11 @@ impl Converter<'_> {
                 }
             }
             Data::Histogram(histogram) => {
-                let temporality = match temporality(histogram.aggregation_temporality) {
-                    Ok(temporality) => temporality,
-                    Err(reason) => {
-                        for index in 0..histogram.data_points.len() {
-                            self.reject(index, reason);
-                        }
-                        return;
-                    }
+                let Some(temporality) = self.temporality(
+                    histogram.aggregation_temporality,
+                    histogram.data_points.len(),
+                ) else {
+                    return;
                 };
                 let family = self.family(family(MetricType::Histogram));
                 for (index, point) in histogram.data_points.into_iter().enumerate() {
@@ -265,9 +266,29 @@ impl Converter<'_> {
                 }
             }
             Data::ExponentialHistogram(histogram) => {
-                for index in 0..histogram.data_points.len() {
-                    self.reject(index, "exponential histograms are not supported yet");
+                let Some(temporality) = self.temporality(
+                    histogram.aggregation_temporality,
+                    histogram.data_points.len(),
+                ) else {
+                    return;
+                };
+                let family = self.family(family(MetricType::Histogram));
+                for (index, point) in histogram.data_points.into_iter().enumerate() {
+                    self.exponential_histogram_point(index, family, temporality, point);
                 }
+            }
+        }
+    }
+
+    /// A metric's temporality, or `None` with each of its points refused.
+    fn temporality(&mut self, value: i32, points: usize) -> Option<Temporality> {
+        match temporality(value) {
+            Ok(temporality) => Some(temporality),
+            Err(reason) => {
+                for index in 0..points {
+                    self.reject(index, reason);
+                }
+                None
             }
         }
     }
@@ -426,7 +447,10 @@ impl Converter<'_> {
         {
             return self.reject(index, "explicit_bounds must be increasing");
         }
-        if !counts.is_empty() && counts.iter().sum::<u64>() != point.count {
+        let total = counts
+            .iter()
+            .try_fold(0u64, |sum, count| sum.checked_add(*count));
+        if !counts.is_empty() && total != Some(point.count) {
             return self.reject(index, "the bucket counts do not add up to count");
         }
         let parts = self.header(
@@ -438,27 +462,103 @@ impl Converter<'_> {
             Ok(parts) => parts,
             Err(reason) => return self.reject(index, &reason),
         };
+        // Without counts a point has only its `+Inf` bucket.
+        let buckets = match counts.split_last() {
+            Some((_, finite)) => ClassicBuckets {
+                bounds,
+                counts: finite.to_vec(),
+            },
+            None => ClassicBuckets {
+                bounds: Vec::new(),
+                counts: Vec::new(),
+            },
+        };
+        let shape = BucketedPoint {
+            count: point.count,
+            sum: point.sum,
+            flags: point.flags,
+        };
+        self.bucket_samples(
+            index,
+            family,
+            temporality,
+            (labels, start_ms, t_ms),
+            &buckets,
+            shape,
+            point.exemplars,
+        );
+    }
+
+    fn exponential_histogram_point(
+        &mut self,
+        index: usize,
+        family: usize,
+        temporality: Temporality,
+        point: ExponentialHistogramDataPoint,
+    ) {
+        if temporality == Temporality::Delta {
+            return self.reject(
+                index,
+                "delta exponential histograms are not supported: export them with cumulative temporality",
+            );
+        }
+        let buckets = match exponential::classic_buckets(&point) {
+            Ok(buckets) => buckets,
+            Err(reason) => return self.reject(index, &reason),
+        };
+        let parts = self.header(
+            point.attributes,
+            point.start_time_unix_nano,
+            point.time_unix_nano,
+        );
+        let parts = match parts {
+            Ok(parts) => parts,
+            Err(reason) => return self.reject(index, &reason),
+        };
+        let shape = BucketedPoint {
+            count: point.count,
+            sum: point.sum,
+            flags: point.flags,
+        };
+        self.bucket_samples(
+            index,
+            family,
+            temporality,
+            parts,
+            &buckets,
+            shape,
+            point.exemplars,
+        );
+    }
+
+    /// A histogram point as `_bucket{le}` (cumulative, then `+Inf`),
+    /// `_sum` and `_count` samples; each exemplar goes with the first
+    /// bucket whose bound holds its value.
+    #[allow(clippy::too_many_arguments)]
+    fn bucket_samples(
+        &mut self,
+        index: usize,
+        family: usize,
+        temporality: Temporality,
+        (labels, start_ms, t_ms): PointParts,
+        buckets: &ClassicBuckets,
+        point: BucketedPoint,
+        exemplars: Vec<opentelemetry_proto::tonic::metrics::v1::Exemplar>,
+    ) {
         let name = self.out.batch.families[family].name.clone();
+        let bucket_name = format!("{name}_bucket");
         let flags = point.flags;
-        let mut samples = Vec::with_capacity(bounds.len() + 3);
+        let mut samples = Vec::with_capacity(buckets.bounds.len() + 3);
         let mut cumulative = 0u64;
-        for (bound, count) in bounds.iter().zip(&counts) {
+        for (bound, count) in buckets.bounds.iter().zip(&buckets.counts) {
             cumulative += count;
             samples.push((
-                self.series(
-                    &labels,
-                    &format!("{name}_bucket"),
-                    Some(("le", format_value(*bound))),
-                ),
+                self.series(&labels, &bucket_name, Some(("le", format_value(*bound)))),
                 stale_or(flags, cumulative as f64),
             ));
         }
         samples.push((
-            self.series(
-                &labels,
-                &format!("{name}_bucket"),
-                Some(("le", "+Inf".into())),
-            ),
+            self.series(&labels, &bucket_name, Some(("le", "+Inf".into()))),
             stale_or(flags, point.count as f64),
         ));
         if let Some(sum) = point.sum {
@@ -471,16 +571,15 @@ impl Converter<'_> {
             self.series(&labels, &format!("{name}_count"), None),
             stale_or(flags, point.count as f64),
         ));
-        // An exemplar belongs to the first bucket whose bound holds it.
-        let exemplars = point
-            .exemplars
+        let exemplars = exemplars
             .into_iter()
             .filter_map(|exemplar| {
                 let converted = self.exemplar(exemplar)?;
-                let bucket = bounds
+                let bucket = buckets
+                    .bounds
                     .iter()
                     .position(|bound| converted.value <= *bound)
-                    .unwrap_or(bounds.len());
+                    .unwrap_or(buckets.bounds.len());
                 Some((bucket, converted))
             })
             .collect();

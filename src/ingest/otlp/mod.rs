@@ -5,6 +5,7 @@
 //! Wire types (`opentelemetry_proto`) stay inside this module.
 
 mod decode;
+mod exponential;
 mod logs;
 pub mod metric_names;
 mod metrics;

@@ -11,6 +11,7 @@ from opentelemetry.sdk.metrics.export import (
     MetricExportResult,
     PeriodicExportingMetricReader,
 )
+from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 
 RESULTS = []
@@ -30,6 +31,12 @@ reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_00
 provider = MeterProvider(
     resource=Resource.create({"service.name": "py-shop", "service.instance.id": "py-1"}),
     metric_readers=[reader],
+    views=[
+        View(
+            instrument_name="payment.duration",
+            aggregation=ExponentialBucketHistogramAggregation(),
+        )
+    ],
 )
 meter = provider.get_meter("lookout-test")
 orders = meter.create_counter("orders", unit="{orders}", description="Orders placed")
@@ -38,6 +45,9 @@ orders.add(2, {"region": "us"})
 duration = meter.create_histogram("checkout.duration", unit="s")
 for value in (0.2, 0.7, 1.5):
     duration.record(value, {"route": "/checkout"})
+payment = meter.create_histogram("payment.duration", unit="s")
+for value in (0.2, 0.7, 1.5):
+    payment.record(value)
 carts = meter.create_up_down_counter("carts.open")
 carts.add(5)
 carts.add(-2)

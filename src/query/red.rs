@@ -17,6 +17,7 @@ use crate::store::sqlite::read::{RollupFilter, RollupRow};
 /// Most points one RED series answers.
 pub const MAX_POINTS: i64 = 1_500;
 const MINUTE: i64 = 60;
+const TEN_MINUTES: i64 = 600;
 const HOUR: i64 = 3_600;
 
 /// Which spans count: a service, maybe one operation, some span kinds
@@ -204,7 +205,8 @@ fn filter(spans: &SpanSelection, resolution: i64, start: i64, end: i64) -> Rollu
 }
 
 /// Runs a RED query on `read` (the store's rollup reader). Steps start at
-/// multiples of the step; a step of whole hours reads hour rollups.
+/// multiples of the step; a step of whole hours reads hour rollups, one of
+/// whole ten minutes ten-minute rollups.
 pub fn red(
     query: &RedQuery,
     read: impl Fn(&RollupFilter) -> Result<Vec<RollupRow>, QueryError>,
@@ -212,7 +214,13 @@ pub fn red(
     let step = query.step;
     let first = query.spans.start.div_euclid(step) * step;
     let end = query.spans.end;
-    let resolution = if step % HOUR == 0 { HOUR } else { MINUTE };
+    let resolution = if step % HOUR == 0 {
+        HOUR
+    } else if step % TEN_MINUTES == 0 {
+        TEN_MINUTES
+    } else {
+        MINUTE
+    };
     let mut points: Vec<RedPoint> = (0..)
         .map(|index| first + index * step)
         .take_while(|time| *time < end)

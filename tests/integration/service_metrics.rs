@@ -160,7 +160,7 @@ fn red_series_and_summaries_equal_a_brute_force_over_the_spans() {
     export(&server, &spans[..600]);
 
     let millis = |nanos: u64| (nanos / 1_000_000).to_string();
-    // Steps of a minute, 5 minutes and an hour, over ranges that start and
+    // Steps of a minute, 5, 10 and 30 minutes and an hour, over ranges that start and
     // end inside hours (and inside minutes).
     for (step, step_seconds, start, end) in [
         (
@@ -175,6 +175,14 @@ fn red_series_and_summaries_equal_a_brute_force_over_the_spans() {
             origin + 1_234 * SECOND_NS,
             origin + 9_999 * SECOND_NS,
         ),
+        // Ten-minute rollups: whole ten minutes, inside and across hours.
+        (
+            "10m",
+            600,
+            origin + 1_234 * SECOND_NS,
+            origin + 9_999 * SECOND_NS,
+        ),
+        ("30m", 1_800, origin + 600 * SECOND_NS, origin + 3 * hour),
         ("1h", 3_600, origin, origin + 3 * hour),
     ] {
         let (status, answer) = server.get_query(

@@ -16,10 +16,13 @@ use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension as _};
 
-use super::rollups::{bucket_start, RESOLUTIONS};
+use super::rollups::bucket_start;
 use super::write::NewSpan;
 use crate::model::{AttrValue, DurationHistogram, Span, SpanId, SpanKind, StatusCode, UnixNanos};
 use crate::store::StoreError;
+
+/// Seconds per service-graph bucket: minutes, and hours for long ranges.
+pub const RESOLUTIONS: [i64; 2] = [60, 3600];
 
 /// Attributes naming the other side of an uninstrumented call, in order of
 /// preference, and whether that side may still send a span of its own (a

@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "metrics",
         include_str!("../../../schema/0005_metrics.sql"),
     ),
+    (
+        6,
+        "span_rollups_ten_minutes",
+        include_str!("../../../schema/0006_span_rollups_ten_minutes.sql"),
+    ),
 ];
 
 /// The highest migration recorded in the database, 0 for a new one.
@@ -60,6 +65,7 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
          )",
     )?;
     let current = applied_version(conn)?;
+    super::rollups::register_migration_functions(conn)?;
     let supported = MIGRATIONS.last().map_or(0, |(version, _, _)| *version);
     if current > supported {
         return Err(StoreError::NewerSchema {
@@ -134,6 +140,83 @@ mod tests {
                 supported
             }) if supported == MIGRATIONS.len() as i64
         ));
+    }
+
+    #[test]
+    fn ten_minute_rollups_are_built_from_the_stored_minute_rollups() {
+        use crate::model::DurationHistogram;
+        let mut conn = Connection::open_in_memory().expect("memory db");
+        // A database of version 5 with minute rollups of one series.
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+                                             applied_unix_nano INTEGER NOT NULL)",
+        )
+        .expect("table");
+        for (version, name, sql) in &MIGRATIONS[..5] {
+            conn.execute_batch(sql).expect("migration");
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?1, ?2, 0)",
+                rusqlite::params![version, name],
+            )
+            .expect("record");
+        }
+        conn.execute_batch(
+            "INSERT INTO services (id, name) VALUES (1, 'svc');
+             INSERT INTO span_series (id, service_id, operation, kind, status) VALUES (7, 1, 'op', 2, 0);",
+        )
+        .expect("series");
+        let mut expected = DurationHistogram::default();
+        for (minute, nanos) in [(0i64, 1_000_000i64), (60, 5_000_000), (540, 2_000_000)] {
+            let mut histogram = DurationHistogram::default();
+            histogram.record(nanos);
+            expected.merge(&histogram);
+            conn.execute(
+                "INSERT INTO span_rollups VALUES (60, 7, ?1, 1, ?2, ?2, ?2, ?3)",
+                rusqlite::params![6_000 + minute, nanos, histogram.to_bytes()],
+            )
+            .expect("row");
+        }
+        // One minute in the next ten minutes.
+        let mut later = DurationHistogram::default();
+        later.record(9_000_000);
+        conn.execute(
+            "INSERT INTO span_rollups VALUES (60, 7, 6600, 1, 9000000, 9000000, 9000000, ?1)",
+            rusqlite::params![later.to_bytes()],
+        )
+        .expect("row");
+
+        migrate(&mut conn).expect("migrate");
+        let rows: Vec<(i64, i64, i64, i64, i64, Vec<u8>)> = conn
+            .prepare(
+                "SELECT bucket_start, span_count, duration_sum_nano, duration_min_nano,
+                        duration_max_nano, histogram
+                 FROM span_rollups WHERE resolution = 600 ORDER BY bucket_start",
+            )
+            .expect("prepare")
+            .query_map([], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
+            })
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        let (start, count, sum, min, max, histogram) = &rows[0];
+        assert_eq!(
+            (*start, *count, *sum, *min, *max),
+            (6_000, 3, 8_000_000, 1_000_000, 5_000_000)
+        );
+        assert_eq!(
+            DurationHistogram::from_bytes(histogram).expect("histogram"),
+            expected
+        );
+        assert_eq!((rows[1].0, rows[1].1), (6_600, 1));
     }
 
     /// The migrated schema, as SQLite reports it, must equal the golden file:

@@ -705,7 +705,7 @@ pub fn trace_bounds(
         .optional()?)
 }
 
-/// Which span rollups to read: one resolution (60 or 3600 s), buckets
+/// Which span rollups to read: one resolution (60, 600 or 3600 s), buckets
 /// starting in `[start, end)` (unix seconds), optionally one service and
 /// operation, and the span kinds to count (all when empty).
 #[derive(Debug, Clone)]

@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 
+use rusqlite::functions::{Aggregate, Context, FunctionFlags};
 use rusqlite::{params, Connection, OptionalExtension as _};
 
 use super::codec::{put_varint, put_zigzag, Reader};
@@ -29,8 +30,10 @@ pub const COMPACT_EVERY: usize = 16;
 
 /// The operation name of a service's overflow series.
 pub const OVERFLOW_OPERATION: &str = "__overflow__";
-/// Seconds per rollup bucket: minutes, and hours for long ranges.
-pub const RESOLUTIONS: [i64; 2] = [60, 3600];
+/// Seconds per rollup bucket: minutes; ten minutes and hours for long
+/// ranges (a 7-day chart at a 10-minute step reads 1,008 rows per series,
+/// not 10,080).
+pub const RESOLUTIONS: [i64; 3] = [60, 600, 3600];
 
 /// (service id, operation, span kind, status code).
 type SeriesKey = (i64, String, i32, i32);
@@ -113,6 +116,46 @@ impl Accumulator {
     }
 }
 
+/// `lookout_histogram_merge(histogram)`: the merge of encoded duration
+/// histograms, for migrations that build coarser rollups from finer ones.
+struct HistogramMerge;
+
+impl Aggregate<DurationHistogram, Vec<u8>> for HistogramMerge {
+    fn init(&self, _: &mut Context<'_>) -> rusqlite::Result<DurationHistogram> {
+        Ok(DurationHistogram::default())
+    }
+
+    fn step(&self, ctx: &mut Context<'_>, merged: &mut DurationHistogram) -> rusqlite::Result<()> {
+        let bytes = ctx
+            .get_raw(0)
+            .as_blob()
+            .map_err(|error| rusqlite::Error::UserFunctionError(error.into()))?;
+        let histogram = DurationHistogram::from_bytes(bytes)
+            .ok_or_else(|| rusqlite::Error::UserFunctionError("an unreadable histogram".into()))?;
+        merged.merge(&histogram);
+        Ok(())
+    }
+
+    fn finalize(
+        &self,
+        _: &mut Context<'_>,
+        merged: Option<DurationHistogram>,
+    ) -> rusqlite::Result<Vec<u8>> {
+        Ok(merged.unwrap_or_default().to_bytes())
+    }
+}
+
+/// Registers the SQL functions migrations use on `conn`.
+pub(super) fn register_migration_functions(conn: &Connection) -> Result<(), StoreError> {
+    conn.create_aggregate_function(
+        "lookout_histogram_merge",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        HistogramMerge,
+    )?;
+    Ok(())
+}
+
 /// The bucket (unix seconds) of `at` at `resolution` seconds.
 pub fn bucket_start(at: UnixNanos, resolution: i64) -> i64 {
     at.0.div_euclid(1_000_000_000).div_euclid(resolution) * resolution
@@ -190,12 +233,18 @@ pub(super) fn compact_pending(tx: &Connection, cache: &mut SeriesCache) -> Resul
 /// Merges the pending deltas into the minute and hour rows and deletes
 /// them.
 fn compact(tx: &Connection, cache: &mut SeriesCache, pending: Pending) -> Result<(), StoreError> {
-    let [minute, hour] = RESOLUTIONS;
+    let [minute, coarser @ ..] = RESOLUTIONS;
     let mut rows: HashMap<(i64, i64, i64), Accumulator> = HashMap::new();
     for ((series_id, start), added) in pending.deltas {
-        rows.entry((hour, series_id, start.div_euclid(hour) * hour))
+        for resolution in coarser {
+            rows.entry((
+                resolution,
+                series_id,
+                start.div_euclid(resolution) * resolution,
+            ))
             .or_default()
             .merge(&added);
+        }
         rows.insert((minute, series_id, start), added);
     }
     if cache.rows.len() + rows.len() > CACHE_LIMIT {

@@ -149,6 +149,35 @@ impl DurationHistogram {
         }
     }
 
+    /// Adds a histogram encoded by [`DurationHistogram::to_bytes`] without
+    /// building it first. `false` when the bytes are not such a histogram
+    /// (`self` may then hold part of it).
+    pub fn merge_encoded(&mut self, bytes: &[u8]) -> bool {
+        let mut reader = bytes;
+        let Some(zero) = get_varint(&mut reader) else {
+            return false;
+        };
+        self.zero += zero;
+        for slot in &mut self.fixed {
+            let Some(count) = get_varint(&mut reader) else {
+                return false;
+            };
+            *slot += count;
+        }
+        let mut previous: Option<i32> = None;
+        while !reader.is_empty() {
+            let Some(index) = next_index(&mut reader, previous) else {
+                return false;
+            };
+            let Some(count) = get_varint(&mut reader) else {
+                return false;
+            };
+            self.buckets.add(index, count);
+            previous = Some(index);
+        }
+        true
+    }
+
     pub fn count(&self) -> u64 {
         self.zero + self.buckets.counts.iter().sum::<u64>()
     }
@@ -216,25 +245,30 @@ impl DurationHistogram {
         }
         let mut previous: Option<i32> = None;
         while !reader.is_empty() {
-            let delta = get_varint(&mut reader)?;
-            let index = match previous {
-                None => unzigzag(delta)?,
-                Some(previous) => previous.checked_add(i32::try_from(delta).ok()?)?,
-            };
+            let index = next_index(&mut reader, previous)?;
             let count = get_varint(&mut reader)?;
-            // Indexes only grow, and durations below 2^63 ns lie in
-            // MIN_INDEX..=MAX_INDEX: anything else is corrupt (and must not
-            // size the array).
-            if previous.is_some_and(|previous| index <= previous)
-                || !(MIN_INDEX..=MAX_INDEX).contains(&index)
-            {
-                return None;
-            }
             histogram.buckets.add(index, count);
             previous = Some(index);
         }
         Some(histogram)
     }
+}
+
+/// The next bucket index of an encoded histogram. Indexes only grow, and
+/// durations below 2^63 ns lie in MIN_INDEX..=MAX_INDEX: anything else is
+/// corrupt (and must not size the array).
+fn next_index(reader: &mut &[u8], previous: Option<i32>) -> Option<i32> {
+    let delta = get_varint(reader)?;
+    let index = match previous {
+        None => unzigzag(delta)?,
+        Some(previous) => previous.checked_add(i32::try_from(delta).ok()?)?,
+    };
+    if previous.is_some_and(|previous| index <= previous)
+        || !(MIN_INDEX..=MAX_INDEX).contains(&index)
+    {
+        return None;
+    }
+    Some(index)
 }
 
 fn zigzag(value: i32) -> u64 {
@@ -311,6 +345,24 @@ mod tests {
                 assert!(error <= RELATIVE_ERROR, "q {q}: {got} vs {want} ({error})");
             }
         }
+    }
+
+    #[test]
+    fn merging_encoded_bytes_equals_merging_the_histogram() {
+        let mut a = DurationHistogram::default();
+        let mut b = DurationHistogram::default();
+        for nanos in [0, 1_000, 2_500_000, 7_000_000_000] {
+            a.record(nanos);
+        }
+        for nanos in [300, 2_400_000, 90_000_000] {
+            b.record(nanos);
+        }
+        let mut merged = a.clone();
+        merged.merge(&b);
+        let mut from_bytes = a.clone();
+        assert!(from_bytes.merge_encoded(&b.to_bytes()));
+        assert_eq!(from_bytes, merged);
+        assert!(!a.clone().merge_encoded(&[0xff]));
     }
 
     #[test]

@@ -175,7 +175,9 @@ impl ReadSide {
         query: &super::red::RedQuery,
     ) -> Result<Vec<super::red::RedPoint>, QueryError> {
         let conn = self.reads.get()?;
-        super::red::red(query, |filter| Ok(read::span_rollups(&conn, filter)?))
+        super::red::red(query, |filter, visit| {
+            Ok(read::visit_span_rollups(&conn, filter, visit)?)
+        })
     }
 
     /// RED totals per service or operation from the span rollups.

@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use super::params::{self, Params};
 use super::QueryError;
 use crate::model::{DurationHistogram, SpanKind, StatusCode, UnixNanos};
-use crate::store::sqlite::read::{RollupFilter, RollupRow};
+use crate::store::sqlite::read::{RollupFilter, RollupRef, RollupRow};
+use crate::store::StoreError;
 
 /// Most points one RED series answers.
 pub const MAX_POINTS: i64 = 1_500;
@@ -61,10 +62,10 @@ pub struct Red {
 }
 
 impl Red {
-    fn add(&mut self, row: &RollupRow) {
+    fn add(&mut self, row: &RollupRef<'_>) -> Result<(), StoreError> {
         let count = u64::try_from(row.span_count).unwrap_or(0);
         if count == 0 {
-            return;
+            return Ok(());
         }
         if self.request_count == 0 {
             self.min_nanos = row.duration_min_nanos;
@@ -77,10 +78,9 @@ impl Red {
         if row.status == StatusCode::Error {
             self.error_count += count;
         }
-        self.histogram.merge(&row.histogram);
+        row.merge_histogram_into(&mut self.histogram)
     }
 
-    /// Errors per request, 0 without requests.
     pub fn error_ratio(&self) -> f64 {
         if self.request_count == 0 {
             0.0
@@ -204,12 +204,16 @@ fn filter(spans: &SpanSelection, resolution: i64, start: i64, end: i64) -> Rollu
     }
 }
 
-/// Runs a RED query on `read` (the store's rollup reader). Steps start at
+/// What a rollup reader calls with each row.
+pub type RollupVisitor<'a> = dyn FnMut(RollupRef<'_>) -> Result<(), StoreError> + 'a;
+
+/// Runs a RED query on `read` (the store's rollup reader, which calls the
+/// visitor with each row). Steps start at
 /// multiples of the step; a step of whole hours reads hour rollups, one of
 /// whole ten minutes ten-minute rollups.
 pub fn red(
     query: &RedQuery,
-    read: impl Fn(&RollupFilter) -> Result<Vec<RollupRow>, QueryError>,
+    read: impl Fn(&RollupFilter, &mut RollupVisitor<'_>) -> Result<(), QueryError>,
 ) -> Result<Vec<RedPoint>, QueryError> {
     let step = query.step;
     let first = query.spans.start.div_euclid(step) * step;
@@ -231,12 +235,16 @@ pub fn red(
         })
         .collect();
     let last_end = first + points.len() as i64 * step;
-    for row in read(&filter(&query.spans, resolution, first, last_end))? {
-        let index = (row.bucket_start - first).div_euclid(step);
-        if let Some(point) = usize::try_from(index).ok().and_then(|i| points.get_mut(i)) {
-            point.red.add(&row);
-        }
-    }
+    read(
+        &filter(&query.spans, resolution, first, last_end),
+        &mut |row: RollupRef<'_>| {
+            let index = (row.bucket_start - first).div_euclid(step);
+            match usize::try_from(index).ok().and_then(|i| points.get_mut(i)) {
+                Some(point) => point.red.add(&row),
+                None => Ok(()),
+            }
+        },
+    )?;
     Ok(points)
 }
 
@@ -280,7 +288,7 @@ pub fn summary(
         groups
             .entry((row.service.clone(), operation, row.kind as i32))
             .or_default()
-            .add(row);
+            .add(&row.as_ref())?;
     }
     Ok(groups
         .into_iter()
@@ -365,7 +373,13 @@ mod tests {
             row(660, StatusCode::Error, &[9_000_000]),
             row(840, StatusCode::Unset, &[2_000_000]),
         ];
-        let points = red(&query, |_| Ok(rows.clone())).expect("red");
+        let points = red(&query, |_, visit| {
+            for row in &rows {
+                visit(row.as_ref())?;
+            }
+            Ok(())
+        })
+        .expect("red");
         let times: Vec<i64> = points.iter().map(|p| p.time).collect();
         assert_eq!(times, [600, 720, 840]);
         assert_eq!(points[0].red.request_count, 3);

@@ -734,13 +734,121 @@ pub struct RollupRow {
     pub histogram: DurationHistogram,
 }
 
-/// Rollup rows matching `filter`, in no particular order. With a service,
-/// the rows are read series by series (the primary key's order), so one
-/// service costs its own rows only.
+/// A rollup bucket as read, borrowing from the row: visiting rows
+/// allocates nothing per row.
+#[derive(Debug, Clone, Copy)]
+pub struct RollupRef<'a> {
+    pub service: &'a str,
+    pub operation: &'a str,
+    pub kind: SpanKind,
+    pub status: StatusCode,
+    /// Unix seconds.
+    pub bucket_start: i64,
+    pub span_count: i64,
+    pub duration_sum_nanos: i64,
+    pub duration_min_nanos: i64,
+    pub duration_max_nanos: i64,
+    pub histogram: HistogramRef<'a>,
+}
+
+/// A rollup's histogram: as stored, or already decoded (pending deltas).
+#[derive(Debug, Clone, Copy)]
+pub enum HistogramRef<'a> {
+    Encoded(&'a [u8]),
+    Decoded(&'a DurationHistogram),
+}
+
+impl RollupRef<'_> {
+    /// Adds this row's histogram to `into`; a histogram that cannot be
+    /// read is a corrupt database.
+    pub fn merge_histogram_into(&self, into: &mut DurationHistogram) -> Result<(), StoreError> {
+        match self.histogram {
+            HistogramRef::Decoded(histogram) => {
+                into.merge(histogram);
+                Ok(())
+            }
+            HistogramRef::Encoded(bytes) => {
+                if into.merge_encoded(bytes) {
+                    Ok(())
+                } else {
+                    Err(self.corrupt())
+                }
+            }
+        }
+    }
+
+    fn corrupt(&self) -> StoreError {
+        StoreError::Corrupt(format!(
+            "span rollup of {}/{} at {} has an unreadable histogram",
+            self.service, self.operation, self.bucket_start
+        ))
+    }
+}
+
+impl RollupRow {
+    pub fn as_ref(&self) -> RollupRef<'_> {
+        RollupRef {
+            service: &self.service,
+            operation: &self.operation,
+            kind: self.kind,
+            status: self.status,
+            bucket_start: self.bucket_start,
+            span_count: self.span_count,
+            duration_sum_nanos: self.duration_sum_nanos,
+            duration_min_nanos: self.duration_min_nanos,
+            duration_max_nanos: self.duration_max_nanos,
+            histogram: HistogramRef::Decoded(&self.histogram),
+        }
+    }
+}
+
+/// Rollup rows matching `filter`, in no particular order, decoded.
 pub fn span_rollups(
     conn: &Connection,
     filter: &RollupFilter,
 ) -> Result<Vec<RollupRow>, StoreError> {
+    let mut out = Vec::new();
+    visit_span_rollups(conn, filter, &mut |row| {
+        let histogram = match row.histogram {
+            HistogramRef::Decoded(histogram) => histogram.clone(),
+            HistogramRef::Encoded(bytes) => {
+                DurationHistogram::from_bytes(bytes).ok_or_else(|| row.corrupt())?
+            }
+        };
+        out.push(RollupRow {
+            service: row.service.to_string(),
+            operation: row.operation.to_string(),
+            kind: row.kind,
+            status: row.status,
+            bucket_start: row.bucket_start,
+            span_count: row.span_count,
+            duration_sum_nanos: row.duration_sum_nanos,
+            duration_min_nanos: row.duration_min_nanos,
+            duration_max_nanos: row.duration_max_nanos,
+            histogram,
+        });
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// A text column of `row`, borrowed.
+fn row_text<'r>(row: &'r rusqlite::Row<'_>, column: usize) -> Result<&'r str, StoreError> {
+    Ok(row
+        .get_ref(column)?
+        .as_str()
+        .map_err(rusqlite::Error::from)?)
+}
+
+/// Calls `visit` with each rollup row matching `filter`, in no particular
+/// order, then with the pending deltas. With a service, the rows are read
+/// series by series (the primary key's order), so one service costs its
+/// own rows only.
+pub fn visit_span_rollups(
+    conn: &Connection,
+    filter: &RollupFilter,
+    visit: &mut dyn FnMut(RollupRef<'_>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let kinds: Vec<i32> = filter.kinds.iter().map(|kind| *kind as i32).collect();
     let kind_list = kinds
         .iter()
@@ -762,42 +870,28 @@ pub fn span_rollups(
          WHERE (?4 IS NULL OR s.name = ?4) AND (?5 IS NULL OR ss.operation = ?5){kind_clause}"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(
-        params![
-            filter.resolution,
-            filter.start,
-            filter.end,
-            filter.service,
-            filter.operation
-        ],
-        |row| {
-            Ok((
-                RollupRow {
-                    service: row.get(0)?,
-                    operation: row.get(1)?,
-                    kind: SpanKind::from_i32(row.get(2)?),
-                    status: StatusCode::from_i32(row.get(3)?),
-                    bucket_start: row.get(4)?,
-                    span_count: row.get(5)?,
-                    duration_sum_nanos: row.get(6)?,
-                    duration_min_nanos: row.get(7)?,
-                    duration_max_nanos: row.get(8)?,
-                    histogram: DurationHistogram::default(),
-                },
-                row.get::<_, Vec<u8>>(9)?,
-            ))
-        },
-    )?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (mut row, bytes) = row?;
-        row.histogram = DurationHistogram::from_bytes(&bytes).ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "span rollup of {}/{} at {} has an unreadable histogram",
-                row.service, row.operation, row.bucket_start
-            ))
+    let mut rows = stmt.query(params![
+        filter.resolution,
+        filter.start,
+        filter.end,
+        filter.service,
+        filter.operation
+    ])?;
+    while let Some(row) = rows.next()? {
+        visit(RollupRef {
+            service: row_text(row, 0)?,
+            operation: row_text(row, 1)?,
+            kind: SpanKind::from_i32(row.get(2)?),
+            status: StatusCode::from_i32(row.get(3)?),
+            bucket_start: row.get(4)?,
+            span_count: row.get(5)?,
+            duration_sum_nanos: row.get(6)?,
+            duration_min_nanos: row.get(7)?,
+            duration_max_nanos: row.get(8)?,
+            histogram: HistogramRef::Encoded(
+                row.get_ref(9)?.as_blob().map_err(rusqlite::Error::from)?,
+            ),
         })?;
-        out.push(row);
     }
     // The deltas of the last few groups, not merged into rows yet.
     let pending = super::rollups::pending_deltas(conn)?;
@@ -819,17 +913,17 @@ pub fn span_rollups(
             ))
         })?;
         let series: HashMap<i64, (String, String, i32, i32)> = rows.collect::<Result<_, _>>()?;
-        for (series_id, minute, sums) in pending {
-            let Some((service, operation, kind, status)) = series.get(&series_id) else {
+        for (series_id, minute, sums) in &pending {
+            let Some((service, operation, kind, status)) = series.get(series_id) else {
                 continue;
             };
             let bucket_start = minute.div_euclid(filter.resolution) * filter.resolution;
             if bucket_start < filter.start || bucket_start >= filter.end {
                 continue;
             }
-            out.push(RollupRow {
-                service: service.clone(),
-                operation: operation.clone(),
+            visit(RollupRef {
+                service,
+                operation,
                 kind: SpanKind::from_i32(*kind),
                 status: StatusCode::from_i32(*status),
                 bucket_start,
@@ -837,11 +931,11 @@ pub fn span_rollups(
                 duration_sum_nanos: sums.sum,
                 duration_min_nanos: sums.min,
                 duration_max_nanos: sums.max,
-                histogram: sums.histogram,
-            });
+                histogram: HistogramRef::Decoded(&sums.histogram),
+            })?;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// One service-graph bucket: calls from `parent` to `child`.

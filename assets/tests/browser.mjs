@@ -1105,7 +1105,7 @@ try {
     assert((await page.locator('.promql-input').count()) === 3, 'the three queries are back');
   });
 
-  await check('a reload keeps the queries and the time range', async () => {
+  await check('a reload keeps the queries and the time range; dragging across the chart zooms it', async () => {
     const q = `sum by (http_route) (rate(${seed.metric_counter}[5m]))`;
     await page.goto(`${base}/explore?${new URLSearchParams({ metric: seed.metric_counter, q, lookback: '6h' })}`);
     await chartWith(page, 2);
@@ -1114,6 +1114,20 @@ try {
     assert((await page.getByLabel('PromQL query').inputValue()) === q, 'the query after a reload');
     assert((await page.locator('#m-range').inputValue()) === '6h', 'the range after a reload');
     assert((await page.locator('[data-metric][aria-pressed="true"]').getAttribute('data-metric')) === seed.metric_counter, 'the metric stays picked');
+    // Dragging across the chart zooms the range to what was dragged over.
+    const box = await page.locator('.explore-chart .u-over').boundingBox();
+    const [xMin, xMax] = await page.locator('.explore-chart').evaluate((e) => [Number(e.dataset.xMin), Number(e.dataset.xMax)]);
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.75, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForURL(/start=\d+/);
+    const zoomed = new URL(page.url());
+    const [s, e] = ['start', 'end'].map((k) => Number(zoomed.searchParams.get(k)) / 1000);
+    const expected = [xMin + (xMax - xMin) * 0.5, xMin + (xMax - xMin) * 0.75];
+    assert(Math.abs(s - expected[0]) < (xMax - xMin) * 0.02 && Math.abs(e - expected[1]) < (xMax - xMin) * 0.02, `zoomed to ${s}..${e}, dragged over ${expected}`);
+    assert(zoomed.searchParams.get('q') === q, 'the query stays');
+    await chartWith(page, 2);
   });
 
   await check("the Services and service pages open the explorer on a service's span metrics", async () => {

@@ -130,3 +130,10 @@ export function queryLabel(query: string, index: number): string {
   if (quantile) return `p${Number((Number(quantile[1]) * 100).toPrecision(4))}`;
   return `#${index + 1}`;
 }
+
+/** Whether a query answers in its exemplars' unit, so they can share its
+ * axis: a histogram's quantiles (exemplars are observations) or a series
+ * as it is, but not a rate (exemplars of a counter are counts). */
+export function exemplarsFit(query: string): boolean {
+  return /\bhistogram_quantile\s*\(/.test(query) || !/\b(rate|irate|increase|delta|idelta|deriv)\s*\(/.test(query);
+}

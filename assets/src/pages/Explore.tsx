@@ -4,13 +4,13 @@
 // PromQL; the queries chart over the page's time range through the
 // Prometheus API, with the exemplars as dots that open their traces. The
 // URL holds the metric, the queries and the range.
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
 import { ApiError, useResource } from '../lib/api';
 import { PALETTE } from '../lib/colors';
 import { formatCount, formatLocal, plural } from '../lib/format';
 import { matchersOf, setMatcher } from '../lib/matchers';
-import { defaultQueries, exploreUrl, metricKind, queryLabel, selectorName, type MetricInfo } from '../lib/promql';
+import { defaultQueries, exemplarsFit, exploreUrl, metricKind, queryLabel, selectorName, type MetricInfo } from '../lib/promql';
 import {
   metricNames,
   queryExemplars,
@@ -335,11 +335,26 @@ function placeExemplars(u: uPlot, exemplars: Exemplar[]) {
   if (element) element.dataset.exemplars = String(dots.length);
 }
 
-function MetricsChart({ queries, outcomes, exemplars, bounds }: { queries: string[]; outcomes: Outcome[]; exemplars: Exemplar[]; bounds: [number, number] }) {
+function MetricsChart({
+  queries,
+  outcomes,
+  exemplars,
+  bounds,
+  onZoom,
+}: {
+  queries: string[];
+  outcomes: Outcome[];
+  exemplars: Exemplar[];
+  bounds: [number, number];
+  onZoom: (range: TimeRange) => void;
+}) {
   const aligned = useMemo(() => align(queries, outcomes), [outcomes]);
   const dots = useMemo(() => thin(exemplars.filter((e) => e.time * 1000 >= bounds[0] && e.time * 1000 <= bounds[1])), [exemplars, bounds[0], bounds[1]]);
   const data = useMemo<uPlot.AlignedData>(() => [aligned.times, ...aligned.lines.map((line) => line.values)], [aligned, dots]);
   const { lines, hidden } = aligned;
+  // The chart keeps its options until its data changes: zoom with the page's latest state.
+  const onZoomRef = useRef(onZoom);
+  onZoomRef.current = onZoom;
   if (lines.length === 0) {
     return (
       <div class="empty-inline" role="status" data-testid="explore-empty">
@@ -354,7 +369,7 @@ function MetricsChart({ queries, outcomes, exemplars, bounds }: { queries: strin
         <h2>{plural(lines.length, 'series', 'series')}</h2>
         <span class="muted small">
           {hidden > 0 && `${hidden} more not drawn · `}
-          {dots.length > 0 && `${plural(dots.length, 'exemplar')}: click a dot to open its trace`}
+          drag to zoom{dots.length > 0 && ` · ${plural(dots.length, 'exemplar')}: click a dot to open its trace`}
         </span>
       </div>
       <Chart
@@ -364,7 +379,7 @@ function MetricsChart({ queries, outcomes, exemplars, bounds }: { queries: strin
         data={data}
         options={(theme) => ({
           legend: { show: true, live: true },
-          cursor: { drag: { x: false, y: false }, points: { size: 6 } },
+          cursor: { drag: { x: true, y: false, setScale: false }, points: { size: 6 } },
           scales: {
             x: { time: true, range: () => [low, high] },
             y: {
@@ -387,7 +402,19 @@ function MetricsChart({ queries, outcomes, exemplars, bounds }: { queries: strin
               value: (_u: uPlot, v: number | null) => (v == null ? '–' : formatValue(v)),
             })),
           ],
-          hooks: { draw: [(u: uPlot) => placeExemplars(u, dots)] },
+          hooks: {
+            draw: [(u: uPlot) => placeExemplars(u, dots)],
+            // Dragging across the chart zooms the page's range to that span.
+            setSelect: [
+              (u: uPlot) => {
+                if (u.select.width < 3) return;
+                const from = u.posToVal(u.select.left, 'x') * 1000;
+                const to = u.posToVal(u.select.left + u.select.width, 'x') * 1000;
+                u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+                onZoomRef.current({ start: Math.round(from), end: Math.round(to) });
+              },
+            ],
+          },
         })}
       />
     </section>
@@ -435,7 +462,9 @@ export function ExplorePage({ query }: { query: URLSearchParams }) {
   const exemplars = useResource<Exemplar[]>(
     state.queries.length
       ? (signal) =>
-          Promise.all(state.queries.map((q) => queryExemplars(q, bounds[0], bounds[1], signal).catch((): Exemplar[] => []))).then((all) =>
+          Promise.all(
+            state.queries.filter(exemplarsFit).map((q) => queryExemplars(q, bounds[0], bounds[1], signal).catch((): Exemplar[] => [])),
+          ).then((all) =>
             unique(all.flat()),
           )
       : null,
@@ -493,7 +522,7 @@ export function ExplorePage({ query }: { query: URLSearchParams }) {
             <Loading label="Running the queries…" />
           ) : outcomes.every((o) => 'error' in o) ? null : (
             <>
-              <MetricsChart queries={state.queries} outcomes={outcomes} exemplars={exemplars.data ?? []} bounds={bounds} />
+              <MetricsChart queries={state.queries} outcomes={outcomes} exemplars={exemplars.data ?? []} bounds={bounds} onZoom={(range) => go({ ...state, range })} />
               <p class="muted small explore-foot">
                 Step {step} s over the range
                 <ZoomOutButton range={state.range} anchor={anchor} onRange={(range) => go({ ...state, range })} />

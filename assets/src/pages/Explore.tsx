@@ -138,7 +138,9 @@ function LabelFilters({ metric, state, bounds }: { metric: MetricInfo; state: St
         const chosen = current.get(label) ?? '';
         return (
           <div class="field field-narrow" key={label}>
-            <label for={`lf-${label}`}>{label}</label>
+            <label for={`lf-${label}`} title={label}>
+              {label}
+            </label>
             <select
               id={`lf-${label}`}
               data-label={label}

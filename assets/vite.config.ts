@@ -24,6 +24,7 @@ export default defineConfig({
       '/api': process.env.LOOKOUT_URL ?? 'http://127.0.0.1:4318',
       '/health': process.env.LOOKOUT_URL ?? 'http://127.0.0.1:4318',
       '/metrics': process.env.LOOKOUT_URL ?? 'http://127.0.0.1:4318',
+      '/prometheus': process.env.LOOKOUT_URL ?? 'http://127.0.0.1:4318',
     },
   },
 });

@@ -17,6 +17,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lookout::app::RunningApp;
 use lookout::config::Config;
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{
+    exemplar, metric::Data, number_data_point, AggregationTemporality, Exemplar, Histogram,
+    HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message as _;
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
@@ -520,6 +530,165 @@ fn expected_edges(spans: &Spans) -> Vec<Value> {
         .collect()
 }
 
+/// The OTLP metrics the explorer is checked on: their Prometheus names,
+/// a counter's series labels, and the exemplar's trace.
+struct SeededMetrics {
+    counter: String,
+    histogram: String,
+    counter_routes: Vec<String>,
+}
+
+/// Seconds between the seeded metric points, and how far back they go.
+const METRIC_INTERVAL_MS: u64 = 15_000;
+const METRIC_MINUTES: u64 = 30;
+/// The seeded duration histogram's bounds (ms), and what every interval
+/// adds to each bucket: p50 in (10, 50], p95 in (100, 250], p99 in (250, 500].
+const DURATION_BOUNDS: [f64; 6] = [10.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
+const DURATION_STEP: [u64; 7] = [30, 50, 12, 5, 3, 0, 0];
+
+fn kv(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+/// Exports, through `POST /v1/metrics` as protobuf, a monotonic
+/// cumulative request counter with three series and a duration histogram
+/// over the last half hour at 15 s, the histogram with an exemplar that
+/// carries `exemplar_trace` (a seeded trace) at `exemplar_at`.
+fn seed_metrics(
+    client: &Client,
+    base: &str,
+    now: u64,
+    exemplar_trace: &str,
+    exemplar_at: u64,
+) -> SeededMetrics {
+    let interval = METRIC_INTERVAL_MS * MS;
+    let first = (now - METRIC_MINUTES * 60_000 * MS) / interval * interval;
+    let start = first - interval;
+    let times: Vec<u64> = (0..)
+        .map(|i| first + i * interval)
+        .take_while(|t| *t < now)
+        .collect();
+    let routes = [
+        ("/cart", "200", 2.0),
+        ("/checkout", "200", 5.0),
+        ("/checkout", "500", 0.5),
+    ];
+    let counter_points = routes
+        .iter()
+        .flat_map(|(route, status, per_interval)| {
+            times.iter().enumerate().map(move |(i, t)| NumberDataPoint {
+                attributes: vec![
+                    kv("http.route", route),
+                    kv("http.response.status_code", status),
+                ],
+                start_time_unix_nano: start,
+                time_unix_nano: *t,
+                value: Some(number_data_point::Value::AsDouble(
+                    per_interval * (i as f64 + 1.0),
+                )),
+                ..Default::default()
+            })
+        })
+        .collect();
+    let trace_id = hex::decode(exemplar_trace).expect("a hex trace id");
+    let histogram_points = times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let n = i as u64 + 1;
+            let bucket_counts: Vec<u64> = DURATION_STEP.iter().map(|c| c * n).collect();
+            let mut point = HistogramDataPoint {
+                attributes: vec![kv("http.route", "/checkout")],
+                start_time_unix_nano: start,
+                time_unix_nano: *t,
+                count: bucket_counts.iter().sum(),
+                sum: Some(40.0 * (bucket_counts.iter().sum::<u64>() as f64)),
+                bucket_counts,
+                explicit_bounds: DURATION_BOUNDS.to_vec(),
+                ..Default::default()
+            };
+            // The exemplar rides on the first point at or after its span.
+            if *t >= exemplar_at && *t < exemplar_at + interval {
+                point.exemplars = vec![Exemplar {
+                    time_unix_nano: exemplar_at,
+                    value: Some(exemplar::Value::AsDouble(250.0)),
+                    trace_id: trace_id.clone(),
+                    ..Default::default()
+                }];
+            }
+            point
+        })
+        .collect();
+    let request = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource {
+                attributes: vec![
+                    kv("service.name", "checkout-api"),
+                    kv("service.instance.id", "pod-1"),
+                ],
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![
+                    Metric {
+                        name: "http.server.requests".into(),
+                        description: "HTTP requests handled".into(),
+                        data: Some(Data::Sum(Sum {
+                            data_points: counter_points,
+                            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                            is_monotonic: true,
+                        })),
+                        ..Default::default()
+                    },
+                    Metric {
+                        name: "http.server.duration".into(),
+                        description: "HTTP request durations".into(),
+                        unit: "ms".into(),
+                        data: Some(Data::Histogram(Histogram {
+                            data_points: histogram_points,
+                            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                        })),
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let response = client
+        .post(format!("{base}/v1/metrics"))
+        .header("content-type", "application/x-protobuf")
+        .body(request.encode_to_vec())
+        .send()
+        .expect("POST /v1/metrics");
+    assert!(
+        response.status().is_success(),
+        "metric export: {}",
+        response.status()
+    );
+    let answer = ExportMetricsServiceResponse::decode(
+        response.bytes().expect("metric export answer").as_ref(),
+    )
+    .unwrap_or_default();
+    let rejected = answer.partial_success.map_or(0, |p| p.rejected_data_points);
+    assert_eq!(rejected, 0, "metric points refused");
+    SeededMetrics {
+        counter: "http_server_requests_total".into(),
+        histogram: "http_server_duration_milliseconds".into(),
+        counter_routes: routes
+            .iter()
+            .map(|(route, _, _)| route.to_string())
+            .collect(),
+    }
+}
+
 fn seed(client: &Client, base: &str) -> Seed {
     let now = now_nanos();
     let mut ids = Ids(now);
@@ -784,6 +953,9 @@ fn seed(client: &Client, base: &str) -> Seed {
         "ingest answer: {body}"
     );
 
+    // The checkout span (250 ms) is the duration histogram's exemplar.
+    let metrics = seed_metrics(client, base, now, &checkout, t0);
+
     // The error is at a byte offset past a two-byte character: the caret
     // must count characters.
     let bad_query = "café AND";
@@ -831,6 +1003,9 @@ fn seed(client: &Client, base: &str) -> Seed {
             "critical_spans": critical.on_path,
             "critical_off": critical.off_path,
             "critical_names": critical.names,
+            "metric_counter": metrics.counter,
+            "metric_histogram": metrics.histogram,
+            "metric_routes": metrics.counter_routes,
         }),
     }
 }

@@ -11,32 +11,40 @@ import { ServicesPage } from './pages/Services';
 import { ServicePage } from './pages/Service';
 import { VERSION } from './lib/version';
 import { ErrorBox, Loading } from './components/common';
-import type { ServiceMapPage as ServiceMapPageType } from './pages/ServiceMap';
+import type { ComponentType } from 'preact';
 
-// The service map brings a graph layout library: loaded when first opened.
-type MapModule = { ServiceMapPage: typeof ServiceMapPageType };
-let mapModule: Promise<MapModule> | null = null;
-const loadMap = () => (mapModule ??= import('./pages/ServiceMap'));
-
-function LazyServiceMap({ query }: { query: URLSearchParams }) {
-  const [loaded, setLoaded] = useState<MapModule | null>(null);
-  const [error, setError] = useState<Error | null>(null);
-  useEffect(() => {
-    loadMap().then(setLoaded, (e: Error) => {
-      mapModule = null;
-      setError(e);
-    });
-  }, []);
-  if (error) return <div class="page"><ErrorBox error={error} title="Could not load the service map" onRetry={() => location.reload()} /></div>;
-  if (!loaded) return <div class="page"><Loading label="Loading the service map…" /></div>;
-  return <loaded.ServiceMapPage query={query} />;
+/** A page whose module is a chunk of its own, loaded when first opened:
+ * the service map brings a graph layout library, the metrics explorer
+ * is only needed by those who open it. */
+function lazyPage<M, P extends object>(load: () => Promise<M>, pick: (module: M) => ComponentType<P>, what: string) {
+  let loading: Promise<M> | null = null;
+  return function LazyPage(props: P) {
+    const [loaded, setLoaded] = useState<{ module: M } | null>(null);
+    const [error, setError] = useState<Error | null>(null);
+    useEffect(() => {
+      (loading ??= load()).then(
+        (module) => setLoaded({ module }),
+        (e: Error) => {
+          loading = null;
+          setError(e);
+        },
+      );
+    }, []);
+    if (error) return <div class="page"><ErrorBox error={error} title={`Could not load ${what}`} onRetry={() => location.reload()} /></div>;
+    if (!loaded) return <div class="page"><Loading label={`Loading ${what}…`} /></div>;
+    const Page = pick(loaded.module);
+    return <Page {...props} />;
+  };
 }
 
+const LazyServiceMap = lazyPage(() => import('./pages/ServiceMap'), (m) => m.ServiceMapPage, 'the service map');
+const LazyExplore = lazyPage(() => import('./pages/Explore'), (m) => m.ExplorePage, 'the metrics explorer');
 
 const NAV = [
   { path: '/traces', label: 'Traces', key: 't' },
   { path: '/services', label: 'Services', key: 'v' },
   { path: '/map', label: 'Map', key: 'm' },
+  { path: '/explore', label: 'Metrics', key: 'x' },
   { path: '/logs', label: 'Logs', key: 'l' },
   { path: '/system', label: 'System', key: 's' },
 ];
@@ -85,6 +93,7 @@ const SHORTCUTS: [string, [string, string][]][] = [
       ['g t', 'go to Traces'],
       ['g v', 'go to Services'],
       ['g m', 'go to the service map'],
+      ['g x', 'go to Metrics (the explorer)'],
       ['g l', 'go to Logs'],
       ['g s', 'go to System'],
       ['Esc', 'close a dialog or menu'],
@@ -164,6 +173,7 @@ function Route({ path, query }: { path: string; query: URLSearchParams }) {
   const service = /^\/services\/([^/]+)\/?$/.exec(path);
   if (service) return <ServicePage service={decodeURIComponent(service[1])} query={query} />;
   if (path === '/map' || path === '/map/') return <LazyServiceMap query={query} />;
+  if (path === '/explore' || path === '/explore/') return <LazyExplore query={query} />;
   if (path === '/logs' || path === '/logs/') return <LogsPage query={query} />;
   if (path === '/system' || path === '/system/') return <SystemPage />;
   return (
@@ -171,7 +181,7 @@ function Route({ path, query }: { path: string; query: URLSearchParams }) {
       <div class="empty-state">
         <h2>Page not found</h2>
         <p>
-          There is no page at <code>{path}</code>. Go to <a href="/traces">Traces</a>, <a href="/services">Services</a>, <a href="/logs">Logs</a> or{' '}
+          There is no page at <code>{path}</code>. Go to <a href="/traces">Traces</a>, <a href="/services">Services</a>, <a href="/explore">Metrics</a>, <a href="/logs">Logs</a> or{' '}
           <a href="/system">System</a>.
         </p>
       </div>
@@ -189,7 +199,7 @@ export function App() {
     document.title = section ? `${section.label} · lookout` : 'lookout';
   }, [path]);
 
-  // Keyboard: "/" focuses the page's search field, "g" then t/v/l/s switches page.
+  // Keyboard: "/" focuses the page's search field, "g" then t/v/m/x/l/s switches page.
   useEffect(() => {
     let pendingG = 0;
     const onKey = (event: KeyboardEvent) => {

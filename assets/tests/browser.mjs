@@ -984,6 +984,181 @@ try {
     await page.screenshot({ path: join(shots, 'system.png'), fullPage: true });
   });
 
+  // The metrics explorer (/explore), on the seeded OTLP counter and
+  // histogram and the span-derived series.
+  /** The legend's series names (the first row is the time). */
+  const legendLabels = async (p) => (await p.locator('.explore-chart .u-legend .u-series .u-label').allInnerTexts()).slice(1);
+  /** Waits until the explorer's chart draws `n` series; returns its dataset. */
+  const chartWith = async (p, n) => {
+    await p.waitForFunction((count) => document.querySelector('.explore-chart')?.dataset.series === String(count), n);
+    return p.locator('.explore-chart').evaluate((e) => ({ ...e.dataset }));
+  };
+
+  await check('the System page links into the metrics explorer, which lists the metrics', async () => {
+    await page.goto(`${base}/system`);
+    await page.getByTestId('explore-metrics').click();
+    await page.waitForURL((url) => url.pathname === '/explore');
+    assert((await page.locator('.nav-link[aria-current="page"]').innerText()) === 'Metrics', 'Metrics is the current section');
+    await page.locator(`[data-metric="${seed.metric_counter}"]`).waitFor();
+    for (const name of [seed.metric_histogram, 'traces_span_metrics_calls_total', 'traces_span_metrics_duration_milliseconds']) {
+      assert((await page.locator(`[data-metric="${name}"]`).count()) === 1, `${name} is listed`);
+    }
+    const item = await page.locator(`[data-metric="${seed.metric_counter}"]`).innerText();
+    assert(/counter/.test(item) && /HTTP requests handled/.test(item), `the counter's type and help: ${item}`);
+    // The search narrows the list.
+    await page.getByLabel('Search metrics').fill('duration');
+    await page.waitForFunction(() => !document.querySelector('[data-metric="http_server_requests_total"]'));
+    assert((await page.locator(`[data-metric="${seed.metric_histogram}"]`).count()) === 1, 'the histogram matches "duration"');
+    await page.getByLabel('Search metrics').fill('');
+    // /metrics is still lookout's own Prometheus exposition.
+    const own = await fetch(`${base}/metrics`);
+    assert(own.status === 200 && /lookout_ingested_spans_total/.test(await own.text()), '/metrics is the exposition');
+  });
+
+  await check('picking the counter charts its per-second rate, a line per series, the legend naming their labels', async () => {
+    const answer = await answerTo(page, '/prometheus/api/v1/query_range', () => page.locator(`[data-metric="${seed.metric_counter}"]`).click());
+    assert(answer.url.searchParams.get('query') === `rate(${seed.metric_counter}[5m])`, `query ${answer.url.searchParams.get('query')}`);
+    const [start, end, step] = ['start', 'end', 'step'].map((k) => Number(answer.url.searchParams.get(k)));
+    assert((end - start) / step <= 1001, `${(end - start) / step} points per series (step ${step} s)`);
+    assert(answer.body.data.result.length === 3, `${answer.body.data.result.length} series answered`);
+    const d = await chartWith(page, 3);
+    assert(Number(d.count) > 100 && Number(d.count) <= 1001, `${d.count} points drawn`);
+    assert(Number(d.yMax) > 0, `y axis up to ${d.yMax}`);
+    assert((await page.getByLabel('PromQL query').inputValue()) === `rate(${seed.metric_counter}[5m])`, 'the query box shows the query');
+    assert(new URL(page.url()).searchParams.get('q') === `rate(${seed.metric_counter}[5m])`, `URL ${page.url()}`);
+    const labels = await legendLabels(page);
+    assert(labels.length === 3, `legend: ${labels.join(' | ')}`);
+    for (const route of seed.metric_routes) assert(labels.some((l) => l.includes(`http_route="${route}"`)), `legend names ${route}: ${labels.join(' | ')}`);
+    assert(labels.every((l) => l.includes('job="checkout-api"')), `legend names the job: ${labels.join(' | ')}`);
+    // Hovering the plot shows each line's value there: lines are drawn.
+    const box = await page.locator('.explore-chart .u-over').boundingBox();
+    await page.mouse.move(box.x + box.width * 0.85, box.y + box.height / 2);
+    const values = await page.locator('.explore-chart .u-legend .u-series .u-value').allInnerTexts();
+    assert(values.slice(1).every((v) => Number(v) > 0), `values at the cursor: ${values.join(', ')}`);
+  });
+
+  await check('a label filter puts its matcher into the query and narrows the chart', async () => {
+    const filter = page.locator('select[data-label="http_route"]');
+    await filter.waitFor();
+    await filter.selectOption('/cart');
+    await page.waitForURL(/q=/);
+    await chartWith(page, 1);
+    const query = await page.getByLabel('PromQL query').inputValue();
+    assert(query === `rate(${seed.metric_counter}{http_route="/cart"}[5m])`, `query ${query}`);
+    assert((await legendLabels(page))[0].includes('http_route="/cart"'), 'the one line is /cart');
+    await filter.selectOption('');
+    await chartWith(page, 3);
+    assert((await page.getByLabel('PromQL query').inputValue()) === `rate(${seed.metric_counter}[5m])`, 'the matcher is gone again');
+  });
+
+  await check("a bad query shows the server's message under the box, and the page stays usable", async () => {
+    const bad = `rate(${seed.metric_counter}[5m]`;
+    const expected = await (await fetch(`${base}/prometheus/api/v1/query?${new URLSearchParams({ query: bad })}`)).json();
+    assert(expected.status === 'error' && expected.errorType === 'bad_data', JSON.stringify(expected));
+    await page.getByLabel('PromQL query').fill(bad);
+    await page.getByLabel('PromQL query').press('Enter');
+    const error = page.getByTestId('query-error');
+    await error.waitFor();
+    const shown = await error.innerText();
+    assert(shown.trim() === expected.error.trim(), `shown "${shown}", the server said "${expected.error}"`);
+    assert((await page.getByLabel('PromQL query').getAttribute('aria-invalid')) === 'true', 'the box is marked invalid');
+    assert((await page.locator('.explore-chart').count()) === 0, 'no chart for a failed query');
+    await page.screenshot({ path: join(shots, 'explore-bad-query.png') });
+    // Fixed and run with the button: the chart is back, the error gone.
+    await page.getByLabel('PromQL query').fill(`sum(rate(${seed.metric_counter}[5m]))`);
+    await page.getByTestId('run-query').click();
+    await chartWith(page, 1);
+    assert((await error.count()) === 0, 'the error is gone');
+    // A query with no series says so.
+    await page.getByLabel('PromQL query').fill(`${seed.metric_counter}{http_route="/nowhere"}`);
+    await page.getByLabel('PromQL query').press('Enter');
+    await page.getByTestId('explore-empty').waitFor();
+    assert(/no data in this range/i.test(await page.getByTestId('explore-empty').innerText()), 'the empty state');
+  });
+
+  await check('picking the histogram charts p50, p95 and p99, with exemplar dots', async () => {
+    await page.locator(`[data-metric="${seed.metric_histogram}"]`).click();
+    const d = await chartWith(page, 3);
+    const queries = await page.locator('.promql-input').evaluateAll((inputs) => inputs.map((i) => i.value));
+    const expected = [0.5, 0.95, 0.99].map((q) => `histogram_quantile(${q}, sum by (le) (rate(${seed.metric_histogram}_bucket[5m])))`);
+    assert(JSON.stringify(queries) === JSON.stringify(expected), `queries ${JSON.stringify(queries)}`);
+    const labels = await legendLabels(page);
+    assert(JSON.stringify(labels) === JSON.stringify(['p50', 'p95', 'p99']), `legend ${labels.join(' | ')}`);
+    // p95 and p99 fall in (100, 500] ms as seeded; the exemplar (250) is on the plot.
+    assert(Number(d.yMax) > 250 && Number(d.yMax) < 1000, `y axis up to ${d.yMax}`);
+    const box = await page.locator('.explore-chart .u-over').boundingBox();
+    await page.mouse.move(box.x + box.width * 0.85, box.y + box.height / 2);
+    const values = (await page.locator('.explore-chart .u-legend .u-series .u-value').allInnerTexts()).slice(1).map(Number);
+    assert(values[0] > 10 && values[0] <= 50 && values[1] > 100 && values[1] <= 250 && values[2] > 250 && values[2] <= 500, `p50, p95, p99 at the cursor: ${values.join(', ')}`);
+    await page.locator(`.exemplar[data-trace-id="${seed.checkout_trace}"]`).waitFor();
+    await page.screenshot({ path: join(shots, 'explore.png'), fullPage: true });
+  });
+
+  await check("clicking an exemplar dot opens its trace; Back returns to the same queries", async () => {
+    const url = page.url();
+    await page.locator(`.exemplar[data-trace-id="${seed.checkout_trace}"]`).click();
+    await page.waitForURL(`**/traces/${seed.checkout_trace}`);
+    await page.locator('.wf-row').first().waitFor();
+    await page.goBack();
+    await page.waitForURL(url);
+    await chartWith(page, 3);
+    assert((await page.locator('.promql-input').count()) === 3, 'the three queries are back');
+  });
+
+  await check('a reload keeps the queries and the time range; dragging across the chart zooms it', async () => {
+    const q = `sum by (http_route) (rate(${seed.metric_counter}[5m]))`;
+    await page.goto(`${base}/explore?${new URLSearchParams({ metric: seed.metric_counter, q, lookback: '6h' })}`);
+    await chartWith(page, 2);
+    await page.reload();
+    await chartWith(page, 2);
+    assert((await page.getByLabel('PromQL query').inputValue()) === q, 'the query after a reload');
+    assert((await page.locator('#m-range').inputValue()) === '6h', 'the range after a reload');
+    assert((await page.locator('[data-metric][aria-pressed="true"]').getAttribute('data-metric')) === seed.metric_counter, 'the metric stays picked');
+    // Dragging across the chart zooms the range to what was dragged over.
+    const box = await page.locator('.explore-chart .u-over').boundingBox();
+    const [xMin, xMax] = await page.locator('.explore-chart').evaluate((e) => [Number(e.dataset.xMin), Number(e.dataset.xMax)]);
+    // The seeded half hour is the last twelfth of the 6 h range.
+    const [from, to] = [0.9, 0.97];
+    const answer = await answerTo(page, '/prometheus/api/v1/query_range', async () => {
+      await page.mouse.move(box.x + box.width * from, box.y + box.height / 2);
+      await page.mouse.down();
+      await page.mouse.move(box.x + box.width * to, box.y + box.height / 2, { steps: 5 });
+      await page.mouse.up();
+    });
+    const zoomed = new URL(page.url());
+    const [s, e] = ['start', 'end'].map((k) => Number(zoomed.searchParams.get(k)) / 1000);
+    const expected = [xMin + (xMax - xMin) * from, xMin + (xMax - xMin) * to];
+    assert(Math.abs(s - expected[0]) < (xMax - xMin) * 0.02 && Math.abs(e - expected[1]) < (xMax - xMin) * 0.02, `zoomed to ${s}..${e}, dragged over ${expected}`);
+    assert(zoomed.searchParams.get('q') === q && answer.url.searchParams.get('query') === q, 'the query stays');
+    assert(Number(answer.url.searchParams.get('end')) - Number(answer.url.searchParams.get('start')) < (e - s) * 1.1, `asked for ${answer.url.search}`);
+    await page.waitForFunction((start) => Math.abs(Number(document.querySelector('.explore-chart')?.dataset.xMin) - start) < 1, s);
+  });
+
+  await check("the Services and service pages open the explorer on a service's span metrics", async () => {
+    await page.goto(`${base}/services`);
+    await page.getByTestId('explore-services').click();
+    await page.waitForURL((url) => url.pathname === '/explore');
+    // One line per service with spans (of any kind), the shop among them.
+    await page.waitForFunction(() => Number(document.querySelector('.explore-chart')?.dataset.series) >= 1);
+    const services = await legendLabels(page);
+    assert(services.includes(`{service_name="${seed.shop}"}`), `legend ${services.join(' | ')}`);
+    await page.goto(`${base}/services/${seed.shop}`);
+    await page.getByTestId('explore-calls').click();
+    await page.waitForURL((url) => url.pathname === '/explore');
+    await chartWith(page, 1);
+    const calls = await page.getByLabel('PromQL query').inputValue();
+    assert(calls === `sum by (service_name) (rate(traces_span_metrics_calls_total{service_name="${seed.shop}"}[5m]))`, `query ${calls}`);
+    assert((await legendLabels(page))[0] === `{service_name="${seed.shop}"}`, 'the line is the service');
+    await page.goBack();
+    await page.getByTestId('explore-durations').click();
+    await page.waitForURL((url) => url.pathname === '/explore');
+    const durations = await chartWith(page, 3);
+    assert(Number(durations.yMax) > 0, `durations up to ${durations.yMax}`);
+    const filter = page.locator('select[data-label="service_name"]');
+    await filter.waitFor();
+    assert((await filter.inputValue()) === seed.shop, 'the service filter shows the service');
+  });
+
   await check('the Services page lists the services with entry spans, their requests and error rates', async () => {
     await page.goto(`${base}/services`);
     await page.locator('.red-table tbody tr[data-row]').first().waitFor();
@@ -1397,6 +1572,10 @@ try {
       }],
       ['map', `/map`, (p) => p.getByTestId('service-map').waitFor()],
       ['trace-critical', `/traces/${seed.critical_trace}`, (p) => p.locator('.wf-row[data-critical="true"]').first().waitFor()],
+      ['explore', `/explore?${new URLSearchParams([['metric', seed.metric_histogram], ...[0.5, 0.95, 0.99].map((q) => ['q', `histogram_quantile(${q}, sum by (le) (rate(${seed.metric_histogram}_bucket[5m])))`])])}`, async (p) => {
+        await p.waitForFunction(() => document.querySelector('.explore-chart')?.dataset.series === '3');
+        await p.locator('[data-metric]').first().waitFor();
+      }],
       ['service', `/services/${seed.shop}`, async (p) => {
         await p.locator('.latency-chart canvas').first().waitFor();
         await p.locator('.red-table tbody tr[data-row]').first().waitFor();
@@ -1415,7 +1594,7 @@ try {
           const background = await shot.evaluate(() => getComputedStyle(document.body).backgroundColor);
           const dark = (/\d+/.exec(background)?.[0] ?? 255) < 100;
           assert(dark === (scheme === 'dark'), `${name} ${scheme} background ${background}`);
-          await shot.screenshot({ path: join(shots, `${name}-${width}-${scheme}.png`), fullPage: ['trace', 'system', 'services', 'service', 'map'].includes(name) });
+          await shot.screenshot({ path: join(shots, `${name}-${width}-${scheme}.png`), fullPage: ['trace', 'system', 'services', 'service', 'map', 'explore'].includes(name) });
         }
       }
       await shot.context().close();

@@ -54,13 +54,15 @@ export function timeAxis(theme: ChartTheme): uPlot.Axis {
  * when times are shown in UTC. */
 const utcDate = (seconds: number) => uPlot.tzDate(new Date(seconds * 1000), 'Etc/UTC');
 
-/** Describes what the chart draws on its element (`data-count`, the x and
+/** Describes what the chart draws on its element (`data-count`,
+ * `data-series` (lines, the x series not counted), the x and
  * y scale bounds in the chart's units, `data-y-log`): read by the browser
  * tests and handy when debugging, as the canvas itself says nothing. */
 function describe(u: uPlot) {
   const element = u.root.parentElement;
   if (!element) return;
   element.dataset.count = String(u.data[0]?.length ?? 0);
+  element.dataset.series = String(u.series.length - 1);
   element.dataset.xMin = String(u.scales.x.min);
   element.dataset.xMax = String(u.scales.x.max);
   element.dataset.yMin = String(u.scales.y?.min);

@@ -175,6 +175,10 @@ async function request(path: string, params: Params, signal?: AbortSignal, ok: n
       message = body.error.message;
       code = body.error.code ?? code;
       position = errorPosition(body.error);
+    } else if (body?.status === 'error' && typeof body.error === 'string') {
+      // The Prometheus API's shape: `{"status": "error", "errorType": "bad_data", "error": "…"}`.
+      message = body.error;
+      code = typeof body.errorType === 'string' ? body.errorType : code;
     }
   } catch {
     // Not JSON: keep the status line.

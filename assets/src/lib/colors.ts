@@ -1,7 +1,8 @@
 // Stable colours per service and per log severity, readable on light and
 // dark backgrounds alike.
 
-const PALETTE = [
+/** Distinct colours, in order: services hash into it, chart series take it in turn. */
+export const PALETTE = [
   '#4e79a7', '#f28e2b', '#59a14f', '#b07aa1', '#76b7b2',
   '#edc948', '#ff9da7', '#9c755f', '#7a8fd6', '#4fb39a',
   '#d37295', '#a0cbe8',

@@ -7,6 +7,7 @@ import { getJson, useResource, type RedPoint, type SummaryGroup } from '../lib/a
 import { serviceColor } from '../lib/colors';
 import { formatCount, formatDuration, formatLocal, formatPercent, plural } from '../lib/format';
 import { formatRequestRate, mergeKinds, minDurationFilter, redSeries, stepFor, stepTracesUrl } from '../lib/metrics';
+import { exploreMetricUrl, quoteLabel } from '../lib/promql';
 import { rangeFromQuery, rangeParams, rangeQuery, refreshMs, resolveRange, type TimeRange } from '../lib/range';
 import { backLink, href, navigate } from '../lib/router';
 import { searchAnchor, useAutoRefresh } from '../lib/search';
@@ -262,6 +263,19 @@ export function ServicePage({ service, query }: { service: string; query: URLSea
           </h1>
         </div>
         {summary.data && <Totals groups={summary.data[0].groups} />}
+      </div>
+      <div class="toolbar explore-links">
+        <span class="muted small">Explore in Metrics:</span>
+        <a class="btn btn-small" data-testid="explore-calls" href={exploreMetricUrl('traces_span_metrics_calls_total', `service_name=${quoteLabel(service)}`, state.range)}>
+          Call rate
+        </a>
+        <a
+          class="btn btn-small"
+          data-testid="explore-durations"
+          href={exploreMetricUrl('traces_span_metrics_duration_milliseconds', `service_name=${quoteLabel(service)}`, state.range)}
+        >
+          Duration percentiles
+        </a>
       </div>
       <RangeControls
         range={state.range}

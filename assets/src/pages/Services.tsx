@@ -5,6 +5,7 @@ import { getJson, useResource, type SummaryGroup } from '../lib/api';
 import { serviceColor } from '../lib/colors';
 import { plural } from '../lib/format';
 import { mergeKinds, redSeries, stepFor, type RedRow } from '../lib/metrics';
+import { exploreMetricUrl } from '../lib/promql';
 import { rangeFromQuery, rangeParams, rangeQuery, refreshMs, resolveRange, type TimeRange } from '../lib/range';
 import { href, navigate } from '../lib/router';
 import { searchAnchor, useAutoRefresh } from '../lib/search';
@@ -75,9 +76,14 @@ export function ServicesPage({ query }: { query: URLSearchParams }) {
     <div class="page">
       <div class="page-head">
         <h1>Services</h1>
-        <a class="btn btn-small" href={href('/map', rangeQuery(state.range))} data-testid="open-map">
-          Service map
-        </a>
+        <div class="toolbar">
+          <a class="btn btn-small" href={exploreMetricUrl('traces_span_metrics_calls_total', '', state.range)} data-testid="explore-services">
+            Explore span metrics
+          </a>
+          <a class="btn btn-small" href={href('/map', rangeQuery(state.range))} data-testid="open-map">
+            Service map
+          </a>
+        </div>
       </div>
       <RangeControls
         range={state.range}

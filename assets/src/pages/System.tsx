@@ -281,6 +281,9 @@ export function SystemPage() {
           <button type="button" class="btn btn-small" onClick={refresh}>
             Refresh now
           </button>
+          <a class="btn btn-small" href="/explore" data-testid="explore-metrics">
+            Explore metrics
+          </a>
         </div>
       </div>
 

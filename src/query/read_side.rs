@@ -131,13 +131,16 @@ impl ReadSide {
         Ok(labels)
     }
 
-    /// Every metric family with its type, unit, help and series count.
+    /// Every metric family (stored and span-derived) with its type, unit,
+    /// help and series count, by name.
     pub fn metric_families(
         &self,
     ) -> Result<Vec<crate::store::sqlite::metrics::read::FamilyInfo>, QueryError> {
-        Ok(crate::store::sqlite::metrics::read::families(
-            &*self.reads.get()?,
-        )?)
+        let conn = self.reads.get()?;
+        let mut families = crate::store::sqlite::metrics::read::families(&conn)?;
+        families.extend(super::span_series::families(&conn)?);
+        families.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(families)
     }
 
     /// Exemplars of the series matching `matchers` in `[start, end]`.

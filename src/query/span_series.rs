@@ -19,7 +19,9 @@ use rusqlite::Connection;
 
 use super::promql::{SeriesSource, SourceError};
 use crate::model::metric::{Labels, MatchOp, Matcher, Sample, SeriesSamples, METRIC_NAME};
+use crate::model::metric_batch::MetricType;
 use crate::model::{SpanKind, StatusCode, FIXED_BOUNDS_MS};
+use crate::store::sqlite::metrics::read::FamilyInfo;
 use crate::store::sqlite::read::{self, RollupFilter};
 use crate::store::StoreError;
 
@@ -42,6 +44,55 @@ pub const NAMES: [&str; 6] = [
 
 const MINUTE: i64 = 60;
 const HOUR: i64 = 3_600;
+
+/// The span-derived metric families that have series, described as stored
+/// families are (for `/api/metrics/names` and `/metadata`); `series`
+/// counts every series of the family, a histogram's buckets, sum and count.
+pub fn families(conn: &Connection) -> Result<Vec<FamilyInfo>, StoreError> {
+    let spans = read::span_series_since(conn, 0)?.len() as u64;
+    let edges = read::edge_pairs_since(conn, 0)?.len() as u64;
+    let family = |name: &str, metric_type, unit: &str, help: &str, series| FamilyInfo {
+        name: name.to_string(),
+        metric_type,
+        unit: unit.to_string(),
+        help: help.to_string(),
+        series,
+    };
+    let mut out = Vec::new();
+    if spans > 0 {
+        out.push(family(
+            CALLS,
+            MetricType::Counter,
+            "",
+            "Spans by service, operation, span kind and status, from the stored spans",
+            spans,
+        ));
+        out.push(family(
+            DURATION_BUCKET.trim_end_matches("_bucket"),
+            MetricType::Histogram,
+            "ms",
+            "Span durations by service, operation, span kind and status, from the stored spans",
+            spans * (FIXED_BOUNDS_MS.len() as u64 + 3),
+        ));
+    }
+    if edges > 0 {
+        out.push(family(
+            GRAPH_REQUESTS,
+            MetricType::Counter,
+            "",
+            "Calls between services (client to server), from parent and child spans",
+            edges,
+        ));
+        out.push(family(
+            GRAPH_FAILED,
+            MetricType::Counter,
+            "",
+            "Failed calls between services (client to server)",
+            edges,
+        ));
+    }
+    Ok(out)
+}
 
 /// The names of `NAMES` a selector's `__name__` matchers accept.
 pub fn names_matched(matchers: &[Matcher]) -> Vec<&'static str> {

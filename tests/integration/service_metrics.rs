@@ -652,8 +652,35 @@ fn span_derived_prometheus_series_count_the_spans() {
     let server = TestServer::start();
     let hour = 3_600 * SECOND_NS;
     let origin = (now_nanos() / hour - 4) * hour;
+    let (_, names) = server.get_query("/api/metrics/names", &[]);
+    assert_eq!(
+        names["metrics"],
+        serde_json::json!([]),
+        "no spans, no series"
+    );
     let spans = corpus(origin);
     export(&server, &spans);
+    // The span-derived families are listed with the stored ones.
+    let (_, names) = server.get_query("/api/metrics/names", &[]);
+    let listed: Vec<(&str, &str)> = names["metrics"]
+        .as_array()
+        .expect("metrics")
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap_or(""),
+                m["type"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("traces_span_metrics_calls_total", "counter"),
+            ("traces_span_metrics_duration_milliseconds", "histogram")
+        ],
+        "{names}"
+    );
     // Times across hour boundaries: before them the series are read from
     // hour rollups, after them from minutes.
     for offset_seconds in [

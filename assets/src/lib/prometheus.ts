@@ -1,14 +1,13 @@
 // The Prometheus-compatible API (`/prometheus/api/v1/…`, docs/API.md) as
-// the metrics explorer reads it: metric names (with the span-derived
-// series), range queries with a step that keeps them under a thousand
+// the metrics explorer reads it: metric names (stored and span-derived
+// families), range queries with a step that keeps them under a thousand
 // points, exemplars, series, in the shapes the chart draws.
 import { getJson, type Params } from './api';
-import { quoteLabel, SPAN_METRICS, type MetricInfo } from './promql';
+import { quoteLabel, type MetricInfo } from './promql';
 
 export async function metricNames(signal?: AbortSignal): Promise<MetricInfo[]> {
   const answer = await getJson<{ metrics: MetricInfo[] }>('/api/metrics/names', {}, signal);
-  const stored = new Set(answer.metrics.map((m) => m.name));
-  return [...answer.metrics, ...SPAN_METRICS.filter((m) => !stored.has(m.name))];
+  return answer.metrics;
 }
 
 /** Nice steps in seconds. */

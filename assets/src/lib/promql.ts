@@ -12,44 +12,15 @@ export interface MetricInfo {
   type: MetricType | string;
   unit: string;
   description: string;
-  /** Stored series (a histogram's bucket series count); absent for span-derived ones. */
+  /** Series of the family (a histogram's buckets, sum and count). */
   series?: number;
-  /** Computed from the stored spans rather than ingested. */
-  derived?: boolean;
 }
 
-/** The series computed from spans: not stored metric families, so not in
- * `/api/metrics/names`, but queried like them (docs/API.md). */
-export const SPAN_METRICS: MetricInfo[] = [
-  {
-    name: 'traces_span_metrics_calls_total',
-    type: 'counter',
-    unit: '',
-    description: 'Spans by service, operation, span kind and status, from the stored spans',
-    derived: true,
-  },
-  {
-    name: 'traces_span_metrics_duration_milliseconds',
-    type: 'histogram',
-    unit: 'ms',
-    description: 'Span durations by service, operation, span kind and status, from the stored spans',
-    derived: true,
-  },
-  {
-    name: 'traces_service_graph_request_total',
-    type: 'counter',
-    unit: '',
-    description: 'Calls between services (client → server), from parent and child spans',
-    derived: true,
-  },
-  {
-    name: 'traces_service_graph_request_failed_total',
-    type: 'counter',
-    unit: '',
-    description: 'Failed calls between services (client → server)',
-    derived: true,
-  },
-];
+/** Whether a metric is computed from the stored spans (the server lists
+ * these families in `/api/metrics/names` beside the stored ones). */
+export function isSpanDerived(name: string): boolean {
+  return name.startsWith('traces_span_metrics_') || name.startsWith('traces_service_graph_');
+}
 
 /** What a metric is, by its declared type or else its name. */
 export function metricKind(metric: Pick<MetricInfo, 'name' | 'type'>): MetricType {
@@ -75,7 +46,7 @@ export const QUANTILES = [0.5, 0.95, 0.99];
 const RAW_RATE_SERIES = 8;
 
 /** The label a counter with many series is summed by by default. */
-function groupingFor(metric: MetricInfo): string[] | null {
+function groupingFor(metric: Pick<MetricInfo, 'name' | 'series'>): string[] | null {
   if (metric.name.startsWith('traces_service_graph_')) return ['client', 'server'];
   if (metric.name.startsWith('traces_span_metrics_')) return ['service_name'];
   if (metric.series !== undefined && metric.series <= RAW_RATE_SERIES) return null;
@@ -86,7 +57,7 @@ function groupingFor(metric: MetricInfo): string[] | null {
  * rate (summed by its service when it has many series), a histogram's
  * p50, p95 and p99, a gauge or summary as it is. `matchers` is the text
  * inside `{…}`, e.g. `service_name="shop"`. */
-export function defaultQueries(metric: MetricInfo, matchers = ''): string[] {
+export function defaultQueries(metric: Pick<MetricInfo, 'name' | 'type' | 'series'>, matchers = ''): string[] {
   const selector = `${selectorName(metric)}${matchers ? `{${matchers}}` : ''}`;
   switch (metricKind(metric)) {
     case 'counter': {
@@ -112,9 +83,8 @@ export function exploreUrl(state: { metric?: string; queries: string[]; range?: 
 }
 
 /** A link into the explorer with `metric`'s default queries. */
-export function exploreMetricUrl(name: string, matchers = '', range?: TimeRange): string {
-  const metric = SPAN_METRICS.find((m) => m.name === name) ?? { name, type: '', unit: '', description: '' };
-  return exploreUrl({ metric: name, queries: defaultQueries(metric, matchers), range });
+export function exploreMetricUrl(name: string, type: MetricType, matchers = '', range?: TimeRange): string {
+  return exploreUrl({ metric: name, queries: defaultQueries({ name, type }, matchers), range });
 }
 
 /** A label value inside a PromQL string literal. */

@@ -10,7 +10,7 @@ import { ApiError, useResource } from '../lib/api';
 import { PALETTE } from '../lib/colors';
 import { formatCount, formatLocal, plural } from '../lib/format';
 import { matchersOf, setMatcher } from '../lib/matchers';
-import { defaultQueries, exemplarsFit, exploreUrl, metricKind, queryLabel, selectorName, type MetricInfo } from '../lib/promql';
+import { defaultQueries, exemplarsFit, exploreUrl, isSpanDerived, metricKind, queryLabel, selectorName, type MetricInfo } from '../lib/promql';
 import {
   metricNames,
   queryExemplars,
@@ -97,7 +97,7 @@ function MetricPicker({ metrics, selected, onPick }: { metrics: MetricInfo[]; se
               <span class="metric-meta">
                 <span class={`pill pill-muted metric-type`}>{metricKind(m)}</span>
                 {m.unit && <span class="muted small">{m.unit}</span>}
-                {m.derived ? <span class="muted small">from spans</span> : m.series !== undefined && <span class="muted small">{plural(m.series, 'series', 'series')}</span>}
+                {isSpanDerived(m.name) ? <span class="muted small">from spans</span> : m.series !== undefined && <span class="muted small">{plural(m.series, 'series', 'series')}</span>}
               </span>
               {m.description && <span class="metric-help muted small">{m.description}</span>}
             </button>

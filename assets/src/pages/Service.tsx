@@ -266,13 +266,13 @@ export function ServicePage({ service, query }: { service: string; query: URLSea
       </div>
       <div class="toolbar explore-links">
         <span class="muted small">Explore in Metrics:</span>
-        <a class="btn btn-small" data-testid="explore-calls" href={exploreMetricUrl('traces_span_metrics_calls_total', `service_name=${quoteLabel(service)}`, state.range)}>
+        <a class="btn btn-small" data-testid="explore-calls" href={exploreMetricUrl('traces_span_metrics_calls_total', 'counter', `service_name=${quoteLabel(service)}`, state.range)}>
           Call rate
         </a>
         <a
           class="btn btn-small"
           data-testid="explore-durations"
-          href={exploreMetricUrl('traces_span_metrics_duration_milliseconds', `service_name=${quoteLabel(service)}`, state.range)}
+          href={exploreMetricUrl('traces_span_metrics_duration_milliseconds', 'histogram', `service_name=${quoteLabel(service)}`, state.range)}
         >
           Duration percentiles
         </a>

@@ -77,7 +77,7 @@ export function ServicesPage({ query }: { query: URLSearchParams }) {
       <div class="page-head">
         <h1>Services</h1>
         <div class="toolbar">
-          <a class="btn btn-small" href={exploreMetricUrl('traces_span_metrics_calls_total', '', state.range)} data-testid="explore-services">
+          <a class="btn btn-small" href={exploreMetricUrl('traces_span_metrics_calls_total', 'counter', '', state.range)} data-testid="explore-services">
             Explore span metrics
           </a>
           <a class="btn btn-small" href={href('/map', rangeQuery(state.range))} data-testid="open-map">

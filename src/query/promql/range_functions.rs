@@ -49,6 +49,9 @@ struct Window {
     /// The scalar argument at this step (`quantile_over_time`'s φ,
     /// `predict_linear`'s horizon).
     param: f64,
+    /// No sample in the window is below the one before it, so a counter
+    /// function need not look for resets.
+    no_resets: bool,
 }
 
 type WindowFn = fn(&[Sample], &Window) -> Option<f64>;
@@ -108,10 +111,27 @@ pub(crate) fn eval(
     let keep_name = name == "last_over_time";
     let mut out: Vec<SeriesSamples> = Vec::with_capacity(arg.series.len());
     let mut produced = 0;
+    // For the counter functions: resets before each sample, so that a
+    // window without any (the common case) costs its two ends, not a scan.
+    let counts_resets = matches!(name, "rate" | "increase");
+    let mut resets: Vec<u32> = Vec::new();
     for series in &arg.series {
         let samples = &series.samples;
+        if counts_resets {
+            resets.clear();
+            resets.reserve(samples.len());
+            let mut seen = 0u32;
+            let mut previous = f64::NEG_INFINITY;
+            for sample in samples {
+                if sample.v < previous {
+                    seen += 1;
+                }
+                previous = sample.v;
+                resets.push(seen);
+            }
+        }
         let (mut lo, mut hi) = (0, 0);
-        let mut points = Vec::new();
+        let mut points = Vec::with_capacity(grid.len().min(samples.len() * 2));
         let mut cached: Option<Option<f64>> = None;
         for (step, t) in grid.times().enumerate() {
             let end = arg.end.at(t);
@@ -134,6 +154,7 @@ pub(crate) fn eval(
                         end,
                         range: arg.range,
                         param: params.as_ref().map_or(0.0, |p| p[step]),
+                        no_resets: counts_resets && resets[hi - 1] == resets[lo],
                     };
                     let value = function(&samples[lo..hi], &window);
                     cached = Some(value);
@@ -202,7 +223,7 @@ fn extrapolated_rate(
     let first = samples[0];
     let last = samples[samples.len() - 1];
     let mut result = last.v - first.v;
-    if is_counter {
+    if is_counter && !window.no_resets {
         let mut previous = first.v;
         for sample in &samples[1..] {
             if sample.v < previous {
@@ -427,6 +448,7 @@ mod tests {
             end: t,
             range,
             param: 0.0,
+            no_resets: false,
         }
     }
 

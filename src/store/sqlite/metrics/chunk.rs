@@ -230,6 +230,9 @@ pub fn decode_range(
     if count == 0 {
         return Ok(());
     }
+    // Room for every sample at once (a sample takes at least two bits, so
+    // a corrupt count cannot reserve more than the bytes could hold).
+    out.reserve(count.min(data.len() * 4 + 1));
     let mut reader = BitReader::new(&data[header..]);
     let mut t = reader.bits(64)? as i64;
     let mut bits = reader.bits(64)?;

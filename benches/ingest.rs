@@ -60,7 +60,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use env::env_usize;
 use lookout::model::{format_rfc3339, AttrValue, Attributes, UnixNanos};
-use lookout::store::sqlite::{codec, write::canonical_resource_json, MIGRATIONS};
+use lookout::store::sqlite::{codec, migrate, write::canonical_resource_json};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource as OtlpResource;
@@ -918,7 +918,7 @@ struct RawResult {
 
 #[allow(clippy::disallowed_methods)] // baseline, not lookout's store
 fn open_raw_db(path: &Path) -> Connection {
-    let conn = Connection::open(path).expect("open raw database");
+    let mut conn = Connection::open(path).expect("open raw database");
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
@@ -926,9 +926,8 @@ fn open_raw_db(path: &Path) -> Connection {
          PRAGMA cache_size = -32768;",
     )
     .expect("raw pragmas");
-    for (_, _, sql) in MIGRATIONS {
-        conn.execute_batch(sql).expect("apply schema");
-    }
+    // The same schema as lookout's, by its own migrations.
+    migrate(&mut conn).expect("apply schema");
     conn
 }
 

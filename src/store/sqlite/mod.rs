@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 
-pub use migrate::{applied_version, MIGRATIONS};
+pub use migrate::{applied_version, migrate, MIGRATIONS};
 pub use write::WriteStore;
 
 /// WAL pages between automatic checkpoints (32 MiB at 4 KiB pages). Larger

@@ -50,6 +50,7 @@ impl App {
         let store = lock.open_write_store(&config.store).with_context(|| {
             format!("cannot open the database in {}", config.data_dir.display())
         })?;
+        let metric_head = store.metric_head();
         let reads = Arc::new(ReadPool::new(&config.data_dir, &config.store));
         let logs = LogIndexes::open(&config.data_dir.join(LOGS_DIR), LogIndexOptions::default())
             .context("cannot open the log indexes")?;
@@ -110,7 +111,7 @@ impl App {
             retention_health,
             usage_health,
         ];
-        let read = Arc::new(ReadSide::new(reads, logs, config.retention));
+        let read = Arc::new(ReadSide::new(reads, logs, config.retention, metric_head));
         let state = web::Data::new(AppState {
             config,
             writer,

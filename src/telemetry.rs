@@ -204,6 +204,8 @@ pub struct ScrapeValues {
     /// The log indexer's measured speed, records/s (0 until measured).
     pub index_capacity: u64,
     pub queue_capacity: usize,
+    /// Metric samples held in memory, not in chunks yet.
+    pub metric_head_samples: usize,
 }
 
 fn escape_label(value: &str) -> String {
@@ -434,6 +436,17 @@ impl Metrics {
             "lookout_log_index_capacity_records_per_second {}",
             scrape.index_capacity
         );
+        header(
+            &mut out,
+            "lookout_metric_head_samples",
+            "gauge",
+            "Metric samples held in memory (16 bytes each) until compaction puts their hour into chunks.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_metric_head_samples {}",
+            scrape.metric_head_samples
+        );
 
         header(
             &mut out,
@@ -535,7 +548,9 @@ mod tests {
             index_lag_records: 3,
             index_lag_seconds: 0.5,
             index_capacity: 52_000,
+            metric_head_samples: 12,
         });
+        assert!(text.contains("lookout_metric_head_samples 12\n"));
         assert!(text.contains("lookout_thread_up{thread=\"writer\"} 0\n"));
         assert!(text.contains("lookout_thread_panics_total{thread=\"writer\"} 1\n"));
         assert!(text.contains("lookout_log_index_capacity_records_per_second 52000\n"));

@@ -9,6 +9,7 @@ use super::promql::{SeriesSource, SourceError};
 use super::span_series::SpanSeries;
 use super::QueryError;
 use crate::model::metric::{MatchOp, Matcher, SeriesSamples, METRIC_NAME};
+use crate::store::sqlite::metrics::head::MetricHead;
 use crate::store::sqlite::metrics::read;
 use crate::store::sqlite::PooledConnection;
 
@@ -16,6 +17,7 @@ use crate::store::sqlite::PooledConnection;
 /// the stored OTLP series and the span-derived ones.
 pub struct AllSeries<'a> {
     pub(super) conn: PooledConnection<'a>,
+    pub(super) head: &'a MetricHead,
     /// Wall time (unix ms) for the span-derived series.
     pub(super) now_ms: i64,
 }
@@ -27,7 +29,7 @@ impl SeriesSource for AllSeries<'_> {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<SeriesSamples>, SourceError> {
-        let mut series = read::select(&self.conn, matchers, start_ms, end_ms)
+        let mut series = read::select(&self.conn, self.head, matchers, start_ms, end_ms)
             .map_err(|error| SourceError(error.to_string()))?;
         let spans = SpanSeries {
             conn: &self.conn,

@@ -10,6 +10,7 @@ use super::params::Params;
 use super::QueryError;
 use crate::model::{TimeWindow, TraceId, UnixNanos};
 use crate::store::logs::{HistogramBucket, LogDay, LogFilter, LogIndexes, LogPage, PageRequest};
+use crate::store::sqlite::metrics::head::MetricHead;
 use crate::store::sqlite::read::{
     self, OperationInfo, ServiceInfo, StorageCounts, StoredTrace, TraceFilter, TracePage,
 };
@@ -37,14 +38,22 @@ pub struct ReadSide {
     reads: Arc<ReadPool>,
     logs: LogIndexes,
     retention: Duration,
+    /// Metric samples not in chunks yet (written by the writer).
+    metric_head: Arc<MetricHead>,
 }
 
 impl ReadSide {
-    pub fn new(reads: Arc<ReadPool>, logs: LogIndexes, retention: Duration) -> ReadSide {
+    pub fn new(
+        reads: Arc<ReadPool>,
+        logs: LogIndexes,
+        retention: Duration,
+        metric_head: Arc<MetricHead>,
+    ) -> ReadSide {
         ReadSide {
             reads,
             logs,
             retention,
+            metric_head,
         }
     }
 
@@ -62,6 +71,7 @@ impl ReadSide {
     pub fn metric_source(&self) -> Result<super::metrics::AllSeries<'_>, QueryError> {
         Ok(super::metrics::AllSeries {
             conn: self.reads.get()?,
+            head: &self.metric_head,
             now_ms: UnixNanos::now().0 / 1_000_000,
         })
     }
@@ -102,8 +112,13 @@ impl ReadSide {
         end: i64,
     ) -> Result<Vec<crate::model::metric::Labels>, QueryError> {
         let conn = self.reads.get()?;
-        let mut labels =
-            crate::store::sqlite::metrics::read::series_in_range(&conn, matcher_sets, start, end)?;
+        let mut labels = crate::store::sqlite::metrics::read::series_in_range(
+            &conn,
+            &self.metric_head,
+            matcher_sets,
+            start,
+            end,
+        )?;
         let now_ms = UnixNanos::now().0 / 1_000_000;
         let spans = super::span_series::SpanSeries {
             conn: &conn,
@@ -129,6 +144,11 @@ impl ReadSide {
         labels.sort();
         labels.dedup();
         Ok(labels)
+    }
+
+    /// Metric samples held in memory, not in chunks yet.
+    pub fn metric_head_samples(&self) -> usize {
+        self.metric_head.len()
     }
 
     /// Every metric family (stored and span-derived) with its type, unit,

@@ -49,6 +49,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         index_lag_records: lag.records,
         index_lag_seconds: lag.oldest_seconds,
         index_capacity: state.indexer.capacity.load(Ordering::SeqCst),
+        metric_head_samples: state.read.metric_head_samples(),
     };
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

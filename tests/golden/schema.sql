@@ -43,6 +43,11 @@ CREATE TABLE metric_series (
     labels      TEXT NOT NULL UNIQUE, -- the sorted label set, JSON
     start_ms    INTEGER NOT NULL   -- start time of the last cumulative point
 );
+CREATE TABLE metric_wal (
+    id    INTEGER PRIMARY KEY,
+    max_t INTEGER NOT NULL, -- the newest sample's time (unix ms)
+    data  BLOB NOT NULL
+);
 CREATE TABLE operations (
     id         INTEGER PRIMARY KEY,
     service_id INTEGER NOT NULL REFERENCES services(id),

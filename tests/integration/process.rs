@@ -1024,3 +1024,99 @@ fn documented_environment_variables_are_not_warned_about() {
     let (_, stderr) = lookout.terminate();
     assert!(!stderr.contains("unknown LOOKOUT_"), "{stderr}");
 }
+
+/// Acknowledged metric points survive a SIGKILL: the in-memory head is
+/// rebuilt from its write-ahead log at start.
+#[test]
+fn sigkill_loses_no_acknowledged_metric_point() {
+    use crate::metrics::{base_ms, gauge, kv, number, request};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lookout = Lookout::start(dir.path(), &[], &[]);
+    let base = base_ms() + 1_800_000;
+    let acked: Arc<Mutex<Vec<(usize, i64)>>> = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = (0..4)
+        .map(|worker| {
+            let url = lookout.url("/v1/metrics");
+            let acked = Arc::clone(&acked);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let client = client();
+                let mut seq = 0i64;
+                while !stop.load(Ordering::SeqCst) && seq < 100_000 {
+                    seq += 1;
+                    let point = number(
+                        vec![kv("worker", &worker.to_string())],
+                        0,
+                        base + seq * 10,
+                        seq as f64,
+                    );
+                    let body = request("crash", vec![gauge("crash_gauge", vec![point])]);
+                    match client
+                        .post(&url)
+                        .header("content-type", PROTOBUF)
+                        .body(body.encode_to_vec())
+                        .send()
+                    {
+                        Ok(response) if response.status().is_success() => {
+                            acked.lock().expect("acked lock").push((worker, seq));
+                        }
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while acked.lock().expect("acked lock").len() < 400 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    lookout.sigkill();
+    stop.store(true, Ordering::SeqCst);
+    for sender in senders {
+        sender.join().expect("sender thread");
+    }
+    let acked = acked.lock().expect("acked lock").clone();
+    assert!(
+        acked.len() >= 20,
+        "too few acknowledged points: {}",
+        acked.len()
+    );
+
+    let restarted = Lookout::start(dir.path(), &[], &[]);
+    let client = client();
+    let at = format!("{}", (base + 100_000 * 10) as f64 / 1000.0);
+    let body: serde_json::Value = client
+        .get(restarted.url("/prometheus/api/v1/query"))
+        .query(&[("query", "crash_gauge[30m]"), ("time", at.as_str())])
+        .send()
+        .expect("query")
+        .json()
+        .expect("json");
+    let mut stored: HashSet<(usize, i64)> = HashSet::new();
+    for series in body["data"]["result"].as_array().expect("matrix") {
+        let worker: usize = series["metric"]["worker"]
+            .as_str()
+            .and_then(|w| w.parse().ok())
+            .expect("worker label");
+        for value in series["values"].as_array().expect("values") {
+            let seq: i64 = value[1]
+                .as_str()
+                .and_then(|v| v.parse().ok())
+                .expect("value");
+            stored.insert((worker, seq));
+        }
+    }
+    let missing: Vec<_> = acked
+        .iter()
+        .filter(|point| !stored.contains(point))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged points lost: {:?}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(5)]
+    );
+}

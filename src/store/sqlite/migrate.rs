@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "span_rollups_ten_minutes",
         include_str!("../../../schema/0006_span_rollups_ten_minutes.sql"),
     ),
+    (
+        7,
+        "metric_wal",
+        include_str!("../../../schema/0007_metric_wal.sql"),
+    ),
 ];
 
 /// The highest migration recorded in the database, 0 for a new one.

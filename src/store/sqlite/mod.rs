@@ -126,11 +126,11 @@ pub(crate) fn open_write_store(
         options.cache_kib
     ))?;
     migrate::migrate(&mut conn)?;
-    Ok(WriteStore::new(
+    WriteStore::new(
         conn,
         options.span_series_limit,
         options.metric_series_limits,
-    ))
+    )
 }
 
 /// Opens the database read-only, without migrating: what `lookout check`

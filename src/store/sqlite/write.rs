@@ -8,11 +8,13 @@
 // ahash: a fast hash with a random seed, so keys chosen by clients (trace
 // ids, attribute keys) cannot be crafted to collide.
 use ahash::{AHashMap as HashMap, AHashSet as HashSet};
+use std::sync::Arc;
 
 use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
 
 use super::codec;
 use super::graph::{self, GraphChanges};
+use super::metrics::head::MetricHead;
 use super::metrics::{self, MetricsCache, SeriesLimits};
 use super::rollups;
 use super::StoreError;
@@ -55,6 +57,8 @@ pub struct WriteStore {
     dictionaries: Dictionaries,
     span_series_limit: usize,
     metric_series_limits: SeriesLimits,
+    /// Metric samples not in chunks yet, shared with the readers.
+    metric_head: Arc<MetricHead>,
 }
 
 /// The stored summary of a trace, as read before merging a batch into it.
@@ -98,13 +102,20 @@ impl WriteStore {
         conn: Connection,
         span_series_limit: usize,
         metric_series_limits: SeriesLimits,
-    ) -> WriteStore {
-        WriteStore {
+    ) -> Result<WriteStore, StoreError> {
+        let metric_head = Arc::new(MetricHead::load(&conn)?);
+        Ok(WriteStore {
             conn,
             dictionaries: Dictionaries::default(),
             span_series_limit,
             metric_series_limits,
-        }
+            metric_head,
+        })
+    }
+
+    /// The in-memory metric head, for the read side.
+    pub fn metric_head(&self) -> Arc<MetricHead> {
+        Arc::clone(&self.metric_head)
     }
 
     /// Makes the connection refuse writes (`PRAGMA query_only`). The writer
@@ -147,12 +158,17 @@ impl WriteStore {
             &mut self.conn,
             &mut self.dictionaries,
             (self.span_series_limit, self.metric_series_limits),
+            &self.metric_head,
             batches,
             logs,
             metric_batches,
         );
         if result.is_err() {
             self.dictionaries = Dictionaries::default();
+        } else {
+            // Committed: the samples are durable and may be read.
+            self.metric_head
+                .append(self.dictionaries.metrics.take_pending());
         }
         result
     }
@@ -161,8 +177,10 @@ impl WriteStore {
     /// from the head into compressed chunks. Returns the chunks written.
     pub fn compact_metrics(&mut self, now_ms: i64) -> Result<u64, StoreError> {
         let tx = self.conn.transaction()?;
-        let chunks = metrics::compact(&tx, metrics::compaction_boundary(now_ms))?;
+        let (chunks, compacted) =
+            metrics::compact(&tx, &self.metric_head, metrics::compaction_boundary(now_ms))?;
         tx.commit()?;
+        self.metric_head.compacted(compacted);
         Ok(chunks)
     }
 
@@ -171,8 +189,9 @@ impl WriteStore {
     pub fn delete_metrics_before(&mut self, cutoff_ms: i64) -> Result<u64, StoreError> {
         let result = (|| {
             let tx = self.conn.transaction()?;
-            let deleted = metrics::delete_before(&tx, cutoff_ms)?;
+            let deleted = metrics::delete_before(&tx, &self.metric_head, cutoff_ms)?;
             tx.commit()?;
+            self.metric_head.delete_before(cutoff_ms);
             Ok(deleted)
         })();
         // Series may be gone; their cached ids with them.
@@ -298,6 +317,7 @@ impl WriteStore {
         conn: &mut Connection,
         dictionaries: &mut Dictionaries,
         (span_series_limit, metric_series_limits): (usize, SeriesLimits),
+        metric_head: &MetricHead,
         batches: &[&SpanBatch],
         logs: &[&[EncodedLog]],
         metric_batches: &[&MetricBatch],
@@ -414,6 +434,7 @@ impl WriteStore {
             metrics::write_batches(
                 &tx,
                 &mut dictionaries.metrics,
+                metric_head,
                 metric_series_limits,
                 metric_batches,
             )?

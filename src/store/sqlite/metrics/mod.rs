@@ -1,6 +1,7 @@
-//! Metric series in SQLite: the series dictionary, the head of recent
-//! samples, compressed chunks and exemplars. Writes happen in the writer's
-//! transaction; `read` serves the PromQL engine and the metadata API.
+//! Metric series: the series dictionary, compressed chunks and exemplars
+//! in SQLite, the head of recent samples in memory with its write-ahead
+//! log in SQLite (`head`). Writes happen in the writer's transaction;
+//! `read` serves the PromQL engine and the metadata API.
 //!
 //! Rules for samples, per series (documented in docs/API.md):
 //! - a sample older than the series' newest is refused ("out of order");
@@ -13,11 +14,13 @@
 //!   the new value is not below the old one.
 
 pub mod chunk;
+pub mod head;
 pub mod read;
 
 use ahash::AHashMap as HashMap;
 use rusqlite::{params, OptionalExtension, Transaction};
 
+use self::head::{Compacted, MetricHead, PendingSamples};
 use super::StoreError;
 use crate::model::metric::{Labels, Sample};
 use crate::model::metric_batch::{
@@ -66,6 +69,9 @@ pub struct MetricsCache {
     families: HashMap<String, MetricFamily>,
     /// Series per family and in total, loaded on first use.
     counts: Option<(usize, HashMap<String, usize>)>,
+    /// Samples written in the open transaction, for the head once it
+    /// commits.
+    pending: PendingSamples,
 }
 
 /// Labels as stored: a JSON object with sorted keys.
@@ -114,6 +120,7 @@ impl MetricsCache {
     fn lookup(
         &mut self,
         tx: &Transaction<'_>,
+        head: &MetricHead,
         labels: &Labels,
     ) -> Result<Option<SeriesState>, StoreError> {
         if let Some(state) = self.series.get(labels) {
@@ -128,7 +135,7 @@ impl MetricsCache {
         let Some((id, start_ms)) = found else {
             return Ok(None);
         };
-        let (last_t, last_v) = last_sample(tx, id)?.map_or((i64::MIN, 0.0), |s| (s.t, s.v));
+        let (last_t, last_v) = last_sample(tx, head, id)?.map_or((i64::MIN, 0.0), |s| (s.t, s.v));
         let state = SeriesState {
             id,
             last_t,
@@ -143,24 +150,22 @@ impl MetricsCache {
     pub fn clear(&mut self) {
         *self = MetricsCache::default();
     }
+
+    /// The samples the committed transaction wrote, for the head.
+    pub fn take_pending(&mut self) -> PendingSamples {
+        std::mem::take(&mut self.pending)
+    }
 }
 
 /// The newest stored sample of a series: in the head, else in its last
 /// chunk.
-fn last_sample(tx: &Transaction<'_>, series_id: i64) -> Result<Option<Sample>, StoreError> {
-    let head: Option<Sample> = tx
-        .prepare_cached(
-            "SELECT t, v FROM metric_head WHERE series_id = ?1 ORDER BY t DESC LIMIT 1",
-        )?
-        .query_row(params![series_id], |row| {
-            Ok(Sample {
-                t: row.get(0)?,
-                v: value_from_bits(row.get(1)?),
-            })
-        })
-        .optional()?;
-    if head.is_some() {
-        return Ok(head);
+fn last_sample(
+    tx: &Transaction<'_>,
+    head: &MetricHead,
+    series_id: i64,
+) -> Result<Option<Sample>, StoreError> {
+    if let Some(sample) = head.last(series_id) {
+        return Ok(Some(sample));
     }
     let data: Option<Vec<u8>> = tx
         .prepare_cached(
@@ -193,10 +198,12 @@ fn same_value(a: f64, b: f64) -> bool {
 }
 
 /// Writes the data points of `batches`, each point stored whole or refused
-/// whole; returns each batch's outcome.
+/// whole; returns each batch's outcome. The samples go to one WAL row and,
+/// once the transaction commits, to the head ([`MetricsCache::take_pending`]).
 pub fn write_batches(
     tx: &Transaction<'_>,
     cache: &mut MetricsCache,
+    head: &MetricHead,
     limits: SeriesLimits,
     batches: &[&MetricBatch],
 ) -> Result<Vec<MetricOutcome>, StoreError> {
@@ -204,16 +211,27 @@ pub fn write_batches(
     for batch in batches {
         let mut outcome = MetricOutcome::default();
         for point in &batch.points {
-            write_point(tx, cache, limits, &batch.families, point, &mut outcome)?;
+            write_point(
+                tx,
+                cache,
+                head,
+                limits,
+                &batch.families,
+                point,
+                &mut outcome,
+            )?;
         }
         outcomes.push(outcome);
     }
+    head::write_wal(tx, &cache.pending)?;
     Ok(outcomes)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_point(
     tx: &Transaction<'_>,
     cache: &mut MetricsCache,
+    head: &MetricHead,
     limits: SeriesLimits,
     families: &[MetricFamily],
     point: &MetricPoint,
@@ -239,7 +257,7 @@ fn write_point(
     let mut states = Vec::with_capacity(point.samples.len());
     let mut new_series = 0usize;
     for (labels, value) in &point.samples {
-        let state = cache.lookup(tx, labels)?;
+        let state = cache.lookup(tx, head, labels)?;
         match &state {
             None => new_series += 1,
             Some(state) if point.t_ms < state.last_t => {
@@ -292,8 +310,6 @@ fn write_point(
         ensure_family(tx, cache, family)?;
     }
 
-    let mut insert =
-        tx.prepare_cached("INSERT INTO metric_head (series_id, t, v) VALUES (?1, ?2, ?3)")?;
     let mut series_ids = Vec::with_capacity(point.samples.len());
     for ((labels, value), state) in point.samples.iter().zip(states) {
         let mut state = match state {
@@ -314,7 +330,13 @@ fn write_point(
                     && point.start_ms > state.last_t
                     && point.start_ms < point.t_ms;
                 if reset {
-                    insert.execute(params![state.id, point.start_ms, value_bits(0.0)])?;
+                    cache.pending.push((
+                        state.id,
+                        Sample {
+                            t: point.start_ms,
+                            v: 0.0,
+                        },
+                    ));
                 }
                 *value
             }
@@ -331,7 +353,13 @@ fn write_point(
                 base + value
             }
         };
-        insert.execute(params![state.id, point.t_ms, value_bits(stored)])?;
+        cache.pending.push((
+            state.id,
+            Sample {
+                t: point.t_ms,
+                v: stored,
+            },
+        ));
         if point.temporality == Temporality::Cumulative
             && point.start_ms != state.start_ms
             && point.start_ms > 0
@@ -409,54 +437,44 @@ fn create_series(
 }
 
 /// Moves every head sample older than `boundary_ms` into chunks, one per
-/// series and hour. Returns the chunks written.
-pub fn compact(tx: &Transaction<'_>, boundary_ms: i64) -> Result<u64, StoreError> {
+/// series and hour, and deletes the WAL rows all of whose samples are now
+/// in chunks. Returns the chunks written and what to drop from the head
+/// once the transaction committed ([`MetricHead::compacted`]).
+pub fn compact(
+    tx: &Transaction<'_>,
+    head: &MetricHead,
+    boundary_ms: i64,
+) -> Result<(u64, Compacted), StoreError> {
     let mut chunks = 0u64;
-    {
-        let mut select = tx.prepare_cached(
-            "SELECT series_id, t, v FROM metric_head WHERE t < ?1 ORDER BY series_id, t",
-        )?;
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO metric_chunks (series_id, min_t, max_t, samples, data) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
-        let mut rows = select.query(params![boundary_ms])?;
-        let mut current: Option<(i64, i64)> = None;
-        let mut samples: Vec<Sample> = Vec::new();
-        let mut flush =
-            |key: Option<(i64, i64)>, samples: &mut Vec<Sample>| -> Result<(), StoreError> {
-                if let (Some((series_id, _)), Some(first), Some(last)) =
-                    (key, samples.first(), samples.last())
-                {
-                    insert.execute(params![
-                        series_id,
-                        first.t,
-                        last.t,
-                        samples.len() as i64,
-                        chunk::encode(samples)
-                    ])?;
-                    chunks += 1;
-                }
-                samples.clear();
-                Ok(())
-            };
-        while let Some(row) = rows.next()? {
-            let series_id: i64 = row.get(0)?;
-            let sample = Sample {
-                t: row.get(1)?,
-                v: value_from_bits(row.get(2)?),
-            };
-            let key = (series_id, sample.t.div_euclid(CHUNK_SPAN_MS));
-            if current != Some(key) {
-                flush(current, &mut samples)?;
-                current = Some(key);
+    let mut compacted = Compacted::default();
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO metric_chunks (series_id, min_t, max_t, samples, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (series_id, samples) in head.to_compact(boundary_ms) {
+        for hour in
+            samples.chunk_by(|a, b| a.t.div_euclid(CHUNK_SPAN_MS) == b.t.div_euclid(CHUNK_SPAN_MS))
+        {
+            if let (Some(first), Some(last)) = (hour.first(), hour.last()) {
+                insert.execute(params![
+                    series_id,
+                    first.t,
+                    last.t,
+                    hour.len() as i64,
+                    chunk::encode(hour)
+                ])?;
+                chunks += 1;
             }
-            samples.push(sample);
         }
-        flush(current, &mut samples)?;
+        if let Some(last) = samples.last() {
+            compacted.push(series_id, last.t);
+        }
     }
+    tx.prepare_cached("DELETE FROM metric_wal WHERE max_t < ?1")?
+        .execute(params![boundary_ms])?;
+    // Rows of the head table of earlier versions, loaded into the head at start.
     tx.prepare_cached("DELETE FROM metric_head WHERE t < ?1")?
         .execute(params![boundary_ms])?;
-    Ok(chunks)
+    Ok((chunks, compacted))
 }
 
 /// The head boundary for a compaction at wall time `now_ms`: the start of
@@ -466,20 +484,34 @@ pub fn compaction_boundary(now_ms: i64) -> i64 {
 }
 
 /// Deletes samples and exemplars older than `cutoff_ms` (whole chunks
-/// that end before it) and the series left without samples. Returns the
-/// series deleted.
-pub fn delete_before(tx: &Transaction<'_>, cutoff_ms: i64) -> Result<u64, StoreError> {
+/// that end before it, WAL rows likewise) and the series left without
+/// samples. Returns the series deleted; the head drops its samples before
+/// the cutoff once the transaction committed ([`MetricHead::delete_before`]).
+pub fn delete_before(
+    tx: &Transaction<'_>,
+    head: &MetricHead,
+    cutoff_ms: i64,
+) -> Result<u64, StoreError> {
     tx.prepare_cached("DELETE FROM metric_chunks WHERE max_t < ?1")?
+        .execute(params![cutoff_ms])?;
+    tx.prepare_cached("DELETE FROM metric_wal WHERE max_t < ?1")?
         .execute(params![cutoff_ms])?;
     tx.prepare_cached("DELETE FROM metric_head WHERE t < ?1")?
         .execute(params![cutoff_ms])?;
     tx.prepare_cached("DELETE FROM metric_exemplars WHERE t < ?1")?
         .execute(params![cutoff_ms])?;
-    let series = tx
+    let in_head: ahash::AHashSet<i64> = head.series_since(cutoff_ms).into_iter().collect();
+    let unchunked: Vec<i64> = tx
         .prepare_cached(
-            "DELETE FROM metric_series WHERE NOT EXISTS (SELECT 1 FROM metric_chunks c WHERE c.series_id = metric_series.id)
-               AND NOT EXISTS (SELECT 1 FROM metric_head h WHERE h.series_id = metric_series.id)",
+            "SELECT id FROM metric_series WHERE NOT EXISTS
+                 (SELECT 1 FROM metric_chunks c WHERE c.series_id = metric_series.id)",
         )?
-        .execute([])?;
-    Ok(series as u64)
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut delete = tx.prepare_cached("DELETE FROM metric_series WHERE id = ?1")?;
+    let mut deleted = 0u64;
+    for id in unchunked.into_iter().filter(|id| !in_head.contains(id)) {
+        deleted += delete.execute(params![id])? as u64;
+    }
+    Ok(deleted)
 }

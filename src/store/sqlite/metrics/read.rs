@@ -1,10 +1,12 @@
 //! Reading metric series: by label matchers over a time range (for
-//! PromQL), label names and values, and family metadata. Each call reads
-//! one snapshot, so a compaction moving samples from the head into a chunk
-//! is seen either before or after, never half.
+//! PromQL), label names and values, and family metadata. Samples come from
+//! the in-memory head, read first, and from the chunks of one SQLite
+//! snapshot opened after it, merged by time: a compaction in between is
+//! seen on both sides and merged, never missed (see `head`).
 
 use rusqlite::{params, Connection};
 
+use super::head::MetricHead;
 use super::{chunk, decode_labels};
 use crate::model::metric::{
     matches_all, Labels, MatchOp, Matcher, Sample, SeriesSamples, METRIC_NAME,
@@ -77,9 +79,9 @@ pub fn matching_series(
     Ok(out)
 }
 
-/// The samples of one series with `start <= t <= end`, appended to `out`
-/// in time order.
-fn series_samples(
+/// The chunk samples of one series with `start <= t <= end`, appended to
+/// `out` in time order.
+fn chunk_samples(
     conn: &Connection,
     series_id: i64,
     start: i64,
@@ -95,32 +97,44 @@ fn series_samples(
         chunk::decode_range(data, start, end, out)
             .map_err(|error| StoreError::Corrupt(error.to_string()))?;
     }
-    let mut head = conn.prepare_cached(
-        "SELECT t, v FROM metric_head WHERE series_id = ?1 AND t >= ?2 AND t <= ?3 ORDER BY t",
-    )?;
-    let mut rows = head.query(params![series_id, start, end])?;
-    while let Some(row) = rows.next()? {
-        out.push(Sample {
-            t: row.get(0)?,
-            v: super::value_from_bits(row.get(1)?),
-        });
-    }
     Ok(())
+}
+
+/// Chunk samples followed by head samples, both in time order, as one
+/// series in time order: head samples at or before the last chunk sample
+/// are the ones a compaction just put in chunks.
+fn merge_head(mut samples: Vec<Sample>, head: &[Sample]) -> Vec<Sample> {
+    let after = samples.last().map_or(i64::MIN, |last| last.t);
+    let from = head.partition_point(|sample| sample.t <= after);
+    samples.extend_from_slice(&head[from..]);
+    samples
 }
 
 /// Series matching `matchers` with their samples in `[start, end]` (ms);
 /// series without samples there are left out.
 pub fn select(
     conn: &Connection,
+    head: &MetricHead,
     matchers: &[Matcher],
     start: i64,
     end: i64,
 ) -> Result<Vec<SeriesSamples>, StoreError> {
+    let series = matching_series(conn, matchers)?;
+    // The head before the snapshot (see the module's comment).
+    let heads: Vec<Vec<Sample>> = series
+        .iter()
+        .map(|s| {
+            let mut samples = Vec::new();
+            head.samples(s.id, start, end, &mut samples);
+            samples
+        })
+        .collect();
     in_snapshot(conn, |conn| {
         let mut out = Vec::new();
-        for series in matching_series(conn, matchers)? {
+        for (series, head_samples) in series.into_iter().zip(heads) {
             let mut samples = Vec::new();
-            series_samples(conn, series.id, start, end, &mut samples)?;
+            chunk_samples(conn, series.id, start, end, &mut samples)?;
+            let samples = merge_head(samples, &head_samples);
             if !samples.is_empty() {
                 out.push(SeriesSamples {
                     labels: series.labels,
@@ -132,23 +146,17 @@ pub fn select(
     })
 }
 
-/// Whether a series has a sample in `[start, end]`.
-fn has_samples(
+/// Whether a series has a sample in `[start, end]` in its chunks.
+fn has_chunk_samples(
     conn: &Connection,
     series_id: i64,
     start: i64,
     end: i64,
 ) -> Result<bool, StoreError> {
-    let in_chunks: bool = conn
+    Ok(conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM metric_chunks WHERE series_id = ?1 AND min_t <= ?3 AND max_t >= ?2)",
         )?
-        .query_row(params![series_id, start, end], |row| row.get(0))?;
-    if in_chunks {
-        return Ok(true);
-    }
-    Ok(conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM metric_head WHERE series_id = ?1 AND t >= ?2 AND t <= ?3)")?
         .query_row(params![series_id, start, end], |row| row.get(0))?)
 }
 
@@ -157,32 +165,38 @@ fn has_samples(
 /// `/label/{name}/values` are built from.
 pub fn series_in_range(
     conn: &Connection,
+    head: &MetricHead,
     matcher_sets: &[Vec<Matcher>],
     start: i64,
     end: i64,
 ) -> Result<Vec<Labels>, StoreError> {
-    in_snapshot(conn, |conn| {
-        let mut found: Vec<StoredSeries> = Vec::new();
-        if matcher_sets.is_empty() {
-            found = matching_series(conn, &[])?;
-        } else {
-            for matchers in matcher_sets {
-                for series in matching_series(conn, matchers)? {
-                    if !found.iter().any(|s| s.id == series.id) {
-                        found.push(series);
-                    }
+    let mut found: Vec<StoredSeries> = Vec::new();
+    if matcher_sets.is_empty() {
+        found = matching_series(conn, &[])?;
+    } else {
+        for matchers in matcher_sets {
+            for series in matching_series(conn, matchers)? {
+                if !found.iter().any(|s| s.id == series.id) {
+                    found.push(series);
                 }
             }
         }
-        let mut out = Vec::with_capacity(found.len());
-        for series in found {
-            if has_samples(conn, series.id, start, end)? {
-                out.push(series.labels);
+    }
+    // The head before the snapshot (see the module's comment).
+    let (mut out, rest): (Vec<StoredSeries>, Vec<StoredSeries>) = found
+        .into_iter()
+        .partition(|series| head.has_samples(series.id, start, end));
+    in_snapshot(conn, |conn| {
+        for series in rest {
+            if has_chunk_samples(conn, series.id, start, end)? {
+                out.push(series);
             }
         }
-        out.sort();
-        Ok(out)
-    })
+        Ok(())
+    })?;
+    let mut labels: Vec<Labels> = out.into_iter().map(|series| series.labels).collect();
+    labels.sort();
+    Ok(labels)
 }
 
 /// Every metric family with its series count, by name.

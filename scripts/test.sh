@@ -8,8 +8,10 @@
 # Without Chromium or the npm packages the browser test reports that it
 # was skipped and passes; LOOKOUT_REQUIRE_BROWSER=1 makes that a failure.
 # Likewise without Prometheus for the PromQL comparison
-# (LOOKOUT_REQUIRE_PROMETHEUS=1) and without the OpenTelemetry Python SDK
-# for its exporter's test (LOOKOUT_REQUIRE_PYTHON_OTEL=1).
+# (LOOKOUT_REQUIRE_PROMETHEUS=1), without Prometheus Alertmanager for the
+# alert delivery test (LOOKOUT_REQUIRE_ALERTMANAGER=1) and without the
+# OpenTelemetry Python SDK for its exporter's test
+# (LOOKOUT_REQUIRE_PYTHON_OTEL=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,7 @@ chromium="${LOOKOUT_CHROMIUM:-/usr/bin/chromium}"
 missing=()
 [ -x "$chromium" ] || missing+=(chromium)
 command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "== installing ${missing[*]} (apt-get)"

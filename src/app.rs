@@ -35,6 +35,8 @@ pub struct App {
     stop_retention: crossbeam_channel::Sender<()>,
     usage_thread: JoinHandle<()>,
     stop_usage: crossbeam_channel::Sender<()>,
+    alert_threads: Vec<JoinHandle<()>>,
+    stop_alerts: crossbeam_channel::Sender<()>,
     addr: SocketAddr,
     /// Held until the writer has stopped: one lookout per data directory.
     lock: DataDirLock,
@@ -105,13 +107,54 @@ impl App {
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
+        let read = Arc::new(ReadSide::new(reads, logs, config.retention, metric_head));
+        let mut alert_options = config.alerts.clone();
+        if alert_options.public_url.is_empty() {
+            alert_options.public_url = format!("http://{addr}");
+        }
+        let alerts = Arc::new(crate::alerts::Alerts {
+            options: alert_options.clone(),
+            engine: crate::alerts::EngineStatus::new(),
+            notifier: crate::alerts::NotifierStatus::new(),
+        });
+        let (stop_alerts, alerts_stop) = crossbeam_channel::bounded::<()>(2);
+        let notifier_thread = crate::alerts::notify::Notifier {
+            read: Arc::clone(&read),
+            writer: writer.clone(),
+            metrics: Arc::clone(&metrics),
+            status: Arc::clone(&alerts.notifier),
+            options: crate::alerts::NotifierOptions {
+                max_age: alert_options.notify_max_age,
+                timeout: std::time::Duration::from_secs(10),
+                sync_every: alert_options.interval,
+                public_url: alert_options.public_url.clone(),
+            },
+        }
+        .spawn(alerts_stop.clone())
+        .context("cannot start the notifier thread")?;
+        let engine_thread = crate::alerts::engine::Engine {
+            read: Arc::clone(&read),
+            writer: writer.clone(),
+            metrics: Arc::clone(&metrics),
+            status: Arc::clone(&alerts.engine),
+            notifier: Arc::clone(&alerts.notifier),
+            outbox: alert_options.outbox(),
+            options: crate::alerts::EngineOptions {
+                interval: alert_options.interval,
+                timeout: alert_options.evaluation_timeout(),
+                minute: alert_options.minute,
+            },
+        }
+        .spawn(alerts_stop)
+        .context("cannot start the alert engine thread")?;
         let threads = vec![
             Arc::clone(&writer.status().thread),
             Arc::clone(&indexer.thread),
             retention_health,
             usage_health,
+            Arc::clone(&alerts.engine.thread),
+            Arc::clone(&alerts.notifier.thread),
         ];
-        let read = Arc::new(ReadSide::new(reads, logs, config.retention, metric_head));
         let state = web::Data::new(AppState {
             config,
             writer,
@@ -121,6 +164,7 @@ impl App {
             metrics,
             usage,
             threads,
+            alerts,
         });
         Ok(App {
             state,
@@ -132,6 +176,8 @@ impl App {
             stop_retention,
             usage_thread,
             stop_usage,
+            alert_threads: vec![engine_thread, notifier_thread],
+            stop_alerts,
             addr,
             lock,
         })
@@ -188,6 +234,11 @@ impl App {
         tracing::info!("stopped accepting requests; draining the write queue");
         drop(self.stop_retention);
         drop(self.stop_usage);
+        // The engine and notifier write through the writer: they stop first.
+        drop(self.stop_alerts);
+        for thread in self.alert_threads {
+            let _ = thread.join();
+        }
         let _ = self.retention_thread.join();
         let _ = self.usage_thread.join();
         let threads = self.state.threads.clone();

@@ -2,6 +2,7 @@
 //! SQLite through one writer thread, a query API and operations endpoints.
 //! See ARCHITECTURE.md for the map of modules and their invariants.
 
+pub mod alerts;
 pub mod app;
 pub mod check;
 pub mod config;

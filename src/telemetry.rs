@@ -179,6 +179,10 @@ pub struct Metrics {
     pub writer_errors: Counter,
     http_requests: Mutex<BTreeMap<RequestKey, u64>>,
     http_duration: Mutex<BTreeMap<String, Histogram>>,
+    /// Seconds per alert rule evaluation.
+    pub alert_evaluation_seconds: Histogram,
+    /// Delivery attempts by (channel type, outcome).
+    notifications: Mutex<BTreeMap<(String, &'static str), u64>>,
 }
 
 /// One supervised thread's state at scrape time.
@@ -206,6 +210,10 @@ pub struct ScrapeValues {
     pub queue_capacity: usize,
     /// Metric samples held in memory, not in chunks yet.
     pub metric_head_samples: usize,
+    /// Open, unacknowledged alert instances.
+    pub alerts_firing: u64,
+    /// Alert rules by state after the last evaluation round.
+    pub alert_rules: Vec<(&'static str, u64)>,
 }
 
 fn escape_label(value: &str) -> String {
@@ -216,6 +224,16 @@ fn escape_label(value: &str) -> String {
 }
 
 impl Metrics {
+    /// Counts a notification delivery attempt: `delivered`, `retry` or
+    /// `failed`.
+    pub fn notification(&self, channel: &str, outcome: &'static str) {
+        *self
+            .notifications
+            .lock()
+            .entry((channel.to_string(), outcome))
+            .or_default() += 1;
+    }
+
     pub fn reject(&self, reason: RejectReason, count: u64) {
         *self.rejected.lock().entry(reason).or_default() += count;
     }
@@ -438,6 +456,44 @@ impl Metrics {
         );
         header(
             &mut out,
+            "lookout_alerts_firing",
+            "gauge",
+            "Open, unacknowledged alert instances.",
+        );
+        let _ = writeln!(out, "lookout_alerts_firing {}", scrape.alerts_firing);
+        header(
+            &mut out,
+            "lookout_alert_rules",
+            "gauge",
+            "Enabled alert rules by state after the last evaluation round.",
+        );
+        for (state, count) in &scrape.alert_rules {
+            let _ = writeln!(out, "lookout_alert_rules{{state=\"{state}\"}} {count}");
+        }
+        header(
+            &mut out,
+            "lookout_alert_evaluation_seconds",
+            "histogram",
+            "Time to evaluate one alert rule.",
+        );
+        self.alert_evaluation_seconds
+            .render(&mut out, "lookout_alert_evaluation_seconds", "");
+        header(
+            &mut out,
+            "lookout_notifications_total",
+            "counter",
+            "Alert notification delivery attempts by channel type and outcome (delivered, retry, failed).",
+        );
+        for ((channel, outcome), count) in self.notifications.lock().iter() {
+            let _ = writeln!(
+                out,
+                "lookout_notifications_total{{channel=\"{}\",outcome=\"{outcome}\"}} {count}",
+                escape_label(channel)
+            );
+        }
+
+        header(
+            &mut out,
             "lookout_metric_head_samples",
             "gauge",
             "Metric samples held in memory (16 bytes each) until compaction puts their hour into chunks.",
@@ -549,7 +605,11 @@ mod tests {
             index_lag_seconds: 0.5,
             index_capacity: 52_000,
             metric_head_samples: 12,
+            alerts_firing: 2,
+            alert_rules: vec![("firing", 1), ("ok", 3)],
         });
+        assert!(text.contains("lookout_alerts_firing 2\n"));
+        assert!(text.contains("lookout_alert_rules{state=\"ok\"} 3\n"));
         assert!(text.contains("lookout_metric_head_samples 12\n"));
         assert!(text.contains("lookout_thread_up{thread=\"writer\"} 0\n"));
         assert!(text.contains("lookout_thread_panics_total{thread=\"writer\"} 1\n"));

@@ -129,6 +129,16 @@ pub struct ServeOptions {
     /// fsync the WAL on every commit (survives power loss, not only crashes)
     #[arg(long, env = "LOOKOUT_SYNC_FULL")]
     pub sync_full: Option<bool>,
+    /// How often alert rules are evaluated (e.g. 30s, 1m) [default: 30s]
+    #[arg(long, env = "LOOKOUT_ALERT_INTERVAL")]
+    pub alert_interval: Option<String>,
+    /// A notification not delivered by then is marked failed [default: 1h]
+    #[arg(long, env = "LOOKOUT_NOTIFY_MAX_AGE")]
+    pub notify_max_age: Option<String>,
+    /// The address users reach lookout at, for links in notifications
+    /// [default: the listen address]
+    #[arg(long, env = "LOOKOUT_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Test hook: delay before each writer group, to exercise backpressure
     #[cfg(feature = "test-hooks")]
     #[arg(long, env = "LOOKOUT_TEST_WRITER_DELAY", hide = true)]

@@ -68,6 +68,7 @@ pub struct Config {
     pub limits: Limits,
     pub pipeline: PipelineOptions,
     pub store: StoreOptions,
+    pub alerts: crate::alerts::AlertOptions,
 }
 
 impl Config {
@@ -87,6 +88,7 @@ impl Config {
             limits: Limits::default(),
             pipeline: PipelineOptions::default(),
             store: StoreOptions::default(),
+            alerts: crate::alerts::AlertOptions::default(),
         }
     }
 
@@ -208,6 +210,38 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        let alert_interval = match &cli.alert_interval {
+            Some(text) => parse_duration("--alert-interval", text)?,
+            None => Duration::from_secs(30),
+        };
+        if alert_interval < Duration::from_secs(1) || alert_interval > Duration::from_secs(3_600) {
+            return Err(invalid(
+                "--alert-interval",
+                "must be between 1s and 1h".into(),
+            ));
+        }
+        let notify_max_age = match &cli.notify_max_age {
+            Some(text) => parse_duration("--notify-max-age", text)?,
+            None => Duration::from_secs(3_600),
+        };
+        if notify_max_age < Duration::from_secs(1) {
+            return Err(invalid("--notify-max-age", "must be at least 1s".into()));
+        }
+        let public_url = cli
+            .public_url
+            .clone()
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_string();
+        if !(public_url.is_empty()
+            || public_url.starts_with("http://")
+            || public_url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "--public-url",
+                format!("{public_url:?} is not an http or https URL"),
+            ));
+        }
         #[cfg(feature = "test-hooks")]
         let writer_delay = match &cli.test_writer_delay {
             Some(text) => parse_duration("--test-writer-delay", text)?,
@@ -241,6 +275,12 @@ impl Config {
                 span_series_limit,
                 metric_series_limits,
                 ..StoreOptions::default()
+            },
+            alerts: crate::alerts::AlertOptions {
+                interval: alert_interval,
+                notify_max_age,
+                public_url,
+                ..crate::alerts::AlertOptions::default()
             },
         };
         if !config.listen.ip().is_loopback() && config.admin_token.is_none() {

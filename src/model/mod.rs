@@ -5,6 +5,7 @@
 //! (OTLP protobuf/JSON) are converted into these types in `ingest`, and the
 //! compact on-disk encoding lives in `store`.
 
+pub mod alert;
 mod histogram;
 mod ids;
 pub mod metric;

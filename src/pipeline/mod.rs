@@ -23,6 +23,7 @@ use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use crate::model::alert::AlertChange;
 use crate::model::metric_batch::{MetricBatch, MetricOutcome};
 use crate::model::{SpanBatch, UnixNanos};
 use crate::store::log_codec::EncodedLog;
@@ -112,6 +113,8 @@ pub(crate) enum Command {
     Flush(Reply<()>),
     /// Delete up to `max_traces` traces older than the cutoff.
     Retain(UnixNanos, usize, Reply<(u64, u64)>),
+    /// A change to the alert tables; answered with whether it applied.
+    Alert(Box<AlertChange>, Reply<bool>),
     /// Finish what is queued before it, checkpoint and end the thread.
     Stop,
     /// Test hook: the writer thread panics, to exercise health reporting.
@@ -250,6 +253,25 @@ impl WriterHandle {
     ) -> Result<(u64, u64), WriteError> {
         let receiver = self.try_submit(|reply| Command::Retain(cutoff, max_traces, reply))?;
         receiver.await.unwrap_or(Err(WriteError::WriterGone))
+    }
+
+    /// Applies a change to the alert tables and waits for the commit;
+    /// `Ok(false)` when its target was gone or in another state.
+    pub async fn write_alert(&self, change: AlertChange) -> Result<bool, WriteError> {
+        let receiver = self.try_submit(|reply| Command::Alert(Box::new(change), reply))?;
+        receiver.await.unwrap_or(Err(WriteError::WriterGone))
+    }
+
+    /// Like `write_alert`, for threads outside the async runtime (the alert
+    /// engine, the notifier). Waits for room in the queue.
+    pub fn write_alert_blocking(&self, change: AlertChange) -> Result<bool, WriteError> {
+        let (reply, receiver) = oneshot::channel();
+        self.sender
+            .send(Command::Alert(Box::new(change), reply))
+            .map_err(|_| WriteError::WriterGone)?;
+        receiver
+            .blocking_recv()
+            .unwrap_or(Err(WriteError::WriterGone))
     }
 
     /// Like `retain`, for threads outside the async runtime. Waits for room

@@ -167,6 +167,7 @@ impl Writer {
         let mut probes = Vec::new();
         let mut retains = Vec::new();
         let mut flushes = Vec::new();
+        let mut alert_changes = Vec::new();
         for command in group {
             match command {
                 Command::Spans(batch, reply) => batches.push((batch, reply)),
@@ -181,6 +182,7 @@ impl Writer {
                 Command::Retain(cutoff, max_traces, reply) => {
                     retains.push((cutoff, max_traces, reply))
                 }
+                Command::Alert(change, reply) => alert_changes.push((change, reply)),
                 Command::Stop => {}
                 #[cfg(feature = "test-hooks")]
                 Command::Panic => panic!("writer panic injected by a test"),
@@ -257,7 +259,20 @@ impl Writer {
                             .delete_metrics_before(cutoff.0 / 1_000_000)
                             .map(|_| deleted)
                     })
+                    .and_then(|deleted| {
+                        self.store
+                            .delete_resolved_alerts_before(cutoff)
+                            .map(|_| deleted)
+                    })
                     .map_err(Arc::new);
+                note(result.as_ref().map(|_| ()));
+                (reply, result.map_err(WriteError::Failed))
+            })
+            .collect();
+        let alert_results: Vec<_> = alert_changes
+            .into_iter()
+            .map(|(change, reply)| {
+                let result = self.store.apply_alert_change(&change).map_err(Arc::new);
                 note(result.as_ref().map(|_| ()));
                 (reply, result.map_err(WriteError::Failed))
             })
@@ -321,6 +336,9 @@ impl Writer {
         for (reply, result) in retain_results {
             let _ = reply.send(result);
         }
+        for (reply, result) in alert_results {
+            let _ = reply.send(result);
+        }
         for (reply, result) in probe_results {
             let _ = reply.send(result);
         }
@@ -365,6 +383,7 @@ fn command_spans(command: &Command) -> usize {
         | Command::Retain(..)
         | Command::TruncateJournal(_)
         | Command::CompactMetrics(..)
+        | Command::Alert(..)
         | Command::Stop => 1,
         #[cfg(feature = "test-hooks")]
         Command::Panic => 1,

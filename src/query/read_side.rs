@@ -8,8 +8,10 @@ use std::time::Duration;
 use super::logs::parse_trace_logs;
 use super::params::Params;
 use super::QueryError;
+use crate::model::alert::{AlertInstance, AlertRule, Notification, SeriesState};
 use crate::model::{TimeWindow, TraceId, UnixNanos};
 use crate::store::logs::{HistogramBucket, LogDay, LogFilter, LogIndexes, LogPage, PageRequest};
+use crate::store::sqlite::alerts;
 use crate::store::sqlite::metrics::head::MetricHead;
 use crate::store::sqlite::read::{
     self, OperationInfo, ServiceInfo, StorageCounts, StoredTrace, TraceFilter, TracePage,
@@ -210,6 +212,80 @@ impl ReadSide {
     ) -> Result<Vec<super::red::SummaryGroup>, QueryError> {
         let conn = self.reads.get()?;
         super::red::summary(query, |filter| Ok(read::span_rollups(&conn, filter)?))
+    }
+
+    /// The exact number of log records matching `filter`.
+    pub fn count_logs(&self, filter: &LogFilter) -> Result<u64, QueryError> {
+        Ok(self.logs.count(filter)?)
+    }
+
+    /// Alert rules by name (only enabled ones with `enabled_only`).
+    pub fn alert_rules(&self, enabled_only: bool) -> Result<Vec<AlertRule>, QueryError> {
+        Ok(alerts::list_rules(&*self.reads.get()?, enabled_only)?)
+    }
+
+    pub fn alert_rule(&self, id: &str) -> Result<Option<AlertRule>, QueryError> {
+        Ok(alerts::find_rule(&*self.reads.get()?, id)?)
+    }
+
+    /// What the alert engine remembers of every series.
+    pub fn alert_series(&self) -> Result<Vec<SeriesState>, QueryError> {
+        Ok(alerts::list_series(&*self.reads.get()?)?)
+    }
+
+    pub fn alert_instances(
+        &self,
+        filter: &alerts::InstanceFilter,
+    ) -> Result<Vec<AlertInstance>, QueryError> {
+        Ok(alerts::list_instances(&*self.reads.get()?, filter)?)
+    }
+
+    pub fn alert_instance(&self, id: &str) -> Result<Option<AlertInstance>, QueryError> {
+        Ok(alerts::find_instance(&*self.reads.get()?, id)?)
+    }
+
+    /// Open instances: (firing, acknowledged).
+    pub fn alert_counts(&self) -> Result<(u64, u64), QueryError> {
+        Ok(alerts::open_counts(&*self.reads.get()?)?)
+    }
+
+    pub fn instance_notifications(
+        &self,
+        instance_id: &str,
+    ) -> Result<Vec<Notification>, QueryError> {
+        Ok(alerts::instance_notifications(
+            &*self.reads.get()?,
+            instance_id,
+        )?)
+    }
+
+    pub fn notification(&self, id: &str) -> Result<Option<Notification>, QueryError> {
+        Ok(alerts::find_notification(&*self.reads.get()?, id)?)
+    }
+
+    /// Pending notifications due by `now`, oldest first.
+    pub fn due_notifications(
+        &self,
+        now: UnixNanos,
+        limit: usize,
+    ) -> Result<Vec<Notification>, QueryError> {
+        Ok(alerts::due_notifications(&*self.reads.get()?, now, limit)?)
+    }
+
+    /// Notifications not delivered: (pending, failed).
+    pub fn notification_counts(&self) -> Result<(u64, u64), QueryError> {
+        Ok(alerts::notification_counts(&*self.reads.get()?)?)
+    }
+
+    /// Instances open now or resolved since `resolved_since`.
+    pub fn instances_to_sync(
+        &self,
+        resolved_since: UnixNanos,
+    ) -> Result<Vec<AlertInstance>, QueryError> {
+        Ok(alerts::instances_to_sync(
+            &*self.reads.get()?,
+            resolved_since,
+        )?)
     }
 
     pub fn search_traces(&self, filter: &TraceFilter) -> Result<TracePage, QueryError> {

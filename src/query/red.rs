@@ -81,6 +81,23 @@ impl Red {
         row.merge_histogram_into(&mut self.histogram)
     }
 
+    /// Adds another set of spans' numbers to these.
+    pub fn merge(&mut self, other: &Red) {
+        if other.request_count == 0 {
+            return;
+        }
+        if self.request_count == 0 {
+            self.min_nanos = other.min_nanos;
+            self.max_nanos = other.max_nanos;
+        } else {
+            self.min_nanos = self.min_nanos.min(other.min_nanos);
+            self.max_nanos = self.max_nanos.max(other.max_nanos);
+        }
+        self.request_count += other.request_count;
+        self.error_count += other.error_count;
+        self.histogram.merge(&other.histogram);
+    }
+
     pub fn error_ratio(&self) -> f64 {
         if self.request_count == 0 {
             0.0

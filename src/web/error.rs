@@ -32,8 +32,15 @@ pub enum ApiError {
         parameter: &'static str,
         position: usize,
     },
+    /// A field of a request body that is not acceptable; the answer names
+    /// it (`"field"`).
+    #[error("field {field}: {message}")]
+    BadField { field: String, message: String },
     #[error("{0}")]
     NotFound(String),
+    /// The target is in a state the request does not apply to.
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -55,8 +62,11 @@ pub enum ApiError {
 impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::BadRequest(_) | ApiError::BadQuery { .. } => "bad_request",
+            ApiError::BadRequest(_) | ApiError::BadQuery { .. } | ApiError::BadField { .. } => {
+                "bad_request"
+            }
             ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -82,8 +92,10 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_)
             | ApiError::BadQuery { .. }
+            | ApiError::BadField { .. }
             | ApiError::UnsupportedMediaType(_) => 3, // INVALID_ARGUMENT
             ApiError::NotFound(_) => 5,
+            ApiError::Conflict(_) => 9, // FAILED_PRECONDITION
             ApiError::Unauthorized(_) => 16,
             ApiError::PayloadTooLarge(_) => 8, // RESOURCE_EXHAUSTED
             ApiError::Busy | ApiError::IndexBehind { .. } | ApiError::Unavailable(_) => 14, // UNAVAILABLE
@@ -106,8 +118,11 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) | ApiError::BadQuery { .. } => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::BadQuery { .. } | ApiError::BadField { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -130,6 +145,9 @@ impl ResponseError for ApiError {
         {
             error["parameter"] = (*parameter).into();
             error["position"] = (*position).into();
+        }
+        if let ApiError::BadField { field, .. } = self {
+            error["field"] = field.clone().into();
         }
         response.json(serde_json::json!({ "error": error }))
     }
@@ -297,10 +315,11 @@ impl PromError {
 impl From<ApiError> for PromError {
     fn from(error: ApiError) -> Self {
         let (status, error_type) = match &error {
-            ApiError::BadRequest(_) | ApiError::BadQuery { .. } => {
+            ApiError::BadRequest(_) | ApiError::BadQuery { .. } | ApiError::BadField { .. } => {
                 (StatusCode::BAD_REQUEST, "bad_data")
             }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Busy | ApiError::IndexBehind { .. } | ApiError::Unavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")

@@ -216,6 +216,13 @@ pub async fn deep(state: web::Data<AppState>) -> HttpResponse {
     worst = worst.max(queue.0);
     checks.insert("queue".into(), queue.1);
 
+    let engine = alert_engine_check(&state);
+    worst = worst.max(engine.0);
+    checks.insert("alert_engine".into(), engine.1);
+    let notifier = notifier_check(&state);
+    worst = worst.max(notifier.0);
+    checks.insert("notifier".into(), notifier.1);
+
     let overall = match worst {
         Level::Ok => "healthy",
         Level::Degraded => "degraded",
@@ -248,6 +255,86 @@ fn threads_check(state: &AppState) -> (Level, Value) {
         check(Level::Ok, None, details)
     } else {
         check(Level::Critical, Some(stopped.join("; ")), details)
+    }
+}
+
+/// The alert engine: alive, rounds on time, no rule in error.
+fn alert_engine_check(state: &AppState) -> (Level, Value) {
+    let status = &state.alerts.engine;
+    let last_round = status.last_round_at.load(Ordering::Relaxed);
+    let errors = status.errors.lock().clone();
+    let details = json!({
+        "alive": status.thread.is_alive(),
+        "rounds": status.rounds.load(Ordering::Relaxed),
+        "last_round": (last_round > 0).then(|| format_rfc3339(UnixNanos(last_round))),
+        "last_round_ms": status.last_round_micros.load(Ordering::Relaxed) as f64 / 1e3,
+        "interval_seconds": state.alerts.options.interval.as_secs_f64(),
+        "rules_in_error": errors.iter().map(|(name, error)| json!({"rule": name, "error": error})).collect::<Vec<_>>(),
+    });
+    let interval = state.alerts.options.interval;
+    let overdue = last_round > 0
+        && UnixNanos::now().0 - last_round
+            > 3 * interval.as_nanos().min(i64::MAX as u128 / 4) as i64;
+    if !status.thread.is_alive() {
+        check(
+            Level::Critical,
+            Some(status.thread.stopped_reason()),
+            details,
+        )
+    } else if let Some(failure) = status.last_failure.lock().clone() {
+        check(Level::Degraded, Some(failure), details)
+    } else if overdue || status.late.load(Ordering::Relaxed) {
+        check(
+            Level::Degraded,
+            Some("alert evaluation is not keeping up with --alert-interval".into()),
+            details,
+        )
+    } else if !errors.is_empty() {
+        let names: Vec<String> = errors
+            .iter()
+            .map(|(name, error)| format!("{name:?}: {error}"))
+            .collect();
+        check(
+            Level::Degraded,
+            Some(format!("alert rules in error: {}", names.join("; "))),
+            details,
+        )
+    } else {
+        check(Level::Ok, None, details)
+    }
+}
+
+/// The notifier: alive; degraded while deliveries have failed.
+fn notifier_check(state: &AppState) -> (Level, Value) {
+    let status = &state.alerts.notifier;
+    let pending = status.pending.load(Ordering::Relaxed);
+    let failed = status.failed.load(Ordering::Relaxed);
+    let last_error = status.last_error.lock().clone();
+    let details = json!({
+        "alive": status.thread.is_alive(),
+        "pending": pending,
+        "failed": failed,
+        "last_error": last_error,
+    });
+    if !status.thread.is_alive() {
+        check(
+            Level::Critical,
+            Some(status.thread.stopped_reason()),
+            details,
+        )
+    } else if failed > 0 {
+        check(
+            Level::Degraded,
+            Some(format!(
+                "{failed} notification(s) could not be delivered{}",
+                last_error
+                    .map(|e| format!("; last error: {e}"))
+                    .unwrap_or_default()
+            )),
+            details,
+        )
+    } else {
+        check(Level::Ok, None, details)
     }
 }
 

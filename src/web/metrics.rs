@@ -33,6 +33,13 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         Some(Err(_)) => (Vec::new(), true),
         None => (Vec::new(), false),
     };
+    let alerts_firing = super::read(&state, |reads| reads.alert_counts())
+        .await
+        .map(|(firing, _)| firing)
+        .unwrap_or_else(|error| {
+            error.log();
+            0
+        });
     let scrape = ScrapeValues {
         storage_bytes,
         storage_measure_failed,
@@ -50,6 +57,8 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         index_lag_seconds: lag.oldest_seconds,
         index_capacity: state.indexer.capacity.load(Ordering::SeqCst),
         metric_head_samples: state.read.metric_head_samples(),
+        alerts_firing,
+        alert_rules: super::alerts::rule_states(&state.alerts.engine.states.lock()),
     };
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -4,6 +4,7 @@
 //! [`ReadSide`] on the blocking pool, and map results to DTOs; they never
 //! touch SQLite or tantivy themselves.
 
+mod alerts;
 pub mod auth;
 mod body;
 mod dto;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub usage: Arc<UsageCache>,
     /// Every supervised background thread, for health and `/metrics`.
     pub threads: Vec<Arc<ThreadHealth>>,
+    /// The alert engine's and notifier's state, and alerting's options.
+    pub alerts: Arc<crate::alerts::Alerts>,
 }
 
 /// Runs a read on the blocking pool.
@@ -83,6 +86,44 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(
                 "/dependencies",
                 web::get().to(service_metrics::dependencies),
+            )
+            .route("/alerts/rules", web::get().to(alerts::list_rules))
+            .route("/alerts/rules", web::post().to(alerts::create_rule))
+            .route(
+                "/alerts/rules/evaluate",
+                web::post().to(alerts::evaluate_spec),
+            )
+            .route(
+                "/alerts/rules/preview",
+                web::post().to(alerts::preview_spec),
+            )
+            .route("/alerts/rules/{id}", web::get().to(alerts::get_rule))
+            .route("/alerts/rules/{id}", web::put().to(alerts::update_rule))
+            .route("/alerts/rules/{id}", web::delete().to(alerts::delete_rule))
+            .route(
+                "/alerts/rules/{id}/evaluate",
+                web::post().to(alerts::evaluate_rule),
+            )
+            .route(
+                "/alerts/rules/{id}/preview",
+                web::get().to(alerts::preview_rule),
+            )
+            .route("/alerts/instances", web::get().to(alerts::list_instances))
+            .route(
+                "/alerts/instances/{id}",
+                web::get().to(alerts::get_instance),
+            )
+            .route(
+                "/alerts/instances/{id}/ack",
+                web::post().to(alerts::ack_instance),
+            )
+            .route(
+                "/alerts/instances/{id}/resolve",
+                web::post().to(alerts::resolve_instance),
+            )
+            .route(
+                "/alerts/notifications/{id}/retry",
+                web::post().to(alerts::retry_notification),
             )
             .route("/services", web::get().to(traces::services))
             .route(

@@ -1,6 +1,8 @@
 //! lookout's integration tests: one binary that starts the real app
 //! in-process (`TestServer`) or the real executable, and talks HTTP to it.
 
+mod alertmanager;
+mod alerts;
 mod bad_input;
 mod foundations;
 mod ingest;
@@ -11,5 +13,6 @@ mod process;
 mod promql_diff;
 mod python_sdk;
 mod query;
+mod receiver;
 mod service_metrics;
 mod support;

@@ -1120,3 +1120,93 @@ fn sigkill_loses_no_acknowledged_metric_point() {
         &missing[..missing.len().min(5)]
     );
 }
+
+/// A notification queued before a crash is delivered after the restart:
+/// the outbox row was committed with the state change.
+#[test]
+fn sigkill_with_a_pending_notification_delivers_it_after_the_restart() {
+    use crate::metrics::{gauge, kv, number, request};
+    use crate::receiver::Receiver;
+    // A port with nothing on it yet: deliveries fail until it comes up.
+    let port = {
+        let probe = Receiver::start();
+        probe.port
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lookout = Lookout::start(dir.path(), &["--alert-interval", "1s"], &[]);
+    let client = client();
+    let t = (now_nanos() / MS) as i64;
+    let body = request(
+        "mailer",
+        vec![gauge(
+            "queue_depth",
+            vec![number(vec![kv("queue", "mail")], 0, t, 99.0)],
+        )],
+    );
+    let response = client
+        .post(lookout.url("/v1/metrics"))
+        .header("content-type", PROTOBUF)
+        .body(body.encode_to_vec())
+        .send()
+        .expect("metrics");
+    assert!(response.status().is_success());
+    let rule: serde_json::Value = client
+        .post(lookout.url("/api/alerts/rules"))
+        .json(&serde_json::json!({
+            "name": "crash", "kind": "metric", "metric": "queue_depth", "threshold": 10,
+            "channels": [{"type": "webhook", "url": format!("http://127.0.0.1:{port}/after")}],
+        }))
+        .send()
+        .expect("create")
+        .json()
+        .expect("json");
+    let rule_id = rule["id"].as_str().expect("id").to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (instance_id, notification_id) = loop {
+        let instances: serde_json::Value = client
+            .get(lookout.url(&format!("/api/alerts/instances?rule_id={rule_id}")))
+            .send()
+            .expect("instances")
+            .json()
+            .expect("json");
+        if let Some(id) = instances["instances"][0]["id"].as_str() {
+            let detail: serde_json::Value = client
+                .get(lookout.url(&format!("/api/alerts/instances/{id}")))
+                .send()
+                .expect("instance")
+                .json()
+                .expect("json");
+            let notification = &detail["notifications"][0];
+            if notification["attempts"].as_u64().unwrap_or(0) >= 1 {
+                assert_eq!(notification["status"], "pending", "{detail}");
+                break (
+                    id.to_string(),
+                    notification["id"].as_str().expect("id").to_string(),
+                );
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no failed attempt yet: {}",
+            lookout.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    lookout.sigkill();
+
+    let receiver = Receiver::start_at(port);
+    let restarted = Lookout::start(dir.path(), &["--alert-interval", "1s"], &[]);
+    let received = receiver.wait_for("the notification", Duration::from_secs(30), |r| {
+        !r.is_empty()
+    });
+    let body = received[0].json();
+    assert_eq!(
+        body["id"],
+        notification_id.as_str(),
+        "the same notification"
+    );
+    assert_eq!(body["instance"]["id"], instance_id.as_str());
+    assert_eq!(received[0].path, "/after");
+    drop(restarted);
+}

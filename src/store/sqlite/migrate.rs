@@ -40,6 +40,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "metric_wal",
         include_str!("../../../schema/0007_metric_wal.sql"),
     ),
+    (8, "alerts", include_str!("../../../schema/0008_alerts.sql")),
 ];
 
 /// The highest migration recorded in the database, 0 for a new one.

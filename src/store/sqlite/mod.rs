@@ -1,5 +1,6 @@
 //! SQLite: opening, pragmas, migrations, the write store and the read pool.
 
+pub mod alerts;
 pub mod codec;
 mod graph;
 pub mod metrics;

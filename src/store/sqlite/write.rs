@@ -199,6 +199,27 @@ impl WriteStore {
         result
     }
 
+    /// Applies a change to the alert tables in one transaction (a state
+    /// change with its notifications). Returns whether it applied.
+    pub fn apply_alert_change(
+        &mut self,
+        change: &crate::model::alert::AlertChange,
+    ) -> Result<bool, StoreError> {
+        let tx = self.conn.transaction()?;
+        let applied = super::alerts::apply(&tx, change)?;
+        tx.commit()?;
+        Ok(applied)
+    }
+
+    /// Deletes alert instances resolved before `cutoff`, with their
+    /// notifications. Returns the instances deleted.
+    pub fn delete_resolved_alerts_before(&mut self, cutoff: UnixNanos) -> Result<u64, StoreError> {
+        let tx = self.conn.transaction()?;
+        let deleted = super::alerts::delete_resolved_before(&tx, cutoff)?;
+        tx.commit()?;
+        Ok(deleted)
+    }
+
     /// Deletes journal rows up to `up_to` once the log indexer has
     /// committed them.
     pub fn truncate_journal(&mut self, up_to: i64) -> Result<u64, StoreError> {

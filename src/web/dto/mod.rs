@@ -5,6 +5,8 @@
 //! Only `web` knows these shapes; the store and the query layer return
 //! plain domain types.
 
+pub mod alerts;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;

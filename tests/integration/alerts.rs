@@ -818,3 +818,37 @@ fn deleting_a_rule_resolves_its_open_instances() {
     assert_eq!(instances[0]["resolved_by"], "rule deleted");
     receiver.wait_for("the resolution", WAIT, |r| posts(r, "resolved").len() == 1);
 }
+
+#[test]
+fn slack_gets_a_message_with_blocks_at_most_one_a_second() {
+    let slack = Receiver::start();
+    let server = alert_server(Duration::from_secs(60));
+    push_depth(&server, "mail", 50.0);
+    push_depth(&server, "sms", 60.0);
+    create_rule(
+        &server,
+        &json!({"name": "queues", "kind": "promql", "query": "max by (queue) (queue_depth)",
+                "threshold": 10, "channels": [{"type": "slack", "url": slack.url("/services/T/B/x")}]}),
+    );
+    let received = slack.wait_for("two slack messages", WAIT, |r| r.len() == 2);
+    for message in &received {
+        let body = message.json();
+        let text = body["text"].as_str().unwrap_or("");
+        assert!(text.contains("[FIRING] queues"), "{body}");
+        assert_eq!(body["blocks"][0]["type"], "section", "{body}");
+        let link = body["blocks"][2]["elements"][0]["text"]
+            .as_str()
+            .unwrap_or("");
+        assert!(link.contains("/alerts?instance="), "{link}");
+        assert!(message.header("x-lookout-signature").is_none());
+    }
+    assert!(
+        received[0].header("traceparent").is_none(),
+        "Slack gets no trace headers"
+    );
+    let gap = received[1].at.duration_since(received[0].at);
+    assert!(
+        gap >= Duration::from_millis(950),
+        "one message a second at most: {gap:?}"
+    );
+}

@@ -18,6 +18,8 @@ pub struct Received {
     pub body: String,
     /// The status it was answered with.
     pub status: u16,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 impl Received {
@@ -192,6 +194,7 @@ fn serve(
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
         status: code,
+        at: Instant::now(),
     });
     let reason = if code < 300 { "OK" } else { "Unavailable" };
     let mut stream = stream;

@@ -143,6 +143,8 @@ impl App {
                 interval: alert_options.interval,
                 timeout: alert_options.evaluation_timeout(),
                 minute: alert_options.minute,
+                #[cfg(feature = "test-hooks")]
+                slow_rule: alert_options.slow_rule.clone(),
             },
         }
         .spawn(alerts_stop)

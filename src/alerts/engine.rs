@@ -41,6 +41,10 @@ pub struct EngineOptions {
     pub timeout: Duration,
     /// A minute of the rules' timings (60 s; tests shorten it).
     pub minute: Duration,
+    /// Test hook: evaluations of the rule of this name first sleep this
+    /// long, to exercise the time limit.
+    #[cfg(feature = "test-hooks")]
+    pub slow_rule: Option<(String, Duration)>,
 }
 
 /// What the engine publishes for `/health/deep` and `/metrics`.
@@ -116,17 +120,28 @@ struct Pool {
     results: Sender<JobResult>,
     threads: Vec<EvalThread>,
     read: Arc<ReadSide>,
+    /// Rules being evaluated now, also by retired threads: a rule whose
+    /// last evaluation never finished is not started again, so a stuck
+    /// read holds one thread, not one per round.
+    busy: Arc<Mutex<std::collections::HashSet<String>>>,
+    #[cfg(feature = "test-hooks")]
+    slow_rule: Option<(String, Duration)>,
 }
 
 impl Pool {
-    fn new(read: Arc<ReadSide>, results: Sender<JobResult>) -> Pool {
+    fn new(read: Arc<ReadSide>, results: Sender<JobResult>, options: &EngineOptions) -> Pool {
         let (jobs, queue) = crossbeam_channel::unbounded();
+        #[cfg(not(feature = "test-hooks"))]
+        let _ = options;
         let mut pool = Pool {
             jobs,
             queue,
             results,
             threads: Vec::new(),
             read,
+            busy: Arc::new(Mutex::new(std::collections::HashSet::new())),
+            #[cfg(feature = "test-hooks")]
+            slow_rule: options.slow_rule.clone(),
         };
         for _ in 0..POOL {
             pool.add_thread();
@@ -140,12 +155,21 @@ impl Pool {
         let queue = self.queue.clone();
         let results = self.results.clone();
         let read = Arc::clone(&self.read);
+        let busy = Arc::clone(&self.busy);
         let (slot, stop) = (Arc::clone(&current), Arc::clone(&retired));
+        #[cfg(feature = "test-hooks")]
+        let slow_rule = self.slow_rule.clone();
         let spawned = std::thread::Builder::new()
             .name("alert-eval".into())
             .spawn(move || {
                 for job in queue {
                     *slot.lock() = Some((job.round, job.index, Instant::now()));
+                    #[cfg(feature = "test-hooks")]
+                    if let Some((name, delay)) = &slow_rule {
+                        if job.rule.spec.name == *name {
+                            std::thread::sleep(*delay);
+                        }
+                    }
                     let started = Instant::now();
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         evaluate::evaluate(&read, &job.rule.spec, job.now)
@@ -153,6 +177,7 @@ impl Pool {
                     }))
                     .unwrap_or_else(|_| Err("the evaluation panicked".into()));
                     *slot.lock() = None;
+                    busy.lock().remove(&job.rule.id);
                     let done = JobResult {
                         round: job.round,
                         index: job.index,
@@ -206,7 +231,7 @@ impl Engine {
 
     fn run(mut self, stop: &Receiver<()>) {
         let (results_sender, results) = crossbeam_channel::unbounded();
-        let mut pool = Pool::new(Arc::clone(&self.read), results_sender);
+        let mut pool = Pool::new(Arc::clone(&self.read), results_sender, &self.options);
         let mut round = 0u64;
         let mut next = Instant::now() + self.options.interval;
         // A message or a dropped sender on `stop` ends the loop.
@@ -274,7 +299,17 @@ impl Engine {
                 .insert(instance.fingerprint.clone(), instance);
         }
 
+        let mut outcomes: Vec<Option<Result<Vec<SeriesValue>, String>>> = vec![None; rules.len()];
+        let mut remaining = rules.len();
         for (index, rule) in rules.iter().enumerate() {
+            if !pool.busy.lock().insert(rule.id.clone()) {
+                outcomes[index] = Some(Err(format!(
+                    "its previous evaluation has not finished (the limit is {})",
+                    humantime::format_duration(self.options.timeout)
+                )));
+                remaining -= 1;
+                continue;
+            }
             let _ = pool.jobs.send(Job {
                 round,
                 index,
@@ -282,8 +317,6 @@ impl Engine {
                 now,
             });
         }
-        let mut outcomes: Vec<Option<Result<Vec<SeriesValue>, String>>> = vec![None; rules.len()];
-        let mut remaining = rules.len();
         let deadline = Instant::now() + self.options.interval;
         while remaining > 0 {
             match results.recv_timeout(Duration::from_millis(20)) {
@@ -318,7 +351,9 @@ impl Engine {
             }
         }
         // Jobs of this round still queued are not run any more.
-        while pool.queue.try_recv().is_ok() {}
+        while let Ok(job) = pool.queue.try_recv() {
+            pool.busy.lock().remove(&job.rule.id);
+        }
 
         let empty_series = HashMap::new();
         let empty_open = HashMap::new();

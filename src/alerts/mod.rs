@@ -63,6 +63,10 @@ pub struct AlertOptions {
     /// `keep_firing_minutes`, `cooldown_minutes`, `repeat_minutes`): 60 s;
     /// tests shorten it to see those timings in seconds.
     pub minute: Duration,
+    /// Test hook: evaluations of the rule of this name first sleep this
+    /// long, to exercise the time limit.
+    #[cfg(feature = "test-hooks")]
+    pub slow_rule: Option<(String, Duration)>,
 }
 
 impl Default for AlertOptions {
@@ -72,6 +76,8 @@ impl Default for AlertOptions {
             notify_max_age: Duration::from_secs(3_600),
             public_url: String::new(),
             minute: Duration::from_secs(60),
+            #[cfg(feature = "test-hooks")]
+            slow_rule: None,
         }
     }
 }

@@ -852,3 +852,45 @@ fn slack_gets_a_message_with_blocks_at_most_one_a_second() {
         "one message a second at most: {gap:?}"
     );
 }
+
+#[test]
+fn a_slow_rule_is_an_error_and_the_others_stay_on_time() {
+    let server = TestServer::start_with(|config| {
+        config.alerts.interval = Duration::from_secs(1);
+        // Evaluations may take a third of the interval; this one takes 3 s.
+        config.alerts.slow_rule = Some(("stuck".into(), Duration::from_secs(3)));
+    });
+    push_depth(&server, "mail", 50.0);
+    let stuck = create_rule(&server, &depth_rule("stuck", json!({})));
+    let healthy = create_rule(&server, &depth_rule("healthy", json!({})));
+    let stuck_rule = wait_rule_state(&server, stuck["id"].as_str().expect("id"), "error");
+    assert!(
+        stuck_rule["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("took longer than"),
+        "{stuck_rule}"
+    );
+    wait_rule_state(&server, healthy["id"].as_str().expect("id"), "firing");
+    // The healthy rule keeps being evaluated every second meanwhile.
+    let first = server.get_ok(&format!(
+        "/api/alerts/rules/{}",
+        healthy["id"].as_str().unwrap_or("")
+    ))["last_evaluated_at"]
+        .clone();
+    std::thread::sleep(Duration::from_millis(2_500));
+    let later = server.get_ok(&format!(
+        "/api/alerts/rules/{}",
+        healthy["id"].as_str().unwrap_or("")
+    ))["last_evaluated_at"]
+        .clone();
+    assert_ne!(first, later, "the engine stalled behind the slow rule");
+    let (status, health) = server.get_json("/health/deep");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let engine = &health["checks"]["alert_engine"];
+    assert_eq!(engine["status"], "degraded", "{engine}");
+    assert!(
+        engine["message"].as_str().unwrap_or("").contains("stuck"),
+        "{engine}"
+    );
+}

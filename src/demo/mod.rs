@@ -36,6 +36,14 @@ const MS: u64 = 1_000_000;
 const BURST_EVERY: u64 = 5;
 const MINUTE: u64 = 60_000 * MS;
 
+/// The demo's alert rules: the payment timeouts of the error-burst minute
+/// fire the first, the slow recommendations the second.
+const SAMPLE_RULES: [&str; 3] = [
+    r#"{"name": "checkout error rate", "description": "Orders failing at checkout (the demo's payment provider times out one minute in five).", "kind": "error_rate", "service": "checkout", "condition": ">", "threshold": 0.1, "recovery_threshold": 0.05, "window_minutes": 2, "keep_firing_minutes": 1, "severity": "critical", "labels": {"team": "shop"}}"#,
+    r#"{"name": "recommendations p95 latency", "kind": "latency", "service": "recommendations", "percentile": 95, "condition": ">", "threshold": 800, "window_minutes": 5, "for_minutes": 2, "severity": "warning"}"#,
+    r#"{"name": "payment declined logs", "kind": "log_count", "query": "\"payment declined\"", "condition": ">", "threshold": 20, "window_minutes": 5, "severity": "info"}"#,
+];
+
 /// Whether `now` (unix nanoseconds) falls in an error-burst minute.
 fn error_burst(now: u64) -> bool {
     (now / MINUTE) % BURST_EVERY == BURST_EVERY - 1
@@ -52,6 +60,7 @@ pub fn spawn(
         .spawn(move || {
             let mut generator = Generator::new(addr, token);
             tracing::info!("demo: sending sample traces and logs to http://{addr}");
+            generator.create_sample_rules();
             loop {
                 generator.round();
                 match stop.recv_timeout(ROUND) {
@@ -697,9 +706,58 @@ impl Generator {
         }
     }
 
+    /// Alert rules over the sample traffic, so the Alerts page has
+    /// something to show: created once, when the server has no rules.
+    fn create_sample_rules(&self) {
+        let rules = match self.exchange("GET", "/api/alerts/rules", "application/json", b"") {
+            Ok((200, body)) => body,
+            Ok((status, _)) => {
+                tracing::warn!(status, "demo: cannot list alert rules");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "demo: cannot list alert rules");
+                return;
+            }
+        };
+        if !String::from_utf8_lossy(&rules).contains("\"rules\":[]") {
+            return;
+        }
+        for rule in SAMPLE_RULES {
+            match self.exchange(
+                "POST",
+                "/api/alerts/rules",
+                "application/json",
+                rule.as_bytes(),
+            ) {
+                Ok((201, _)) => {}
+                Ok((status, body)) => tracing::warn!(
+                    status,
+                    body = %String::from_utf8_lossy(&body),
+                    "demo: a sample alert rule was refused"
+                ),
+                Err(error) => tracing::warn!(%error, "demo: creating a sample alert rule failed"),
+            }
+        }
+    }
+
     /// A minimal HTTP/1.1 POST: the demo talks to its own server on
     /// loopback exactly as an OTLP exporter would.
     fn post(&self, path: &str, body: &[u8]) -> Result<(), String> {
+        match self.exchange("POST", path, "application/x-protobuf", body)? {
+            (200, _) => Ok(()),
+            (status, _) => Err(format!("{path} answered {status}")),
+        }
+    }
+
+    /// One request on its own connection: the status and the body.
+    fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<(u16, Vec<u8>), String> {
         let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2))
             .map_err(|e| e.to_string())?;
         stream
@@ -711,7 +769,7 @@ impl Generator {
             .map(|token| format!("Authorization: Bearer {token}\r\n"))
             .unwrap_or_default();
         let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n",
             self.addr,
             body.len()
         );
@@ -723,14 +781,16 @@ impl Generator {
         stream
             .read_to_end(&mut response)
             .map_err(|e| e.to_string())?;
-        let status_line = String::from_utf8_lossy(&response[..response.len().min(64)]).into_owned();
-        if status_line.starts_with("HTTP/1.1 200") {
-            Ok(())
-        } else {
-            Err(format!(
-                "{path} answered {}",
-                status_line.lines().next().unwrap_or("nothing")
-            ))
-        }
+        let status = response
+            .get(9..12)
+            .and_then(|code| std::str::from_utf8(code).ok())
+            .and_then(|code| code.parse::<u16>().ok())
+            .ok_or_else(|| format!("{path}: not an HTTP answer"))?;
+        let body = response
+            .windows(4)
+            .position(|window| window == b"\r\n\r\n")
+            .map(|end| response[end + 4..].to_vec())
+            .unwrap_or_default();
+        Ok((status, body))
     }
 }

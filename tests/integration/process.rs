@@ -955,6 +955,22 @@ fn demo_feeds_traces_and_correlated_logs_through_otlp() {
     ] {
         assert!(names.contains(&name), "demo metric {name} in {series}");
     }
+    // Its sample alert rules exist and evaluate without errors.
+    let rules: Value = client
+        .get(lookout.url("/api/alerts/rules"))
+        .send()
+        .and_then(|response| response.json())
+        .expect("rules");
+    let rules = rules["rules"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rules.len(), 3, "{rules:?}");
+    for rule in &rules {
+        let id = rule["id"].as_str().unwrap_or("");
+        let answer = client
+            .post(lookout.url(&format!("/api/alerts/rules/{id}/evaluate")))
+            .send()
+            .expect("evaluate");
+        assert_eq!(answer.status(), StatusCode::OK, "{rule}");
+    }
     let (status, _) = lookout.terminate();
     assert!(status.success());
 }

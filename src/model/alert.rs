@@ -304,11 +304,13 @@ pub enum DeliveryOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AlertChange {
     /// Insert a rule, or replace the definition of a stored one (its state
-    /// stays).
+    /// stays), closing the instances given (those of a rule being
+    /// disabled).
     PutRule {
         id: String,
         spec: RuleSpec,
         at: UnixNanos,
+        resolutions: Vec<Resolution>,
     },
     /// Delete a rule and its series, closing its open instances.
     DeleteRule {

@@ -69,6 +69,7 @@ pub async fn create_rule(
             id: id.clone(),
             spec,
             at: UnixNanos::now(),
+            resolutions: Vec::new(),
         })
         .await?;
     let rule = find_rule(&state, id).await?;
@@ -82,26 +83,37 @@ pub async fn update_rule(
 ) -> Result<HttpResponse, ApiError> {
     let stored = find_rule(&state, id.into_inner()).await?;
     let spec = spec_of(&body, Some(&stored.spec))?;
+    // Disabling a rule closes its open instances, as deleting it does.
+    let resolutions = if stored.spec.enabled && !spec.enabled {
+        resolutions_of(&state, &stored, "rule disabled").await?
+    } else {
+        Vec::new()
+    };
+    let notify = !resolutions.is_empty();
     state
         .writer
         .write_alert(AlertChange::PutRule {
             id: stored.id.clone(),
             spec,
             at: UnixNanos::now(),
+            resolutions,
         })
         .await?;
+    if notify {
+        state.alerts.notifier.wake();
+    }
     let rule = find_rule(&state, stored.id).await?;
     Ok(HttpResponse::Ok().json(RuleView::new(&rule)))
 }
 
-/// Deletes a rule; its open instances resolve and say so.
-pub async fn delete_rule(
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let rule = find_rule(&state, id.into_inner()).await?;
+/// The resolutions (with their notifications) of a rule's open instances.
+async fn resolutions_of(
+    state: &web::Data<AppState>,
+    rule: &AlertRule,
+    by: &str,
+) -> Result<Vec<crate::model::alert::Resolution>, ApiError> {
     let rule_id = rule.id.clone();
-    let open = read(&state, move |reads| {
+    let open = read(state, move |reads| {
         reads.alert_instances(&InstanceFilter {
             states: Some(vec![InstanceState::Firing, InstanceState::Acknowledged]),
             rule_id: Some(rule_id),
@@ -110,14 +122,19 @@ pub async fn delete_rule(
     })
     .await?;
     let now = UnixNanos::now();
-    let resolutions = open
+    Ok(open
         .iter()
-        .map(|instance| {
-            state
-                .alerts
-                .resolution(Some(&rule), instance, "rule deleted", now)
-        })
-        .collect();
+        .map(|instance| state.alerts.resolution(Some(rule), instance, by, now))
+        .collect())
+}
+
+/// Deletes a rule; its open instances resolve and say so.
+pub async fn delete_rule(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let rule = find_rule(&state, id.into_inner()).await?;
+    let resolutions = resolutions_of(&state, &rule, "rule deleted").await?;
     state
         .writer
         .write_alert(AlertChange::DeleteRule {

@@ -793,6 +793,46 @@ fn the_engine_resumes_after_a_restart_without_duplicates() {
 }
 
 #[test]
+fn disabling_a_rule_resolves_its_open_instances_and_stops_its_evaluation() {
+    let receiver = Receiver::start();
+    let server = alert_server(Duration::from_secs(60));
+    push_depth(&server, "mail", 50.0);
+    let rule = create_rule(
+        &server,
+        &depth_rule(
+            "paused",
+            json!({"channels": [{"type": "webhook", "url": receiver.url("/p")}]}),
+        ),
+    );
+    let id = rule["id"].as_str().expect("id");
+    wait_instances(&server, id, "firing", |list| list.len() == 1);
+    let mut disabled = server.get_ok(&format!("/api/alerts/rules/{id}"));
+    disabled["enabled"] = json!(false);
+    let response = server
+        .client()
+        .put(server.url(&format!("/api/alerts/rules/{id}")))
+        .json(&disabled)
+        .send()
+        .expect("PUT");
+    assert_eq!(response.status(), StatusCode::OK);
+    let instances = wait_instances(&server, id, "resolved", |list| {
+        list.iter().all(|i| i["state"] == "resolved")
+    });
+    assert_eq!(instances[0]["resolved_by"], "rule disabled");
+    receiver.wait_for("the resolution", WAIT, |r| posts(r, "resolved").len() == 1);
+    std::thread::sleep(Duration::from_secs(3));
+    let rule = server.get_ok(&format!("/api/alerts/rules/{id}"));
+    assert_eq!(rule["state"], "ok", "{rule}");
+    assert_eq!(
+        server.get_ok(&format!("/api/alerts/instances?rule_id={id}"))["instances"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "a disabled rule opens nothing new"
+    );
+}
+
+#[test]
 fn deleting_a_rule_resolves_its_open_instances() {
     let receiver = Receiver::start();
     let server = alert_server(Duration::from_secs(60));

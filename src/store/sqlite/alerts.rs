@@ -152,7 +152,17 @@ fn nanos(value: Option<i64>) -> Option<UnixNanos> {
 /// Applies one change in `tx`. Returns whether it applied.
 pub fn apply(tx: &Transaction<'_>, change: &AlertChange) -> Result<AlertChangeApplied, StoreError> {
     match change {
-        AlertChange::PutRule { id, spec, at } => put_rule(tx, id, spec, *at),
+        AlertChange::PutRule {
+            id,
+            spec,
+            at,
+            resolutions,
+        } => {
+            for resolution in resolutions {
+                resolve(tx, resolution)?;
+            }
+            put_rule(tx, id, spec, *at)
+        }
         AlertChange::DeleteRule { id, resolutions } => {
             for resolution in resolutions {
                 resolve(tx, resolution)?;

@@ -360,8 +360,9 @@ fn set_enabled(http: &mut RawHttp, stored: &mut [Value], on: bool) {
 struct Phase {
     enabled: bool,
     spans_per_second: f64,
-    /// Round durations seen (ms) and rules in error after the last round.
-    rounds: Vec<f64>,
+    /// Rounds seen: (whole, evaluating, waiting for the writer) in ms.
+    rounds: Vec<(f64, f64, f64)>,
+    /// Rules in error after the last round.
     errors: usize,
 }
 
@@ -396,9 +397,12 @@ fn phase(addr: SocketAddr, clients: usize, seconds: u64, enabled: bool) -> Phase
         let health: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
         let engine = &health["checks"]["alert_engine"];
         if engine["last_round"] != last_round && !last_round.is_null() {
-            if let Some(ms) = engine["last_round_ms"].as_f64() {
-                rounds.push(ms);
-            }
+            let ms = |key: &str| engine[key].as_f64().unwrap_or(f64::NAN);
+            rounds.push((
+                ms("last_round_ms"),
+                ms("last_evaluate_ms"),
+                ms("last_write_ms"),
+            ));
             errors = engine["rules_in_error"].as_array().map_or(0, Vec::len);
         }
         last_round = engine["last_round"].clone();
@@ -472,6 +476,33 @@ fn main() {
         .map(|rule| api(&mut http, "POST", "/api/alerts/rules", Some(rule)))
         .collect();
     let load_average = proc::load_average();
+    // One rule of each kind, evaluated alone (a dry run), before any phase.
+    let mut per_kind = Vec::new();
+    for index in [0, 300, 500, 600, 800, 900, 950] {
+        let rule = &stored[index];
+        let id = rule["id"].as_str().expect("id").to_string();
+        let mut times: Vec<f64> = (0..11)
+            .map(|_| {
+                let began = Instant::now();
+                api(
+                    &mut http,
+                    "POST",
+                    &format!("/api/alerts/rules/{id}/evaluate"),
+                    None,
+                );
+                began.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        let kind = format!(
+            "{}{}",
+            rule["kind"].as_str().unwrap_or(""),
+            rule["query"]
+                .as_str()
+                .map(|q| format!(" {q}"))
+                .unwrap_or_default()
+        );
+        per_kind.push((kind, median(&mut times)));
+    }
 
     let mut phases = Vec::new();
     for enabled in [false, true, false, true] {
@@ -496,12 +527,16 @@ fn main() {
         .filter(|p| p.enabled)
         .map(|p| p.spans_per_second)
         .collect();
-    let mut rounds: Vec<f64> = phases
+    let enabled_rounds: Vec<(f64, f64, f64)> = phases
         .iter()
         .filter(|p| p.enabled)
         .flat_map(|p| p.rounds.clone())
         .collect();
-    let mut idle_rounds = idle.rounds.clone();
+    let mut rounds: Vec<f64> = enabled_rounds.iter().map(|r| r.0).collect();
+    let mut evaluating: Vec<f64> = enabled_rounds.iter().map(|r| r.1).collect();
+    let mut writing: Vec<f64> = enabled_rounds.iter().map(|r| r.2).collect();
+    let mut idle_rounds: Vec<f64> = idle.rounds.iter().map(|r| r.0).collect();
+    let mut idle_evaluating: Vec<f64> = idle.rounds.iter().map(|r| r.1).collect();
     let errors = phases
         .iter()
         .filter(|p| p.enabled)
@@ -533,10 +568,23 @@ fn main() {
     );
     let _ = writeln!(
         out,
-        "| evaluation round, idle | median {:.0} ms ({} rounds) | — |",
+        "| of which evaluating / waiting for the writer | median {:.0} ms / {:.0} ms | — |",
+        median(&mut evaluating),
+        median(&mut writing)
+    );
+    let _ = writeln!(
+        out,
+        "| evaluation round, no ingest | median {:.0} ms, evaluating {:.0} ms ({} rounds) | — |",
         median(&mut idle_rounds),
+        median(&mut idle_evaluating),
         idle_rounds.len()
     );
+    for (kind, ms) in &per_kind {
+        let _ = writeln!(
+            out,
+            "| one `{kind}` rule, dry run over HTTP, no ingest | median {ms:.2} ms | — |"
+        );
+    }
     let _ = writeln!(out, "| rules in error | {errors} | 0 |");
     let _ = writeln!(
         out,
@@ -555,7 +603,7 @@ fn main() {
             phase
                 .rounds
                 .iter()
-                .map(|ms| ms.round() as i64)
+                .map(|ms| ms.0.round() as i64)
                 .collect::<Vec<_>>()
         );
     }

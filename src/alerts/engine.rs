@@ -56,6 +56,11 @@ pub struct EngineStatus {
     pub last_round_at: AtomicI64,
     /// How long it took, in microseconds.
     pub last_round_micros: AtomicU64,
+    /// Of which: reading state and evaluating the rules, and waiting for
+    /// the writer to commit the outcome (behind the ingest queued before
+    /// it).
+    pub last_evaluate_micros: AtomicU64,
+    pub last_write_micros: AtomicU64,
     /// Whether the last round took longer than the interval.
     pub late: AtomicBool,
     /// Rules in `error` after the last round: (name, error).
@@ -73,6 +78,8 @@ impl EngineStatus {
             rounds: AtomicU64::new(0),
             last_round_at: AtomicI64::new(0),
             last_round_micros: AtomicU64::new(0),
+            last_evaluate_micros: AtomicU64::new(0),
+            last_write_micros: AtomicU64::new(0),
             late: AtomicBool::new(false),
             errors: Mutex::new(Vec::new()),
             states: Mutex::new(Vec::new()),
@@ -97,6 +104,8 @@ struct Job {
     index: usize,
     rule: AlertRule,
     now: UnixNanos,
+    /// Reads shared by the round's rules.
+    cache: Arc<evaluate::RoundCache>,
 }
 
 struct JobResult {
@@ -172,7 +181,7 @@ impl Pool {
                     }
                     let started = Instant::now();
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        evaluate::evaluate(&read, &job.rule.spec, job.now)
+                        evaluate::evaluate_with(&read, &job.rule.spec, job.now, Some(&job.cache))
                             .map_err(|error| error.to_string())
                     }))
                     .unwrap_or_else(|_| Err("the evaluation panicked".into()));
@@ -275,6 +284,7 @@ impl Engine {
         pool: &mut Pool,
         results: &Receiver<JobResult>,
     ) -> Result<(), String> {
+        let started = Instant::now();
         let now = UnixNanos::now();
         let rules = self.read.alert_rules(true).map_err(|e| e.to_string())?;
         let mut series: HashMap<String, HashMap<String, SeriesState>> = HashMap::new();
@@ -301,6 +311,7 @@ impl Engine {
 
         let mut outcomes: Vec<Option<Result<Vec<SeriesValue>, String>>> = vec![None; rules.len()];
         let mut remaining = rules.len();
+        let cache = Arc::new(evaluate::RoundCache::default());
         for (index, rule) in rules.iter().enumerate() {
             if !pool.busy.lock().insert(rule.id.clone()) {
                 outcomes[index] = Some(Err(format!(
@@ -315,6 +326,7 @@ impl Engine {
                 index,
                 rule: rule.clone(),
                 now,
+                cache: Arc::clone(&cache),
             });
         }
         let deadline = Instant::now() + self.options.interval;
@@ -393,11 +405,18 @@ impl Engine {
                 tracing::info!(rule = %resolution.rule_id, instance = %resolution.instance_id, "alert resolved");
             }
         }
+        self.status
+            .last_evaluate_micros
+            .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        let writing = Instant::now();
         if !evaluations.is_empty() {
             self.writer
                 .write_alert_blocking(AlertChange::Evaluated(evaluations))
                 .map_err(|error| format!("writing the evaluations failed: {error}"))?;
         }
+        self.status
+            .last_write_micros
+            .store(writing.elapsed().as_micros() as u64, Ordering::Relaxed);
         if notifies {
             self.notifier.wake();
         }

@@ -2,14 +2,48 @@
 //! for `error_rate`, `latency` and `request_rate`, the log indexes for
 //! `log_count`, the PromQL engine for `metric` and `promql`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
 
 use crate::model::alert::{AlertLabels, RuleKind, RuleSpec};
 use crate::model::{SpanKind, UnixNanos};
 use crate::query::promql::{EngineOptions, Value};
-use crate::query::red::{GroupBy, SpanSelection, SummaryQuery};
+use crate::query::red::{Red, SpanSelection};
 use crate::query::{logql, QueryError, ReadSide};
 use crate::store::logs::LogFilter;
+
+/// One read's outcome, shared by the rules that need it.
+type Shared<T> = Arc<OnceLock<Result<T, String>>>;
+
+/// Reads shared by the rules of one round (all evaluated at the same
+/// time): rules over the same spans (a service's error rate, latency and
+/// request rate), the same log query or the same PromQL expression read
+/// the data once. Safe to use from the evaluation threads at once: the
+/// first to ask reads, the others wait for its answer.
+#[derive(Default)]
+pub struct RoundCache {
+    spans: Mutex<HashMap<(Option<String>, Option<String>, i64, i64), Shared<Red>>>,
+    logs: Mutex<HashMap<(String, Option<String>, i64, i64), Shared<u64>>>,
+    vectors: Mutex<HashMap<(String, i64), Shared<Vec<(AlertLabels, f64)>>>>,
+}
+
+/// `read` once per key of `map` (through the cache), or directly without
+/// one.
+fn cached<K: std::hash::Hash + Eq, T: Clone>(
+    map: Option<&Mutex<HashMap<K, Shared<T>>>>,
+    key: K,
+    read: impl FnOnce() -> Result<T, QueryError>,
+) -> Result<T, QueryError> {
+    let Some(map) = map else {
+        return read();
+    };
+    let slot = Arc::clone(map.lock().entry(key).or_default());
+    slot.get_or_init(|| read().map_err(|error| error.to_string()))
+        .clone()
+        .map_err(QueryError::Invalid)
+}
 
 /// One series of a rule and its value; `None` is no data.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,30 +84,43 @@ pub fn evaluate(
     spec: &RuleSpec,
     now: UnixNanos,
 ) -> Result<Vec<SeriesValue>, QueryError> {
+    evaluate_with(read, spec, now, None)
+}
+
+/// [`evaluate`], sharing reads with the other rules of a round through
+/// `cache`.
+pub fn evaluate_with(
+    read: &ReadSide,
+    spec: &RuleSpec,
+    now: UnixNanos,
+    cache: Option<&RoundCache>,
+) -> Result<Vec<SeriesValue>, QueryError> {
     let window = i64::from(spec.window_minutes) * MINUTE_NANOS;
     let start = UnixNanos(now.0 - window);
     match spec.kind {
         RuleKind::ErrorRate | RuleKind::Latency | RuleKind::RequestRate => {
-            let groups = read.metrics_summary(&SummaryQuery {
-                spans: SpanSelection {
-                    service: spec.service.clone(),
-                    operation: spec.operation.clone(),
-                    // A service's numbers count its entry spans; a named
-                    // operation counts whatever kind it is.
-                    kinds: if spec.operation.is_some() {
-                        Vec::new()
-                    } else {
-                        vec![SpanKind::Server, SpanKind::Consumer]
-                    },
-                    start: start.0.div_euclid(1_000_000_000),
-                    end: now.0.div_euclid(1_000_000_000),
+            let selection = SpanSelection {
+                service: spec.service.clone(),
+                operation: spec.operation.clone(),
+                // A service's numbers count its entry spans; a named
+                // operation counts whatever kind it is.
+                kinds: if spec.operation.is_some() {
+                    Vec::new()
+                } else {
+                    vec![SpanKind::Server, SpanKind::Consumer]
                 },
-                group_by: GroupBy::Service,
+                start: start.0.div_euclid(1_000_000_000),
+                end: now.0.div_euclid(1_000_000_000),
+            };
+            let key = (
+                selection.service.clone(),
+                selection.operation.clone(),
+                selection.start,
+                selection.end,
+            );
+            let total = cached(cache.map(|c| &c.spans), key, || {
+                read.span_totals(&selection)
             })?;
-            let mut total = crate::query::red::Red::default();
-            for group in &groups {
-                total.merge(&group.red);
-            }
             let seconds = window as f64 / 1e9;
             Ok(SeriesValue::single(match spec.kind {
                 RuleKind::ErrorRate => (total.request_count > 0).then(|| total.error_ratio()),
@@ -84,21 +131,24 @@ pub fn evaluate(
             }))
         }
         RuleKind::LogCount => {
-            let mut filter = LogFilter::new(start, now);
-            let expr = logql::parse(spec.query.as_deref().unwrap_or("")).map_err(|error| {
-                QueryError::Syntax {
+            let text = spec.query.clone().unwrap_or_default();
+            let key = (text.clone(), spec.service.clone(), start.0, now.0);
+            let count = cached(cache.map(|c| &c.logs), key, || {
+                let mut filter = LogFilter::new(start, now);
+                let expr = logql::parse(&text).map_err(|error| QueryError::Syntax {
                     parameter: "query",
                     error,
-                }
+                })?;
+                filter.query = expr.as_ref().map(logql::to_query);
+                filter.service = spec.service.clone();
+                read.count_logs(&filter)
             })?;
-            filter.query = expr.as_ref().map(logql::to_query);
-            filter.service = spec.service.clone();
-            Ok(SeriesValue::single(Some(read.count_logs(&filter)? as f64)))
+            Ok(SeriesValue::single(Some(count as f64)))
         }
         RuleKind::Metric => {
             let selector = spec.metric.as_deref().unwrap_or("");
             let query = format!("last_over_time({selector}[{}m])", spec.window_minutes);
-            let values: Vec<f64> = vector(read, &query, now)?
+            let values: Vec<f64> = vector(read, &query, now, cache)?
                 .into_iter()
                 .map(|(_, value)| value)
                 .filter(|value| !value.is_nan())
@@ -112,7 +162,7 @@ pub fn evaluate(
         }
         RuleKind::Promql => {
             let query = spec.query.as_deref().unwrap_or("");
-            Ok(vector(read, query, now)?
+            Ok(vector(read, query, now, cache)?
                 .into_iter()
                 .map(|(labels, value)| SeriesValue {
                     fingerprint: fingerprint(&labels),
@@ -130,8 +180,21 @@ fn vector(
     read: &ReadSide,
     query: &str,
     now: UnixNanos,
+    cache: Option<&RoundCache>,
 ) -> Result<Vec<(AlertLabels, f64)>, QueryError> {
     let time_ms = now.0.div_euclid(1_000_000);
+    cached(
+        cache.map(|c| &c.vectors),
+        (query.to_string(), time_ms),
+        || instant_vector(read, query, time_ms),
+    )
+}
+
+fn instant_vector(
+    read: &ReadSide,
+    query: &str,
+    time_ms: i64,
+) -> Result<Vec<(AlertLabels, f64)>, QueryError> {
     match read.promql_instant(query, time_ms, &EngineOptions::default())? {
         Value::Scalar(sample) => Ok(vec![(AlertLabels::new(), sample.v)]),
         Value::Vector(samples) => Ok(samples
@@ -195,6 +258,27 @@ pub fn preview(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shared_read_runs_once_and_its_error_reaches_every_rule() {
+        let cache = RoundCache::default();
+        let reads = std::sync::atomic::AtomicUsize::new(0);
+        let read = || {
+            reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok::<u64, QueryError>(7)
+        };
+        let key = ("q".to_string(), None, 0, 1);
+        assert_eq!(cached(Some(&cache.logs), key.clone(), read).ok(), Some(7));
+        assert_eq!(cached(Some(&cache.logs), key, read).ok(), Some(7));
+        assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let failing = || Err::<u64, QueryError>(QueryError::Invalid("the read failed".into()));
+        let other = ("r".to_string(), None, 0, 1);
+        assert!(cached(Some(&cache.logs), other.clone(), failing).is_err());
+        let again = cached(Some(&cache.logs), other, || Ok(1)).expect_err("cached error");
+        assert!(again.to_string().contains("the read failed"), "{again}");
+        // Without a cache every call reads.
+        assert_eq!(cached::<(), u64>(None, (), || Ok(3)).ok(), Some(3));
+    }
 
     #[test]
     fn fingerprints_are_stable_and_distinct() {

@@ -205,6 +205,17 @@ impl ReadSide {
         })
     }
 
+    /// The totals of the selected spans from the span rollups.
+    pub fn span_totals(
+        &self,
+        spans: &super::red::SpanSelection,
+    ) -> Result<super::red::Red, QueryError> {
+        let conn = self.reads.get()?;
+        super::red::totals(spans, |filter, visit| {
+            Ok(read::visit_span_rollups(&conn, filter, visit)?)
+        })
+    }
+
     /// RED totals per service or operation from the span rollups.
     pub fn metrics_summary(
         &self,

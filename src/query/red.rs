@@ -81,23 +81,6 @@ impl Red {
         row.merge_histogram_into(&mut self.histogram)
     }
 
-    /// Adds another set of spans' numbers to these.
-    pub fn merge(&mut self, other: &Red) {
-        if other.request_count == 0 {
-            return;
-        }
-        if self.request_count == 0 {
-            self.min_nanos = other.min_nanos;
-            self.max_nanos = other.max_nanos;
-        } else {
-            self.min_nanos = self.min_nanos.min(other.min_nanos);
-            self.max_nanos = self.max_nanos.max(other.max_nanos);
-        }
-        self.request_count += other.request_count;
-        self.error_count += other.error_count;
-        self.histogram.merge(&other.histogram);
-    }
-
     pub fn error_ratio(&self) -> f64 {
         if self.request_count == 0 {
             0.0
@@ -283,6 +266,24 @@ pub fn rollup_ranges(start: i64, end: i64) -> (i64, i64, Vec<(i64, i64, i64)>) {
         vec![(MINUTE, start, end)]
     };
     (start, end, parts)
+}
+
+/// The totals of the spans `spans` selects over [`rollup_ranges`] of
+/// their range, read row by row without keeping the rows (what an alert
+/// rule over a service reads).
+pub fn totals(
+    spans: &SpanSelection,
+    read: impl Fn(&RollupFilter, &mut RollupVisitor<'_>) -> Result<(), QueryError>,
+) -> Result<Red, QueryError> {
+    let (_, _, parts) = rollup_ranges(spans.start, spans.end);
+    let mut red = Red::default();
+    for (resolution, from, to) in parts {
+        read(
+            &filter(spans, resolution, from, to),
+            &mut |row: RollupRef<'_>| red.add(&row),
+        )?;
+    }
+    Ok(red)
 }
 
 /// Runs a summary query over [`rollup_ranges`].

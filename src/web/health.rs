@@ -268,6 +268,8 @@ fn alert_engine_check(state: &AppState) -> (Level, Value) {
         "rounds": status.rounds.load(Ordering::Relaxed),
         "last_round": (last_round > 0).then(|| format_rfc3339(UnixNanos(last_round))),
         "last_round_ms": status.last_round_micros.load(Ordering::Relaxed) as f64 / 1e3,
+        "last_evaluate_ms": status.last_evaluate_micros.load(Ordering::Relaxed) as f64 / 1e3,
+        "last_write_ms": status.last_write_micros.load(Ordering::Relaxed) as f64 / 1e3,
         "interval_seconds": state.alerts.options.interval.as_secs_f64(),
         "rules_in_error": errors.iter().map(|(name, error)| json!({"rule": name, "error": error})).collect::<Vec<_>>(),
     });

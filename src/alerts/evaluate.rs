@@ -16,6 +16,13 @@ use crate::store::logs::LogFilter;
 
 /// One read's outcome, shared by the rules that need it.
 type Shared<T> = Arc<OnceLock<Result<T, String>>>;
+type SharedMap<K, T> = Mutex<HashMap<K, Shared<T>>>;
+/// Service, operation, start and end (unix seconds).
+type SpanKey = (Option<String>, Option<String>, i64, i64);
+/// Query, service, start and end (unix nanos).
+type LogKey = (String, Option<String>, i64, i64);
+/// Expression and evaluation time (unix ms).
+type VectorKey = (String, i64);
 
 /// Reads shared by the rules of one round (all evaluated at the same
 /// time): rules over the same spans (a service's error rate, latency and
@@ -24,15 +31,15 @@ type Shared<T> = Arc<OnceLock<Result<T, String>>>;
 /// first to ask reads, the others wait for its answer.
 #[derive(Default)]
 pub struct RoundCache {
-    spans: Mutex<HashMap<(Option<String>, Option<String>, i64, i64), Shared<Red>>>,
-    logs: Mutex<HashMap<(String, Option<String>, i64, i64), Shared<u64>>>,
-    vectors: Mutex<HashMap<(String, i64), Shared<Vec<(AlertLabels, f64)>>>>,
+    spans: SharedMap<SpanKey, Red>,
+    logs: SharedMap<LogKey, u64>,
+    vectors: SharedMap<VectorKey, Vec<(AlertLabels, f64)>>,
 }
 
 /// `read` once per key of `map` (through the cache), or directly without
 /// one.
 fn cached<K: std::hash::Hash + Eq, T: Clone>(
-    map: Option<&Mutex<HashMap<K, Shared<T>>>>,
+    map: Option<&SharedMap<K, T>>,
     key: K,
     read: impl FnOnce() -> Result<T, QueryError>,
 ) -> Result<T, QueryError> {

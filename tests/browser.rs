@@ -42,6 +42,12 @@ const FILLER_TRACES: usize = 120;
 /// Filler log records (plus the few the checks look for).
 const FILLER_LOGS: usize = 1_000;
 const DECLINED_LOGS: usize = 5;
+/// How long a notification may go undelivered before it is failed.
+const ALERT_NOTIFY_MAX_AGE: Duration = Duration::from_secs(3);
+/// The service the Alerts checks' error-rate rule watches: one of its two
+/// entry spans (the checkout trace's `charge`) failed two minutes before
+/// the script starts.
+const ALERT_SERVICE: &str = "payments";
 
 fn chromium() -> PathBuf {
     std::env::var_os("LOOKOUT_CHROMIUM")
@@ -1006,6 +1012,8 @@ fn seed(client: &Client, base: &str) -> Seed {
             "metric_counter": metrics.counter,
             "metric_histogram": metrics.histogram,
             "metric_routes": metrics.counter_routes,
+            "alert_service": ALERT_SERVICE,
+            "alert_notify_max_age_s": ALERT_NOTIFY_MAX_AGE.as_secs(),
         }),
     }
 }
@@ -1045,7 +1053,13 @@ fn web_app_in_a_real_browser() {
     }
 
     let dir = tempfile::tempdir().expect("a temporary data directory");
-    let app = RunningApp::start(Config::for_data_dir(dir.path())).expect("lookout starts");
+    let mut config = Config::for_data_dir(dir.path());
+    // Alert rules are evaluated every second, and a notification that
+    // cannot be delivered is failed after a few seconds: the Alerts checks
+    // see a rule fire and a delivery fail (and retry it) within seconds.
+    config.alerts.interval = Duration::from_secs(1);
+    config.alerts.notify_max_age = ALERT_NOTIFY_MAX_AGE;
+    let app = RunningApp::start(config).expect("lookout starts");
     let base = app.base_url();
     let client = Client::builder()
         .timeout(Duration::from_secs(20))

@@ -10,12 +10,13 @@ import { SystemPage } from './pages/System';
 import { ServicesPage } from './pages/Services';
 import { ServicePage } from './pages/Service';
 import { VERSION } from './lib/version';
+import { useFiringCount } from './lib/alertCount';
 import { ErrorBox, Loading } from './components/common';
 import type { ComponentType } from 'preact';
 
 /** A page whose module is a chunk of its own, loaded when first opened:
  * the service map brings a graph layout library, the metrics explorer
- * is only needed by those who open it. */
+ * and the alerts are only needed by those who open them. */
 function lazyPage<M, P extends object>(load: () => Promise<M>, pick: (module: M) => ComponentType<P>, what: string) {
   let loading: Promise<M> | null = null;
   return function LazyPage(props: P) {
@@ -39,6 +40,7 @@ function lazyPage<M, P extends object>(load: () => Promise<M>, pick: (module: M)
 
 const LazyServiceMap = lazyPage(() => import('./pages/ServiceMap'), (m) => m.ServiceMapPage, 'the service map');
 const LazyExplore = lazyPage(() => import('./pages/Explore'), (m) => m.ExplorePage, 'the metrics explorer');
+const LazyAlerts = lazyPage(() => import('./pages/Alerts'), (m) => m.AlertsPage, 'alerts');
 
 const NAV = [
   { path: '/traces', label: 'Traces', key: 't' },
@@ -46,6 +48,7 @@ const NAV = [
   { path: '/map', label: 'Map', key: 'm' },
   { path: '/explore', label: 'Metrics', key: 'x' },
   { path: '/logs', label: 'Logs', key: 'l' },
+  { path: '/alerts', label: 'Alerts', key: 'a' },
   { path: '/system', label: 'System', key: 's' },
 ];
 
@@ -95,6 +98,7 @@ const SHORTCUTS: [string, [string, string][]][] = [
       ['g m', 'go to the service map'],
       ['g x', 'go to Metrics (the explorer)'],
       ['g l', 'go to Logs'],
+      ['g a', 'go to Alerts'],
       ['g s', 'go to System'],
       ['Esc', 'close a dialog or menu'],
     ],
@@ -175,13 +179,14 @@ function Route({ path, query }: { path: string; query: URLSearchParams }) {
   if (path === '/map' || path === '/map/') return <LazyServiceMap query={query} />;
   if (path === '/explore' || path === '/explore/') return <LazyExplore query={query} />;
   if (path === '/logs' || path === '/logs/') return <LogsPage query={query} />;
+  if (path === '/alerts' || path === '/alerts/') return <LazyAlerts query={query} />;
   if (path === '/system' || path === '/system/') return <SystemPage />;
   return (
     <div class="page">
       <div class="empty-state">
         <h2>Page not found</h2>
         <p>
-          There is no page at <code>{path}</code>. Go to <a href="/traces">Traces</a>, <a href="/services">Services</a>, <a href="/explore">Metrics</a>, <a href="/logs">Logs</a> or{' '}
+          There is no page at <code>{path}</code>. Go to <a href="/traces">Traces</a>, <a href="/services">Services</a>, <a href="/explore">Metrics</a>, <a href="/logs">Logs</a>, <a href="/alerts">Alerts</a> or{' '}
           <a href="/system">System</a>.
         </p>
       </div>
@@ -193,13 +198,14 @@ export function App() {
   const { path, query } = useLocation();
   const { authMessage, theme, zone } = useAppState();
   const [help, setHelp] = useState(false);
+  const firing = useFiringCount(path);
 
   useEffect(() => {
     const section = NAV.find((item) => path.startsWith(item.path));
     document.title = section ? `${section.label} · lookout` : 'lookout';
   }, [path]);
 
-  // Keyboard: "/" focuses the page's search field, "g" then t/v/m/x/l/s switches page.
+  // Keyboard: "/" focuses the page's search field, "g" then t/v/m/x/l/a/s switches page.
   useEffect(() => {
     let pendingG = 0;
     const onKey = (event: KeyboardEvent) => {
@@ -251,6 +257,12 @@ export function App() {
           {NAV.map((item) => (
             <a key={item.path} href={item.path} class="nav-link" aria-current={path.startsWith(item.path) ? 'page' : undefined} title={`g then ${item.key}`}>
               {item.label}
+              {item.path === '/alerts' && firing !== null && firing > 0 && (
+                <span class="nav-badge" data-testid="firing-count" title={`${firing} ${firing === 1 ? 'alert' : 'alerts'} firing`}>
+                  {firing}
+                  <span class="visually-hidden"> firing</span>
+                </span>
+              )}
             </a>
           ))}
         </nav>

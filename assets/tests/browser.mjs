@@ -7,6 +7,7 @@
 // Prints `ok - …` / `not ok - …` per check, then `BENCH {json}`; exits 1
 // when a check failed.
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
@@ -1557,6 +1558,312 @@ try {
     assert(strip(copy) === strip(original), `the copy differs: ${strip(copy).slice(0, 300)}`);
   });
 
+  // Alerts (/alerts): the rules, their alerts and the deliveries, as a new
+  // user meets them. A webhook receiver on a loopback port takes the
+  // notifications: `/ok` answers 200, `/fail` 500 (so that delivery fails
+  // once the server's maximum age, a few seconds here, has passed).
+  const received = [];
+  const receiver = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => (body += chunk));
+    request.on('end', () => {
+      received.push({ path: request.url, headers: request.headers, body });
+      response.writeHead(request.url === '/ok' ? 200 : 500, { 'content-type': 'text/plain' });
+      response.end(request.url === '/ok' ? 'ok' : 'receiver failure');
+    });
+  });
+  await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const hook = `http://127.0.0.1:${receiver.address().port}`;
+  const alertsApi = async (path, init = {}) => {
+    const response = await fetch(`${base}/api/alerts/${path}`, { ...init, headers: { 'content-type': 'application/json', ...init.headers } });
+    return { status: response.status, body: response.status === 204 ? null : await response.json() };
+  };
+  /** A ratio as the Alerts page shows an error rate. */
+  const ratioText = (ratio) => {
+    const p = ratio * 100;
+    const text = p.toFixed(Math.abs(p) < 1 ? 3 : Math.abs(p) < 10 ? 2 : 1);
+    return `${text.includes('.') ? text.replace(/\.?0+$/, '') : text}%`;
+  };
+  const payments = seed.services[seed.alert_service];
+  const alertRatio = payments.errors / payments.requests;
+  let alertRule;
+  let alertInstance;
+  const firingBadge = (p) => p.getByTestId('firing-count');
+
+  await check('alerts: the page is a chunk of its own; empty, it says what a rule is and how to make one (g a opens it)', async () => {
+    const chunks = [];
+    page.on('request', (request) => {
+      if (/\/assets\/Alerts-[^/]+\.js$/.test(new URL(request.url()).pathname)) chunks.push(request.url());
+    });
+    await page.goto(`${base}/traces`);
+    await page.locator('.trace-row[data-trace-id]').first().waitFor();
+    assert(chunks.length === 0, 'the Alerts chunk loads with the first page');
+    const html = await (await fetch(`${base}/`)).text();
+    assert(!/Alerts-/.test(html), 'index.html names the Alerts chunk');
+    assert((await firingBadge(page).count()) === 0, 'a firing count without any rule');
+    await page.locator('body').click({ position: { x: 5, y: 300 } });
+    await page.keyboard.press('g');
+    await page.keyboard.press('a');
+    await page.waitForURL((url) => url.pathname === '/alerts');
+    const empty = page.getByTestId('alerts-empty');
+    await empty.waitFor();
+    assert(chunks.length === 1, `${chunks.length} Alerts chunk requests`);
+    const bytes = Buffer.from(await (await fetch(chunks[0])).arrayBuffer());
+    bench.alerts_chunk = { raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
+    console.log(`# Alerts chunk: ${(bench.alerts_chunk.raw / 1024).toFixed(1)} KiB raw, ${(bench.alerts_chunk.gzip / 1024).toFixed(1)} KiB gzipped (loaded when /alerts is first opened)`);
+    const text = await empty.innerText();
+    for (const what of ['No alert rules yet', 'error rate', 'log records', 'PromQL', 'webhooks', 'Create a rule']) {
+      assert(text.includes(what), `the empty state explains "${what}": ${text}`);
+    }
+    assert((await page.locator('.nav-link[aria-current="page"]').innerText()).startsWith('Alerts'), 'Alerts is the current section');
+    assert((await page.title()) === 'Alerts · lookout', `title ${await page.title()}`);
+    await page.screenshot({ path: join(shots, 'alerts-empty.png') });
+  });
+
+  await check('alerts: a rule without a threshold is refused, the message under the threshold field until it changes', async () => {
+    await page.getByTestId('create-first-rule').click();
+    await page.waitForURL((url) => url.searchParams.get('rule') === 'new');
+    await page.getByTestId('rule-form').waitFor();
+    await page.fill('#rule-name', `${seed.alert_service} errors`);
+    assert((await page.locator('#rule-kind').inputValue()) === 'error_rate', 'error rate is the first kind');
+    await page.fill('#rule-service', seed.alert_service);
+    await page.fill('#rule-window_minutes', '30');
+    // Labels and channels: a webhook with a URL that is none.
+    await page.getByTestId('add-label').click();
+    await page.fill('#rule-label-0-key', 'team');
+    await page.fill('#rule-label-0-value', 'payments');
+    await page.getByTestId('add-channel').click();
+    await page.fill('#rule-channels-0-url', 'not a url');
+    const refused = await answerTo(page, '/api/alerts/rules', () => page.getByTestId('save-rule').click());
+    assert(refused.body.error?.code === 'bad_request' && refused.body.error.field === 'threshold', `the server said ${JSON.stringify(refused.body)}`);
+    const error = page.locator('[data-error-for="threshold"]');
+    await error.waitFor();
+    const expected = refused.body.error.message.replace(/^field threshold: /, '');
+    const shown = await error.innerText();
+    assert(shown.toLowerCase() === expected.toLowerCase(), `shown "${shown}", the server said "${refused.body.error.message}"`);
+    assert((await page.locator('#rule-threshold').getAttribute('aria-invalid')) === 'true', 'the threshold is marked invalid');
+    assert((await page.locator('[data-error-for]').count()) === 1, 'one message, under the field it names');
+    assert((await alertsApi('rules')).body.rules.length === 0, 'nothing was stored');
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: join(shots, 'alerts-form-error.png'), fullPage: true });
+    await page.fill('#rule-threshold', '0.05');
+    await error.waitFor({ state: 'detached' });
+    assert((await page.locator('#rule-threshold').getAttribute('aria-invalid')) === null, 'no longer invalid');
+    assert((await page.locator('[data-field="threshold"] .field-hint').innerText()) === '= 5%', 'the threshold reads as a percentage');
+  });
+
+  await check('alerts: "Test rule" shows the value now and that it would fire; the preview draws the value against the threshold', async () => {
+    const tested = await answerTo(page, '/api/alerts/rules/evaluate', () => page.getByTestId('test-rule').click());
+    assert(Math.abs(tested.body.value - alertRatio) < 1e-9 && tested.body.would_fire === true, `evaluated ${JSON.stringify(tested.body)}`);
+    const result = page.getByTestId('test-result');
+    await page.waitForFunction(() => document.querySelector('[data-testid="test-result"]')?.dataset.wouldFire === 'true');
+    assert((await page.getByTestId('test-value').innerText()) === ratioText(alertRatio), `value shown ${await page.getByTestId('test-value').innerText()}`);
+    assert((await page.getByTestId('would-fire').innerText()) === 'would fire', await result.innerText());
+    // The dry run leaves the channels out (a bad URL is no reason not to test).
+    const dryRuns = [];
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname === '/api/alerts/rules/evaluate') dryRuns.push(request.postDataJSON());
+    });
+    // The preview: the rule's value at each step of the last 6 hours, and the threshold.
+    await page.waitForFunction(() => document.querySelector('[data-testid="rule-preview"] .preview-chart')?.dataset.series === '2');
+    const preview = await page.getByTestId('rule-preview').evaluate((e) => ({ ...e.dataset, ...e.querySelector('.preview-chart').dataset }));
+    assert(Number(preview.steps) >= 60 && Number(preview.steps) <= 62, `${preview.steps} steps over 6 hours`);
+    assert(Number(preview.met) >= 1, `the condition held at ${preview.met} steps`);
+    assert(Number(preview.yMax) > alertRatio, `the y axis reaches ${preview.yMax}`);
+    const legend = await page.locator('.preview-chart .u-legend .u-series .u-label').allInnerTexts();
+    assert(legend.some((l) => l.startsWith('threshold')), `legend ${legend.join(' | ')}`);
+    // Above the value, it would not fire; the old result says it is stale meanwhile.
+    await page.fill('#rule-threshold', '0.9');
+    await page.waitForFunction(() => document.querySelector('[data-testid="test-result"]')?.classList.contains('stale'));
+    await page.getByTestId('test-rule').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="test-result"]:not(.stale)')?.dataset.wouldFire === 'false');
+    assert((await page.getByTestId('would-fire').innerText()) === 'would not fire', 'not above 90%');
+    assert(dryRuns.length === 1 && dryRuns[0].threshold === 0.9 && dryRuns[0].channels.length === 0 && dryRuns[0].window_minutes === 30, `dry run ${JSON.stringify(dryRuns)}`);
+    await page.fill('#rule-threshold', '0.05');
+    await page.getByTestId('test-rule').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="test-result"]:not(.stale)')?.dataset.wouldFire === 'true');
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: join(shots, 'alerts-test-rule.png'), fullPage: true });
+  });
+
+  await check('alerts: a bad channel URL is refused under that URL; fixed, the rule is created', async () => {
+    const refused = await answerTo(page, '/api/alerts/rules', () => page.getByTestId('save-rule').click());
+    assert(refused.body.error?.field === 'channels[0].url', `the server said ${JSON.stringify(refused.body)}`);
+    const error = page.locator('[data-error-for="channels[0].url"]');
+    await error.waitFor();
+    assert((await error.innerText()).includes('"not a url"'), `shown "${await error.innerText()}"`);
+    assert((await page.locator('#rule-channels-0-url').getAttribute('aria-invalid')) === 'true', 'the URL is marked invalid');
+    await page.fill('#rule-channels-0-url', `${hook}/fail`);
+    await error.waitFor({ state: 'detached' });
+    await page.getByTestId('add-channel').click();
+    await page.fill('#rule-channels-1-url', `${hook}/ok`);
+    await page.fill('#rule-channels-1-secret', 'whsec-browser-test');
+    const created = await answerTo(page, '/api/alerts/rules', () => page.getByTestId('save-rule').click());
+    assert(created.body.id && created.body.threshold === 0.05 && created.body.window_minutes === 30, `created ${JSON.stringify(created.body)}`);
+    assert(created.body.labels.team === 'payments' && created.body.channels[1].secret === '********', `labels and channels ${JSON.stringify(created.body)}`);
+    alertRule = created.body;
+    await page.waitForURL((url) => url.pathname === '/alerts' && !url.searchParams.has('rule'));
+    assert((await page.getByTestId('notice').innerText()).includes('created'), 'the list says it was created');
+    await page.locator(`tr[data-rule-id="${alertRule.id}"]`).waitFor();
+  });
+
+  await check('alerts: the rule fires on the seeded data; the header counts it on every page', async () => {
+    const row = page.locator(`tr[data-rule-id="${alertRule.id}"]`);
+    await page.waitForFunction((id) => document.querySelector(`tr[data-rule-id="${id}"]`)?.dataset.state === 'firing', alertRule.id);
+    const text = await row.innerText();
+    assert(text.includes(ratioText(alertRatio)) && text.includes('> 5%') && text.includes(`error rate of ${seed.alert_service} over 30 min`), `row: ${text}`);
+    // The sparkline: the last 6 hours, with data where the spans are.
+    await page.waitForFunction((id) => Number(document.querySelector(`tr[data-rule-id="${id}"] .value-sparkline`)?.dataset.points) > 0, alertRule.id);
+    const instance = page.locator('[data-testid="instances"] tr[data-instance-id][data-state="firing"]');
+    await instance.waitFor();
+    alertInstance = await instance.getAttribute('data-instance-id');
+    const instanceText = await instance.innerText();
+    assert(instanceText.includes(alertRule.name) && instanceText.includes('team=payments') && instanceText.includes(ratioText(alertRatio)), `instance row: ${instanceText}`);
+    await firingBadge(page).waitFor();
+    assert((await firingBadge(page).innerText()).startsWith('1'), `badge ${await firingBadge(page).innerText()}`);
+    for (const path of ['/services', '/logs?lookback=2h']) {
+      const other = await newPage();
+      await other.goto(base + path);
+      await firingBadge(other).waitFor();
+      assert((await firingBadge(other).innerText()).startsWith('1'), `${path}: badge ${await firingBadge(other).innerText()}`);
+      assert((await firingBadge(other).locator('xpath=..').getAttribute('href')) === '/alerts', 'the badge links to the alerts');
+      await other.context().close();
+    }
+    await page.screenshot({ path: join(shots, 'alerts.png'), fullPage: true });
+  });
+
+  await check('alerts: /alerts?instance=ID (the link in notifications) shows the alert and its deliveries; Ack acknowledges it', async () => {
+    await page.goto(`${base}/alerts?instance=${alertInstance}`);
+    const detail = page.getByTestId('instance-detail');
+    await detail.waitFor();
+    assert((await detail.getAttribute('data-state')) === 'firing', 'firing');
+    assert((await page.getByTestId('instance-value').innerText()) === ratioText(alertRatio), `value ${await page.getByTestId('instance-value').innerText()}`);
+    // One delivery per channel; the one to /ok arrives, signed.
+    const ok = page.locator(`tr[data-notification-id]:has-text("${hook}/ok")`);
+    await page.waitForFunction((url) => [...document.querySelectorAll('tr[data-notification-id]')].some((r) => r.textContent.includes(url) && r.dataset.status === 'delivered'), `${hook}/ok`, { timeout: 15_000 });
+    assert((await page.locator('tr[data-notification-id]').count()) === 2, 'two deliveries');
+    const delivered = received.find((r) => r.path === '/ok');
+    const payload = JSON.parse(delivered.body);
+    assert(payload.instance.id === alertInstance && payload.status === 'firing' && payload.rule.id === alertRule.id, `webhook body ${delivered.body.slice(0, 300)}`);
+    assert(/^sha256=[0-9a-f]{64}$/.test(delivered.headers['x-lookout-signature'] ?? ''), 'the webhook is signed with the secret');
+    assert(payload.rule.channels.every((c) => !c.secret || c.secret === '********'), 'no secret in the body');
+    assert((await ok.innerText()).includes('firing'), 'the event');
+    const acked = await answerTo(page, `/api/alerts/instances/${alertInstance}/ack`, () => page.getByTestId('ack').click());
+    assert(acked.body.state === 'acknowledged', `ack answered ${JSON.stringify(acked.body).slice(0, 200)}`);
+    await page.waitForFunction(() => document.querySelector('[data-testid="instance-detail"]')?.dataset.state === 'acknowledged');
+    assert((await page.getByTestId('instance-state').innerText()).startsWith('acknowledged'), 'shown acknowledged');
+    assert((await page.getByTestId('instance-acknowledged').innerText()).includes('by admin'), 'who acknowledged it');
+    assert((await page.getByTestId('ack').count()) === 0, 'no Ack button any more');
+    // Acknowledged alerts are not counted as firing.
+    await firingBadge(page).waitFor({ state: 'detached' });
+    const api = await alertsApi(`instances/${alertInstance}`);
+    assert(api.body.state === 'acknowledged' && api.body.acknowledged_by === 'admin', `the API: ${JSON.stringify(api.body).slice(0, 200)}`);
+  });
+
+  await check('alerts: a failed delivery shows its error, and Retry sends it again', async () => {
+    const failed = `tr[data-notification-id][data-status="failed"]`;
+    await page.waitForFunction((s) => document.querySelector(s), failed, { timeout: (seed.alert_notify_max_age_s + 12) * 1000 });
+    const row = page.locator(failed);
+    const text = await row.innerText();
+    assert(text.includes(`${hook}/fail`) && /500|not delivered/.test(text), `failed row: ${text}`);
+    const before = received.filter((r) => r.path === '/fail').length;
+    await page.screenshot({ path: join(shots, 'alerts-instance.png'), fullPage: true });
+    const id = await row.getAttribute('data-notification-id');
+    const retried = await answerTo(page, `/api/alerts/notifications/${id}/retry`, () => row.locator('[data-action="retry"]').click());
+    assert(retried.body.status === 'pending', `retry answered ${JSON.stringify(retried.body)}`);
+    const until = Date.now() + TIMEOUT;
+    while (received.filter((r) => r.path === '/fail').length <= before) {
+      assert(Date.now() < until, 'no new attempt reached the receiver');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  });
+
+  await check('alerts: the filter (in the URL) lists acknowledged and resolved alerts; Resolve from the list resolves one', async () => {
+    await page.goto(`${base}/alerts`);
+    const row = page.locator(`[data-testid="instances"] tr[data-instance-id="${alertInstance}"]`);
+    await row.waitFor();
+    assert((await row.getAttribute('data-state')) === 'acknowledged', 'active lists the acknowledged one');
+    await page.locator('[data-filter="firing"]').click();
+    await page.waitForURL((url) => url.searchParams.get('state') === 'firing');
+    await row.waitFor({ state: 'detached' });
+    await page.locator('[data-filter="acknowledged"]').click();
+    await page.waitForURL((url) => url.searchParams.get('state') === 'acknowledged');
+    await row.waitFor();
+    const resolved = await answerTo(page, `/api/alerts/instances/${alertInstance}/resolve`, () => row.locator('[data-action="resolve"]').click());
+    assert(resolved.body.state === 'resolved' && resolved.body.resolved_by === 'admin', `resolve answered ${JSON.stringify(resolved.body).slice(0, 200)}`);
+    await row.waitFor({ state: 'detached' });
+    await page.locator('[data-filter="resolved"]').click();
+    await page.waitForURL((url) => url.searchParams.get('state') === 'resolved');
+    await page.waitForFunction((id) => document.querySelector(`tr[data-instance-id="${id}"]`)?.dataset.state === 'resolved', alertInstance);
+    await page.reload();
+    await page.waitForFunction((id) => document.querySelector(`tr[data-instance-id="${id}"]`)?.dataset.state === 'resolved', alertInstance);
+    assert((await page.locator('[data-filter="resolved"]').getAttribute('aria-pressed')) === 'true', 'the filter comes from the URL');
+  });
+
+  await check('alerts: a rule is turned off and on from the list (its secret kept), and deleted after a confirmation', async () => {
+    const made = await alertsApi('rules', {
+      method: 'POST',
+      body: JSON.stringify({
+        name: 'declined payments in the logs',
+        kind: 'log_count',
+        query: seed.log_query,
+        window_minutes: 120,
+        threshold: 1000,
+        channels: [{ type: 'webhook', url: `${hook}/ok`, secret: 'kept-secret' }],
+      }),
+    });
+    assert(made.status === 201, `created: ${made.status} ${JSON.stringify(made.body)}`);
+    await page.goto(`${base}/alerts`);
+    const row = page.locator(`tr[data-rule-id="${made.body.id}"]`);
+    await row.waitFor();
+    assert((await row.innerText()).includes(`> ${(1000).toLocaleString()} records`), `row: ${await row.innerText()}`);
+    const toggle = row.getByTestId('rule-enabled');
+    const off = await answerTo(page, `/api/alerts/rules/${made.body.id}`, () => toggle.click());
+    assert(off.body.enabled === false && off.body.channels[0].secret === '********', `PUT answered ${JSON.stringify(off.body)}`);
+    await page.waitForFunction((id) => document.querySelector(`tr[data-rule-id="${id}"] [data-testid="rule-enabled"]`)?.checked === false, made.body.id);
+    assert((await row.innerText()).includes('disabled'), 'the row says disabled');
+    const on = await answerTo(page, `/api/alerts/rules/${made.body.id}`, () => toggle.click());
+    assert(on.body.enabled === true && on.body.channels[0].secret === '********', `PUT answered ${JSON.stringify(on.body)}`);
+    await page.waitForFunction((id) => document.querySelector(`tr[data-rule-id="${id}"] [data-testid="rule-enabled"]`)?.checked === true, made.body.id);
+    // Delete asks first; Cancel keeps the rule.
+    await row.locator('[data-action="delete"]').click();
+    const dialog = page.getByTestId('confirm-dialog');
+    await dialog.waitFor();
+    assert((await dialog.innerText()).includes('declined payments in the logs'), 'the dialog names the rule');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    assert((await alertsApi(`rules/${made.body.id}`)).status === 200, 'cancel keeps it');
+    await row.locator('[data-action="delete"]').click();
+    const deleted = page.waitForResponse((r) => new URL(r.url()).pathname === `/api/alerts/rules/${made.body.id}` && r.request().method() === 'DELETE');
+    await page.getByTestId('confirm').click();
+    assert((await deleted).status() === 204, 'DELETE answered 204');
+    await row.waitFor({ state: 'detached' });
+    assert((await alertsApi(`rules/${made.body.id}`)).status === 404, 'the rule is gone');
+  });
+
+  await check('alerts: the edit form shows the stored rule and saves a change, keeping the secret', async () => {
+    await page.goto(`${base}/alerts`);
+    await page.locator(`tr[data-rule-id="${alertRule.id}"] [data-action="edit"]`).click();
+    await page.waitForURL((url) => url.searchParams.get('rule') === alertRule.id);
+    await page.getByTestId('rule-form').waitFor();
+    const values = await page.evaluate(() =>
+      Object.fromEntries(['rule-name', 'rule-kind', 'rule-service', 'rule-threshold', 'rule-window_minutes', 'rule-label-0-key', 'rule-channels-1-url', 'rule-channels-1-secret'].map((id) => [id, document.getElementById(id)?.value])),
+    );
+    assert(
+      values['rule-name'] === alertRule.name && values['rule-kind'] === 'error_rate' && values['rule-service'] === seed.alert_service && values['rule-threshold'] === '0.05' &&
+        values['rule-window_minutes'] === '30' && values['rule-label-0-key'] === 'team' && values['rule-channels-1-url'] === `${hook}/ok` && values['rule-channels-1-secret'] === '********',
+      `the form: ${JSON.stringify(values)}`,
+    );
+    // The rule's alerts are listed under the form.
+    await page.locator(`[data-testid="rule-instances"] tr[data-instance-id="${alertInstance}"]`).waitFor();
+    await page.waitForFunction(() => document.querySelector('[data-testid="rule-preview"] .preview-chart')?.dataset.series === '2');
+    await page.fill('#rule-description', 'Payments fail: see the payments service');
+    const saved = await answerTo(page, `/api/alerts/rules/${alertRule.id}`, () => page.getByTestId('save-rule').click());
+    assert(saved.body.description === 'Payments fail: see the payments service' && saved.body.channels[1].secret === '********', `PUT answered ${JSON.stringify(saved.body)}`);
+    await page.waitForURL((url) => url.pathname === '/alerts' && !url.searchParams.has('rule'));
+    assert((await page.getByTestId('notice').innerText()).includes('saved'), 'the list says it was saved');
+  });
+
   await check('every page in light and dark at 1400 and 800 px (screenshots)', async () => {
     const pages = [
       ['traces', `/traces?lookback=1h`, (p) => p.locator('.scatter canvas').first().waitFor()],
@@ -1580,6 +1887,16 @@ try {
         await p.locator('.latency-chart canvas').first().waitFor();
         await p.locator('.red-table tbody tr[data-row]').first().waitFor();
       }],
+      ...(alertRule && alertInstance
+        ? [
+            ['alerts', `/alerts`, async (p) => {
+              await p.locator('[data-testid="instances"] tr[data-instance-id]').first().waitFor();
+              await p.waitForFunction(() => document.querySelector('tr[data-rule-id] .value-sparkline'));
+            }],
+            ['alert-rule', `/alerts?rule=${alertRule.id}`, (p) => p.locator('[data-testid="rule-preview"] .preview-chart canvas').waitFor()],
+            ['alert-instance', `/alerts?instance=${alertInstance}`, (p) => p.locator('tr[data-notification-id]').first().waitFor()],
+          ]
+        : []),
     ];
     for (const width of [1400, 800]) {
       const shot = await newPage({ viewport: { width, height: 900 } });
@@ -1594,7 +1911,7 @@ try {
           const background = await shot.evaluate(() => getComputedStyle(document.body).backgroundColor);
           const dark = (/\d+/.exec(background)?.[0] ?? 255) < 100;
           assert(dark === (scheme === 'dark'), `${name} ${scheme} background ${background}`);
-          await shot.screenshot({ path: join(shots, `${name}-${width}-${scheme}.png`), fullPage: ['trace', 'system', 'services', 'service', 'map', 'explore'].includes(name) });
+          await shot.screenshot({ path: join(shots, `${name}-${width}-${scheme}.png`), fullPage: ['trace', 'system', 'services', 'service', 'map', 'explore', 'alerts', 'alert-rule', 'alert-instance'].includes(name) });
         }
       }
       await shot.context().close();

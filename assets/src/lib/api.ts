@@ -126,6 +126,9 @@ export class ApiError extends Error {
     message: string,
     /** For a rejected log query: the byte offset into `q` it failed at. */
     readonly position?: number,
+    /** For a rejected request body: the field the server names
+     * (`threshold`, `labels.team`, `channels[0].url`). */
+    readonly field?: string,
   ) {
     super(message);
   }
@@ -157,10 +160,10 @@ export function authHeaders(): Record<string, string> {
   return token ? { Authorization: `Bearer ${token}` } : {};
 }
 
-async function request(path: string, params: Params, signal?: AbortSignal, ok: number[] = []) {
+async function request(path: string, params: Params, signal?: AbortSignal, ok: number[] = [], init: RequestInit = {}) {
   let response: Response;
   try {
-    response = await fetch(apiUrl(path, params), { headers: authHeaders(), signal });
+    response = await fetch(apiUrl(path, params), { ...init, headers: { ...authHeaders(), ...(init.headers as Record<string, string> | undefined) }, signal });
   } catch (error) {
     if ((error as Error).name === 'AbortError') throw error;
     throw new ApiError(0, 'network', `cannot reach lookout (${(error as Error).message})`);
@@ -169,12 +172,14 @@ async function request(path: string, params: Params, signal?: AbortSignal, ok: n
   let code = 'http_error';
   let message = `${response.status} ${response.statusText}`;
   let position: number | undefined;
+  let field: string | undefined;
   try {
     const body = await response.json();
     if (typeof body?.error?.message === 'string') {
       message = body.error.message;
       code = body.error.code ?? code;
       position = errorPosition(body.error);
+      if (typeof body.error.field === 'string') field = body.error.field;
     } else if (body?.status === 'error' && typeof body.error === 'string') {
       // The Prometheus API's shape: `{"status": "error", "errorType": "bad_data", "error": "…"}`.
       message = body.error;
@@ -184,7 +189,7 @@ async function request(path: string, params: Params, signal?: AbortSignal, ok: n
     // Not JSON: keep the status line.
   }
   if (response.status === 401) authNeeded(message);
-  throw new ApiError(response.status, code, message, position);
+  throw new ApiError(response.status, code, message, position, field);
 }
 
 /** GET a JSON document; statuses in `ok` count as success (e.g. 503 for
@@ -192,6 +197,20 @@ async function request(path: string, params: Params, signal?: AbortSignal, ok: n
 export async function getJson<T>(path: string, params: Params = {}, signal?: AbortSignal, ok: number[] = []): Promise<T> {
   const response = await request(path, params, signal, ok);
   return (await response.json()) as T;
+}
+
+/** Sends `body` as JSON with `method`; the answer's JSON, or null for
+ * an empty answer (204). Errors as `getJson`'s, with the field a 400
+ * names. */
+export async function sendJson<T>(method: 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, params: Params = {}, signal?: AbortSignal): Promise<T | null> {
+  const init: RequestInit = { method };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = { 'Content-Type': 'application/json' };
+  }
+  const response = await request(path, params, signal, [], init);
+  const text = await response.text();
+  return text ? (JSON.parse(text) as T) : null;
 }
 
 export async function getText(path: string, signal?: AbortSignal): Promise<string> {

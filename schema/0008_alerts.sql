@@ -61,6 +61,7 @@ CREATE TABLE alert_notifications (
     last_error                TEXT,
     payload                   TEXT NOT NULL,
     created_unix_nano         INTEGER NOT NULL,
+    retried_unix_nano         INTEGER, -- a retry by hand; the maximum age counts from it
     next_attempt_unix_nano    INTEGER NOT NULL,
     delivered_unix_nano       INTEGER
 );

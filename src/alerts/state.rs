@@ -521,6 +521,7 @@ mod tests {
                     created_at: instance.last_notified_at,
                     next_attempt_at: instance.last_notified_at,
                     delivered_at: None,
+                    retried_at: None,
                 })
                 .collect()
         }

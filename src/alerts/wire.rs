@@ -113,6 +113,7 @@ pub struct NotificationView {
     pub next_attempt_at: String,
     pub created_at: String,
     pub delivered_at: Option<String>,
+    pub retried_at: Option<String>,
 }
 
 impl NotificationView {
@@ -129,6 +130,7 @@ impl NotificationView {
             next_attempt_at: format_rfc3339(notification.next_attempt_at),
             created_at: format_rfc3339(notification.created_at),
             delivered_at: time(notification.delivered_at),
+            retried_at: time(notification.retried_at),
         }
     }
 }

@@ -234,6 +234,8 @@ pub struct Notification {
     pub created_at: UnixNanos,
     pub next_attempt_at: UnixNanos,
     pub delivered_at: Option<UnixNanos>,
+    /// When it was last retried by hand: its maximum age counts from here.
+    pub retried_at: Option<UnixNanos>,
 }
 
 /// What the engine remembers of one series of a rule between

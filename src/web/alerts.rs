@@ -198,11 +198,26 @@ pub async fn evaluate_rule(
     dry_run(&state, rule.spec).await
 }
 
+/// A rule in a dry run's body: its channels play no part (a fetched
+/// rule's masked secrets may be sent as they are), nor does its name.
+fn dry_run_spec_of(body: &[u8]) -> Result<RuleSpec, ApiError> {
+    let mut input = rule_input(&json_body(body)?)?;
+    input.channels = None;
+    if input
+        .name
+        .as_deref()
+        .is_none_or(|name| name.trim().is_empty())
+    {
+        input.name = Some("dry run".into());
+    }
+    Ok(validate(&input, None)?)
+}
+
 pub async fn evaluate_spec(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let spec = spec_of(&body, None)?;
+    let spec = dry_run_spec_of(&body)?;
     dry_run(&state, spec).await
 }
 
@@ -289,7 +304,7 @@ pub async fn preview_spec(
     query: web::Query<Vec<(String, String)>>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let spec = spec_of(&body, None)?;
+    let spec = dry_run_spec_of(&body)?;
     preview(&state, spec, &query).await
 }
 

@@ -217,6 +217,16 @@ fn rules_are_validated_stored_and_deleted() {
     assert_eq!(updated["threshold"], 20.0);
     assert_eq!(updated["channels"][0]["secret"], "********");
 
+    // A fetched rule (masked secret, no name needed) can be dry-run as it is.
+    let mut unnamed = updated.clone();
+    unnamed["name"] = json!("");
+    for path in [
+        "/api/alerts/rules/evaluate",
+        "/api/alerts/rules/preview?lookback=1h",
+    ] {
+        let (status, answer) = post(&server, path, &unnamed);
+        assert_eq!(status, StatusCode::OK, "{path}: {answer}");
+    }
     let (status, evaluated) = post(
         &server,
         &format!("/api/alerts/rules/{id}/evaluate"),
@@ -750,6 +760,11 @@ fn undelivered_notifications_fail_after_the_maximum_age_and_retry_by_hand() {
     );
     assert_eq!(status, StatusCode::OK, "{retried}");
     assert_eq!(retried["status"], "pending");
+    assert_eq!(
+        retried["created_at"], notification["created_at"],
+        "the creation time stays"
+    );
+    assert!(retried["retried_at"].is_string(), "{retried}");
     receiver.wait_for("the retried delivery", WAIT, |r| {
         r.iter().any(|x| x.status == 200)
     });

@@ -196,8 +196,10 @@ impl Notifier {
 
     /// Gives up on a notification older than the maximum age.
     fn too_old(&self, notification: &Notification, now: UnixNanos) -> bool {
-        let age =
-            Duration::from_nanos(u64::try_from(now.0 - notification.created_at.0).unwrap_or(0));
+        let age = Duration::from_nanos(
+            u64::try_from(now.0 - notification.retried_at.unwrap_or(notification.created_at).0)
+                .unwrap_or(0),
+        );
         if age <= self.options.max_age {
             return false;
         }

@@ -61,6 +61,7 @@ impl Outbox {
                     created_at: now,
                     next_attempt_at: now,
                     delivered_at: None,
+                    retried_at: None,
                 }
             })
             .collect()

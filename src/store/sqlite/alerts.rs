@@ -207,7 +207,7 @@ pub fn apply(tx: &Transaction<'_>, change: &AlertChange) -> Result<AlertChangeAp
             let changed = tx
                 .prepare_cached(
                     "UPDATE alert_notifications
-                     SET status = 'pending', next_attempt_unix_nano = ?2, created_unix_nano = ?2
+                     SET status = 'pending', next_attempt_unix_nano = ?2, retried_unix_nano = ?2
                      WHERE id = ?1 AND status = 'failed'",
                 )?
                 .execute(params![notification_id, at.0])?;
@@ -671,7 +671,8 @@ pub fn open_counts(conn: &Connection) -> Result<(u64, u64), StoreError> {
 }
 
 const NOTIFICATION_COLUMNS: &str = "id, instance_id, channel_type, url, secret, event, status,
-    attempts, last_error, payload, created_unix_nano, next_attempt_unix_nano, delivered_unix_nano";
+    attempts, last_error, payload, created_unix_nano, next_attempt_unix_nano, delivered_unix_nano,
+    retried_unix_nano";
 
 fn notification_row(row: &Row<'_>) -> rusqlite::Result<NotificationRow> {
     Ok(NotificationRow {
@@ -688,6 +689,7 @@ fn notification_row(row: &Row<'_>) -> rusqlite::Result<NotificationRow> {
         created_at: row.get(10)?,
         next_attempt_at: row.get(11)?,
         delivered_at: row.get(12)?,
+        retried_at: row.get(13)?,
     })
 }
 
@@ -705,6 +707,7 @@ struct NotificationRow {
     created_at: i64,
     next_attempt_at: i64,
     delivered_at: Option<i64>,
+    retried_at: Option<i64>,
 }
 
 fn to_notification(row: NotificationRow) -> Result<Notification, StoreError> {
@@ -726,6 +729,7 @@ fn to_notification(row: NotificationRow) -> Result<Notification, StoreError> {
         created_at: UnixNanos(row.created_at),
         next_attempt_at: UnixNanos(row.next_attempt_at),
         delivered_at: nanos(row.delivered_at),
+        retried_at: nanos(row.retried_at),
     })
 }
 

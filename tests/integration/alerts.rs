@@ -807,20 +807,27 @@ fn the_engine_resumes_after_a_restart_without_duplicates() {
     );
 }
 
+/// A metric rule over a deep mail queue, notifying `receiver`, once its
+/// instance fires; returns the rule's id.
+fn firing_webhook_rule(server: &TestServer, receiver: &Receiver, name: &str) -> String {
+    push_depth(server, "mail", 50.0);
+    let rule = create_rule(
+        server,
+        &depth_rule(
+            name,
+            json!({"channels": [{"type": "webhook", "url": receiver.url("/hook")}]}),
+        ),
+    );
+    let id = rule["id"].as_str().expect("id").to_string();
+    wait_instances(server, &id, "firing", |list| list.len() == 1);
+    id
+}
+
 #[test]
 fn disabling_a_rule_resolves_its_open_instances_and_stops_its_evaluation() {
     let receiver = Receiver::start();
     let server = alert_server(Duration::from_secs(60));
-    push_depth(&server, "mail", 50.0);
-    let rule = create_rule(
-        &server,
-        &depth_rule(
-            "paused",
-            json!({"channels": [{"type": "webhook", "url": receiver.url("/p")}]}),
-        ),
-    );
-    let id = rule["id"].as_str().expect("id");
-    wait_instances(&server, id, "firing", |list| list.len() == 1);
+    let id = &firing_webhook_rule(&server, &receiver, "paused");
     let mut disabled = server.get_ok(&format!("/api/alerts/rules/{id}"));
     disabled["enabled"] = json!(false);
     let response = server
@@ -851,16 +858,7 @@ fn disabling_a_rule_resolves_its_open_instances_and_stops_its_evaluation() {
 fn deleting_a_rule_resolves_its_open_instances() {
     let receiver = Receiver::start();
     let server = alert_server(Duration::from_secs(60));
-    push_depth(&server, "mail", 50.0);
-    let rule = create_rule(
-        &server,
-        &depth_rule(
-            "doomed",
-            json!({"channels": [{"type": "webhook", "url": receiver.url("/d")}]}),
-        ),
-    );
-    let id = rule["id"].as_str().expect("id");
-    wait_instances(&server, id, "firing", |list| list.len() == 1);
+    let id = &firing_webhook_rule(&server, &receiver, "doomed");
     let response = server
         .client()
         .delete(server.url(&format!("/api/alerts/rules/{id}")))

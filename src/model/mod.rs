@@ -6,6 +6,7 @@
 //! compact on-disk encoding lives in `store`.
 
 pub mod alert;
+pub mod exception;
 mod histogram;
 mod ids;
 pub mod metric;

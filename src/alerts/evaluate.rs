@@ -230,33 +230,25 @@ pub fn preview(
     spec: &RuleSpec,
     times: &[UnixNanos],
 ) -> Result<Vec<(AlertLabels, PreviewPoints)>, QueryError> {
-    let mut lines: BTreeMap<String, (AlertLabels, PreviewPoints)> = BTreeMap::new();
+    // Per series: its labels and its value at each time (None where the
+    // series was absent or had no data).
+    let mut lines: BTreeMap<String, (AlertLabels, Vec<Option<f64>>)> = BTreeMap::new();
     for (index, time) in times.iter().enumerate() {
-        let seconds = time.0.div_euclid(1_000_000_000);
         for series in evaluate(read, spec, *time)? {
             let line = lines
-                .entry(series.fingerprint.clone())
-                .or_insert_with(|| (series.labels.clone(), vec![(0, None); index]));
-            line.1.resize(index, (0, None));
-            line.1.push((seconds, series.value));
-        }
-        for line in lines.values_mut() {
-            if line.1.len() <= index {
-                line.1.push((seconds, None));
-            }
+                .entry(series.fingerprint)
+                .or_insert_with(|| (series.labels, vec![None; times.len()]));
+            line.1[index] = series.value;
         }
     }
-    // Fill the times of points a series was absent for.
-    let seconds: Vec<i64> = times
-        .iter()
-        .map(|t| t.0.div_euclid(1_000_000_000))
-        .collect();
     Ok(lines
         .into_values()
-        .map(|(labels, mut points)| {
-            for (point, time) in points.iter_mut().zip(&seconds) {
-                point.0 = *time;
-            }
+        .map(|(labels, values)| {
+            let points = times
+                .iter()
+                .zip(values)
+                .map(|(time, value)| (time.0.div_euclid(1_000_000_000), value))
+                .collect();
             (labels, points)
         })
         .collect())

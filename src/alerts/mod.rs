@@ -24,7 +24,7 @@ pub mod wire;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::alert::{AlertInstance, AlertRule, InstanceState, NotificationEvent, Resolution};
+use crate::model::alert::{AlertInstance, AlertRule, NotificationEvent, Resolution};
 use crate::model::UnixNanos;
 
 pub use engine::{EngineOptions, EngineStatus};
@@ -115,10 +115,7 @@ impl Alerts {
         by: &str,
         now: UnixNanos,
     ) -> Resolution {
-        let mut resolved = instance.clone();
-        resolved.state = InstanceState::Resolved;
-        resolved.resolved_at = Some(now);
-        resolved.resolved_by = Some(by.to_string());
+        let resolved = instance.resolved(now, by);
         let notifications = match rule {
             Some(rule) => self.options.outbox().notifications_at(
                 rule,

@@ -342,10 +342,7 @@ fn step_series(
             true
         };
         if resolve_now {
-            let mut resolved = instance.clone();
-            resolved.state = InstanceState::Resolved;
-            resolved.resolved_at = Some(now);
-            resolved.resolved_by = Some("engine".into());
+            let mut resolved = instance.resolved(now, "engine");
             if let Some(value) = observation.value {
                 resolved.value = Some(value);
             }

@@ -216,6 +216,17 @@ impl AlertInstance {
     pub fn is_open(&self) -> bool {
         self.state != InstanceState::Resolved
     }
+
+    /// This instance as resolved at `at` by `by` (what its resolution
+    /// notifications describe).
+    pub fn resolved(&self, at: UnixNanos, by: &str) -> AlertInstance {
+        AlertInstance {
+            state: InstanceState::Resolved,
+            resolved_at: Some(at),
+            resolved_by: Some(by.to_string()),
+            ..self.clone()
+        }
+    }
 }
 
 /// A delivery to one channel, kept until it is delivered or given up.

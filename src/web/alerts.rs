@@ -453,15 +453,22 @@ pub async fn resolve_instance(
     instance_answer(&state, instance.id).await
 }
 
+async fn find_notification(
+    state: &web::Data<AppState>,
+    id: &str,
+) -> Result<crate::model::alert::Notification, ApiError> {
+    let wanted = id.to_string();
+    read(state, move |reads| reads.notification(&wanted))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no notification with id {id:?}")))
+}
+
 pub async fn retry_notification(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let wanted = id.clone();
-    let notification = read(&state, move |reads| reads.notification(&wanted))
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no notification with id {id:?}")))?;
+    let notification = find_notification(&state, &id).await?;
     if notification.status != DeliveryStatus::Failed {
         return Err(ApiError::Conflict(format!(
             "the notification is {}; only a failed one is retried by hand",
@@ -481,10 +488,7 @@ pub async fn retry_notification(
         ));
     }
     state.alerts.notifier.wake();
-    let wanted = id.clone();
-    let notification = read(&state, move |reads| reads.notification(&wanted))
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no notification with id {id:?}")))?;
+    let notification = find_notification(&state, &id).await?;
     Ok(HttpResponse::Ok().json(NotificationView::new(&notification)))
 }
 

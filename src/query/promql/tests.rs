@@ -232,7 +232,7 @@ fn range_queries_agree_with_instant_queries_at_each_step() {
 /// 1,000 series of 15 s samples (5.76M samples). Run with
 /// `cargo test --release --lib query::promql::tests::timing -- --ignored --nocapture`.
 #[test]
-#[ignore]
+#[ignore = "a timing run by hand in release (5.76M samples), not a check; benches/metrics.rs measures the same query end to end"]
 fn timing_of_a_day_of_rate_over_a_thousand_series() {
     let day = 86_400_000;
     let data: Vec<SeriesSamples> = (0..1000)

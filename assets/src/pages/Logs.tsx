@@ -1,7 +1,7 @@
 // Log search: query language, filters, a severity histogram whose drag
 // selection zooms the time range, results with infinite scroll, and live
 // tail.
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import { ApiError, getJson, useResource, type HistogramBucket, type LogPage, type LogRecord, type Service } from '../lib/api';
 import { SEVERITY_COLORS, SEVERITY_ORDER, severityClass, type SeverityClass } from '../lib/colors';
@@ -247,8 +247,9 @@ export function LogsPage({ query }: { query: URLSearchParams }) {
     for (const record of logs) for (const key of Object.keys(record.attributes ?? {})) keys.add(key);
     return [...keys].sort();
   }, [logs]);
-  // A query that ran (the server took it) goes to the recent list.
-  useEffect(() => {
+  // A query that ran (the server took it) goes to the recent list, before
+  // its rows are painted: a user who leaves at once keeps it.
+  useLayoutEffect(() => {
     if (search.current && !search.error && filters.q) rememberQuery(filters.q);
   }, [search.current, search.error, filters.q]);
   const queryError = search.error instanceof ApiError && search.error.status === 400 ? search.error : null;

@@ -164,6 +164,10 @@ pub struct Metrics {
     /// New spans whose service metrics count in an overflow series.
     pub span_series_overflow: Counter,
     pub ingested_logs: Counter,
+    /// Exceptions grouped into error groups.
+    pub errors_recorded: Counter,
+    /// Exceptions counted in a service's overflow group.
+    pub error_group_overflow: Counter,
     /// OTLP metric data points stored.
     pub ingested_metric_points: Counter,
     /// Metric series created.
@@ -295,6 +299,26 @@ impl Metrics {
             out,
             "lookout_ingested_logs_total {}",
             self.ingested_logs.get()
+        );
+
+        header(
+            &mut out,
+            "lookout_errors_total",
+            "counter",
+            "Exceptions (span events and log records) grouped into error groups.",
+        );
+        let _ = writeln!(out, "lookout_errors_total {}", self.errors_recorded.get());
+
+        header(
+            &mut out,
+            "lookout_error_group_overflow_total",
+            "counter",
+            "Exceptions counted in their service's overflow group because 10,000 error groups exist.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_error_group_overflow_total {}",
+            self.error_group_overflow.get()
         );
 
         header(

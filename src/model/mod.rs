@@ -5,7 +5,40 @@
 //! (OTLP protobuf/JSON) are converted into these types in `ingest`, and the
 //! compact on-disk encoding lives in `store`.
 
+/// An enum whose variants have fixed API and database names.
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The name used in the API and the database.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(text: &str) -> Option<$name> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+
+            /// The accepted names, for error messages: `a, b or c`.
+            pub fn names() -> String {
+                let names: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                match names.split_last() {
+                    Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+                    _ => names.join(""),
+                }
+            }
+        }
+    };
+}
+
 pub mod alert;
+pub mod error_group;
 pub mod exception;
 mod histogram;
 mod ids;

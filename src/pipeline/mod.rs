@@ -24,6 +24,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use crate::model::alert::AlertChange;
+use crate::model::error_group::{ErrorAction, ErrorOccurrence};
 use crate::model::metric_batch::{MetricBatch, MetricOutcome};
 use crate::model::{SpanBatch, UnixNanos};
 use crate::store::log_codec::EncodedLog;
@@ -97,8 +98,9 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T, WriteError>>;
 
 pub(crate) enum Command {
     Spans(SpanBatch, Reply<GroupStats>),
-    /// Log records, already encoded for the journal.
-    Logs(Vec<EncodedLog>, Reply<GroupStats>),
+    /// Log records, already encoded for the journal, and the exceptions
+    /// they carry.
+    Logs(Vec<EncodedLog>, Vec<ErrorOccurrence>, Reply<GroupStats>),
     /// Metric data points; answered with what became of each.
     Metrics(MetricBatch, Reply<MetricOutcome>),
     /// Move metric samples whose hour ended (as of this wall time, unix
@@ -115,6 +117,9 @@ pub(crate) enum Command {
     Retain(UnixNanos, usize, Reply<(u64, u64)>),
     /// A change to the alert tables; answered with whether it applied.
     Alert(Box<AlertChange>, Reply<bool>),
+    /// A user's action on an error group (at the given time); answered
+    /// with whether the group exists.
+    ErrorAction(i64, ErrorAction, UnixNanos, Reply<bool>),
     /// Finish what is queued before it, checkpoint and end the thread.
     Stop,
     /// Test hook: the writer thread panics, to exercise health reporting.
@@ -198,9 +203,14 @@ impl WriterHandle {
         self.try_submit(|reply| Command::Spans(batch, reply))
     }
 
-    /// Journals log records and waits for the commit.
-    pub async fn write_logs(&self, records: Vec<EncodedLog>) -> Result<GroupStats, WriteError> {
-        let receiver = self.try_submit(|reply| Command::Logs(records, reply))?;
+    /// Journals log records, groups the exceptions they carry and waits
+    /// for the commit.
+    pub async fn write_logs(
+        &self,
+        records: Vec<EncodedLog>,
+        errors: Vec<ErrorOccurrence>,
+    ) -> Result<GroupStats, WriteError> {
+        let receiver = self.try_submit(|reply| Command::Logs(records, errors, reply))?;
         receiver.await.unwrap_or(Err(WriteError::WriterGone))
     }
 
@@ -252,6 +262,18 @@ impl WriterHandle {
         max_traces: usize,
     ) -> Result<(u64, u64), WriteError> {
         let receiver = self.try_submit(|reply| Command::Retain(cutoff, max_traces, reply))?;
+        receiver.await.unwrap_or(Err(WriteError::WriterGone))
+    }
+
+    /// Resolves, ignores or reopens an error group and waits for the
+    /// commit; `Ok(false)` when there is no such group.
+    pub async fn write_error_action(
+        &self,
+        id: i64,
+        action: ErrorAction,
+    ) -> Result<bool, WriteError> {
+        let now = UnixNanos::now();
+        let receiver = self.try_submit(|reply| Command::ErrorAction(id, action, now, reply))?;
         receiver.await.unwrap_or(Err(WriteError::WriterGone))
     }
 

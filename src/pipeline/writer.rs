@@ -10,6 +10,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use super::{supervise, Command, PipelineOptions, WriteError, WriterHandle, WriterStatus};
 use crate::model::UnixNanos;
 use crate::store::log_codec::EncodedLog;
+use crate::store::sqlite::write::LogInput;
 use crate::store::{StoreError, WriteStore};
 use crate::telemetry::{Metrics, RejectReason};
 
@@ -73,7 +74,10 @@ struct Writer {
 /// A written group's data, freed by the `writer-free` thread.
 type Garbage = (
     Vec<crate::model::SpanBatch>,
-    Vec<Vec<EncodedLog>>,
+    Vec<(
+        Vec<EncodedLog>,
+        Vec<crate::model::error_group::ErrorOccurrence>,
+    )>,
     Vec<crate::model::metric_batch::MetricBatch>,
 );
 
@@ -168,10 +172,11 @@ impl Writer {
         let mut retains = Vec::new();
         let mut flushes = Vec::new();
         let mut alert_changes = Vec::new();
+        let mut error_actions = Vec::new();
         for command in group {
             match command {
                 Command::Spans(batch, reply) => batches.push((batch, reply)),
-                Command::Logs(records, reply) => logs.push((records, reply)),
+                Command::Logs(records, errors, reply) => logs.push(((records, errors), reply)),
                 Command::Metrics(batch, reply) => metric_batches.push((batch, reply)),
                 Command::CompactMetrics(now_ms, reply) => compactions.push((now_ms, reply)),
                 Command::TruncateJournal(up_to) => {
@@ -183,6 +188,9 @@ impl Writer {
                     retains.push((cutoff, max_traces, reply))
                 }
                 Command::Alert(change, reply) => alert_changes.push((change, reply)),
+                Command::ErrorAction(id, action, now, reply) => {
+                    error_actions.push((id, action, now, reply))
+                }
                 Command::Stop => {}
                 #[cfg(feature = "test-hooks")]
                 Command::Panic => panic!("writer panic injected by a test"),
@@ -203,8 +211,10 @@ impl Writer {
         } else {
             let span_refs: Vec<&crate::model::SpanBatch> =
                 batches.iter().map(|(batch, _)| batch).collect();
-            let log_refs: Vec<&[EncodedLog]> =
-                logs.iter().map(|(records, _)| records.as_slice()).collect();
+            let log_refs: Vec<LogInput<'_>> = logs
+                .iter()
+                .map(|((records, errors), _)| (records.as_slice(), errors.as_slice()))
+                .collect();
             let metric_refs: Vec<&crate::model::metric_batch::MetricBatch> =
                 metric_batches.iter().map(|(batch, _)| batch).collect();
             let result = self
@@ -227,6 +237,10 @@ impl Writer {
                     .span_series_overflow
                     .add(stats.spans_in_overflow);
                 self.metrics.ingested_logs.add(stats.logs_inserted);
+                self.metrics.errors_recorded.add(stats.errors_recorded);
+                self.metrics
+                    .error_group_overflow
+                    .add(stats.errors_in_overflow);
                 if let Some(id) = stats.last_journal_id {
                     self.status
                         .journaled_through
@@ -264,6 +278,7 @@ impl Writer {
                             .delete_resolved_alerts_before(cutoff)
                             .map(|_| deleted)
                     })
+                    .and_then(|deleted| self.store.delete_errors_before(cutoff).map(|_| deleted))
                     .map_err(Arc::new);
                 note(result.as_ref().map(|_| ()));
                 (reply, result.map_err(WriteError::Failed))
@@ -273,6 +288,17 @@ impl Writer {
             .into_iter()
             .map(|(change, reply)| {
                 let result = self.store.apply_alert_change(&change).map_err(Arc::new);
+                note(result.as_ref().map(|_| ()));
+                (reply, result.map_err(WriteError::Failed))
+            })
+            .collect();
+        let error_action_results: Vec<_> = error_actions
+            .into_iter()
+            .map(|(id, action, now, reply)| {
+                let result = self
+                    .store
+                    .apply_error_action(id, action, now)
+                    .map_err(Arc::new);
                 note(result.as_ref().map(|_| ()));
                 (reply, result.map_err(WriteError::Failed))
             })
@@ -339,6 +365,9 @@ impl Writer {
         for (reply, result) in alert_results {
             let _ = reply.send(result);
         }
+        for (reply, result) in error_action_results {
+            let _ = reply.send(result);
+        }
         for (reply, result) in probe_results {
             let _ = reply.send(result);
         }
@@ -376,7 +405,7 @@ impl Writer {
 fn command_spans(command: &Command) -> usize {
     match command {
         Command::Spans(batch, _) => batch.spans.len().max(1),
-        Command::Logs(records, _) => records.len().max(1),
+        Command::Logs(records, ..) => records.len().max(1),
         Command::Metrics(batch, _) => batch.sample_count().max(1),
         Command::Probe(_)
         | Command::Flush(_)
@@ -384,6 +413,7 @@ fn command_spans(command: &Command) -> usize {
         | Command::TruncateJournal(_)
         | Command::CompactMetrics(..)
         | Command::Alert(..)
+        | Command::ErrorAction(..)
         | Command::Stop => 1,
         #[cfg(feature = "test-hooks")]
         Command::Panic => 1,

@@ -9,13 +9,14 @@ use super::logs::parse_trace_logs;
 use super::params::Params;
 use super::QueryError;
 use crate::model::alert::{AlertInstance, AlertRule, Notification, SeriesState};
+use crate::model::error_group::{ErrorFilter, ErrorGroup, ErrorGroupCount, ErrorGroupDetail};
 use crate::model::{TimeWindow, TraceId, UnixNanos};
 use crate::store::logs::{HistogramBucket, LogDay, LogFilter, LogIndexes, LogPage, PageRequest};
-use crate::store::sqlite::alerts;
 use crate::store::sqlite::metrics::head::MetricHead;
 use crate::store::sqlite::read::{
     self, OperationInfo, ServiceInfo, StorageCounts, StoredTrace, TraceFilter, TracePage,
 };
+use crate::store::sqlite::{alerts, errors};
 use crate::store::ReadPool;
 
 /// Journal rows not yet committed to the log index.
@@ -228,6 +229,39 @@ impl ReadSide {
     /// The exact number of log records matching `filter`.
     pub fn count_logs(&self, filter: &LogFilter) -> Result<u64, QueryError> {
         Ok(self.logs.count(filter)?)
+    }
+
+    /// One page of error groups, and whether more follow.
+    pub fn error_groups(
+        &self,
+        filter: &ErrorFilter,
+    ) -> Result<(Vec<ErrorGroup>, bool), QueryError> {
+        Ok(errors::list_groups(&*self.reads.get()?, filter)?)
+    }
+
+    /// An error group with its counts per `step_minutes` over the range
+    /// and its releases.
+    pub fn error_group(
+        &self,
+        id: i64,
+        range: (UnixNanos, UnixNanos),
+        step_minutes: i64,
+    ) -> Result<Option<ErrorGroupDetail>, QueryError> {
+        Ok(errors::find_group(
+            &*self.reads.get()?,
+            id,
+            range,
+            step_minutes,
+        )?)
+    }
+
+    /// Occurrences in the range of every open or regressed error group.
+    pub fn error_group_counts(
+        &self,
+        service: Option<&str>,
+        range: (UnixNanos, UnixNanos),
+    ) -> Result<Vec<ErrorGroupCount>, QueryError> {
+        Ok(errors::window_counts(&*self.reads.get()?, service, range)?)
     }
 
     /// Alert rules by name (only enabled ones with `enabled_only`).

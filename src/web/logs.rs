@@ -8,13 +8,12 @@ use futures_util::StreamExt as _;
 use super::body::{content_type, read_body};
 use super::dto::{HistogramDto, JsonLinesDto, LogPageDto, LogRecordDto};
 use super::error::ApiError;
-use super::otlp::{admit_logs, refused, write_failed};
+use super::otlp::{admit_logs, journal_entries, refused, write_failed};
 use super::traces::path_trace_id;
 use super::{read, AppState};
 use crate::ingest::{jsonl, IngestError};
 use crate::model::{TimeWindow, UnixNanos};
 use crate::query::logs::{parse_buckets, parse_log_filter, parse_page, parse_tail_filter};
-use crate::store::log_codec;
 use crate::telemetry::RejectReason;
 
 /// Content types accepted for JSON lines.
@@ -59,12 +58,8 @@ pub async fn post_json_lines(
         state.metrics.reject(RejectReason::InvalidItem, rejected);
     }
     if accepted > 0 {
-        let encoded = parsed
-            .records
-            .iter()
-            .map(log_codec::encode_record)
-            .collect();
-        if let Err(error) = state.writer.write_logs(encoded).await {
+        let (encoded, errors) = journal_entries(&parsed.records);
+        if let Err(error) = state.writer.write_logs(encoded, errors).await {
             return Err(write_failed(&state, error, accepted));
         }
     }

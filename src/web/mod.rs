@@ -9,6 +9,7 @@ pub mod auth;
 mod body;
 mod dto;
 pub mod error;
+mod errors;
 mod health;
 mod logs;
 mod metrics;
@@ -87,6 +88,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/dependencies",
                 web::get().to(service_metrics::dependencies),
             )
+            .route("/errors", web::get().to(errors::list))
+            .route("/errors/{id}", web::get().to(errors::get))
+            .route("/errors/{id}/{action}", web::post().to(errors::act))
             .route("/alerts/rules", web::get().to(alerts::list_rules))
             .route("/alerts/rules", web::post().to(alerts::create_rule))
             .route(

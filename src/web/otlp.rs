@@ -10,9 +10,11 @@ use super::error::ApiError;
 use super::AppState;
 use crate::ingest::otlp::{self, Encoding};
 use crate::ingest::IngestError;
+use crate::model::error_group::ErrorOccurrence;
+use crate::model::LogRecord;
 use crate::model::{TimeWindow, UnixNanos};
 use crate::pipeline::WriteError;
-use crate::store::log_codec;
+use crate::store::log_codec::{self, EncodedLog};
 use crate::telemetry::RejectReason;
 
 /// The part every OTLP endpoint shares: content type, body limits and
@@ -144,18 +146,25 @@ pub async fn post_logs(
     let rejected = converted.report.rejected;
     let accepted = converted.records.len() as u64;
     if accepted > 0 {
-        let encoded = converted
-            .records
-            .iter()
-            .map(log_codec::encode_record)
-            .collect();
-        if let Err(error) = state.writer.write_logs(encoded).await {
+        let (encoded, errors) = journal_entries(&converted.records);
+        if let Err(error) = state.writer.write_logs(encoded, errors).await {
             return write_failed(&state, error, accepted).otlp_response(encoding);
         }
     }
     HttpResponse::Ok()
         .content_type(encoding.content_type())
         .body(otlp::encode_logs_response(rejected, message, encoding))
+}
+
+/// Log records as the journal stores them, and the exceptions they carry
+/// (grouped by the writer in the same transaction).
+pub(super) fn journal_entries(records: &[LogRecord]) -> (Vec<EncodedLog>, Vec<ErrorOccurrence>) {
+    let encoded = records.iter().map(log_codec::encode_record).collect();
+    let errors = records
+        .iter()
+        .filter_map(ErrorOccurrence::from_log)
+        .collect();
+    (encoded, errors)
 }
 
 pub async fn post_metrics(

@@ -4,6 +4,7 @@
 mod alertmanager;
 mod alerts;
 mod bad_input;
+mod errors;
 mod foundations;
 mod ingest;
 mod logs;

@@ -41,6 +41,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../schema/0007_metric_wal.sql"),
     ),
     (8, "alerts", include_str!("../../../schema/0008_alerts.sql")),
+    (9, "errors", include_str!("../../../schema/0009_errors.sql")),
 ];
 
 /// The highest migration recorded in the database, 0 for a new one.

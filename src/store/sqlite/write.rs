@@ -13,13 +13,15 @@ use std::sync::Arc;
 use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
 
 use super::codec;
+use super::errors::{self, ErrorGroupCache};
 use super::graph::{self, GraphChanges};
 use super::metrics::head::MetricHead;
 use super::metrics::{self, MetricsCache, SeriesLimits};
 use super::rollups;
 use super::StoreError;
+use crate::model::error_group::{ErrorOccurrence, ErrorSource, OccurrenceContext};
 use crate::model::metric_batch::{MetricBatch, MetricOutcome};
-use crate::model::{Span, SpanBatch, StatusCode, TraceId, UnixNanos};
+use crate::model::{Resource, Span, SpanBatch, StatusCode, TraceId, UnixNanos};
 use crate::store::log_codec::EncodedLog;
 
 /// Ids of dictionary rows already in the database. Cleared whenever a
@@ -36,6 +38,7 @@ struct Dictionaries {
     span_series: rollups::SeriesCache,
     edges: graph::EdgeCache,
     metrics: MetricsCache,
+    errors: ErrorGroupCache,
 }
 
 /// What one committed group wrote.
@@ -50,7 +53,15 @@ pub struct GroupStats {
     pub last_journal_id: Option<i64>,
     /// New spans whose metrics count in an overflow series.
     pub spans_in_overflow: u64,
+    /// Exceptions (of new spans and of log records) folded into groups.
+    pub errors_recorded: u64,
+    /// Of those, the ones counted in an overflow group.
+    pub errors_in_overflow: u64,
 }
+
+/// The log records of one ingest request, encoded for the journal, with
+/// the exceptions they carry.
+pub type LogInput<'a> = (&'a [EncodedLog], &'a [ErrorOccurrence]);
 
 pub struct WriteStore {
     conn: Connection,
@@ -91,6 +102,7 @@ pub(super) struct NewSpan<'a> {
 /// One span resolved against the dictionaries, ready for its row.
 struct PreparedSpan<'a> {
     span: &'a Span,
+    resource: &'a Resource,
     operation_id: i64,
     service_id: i64,
     resource_id: i64,
@@ -142,7 +154,8 @@ impl WriteStore {
         batches: &[&SpanBatch],
         logs: &[&[EncodedLog]],
     ) -> Result<GroupStats, StoreError> {
-        self.write_all(batches, logs, &[]).map(|(stats, _)| stats)
+        let logs: Vec<LogInput<'_>> = logs.iter().map(|records| (*records, &[][..])).collect();
+        self.write_all(batches, &logs, &[]).map(|(stats, _)| stats)
     }
 
     /// Writes span batches, log records and metric points, all in one
@@ -151,7 +164,7 @@ impl WriteStore {
     pub fn write_all(
         &mut self,
         batches: &[&SpanBatch],
-        logs: &[&[EncodedLog]],
+        logs: &[LogInput<'_>],
         metric_batches: &[&MetricBatch],
     ) -> Result<(GroupStats, Vec<MetricOutcome>), StoreError> {
         let result = Self::write_group_in(
@@ -218,6 +231,33 @@ impl WriteStore {
         let deleted = super::alerts::delete_resolved_before(&tx, cutoff)?;
         tx.commit()?;
         Ok(deleted)
+    }
+
+    /// Resolves, ignores or reopens an error group. Returns whether the
+    /// group exists.
+    pub fn apply_error_action(
+        &mut self,
+        id: i64,
+        action: crate::model::error_group::ErrorAction,
+        now: UnixNanos,
+    ) -> Result<bool, StoreError> {
+        let tx = self.conn.transaction()?;
+        let found = errors::apply_action(&tx, id, action, now)?;
+        tx.commit()?;
+        Ok(found)
+    }
+
+    /// Deletes error counts older than `cutoff` and the groups not seen
+    /// since. Returns the groups deleted.
+    pub fn delete_errors_before(&mut self, cutoff: UnixNanos) -> Result<u64, StoreError> {
+        let result = (|| {
+            let tx = self.conn.transaction()?;
+            let deleted = errors::delete_before(&tx, cutoff)?;
+            tx.commit()?;
+            Ok(deleted)
+        })();
+        self.dictionaries.errors.forget();
+        result
     }
 
     /// Deletes journal rows up to `up_to` once the log indexer has
@@ -340,7 +380,7 @@ impl WriteStore {
         (span_series_limit, metric_series_limits): (usize, SeriesLimits),
         metric_head: &MetricHead,
         batches: &[&SpanBatch],
-        logs: &[&[EncodedLog]],
+        logs: &[LogInput<'_>],
         metric_batches: &[&MetricBatch],
     ) -> Result<(GroupStats, Vec<MetricOutcome>), StoreError> {
         let tx = conn.transaction()?;
@@ -363,6 +403,10 @@ impl WriteStore {
                 scope_ids.push(scope_id(&tx, dictionaries, &scope.name, &scope.version)?);
             }
             for span in &batch.spans {
+                let resource = batch
+                    .resources
+                    .get(span.resource)
+                    .expect("ingest sets resource indexes within the batch");
                 let (resource_id, service_id) = *resource_ids
                     .get(span.resource)
                     .expect("ingest sets resource indexes within the batch");
@@ -373,6 +417,7 @@ impl WriteStore {
                     operation_id(&tx, dictionaries, service_id, &span.name, span.kind as i32)?;
                 let prepared = PreparedSpan {
                     span,
+                    resource,
                     operation_id,
                     service_id,
                     resource_id,
@@ -389,6 +434,7 @@ impl WriteStore {
         }
 
         let mut new_spans: Vec<NewSpan<'_>> = Vec::new();
+        let mut occurrences: Vec<ErrorOccurrence> = Vec::new();
         let mut graph_changes = GraphChanges::default();
         let mut traces = TraceWriter::new(&tx, dictionaries)?;
         for trace_id in &trace_order {
@@ -404,6 +450,7 @@ impl WriteStore {
                 let seen = service_seen.entry(prepared.service_id).or_insert((0, 0));
                 seen.0 += 1;
                 seen.1 = seen.1.max(prepared.span.end.0);
+                span_exceptions(prepared, &mut occurrences);
                 new_spans.push(NewSpan {
                     service_id: prepared.service_id,
                     operation_id: prepared.operation_id,
@@ -443,12 +490,18 @@ impl WriteStore {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO log_journal (received_unix_nano, record) VALUES (?1, ?2)",
             )?;
-            for record in logs.iter().flat_map(|records| records.iter()) {
+            for record in logs.iter().flat_map(|(records, _)| records.iter()) {
                 insert.execute(params![received, &record.0])?;
                 stats.logs_inserted += 1;
             }
             stats.last_journal_id = Some(tx.last_insert_rowid());
         }
+        let errors: Vec<&ErrorOccurrence> = occurrences
+            .iter()
+            .chain(logs.iter().flat_map(|(_, errors)| errors.iter()))
+            .collect();
+        stats.errors_recorded = errors.len() as u64;
+        stats.errors_in_overflow = errors::record(&tx, &mut dictionaries.errors, &errors)?;
         let outcomes = if metric_batches.is_empty() {
             Vec::new()
         } else {
@@ -462,6 +515,29 @@ impl WriteStore {
         };
         tx.commit()?;
         Ok((stats, outcomes))
+    }
+}
+
+/// The exceptions a newly stored span's `exception` events record.
+fn span_exceptions(prepared: &PreparedSpan<'_>, out: &mut Vec<ErrorOccurrence>) {
+    let span = prepared.span;
+    for event in span.events.iter().filter(|event| event.name == "exception") {
+        let context = OccurrenceContext {
+            service: &prepared.resource.service,
+            resource: &prepared.resource.attributes,
+            time: if event.time.0 > 0 {
+                event.time
+            } else {
+                span.end
+            },
+            trace_id: Some(span.trace_id),
+            span_id: Some(span.span_id),
+            source: ErrorSource::Span,
+        };
+        out.extend(ErrorOccurrence::from_attributes(
+            &event.attributes,
+            &context,
+        ));
     }
 }
 

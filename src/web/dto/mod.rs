@@ -6,6 +6,7 @@
 //! plain domain types.
 
 pub mod alerts;
+pub mod errors;
 
 use std::collections::BTreeMap;
 

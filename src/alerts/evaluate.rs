@@ -1,6 +1,7 @@
 //! A rule's value at one time, read through the read side: span rollups
 //! for `error_rate`, `latency` and `request_rate`, the log indexes for
-//! `log_count`, the PromQL engine for `metric` and `promql`.
+//! `log_count`, the PromQL engine for `metric` and `promql`, the error
+//! groups' minute counts for `error_group`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
@@ -82,6 +83,9 @@ pub fn fingerprint(labels: &AlertLabels) -> String {
 }
 
 const MINUTE_NANOS: i64 = 60_000_000_000;
+/// The `query` of an `error_group` rule that counts only groups first
+/// seen (or regressed) within the window.
+pub const NEW_GROUPS: &str = "new";
 
 /// The rule's series at `now`. Single-valued kinds give one series (its
 /// value `None` without data); `promql` gives one per result series (none
@@ -166,6 +170,28 @@ pub fn evaluate_with(
                 values.into_iter().reduce(f64::min)
             };
             Ok(SeriesValue::single(worst))
+        }
+        RuleKind::ErrorGroup => {
+            let only_new = spec.query.as_deref() == Some(NEW_GROUPS);
+            Ok(read
+                .error_group_counts(spec.service.as_deref(), (start, now))?
+                .into_iter()
+                .filter(|group| !only_new || group.new_in_window)
+                .map(|group| {
+                    let labels: AlertLabels = [
+                        ("error_group".to_string(), group.id.to_string()),
+                        ("error_type".to_string(), group.type_name),
+                        ("service".to_string(), group.service),
+                    ]
+                    .into_iter()
+                    .collect();
+                    SeriesValue {
+                        fingerprint: fingerprint(&labels),
+                        labels,
+                        value: Some(group.count as f64),
+                    }
+                })
+                .collect())
         }
         RuleKind::Promql => {
             let query = spec.query.as_deref().unwrap_or("");

@@ -292,6 +292,16 @@ fn check_kind(spec: &mut RuleSpec) -> Result<(), FieldError> {
             crate::query::logql::parse(query)
                 .map_err(|error| FieldError::new("query", error.to_string()))?;
         }
+        RuleKind::ErrorGroup => {
+            if let Some(query) = spec.query.as_deref() {
+                if query != crate::alerts::evaluate::NEW_GROUPS {
+                    return Err(FieldError::new(
+                        "query",
+                        format!("for kind error_group is empty or \"new\", got {query:?}"),
+                    ));
+                }
+            }
+        }
         RuleKind::Promql => {
             let query = spec
                 .query
@@ -304,7 +314,7 @@ fn check_kind(spec: &mut RuleSpec) -> Result<(), FieldError> {
             return Err(FieldError::new(
                 "query",
                 format!(
-                    "applies to kinds log_count and promql, not {}",
+                    "applies to kinds log_count, promql and error_group, not {}",
                     spec.kind.as_str()
                 ),
             ))

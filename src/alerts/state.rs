@@ -67,6 +67,7 @@ pub fn format_value(kind: RuleKind, value: f64) -> String {
         RuleKind::Latency => format!("{value:.1} ms"),
         RuleKind::RequestRate => format!("{value:.3}/s"),
         RuleKind::LogCount => format!("{value:.0} records"),
+        RuleKind::ErrorGroup => format!("{value:.0} occurrences"),
         RuleKind::Metric | RuleKind::Promql => {
             if value.fract() == 0.0 && value.abs() < 1e15 {
                 format!("{value:.0}")
@@ -182,7 +183,7 @@ pub fn transition(
         // Series known from before that this evaluation did not return
         // (or returned without data under `no_data: ok`) no longer hold.
         let single_valued_keep =
-            spec.kind != RuleKind::Promql && spec.no_data == NoData::Keep && no_data;
+            !spec.kind.is_multi_series() && spec.no_data == NoData::Keep && no_data;
         for (fingerprint, state) in series {
             if single_valued_keep || observations.contains_key(fingerprint) {
                 continue;

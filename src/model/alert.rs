@@ -21,8 +21,17 @@ named_enum!(
         LogCount = "log_count",
         Metric = "metric",
         Promql = "promql",
+        ErrorGroup = "error_group",
     }
 );
+
+impl RuleKind {
+    /// Kinds whose evaluation gives one series per result (PromQL series,
+    /// error groups) rather than one value.
+    pub fn is_multi_series(self) -> bool {
+        matches!(self, RuleKind::Promql | RuleKind::ErrorGroup)
+    }
+}
 
 named_enum!(
     /// How the value is compared with the threshold.

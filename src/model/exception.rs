@@ -60,7 +60,7 @@ impl ExceptionRecord {
     /// across lookout versions for the same inputs.
     pub fn fingerprint(&self) -> String {
         let mut hash = Sha256::new();
-        hash.update(self.type_name.as_bytes());
+        hash.update(short_type_name(&self.type_name).as_bytes());
         hash.update(b"\n");
         hash.update(normalise_message(&self.message).as_bytes());
         for frame in self.top_frames() {
@@ -90,6 +90,18 @@ impl ExceptionRecord {
             .map(|frame| frame.name)
             .collect()
     }
+}
+
+/// A type name without its module or namespace (`__main__.OrderNotFound`,
+/// `java.lang.IllegalStateException`, `std::io::Error` → the last part):
+/// the same exception is named with and without its module by different
+/// instrumentations (the Python SDK's `record_exception` qualifies it, its
+/// logging handler does not), and the frames tell apart classes of one
+/// name in different modules.
+pub fn short_type_name(type_name: &str) -> &str {
+    let name = type_name.trim();
+    let after_dot = name.rsplit('.').next().unwrap_or(name);
+    after_dot.rsplit("::").next().unwrap_or(after_dot)
 }
 
 /// The message with what varies between occurrences replaced: UUIDs by
@@ -358,6 +370,23 @@ mod tests {
         assert_eq!(normalise_message("v2 failed"), "v<n> failed");
         assert!(normalise_message(&"x ".repeat(500)).chars().count() <= MAX_MESSAGE);
         assert_eq!(normalise_message("ünïcode 7 ok"), "ünïcode <n> ok");
+    }
+
+    #[test]
+    fn a_type_with_or_without_its_module_is_one_fingerprint() {
+        let trace = "Traceback (most recent call last):\n  File \"/app/orders.py\", line 4, in find\n    raise X\n";
+        let qualified = record("__main__.OrderNotFound", "order 1 not found", trace);
+        let bare = record("OrderNotFound", "order 2 not found", trace);
+        assert_eq!(qualified.fingerprint(), bare.fingerprint());
+        assert_eq!(short_type_name("std::io::Error"), "Error");
+        assert_eq!(
+            short_type_name("java.lang.IllegalStateException"),
+            "IllegalStateException"
+        );
+        assert_ne!(
+            record("KeyError", "x", trace).fingerprint(),
+            record("ValueError", "x", trace).fingerprint()
+        );
     }
 
     #[test]

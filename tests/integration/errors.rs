@@ -404,3 +404,53 @@ fn groups_filter_by_release_and_environment_sort_by_count_and_page() {
         assert!(body["error"]["message"].is_string(), "{bad}: {body}");
     }
 }
+
+#[test]
+fn an_error_group_rule_fires_on_a_new_group_with_its_labels() {
+    use crate::alerts::{alert_server, create_rule, post, wait_instances};
+    let server = alert_server(std::time::Duration::from_secs(60));
+    let rule = create_rule(
+        &server,
+        &serde_json::json!({
+            "name": "new errors in shop", "kind": "error_group", "service": "shop",
+            "query": "new", "condition": ">", "threshold": 0, "window_minutes": 5,
+        }),
+    );
+    let (status, body) = post(
+        &server,
+        "/api/alerts/rules",
+        &serde_json::json!({"name": "bad", "kind": "error_group", "query": "level:error", "threshold": 0}),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["field"], "query");
+
+    // Another service's error does not count.
+    let (export, _) = failing_span(
+        "billing",
+        "1.0.0",
+        now_nanos(),
+        exception_attributes("IOError", "disk", ""),
+    );
+    server.export(&export);
+    let (export, _) = failing_span(
+        "shop",
+        "1.0.0",
+        now_nanos(),
+        exception_attributes("ZeroDivisionError", "division by zero", ""),
+    );
+    server.export(&export);
+    server.flush();
+    let id = rule["id"].as_str().expect("rule id");
+    let instances = wait_instances(&server, id, "a firing instance", |instances| {
+        instances
+            .iter()
+            .any(|instance| instance["state"] == "firing")
+    });
+    assert_eq!(instances.len(), 1, "{instances:#?}");
+    let labels = &instances[0]["labels"];
+    assert_eq!(labels["error_type"], "ZeroDivisionError");
+    assert_eq!(labels["service"], "shop");
+    let group = groups(&server, "service=shop");
+    assert_eq!(labels["error_group"], group[0]["id"]);
+    assert_eq!(instances[0]["value"], 1.0);
+}

@@ -15,11 +15,18 @@ const SCRIPT: &str = concat!(
     "/tests/integration/python/export_metrics.py"
 );
 
+const EXCEPTIONS_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/integration/python/record_exceptions.py"
+);
+
 fn python_sdk_available() -> bool {
     let available = Command::new("python3")
         .args([
             "-c",
-            "import opentelemetry.sdk.metrics, opentelemetry.exporter.otlp.proto.http.metric_exporter",
+            "import opentelemetry.sdk.metrics, opentelemetry.exporter.otlp.proto.http.metric_exporter, \
+             opentelemetry.sdk._logs, opentelemetry.exporter.otlp.proto.http._log_exporter, \
+             opentelemetry.exporter.otlp.proto.http.trace_exporter",
         ])
         .output()
         .is_ok_and(|output| output.status.success());
@@ -91,4 +98,59 @@ fn the_python_sdk_metric_exporter_exports_without_error() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(f64::NAN);
     assert!((0.6..=0.75).contains(&median), "median {median}: {body}");
+}
+
+#[test]
+fn an_exception_the_python_sdk_records_on_a_span_and_logs_is_one_error_group() {
+    if !python_sdk_available() {
+        return;
+    }
+    let server = TestServer::start();
+    let output = Command::new("python3")
+        .arg(EXCEPTIONS_SCRIPT)
+        .arg(server.url(""))
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "the exporters failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    server.flush();
+    let body = server.get_ok("/api/errors?service=py-orders");
+    let groups = body["groups"].as_array().expect("groups");
+    assert_eq!(groups.len(), 1, "one group for both: {body:#}");
+    let group = &groups[0];
+    assert_eq!(group["count"], 2, "{group:#}");
+    // The span's exception names the type with its module, the log's
+    // without; the group shows the first.
+    assert!(
+        group["type"]
+            .as_str()
+            .is_some_and(|name| name.ends_with("OrderNotFound")),
+        "{group:#}"
+    );
+    assert_eq!(group["message"], "order <n> not found");
+    assert_eq!(group["releases"], serde_json::json!(["3.1.0"]));
+    assert_eq!(group["environments"], serde_json::json!(["test"]));
+    assert!(
+        group["sample"]["stacktrace"]
+            .as_str()
+            .is_some_and(|stack| stack.contains("find_order")),
+        "{group:#}"
+    );
+    let detail = server.get_ok(&format!(
+        "/api/errors/{}",
+        group["id"].as_str().expect("an id")
+    ));
+    let sources: Vec<&str> = detail["releases_detail"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|row| row["release"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(sources, vec!["3.1.0"]);
 }

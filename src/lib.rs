@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod app;
 pub mod check;
 pub mod config;
+pub mod dashboards;
 pub mod demo;
 pub mod ingest;
 pub mod model;

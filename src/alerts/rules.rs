@@ -19,22 +19,7 @@ const MAX_MINUTES: i64 = 1_440;
 /// Cooldown and repeat may be up to a week.
 const MAX_LONG_MINUTES: i64 = 10_080;
 
-/// A field that is not acceptable, and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("field {field}: {message}")]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-        FieldError {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use crate::model::FieldError;
 
 /// A rule's fields as given; `None` = not given.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -38,6 +38,7 @@ macro_rules! named_enum {
 }
 
 pub mod alert;
+pub mod dashboard;
 pub mod error_group;
 pub mod exception;
 mod histogram;
@@ -53,6 +54,23 @@ pub use time::{format_rfc3339, parse_time_param, UnixNanos};
 pub use window::{TimeWindow, MAX_FUTURE};
 mod log;
 pub use log::*;
+
+/// A field that is not acceptable, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field {field}: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
 
 /// An attribute value with the types OTLP's `AnyValue` can carry.
 ///

@@ -24,6 +24,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use crate::model::alert::AlertChange;
+use crate::model::dashboard::DashboardChange;
 use crate::model::error_group::{ErrorAction, ErrorOccurrence};
 use crate::model::metric_batch::{MetricBatch, MetricOutcome};
 use crate::model::{SpanBatch, UnixNanos};
@@ -120,6 +121,9 @@ pub(crate) enum Command {
     /// A user's action on an error group (at the given time); answered
     /// with whether the group exists.
     ErrorAction(i64, ErrorAction, UnixNanos, Reply<bool>),
+    /// A saved or deleted dashboard; answered with whether its target
+    /// exists.
+    Dashboard(DashboardChange, Reply<bool>),
     /// Finish what is queued before it, checkpoint and end the thread.
     Stop,
     /// Test hook: the writer thread panics, to exercise health reporting.
@@ -274,6 +278,13 @@ impl WriterHandle {
     ) -> Result<bool, WriteError> {
         let now = UnixNanos::now();
         let receiver = self.try_submit(|reply| Command::ErrorAction(id, action, now, reply))?;
+        receiver.await.unwrap_or(Err(WriteError::WriterGone))
+    }
+
+    /// Saves or deletes a dashboard and waits for the commit; `Ok(false)`
+    /// when the dashboard to delete does not exist.
+    pub async fn write_dashboard(&self, change: DashboardChange) -> Result<bool, WriteError> {
+        let receiver = self.try_submit(|reply| Command::Dashboard(change, reply))?;
         receiver.await.unwrap_or(Err(WriteError::WriterGone))
     }
 

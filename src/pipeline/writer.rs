@@ -173,6 +173,7 @@ impl Writer {
         let mut flushes = Vec::new();
         let mut alert_changes = Vec::new();
         let mut error_actions = Vec::new();
+        let mut dashboard_changes = Vec::new();
         for command in group {
             match command {
                 Command::Spans(batch, reply) => batches.push((batch, reply)),
@@ -191,6 +192,7 @@ impl Writer {
                 Command::ErrorAction(id, action, now, reply) => {
                     error_actions.push((id, action, now, reply))
                 }
+                Command::Dashboard(change, reply) => dashboard_changes.push((change, reply)),
                 Command::Stop => {}
                 #[cfg(feature = "test-hooks")]
                 Command::Panic => panic!("writer panic injected by a test"),
@@ -303,6 +305,14 @@ impl Writer {
                 (reply, result.map_err(WriteError::Failed))
             })
             .collect();
+        let dashboard_results: Vec<_> = dashboard_changes
+            .into_iter()
+            .map(|(change, reply)| {
+                let result = self.store.apply_dashboard_change(&change).map_err(Arc::new);
+                note(result.as_ref().map(|_| ()));
+                (reply, result.map_err(WriteError::Failed))
+            })
+            .collect();
         let probe_results: Vec<_> = probes
             .into_iter()
             .map(|reply| {
@@ -365,6 +375,9 @@ impl Writer {
         for (reply, result) in alert_results {
             let _ = reply.send(result);
         }
+        for (reply, result) in dashboard_results {
+            let _ = reply.send(result);
+        }
         for (reply, result) in error_action_results {
             let _ = reply.send(result);
         }
@@ -414,6 +427,7 @@ fn command_spans(command: &Command) -> usize {
         | Command::CompactMetrics(..)
         | Command::Alert(..)
         | Command::ErrorAction(..)
+        | Command::Dashboard(..)
         | Command::Stop => 1,
         #[cfg(feature = "test-hooks")]
         Command::Panic => 1,

@@ -9,6 +9,7 @@ use super::logs::parse_trace_logs;
 use super::params::Params;
 use super::QueryError;
 use crate::model::alert::{AlertInstance, AlertRule, Notification, SeriesState};
+use crate::model::dashboard::StoredDashboard;
 use crate::model::error_group::{ErrorFilter, ErrorGroup, ErrorGroupCount, ErrorGroupDetail};
 use crate::model::{TimeWindow, TraceId, UnixNanos};
 use crate::store::logs::{HistogramBucket, LogDay, LogFilter, LogIndexes, LogPage, PageRequest};
@@ -16,7 +17,7 @@ use crate::store::sqlite::metrics::head::MetricHead;
 use crate::store::sqlite::read::{
     self, OperationInfo, ServiceInfo, StorageCounts, StoredTrace, TraceFilter, TracePage,
 };
-use crate::store::sqlite::{alerts, errors};
+use crate::store::sqlite::{alerts, dashboards, errors};
 use crate::store::ReadPool;
 
 /// Journal rows not yet committed to the log index.
@@ -229,6 +230,15 @@ impl ReadSide {
     /// The exact number of log records matching `filter`.
     pub fn count_logs(&self, filter: &LogFilter) -> Result<u64, QueryError> {
         Ok(self.logs.count(filter)?)
+    }
+
+    /// Every saved dashboard, by title.
+    pub fn dashboards(&self) -> Result<Vec<StoredDashboard>, QueryError> {
+        Ok(dashboards::list(&*self.reads.get()?)?)
+    }
+
+    pub fn dashboard(&self, id: &str) -> Result<Option<StoredDashboard>, QueryError> {
+        Ok(dashboards::find(&*self.reads.get()?, id)?)
     }
 
     /// One page of error groups, and whether more follow.

@@ -12,7 +12,7 @@ use super::error::ApiError;
 use super::{read, AppState};
 use crate::alerts::evaluate::{self, SeriesValue};
 use crate::alerts::random_hex;
-use crate::alerts::rules::{validate, FieldError};
+use crate::alerts::rules::validate;
 use crate::alerts::wire::{InstanceView, NotificationView, RuleView};
 use crate::model::alert::{
     AlertChange, AlertRule, DeliveryStatus, InstanceState, NoData, RuleSpec, RuleState,
@@ -490,15 +490,6 @@ pub async fn retry_notification(
     state.alerts.notifier.wake();
     let notification = find_notification(&state, &id).await?;
     Ok(HttpResponse::Ok().json(NotificationView::new(&notification)))
-}
-
-impl From<FieldError> for ApiError {
-    fn from(error: FieldError) -> Self {
-        ApiError::BadField {
-            field: error.field,
-            message: error.message,
-        }
-    }
 }
 
 /// Rules by state, for `/metrics` (every state listed, zeros included).

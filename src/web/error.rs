@@ -10,6 +10,7 @@ use prost::Message as _;
 
 use crate::ingest::otlp::Encoding;
 use crate::ingest::IngestError;
+use crate::model::FieldError;
 use crate::pipeline::{FlushError, IndexBehind, WriteError};
 use crate::query::promql::PromqlError;
 use crate::query::QueryError;
@@ -362,5 +363,20 @@ impl actix_web::ResponseError for PromError {
             "errorType": self.error_type,
             "error": self.message,
         }))
+    }
+}
+
+/// A field of a request body that is not acceptable; without a field,
+/// the body as a whole.
+impl From<FieldError> for ApiError {
+    fn from(error: FieldError) -> Self {
+        if error.field.is_empty() {
+            ApiError::BadRequest(error.message)
+        } else {
+            ApiError::BadField {
+                field: error.field,
+                message: error.message,
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@
 mod alerts;
 pub mod auth;
 mod body;
+mod dashboards;
 mod dto;
 pub mod error;
 mod errors;
@@ -87,6 +88,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(
                 "/dependencies",
                 web::get().to(service_metrics::dependencies),
+            )
+            .route("/dashboards", web::get().to(dashboards::list))
+            .route("/dashboards", web::post().to(dashboards::create))
+            .route(
+                "/dashboards/import/grafana",
+                web::post().to(dashboards::import_grafana),
+            )
+            .route("/dashboards/{id}", web::get().to(dashboards::get))
+            .route("/dashboards/{id}", web::put().to(dashboards::update))
+            .route("/dashboards/{id}", web::delete().to(dashboards::delete))
+            .route(
+                "/dashboards/{id}/variables",
+                web::get().to(dashboards::variables),
+            )
+            .route(
+                "/dashboards/{id}/panels/{panel}/data",
+                web::get().to(dashboards::panel),
             )
             .route("/errors", web::get().to(errors::list))
             .route("/errors/{id}", web::get().to(errors::get))

@@ -57,6 +57,13 @@ CREATE TABLE attribute_keys (
     id  INTEGER PRIMARY KEY,
     key TEXT NOT NULL UNIQUE
 );
+CREATE TABLE dashboards (
+    id                 TEXT PRIMARY KEY,
+    title              TEXT NOT NULL,
+    body               TEXT NOT NULL,
+    created_unix_nano  INTEGER NOT NULL,
+    updated_unix_nano  INTEGER NOT NULL
+);
 CREATE TABLE error_group_minutes (
     group_id  INTEGER NOT NULL,
     minute    INTEGER NOT NULL, -- unix minutes

@@ -4,6 +4,7 @@
 mod alertmanager;
 mod alerts;
 mod bad_input;
+mod dashboards;
 mod errors;
 mod foundations;
 mod ingest;

@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (8, "alerts", include_str!("../../../schema/0008_alerts.sql")),
     (9, "errors", include_str!("../../../schema/0009_errors.sql")),
+    (
+        10,
+        "dashboards",
+        include_str!("../../../schema/0010_dashboards.sql"),
+    ),
 ];
 
 /// The highest migration recorded in the database, 0 for a new one.

@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod codec;
+pub mod dashboards;
 pub mod errors;
 mod graph;
 pub mod metrics;

@@ -233,6 +233,17 @@ impl WriteStore {
         Ok(deleted)
     }
 
+    /// Saves or deletes a dashboard. Returns whether its target exists.
+    pub fn apply_dashboard_change(
+        &mut self,
+        change: &crate::model::dashboard::DashboardChange,
+    ) -> Result<bool, StoreError> {
+        let tx = self.conn.transaction()?;
+        let found = super::dashboards::apply(&tx, change)?;
+        tx.commit()?;
+        Ok(found)
+    }
+
     /// Resolves, ignores or reopens an error group. Returns whether the
     /// group exists.
     pub fn apply_error_action(

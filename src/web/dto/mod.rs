@@ -128,7 +128,7 @@ impl TracePageDto {
 }
 
 impl TraceSummaryDto {
-    fn new(item: TraceListItem) -> TraceSummaryDto {
+    pub fn new(item: TraceListItem) -> TraceSummaryDto {
         TraceSummaryDto {
             trace_id: item.trace_id.to_hex(),
             root_service: item.root_service,

@@ -173,6 +173,9 @@ struct Seed {
 #[derive(Default)]
 struct Spans {
     by_service: Vec<(String, Vec<Value>)>,
+    /// Spans whose resource names a release and an environment:
+    /// (service, `service.version`, spans).
+    released: Vec<(String, String, Vec<Value>)>,
     /// service → (entry spans, entry spans that failed)
     entry: BTreeMap<String, (u64, u64)>,
     /// (service, operation, span kind) → (spans, failed spans)
@@ -192,6 +195,42 @@ fn kind_name(kind: i64) -> &'static str {
 
 impl Spans {
     fn add(&mut self, service: &str, span: Value) {
+        self.count(service, &span);
+        match self.by_service.iter_mut().find(|(s, _)| s == service) {
+            Some((_, spans)) => spans.push(span),
+            None => self.by_service.push((service.to_string(), vec![span])),
+        }
+    }
+
+    /// A span of `service` in `release` (deployed to `ERROR_ENVIRONMENT`).
+    fn add_released(&mut self, service: &str, release: &str, span: Value) {
+        self.count(service, &span);
+        match self
+            .released
+            .iter_mut()
+            .find(|(s, r, _)| s == service && r == release)
+        {
+            Some((_, _, spans)) => spans.push(span),
+            None => self
+                .released
+                .push((service.to_string(), release.to_string(), vec![span])),
+        }
+    }
+
+    /// Every span with its service.
+    fn all(&self) -> impl Iterator<Item = (&str, &Value)> {
+        let plain = self
+            .by_service
+            .iter()
+            .flat_map(|(service, spans)| spans.iter().map(move |span| (service.as_str(), span)));
+        let released = self
+            .released
+            .iter()
+            .flat_map(|(service, _, spans)| spans.iter().map(move |span| (service.as_str(), span)));
+        plain.chain(released)
+    }
+
+    fn count(&mut self, service: &str, span: &Value) {
         let kind = kind_name(span["kind"].as_i64().unwrap_or(0));
         let failed = u64::from(span["status"]["code"] == json!(2));
         let name = span["name"].as_str().unwrap_or_default().to_string();
@@ -205,10 +244,6 @@ impl Spans {
             let counts = self.entry.entry(service.to_string()).or_default();
             counts.0 += 1;
             counts.1 += failed;
-        }
-        match self.by_service.iter_mut().find(|(s, _)| s == service) {
-            Some((_, spans)) => spans.push(span),
-            None => self.by_service.push((service.to_string(), vec![span])),
         }
     }
 }
@@ -357,6 +392,140 @@ fn seed_shop(spans: &mut Spans, ids: &mut Ids, now: u64) -> Shop {
     }
 }
 
+/// The service whose spans carry exception events, the environment it
+/// runs in and its releases, oldest first.
+const ERROR_SERVICE: &str = "fulfillment";
+const ERROR_ENVIRONMENT: &str = "prod";
+const ERROR_RELEASES: [&str; 2] = ["2.3.0", "2.4.0"];
+/// The error group the checks open: orders not found, in both releases.
+const ERROR_TYPE: &str = "OrderNotFound";
+/// (order id, minutes ago, release index) of its occurrences, oldest first.
+const ERROR_ORDERS: [(u64, u64, usize); 4] = [(123, 9, 0), (456, 7, 0), (789, 5, 1), (1011, 3, 1)];
+/// A second group, only in the newer release: new in it.
+const ERROR_OTHER_TYPE: &str = "TimeoutError";
+
+/// One occurrence of the seeded error group.
+struct ErrorOccurrence {
+    trace_id: String,
+    span_id: String,
+    message: String,
+}
+
+struct SeededErrors {
+    orders: Vec<ErrorOccurrence>,
+    timeout_trace: String,
+}
+
+/// A Python traceback, as the OpenTelemetry SDK records it, of the
+/// `load` that raised for `order`.
+fn python_traceback(order: u64) -> String {
+    format!(
+        "Traceback (most recent call last):\n  \
+         File \"/srv/fulfillment/app/handlers.py\", line 58, in fulfil\n    \
+         order = orders.load(order_id)\n  \
+         File \"/srv/fulfillment/app/orders.py\", line 23, in load\n    \
+         raise OrderNotFound(f\"order {{order_id}} not found\")\n\
+         OrderNotFound: order {order} not found\n"
+    )
+}
+
+fn exception_event(at: u64, kind: &str, message: &str, stacktrace: &str) -> Value {
+    json!({
+        "name": "exception",
+        "timeUnixNano": at.to_string(),
+        "attributes": [
+            attr("exception.type", json!(kind)),
+            attr("exception.message", json!(message)),
+            attr("exception.stacktrace", json!(stacktrace)),
+        ],
+    })
+}
+
+/// Orders that were not found (one error group, four occurrences in two
+/// releases, each in a trace of its own: a failed request whose `load`
+/// span records the exception) and one lookup that timed out (a group of
+/// its own, new in the newer release).
+fn seed_errors(spans: &mut Spans, ids: &mut Ids, now: u64) -> SeededErrors {
+    let minute = 60_000 * MS;
+    let mut orders = Vec::new();
+    for (order, ago, release) in ERROR_ORDERS {
+        let trace_id = ids.trace_id();
+        let root = ids.span_id();
+        let load = ids.span_id();
+        let start = now - ago * minute;
+        let message = format!("order {order} not found");
+        let failed = json!({"code": 2, "message": message});
+        spans.add_released(
+            ERROR_SERVICE,
+            ERROR_RELEASES[release],
+            span(
+                SpanSpec {
+                    trace_id: &trace_id,
+                    span_id: &root,
+                    parent: None,
+                    name: "POST /fulfil",
+                    start,
+                    duration_ms: 30,
+                },
+                json!({"attributes": [attr("order.id", json!(order as i64))], "status": failed}),
+            ),
+        );
+        spans.add_released(
+            ERROR_SERVICE,
+            ERROR_RELEASES[release],
+            span(
+                SpanSpec {
+                    trace_id: &trace_id,
+                    span_id: &load,
+                    parent: Some(&root),
+                    name: "load order",
+                    start: start + 2 * MS,
+                    duration_ms: 12,
+                },
+                json!({
+                    "kind": 1,
+                    "status": failed,
+                    "events": [exception_event(start + 13 * MS, ERROR_TYPE, &message, &python_traceback(order))],
+                }),
+            ),
+        );
+        orders.push(ErrorOccurrence {
+            trace_id,
+            span_id: load,
+            message,
+        });
+    }
+    let timeout_trace = ids.trace_id();
+    let start = now - 4 * minute;
+    spans.add_released(
+        ERROR_SERVICE,
+        ERROR_RELEASES[1],
+        span(
+            SpanSpec {
+                trace_id: &timeout_trace,
+                span_id: &ids.span_id(),
+                parent: None,
+                name: "GET /stock",
+                start,
+                duration_ms: 3_000,
+            },
+            json!({
+                "status": {"code": 2, "message": "inventory lookup timed out"},
+                "events": [exception_event(
+                    start + 2_999 * MS,
+                    ERROR_OTHER_TYPE,
+                    "inventory lookup timed out after 3s",
+                    "Traceback (most recent call last):\n  File \"/srv/fulfillment/app/stock.py\", line 12, in stock\n    return inventory.lookup(sku, timeout=3)\nTimeoutError: inventory lookup timed out after 3s\n",
+                )],
+            }),
+        ),
+    );
+    SeededErrors {
+        orders,
+        timeout_trace,
+    }
+}
+
 /// The hand-built trace whose critical path the trace view marks, in
 /// milliseconds from its start (root `A` 0–100):
 ///
@@ -470,14 +639,12 @@ fn expected_edges(spans: &Spans) -> Vec<Value> {
         span: &'a Value,
     }
     let mut by_id: BTreeMap<(&str, &str), Seen<'_>> = BTreeMap::new();
-    for (service, list) in &spans.by_service {
-        for span in list {
-            let key = (
-                span["traceId"].as_str().unwrap_or_default(),
-                span["spanId"].as_str().unwrap_or_default(),
-            );
-            by_id.insert(key, Seen { service, span });
-        }
+    for (service, span) in spans.all() {
+        let key = (
+            span["traceId"].as_str().unwrap_or_default(),
+            span["spanId"].as_str().unwrap_or_default(),
+        );
+        by_id.insert(key, Seen { service, span });
     }
     let failed = |span: &Value| span["status"]["code"] == json!(2);
     let mut edges: BTreeMap<(String, String, bool), (u64, u64)> = BTreeMap::new();
@@ -874,6 +1041,8 @@ fn seed(client: &Client, base: &str) -> Seed {
 
     let shop = seed_shop(&mut spans, &mut ids, now);
 
+    let errors = seed_errors(&mut spans, &mut ids, now);
+
     let services: BTreeMap<&String, Value> = spans
         .entry
         .iter()
@@ -889,13 +1058,25 @@ fn seed(client: &Client, base: &str) -> Seed {
             json!({"name": name, "span_kind": kind, "requests": count, "errors": errors})
         })
         .collect();
-    let span_count: usize = spans.by_service.iter().map(|(_, spans)| spans.len()).sum();
+    let span_count = spans.all().count();
     let edges = expected_edges(&spans);
+    let released = spans.released.into_iter().map(|(service, release, spans)| {
+        let mut resource = resource_spans(&service, spans);
+        if let Some(attributes) = resource["resource"]["attributes"].as_array_mut() {
+            attributes.push(attr("service.version", json!(release)));
+            attributes.push(attr(
+                "deployment.environment.name",
+                json!(ERROR_ENVIRONMENT),
+            ));
+        }
+        resource
+    });
     let request = json!({
         "resourceSpans": spans
             .by_service
             .into_iter()
             .map(|(service, spans)| resource_spans(&service, spans))
+            .chain(released)
             .collect::<Vec<_>>(),
     });
     let response = client
@@ -980,8 +1161,24 @@ fn seed(client: &Client, base: &str) -> Seed {
     });
     assert!(bad_position.is_some(), "no position in {bad}");
 
-    Seed {
-        facts: json!({
+    let newest = errors.orders.last();
+    let error_facts = json!({
+        "error_service": ERROR_SERVICE,
+        "error_environment": ERROR_ENVIRONMENT,
+        "error_releases": ERROR_RELEASES,
+        "error_type": ERROR_TYPE,
+        "error_message": "order <n> not found",
+        "error_count": errors.orders.len(),
+        "error_traces": errors.orders.iter().map(|o| &o.trace_id).collect::<Vec<_>>(),
+        "error_sample": {
+            "trace_id": newest.map(|o| &o.trace_id),
+            "span_id": newest.map(|o| &o.span_id),
+            "message": newest.map(|o| &o.message),
+        },
+        "error_other_type": ERROR_OTHER_TYPE,
+        "error_other_trace": errors.timeout_trace,
+    });
+    let mut facts = json!({
             "checkout_trace": checkout,
             "other_trace": other,
             "big_trace": big,
@@ -1013,9 +1210,13 @@ fn seed(client: &Client, base: &str) -> Seed {
             "metric_histogram": metrics.histogram,
             "metric_routes": metrics.counter_routes,
             "alert_service": ALERT_SERVICE,
+
             "alert_notify_max_age_s": ALERT_NOTIFY_MAX_AGE.as_secs(),
-        }),
+    });
+    if let (Value::Object(facts), Value::Object(more)) = (&mut facts, error_facts) {
+        facts.extend(more);
     }
+    Seed { facts }
 }
 
 /// Waits until every seeded log record is searchable.
@@ -1075,13 +1276,15 @@ fn web_app_in_a_real_browser() {
         started.elapsed()
     ));
 
+    let mut facts = seed.facts;
+    facts["grafana_fixture"] = json!(root.join("tests/fixtures/grafana_dashboard.json"));
     let screenshots = root.join("target/screenshots");
     std::fs::create_dir_all(&screenshots).expect("create target/screenshots");
     let mut child = Command::new("node")
         .arg(root.join("assets/tests/browser.mjs"))
         .current_dir(root.join("assets"))
         .env("LOOKOUT_URL", &base)
-        .env("LOOKOUT_SEED", seed.facts.to_string())
+        .env("LOOKOUT_SEED", facts.to_string())
         .env("LOOKOUT_CHROMIUM", chromium())
         .env("SCREENSHOT_DIR", &screenshots)
         .stdout(Stdio::piped())

@@ -15,8 +15,8 @@ import { ErrorBox, Loading } from './components/common';
 import type { ComponentType } from 'preact';
 
 /** A page whose module is a chunk of its own, loaded when first opened:
- * the service map brings a graph layout library, the metrics explorer
- * and the alerts are only needed by those who open them. */
+ * the service map brings a graph layout library, the metrics explorer,
+ * errors, dashboards and alerts are only needed by those who open them. */
 function lazyPage<M, P extends object>(load: () => Promise<M>, pick: (module: M) => ComponentType<P>, what: string) {
   let loading: Promise<M> | null = null;
   return function LazyPage(props: P) {
@@ -41,6 +41,8 @@ function lazyPage<M, P extends object>(load: () => Promise<M>, pick: (module: M)
 const LazyServiceMap = lazyPage(() => import('./pages/ServiceMap'), (m) => m.ServiceMapPage, 'the service map');
 const LazyExplore = lazyPage(() => import('./pages/Explore'), (m) => m.ExplorePage, 'the metrics explorer');
 const LazyAlerts = lazyPage(() => import('./pages/Alerts'), (m) => m.AlertsPage, 'alerts');
+const LazyErrors = lazyPage(() => import('./pages/Errors'), (m) => m.ErrorsPage, 'errors');
+const LazyDashboards = lazyPage(() => import('./pages/Dashboards'), (m) => m.DashboardsPage, 'dashboards');
 
 const NAV = [
   { path: '/traces', label: 'Traces', key: 't' },
@@ -48,6 +50,8 @@ const NAV = [
   { path: '/map', label: 'Map', key: 'm' },
   { path: '/explore', label: 'Metrics', key: 'x' },
   { path: '/logs', label: 'Logs', key: 'l' },
+  { path: '/errors', label: 'Errors', key: 'e' },
+  { path: '/dashboards', label: 'Dashboards', key: 'd' },
   { path: '/alerts', label: 'Alerts', key: 'a' },
   { path: '/system', label: 'System', key: 's' },
 ];
@@ -98,6 +102,8 @@ const SHORTCUTS: [string, [string, string][]][] = [
       ['g m', 'go to the service map'],
       ['g x', 'go to Metrics (the explorer)'],
       ['g l', 'go to Logs'],
+      ['g e', 'go to Errors'],
+      ['g d', 'go to Dashboards'],
       ['g a', 'go to Alerts'],
       ['g s', 'go to System'],
       ['Esc', 'close a dialog or menu'],
@@ -180,13 +186,19 @@ function Route({ path, query }: { path: string; query: URLSearchParams }) {
   if (path === '/explore' || path === '/explore/') return <LazyExplore query={query} />;
   if (path === '/logs' || path === '/logs/') return <LogsPage query={query} />;
   if (path === '/alerts' || path === '/alerts/') return <LazyAlerts query={query} />;
+  if (path === '/errors' || path === '/errors/') return <LazyErrors query={query} />;
+  const errorGroup = /^\/errors\/([^/]+)\/?$/.exec(path);
+  if (errorGroup) return <LazyErrors id={decodeURIComponent(errorGroup[1])} query={query} />;
+  if (path === '/dashboards' || path === '/dashboards/') return <LazyDashboards query={query} />;
+  const dashboard = /^\/dashboards\/([^/]+)\/?$/.exec(path);
+  if (dashboard) return <LazyDashboards id={decodeURIComponent(dashboard[1])} query={query} />;
   if (path === '/system' || path === '/system/') return <SystemPage />;
   return (
     <div class="page">
       <div class="empty-state">
         <h2>Page not found</h2>
         <p>
-          There is no page at <code>{path}</code>. Go to <a href="/traces">Traces</a>, <a href="/services">Services</a>, <a href="/explore">Metrics</a>, <a href="/logs">Logs</a>, <a href="/alerts">Alerts</a> or{' '}
+          There is no page at <code>{path}</code>. Go to <a href="/traces">Traces</a>, <a href="/services">Services</a>, <a href="/explore">Metrics</a>, <a href="/logs">Logs</a>, <a href="/errors">Errors</a>, <a href="/dashboards">Dashboards</a>, <a href="/alerts">Alerts</a> or{' '}
           <a href="/system">System</a>.
         </p>
       </div>
@@ -205,7 +217,7 @@ export function App() {
     document.title = section ? `${section.label} · lookout` : 'lookout';
   }, [path]);
 
-  // Keyboard: "/" focuses the page's search field, "g" then t/v/m/x/l/a/s switches page.
+  // Keyboard: "/" focuses the page's search field, "g" then t/v/m/x/l/e/d/a/s switches page.
   useEffect(() => {
     let pendingG = 0;
     const onKey = (event: KeyboardEvent) => {
@@ -251,7 +263,7 @@ export function App() {
             <circle cx="14" cy="14" r="7" fill="none" stroke="#fff" stroke-width="3" />
             <path d="M19 19l6 6" stroke="#fff" stroke-width="3" stroke-linecap="round" />
           </svg>
-          lookout
+          <span class="brand-name">lookout</span>
         </a>
         <nav aria-label="Sections">
           {NAV.map((item) => (

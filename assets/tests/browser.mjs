@@ -1864,6 +1864,305 @@ try {
     assert((await page.getByTestId('notice').innerText()).includes('saved'), 'the list says it was saved');
   });
 
+  // Errors (/errors): the seeded exceptions, grouped. The fulfillment
+  // service failed to find four orders (one group, two releases, each in a
+  // trace of its own) and timed out once (a group new in the newer release).
+  const errorsApi = async (path, init = {}) => {
+    const response = await fetch(`${base}/api/errors${path}`, init);
+    return { status: response.status, body: await response.json() };
+  };
+  const errorRow = (p, type) => p.locator('tr[data-group-id]', { has: p.locator('.err-type', { hasText: type }) });
+  let errorGroupId;
+
+  await check('errors: an error group opens from the list and leads to its trace', async () => {
+    const chunks = [];
+    page.on('request', (request) => {
+      if (/\/assets\/Errors-[^/]+\.js$/.test(new URL(request.url()).pathname)) chunks.push(request.url());
+    });
+    const list = await answerTo(page, '/api/errors', () => page.goto(`${base}/errors`));
+    assert(list.url.searchParams.get('status') === 'open,regressed', `the list asks for ${list.url.search}`);
+    const row = errorRow(page, seed.error_type);
+    await row.waitFor();
+    assert((await page.locator('.nav-link[aria-current="page"]').innerText()) === 'Errors', 'Errors is the current section');
+    assert(chunks.length === 1, `${chunks.length} Errors chunk requests`);
+    const bytes = Buffer.from(await (await fetch(chunks[0])).arrayBuffer());
+    bench.errors_chunk = { raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
+    console.log(`# Errors chunk: ${(bench.errors_chunk.raw / 1024).toFixed(1)} KiB raw, ${(bench.errors_chunk.gzip / 1024).toFixed(1)} KiB gzipped`);
+    const api = list.body.groups.find((g) => g.type === seed.error_type);
+    assert(api && api.message === seed.error_message && api.service === seed.error_service, `the API's group: ${JSON.stringify(api)?.slice(0, 300)}`);
+    assert(api.count === seed.error_count && api.total_count === seed.error_count, `counted ${api.count} in the range, ${api.total_count} in all`);
+    errorGroupId = await row.getAttribute('data-group-id');
+    assert(errorGroupId === api.id, `row ${errorGroupId}, API ${api.id}`);
+    assert((await row.getByTestId('error-range-count').innerText()) === String(seed.error_count), `count ${await row.getByTestId('error-range-count').innerText()}`);
+    assert((await row.getByTestId('error-total-count').innerText()).startsWith(`${seed.error_count} total`), 'the total');
+    const text = await row.innerText();
+    for (const what of [seed.error_message, seed.error_service, seed.error_releases[1], 'open']) assert(text.includes(what), `the row shows "${what}": ${text}`);
+    assert((await row.getByTestId('new-in-release').count()) === 0, 'seen in the older release too: not new');
+    const spark = await row.locator('.count-sparkline').evaluate((e) => ({ ...e.dataset }));
+    assert(Number(spark.count) === 24 && Number(spark.total) === seed.error_count, `sparkline ${JSON.stringify(spark)}`);
+    // Sorted by count, then back.
+    await page.locator('#e-sort').selectOption('count');
+    await page.waitForURL((url) => url.searchParams.get('sort') === 'count');
+    const sorted = await page.locator('tr[data-group-id]').evaluateAll((rows) => rows.map((r) => r.dataset.groupId));
+    assert(sorted[0] === errorGroupId, `by count the four-time group leads: ${sorted.join(', ')}`);
+    await page.goBack();
+    await page.waitForURL((url) => !url.searchParams.has('sort'));
+
+    await row.locator('a.err-title').click();
+    await page.waitForURL((url) => url.pathname === `/errors/${errorGroupId}`);
+    const trace = page.getByTestId('stacktrace');
+    await trace.waitFor();
+    const stack = await trace.innerText();
+    assert(stack.startsWith('Traceback (most recent call last):') && stack.includes('orders.py') && stack.includes(`OrderNotFound: ${seed.error_sample.message}`), `stack trace: ${stack}`);
+    const style = await trace.evaluate((e) => ({ font: getComputedStyle(e).fontFamily, overflow: getComputedStyle(e).overflow, tag: e.tagName }));
+    assert(style.tag === 'PRE' && /mono|courier|consol/i.test(style.font) && /auto|scroll/.test(style.overflow), `the trace is a scrollable monospace block: ${JSON.stringify(style)}`);
+    assert((await page.getByTestId('sample-message').innerText()).includes(seed.error_sample.message), 'the newest message, as it was');
+    assert((await page.getByTestId('group-count').innerText()) === `${seed.error_count} occurrences`, `count ${await page.getByTestId('group-count').innerText()}`);
+    await page.waitForFunction(() => Number(document.querySelector('.occurrence-chart')?.dataset.count) > 0);
+    const releases = await page.locator('[data-testid="releases"] tr[data-release]').evaluateAll((rows) => rows.map((r) => r.dataset.release).sort());
+    assert(JSON.stringify(releases) === JSON.stringify([...seed.error_releases].sort()), `releases ${releases.join(', ')}`);
+    const logs = new URL(await page.getByTestId('service-message-logs').getAttribute('href'), base);
+    assert(logs.pathname === '/logs' && logs.searchParams.get('q').includes(`service:${seed.error_service}`) && logs.searchParams.get('q').includes(seed.error_sample.message), `logs link ${logs}`);
+    assert((await page.getByTestId('sample-trace-logs').getAttribute('href')).includes(`trace_id%3A${seed.error_sample.trace_id}`), 'the trace\'s logs');
+    await page.getByTestId('sample-trace').click();
+    await page.waitForURL((url) => url.pathname === `/traces/${seed.error_sample.trace_id}`);
+    await page.locator('.wf-row').first().waitFor();
+    assert(selectedSpan(page) === seed.error_sample.span_id, `selected span ${selectedSpan(page)}`);
+    await page.getByTestId('span-detail').waitFor();
+    assert((await page.getByTestId('span-detail').innerText()).includes('load order'), 'the span that raised is shown');
+    await page.goBack();
+    await page.getByTestId('stacktrace').waitFor();
+  });
+
+  await check('errors: resolve and reopen an error group from the list', async () => {
+    await page.goto(`${base}/errors`);
+    const row = errorRow(page, seed.error_other_type);
+    await row.waitFor();
+    const id = await row.getAttribute('data-group-id');
+    assert((await row.getByTestId('new-in-release').innerText()) === `new in ${seed.error_releases[1]}`, `mark ${await row.getByTestId('new-in-release').innerText()}`);
+    const resolved = await answerTo(page, `/api/errors/${id}/resolve`, () => row.locator('[data-action="resolve"]').click());
+    assert(resolved.body.status === 'resolved' && resolved.body.resolved_at, `resolve answered ${JSON.stringify(resolved.body).slice(0, 200)}`);
+    // In place: the row stays, resolved, and offers Reopen.
+    await page.waitForFunction((g) => document.querySelector(`tr[data-group-id="${g}"]`)?.dataset.status === 'resolved', id);
+    assert((await row.getByTestId('error-status').innerText()) === 'resolved', 'the pill says resolved');
+    assert((await row.locator('[data-action="resolve"]').count()) === 0 && (await row.locator('[data-action="reopen"]').count()) === 1, 'Reopen instead of Resolve');
+    assert((await errorsApi(`?status=resolved`)).body.groups.some((g) => g.id === id), 'the API lists it as resolved');
+    // Reloaded, the default filter (open and regressed) leaves it out; the resolved filter shows it.
+    await page.reload();
+    await errorRow(page, seed.error_type).waitFor();
+    assert((await row.count()) === 0, 'a resolved group is not open');
+    await page.locator('[data-status-filter="resolved"]').click();
+    await page.waitForURL((url) => url.searchParams.get('status') === 'open,regressed,resolved');
+    await row.waitFor();
+    const reopened = await answerTo(page, `/api/errors/${id}/reopen`, () => row.locator('[data-action="reopen"]').click());
+    assert(reopened.body.status === 'open' && reopened.body.resolved_at === null, `reopen answered ${JSON.stringify(reopened.body).slice(0, 200)}`);
+    await page.waitForFunction((g) => document.querySelector(`tr[data-group-id="${g}"]`)?.dataset.status === 'open', id);
+    assert((await errorsApi(`/${id}`)).body.status === 'open', 'the API says open');
+    await page.goBack();
+    await page.waitForURL((url) => !url.searchParams.has('status'));
+    await page.screenshot({ path: join(shots, 'errors.png'), fullPage: true });
+  });
+
+  // Dashboards (/dashboards): one built through the UI over the seeded
+  // request counter, with a variable for its route; the Grafana fixture
+  // imported; the grid edited by dragging.
+  const dashboardsApi = async (path = '', init = {}) => {
+    const response = await fetch(`${base}/api/dashboards${path}`, { ...init, headers: { 'content-type': 'application/json', ...init.headers } });
+    return { status: response.status, body: response.status === 204 ? null : await response.json() };
+  };
+  const panel = (p, id) => p.locator(`[data-panel-id="${id}"]`);
+  const panelReady = (p, id) => p.waitForFunction((i) => document.querySelector(`[data-panel-id="${i}"]`)?.dataset.state === 'ready', id);
+  let builtDashboard;
+  let importedDashboard;
+  const byStatus = `sum by (http_response_status_code) (rate(${seed.metric_counter}{http_route=~"$route"}[5m]))`;
+  const total = `sum(rate(${seed.metric_counter}{http_route=~"$route"}[5m]))`;
+
+  await check('dashboards: build a dashboard with two panels and a variable, reload it from its URL', async () => {
+    const chunks = [];
+    page.on('request', (request) => {
+      if (/\/assets\/Dashboards-[^/]+\.js$/.test(new URL(request.url()).pathname)) chunks.push(request.url());
+    });
+    await page.goto(`${base}/dashboards`);
+    await page.locator('[data-testid="builtin-dashboards"] tr[data-dashboard-id]').first().waitFor();
+    assert((await page.locator('.nav-link[aria-current="page"]').innerText()) === 'Dashboards', 'Dashboards is the current section');
+    assert(chunks.length === 1, `${chunks.length} Dashboards chunk requests`);
+    const bytes = Buffer.from(await (await fetch(chunks[0])).arrayBuffer());
+    bench.dashboards_chunk = { raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
+    console.log(`# Dashboards chunk: ${(bench.dashboards_chunk.raw / 1024).toFixed(1)} KiB raw, ${(bench.dashboards_chunk.gzip / 1024).toFixed(1)} KiB gzipped`);
+    const listed = (await dashboardsApi()).body.dashboards;
+    const firstSaved = listed.findIndex((d) => !d.builtin);
+    assert(listed[0].builtin && (firstSaved === -1 || listed.slice(firstSaved).every((d) => !d.builtin)), 'built-in dashboards come first');
+    assert((await page.locator('[data-testid="builtin-dashboards"] tr[data-dashboard-id] .builtin-pill').first().innerText()) === 'built-in', 'marked built-in');
+    assert((await page.locator(`[data-testid="builtin-dashboards"] tr[data-dashboard-id="service:${seed.shop}"]`).count()) === 1, "a service's dashboard is built in");
+
+    await page.getByTestId('new-dashboard').click();
+    await page.waitForURL((url) => url.pathname === '/dashboards/new');
+    await page.getByTestId('edit-bar').waitFor();
+    await page.fill('#d-title', 'Checkout routes');
+    // A query variable: the counter's routes, /checkout by default.
+    await page.getByTestId('edit-variables').click();
+    const variables = page.getByTestId('variables-editor');
+    await variables.getByTestId('add-variable').click();
+    await page.fill('#d-variables-0-name', 'route');
+    await page.selectOption('#d-variables-0-type', 'query');
+    await page.fill('#d-variables-0-query', `label_values(${seed.metric_counter}, http_route)`);
+    await page.fill('#d-variables-0-default', '/checkout');
+    await variables.getByTestId('apply-variables').click();
+    await variables.waitFor({ state: 'detached' });
+    // A time series by status, and a stat of the total whose first query is broken.
+    await page.getByTestId('add-panel').click();
+    const editor = page.getByTestId('panel-editor');
+    await page.fill('#d-panels-0-title', 'Requests by status');
+    await page.fill('#d-panels-0-queries-0-promql', byStatus);
+    await page.fill('#d-panels-0-queries-0-legend', '{{http_response_status_code}}');
+    await page.selectOption('#d-panels-0-unit', 'reqps');
+    await editor.getByTestId('apply-panel').click();
+    await editor.waitFor({ state: 'detached' });
+    await page.getByTestId('add-panel').click();
+    await page.fill('#d-panels-1-title', 'Request rate');
+    await page.selectOption('#d-panels-1-type', 'stat');
+    await page.fill('#d-panels-1-queries-0-promql', 'sum(rate(');
+    await page.selectOption('#d-panels-1-unit', 'reqps');
+    await editor.getByTestId('add-threshold').click();
+    await page.fill('#d-panels-1-thresholds-0-value', '1000');
+    await editor.getByTestId('apply-panel').click();
+    await editor.waitFor({ state: 'detached' });
+    assert((await panel(page, 'p1').getAttribute('data-grid')) === '0,0,12,8' && (await panel(page, 'p2').getAttribute('data-grid')) === '0,8,12,8', 'new panels go below the others');
+    // Refused: the message is under the query it names, in the panel's form.
+    const refused = await answerTo(page, '/api/dashboards', () => page.getByTestId('save-dashboard').click());
+    assert(refused.body.error?.code === 'bad_request' && refused.body.error.field === 'panels[1].queries[0].promql', `the server said ${JSON.stringify(refused.body)}`);
+    const message = editor.locator('[data-error-for="panels[1].queries[0].promql"]');
+    await message.waitFor();
+    assert((await page.locator('#d-panels-1-queries-0-promql').getAttribute('aria-invalid')) === 'true', 'the query is marked invalid');
+    assert((await message.innerText()).length > 3 && (await editor.locator('[data-error-for]').count()) === 1, `shown: ${await message.innerText()}`);
+    await page.fill('#d-panels-1-queries-0-promql', total);
+    await message.waitFor({ state: 'detached' });
+    await editor.getByTestId('apply-panel').click();
+    const created = await answerTo(page, '/api/dashboards', () => page.getByTestId('save-dashboard').click());
+    builtDashboard = created.body;
+    assert(builtDashboard.id && builtDashboard.panels.length === 2 && builtDashboard.variables[0].name === 'route', `created ${JSON.stringify(created.body).slice(0, 300)}`);
+    await page.waitForURL((url) => url.pathname === `/dashboards/${builtDashboard.id}`);
+    // With the default route: a line per status.
+    await page.waitForFunction(() => document.querySelector('[data-panel-id="p1"] .panel-timeseries')?.dataset.series === '2');
+
+    // Reloaded from a URL that names another route and range.
+    const requests = requestsTo(page, `/api/dashboards/${builtDashboard.id}/panels/p1/data`);
+    const statRequests = requestsTo(page, `/api/dashboards/${builtDashboard.id}/panels/p2/data`);
+    await page.goto(`${base}/dashboards/${builtDashboard.id}?var-route=%2Fcart&lookback=15m`);
+    await panelReady(page, 'p1');
+    await page.waitForFunction(() => document.querySelector('[data-panel-id="p1"] .panel-timeseries')?.dataset.series === '1');
+    const chart = await panel(page, 'p1').locator('.panel-timeseries').evaluate((e) => ({ ...e.dataset }));
+    assert(Number(chart.count) > 10, `${chart.count} steps drawn`);
+    const asked = requests[requests.length - 1];
+    assert(JSON.stringify(asked.searchParams.getAll('var-route')) === '["/cart"]', `the panel asked ${asked.search}`);
+    const span = Number(asked.searchParams.get('end')) - Number(asked.searchParams.get('start'));
+    assert(Math.abs(span - 15 * 60_000) < 1000, `the range asked is ${span} ms`);
+    assert(statRequests[statRequests.length - 1].searchParams.get('var-route') === '/cart', 'the stat asked for /cart too');
+    assert((await page.locator('#var-route').inputValue()) === '/cart', 'the selector shows /cart');
+    const legend = await panel(page, 'p1').locator('.u-legend .u-series .u-label').allInnerTexts();
+    assert(legend.some((l) => l.trim() === '200'), `legend ${legend.join(' | ')}`);
+    await panelReady(page, 'p2');
+    const stat = await panel(page, 'p2').getByTestId('panel-stat').evaluate((e) => ({ value: Number(e.dataset.value), text: e.innerText }));
+    // The value PromQL gives at the range's end, with /cart for $route (the
+    // seeded counter adds 2 every 15 s while it was written: 2/15 per second at most).
+    const statEnd = Number(statRequests[statRequests.length - 1].searchParams.get('end')) / 1000;
+    const instant = await (await fetch(`${base}/prometheus/api/v1/query?${new URLSearchParams({ query: total.replace('$route', '/cart'), time: String(statEnd) })}`)).json();
+    const expected = Number(instant.data?.result?.[0]?.value?.[1]);
+    assert(expected > 0 && expected <= (2 / 15) * 1.1, `PromQL answered ${JSON.stringify(instant)}`);
+    assert(Math.abs(stat.value - expected) < 1e-9 && stat.text.includes('req/s'), `the stat shows ${JSON.stringify(stat)}, PromQL ${expected}`);
+    // The selector changes the URL and the panels.
+    await page.locator('#var-route').selectOption('/checkout');
+    await page.waitForURL((url) => url.searchParams.get('var-route') === '/checkout');
+    await page.waitForFunction(() => document.querySelector('[data-panel-id="p1"] .panel-timeseries')?.dataset.series === '2');
+    await page.goBack();
+    await page.waitForFunction(() => document.querySelector('[data-panel-id="p1"] .panel-timeseries')?.dataset.series === '1');
+    // The panel menu: the query in the explorer, and full screen (Esc closes).
+    await panel(page, 'p1').getByTestId('panel-menu').click();
+    const explore = new URL(await panel(page, 'p1').locator('[data-testid="panel-link"]', { hasText: 'Metrics' }).getAttribute('href'), base);
+    assert(explore.pathname === '/explore' && explore.searchParams.get('q') === byStatus.replace('$route', '/cart') && explore.searchParams.get('lookback') === '15m', `explore link ${explore}`);
+    await panel(page, 'p1').getByTestId('panel-view').click();
+    await page.waitForURL((url) => url.searchParams.get('view') === 'p1');
+    await page.waitForFunction(() => document.querySelector('[data-testid="panel-full-screen"] .panel-timeseries')?.dataset.series === '1');
+    await page.keyboard.press('Escape');
+    await page.getByTestId('panel-full-screen').waitFor({ state: 'detached' });
+    assert(!new URL(page.url()).searchParams.has('view') && new URL(page.url()).searchParams.get('var-route') === '/cart', `after Esc: ${page.url()}`);
+    await page.screenshot({ path: join(shots, 'dashboard.png'), fullPage: true });
+  });
+
+  await check('dashboards: in edit mode a panel moves and resizes on the grid, a cell at a time, and is saved', async () => {
+    assert(builtDashboard, 'no dashboard was built');
+    await page.goto(`${base}/dashboards/${builtDashboard.id}`);
+    await panelReady(page, 'p1');
+    await page.getByTestId('edit-dashboard').click();
+    await page.getByTestId('edit-bar').waitFor();
+    const grid = await page.getByTestId('dash-grid').boundingBox();
+    const cell = { w: (grid.width + 8) / 24, h: 30 + 8 };
+    const drag = async (locator, dx, dy) => {
+      const box = await locator.boundingBox();
+      const x = box.x + Math.min(40, box.width / 2);
+      const y = box.y + box.height / 2;
+      await page.mouse.move(x, y);
+      await page.mouse.down();
+      await page.mouse.move(x + dx, y + dy, { steps: 10 });
+      await page.mouse.up();
+    };
+    // The stat moves up beside the time series: 12 columns right, 8 rows up.
+    await drag(panel(page, 'p2').locator('.panel-head'), 12 * cell.w, -8 * cell.h);
+    await page.waitForFunction(() => document.querySelector('[data-panel-id="p2"]')?.dataset.grid === '12,0,12,8');
+    // The time series' corner: two columns narrower, two rows taller.
+    await drag(panel(page, 'p1').getByTestId('resize-handle'), -2 * cell.w, 2 * cell.h);
+    await page.waitForFunction(() => document.querySelector('[data-panel-id="p1"]')?.dataset.grid === '0,0,10,10');
+    const p1 = await panel(page, 'p1').boundingBox();
+    assert(Math.abs(p1.width - (10 * cell.w - 8)) < 3 && Math.abs(p1.height - (10 * 30 + 9 * 8)) < 3, `drawn ${p1.width}×${p1.height}`);
+    const saved = await answerTo(page, `/api/dashboards/${builtDashboard.id}`, () => page.getByTestId('save-dashboard').click());
+    assert(saved.body.panels?.length === 2, `PUT answered ${JSON.stringify(saved.body).slice(0, 200)}`);
+    await page.getByTestId('edit-bar').waitFor({ state: 'detached' });
+    const stored = (await dashboardsApi(`/${builtDashboard.id}`)).body;
+    const grids = Object.fromEntries(stored.panels.map((p) => [p.id, p.grid]));
+    assert(JSON.stringify(grids.p1) === JSON.stringify({ x: 0, y: 0, w: 10, h: 10 }) && JSON.stringify(grids.p2) === JSON.stringify({ x: 12, y: 0, w: 12, h: 8 }), `stored ${JSON.stringify(grids)}`);
+    await page.reload();
+    await panelReady(page, 'p1');
+    assert((await panel(page, 'p1').getAttribute('data-grid')) === '0,0,10,10', 'reloaded where it was put');
+  });
+
+  await check('dashboards: import the Grafana fixture; what it cannot show is listed, its panels are drawn', async () => {
+    await page.goto(`${base}/dashboards`);
+    await page.getByTestId('import-grafana').click();
+    const dialog = page.getByTestId('import-dialog');
+    await dialog.waitFor();
+    await page.setInputFiles('#import-file', seed.grafana_fixture);
+    await page.waitForFunction(() => document.getElementById('import-text')?.value.includes('"panels"'));
+    const imported = await answerTo(page, '/api/dashboards/import/grafana', () => dialog.getByTestId('import-submit').click());
+    importedDashboard = imported.body.dashboard;
+    const unmapped = imported.body.unmapped ?? [];
+    assert(importedDashboard?.id && unmapped.some((u) => /heatmap/i.test(u)), `import answered ${JSON.stringify(imported.body).slice(0, 400)}`);
+    await page.waitForURL((url) => url.pathname === `/dashboards/${importedDashboard.id}`);
+    const list = page.getByTestId('import-unmapped');
+    await list.waitFor();
+    const items = await list.locator('li').allInnerTexts();
+    assert(items.length === unmapped.length && items.some((i) => i.includes('Latency heatmap') && /heatmap/i.test(i)), `listed: ${items.join(' | ')}`);
+    assert((await page.getByTestId('dashboard-title').innerText()).includes(importedDashboard.title), 'the imported dashboard is open');
+    const types = importedDashboard.panels.map((p) => p.type);
+    for (const type of ['timeseries', 'stat', 'gauge', 'pie', 'table', 'text']) assert(types.includes(type), `imported types ${types.join(', ')}`);
+    assert(!types.includes('heatmap'), 'no heatmap panel');
+    for (const p of importedDashboard.panels) {
+      const frame = page.locator(`[data-panel-id="${p.id}"][data-panel-type="${p.type}"]`);
+      await frame.waitFor();
+      const box = await frame.boundingBox();
+      assert(box.width > 50 && box.height > 20, `${p.type} panel ${p.id} drawn ${box.width}×${box.height}`);
+      await page.waitForFunction((i) => ['ready', 'error'].includes(document.querySelector(`[data-panel-id="${i}"]`)?.dataset.state), p.id);
+      assert((await frame.getAttribute('data-state')) === 'ready', `panel ${p.id} (${p.type}): ${await frame.innerText()}`);
+    }
+    // The text panel's Markdown, as elements: a heading, bold, a link.
+    const text = page.locator('[data-panel-type="text"] .markdown');
+    assert((await text.locator('h4').innerText()) === 'Shop' && (await text.locator('strong').innerText()) === 'team checkout', `text panel: ${await text.innerHTML()}`);
+    assert((await text.locator('a').getAttribute('href')) === 'https://example.invalid/runbook', 'the runbook link');
+    // The variables: a multi-select with All, and a list.
+    await page.locator('.multi-select[data-variable="service"]').waitFor();
+    assert((await page.locator('select[data-variable="workflow"]').inputValue()) === 'checkout', 'the custom variable starts at its default');
+    await page.screenshot({ path: join(shots, 'dashboard-imported.png'), fullPage: true });
+  });
+
   await check('every page in light and dark at 1400 and 800 px (screenshots)', async () => {
     const pages = [
       ['traces', `/traces?lookback=1h`, (p) => p.locator('.scatter canvas').first().waitFor()],
@@ -1887,6 +2186,19 @@ try {
         await p.locator('.latency-chart canvas').first().waitFor();
         await p.locator('.red-table tbody tr[data-row]').first().waitFor();
       }],
+      ...(errorGroupId
+        ? [
+            ['errors', `/errors`, (p) => p.locator('tr[data-group-id]').first().waitFor()],
+            ['error-group', `/errors/${errorGroupId}`, async (p) => {
+              await p.getByTestId('stacktrace').waitFor();
+              await p.locator('.occurrence-chart canvas').waitFor();
+            }],
+          ]
+        : []),
+      ...(builtDashboard
+        ? [['dashboard', `/dashboards/${builtDashboard.id}?var-route=%2Fcheckout`, (p) => p.waitForFunction(() => document.querySelector('[data-panel-id="p1"] .panel-timeseries canvas') && document.querySelector('[data-panel-id="p2"]')?.dataset.state === 'ready')]]
+        : []),
+      ...(importedDashboard ? [['dashboard-imported', `/dashboards/${importedDashboard.id}`, (p) => p.waitForFunction(() => [...document.querySelectorAll('[data-panel-id]')].every((e) => e.dataset.state === 'ready'))]] : []),
       ...(alertRule && alertInstance
         ? [
             ['alerts', `/alerts`, async (p) => {
@@ -1911,11 +2223,29 @@ try {
           const background = await shot.evaluate(() => getComputedStyle(document.body).backgroundColor);
           const dark = (/\d+/.exec(background)?.[0] ?? 255) < 100;
           assert(dark === (scheme === 'dark'), `${name} ${scheme} background ${background}`);
-          await shot.screenshot({ path: join(shots, `${name}-${width}-${scheme}.png`), fullPage: ['trace', 'system', 'services', 'service', 'map', 'explore', 'alerts', 'alert-rule', 'alert-instance'].includes(name) });
+          await shot.screenshot({ path: join(shots, `${name}-${width}-${scheme}.png`), fullPage: ['trace', 'system', 'services', 'service', 'map', 'explore', 'alerts', 'alert-rule', 'alert-instance', 'errors', 'error-group', 'dashboard', 'dashboard-imported'].includes(name) });
         }
       }
       await shot.context().close();
     }
+  });
+
+  await check('at 800 px the header fits its nine sections and the zone, help and theme buttons', async () => {
+    const narrow = await newPage({ viewport: { width: 800, height: 700 } });
+    await narrow.goto(`${base}/errors`);
+    await narrow.locator('.nav-link').first().waitFor();
+    const layout = await narrow.evaluate(() => {
+      const nav = document.querySelector('.topbar nav');
+      const right = document.querySelector('.topbar-right').getBoundingClientRect();
+      const links = [...document.querySelectorAll('.nav-link')].map((a) => ({ text: a.textContent, box: a.getBoundingClientRect().toJSON() }));
+      return { navScroll: nav.scrollWidth, navWidth: nav.clientWidth, right: right.toJSON(), links, page: document.documentElement.scrollWidth };
+    });
+    assert(layout.links.length === 9, `${layout.links.length} sections`);
+    assert(layout.navScroll <= layout.navWidth + 1, `the sections need ${layout.navScroll} px of ${layout.navWidth}`);
+    for (const link of layout.links) assert(link.box.left >= 0 && link.box.right <= layout.right.left + 1, `${link.text} at ${link.box.left}–${link.box.right}, the buttons from ${layout.right.left}`);
+    assert(layout.right.right <= 800 && layout.page <= 800, `the header ends at ${layout.right.right}, the page is ${layout.page} px wide`);
+    await narrow.screenshot({ path: join(shots, 'header-800.png'), clip: { x: 0, y: 0, width: 800, height: 60 } });
+    await narrow.context().close();
   });
 
   await check('no CSP violations or script errors', async () => {

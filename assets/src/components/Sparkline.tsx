@@ -40,3 +40,25 @@ export function Sparkline({ series }: { series: RedPoint[] }) {
     </svg>
   );
 }
+
+/** Counts over the steps of a range as a filled area (an error group's
+ * occurrences in its list row), in the errors' red. */
+export function CountSparkline({ counts, label }: { counts: number[]; label: string }) {
+  const max = Math.max(1, ...counts);
+  const total = counts.reduce((a, b) => a + b, 0);
+  return (
+    <svg
+      class="sparkline count-sparkline"
+      viewBox={`0 0 ${WIDTH} ${HEIGHT}`}
+      width={WIDTH}
+      height={HEIGHT}
+      preserveAspectRatio="none"
+      role="img"
+      aria-label={label}
+      data-count={counts.length}
+      data-total={total}
+    >
+      <path class="spark-errors" d={area(counts, max)} />
+    </svg>
+  );
+}

@@ -4,7 +4,7 @@
 import { getJson, sendJson, type Params } from './api';
 import { formatCount, formatDuration, plural } from './format';
 
-export type RuleKind = 'error_rate' | 'latency' | 'request_rate' | 'log_count' | 'metric' | 'promql';
+export type RuleKind = 'error_rate' | 'latency' | 'request_rate' | 'log_count' | 'metric' | 'promql' | 'error_group';
 export type Condition = '>' | '>=' | '<' | '<=';
 export type RuleState = 'ok' | 'pending' | 'firing' | 'nodata' | 'error';
 export type Severity = 'info' | 'warning' | 'critical';
@@ -147,6 +147,11 @@ export const KINDS: { kind: RuleKind; label: string; help: string }[] = [
   { kind: 'log_count', label: 'Log count', help: 'Log records matching a query (the Logs page\'s query language), optionally of one service, in the window.' },
   { kind: 'metric', label: 'Metric', help: 'The latest sample in the window of each series of a metric; the worst series decides. No series is no data.' },
   { kind: 'promql', label: 'PromQL', help: 'A PromQL query evaluated now; each result series is an alert of its own, with its labels. An empty result is no data.' },
+  {
+    kind: 'error_group',
+    label: 'Error group',
+    help: 'Occurrences in the window of each open or regressed error group (of one service, if given); each group is an alert of its own. "Only new groups" counts just those first seen or regressed in the window.',
+  },
 ];
 
 export const kindLabel = (kind: RuleKind) => KINDS.find((k) => k.kind === kind)?.label ?? kind;
@@ -181,6 +186,8 @@ export function formatRuleValue(kind: RuleKind, value: number | null | undefined
       return `${plainNumber(value)}/s`;
     case 'log_count':
       return Number.isInteger(value) ? plural(value, 'record') : `${plainNumber(value)} records`;
+    case 'error_group':
+      return Number.isInteger(value) ? plural(value, 'occurrence') : `${plainNumber(value)} occurrences`;
     default:
       return plainNumber(value);
   }
@@ -188,7 +195,7 @@ export function formatRuleValue(kind: RuleKind, value: number | null | undefined
 
 /** The same, short, for chart axes. */
 export function formatAxisValue(kind: RuleKind, value: number): string {
-  if (kind === 'log_count') return formatCount(value);
+  if (kind === 'log_count' || kind === 'error_group') return formatCount(value);
   return formatRuleValue(kind, value);
 }
 
@@ -225,6 +232,8 @@ export function ruleTarget(rule: Pick<RuleSpec, 'kind' | 'service' | 'operation'
       return `${rule.metric ?? ''}, latest in${window || ' the window'}`;
     case 'promql':
       return rule.query ?? '';
+    case 'error_group':
+      return `${rule.query === 'new' ? 'new or regressed error groups' : 'occurrences of each open error group'}${rule.service ? ` of ${rule.service}` : ''}${window}`;
   }
 }
 

@@ -30,6 +30,18 @@ export function rangeFromQuery(query: URLSearchParams): TimeRange {
   return { lookback: query.get('lookback') || DEFAULT_LOOKBACK };
 }
 
+/** A range from the URL, `fallback` when it names none. */
+export function rangeOr(query: URLSearchParams, fallback: string): TimeRange {
+  if (query.get('lookback') || (query.get('start') && query.get('end'))) return rangeFromQuery(query);
+  return { lookback: fallback };
+}
+
+/** The range as URL values, left out when it is `fallback`. */
+export function rangeUrl(range: TimeRange, fallback: string): Record<string, string | undefined> {
+  if (range.start !== undefined && range.end !== undefined) return { start: String(Math.round(range.start)), end: String(Math.round(range.end)) };
+  return { lookback: range.lookback && range.lookback !== fallback ? range.lookback : undefined };
+}
+
 /** Query values for the URL and the API. */
 export function rangeQuery(range: TimeRange): Record<string, string | undefined> {
   if (range.start !== undefined && range.end !== undefined) {

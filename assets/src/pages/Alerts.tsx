@@ -380,7 +380,7 @@ function NoRules() {
       <h2>No alert rules yet</h2>
       <p>
         An alert rule watches one value and fires when it crosses a threshold: a service's <strong>error rate</strong>, <strong>latency</strong> or{' '}
-        <strong>request rate</strong> (from its spans), a <strong>count of log records</strong> matching a query, an OTLP <strong>metric</strong>, or
+        <strong>request rate</strong> (from its spans), a <strong>count of log records</strong> matching a query, the occurrences of an <strong>error group</strong>, an OTLP <strong>metric</strong>, or
         any <strong>PromQL</strong> query.
       </p>
       <p>
@@ -793,9 +793,9 @@ function specOf(draft: Draft): { spec: RuleSpec; errors: Errors | null } {
     name: draft.name,
     description: draft.description,
     kind,
-    service: usesService(kind) || kind === 'log_count' ? optional(draft.service) : null,
+    service: usesService(kind) || kind === 'log_count' || kind === 'error_group' ? optional(draft.service) : null,
     operation: usesService(kind) ? optional(draft.operation) : null,
-    query: kind === 'log_count' || kind === 'promql' ? optional(draft.query) : null,
+    query: kind === 'log_count' || kind === 'promql' || kind === 'error_group' ? optional(draft.query) : null,
     metric: kind === 'metric' ? optional(draft.metric) : null,
     percentile: kind === 'latency' ? number('percentile', draft.percentile) : null,
     condition: draft.condition,
@@ -933,6 +933,7 @@ function unitHint(kind: RuleKind, value: string): string | undefined {
       log_count: 'records in the window',
       metric: "in the metric's unit",
       promql: "in the query's unit",
+      error_group: 'occurrences in the window: > 0 fires on any',
     }[kind];
   }
   return `= ${formatRuleValue(kind, number)}`;
@@ -1161,8 +1162,13 @@ function RuleForm({ rule, query }: { rule: Rule | null; query: URLSearchParams }
                 ))}
               </select>
             </Field>
-            {(spanKind || draft.kind === 'log_count') && (
-              <Field field="service" label={spanKind ? 'Service' : 'Service (optional)'} errors={errors} hint={spanKind ? 'Its entry spans: server and consumer.' : 'Only records of this service.'}>
+            {(spanKind || draft.kind === 'log_count' || draft.kind === 'error_group') && (
+              <Field
+                field="service"
+                label={spanKind ? 'Service' : 'Service (optional)'}
+                errors={errors}
+                hint={spanKind ? 'Its entry spans: server and consumer.' : draft.kind === 'error_group' ? "Only this service's error groups." : 'Only records of this service.'}
+              >
                 <input {...inputProps('service', errors)} type="text" list="rule-services" value={draft.service} onInput={input('service')} autoComplete="off" placeholder="service.name" />
                 <datalist id="rule-services">
                   {serviceOptions.map((name) => (
@@ -1207,6 +1213,14 @@ function RuleForm({ rule, query }: { rule: Rule | null; query: URLSearchParams }
                 }
               >
                 <textarea {...inputProps('query', errors)} class="mono" rows={2} spellcheck={false} value={draft.query} onInput={input('query')} />
+              </Field>
+            )}
+            {draft.kind === 'error_group' && (
+              <Field field="query" label="Groups" errors={errors} hint="Only new groups: first seen, or regressed, within the window; so > 0 alerts on a new kind of error.">
+                <select {...inputProps('query', errors)} value={draft.query === 'new' ? 'new' : ''} onChange={input('query')}>
+                  <option value="">every open or regressed group</option>
+                  <option value="new">only new groups</option>
+                </select>
               </Field>
             )}
             {draft.kind === 'metric' && (
@@ -1478,10 +1492,10 @@ function RuleForm({ rule, query }: { rule: Rule | null; query: URLSearchParams }
 /** The fields the form shows now, by the names the server uses. */
 function shownFields(draft: Draft): Set<string> {
   const fields = ['name', 'description', 'severity', 'enabled', 'kind', 'condition', 'threshold', 'recovery_threshold', 'for_minutes', 'keep_firing_minutes', 'no_data', 'cooldown_minutes', 'repeat_minutes', 'labels', 'channels'];
-  if (usesService(draft.kind) || draft.kind === 'log_count') fields.push('service');
+  if (usesService(draft.kind) || draft.kind === 'log_count' || draft.kind === 'error_group') fields.push('service');
   if (usesService(draft.kind)) fields.push('operation');
   if (draft.kind === 'latency') fields.push('percentile');
-  if (draft.kind === 'log_count' || draft.kind === 'promql') fields.push('query');
+  if (draft.kind === 'log_count' || draft.kind === 'promql' || draft.kind === 'error_group') fields.push('query');
   if (draft.kind === 'metric') fields.push('metric');
   if (draft.kind !== 'promql') fields.push('window_minutes');
   for (const row of draft.labels) fields.push(`labels.${row.key.trim()}`);

@@ -1963,6 +1963,31 @@ try {
     await page.screenshot({ path: join(shots, 'errors.png'), fullPage: true });
   });
 
+  await check('alerts: the rule form offers error groups (the service optional, all groups or only new ones); Test rule counts each group', async () => {
+    await page.goto(`${base}/alerts?rule=new`);
+    await page.getByTestId('rule-form').waitFor();
+    const kinds = await page.locator('#rule-kind option').evaluateAll((options) => options.map((o) => o.value));
+    assert(kinds.includes('error_group'), `kinds ${kinds.join(', ')}`);
+    await page.selectOption('#rule-kind', 'error_group');
+    assert((await page.locator('label[for="rule-service"]').innerText()) === 'Service (optional)', 'the service is optional');
+    const groups = await page.locator('#rule-query option').evaluateAll((options) => options.map((o) => o.value));
+    assert(JSON.stringify(groups) === '["","new"]', `group choices ${groups.join(', ')}`);
+    await page.fill('#rule-service', seed.error_service);
+    await page.fill('#rule-window_minutes', '30');
+    await page.fill('#rule-threshold', '0');
+    const tested = await answerTo(page, '/api/alerts/rules/evaluate', () => page.getByTestId('test-rule').click());
+    const series = tested.body.series ?? [];
+    const orders = series.find((s) => s.labels.error_type === seed.error_type);
+    assert(tested.body.would_fire === true && orders?.value === seed.error_count && orders.labels.error_group === errorGroupId, `evaluated ${JSON.stringify(tested.body).slice(0, 400)}`);
+    await page.waitForFunction((n) => document.querySelectorAll('[data-testid="test-series"] tbody tr').length === n, series.length);
+    assert((await page.getByTestId('test-value').innerText()).includes('occurrence'), `value ${await page.getByTestId('test-value').innerText()}`);
+    // Only new groups: none was first seen or regressed in the last minute.
+    await page.fill('#rule-window_minutes', '1');
+    await page.selectOption('#rule-query', 'new');
+    const fresh = await answerTo(page, '/api/alerts/rules/evaluate', () => page.getByTestId('test-rule').click());
+    assert(fresh.body.would_fire === false, `only new groups: ${JSON.stringify(fresh.body).slice(0, 300)}`);
+  });
+
   // Dashboards (/dashboards): one built through the UI over the seeded
   // request counter, with a variable for its route; the Grafana fixture
   // imported; the grid edited by dragging.
@@ -2028,6 +2053,7 @@ try {
     await editor.getByTestId('apply-panel').click();
     await editor.waitFor({ state: 'detached' });
     assert((await panel(page, 'p1').getAttribute('data-grid')) === '0,0,12,8' && (await panel(page, 'p2').getAttribute('data-grid')) === '0,8,12,8', 'new panels go below the others');
+    await page.screenshot({ path: join(shots, 'dashboard-new.png'), fullPage: true });
     // Refused: the message is under the query it names, in the panel's form.
     const refused = await answerTo(page, '/api/dashboards', () => page.getByTestId('save-dashboard').click());
     assert(refused.body.error?.code === 'bad_request' && refused.body.error.field === 'panels[1].queries[0].promql', `the server said ${JSON.stringify(refused.body)}`);
@@ -2035,6 +2061,7 @@ try {
     await message.waitFor();
     assert((await page.locator('#d-panels-1-queries-0-promql').getAttribute('aria-invalid')) === 'true', 'the query is marked invalid');
     assert((await message.innerText()).length > 3 && (await editor.locator('[data-error-for]').count()) === 1, `shown: ${await message.innerText()}`);
+    await page.screenshot({ path: join(shots, 'dashboard-panel-error.png') });
     await page.fill('#d-panels-1-queries-0-promql', total);
     await message.waitFor({ state: 'detached' });
     await editor.getByTestId('apply-panel').click();
@@ -2114,6 +2141,7 @@ try {
     await page.waitForFunction(() => document.querySelector('[data-panel-id="p1"]')?.dataset.grid === '0,0,10,10');
     const p1 = await panel(page, 'p1').boundingBox();
     assert(Math.abs(p1.width - (10 * cell.w - 8)) < 3 && Math.abs(p1.height - (10 * 30 + 9 * 8)) < 3, `drawn ${p1.width}×${p1.height}`);
+    await page.screenshot({ path: join(shots, 'dashboard-edit.png'), fullPage: true });
     const saved = await answerTo(page, `/api/dashboards/${builtDashboard.id}`, () => page.getByTestId('save-dashboard').click());
     assert(saved.body.panels?.length === 2, `PUT answered ${JSON.stringify(saved.body).slice(0, 200)}`);
     await page.getByTestId('edit-bar').waitFor({ state: 'detached' });
@@ -2123,6 +2151,64 @@ try {
     await page.reload();
     await panelReady(page, 'p1');
     assert((await panel(page, 'p1').getAttribute('data-grid')) === '0,0,10,10', 'reloaded where it was put');
+  });
+
+  await check('dashboards: Export JSON downloads the dashboard as the API has it; Import lookout JSON brings it back as a new one', async () => {
+    assert(builtDashboard, 'no dashboard was built');
+    await page.goto(`${base}/dashboards/${builtDashboard.id}`);
+    await panelReady(page, 'p1');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-dashboard').click()]);
+    assert(download.suggestedFilename() === 'checkout-routes.dashboard.json', download.suggestedFilename());
+    const file = await download.path();
+    const exported = JSON.parse(readFileSync(file, 'utf8'));
+    const stored = (await dashboardsApi(`/${builtDashboard.id}`)).body;
+    assert(JSON.stringify(exported) === JSON.stringify(stored), 'the file is the dashboard as GET answers it');
+    await page.goto(`${base}/dashboards`);
+    await page.locator(`[data-testid="saved-dashboards"] tr[data-dashboard-id="${builtDashboard.id}"]`).waitFor();
+    await page.getByTestId('import-lookout').click();
+    const dialog = page.getByTestId('import-dialog');
+    await page.setInputFiles('#import-file', file);
+    await page.waitForFunction(() => document.getElementById('import-text')?.value.includes('"panels"'));
+    const created = await answerTo(page, '/api/dashboards', () => dialog.getByTestId('import-submit').click());
+    assert(created.body.id && created.body.id !== builtDashboard.id, `POST answered ${JSON.stringify(created.body).slice(0, 200)}`);
+    assert(JSON.stringify(created.body.panels) === JSON.stringify(stored.panels) && JSON.stringify(created.body.variables) === JSON.stringify(stored.variables), 'the same panels and variables');
+    await page.waitForURL((url) => url.pathname === `/dashboards/${created.body.id}`);
+    await panelReady(page, 'p1');
+    // Deleted after a confirmation, it leaves the list.
+    await page.getByTestId('edit-dashboard').click();
+    await page.getByTestId('delete-dashboard').click();
+    const deleted = page.waitForResponse((r) => new URL(r.url()).pathname === `/api/dashboards/${created.body.id}` && r.request().method() === 'DELETE');
+    await page.getByTestId('confirm').click();
+    assert((await deleted).status() === 204, 'DELETE answered 204');
+    await page.waitForURL((url) => url.pathname === '/dashboards');
+    await page.locator(`tr[data-dashboard-id="${builtDashboard.id}"]`).waitFor();
+    assert((await page.locator(`tr[data-dashboard-id="${created.body.id}"]`).count()) === 0, 'the deleted one is not listed');
+    assert((await dashboardsApi(`/${created.body.id}`)).status === 404, 'the API forgot it');
+  });
+
+  await check("dashboards: a service's built-in dashboard draws its panels; changed, it is saved as a copy", async () => {
+    const id = `service:${seed.shop}`;
+    const builtin = (await dashboardsApi(`/${encodeURIComponent(id)}`)).body;
+    assert(builtin.builtin === true && builtin.panels.length > 0, `GET answered ${JSON.stringify(builtin).slice(0, 200)}`);
+    const refused = await dashboardsApi(`/${encodeURIComponent(id)}`, { method: 'PUT', body: JSON.stringify(builtin) });
+    assert(refused.status === 409, `PUT of a built-in dashboard answered ${refused.status}`);
+    await page.goto(`${base}/dashboards`);
+    await page.locator(`tr[data-dashboard-id="${id}"] a`).click();
+    await page.waitForURL((url) => decodeURIComponent(url.pathname) === `/dashboards/${id}`);
+    for (const p of builtin.panels) {
+      await page.waitForFunction((i) => ['ready', 'error'].includes(document.querySelector(`[data-panel-id="${i}"]`)?.dataset.state), p.id);
+      assert((await panel(page, p.id).getAttribute('data-state')) === 'ready', `panel ${p.id} (${p.type}): ${await panel(page, p.id).innerText()}`);
+      assert((await panel(page, p.id).locator('[data-testid="panel-errors"]').count()) === 0, `panel ${p.id} (${p.type}) has errors: ${await panel(page, p.id).innerText()}`);
+    }
+    await page.getByTestId('edit-dashboard').click();
+    await page.getByTestId('edit-bar').waitFor();
+    assert((await page.getByTestId('save-dashboard').count()) === 0 && (await page.getByTestId('delete-dashboard').count()) === 0, 'a built-in dashboard is not saved or deleted in place');
+    await page.fill('#d-title', `${seed.shop}, my way`);
+    const copy = await answerTo(page, '/api/dashboards', () => page.getByTestId('save-copy').click());
+    assert(copy.body.id && !copy.body.builtin && copy.body.title === `${seed.shop}, my way` && copy.body.panels.length === builtin.panels.length, `POST answered ${JSON.stringify(copy.body).slice(0, 200)}`);
+    await page.waitForURL((url) => url.pathname === `/dashboards/${copy.body.id}`);
+    assert((await page.getByTestId('notice').innerText()).includes('saved as a copy'), 'the copy is announced');
+    await page.screenshot({ path: join(shots, 'dashboard-service.png'), fullPage: true });
   });
 
   await check('dashboards: import the Grafana fixture; what it cannot show is listed, its panels are drawn', async () => {

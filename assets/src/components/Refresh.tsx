@@ -35,6 +35,7 @@ export function RefreshControls({
             {value ? `every ${label}` : `auto: ${label.toLowerCase()}`}
           </option>
         ))}
+        {interval && !REFRESH_INTERVALS.some(([value]) => value === interval) && <option value={interval}>every {interval}</option>}
       </select>
     </div>
   );

@@ -1523,14 +1523,14 @@ function TestResult({ evaluation, kind, noData, stale, at }: { evaluation: Evalu
           {stale && ' · the rule has changed since: test again'}
         </span>
       </div>
-      {evaluation.value === null && kind !== 'promql' && (
+      {evaluation.value === null && kind !== 'promql' && kind !== 'error_group' && (
         <p class="muted small">
           No data in the window: {noData === 'ok' ? 'counts as not firing' : noData === 'keep' ? 'the state stays as it is' : 'counts as firing'} (see "Without data").
         </p>
       )}
-      {kind === 'promql' && (
+      {(kind === 'promql' || kind === 'error_group') && (
         evaluation.series.length === 0 ? (
-          <p class="muted small">The query returns no series now: no data.</p>
+          <p class="muted small">{kind === 'promql' ? 'The query returns no series now: no data.' : 'No open or regressed error group: no data.'}</p>
         ) : (
           <table class="red-table test-series" data-testid="test-series">
             <thead>

@@ -204,16 +204,21 @@ function Stat({ panel, data, width, height }: { panel: Panel; data: PanelData; w
   const many = series.length > 1;
   const columns = many ? Math.max(1, Math.min(series.length, Math.floor(width / 140))) : 1;
   const rows = Math.ceil(series.length / columns);
-  const size = Math.max(14, Math.min(56, (height / rows) * 0.42, (width / columns) / 5));
+  // The number fills its cell: by its height, and by its width for the
+  // characters it has (about 0.6 em each).
+  const cellWidth = width / columns - 12;
+  const cellHeight = height / rows;
+  const sizeFor = (text: string) => Math.max(12, Math.min(56, cellHeight * 0.42, cellWidth / (Math.max(3, text.length) * 0.62)));
   return (
     <div class={`panel-stats${many ? ' many' : ''}`} style={{ gridTemplateColumns: `repeat(${columns}, minmax(0, 1fr))` }}>
       {series.map((s, index) => {
         const value = lastValue(s);
         const color = cssColor(thresholdColor(value, panel.thresholds));
+        const text = formatUnit(value, panel.unit, panel.decimals);
         return (
           <div class="stat-cell" key={index} data-testid="panel-stat" data-value={value ?? ''} data-color={color ?? ''}>
-            <span class="stat-number num" style={{ fontSize: `${size}px`, color }}>
-              {formatUnit(value, panel.unit, panel.decimals)}
+            <span class="stat-number num" style={{ fontSize: `${sizeFor(text)}px`, color }}>
+              {text}
             </span>
             {(many || s.legend) && <span class="stat-name muted small">{s.name}</span>}
             <MiniLine series={s} color={color ?? s.color} />

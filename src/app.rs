@@ -230,9 +230,19 @@ impl App {
                 on_signal.stop().await;
             });
         }
+        let recorder = self.state.config.self_metrics_interval.map(|interval| {
+            actix_web::rt::spawn(crate::web::self_metrics::record(
+                self.state.clone(),
+                interval,
+            ))
+        });
         ready(stop);
         tracing::info!("listening on http://{}", self.addr);
-        server.await.context("the HTTP server failed")?;
+        let served = server.await;
+        if let Some(recorder) = recorder {
+            recorder.abort();
+        }
+        served.context("the HTTP server failed")?;
         tracing::info!("stopped accepting requests; draining the write queue");
         drop(self.stop_retention);
         drop(self.stop_usage);

@@ -139,6 +139,10 @@ pub struct ServeOptions {
     /// [default: the listen address]
     #[arg(long, env = "LOOKOUT_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// How often lookout records its own metrics (those of /metrics) into
+    /// its metric store as job="lookout", or `off` [default: 15s]
+    #[arg(long, env = "LOOKOUT_SELF_METRICS_INTERVAL")]
+    pub self_metrics_interval: Option<String>,
     /// Test hook: delay before each writer group, to exercise backpressure
     #[cfg(feature = "test-hooks")]
     #[arg(long, env = "LOOKOUT_TEST_WRITER_DELAY", hide = true)]

@@ -69,6 +69,8 @@ pub struct Config {
     pub pipeline: PipelineOptions,
     pub store: StoreOptions,
     pub alerts: crate::alerts::AlertOptions,
+    /// How often lookout records its own metrics; `None`: never.
+    pub self_metrics_interval: Option<Duration>,
 }
 
 impl Config {
@@ -89,6 +91,9 @@ impl Config {
             pipeline: PipelineOptions::default(),
             store: StoreOptions::default(),
             alerts: crate::alerts::AlertOptions::default(),
+            // Tests count series; the ones that want lookout's own turn
+            // it on.
+            self_metrics_interval: None,
         }
     }
 
@@ -242,6 +247,20 @@ impl Config {
                 format!("{public_url:?} is not an http or https URL"),
             ));
         }
+        let self_metrics_interval = match cli.self_metrics_interval.as_deref() {
+            Some("off") => None,
+            Some(text) => {
+                let interval = parse_duration("--self-metrics-interval", text)?;
+                if interval < Duration::from_secs(1) || interval > Duration::from_secs(3_600) {
+                    return Err(invalid(
+                        "--self-metrics-interval",
+                        "must be between 1s and 1h, or off".into(),
+                    ));
+                }
+                Some(interval)
+            }
+            None => Some(Duration::from_secs(15)),
+        };
         #[cfg(feature = "test-hooks")]
         let writer_delay = match &cli.test_writer_delay {
             Some(text) => parse_duration("--test-writer-delay", text)?,
@@ -282,6 +301,7 @@ impl Config {
                 public_url,
                 ..crate::alerts::AlertOptions::default()
             },
+            self_metrics_interval,
         };
         if !config.listen.ip().is_loopback() && config.admin_token.is_none() {
             return Err(ConfigError::OpenToNetwork {

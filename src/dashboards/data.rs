@@ -223,6 +223,22 @@ fn logs(
     })
 }
 
+/// The step of a RED series near `step_seconds`: whole minutes, and whole
+/// ten minutes or hours once it is that long, so that long ranges read
+/// the coarser rollups (a day at 200 points reads 144 ten-minute buckets
+/// instead of 1,440 minutes).
+pub fn red_step(step_seconds: i64) -> i64 {
+    let round_up = |value: i64, unit: i64| (value + unit - 1) / unit * unit;
+    let step = step_seconds.max(60);
+    if step > 1_800 {
+        round_up(step, 3_600)
+    } else if step > 300 {
+        round_up(step, 600)
+    } else {
+        round_up(step, 60)
+    }
+}
+
 fn red(
     read: &ReadSide,
     panel: &Panel,
@@ -254,7 +270,7 @@ fn red(
         v.unwrap_or(f64::NAN)
     };
     let points = if panel.kind.is_range() {
-        let step = (range.step_seconds.max(60) / 60) * 60;
+        let step = red_step(range.step_seconds);
         read.red(&RollupQuery { spans, step })?
             .iter()
             .map(|point| (point.time, value(&point.red, point.step)))
@@ -383,6 +399,14 @@ pub fn panel_data(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn red_steps_align_with_the_rollups() {
+        assert_eq!(red_step(15), 60);
+        assert_eq!(red_step(61), 120);
+        assert_eq!(red_step(432), 600);
+        assert_eq!(red_step(3_024), 3_600);
+    }
 
     #[test]
     fn legends_take_label_values() {

@@ -26,6 +26,13 @@ use crate::query::{metrics::parse_selector, QueryError, ReadSide};
 
 /// The id prefix of the built-in dashboard of a service.
 pub const SERVICE_PREFIX: &str = "service:";
+/// The id of the built-in dashboard of lookout itself.
+pub const LOOKOUT_ID: &str = "lookout";
+
+/// Whether `id` names a built-in dashboard (which cannot be changed).
+pub fn is_builtin(id: &str) -> bool {
+    id == LOOKOUT_ID || id.starts_with(SERVICE_PREFIX)
+}
 
 /// A saved dashboard's document with its id and times.
 pub fn from_stored(stored: &StoredDashboard) -> Result<Dashboard, QueryError> {
@@ -166,17 +173,94 @@ pub fn service_dashboard(service: &str) -> Dashboard {
     }
 }
 
-/// The built-in dashboards: one per service seen in spans.
+/// lookout's own dashboard, over the series it records of itself
+/// (`--self-metrics-interval`, `job="lookout"`).
+pub fn lookout_dashboard() -> Dashboard {
+    const SELF: &str = "{job=\"lookout\"}";
+    let q = |text: &str| text.replace("{SELF}", SELF);
+    let mut panels = vec![
+        panel("Ingested per second", PanelKind::Timeseries, (0, 0, 12, 8), "ops", vec![
+            promql(&q("sum(rate(lookout_ingested_spans_total{SELF}[$__rate_interval]))"), "spans"),
+            promql(&q("sum(rate(lookout_ingested_logs_total{SELF}[$__rate_interval]))"), "log records"),
+            promql(&q("sum(rate(lookout_ingested_metric_points_total{SELF}[$__rate_interval]))"), "metric points"),
+        ]),
+        panel("Rejected per second, by reason", PanelKind::Timeseries, (12, 0, 12, 8), "ops", vec![promql(
+            &q("sum by (reason) (rate(lookout_ingest_rejected_total{SELF}[$__rate_interval]))"),
+            "{{reason}}",
+        )]),
+        panel("Write queue", PanelKind::Timeseries, (0, 8, 8, 8), "short", vec![
+            promql(&q("max(lookout_writer_queue_depth{SELF})"), "queued"),
+            promql(&q("max(lookout_writer_queue_capacity{SELF})"), "capacity"),
+        ]),
+        panel("Group commit p99", PanelKind::Timeseries, (8, 8, 8, 8), "s", vec![promql(
+            &q("histogram_quantile(0.99, sum by (le) (rate(lookout_writer_commit_seconds_bucket{SELF}[$__rate_interval])))"),
+            "p99",
+        )]),
+        panel("Log indexer lag", PanelKind::Timeseries, (16, 8, 8, 8), "s", vec![promql(
+            &q("max(lookout_log_index_lag_seconds{SELF})"),
+            "seconds behind",
+        )]),
+        panel("Storage by store", PanelKind::Timeseries, (0, 16, 12, 8), "bytes", vec![promql(
+            &q("max by (store) (lookout_storage_bytes{SELF})"),
+            "{{store}}",
+        )]),
+        panel("Writer errors", PanelKind::Stat, (12, 16, 4, 4), "short", vec![promql(
+            &q("sum(increase(lookout_writer_errors_total{SELF}[1h]))"),
+            "",
+        )]),
+        panel("Threads up", PanelKind::Stat, (16, 16, 4, 4), "short", vec![promql(
+            &q("sum(lookout_thread_up{SELF})"),
+            "",
+        )]),
+        panel("Alerts firing", PanelKind::Stat, (20, 16, 4, 4), "short", vec![promql(
+            &q("max(lookout_alerts_firing{SELF})"),
+            "",
+        )]),
+        panel("Metric samples in memory", PanelKind::Stat, (12, 20, 12, 4), "short", vec![promql(
+            &q("max(lookout_metric_head_samples{SELF})"),
+            "",
+        )]),
+    ];
+    panels[6].thresholds = vec![model::Threshold {
+        value: 1.0,
+        color: "red".into(),
+    }];
+    for (index, panel) in panels.iter_mut().enumerate() {
+        panel.id = format!("p{}", index + 1);
+    }
+    Dashboard {
+        id: LOOKOUT_ID.into(),
+        title: "lookout".into(),
+        description: "lookout's own ingest, queue, indexing, storage and errors, from the series it records of itself".into(),
+        builtin: true,
+        time: TimeSetting {
+            lookback: "1h".into(),
+        },
+        refresh: "30s".into(),
+        variables: Vec::new(),
+        panels,
+        created_at: None,
+        updated_at: None,
+    }
+}
+
+/// The built-in dashboards: lookout's own, then one per service seen in
+/// spans.
 pub fn builtin_dashboards(read: &ReadSide) -> Result<Vec<Dashboard>, QueryError> {
-    Ok(read
-        .services()?
-        .iter()
-        .map(|service| service_dashboard(&service.name))
+    Ok(std::iter::once(lookout_dashboard())
+        .chain(
+            read.services()?
+                .iter()
+                .map(|service| service_dashboard(&service.name)),
+        )
         .collect())
 }
 
 /// The built-in dashboard with `id`, if there is one.
 pub fn find_builtin(read: &ReadSide, id: &str) -> Result<Option<Dashboard>, QueryError> {
+    if id == LOOKOUT_ID {
+        return Ok(Some(lookout_dashboard()));
+    }
     let Some(service) = id.strip_prefix(SERVICE_PREFIX) else {
         return Ok(None);
     };
@@ -310,6 +394,12 @@ pub fn bindings(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lookout_dashboard_passes_its_own_checks() {
+        let mut dashboard = lookout_dashboard();
+        validate::check(&mut dashboard).expect("a valid dashboard");
+    }
 
     #[test]
     fn a_service_dashboard_passes_its_own_checks() {

@@ -7,6 +7,7 @@
 //! knows HTTP: errors are typed, and `web::error` turns them into answers.
 
 pub mod body;
+pub mod exposition;
 pub mod jsonl;
 pub mod limits;
 pub mod otlp;

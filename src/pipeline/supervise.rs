@@ -38,8 +38,11 @@ impl ThreadHealth {
         self.name
     }
 
+    /// Whether the thread runs. A thread whose panic is recorded is not
+    /// alive, even in the moment before its guard says so: health checks
+    /// read the two one after the other and must agree.
     pub fn is_alive(&self) -> bool {
-        self.alive.load(Ordering::SeqCst)
+        self.alive.load(Ordering::SeqCst) && self.panic.lock().is_none()
     }
 
     /// The panic message, if the thread died of a panic.
@@ -105,6 +108,16 @@ fn panic_text(payload: &(dyn Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recorded_panic_means_dead_before_the_alive_flag_clears() {
+        // The moment between the panic being recorded and the guard
+        // clearing the flag: health must already report the thread dead.
+        let health = ThreadHealth::new("test-window");
+        health.mark_alive_for_test(true);
+        *health.panic.lock() = Some("boom".into());
+        assert!(!health.is_alive());
+    }
 
     #[test]
     fn a_panicking_thread_is_reported_dead_with_its_message() {

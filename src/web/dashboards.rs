@@ -83,7 +83,7 @@ pub async fn create(
 }
 
 fn refuse_builtin(id: &str) -> Result<(), ApiError> {
-    if id.starts_with(dashboards::SERVICE_PREFIX) {
+    if dashboards::is_builtin(id) {
         return Err(ApiError::Conflict(format!(
             "dashboard {id:?} is built in and cannot be changed: save a copy with POST /api/dashboards"
         )));

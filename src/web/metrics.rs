@@ -11,13 +11,20 @@ use super::AppState;
 use crate::telemetry::{ScrapeValues, ThreadState};
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(render(&state).await)
+}
+
+/// The text `/metrics` answers (also what lookout records of itself).
+pub(super) async fn render(state: &web::Data<AppState>) -> String {
     state
         .metrics
         .queue_depth
         .set(state.writer.queue_depth() as i64);
     // A failed read is logged where it becomes an error; the lag series
     // then show zero, and /health/deep reports the failure.
-    let lag = index_lag(&state).await.unwrap_or_else(|error| {
+    let lag = index_lag(state).await.unwrap_or_else(|error| {
         error.log();
         Default::default()
     });
@@ -33,7 +40,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         Some(Err(_)) => (Vec::new(), true),
         None => (Vec::new(), false),
     };
-    let alerts_firing = super::read(&state, |reads| reads.alert_counts())
+    let alerts_firing = super::read(state, |reads| reads.alert_counts())
         .await
         .map(|(firing, _)| firing)
         .unwrap_or_else(|error| {
@@ -60,7 +67,5 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         alerts_firing,
         alert_rules: super::alerts::rule_states(&state.alerts.engine.states.lock()),
     };
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&scrape))
+    state.metrics.render(&scrape)
 }

@@ -16,6 +16,7 @@ mod logs;
 mod metrics;
 mod otlp;
 mod prometheus;
+pub mod self_metrics;
 mod service_metrics;
 mod spa;
 mod stats;

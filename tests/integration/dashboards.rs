@@ -146,7 +146,8 @@ fn a_dashboard_is_created_read_changed_listed_and_deleted() {
         server.get_ok("/api/dashboards")["dashboards"]
             .as_array()
             .map(Vec::len),
-        Some(1)
+        Some(2),
+        "lookout's own and the one saved"
     );
 
     assert_eq!(
@@ -245,12 +246,14 @@ fn a_grafana_dashboard_imports_with_what_could_not_be_mapped_listed() {
         &fixture,
     );
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(
+    let saved = |server: &TestServer| {
         server.get_ok("/api/dashboards")["dashboards"]
             .as_array()
-            .is_some_and(Vec::is_empty),
-        "a dry run saves nothing"
-    );
+            .map_or(0, |list| {
+                list.iter().filter(|d| d["builtin"] == false).count()
+            })
+    };
+    assert!(saved(&server) == 0, "a dry run saves nothing");
 
     let (status, body) = post(
         &server,
@@ -330,10 +333,21 @@ fn every_service_has_a_built_in_dashboard_that_cannot_be_changed() {
     server.export(&export);
     server.flush();
     let list = server.get_ok("/api/dashboards");
-    let first = &list["dashboards"][0];
+    let builtin: Vec<(&str, bool)> = list["dashboards"]
+        .as_array()
+        .expect("dashboards")
+        .iter()
+        .map(|d| {
+            (
+                d["id"].as_str().unwrap_or(""),
+                d["builtin"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
     assert_eq!(
-        (first["id"].as_str(), first["builtin"].as_bool()),
-        (Some("service:checkout"), Some(true))
+        builtin,
+        [("lookout", true), ("service:checkout", true)],
+        "built-in ones first"
     );
     let dashboard = server.get_ok("/api/dashboards/service:checkout");
     assert_eq!(dashboard["title"], "Service checkout");
@@ -367,4 +381,51 @@ fn every_service_has_a_built_in_dashboard_that_cannot_be_changed() {
     let (status, copy) = post(&server, "/api/dashboards", &dashboard);
     assert_eq!(status, StatusCode::CREATED, "{copy}");
     assert_eq!(copy["builtin"], false);
+}
+
+#[test]
+fn lookout_records_its_own_metrics_and_its_dashboard_reads_them() {
+    let server = TestServer::start_with(|config| {
+        config.self_metrics_interval = Some(std::time::Duration::from_secs(1));
+    });
+    let (_, export) = single_span_trace("checkout", "GET /cart", 60_000 * MS);
+    server.export(&export);
+    server.flush();
+    let query = r#"lookout_ingested_spans_total{job="lookout"}"#;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, body) = server.get_query("/prometheus/api/v1/query", &[("query", query)]);
+        let value = body["data"]["result"][0]["value"][1]
+            .as_str()
+            .map(str::to_string);
+        if value.as_deref() == Some("1") {
+            let instance = body["data"]["result"][0]["metric"]["instance"]
+                .as_str()
+                .unwrap_or("");
+            assert!(instance.starts_with("127.0.0.1:"), "{body}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lookout's own span counter was not recorded: {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let dashboard = server.get_ok("/api/dashboards/lookout");
+    assert_eq!(dashboard["builtin"], true);
+    let data = server.get_ok("/api/dashboards/lookout/panels/p1/data?lookback=5m");
+    assert!(
+        data["errors"].as_array().is_some_and(Vec::is_empty),
+        "{data}"
+    );
+    let spans = &data["queries"][0]["series"][0];
+    assert_eq!(spans["legend"], "spans", "{data}");
+    assert!(
+        spans["points"]
+            .as_array()
+            .is_some_and(|points| !points.is_empty()),
+        "{data}"
+    );
+    let (status, _) = put(&server, "/api/dashboards/lookout", &dashboard);
+    assert_eq!(status, StatusCode::CONFLICT);
 }

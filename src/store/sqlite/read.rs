@@ -844,6 +844,24 @@ fn row_text<'r>(row: &'r rusqlite::Row<'_>, column: usize) -> Result<&'r str, St
 /// order, then with the pending deltas. With a service, the rows are read
 /// series by series (the primary key's order), so one service costs its
 /// own rows only.
+/// The rollup rows of the selected series in a time range.
+fn rollup_sql(kind_clause: &str) -> String {
+    // CROSS JOIN keeps this join order: the selected series first, then
+    // each one's rows by primary key. Left to itself the planner walks the
+    // time index over every series in the range, so a query for one
+    // service read the rollups of all of them.
+    format!(
+        "SELECT s.name, ss.operation, ss.kind, ss.status, r.bucket_start, r.span_count,
+                r.duration_sum_nano, r.duration_min_nano, r.duration_max_nano, r.histogram
+         FROM span_series ss
+         JOIN services s ON s.id = ss.service_id
+         CROSS JOIN span_rollups r
+         WHERE r.resolution = ?1 AND r.series_id = ss.id
+              AND r.bucket_start >= ?2 AND r.bucket_start < ?3
+              AND (?4 IS NULL OR s.name = ?4) AND (?5 IS NULL OR ss.operation = ?5){kind_clause}"
+    )
+}
+
 pub fn visit_span_rollups(
     conn: &Connection,
     filter: &RollupFilter,
@@ -860,15 +878,7 @@ pub fn visit_span_rollups(
     } else {
         format!(" AND ss.kind IN ({kind_list})")
     };
-    let sql = format!(
-        "SELECT s.name, ss.operation, ss.kind, ss.status, r.bucket_start, r.span_count,
-                r.duration_sum_nano, r.duration_min_nano, r.duration_max_nano, r.histogram
-         FROM span_series ss
-         JOIN services s ON s.id = ss.service_id
-         JOIN span_rollups r ON r.resolution = ?1 AND r.series_id = ss.id
-              AND r.bucket_start >= ?2 AND r.bucket_start < ?3
-         WHERE (?4 IS NULL OR s.name = ?4) AND (?5 IS NULL OR ss.operation = ?5){kind_clause}"
-    );
+    let sql = rollup_sql(&kind_clause);
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params![
         filter.resolution,
@@ -1055,4 +1065,37 @@ pub fn edge_pairs_since(
         Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    #[test]
+    fn rollups_of_a_service_are_read_by_primary_key_per_series() {
+        let mut conn = Connection::open_in_memory().expect("memory db");
+        super::super::migrate::migrate(&mut conn).expect("migrate");
+        let plan: Vec<String> = conn
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN {}",
+                super::rollup_sql(" AND ss.kind IN (2,5)")
+            ))
+            .expect("prepare")
+            .query_map(
+                rusqlite::params![600, 0, 100, "svc", Option::<String>::None],
+                |row| row.get::<_, String>(3),
+            )
+            .expect("plan")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        let rollups = plan
+            .iter()
+            .find(|step| step.contains(" r "))
+            .expect("a step over span_rollups");
+        assert!(rollups.contains("USING PRIMARY KEY"), "{plan:?}");
+        assert!(
+            plan[0].contains(" ss"),
+            "the series are read first: {plan:?}"
+        );
+    }
 }

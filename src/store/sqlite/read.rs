@@ -1068,6 +1068,7 @@ pub fn edge_pairs_since(
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // an in-memory database to plan a query on
 mod tests {
     use rusqlite::Connection;
 

@@ -102,6 +102,34 @@ fn promql(text: &str, legend: &str) -> PanelQuery {
     }
 }
 
+/// A built-in dashboard: its panels numbered `p1`, `p2`, … in order, the
+/// range and refresh given as (lookback, refresh).
+fn builtin(
+    id: String,
+    title: String,
+    description: String,
+    (lookback, refresh): (&str, &str),
+    mut panels: Vec<Panel>,
+) -> Dashboard {
+    for (index, panel) in panels.iter_mut().enumerate() {
+        panel.id = format!("p{}", index + 1);
+    }
+    Dashboard {
+        id,
+        title,
+        description,
+        builtin: true,
+        time: TimeSetting {
+            lookback: lookback.into(),
+        },
+        refresh: refresh.into(),
+        variables: Vec::new(),
+        panels,
+        created_at: None,
+        updated_at: None,
+    }
+}
+
 /// The built-in dashboard of one service, from its span metrics.
 pub fn service_dashboard(service: &str) -> Dashboard {
     let quoted = service.replace('\\', "\\\\").replace('"', "\\\"");
@@ -154,23 +182,13 @@ pub fn service_dashboard(service: &str) -> Dashboard {
         value: 0.05,
         color: "red".into(),
     }];
-    for (index, panel) in panels.iter_mut().enumerate() {
-        panel.id = format!("p{}", index + 1);
-    }
-    Dashboard {
-        id: format!("{SERVICE_PREFIX}{service}"),
-        title: format!("Service {service}"),
-        description: format!("Rate, errors and latency of {service} from its spans"),
-        builtin: true,
-        time: TimeSetting {
-            lookback: "6h".into(),
-        },
-        refresh: "1m".into(),
-        variables: Vec::new(),
+    builtin(
+        format!("{SERVICE_PREFIX}{service}"),
+        format!("Service {service}"),
+        format!("Rate, errors and latency of {service} from its spans"),
+        ("6h", "1m"),
         panels,
-        created_at: None,
-        updated_at: None,
-    }
+    )
 }
 
 /// lookout's own dashboard, over the series it records of itself
@@ -225,23 +243,13 @@ pub fn lookout_dashboard() -> Dashboard {
         value: 1.0,
         color: "red".into(),
     }];
-    for (index, panel) in panels.iter_mut().enumerate() {
-        panel.id = format!("p{}", index + 1);
-    }
-    Dashboard {
-        id: LOOKOUT_ID.into(),
-        title: "lookout".into(),
-        description: "lookout's own ingest, queue, indexing, storage and errors, from the series it records of itself".into(),
-        builtin: true,
-        time: TimeSetting {
-            lookback: "1h".into(),
-        },
-        refresh: "30s".into(),
-        variables: Vec::new(),
+    builtin(
+        LOOKOUT_ID.into(),
+        "lookout".into(),
+        "lookout's own ingest, queue, indexing, storage and errors, from the series it records of itself".into(),
+        ("1h", "30s"),
         panels,
-        created_at: None,
-        updated_at: None,
-    }
+    )
 }
 
 /// The built-in dashboards: lookout's own, then one per service seen in

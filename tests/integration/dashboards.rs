@@ -413,7 +413,18 @@ fn lookout_records_its_own_metrics_and_its_dashboard_reads_them() {
     }
     let dashboard = server.get_ok("/api/dashboards/lookout");
     assert_eq!(dashboard["builtin"], true);
-    let data = server.get_ok("/api/dashboards/lookout/panels/p1/data?lookback=5m");
+    // A rate needs two recorded samples: wait for the next one.
+    let data = loop {
+        let data = server.get_ok("/api/dashboards/lookout/panels/p1/data?lookback=5m");
+        if data["queries"][0]["series"]
+            .as_array()
+            .is_some_and(|series| !series.is_empty())
+            || std::time::Instant::now() >= deadline
+        {
+            break data;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
     assert!(
         data["errors"].as_array().is_some_and(Vec::is_empty),
         "{data}"

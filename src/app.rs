@@ -11,6 +11,7 @@ use actix_web::web;
 use anyhow::Context as _;
 
 use crate::config::Config;
+use crate::ingest::redact::Redactor;
 use crate::pipeline::supervise::{self, ThreadHealth};
 use crate::pipeline::tail::TailHub;
 use crate::pipeline::{
@@ -18,6 +19,7 @@ use crate::pipeline::{
     WriterHandle,
 };
 use crate::query::ReadSide;
+use crate::security::Security;
 use crate::store::logs::{LogIndexOptions, LogIndexes, LOGS_DIR};
 use crate::store::usage::{UsageCache, USAGE_INTERVAL};
 use crate::store::{DataDirLock, ReadPool};
@@ -104,10 +106,30 @@ impl App {
             })
             .context("cannot start the storage-usage thread")?
         };
+        let read = Arc::new(ReadSide::new(reads, logs, config.retention, metric_head));
+        let security = Arc::new(
+            Security::load(
+                config.security.clone(),
+                config.admin_token.clone(),
+                config.api_keys.clone(),
+                &read,
+            )
+            .context("cannot read the security tables")?,
+        );
+        if !config.listen.ip().is_loopback() && !security.auth_required() {
+            anyhow::bail!(
+                "refusing to listen on {} without an admin token or password: lookout would be open to the network. \
+                 Set --admin-token (LOOKOUT_ADMIN_TOKEN), run `lookout admin set-password`, or listen on a loopback address",
+                config.listen
+            );
+        }
+        let redactor = Arc::new(
+            Redactor::new(&config.redaction)
+                .map_err(|message| anyhow::anyhow!("invalid redaction rules: {message}"))?,
+        );
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
-        let read = Arc::new(ReadSide::new(reads, logs, config.retention, metric_head));
         let mut alert_options = config.alerts.clone();
         if alert_options.public_url.is_empty() {
             alert_options.public_url = format!("http://{addr}");
@@ -167,6 +189,8 @@ impl App {
             usage,
             threads,
             alerts,
+            security,
+            redactor,
         });
         Ok(App {
             state,
@@ -236,12 +260,15 @@ impl App {
                 interval,
             ))
         });
+        let usage_writer = actix_web::rt::spawn(write_security_usage(self.state.clone()));
         ready(stop);
         tracing::info!("listening on http://{}", self.addr);
         let served = server.await;
         if let Some(recorder) = recorder {
             recorder.abort();
         }
+        usage_writer.abort();
+        flush_security_usage(&self.state).await;
         served.context("the HTTP server failed")?;
         tracing::info!("stopped accepting requests; draining the write queue");
         drop(self.stop_retention);
@@ -274,6 +301,31 @@ impl App {
         }
         tracing::info!("shut down cleanly");
         Ok(())
+    }
+}
+
+/// How often last-use times of sessions and keys are written.
+const SECURITY_USAGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Writes last-use times of sessions and keys, ends expired sessions and
+/// deletes audit rows past their retention, every
+/// [`SECURITY_USAGE_INTERVAL`].
+async fn write_security_usage(state: web::Data<AppState>) {
+    let mut ticks = tokio::time::interval(SECURITY_USAGE_INTERVAL);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        flush_security_usage(&state).await;
+    }
+}
+
+async fn flush_security_usage(state: &web::Data<AppState>) {
+    let security = Arc::clone(&state.security);
+    let writer = state.writer.clone();
+    match web::block(move || security.flush_usage(&writer)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "writing session and key usage failed"),
+        Err(error) => tracing::warn!(%error, "writing session and key usage failed"),
     }
 }
 

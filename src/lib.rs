@@ -2,6 +2,7 @@
 //! SQLite through one writer thread, a query API and operations endpoints.
 //! See ARCHITECTURE.md for the map of modules and their invariants.
 
+pub mod admin;
 pub mod alerts;
 pub mod app;
 pub mod check;
@@ -12,6 +13,7 @@ pub mod ingest;
 pub mod model;
 pub mod pipeline;
 pub mod query;
+pub mod security;
 pub mod store;
 pub mod telemetry;
 pub mod web;

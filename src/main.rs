@@ -21,6 +21,15 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Ok(Invocation::SetPassword(options)) => {
+            return match resolve_data_dir(&options) {
+                Ok(data_dir) => set_password(&data_dir),
+                Err(error) => {
+                    eprintln!("lookout: {error}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Err(error) => {
             eprintln!("lookout: {error}");
             return ExitCode::from(2);
@@ -73,6 +82,24 @@ fn serve(config: Config, demo: bool) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("lookout failed: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn set_password(data_dir: &std::path::Path) -> ExitCode {
+    let result = lookout::admin::read_new_password()
+        .and_then(|password| lookout::admin::set_password(data_dir, &password));
+    match result {
+        Ok(()) => {
+            println!(
+                "the admin password of {} is set; every login session has ended",
+                data_dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("lookout admin set-password: {error:#}");
             ExitCode::FAILURE
         }
     }

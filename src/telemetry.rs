@@ -168,6 +168,10 @@ pub struct Metrics {
     pub errors_recorded: Counter,
     /// Exceptions counted in a service's overflow group.
     pub error_group_overflow: Counter,
+    /// Values replaced by `[REDACTED]` in spans.
+    pub redacted_spans: Counter,
+    /// Values replaced by `[REDACTED]` in log records.
+    pub redacted_logs: Counter,
     /// OTLP metric data points stored.
     pub ingested_metric_points: Counter,
     /// Metric series created.
@@ -308,6 +312,23 @@ impl Metrics {
             "Exceptions (span events and log records) grouped into error groups.",
         );
         let _ = writeln!(out, "lookout_errors_total {}", self.errors_recorded.get());
+
+        header(
+            &mut out,
+            "lookout_redacted_total",
+            "counter",
+            "Values (or parts of values) replaced by [REDACTED] before storage, by signal.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_redacted_total{{signal=\"spans\"}} {}",
+            self.redacted_spans.get()
+        );
+        let _ = writeln!(
+            out,
+            "lookout_redacted_total{{signal=\"logs\"}} {}",
+            self.redacted_logs.get()
+        );
 
         header(
             &mut out,

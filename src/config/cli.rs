@@ -34,6 +34,16 @@ pub enum Command {
     /// Serve, and feed lookout live sample traffic (traces and logs of a
     /// small shop) so the API and dashboard have something to show.
     Demo(ServeOptions),
+    /// Administration of a data directory no server is using.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Set the admin password (read from stdin, or asked twice on a
+    /// terminal); every login session ends.
+    SetPassword(CheckOptions),
 }
 
 /// The options of `lookout check`: which data directory, directly or
@@ -135,10 +145,30 @@ pub struct ServeOptions {
     /// A notification not delivered by then is marked failed [default: 1h]
     #[arg(long, env = "LOOKOUT_NOTIFY_MAX_AGE")]
     pub notify_max_age: Option<String>,
-    /// The address users reach lookout at, for links in notifications
-    /// [default: the listen address]
+    /// The address users reach lookout at, for links in notifications;
+    /// https makes the session cookie Secure [default: the listen address]
     #[arg(long, env = "LOOKOUT_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// A login session ends after this long unused [default: 12h]
+    #[arg(long, env = "LOOKOUT_SESSION_IDLE")]
+    pub session_idle: Option<String>,
+    /// A login session ends at the latest this long after login [default: 7d]
+    #[arg(long, env = "LOOKOUT_SESSION_MAX_AGE")]
+    pub session_max_age: Option<String>,
+    /// How long audit rows are kept [default: 90d]
+    #[arg(long, env = "LOOKOUT_AUDIT_RETENTION")]
+    pub audit_retention: Option<String>,
+    /// Attribute keys whose values are replaced by [REDACTED] before
+    /// storage, comma-separated (matched case-insensitively on the last
+    /// dotted part), or `none` [default: password, secret, token, … see
+    /// docs/API.md]
+    #[arg(long, env = "LOOKOUT_REDACT_KEYS")]
+    pub redact_keys: Option<String>,
+    /// Value patterns replaced by [REDACTED] before storage: `bearer`,
+    /// `card`, `email` and `regex:<expr>`, comma-separated, or `none`
+    /// [default: bearer,card,email]
+    #[arg(long, env = "LOOKOUT_REDACT_PATTERNS")]
+    pub redact_patterns: Option<String>,
     /// How often lookout records its own metrics (those of /metrics) into
     /// its metric store as job="lookout", or `off` [default: 15s]
     #[arg(long, env = "LOOKOUT_SELF_METRICS_INTERVAL")]
@@ -158,6 +188,8 @@ pub enum Invocation {
         demo: bool,
     },
     Check(CheckOptions),
+    /// `lookout admin set-password`.
+    SetPassword(CheckOptions),
 }
 
 /// Parses the process's arguments (exiting with clap's usage error on a
@@ -206,6 +238,29 @@ fn invocation(matches: &ArgMatches) -> Result<Invocation, ConfigError> {
                 });
             }
             Ok(Invocation::Check(check))
+        }
+        Some(("admin", admin)) => {
+            if let Some(flag) = serve_only_flag(matches) {
+                return Err(ConfigError::NotFor {
+                    flag,
+                    command: "admin",
+                });
+            }
+            match admin.subcommand() {
+                Some(("set-password", sub)) => {
+                    let mut options = CheckOptions::from_arg_matches(sub).map_err(usage)?;
+                    if options.data_dir.is_none() && from_command_line(matches, "data_dir") {
+                        options.data_dir = before.data_dir;
+                    }
+                    if options.config.is_none() && from_command_line(matches, "config") {
+                        options.config = before.config;
+                    }
+                    Ok(Invocation::SetPassword(options))
+                }
+                _ => Err(ConfigError::Usage(
+                    "lookout admin needs a command: set-password".into(),
+                )),
+            }
         }
         Some((other, _)) => Err(ConfigError::Usage(format!("unknown command {other}"))),
     }

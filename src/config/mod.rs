@@ -40,11 +40,6 @@ pub enum ConfigError {
     },
     #[error("cannot read config file {path}: {message}")]
     File { path: PathBuf, message: String },
-    #[error(
-        "refusing to listen on {addr} without --admin-token: lookout would be open to the network. \
-         Set --admin-token (LOOKOUT_ADMIN_TOKEN) or listen on a loopback address"
-    )]
-    OpenToNetwork { addr: SocketAddr },
     #[error("{flag} does not apply to `lookout {command}`")]
     NotFor { flag: String, command: &'static str },
     #[error("{0}")]
@@ -71,6 +66,10 @@ pub struct Config {
     pub alerts: crate::alerts::AlertOptions,
     /// How often lookout records its own metrics; `None`: never.
     pub self_metrics_interval: Option<Duration>,
+    /// Sessions and the audit log.
+    pub security: crate::security::SecurityOptions,
+    /// What is redacted before storage.
+    pub redaction: crate::ingest::redact::RedactionRules,
 }
 
 impl Config {
@@ -94,6 +93,8 @@ impl Config {
             // Tests count series; the ones that want lookout's own turn
             // it on.
             self_metrics_interval: None,
+            security: crate::security::SecurityOptions::default(),
+            redaction: crate::ingest::redact::RedactionRules::default(),
         }
     }
 
@@ -261,6 +262,8 @@ impl Config {
             }
             None => Some(Duration::from_secs(15)),
         };
+        let security = security_options(cli, public_url.starts_with("https://"))?;
+        let redaction = redaction_rules(cli)?;
         #[cfg(feature = "test-hooks")]
         let writer_delay = match &cli.test_writer_delay {
             Some(text) => parse_duration("--test-writer-delay", text)?,
@@ -302,14 +305,63 @@ impl Config {
                 ..crate::alerts::AlertOptions::default()
             },
             self_metrics_interval,
+            security,
+            redaction,
         };
-        if !config.listen.ip().is_loopback() && config.admin_token.is_none() {
-            return Err(ConfigError::OpenToNetwork {
-                addr: config.listen,
-            });
-        }
         Ok(config)
     }
+}
+
+/// `--session-idle`, `--session-max-age`, `--audit-retention`.
+fn security_options(
+    cli: &ServeOptions,
+    secure_cookie: bool,
+) -> Result<crate::security::SecurityOptions, ConfigError> {
+    let defaults = crate::security::SecurityOptions::default();
+    let duration = |option: &'static str, given: &Option<String>, default: Duration| {
+        let value = match given {
+            Some(text) => parse_duration(option, text)?,
+            None => default,
+        };
+        if value < Duration::from_secs(60) {
+            return Err(invalid(option, "must be at least 1m".into()));
+        }
+        Ok(value)
+    };
+    let session_idle = duration("--session-idle", &cli.session_idle, defaults.session_idle)?;
+    let session_max_age = duration(
+        "--session-max-age",
+        &cli.session_max_age,
+        defaults.session_max_age,
+    )?;
+    let audit_retention = duration(
+        "--audit-retention",
+        &cli.audit_retention,
+        defaults.audit_retention,
+    )?;
+    Ok(crate::security::SecurityOptions {
+        session_idle,
+        session_max_age,
+        audit_retention,
+        secure_cookie,
+    })
+}
+
+/// `--redact-keys` and `--redact-patterns`, checked by compiling them.
+fn redaction_rules(
+    cli: &ServeOptions,
+) -> Result<crate::ingest::redact::RedactionRules, ConfigError> {
+    use crate::ingest::redact::{parse_keys, parse_patterns, RedactionRules, Redactor};
+    let mut rules = RedactionRules::default();
+    if let Some(text) = &cli.redact_keys {
+        rules.keys = parse_keys(text);
+    }
+    if let Some(text) = &cli.redact_patterns {
+        rules.patterns =
+            parse_patterns(text).map_err(|message| invalid("--redact-patterns", message))?;
+    }
+    Redactor::new(&rules).map_err(|message| invalid("--redact-patterns", message))?;
+    Ok(rules)
 }
 
 /// The data directory `lookout check` inspects: the flag, environment or
@@ -435,15 +487,27 @@ mod tests {
     }
 
     #[test]
-    fn non_loopback_needs_an_admin_token() {
+    fn security_and_redaction_options_are_checked() {
         let mut cli = options();
-        cli.listen = Some("0.0.0.0:4318".into());
-        assert!(matches!(
-            Config::resolve(&cli),
-            Err(ConfigError::OpenToNetwork { .. })
-        ));
-        cli.admin_token = Some("a-long-enough-admin-token".into());
-        assert!(Config::resolve(&cli).is_ok());
+        cli.session_idle = Some("30s".into());
+        assert!(Config::resolve(&cli)
+            .expect_err("too short")
+            .to_string()
+            .contains("--session-idle"));
+        let mut cli = options();
+        cli.redact_patterns = Some("email,phone".into());
+        assert!(Config::resolve(&cli)
+            .expect_err("unknown pattern")
+            .to_string()
+            .contains("--redact-patterns"));
+        let mut cli = options();
+        cli.redact_keys = Some("none".into());
+        cli.redact_patterns = Some("card".into());
+        cli.public_url = Some("https://lookout.example".into());
+        let config = Config::resolve(&cli).expect("valid");
+        assert!(config.redaction.keys.is_empty());
+        assert_eq!(config.redaction.patterns.len(), 1);
+        assert!(config.security.secure_cookie);
     }
 
     #[test]

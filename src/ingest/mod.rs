@@ -11,6 +11,7 @@ pub mod exposition;
 pub mod jsonl;
 pub mod limits;
 pub mod otlp;
+pub mod redact;
 
 pub use limits::Limits;
 

@@ -45,6 +45,7 @@ mod histogram;
 mod ids;
 pub mod metric;
 pub mod metric_batch;
+pub mod security;
 mod time;
 mod window;
 

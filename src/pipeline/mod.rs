@@ -27,6 +27,7 @@ use crate::model::alert::AlertChange;
 use crate::model::dashboard::DashboardChange;
 use crate::model::error_group::{ErrorAction, ErrorOccurrence};
 use crate::model::metric_batch::{MetricBatch, MetricOutcome};
+use crate::model::security::{AuditEvent, SecurityChange};
 use crate::model::{SpanBatch, UnixNanos};
 use crate::store::log_codec::EncodedLog;
 use crate::store::sqlite::write::GroupStats;
@@ -116,14 +117,18 @@ pub(crate) enum Command {
     Flush(Reply<()>),
     /// Delete up to `max_traces` traces older than the cutoff.
     Retain(UnixNanos, usize, Reply<(u64, u64)>),
-    /// A change to the alert tables; answered with whether it applied.
-    Alert(Box<AlertChange>, Reply<bool>),
-    /// A user's action on an error group (at the given time); answered
-    /// with whether the group exists.
-    ErrorAction(i64, ErrorAction, UnixNanos, Reply<bool>),
-    /// A saved or deleted dashboard; answered with whether its target
-    /// exists.
-    Dashboard(DashboardChange, Reply<bool>),
+    /// A change to the alert tables and its audit rows (written only when
+    /// it applied); answered with whether it applied.
+    Alert(Box<AlertChange>, Vec<AuditEvent>, Reply<bool>),
+    /// A user's action on an error group (at the given time) and its audit
+    /// rows; answered with whether the group exists.
+    ErrorAction(i64, ErrorAction, UnixNanos, Vec<AuditEvent>, Reply<bool>),
+    /// A saved or deleted dashboard and its audit rows; answered with
+    /// whether its target exists.
+    Dashboard(DashboardChange, Vec<AuditEvent>, Reply<bool>),
+    /// A change to sessions, keys, the password or the audit log, with
+    /// audit rows; answered as `WriteStore::apply_security_change` says.
+    Security(SecurityChange, Vec<AuditEvent>, Reply<i64>),
     /// Finish what is queued before it, checkpoint and end the thread.
     Stop,
     /// Test hook: the writer thread panics, to exercise health reporting.
@@ -275,24 +280,61 @@ impl WriterHandle {
         &self,
         id: i64,
         action: ErrorAction,
+        audit: Vec<AuditEvent>,
     ) -> Result<bool, WriteError> {
         let now = UnixNanos::now();
-        let receiver = self.try_submit(|reply| Command::ErrorAction(id, action, now, reply))?;
+        let receiver =
+            self.try_submit(|reply| Command::ErrorAction(id, action, now, audit, reply))?;
         receiver.await.unwrap_or(Err(WriteError::WriterGone))
     }
 
     /// Saves or deletes a dashboard and waits for the commit; `Ok(false)`
     /// when the dashboard to delete does not exist.
-    pub async fn write_dashboard(&self, change: DashboardChange) -> Result<bool, WriteError> {
-        let receiver = self.try_submit(|reply| Command::Dashboard(change, reply))?;
+    pub async fn write_dashboard(
+        &self,
+        change: DashboardChange,
+        audit: Vec<AuditEvent>,
+    ) -> Result<bool, WriteError> {
+        let receiver = self.try_submit(|reply| Command::Dashboard(change, audit, reply))?;
         receiver.await.unwrap_or(Err(WriteError::WriterGone))
     }
 
     /// Applies a change to the alert tables and waits for the commit;
     /// `Ok(false)` when its target was gone or in another state.
-    pub async fn write_alert(&self, change: AlertChange) -> Result<bool, WriteError> {
-        let receiver = self.try_submit(|reply| Command::Alert(Box::new(change), reply))?;
+    pub async fn write_alert(
+        &self,
+        change: AlertChange,
+        audit: Vec<AuditEvent>,
+    ) -> Result<bool, WriteError> {
+        let receiver = self.try_submit(|reply| Command::Alert(Box::new(change), audit, reply))?;
         receiver.await.unwrap_or(Err(WriteError::WriterGone))
+    }
+
+    /// Applies a change to the security tables with its audit rows and
+    /// waits for the commit.
+    pub async fn write_security(
+        &self,
+        change: SecurityChange,
+        audit: Vec<AuditEvent>,
+    ) -> Result<i64, WriteError> {
+        let receiver = self.try_submit(|reply| Command::Security(change, audit, reply))?;
+        receiver.await.unwrap_or(Err(WriteError::WriterGone))
+    }
+
+    /// Like `write_security`, for threads outside the async runtime. Waits
+    /// for room in the queue.
+    pub fn write_security_blocking(
+        &self,
+        change: SecurityChange,
+        audit: Vec<AuditEvent>,
+    ) -> Result<i64, WriteError> {
+        let (reply, receiver) = oneshot::channel();
+        self.sender
+            .send(Command::Security(change, audit, reply))
+            .map_err(|_| WriteError::WriterGone)?;
+        receiver
+            .blocking_recv()
+            .unwrap_or(Err(WriteError::WriterGone))
     }
 
     /// Like `write_alert`, for threads outside the async runtime (the alert
@@ -300,7 +342,7 @@ impl WriterHandle {
     pub fn write_alert_blocking(&self, change: AlertChange) -> Result<bool, WriteError> {
         let (reply, receiver) = oneshot::channel();
         self.sender
-            .send(Command::Alert(Box::new(change), reply))
+            .send(Command::Alert(Box::new(change), Vec::new(), reply))
             .map_err(|_| WriteError::WriterGone)?;
         receiver
             .blocking_recv()

@@ -10,7 +10,8 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::supervise::{self, ThreadHealth};
 use super::WriterHandle;
-use crate::model::UnixNanos;
+use crate::model::security::{AuditEvent, SecurityChange};
+use crate::model::{format_rfc3339, UnixNanos};
 
 /// Traces deleted per writer command.
 const CHUNK_TRACES: usize = 500;
@@ -59,5 +60,15 @@ fn run_pass(writer: &WriterHandle, retention: Duration) {
             spans = total.1,
             "deleted data past the retention period"
         );
+        let audit = AuditEvent::new("lookout", "retention.purge").details(serde_json::json!({
+            "signal": "traces",
+            "reason": "age",
+            "traces": total.0,
+            "spans": total.1,
+            "cutoff": format_rfc3339(cutoff),
+        }));
+        if let Err(error) = writer.write_security_blocking(SecurityChange::AuditOnly, vec![audit]) {
+            tracing::warn!(%error, "could not audit the retention pass");
+        }
     }
 }

@@ -174,6 +174,7 @@ impl Writer {
         let mut alert_changes = Vec::new();
         let mut error_actions = Vec::new();
         let mut dashboard_changes = Vec::new();
+        let mut security_changes = Vec::new();
         for command in group {
             match command {
                 Command::Spans(batch, reply) => batches.push((batch, reply)),
@@ -188,11 +189,16 @@ impl Writer {
                 Command::Retain(cutoff, max_traces, reply) => {
                     retains.push((cutoff, max_traces, reply))
                 }
-                Command::Alert(change, reply) => alert_changes.push((change, reply)),
-                Command::ErrorAction(id, action, now, reply) => {
-                    error_actions.push((id, action, now, reply))
+                Command::Alert(change, audit, reply) => alert_changes.push((change, audit, reply)),
+                Command::ErrorAction(id, action, now, audit, reply) => {
+                    error_actions.push((id, action, now, audit, reply))
                 }
-                Command::Dashboard(change, reply) => dashboard_changes.push((change, reply)),
+                Command::Dashboard(change, audit, reply) => {
+                    dashboard_changes.push((change, audit, reply))
+                }
+                Command::Security(change, audit, reply) => {
+                    security_changes.push((change, audit, reply))
+                }
                 Command::Stop => {}
                 #[cfg(feature = "test-hooks")]
                 Command::Panic => panic!("writer panic injected by a test"),
@@ -288,18 +294,21 @@ impl Writer {
             .collect();
         let alert_results: Vec<_> = alert_changes
             .into_iter()
-            .map(|(change, reply)| {
-                let result = self.store.apply_alert_change(&change).map_err(Arc::new);
+            .map(|(change, audit, reply)| {
+                let result = self
+                    .store
+                    .apply_alert_change(&change, &audit)
+                    .map_err(Arc::new);
                 note(result.as_ref().map(|_| ()));
                 (reply, result.map_err(WriteError::Failed))
             })
             .collect();
         let error_action_results: Vec<_> = error_actions
             .into_iter()
-            .map(|(id, action, now, reply)| {
+            .map(|(id, action, now, audit, reply)| {
                 let result = self
                     .store
-                    .apply_error_action(id, action, now)
+                    .apply_error_action(id, action, now, &audit)
                     .map_err(Arc::new);
                 note(result.as_ref().map(|_| ()));
                 (reply, result.map_err(WriteError::Failed))
@@ -307,8 +316,22 @@ impl Writer {
             .collect();
         let dashboard_results: Vec<_> = dashboard_changes
             .into_iter()
-            .map(|(change, reply)| {
-                let result = self.store.apply_dashboard_change(&change).map_err(Arc::new);
+            .map(|(change, audit, reply)| {
+                let result = self
+                    .store
+                    .apply_dashboard_change(&change, &audit)
+                    .map_err(Arc::new);
+                note(result.as_ref().map(|_| ()));
+                (reply, result.map_err(WriteError::Failed))
+            })
+            .collect();
+        let security_results: Vec<_> = security_changes
+            .into_iter()
+            .map(|(change, audit, reply)| {
+                let result = self
+                    .store
+                    .apply_security_change(&change, &audit)
+                    .map_err(Arc::new);
                 note(result.as_ref().map(|_| ()));
                 (reply, result.map_err(WriteError::Failed))
             })
@@ -381,6 +404,9 @@ impl Writer {
         for (reply, result) in error_action_results {
             let _ = reply.send(result);
         }
+        for (reply, result) in security_results {
+            let _ = reply.send(result);
+        }
         for (reply, result) in probe_results {
             let _ = reply.send(result);
         }
@@ -428,6 +454,7 @@ fn command_spans(command: &Command) -> usize {
         | Command::Alert(..)
         | Command::ErrorAction(..)
         | Command::Dashboard(..)
+        | Command::Security(..)
         | Command::Stop => 1,
         #[cfg(feature = "test-hooks")]
         Command::Panic => 1,

@@ -4,6 +4,7 @@
 //! ([`ReadSide`]). Knows neither HTTP nor JSON; runs no SQL itself (that
 //! is `store::sqlite::read`) and never writes.
 
+pub mod audit;
 pub mod errors;
 pub mod graph;
 pub mod logql;

@@ -11,13 +11,14 @@ use super::QueryError;
 use crate::model::alert::{AlertInstance, AlertRule, Notification, SeriesState};
 use crate::model::dashboard::StoredDashboard;
 use crate::model::error_group::{ErrorFilter, ErrorGroup, ErrorGroupCount, ErrorGroupDetail};
+use crate::model::security::{AuditFilter, StoredAuditEvent, StoredKey, StoredSession};
 use crate::model::{TimeWindow, TraceId, UnixNanos};
 use crate::store::logs::{HistogramBucket, LogDay, LogFilter, LogIndexes, LogPage, PageRequest};
 use crate::store::sqlite::metrics::head::MetricHead;
 use crate::store::sqlite::read::{
     self, OperationInfo, ServiceInfo, StorageCounts, StoredTrace, TraceFilter, TracePage,
 };
-use crate::store::sqlite::{alerts, dashboards, errors};
+use crate::store::sqlite::{alerts, dashboards, errors, security};
 use crate::store::ReadPool;
 
 /// Journal rows not yet committed to the log index.
@@ -230,6 +231,29 @@ impl ReadSide {
     /// The exact number of log records matching `filter`.
     pub fn count_logs(&self, filter: &LogFilter) -> Result<u64, QueryError> {
         Ok(self.logs.count(filter)?)
+    }
+
+    /// The admin password hash, the sessions not expired by `now`, and the
+    /// managed keys not revoked: what the server keeps in memory.
+    #[allow(clippy::type_complexity)]
+    pub fn security_state(
+        &self,
+        now: UnixNanos,
+    ) -> Result<(Option<String>, Vec<StoredSession>, Vec<StoredKey>), QueryError> {
+        let conn = self.reads.get()?;
+        Ok((
+            security::password_hash(&conn)?,
+            security::live_sessions(&conn, now)?,
+            security::active_keys(&conn)?,
+        ))
+    }
+
+    /// A page of audit events, newest first, and whether more follow.
+    pub fn audit_events(
+        &self,
+        filter: &AuditFilter,
+    ) -> Result<(Vec<StoredAuditEvent>, bool), QueryError> {
+        Ok(security::audit_events(&*self.reads.get()?, filter)?)
     }
 
     /// Every saved dashboard, by title.

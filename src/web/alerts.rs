@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
+use super::auth::caller;
 use super::dto::alerts::{actor, rule_input};
 use super::error::ApiError;
 use super::{read, AppState};
@@ -58,25 +59,34 @@ pub async fn get_rule(
 }
 
 pub async fn create_rule(
+    request: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let spec = spec_of(&body, None)?;
     let id = random_hex(8);
+    let audit = caller(&request)
+        .audit("alert_rule.create")
+        .target(id.clone())
+        .details(json!({"name": spec.name}));
     state
         .writer
-        .write_alert(AlertChange::PutRule {
-            id: id.clone(),
-            spec,
-            at: UnixNanos::now(),
-            resolutions: Vec::new(),
-        })
+        .write_alert(
+            AlertChange::PutRule {
+                id: id.clone(),
+                spec,
+                at: UnixNanos::now(),
+                resolutions: Vec::new(),
+            },
+            vec![audit],
+        )
         .await?;
     let rule = find_rule(&state, id).await?;
     Ok(HttpResponse::Created().json(RuleView::new(&rule)))
 }
 
 pub async fn update_rule(
+    request: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Bytes,
@@ -90,14 +100,21 @@ pub async fn update_rule(
         Vec::new()
     };
     let notify = !resolutions.is_empty();
+    let audit = caller(&request)
+        .audit("alert_rule.update")
+        .target(stored.id.clone())
+        .details(json!({"name": spec.name, "enabled": spec.enabled}));
     state
         .writer
-        .write_alert(AlertChange::PutRule {
-            id: stored.id.clone(),
-            spec,
-            at: UnixNanos::now(),
-            resolutions,
-        })
+        .write_alert(
+            AlertChange::PutRule {
+                id: stored.id.clone(),
+                spec,
+                at: UnixNanos::now(),
+                resolutions,
+            },
+            vec![audit],
+        )
         .await?;
     if notify {
         state.alerts.notifier.wake();
@@ -130,17 +147,25 @@ async fn resolutions_of(
 
 /// Deletes a rule; its open instances resolve and say so.
 pub async fn delete_rule(
+    request: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let rule = find_rule(&state, id.into_inner()).await?;
     let resolutions = resolutions_of(&state, &rule, "rule deleted").await?;
+    let audit = caller(&request)
+        .audit("alert_rule.delete")
+        .target(rule.id.clone())
+        .details(json!({"name": rule.spec.name}));
     state
         .writer
-        .write_alert(AlertChange::DeleteRule {
-            id: rule.id.clone(),
-            resolutions,
-        })
+        .write_alert(
+            AlertChange::DeleteRule {
+                id: rule.id.clone(),
+                resolutions,
+            },
+            vec![audit],
+        )
         .await?;
     state.alerts.notifier.wake();
     Ok(HttpResponse::NoContent().finish())
@@ -393,10 +418,12 @@ async fn find_instance(
 }
 
 pub async fn ack_instance(
+    request: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let caller = caller(&request);
     let by = actor(&body)?.unwrap_or_else(|| "admin".into());
     let instance = find_instance(&state, &id).await?;
     match instance.state {
@@ -407,13 +434,20 @@ pub async fn ack_instance(
         }
         InstanceState::Acknowledged => {}
         InstanceState::Firing => {
+            let audit = caller
+                .audit("alert.ack")
+                .target(instance.id.clone())
+                .details(json!({"rule_id": instance.rule_id, "by": by}));
             let applied = state
                 .writer
-                .write_alert(AlertChange::Acknowledge {
-                    instance_id: instance.id.clone(),
-                    by,
-                    at: UnixNanos::now(),
-                })
+                .write_alert(
+                    AlertChange::Acknowledge {
+                        instance_id: instance.id.clone(),
+                        by,
+                        at: UnixNanos::now(),
+                    },
+                    vec![audit],
+                )
                 .await?;
             if !applied {
                 return Err(ApiError::Conflict("the instance resolved meanwhile".into()));
@@ -424,6 +458,7 @@ pub async fn ack_instance(
 }
 
 pub async fn resolve_instance(
+    request: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Bytes,
@@ -440,9 +475,13 @@ pub async fn resolve_instance(
     let resolution = state
         .alerts
         .resolution(rule.as_ref(), &instance, &by, UnixNanos::now());
+    let audit = caller(&request)
+        .audit("alert.resolve")
+        .target(instance.id.clone())
+        .details(json!({"rule_id": instance.rule_id, "by": by}));
     let applied = state
         .writer
-        .write_alert(AlertChange::Resolve(resolution))
+        .write_alert(AlertChange::Resolve(resolution), vec![audit])
         .await?;
     if !applied {
         return Err(ApiError::Conflict(
@@ -464,6 +503,7 @@ async fn find_notification(
 }
 
 pub async fn retry_notification(
+    request: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -475,12 +515,18 @@ pub async fn retry_notification(
             notification.status.as_str()
         )));
     }
+    let audit = caller(&request)
+        .audit("notification.retry")
+        .target(id.clone());
     let applied = state
         .writer
-        .write_alert(AlertChange::Retry {
-            notification_id: id.clone(),
-            at: UnixNanos::now(),
-        })
+        .write_alert(
+            AlertChange::Retry {
+                notification_id: id.clone(),
+                at: UnixNanos::now(),
+            },
+            vec![audit],
+        )
         .await?;
     if !applied {
         return Err(ApiError::Conflict(

@@ -1,66 +1,150 @@
-//! Bearer-token auth, attached per route scope (so it applies to the path
-//! the router matched, percent-decoded, not to the raw request line).
+//! Auth, attached per route scope (so it applies to the path the router
+//! matched, percent-decoded, not to the raw request line). The decisions
+//! are [`crate::security::Security`]'s; this module reads credentials from
+//! requests and turns refusals into answers.
 //!
-//! - `/v1/*` (OTLP) and `/api/ingest/*`: with `--api-key` set, one of the
-//!   keys (or the admin token) is required, as `Authorization: Bearer …` or
-//!   `x-api-key: …`. OTLP endpoints answer a refusal with the OTLP error
-//!   body.
-//! - the rest of `/api/*`: with `--admin-token` set, the token is required.
-//! - `/health`, `/health/deep` and `/metrics` stay open for probes and
-//!   scrapers.
+//! - `/v1/*` (OTLP) and `/api/ingest/*`: while any ingest key exists (an
+//!   `--api-key` or a managed key), one of them (or the admin token) is
+//!   required, as `Authorization: Bearer …` or `x-api-key: …`. The session
+//!   cookie is never read here. OTLP endpoints answer a refusal with the
+//!   OTLP error body.
+//! - the rest of `/api/*` and `/prometheus/*`: while auth is on (an admin
+//!   token or password), the admin token as a bearer token or a live
+//!   session cookie. A request authenticated by its cookie that changes
+//!   state must be `application/json` (a cross-site form cannot send
+//!   that), else 403. An ingest key here is a 403.
+//! - `/api/auth/*`, `/health`, `/health/deep` and `/metrics` stay open;
+//!   `/health/deep` leaves out its messages for callers without auth.
 //!
-//! Comparisons are constant time.
+//! Without the server's state a request is refused (fail closed).
+
+use std::net::IpAddr;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::HeaderMap;
+use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::{web, ResponseError};
-use subtle::ConstantTimeEq;
+use actix_web::{web, HttpMessage, HttpRequest, ResponseError};
 
 use super::error::ApiError;
 use super::AppState;
 use crate::ingest::otlp::Encoding;
+use crate::model::security::AuditEvent;
+use crate::model::UnixNanos;
+use crate::security::{Principal, Refusal};
 
-fn presented_token(request: &ServiceRequest) -> Option<String> {
-    let headers = request.headers();
-    if let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
-        if let Some(token) = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-        {
-            return Some(token.trim().to_string());
-        }
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "lookout_session";
+
+/// The one message of a refused admin request: it never says which part
+/// of the credentials was wrong.
+const UNAUTHENTICATED: &str =
+    "authentication required: log in, or send Authorization: Bearer <admin token>";
+
+/// Who is calling, as the admin middleware established it; handlers use it
+/// for audit rows.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub remote_addr: Option<IpAddr>,
+}
+
+impl Caller {
+    /// An audit event by this caller, at the current time.
+    pub fn audit(&self, action: &str) -> AuditEvent {
+        AuditEvent::new(self.principal.actor(), action)
+            .remote_addr(self.remote_addr.map(|addr| addr.to_string()))
     }
+}
+
+/// The caller of a request that passed the admin middleware. A handler
+/// outside it (there is none that audits) would see an anonymous caller.
+pub fn caller(request: &HttpRequest) -> Caller {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or(Caller {
+            principal: Principal::Open,
+            remote_addr: remote_addr(request),
+        })
+}
+
+/// The connection's peer address (never a forwarded header: those are
+/// the client's to write).
+pub fn remote_addr(request: &HttpRequest) -> Option<IpAddr> {
+    request.peer_addr().map(|addr| addr.ip())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    bearer(headers).or_else(|| headers.get("x-api-key")?.to_str().ok().map(str::trim))
+}
+
+/// The session id from the `Cookie` header, if any.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
     headers
-        .get("x-api-key")
+        .get_all("cookie")
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim())
+        .filter(|value| !value.is_empty())
+}
+
+/// Checks a request's admin credentials.
+pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, Refusal> {
+    state
+        .security
+        .check_admin(bearer(headers), session_cookie(headers), UnixNanos::now())
+}
+
+fn changes_state(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get("content-type")
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().to_string())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
 }
 
-fn matches(presented: &str, expected: &str) -> bool {
-    presented.as_bytes().ct_eq(expected.as_bytes()).into()
-}
-
-fn is_admin(state: &AppState, presented: Option<&str>) -> bool {
-    match (state.config.admin_token.as_deref(), presented) {
-        (Some(expected), Some(given)) => matches(given, expected),
-        _ => false,
+/// `Ok` with the caller if the request may use the admin API.
+fn check_admin(state: &AppState, request: &ServiceRequest) -> Result<Principal, ApiError> {
+    let principal = authenticate(state, request.headers()).map_err(|refusal| match refusal {
+        Refusal::Unauthenticated => ApiError::Unauthorized(UNAUTHENTICATED.into()),
+        Refusal::WrongKind => ApiError::Forbidden(
+            "an ingest key cannot use the admin API: send the admin token or log in".into(),
+        ),
+    })?;
+    if matches!(principal, Principal::Session(_))
+        && changes_state(request.method())
+        && !is_json(request.headers())
+    {
+        return Err(ApiError::Forbidden(
+            "a request that changes state with a session cookie must be Content-Type: application/json".into(),
+        ));
     }
+    Ok(principal)
 }
 
 /// `Ok` if the request may ingest.
-pub fn check_ingest(state: &AppState, request: &ServiceRequest) -> Result<(), ApiError> {
-    let keys = &state.config.api_keys;
-    let presented = presented_token(request);
-    if keys.is_empty() || is_admin(state, presented.as_deref()) {
-        return Ok(());
-    }
-    // Compare against every key so timing does not tell which one matched.
-    let valid = presented.as_deref().is_some_and(|given| {
-        keys.iter()
-            .fold(false, |found, key| matches(given, key) | found)
-    });
-    if valid {
+fn check_ingest(state: &AppState, request: &ServiceRequest) -> Result<(), ApiError> {
+    if state
+        .security
+        .check_ingest(presented_key(request.headers()), UnixNanos::now())
+    {
         Ok(())
     } else {
         Err(ApiError::Unauthorized(
@@ -69,23 +153,18 @@ pub fn check_ingest(state: &AppState, request: &ServiceRequest) -> Result<(), Ap
     }
 }
 
-/// `Ok` if the request may use the API.
-pub fn check_admin(state: &AppState, request: &ServiceRequest) -> Result<(), ApiError> {
-    if state.config.admin_token.is_none() || is_admin(state, presented_token(request).as_deref()) {
-        return Ok(());
-    }
-    Err(ApiError::Unauthorized(
-        "the API needs the admin token: send Authorization: Bearer <token>".into(),
-    ))
-}
-
-fn state(request: &ServiceRequest) -> Option<web::Data<AppState>> {
-    request.app_data::<web::Data<AppState>>().cloned()
+fn state(request: &ServiceRequest) -> Result<web::Data<AppState>, ApiError> {
+    request
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::Internal("the server state is missing; refusing the request".into())
+        })
 }
 
 /// CORS preflights carry no credentials; the CORS middleware answers them.
 fn is_preflight(request: &ServiceRequest) -> bool {
-    request.method() == actix_web::http::Method::OPTIONS
+    request.method() == Method::OPTIONS
 }
 
 /// Middleware for OTLP endpoints: refusals use the OTLP error body in the
@@ -94,8 +173,8 @@ pub async fn require_otlp_key(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    if let Some(state) = state(&request) {
-        if let (false, Err(error)) = (is_preflight(&request), check_ingest(&state, &request)) {
+    if !is_preflight(&request) {
+        if let Err(error) = state(&request).and_then(|state| check_ingest(&state, &request)) {
             let encoding = request
                 .headers()
                 .get("content-type")
@@ -114,8 +193,8 @@ pub async fn require_ingest_key(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    if let Some(state) = state(&request) {
-        if let (false, Err(error)) = (is_preflight(&request), check_ingest(&state, &request)) {
+    if !is_preflight(&request) {
+        if let Err(error) = state(&request).and_then(|state| check_ingest(&state, &request)) {
             let response = error.error_response();
             return Ok(request.into_response(response).map_into_right_body());
         }
@@ -123,16 +202,86 @@ pub async fn require_ingest_key(
     Ok(next.call(request).await?.map_into_left_body())
 }
 
-/// Middleware for the query and admin API.
+/// Middleware for the query and admin API: refuses, or records the caller
+/// in the request's extensions.
 pub async fn require_admin(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    if let Some(state) = state(&request) {
-        if let (false, Err(error)) = (is_preflight(&request), check_admin(&state, &request)) {
-            let response = error.error_response();
-            return Ok(request.into_response(response).map_into_right_body());
+    if !is_preflight(&request) {
+        match state(&request).and_then(|state| check_admin(&state, &request)) {
+            Ok(principal) => {
+                let remote_addr = request.peer_addr().map(|addr| addr.ip());
+                request.extensions_mut().insert(Caller {
+                    principal,
+                    remote_addr,
+                });
+            }
+            Err(error) => {
+                let response = error.error_response();
+                return Ok(request.into_response(response).map_into_right_body());
+            }
         }
     }
     Ok(next.call(request).await?.map_into_left_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let map = headers(&[("cookie", "theme=dark; lookout_session=abc123 ; x=y")]);
+        assert_eq!(session_cookie(&map), Some("abc123"));
+        let map = headers(&[("cookie", "a=b"), ("cookie", "lookout_session=zz")]);
+        assert_eq!(session_cookie(&map), Some("zz"));
+        assert_eq!(
+            session_cookie(&headers(&[("cookie", "lookout_session=")])),
+            None
+        );
+        assert_eq!(session_cookie(&headers(&[])), None);
+    }
+
+    #[test]
+    fn keys_come_from_bearer_or_x_api_key() {
+        assert_eq!(
+            presented_key(&headers(&[("authorization", "Bearer k1")])),
+            Some("k1")
+        );
+        assert_eq!(
+            presented_key(&headers(&[("x-api-key", " k2 ")])),
+            Some("k2")
+        );
+        assert_eq!(
+            presented_key(&headers(&[("authorization", "Basic eA==")])),
+            None
+        );
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        assert!(is_json(&headers(&[(
+            "content-type",
+            "application/json; charset=utf-8"
+        )])));
+        assert!(!is_json(&headers(&[("content-type", "text/plain")])));
+        assert!(!is_json(&headers(&[(
+            "content-type",
+            "application/x-www-form-urlencoded"
+        )])));
+        assert!(!is_json(&headers(&[])));
+    }
 }

@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
+use super::auth::caller;
 use super::dto::{LogRecordDto, TraceSummaryDto};
 use super::error::ApiError;
 use super::{read, AppState};
@@ -30,19 +31,30 @@ fn checked(body: &[u8]) -> Result<Dashboard, ApiError> {
     Ok(dashboard)
 }
 
+/// Saves a dashboard with the audit row of the action (`dashboard.create`,
+/// `.update`, `.import`).
 async fn save(
     state: &web::Data<AppState>,
+    request: &HttpRequest,
+    action: &str,
     id: String,
     dashboard: &Dashboard,
 ) -> Result<Dashboard, ApiError> {
+    let audit = caller(request)
+        .audit(action)
+        .target(id.clone())
+        .details(json!({"title": dashboard.title}));
     state
         .writer
-        .write_dashboard(DashboardChange::Put {
-            id: id.clone(),
-            title: dashboard.title.clone(),
-            body: dashboards::to_body(dashboard),
-            at: UnixNanos::now(),
-        })
+        .write_dashboard(
+            DashboardChange::Put {
+                id: id.clone(),
+                title: dashboard.title.clone(),
+                body: dashboards::to_body(dashboard),
+                at: UnixNanos::now(),
+            },
+            vec![audit],
+        )
         .await?;
     find(state, id).await
 }
@@ -74,11 +86,19 @@ pub async fn get(
 }
 
 pub async fn create(
+    request: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let dashboard = checked(&body)?;
-    let saved = save(&state, random_hex(8), &dashboard).await?;
+    let saved = save(
+        &state,
+        &request,
+        "dashboard.create",
+        random_hex(8),
+        &dashboard,
+    )
+    .await?;
     Ok(HttpResponse::Created().json(saved))
 }
 
@@ -92,6 +112,7 @@ fn refuse_builtin(id: &str) -> Result<(), ApiError> {
 }
 
 pub async fn update(
+    request: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
     body: web::Bytes,
@@ -100,18 +121,23 @@ pub async fn update(
     refuse_builtin(&id)?;
     find(&state, id.clone()).await?;
     let dashboard = checked(&body)?;
-    Ok(HttpResponse::Ok().json(save(&state, id, &dashboard).await?))
+    let saved = save(&state, &request, "dashboard.update", id, &dashboard).await?;
+    Ok(HttpResponse::Ok().json(saved))
 }
 
 pub async fn delete(
+    request: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     refuse_builtin(&id)?;
+    let audit = caller(&request)
+        .audit("dashboard.delete")
+        .target(id.clone());
     if !state
         .writer
-        .write_dashboard(DashboardChange::Delete { id: id.clone() })
+        .write_dashboard(DashboardChange::Delete { id: id.clone() }, vec![audit])
         .await?
     {
         return Err(ApiError::NotFound(format!("no dashboard with id {id:?}")));
@@ -120,6 +146,7 @@ pub async fn delete(
 }
 
 pub async fn import_grafana(
+    request: HttpRequest,
     state: web::Data<AppState>,
     query: web::Query<Vec<(String, String)>>,
     body: web::Bytes,
@@ -133,7 +160,14 @@ pub async fn import_grafana(
             "unmapped": imported.unmapped,
         })));
     }
-    let saved = save(&state, random_hex(8), &imported.dashboard).await?;
+    let saved = save(
+        &state,
+        &request,
+        "dashboard.import",
+        random_hex(8),
+        &imported.dashboard,
+    )
+    .await?;
     Ok(HttpResponse::Created().json(json!({ "dashboard": saved, "unmapped": imported.unmapped })))
 }
 

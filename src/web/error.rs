@@ -44,6 +44,13 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     Unauthorized(String),
+    /// Valid credentials that do not allow this request.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many attempts (failed logins); try again after this many
+    /// seconds.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after: u64 },
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -69,6 +76,8 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Busy | ApiError::IndexBehind { .. } => "busy",
@@ -98,7 +107,9 @@ impl ApiError {
             ApiError::NotFound(_) => 5,
             ApiError::Conflict(_) => 9, // FAILED_PRECONDITION
             ApiError::Unauthorized(_) => 16,
-            ApiError::PayloadTooLarge(_) => 8, // RESOURCE_EXHAUSTED
+            ApiError::Forbidden(_) => 7,           // PERMISSION_DENIED
+            ApiError::TooManyRequests { .. } => 8, // RESOURCE_EXHAUSTED
+            ApiError::PayloadTooLarge(_) => 8,     // RESOURCE_EXHAUSTED
             ApiError::Busy | ApiError::IndexBehind { .. } | ApiError::Unavailable(_) => 14, // UNAVAILABLE
             ApiError::Internal(_) => 13,
         }
@@ -125,6 +136,8 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Busy | ApiError::IndexBehind { .. } | ApiError::Unavailable(_) => {
@@ -160,6 +173,9 @@ impl ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
+        }
+        if let ApiError::TooManyRequests { retry_after, .. } = self {
+            response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
         }
         response
     }
@@ -322,6 +338,10 @@ impl From<ApiError> for PromError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::TooManyRequests { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
+            }
             ApiError::Busy | ApiError::IndexBehind { .. } | ApiError::Unavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }

@@ -1,8 +1,9 @@
 //! `/api/errors`: error groups (list, one group with its counts) and what
 //! a user does with one (resolve, ignore, reopen, through the writer).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::auth::caller;
 use super::dto::errors::{ErrorDetailDto, ErrorGroupDto, ErrorListDto};
 use super::error::ApiError;
 use super::{read, AppState};
@@ -43,6 +44,7 @@ pub async fn get(
 
 /// `POST /api/errors/{id}/{action}`: answers the group as it is now.
 pub async fn act(
+    request: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -54,7 +56,14 @@ pub async fn act(
             ErrorAction::names()
         ))
     })?;
-    if !state.writer.write_error_action(id, action).await? {
+    let audit = caller(&request)
+        .audit(&format!("error_group.{}", action.as_str()))
+        .target(id.to_string());
+    if !state
+        .writer
+        .write_error_action(id, action, vec![audit])
+        .await?
+    {
         return Err(ApiError::NotFound(format!("no error group with id {id}")));
     }
     let range = error_range(&[], UnixNanos::now())?;

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::error::ApiError;
@@ -104,7 +104,9 @@ async fn log_index_check(state: &web::Data<AppState>) -> (Level, Value) {
     }
 }
 
-pub async fn deep(state: web::Data<AppState>) -> HttpResponse {
+/// `/health/deep`. Open to probes; a caller without auth (while auth is
+/// on) sees each check's status only, no messages or details.
+pub async fn deep(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let mut checks = serde_json::Map::new();
 
     // Probe first: its commit clears a stale error from an outage that
@@ -228,6 +230,12 @@ pub async fn deep(state: web::Data<AppState>) -> HttpResponse {
         Level::Degraded => "degraded",
         Level::Critical => "critical",
     };
+    if super::auth::authenticate(&state, request.headers()).is_err() {
+        for check in checks.values_mut() {
+            let status = check.get("status").cloned().unwrap_or(Value::Null);
+            *check = json!({ "status": status });
+        }
+    }
     let body = json!({"status": overall, "checks": checks});
     if worst == Level::Ok {
         HttpResponse::Ok().json(body)

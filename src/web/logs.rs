@@ -50,8 +50,10 @@ pub async fn post_json_lines(
         .map_err(|error| refused(&state, error))?;
     admit_logs(&state)?;
     let now = UnixNanos::now();
-    let parsed = jsonl::parse_json_lines(&body, &state.config.limits, now)
+    let mut parsed = jsonl::parse_json_lines(&body, &state.config.limits, now)
         .reject_outside(&TimeWindow::kept(state.config.retention, now));
+    let redacted = state.redactor.redact_logs(&mut parsed.records);
+    state.metrics.redacted_logs.add(redacted);
     let accepted = parsed.records.len() as u64;
     let rejected = parsed.errors.len() as u64;
     if rejected > 0 {

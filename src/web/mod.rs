@@ -16,6 +16,7 @@ mod logs;
 mod metrics;
 mod otlp;
 mod prometheus;
+mod security;
 pub mod self_metrics;
 mod service_metrics;
 mod spa;
@@ -51,6 +52,10 @@ pub struct AppState {
     pub threads: Vec<Arc<ThreadHealth>>,
     /// The alert engine's and notifier's state, and alerting's options.
     pub alerts: Arc<crate::alerts::Alerts>,
+    /// Sessions, keys and the login limiter.
+    pub security: Arc<crate::security::Security>,
+    /// Redaction applied to every record before it is written.
+    pub redactor: Arc<crate::ingest::redact::Redactor>,
 }
 
 /// Runs a read on the blocking pool.
@@ -77,8 +82,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/logs", web::post().to(logs::post_json_lines)),
     )
     .service(
+        web::scope("/api/auth")
+            .route("/session", web::get().to(security::session))
+            .route("/login", web::post().to(security::login))
+            .route("/logout", web::post().to(security::logout))
+            .service(
+                web::resource("/password")
+                    .wrap(from_fn(auth::require_admin))
+                    .route(web::post().to(security::change_password)),
+            ),
+    )
+    .service(
         web::scope("/api")
             .wrap(from_fn(auth::require_admin))
+            .route("/keys", web::get().to(security::list_keys))
+            .route("/keys", web::post().to(security::create_key))
+            .route("/keys/{id}", web::delete().to(security::revoke_key))
+            .route("/audit", web::get().to(security::audit))
             .route("/logs", web::get().to(logs::search))
             .route("/logs/histogram", web::get().to(logs::histogram))
             .route("/logs/tail", web::get().to(logs::tail))
@@ -246,7 +266,7 @@ async fn record_request(
 
 fn cors(origins: &[String]) -> actix_cors::Cors {
     let mut cors = actix_cors::Cors::default()
-        .allowed_methods(["GET", "POST", "OPTIONS"])
+        .allowed_methods(["GET", "POST", "PUT", "DELETE", "OPTIONS"])
         .allowed_headers([
             actix_web::http::header::CONTENT_TYPE,
             actix_web::http::header::CONTENT_ENCODING,

@@ -94,7 +94,9 @@ pub async fn post_traces(
             Ok(decoded) => decoded,
             Err(response) => return response,
         };
-    let converted = otlp::convert_traces(export, &state.config.limits);
+    let mut converted = otlp::convert_traces(export, &state.config.limits);
+    let redacted = state.redactor.redact_spans(&mut converted.batch);
+    state.metrics.redacted_spans.add(redacted);
     if converted.report.rejected > 0 {
         state
             .metrics
@@ -131,12 +133,14 @@ pub async fn post_logs(
         Err(response) => return response,
     };
     let now = UnixNanos::now();
-    let converted = otlp::convert_logs(
+    let mut converted = otlp::convert_logs(
         export,
         &state.config.limits,
         TimeWindow::kept(state.config.retention, now),
         now,
     );
+    let redacted = state.redactor.redact_logs(&mut converted.records);
+    state.metrics.redacted_logs.add(redacted);
     if converted.report.rejected > 0 {
         state
             .metrics

@@ -1,3 +1,8 @@
+CREATE TABLE admin_credentials (
+    id                 INTEGER PRIMARY KEY CHECK (id = 1),
+    password_hash      TEXT NOT NULL,
+    changed_unix_nano  INTEGER NOT NULL
+);
 CREATE TABLE alert_instances (
     id                        TEXT PRIMARY KEY,
     rule_id                   TEXT NOT NULL,
@@ -53,9 +58,29 @@ CREATE TABLE alert_series (
     last_resolved_unix_nano   INTEGER,
     PRIMARY KEY (rule_id, fingerprint)
 ) WITHOUT ROWID;
+CREATE TABLE api_keys (
+    id                   INTEGER PRIMARY KEY,
+    name                 TEXT NOT NULL,
+    prefix               TEXT NOT NULL,
+    key_hash             BLOB NOT NULL UNIQUE,
+    created_unix_nano    INTEGER NOT NULL,
+    last_used_unix_nano  INTEGER,
+    revoked_unix_nano    INTEGER
+);
 CREATE TABLE attribute_keys (
     id  INTEGER PRIMARY KEY,
     key TEXT NOT NULL UNIQUE
+);
+CREATE TABLE audit_log (
+    id           INTEGER PRIMARY KEY,
+    unix_nano    INTEGER NOT NULL,
+    actor        TEXT NOT NULL,
+    action       TEXT NOT NULL,
+    target       TEXT,
+    remote_addr  TEXT,
+    outcome      TEXT NOT NULL,
+    -- A JSON object.
+    details      TEXT NOT NULL
 );
 CREATE TABLE dashboards (
     id                 TEXT PRIMARY KEY,
@@ -188,6 +213,14 @@ CREATE TABLE services (
     span_count          INTEGER NOT NULL DEFAULT 0,
     last_seen_unix_nano INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE sessions (
+    id_hash              BLOB PRIMARY KEY,
+    created_unix_nano    INTEGER NOT NULL,
+    last_seen_unix_nano  INTEGER NOT NULL,
+    -- Absolute expiry; the idle limit is checked against last_seen.
+    expires_unix_nano    INTEGER NOT NULL,
+    remote_addr          TEXT
+) WITHOUT ROWID;
 CREATE TABLE settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -253,6 +286,7 @@ CREATE TABLE virtual_calls (
     node         TEXT NOT NULL,
     PRIMARY KEY (trace_rowid, span_id)
 ) WITHOUT ROWID;
+CREATE INDEX audit_log_time ON audit_log (unix_nano);
 CREATE INDEX error_group_minutes_minute ON error_group_minutes (minute);
 CREATE INDEX error_groups_last_seen ON error_groups (last_seen_unix_nano);
 CREATE UNIQUE INDEX idx_alert_instances_open ON alert_instances (rule_id, fingerprint)

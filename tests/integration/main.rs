@@ -16,5 +16,6 @@ mod promql_diff;
 mod python_sdk;
 mod query;
 mod receiver;
+mod security;
 mod service_metrics;
 mod support;

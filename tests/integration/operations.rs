@@ -552,14 +552,14 @@ fn the_admin_token_guards_the_api_but_not_probes() {
             .expect("GET");
         assert_eq!(response.status(), StatusCode::OK, "{path}");
     }
-    // The ingest key is not an admin token.
+    // The ingest key is valid, but not an admin token: 403.
     let response = server
         .client()
         .get(server.url("/api/traces"))
         .header("authorization", format!("Bearer {INGEST_KEY}"))
         .send()
         .expect("GET");
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
     for path in ["/health", "/health/deep", "/metrics"] {
         assert_eq!(server.get(path).status(), StatusCode::OK, "{path}");
     }

@@ -86,6 +86,11 @@ impl TestServer {
         format!("{}{}", self.base_url, path)
     }
 
+    /// The data directory the server uses.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }

@@ -47,6 +47,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "dashboards",
         include_str!("../../../schema/0010_dashboards.sql"),
     ),
+    (
+        11,
+        "security",
+        include_str!("../../../schema/0011_security.sql"),
+    ),
 ];
 
 /// The highest migration recorded in the database, 0 for a new one.

@@ -9,6 +9,7 @@ pub mod metrics;
 mod migrate;
 pub mod read;
 pub mod rollups;
+pub mod security;
 pub mod write;
 
 use std::path::{Path, PathBuf};

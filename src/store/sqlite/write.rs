@@ -21,6 +21,7 @@ use super::rollups;
 use super::StoreError;
 use crate::model::error_group::{ErrorOccurrence, ErrorSource, OccurrenceContext};
 use crate::model::metric_batch::{MetricBatch, MetricOutcome};
+use crate::model::security::AuditEvent;
 use crate::model::{Resource, Span, SpanBatch, StatusCode, TraceId, UnixNanos};
 use crate::store::log_codec::EncodedLog;
 
@@ -217,11 +218,30 @@ impl WriteStore {
     pub fn apply_alert_change(
         &mut self,
         change: &crate::model::alert::AlertChange,
+        audit: &[AuditEvent],
     ) -> Result<bool, StoreError> {
         let tx = self.conn.transaction()?;
         let applied = super::alerts::apply(&tx, change)?;
+        if applied {
+            super::security::insert_audit(&tx, audit)?;
+        }
         tx.commit()?;
         Ok(applied)
+    }
+
+    /// Applies a change to the security tables with its audit rows, in one
+    /// transaction. Returns the new key's id for `CreateKey`, the rows
+    /// affected otherwise.
+    pub fn apply_security_change(
+        &mut self,
+        change: &crate::model::security::SecurityChange,
+        audit: &[AuditEvent],
+    ) -> Result<i64, StoreError> {
+        let tx = self.conn.transaction()?;
+        let result = super::security::apply(&tx, change)?;
+        super::security::insert_audit(&tx, audit)?;
+        tx.commit()?;
+        Ok(result)
     }
 
     /// Deletes alert instances resolved before `cutoff`, with their
@@ -237,9 +257,13 @@ impl WriteStore {
     pub fn apply_dashboard_change(
         &mut self,
         change: &crate::model::dashboard::DashboardChange,
+        audit: &[AuditEvent],
     ) -> Result<bool, StoreError> {
         let tx = self.conn.transaction()?;
         let found = super::dashboards::apply(&tx, change)?;
+        if found {
+            super::security::insert_audit(&tx, audit)?;
+        }
         tx.commit()?;
         Ok(found)
     }
@@ -251,9 +275,13 @@ impl WriteStore {
         id: i64,
         action: crate::model::error_group::ErrorAction,
         now: UnixNanos,
+        audit: &[AuditEvent],
     ) -> Result<bool, StoreError> {
         let tx = self.conn.transaction()?;
         let found = errors::apply_action(&tx, id, action, now)?;
+        if found {
+            super::security::insert_audit(&tx, audit)?;
+        }
         tx.commit()?;
         Ok(found)
     }

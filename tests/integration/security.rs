@@ -236,8 +236,18 @@ fn sessions_expire_when_idle_and_at_their_maximum_age() {
         config.admin_token = Some(ADMIN_TOKEN.into());
         config.security.session_idle = Duration::from_millis(1500);
         config.security.session_max_age = Duration::from_secs(4);
+        // As with an https --public-url.
+        config.security.secure_cookie = true;
     });
-    let cookie = session_cookie_of(&login(&server, &json!({"token": ADMIN_TOKEN})));
+    let first = login(&server, &json!({"token": ADMIN_TOKEN}));
+    let header = first
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(header.contains("Secure"), "{header}");
+    let cookie = session_cookie_of(&first);
     // Used every 0.5 s, the session outlives its idle limit…
     for _ in 0..5 {
         std::thread::sleep(Duration::from_millis(500));

@@ -221,3 +221,176 @@ pub fn audit_events(
     events.truncate(limit);
     Ok((events, more))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[allow(clippy::disallowed_methods)] // reason: an in-memory database for the test
+    fn database() -> Connection {
+        let mut conn = Connection::open_in_memory().expect("memory db");
+        super::super::migrate(&mut conn).expect("migrate");
+        conn
+    }
+
+    fn event(at: i64, action: &str) -> AuditEvent {
+        let mut event = AuditEvent::new("admin (token)", action);
+        event.time = UnixNanos(at);
+        event
+    }
+
+    #[test]
+    fn audit_rows_page_filter_and_expire() {
+        let mut conn = database();
+        let tx = conn.transaction().expect("tx");
+        let events: Vec<AuditEvent> = (1..=5)
+            .map(|at| {
+                event(
+                    at * 1_000,
+                    if at % 2 == 0 {
+                        "key.create"
+                    } else {
+                        "auth.login"
+                    },
+                )
+            })
+            .collect();
+        apply(&tx, &SecurityChange::AuditOnly).expect("apply");
+        insert_audit(&tx, &events).expect("insert");
+        tx.commit().expect("commit");
+        let page =
+            |conn: &Connection, filter: AuditFilter| audit_events(conn, &filter).expect("read");
+        let (first, more) = page(
+            &conn,
+            AuditFilter {
+                limit: 2,
+                ..AuditFilter::default()
+            },
+        );
+        assert!(more);
+        assert_eq!(
+            first.iter().map(|e| e.event.time.0).collect::<Vec<_>>(),
+            [5_000, 4_000]
+        );
+        let (rest, more) = page(
+            &conn,
+            AuditFilter {
+                limit: 10,
+                before_id: Some(first[1].id),
+                ..AuditFilter::default()
+            },
+        );
+        assert!(!more);
+        assert_eq!(rest.len(), 3);
+        let (logins, _) = page(
+            &conn,
+            AuditFilter {
+                limit: 10,
+                action: Some("auth.".into()),
+                ..AuditFilter::default()
+            },
+        );
+        assert_eq!(logins.len(), 3);
+        let (keys, _) = page(
+            &conn,
+            AuditFilter {
+                limit: 10,
+                action: Some("key.create".into()),
+                outcome: Some(AuditOutcome::Ok),
+                ..AuditFilter::default()
+            },
+        );
+        assert_eq!(keys.len(), 2);
+        let tx = conn.transaction().expect("tx");
+        assert_eq!(
+            apply(&tx, &SecurityChange::ExpireAudit(UnixNanos(3_500))).expect("expire"),
+            3
+        );
+        tx.commit().expect("commit");
+        let (left, _) = page(
+            &conn,
+            AuditFilter {
+                limit: 10,
+                ..AuditFilter::default()
+            },
+        );
+        assert_eq!(left.len(), 2);
+    }
+
+    #[test]
+    fn sessions_keys_and_the_password_round_trip() {
+        let mut conn = database();
+        let tx = conn.transaction().expect("tx");
+        let session = StoredSession {
+            id_hash: [7; 32],
+            created: UnixNanos(10),
+            last_seen: UnixNanos(10),
+            expires: UnixNanos(1_000),
+        };
+        apply(&tx, &SecurityChange::CreateSession(session.clone())).expect("session");
+        let id = apply(
+            &tx,
+            &SecurityChange::CreateKey {
+                name: "edge".into(),
+                prefix: "lk_abcdefgh".into(),
+                hash: [9; 32],
+                at: UnixNanos(20),
+            },
+        )
+        .expect("key");
+        apply(
+            &tx,
+            &SecurityChange::Touch {
+                sessions: vec![([7; 32], UnixNanos(50))],
+                keys: vec![(id, UnixNanos(60))],
+            },
+        )
+        .expect("touch");
+        tx.commit().expect("commit");
+        let live = live_sessions(&conn, UnixNanos(100)).expect("sessions");
+        assert_eq!(live[0].last_seen, UnixNanos(50));
+        assert!(live_sessions(&conn, UnixNanos(1_000))
+            .expect("sessions")
+            .is_empty());
+        let keys = active_keys(&conn).expect("keys");
+        assert_eq!(keys[0].last_used, Some(UnixNanos(60)));
+
+        let tx = conn.transaction().expect("tx");
+        let set = SecurityChange::SetPassword {
+            hash: "$argon2id$…".into(),
+            at: UnixNanos(70),
+        };
+        assert_eq!(apply(&tx, &set).expect("password"), 1, "the session ended");
+        assert_eq!(
+            apply(
+                &tx,
+                &SecurityChange::RevokeKey {
+                    id,
+                    at: UnixNanos(80)
+                }
+            )
+            .expect("revoke"),
+            1
+        );
+        assert_eq!(
+            apply(
+                &tx,
+                &SecurityChange::RevokeKey {
+                    id,
+                    at: UnixNanos(90)
+                }
+            )
+            .expect("again"),
+            0
+        );
+        tx.commit().expect("commit");
+        assert_eq!(
+            password_hash(&conn).expect("hash").as_deref(),
+            Some("$argon2id$…")
+        );
+        assert!(active_keys(&conn).expect("keys").is_empty());
+        assert!(live_sessions(&conn, UnixNanos(100))
+            .expect("sessions")
+            .is_empty());
+    }
+}

@@ -1,5 +1,7 @@
 //! Browser tests of the embedded web app: starts lookout on
-//! `127.0.0.1:0`, seeds traces and logs over HTTP, then runs
+//! `127.0.0.1:0`, seeds traces and logs over HTTP, starts a second one
+//! with an admin token (auth on) for the login page, API keys and the
+//! audit log, then runs
 //! `assets/tests/browser.mjs` (playwright-core driving Debian's headless
 //! Chromium) against it. The script checks the pages, measures render
 //! times and the bundle size, and saves screenshots to
@@ -44,6 +46,9 @@ const FILLER_LOGS: usize = 1_000;
 const DECLINED_LOGS: usize = 5;
 /// How long a notification may go undelivered before it is failed.
 const ALERT_NOTIFY_MAX_AGE: Duration = Duration::from_secs(3);
+/// The admin token of the second server, the one with auth on, where the
+/// login page, API keys and the audit log are checked.
+const AUTH_TOKEN: &str = "a-browser-test-admin-token";
 /// The service the Alerts checks' error-rate rule watches: one of its two
 /// entry spans (the checkout trace's `charge`) failed two minutes before
 /// the script starts.
@@ -1276,8 +1281,18 @@ fn web_app_in_a_real_browser() {
         started.elapsed()
     ));
 
+    // A second lookout, with auth on (an admin token): the login page, API
+    // keys and the audit log are checked there. Keys are made only there:
+    // one on the first server would make its ingest need keys.
+    let auth_dir = tempfile::tempdir().expect("a second temporary data directory");
+    let mut auth_config = Config::for_data_dir(auth_dir.path());
+    auth_config.admin_token = Some(AUTH_TOKEN.into());
+    let auth_app = RunningApp::start(auth_config).expect("lookout with an admin token starts");
+
     let mut facts = seed.facts;
     facts["grafana_fixture"] = json!(root.join("tests/fixtures/grafana_dashboard.json"));
+    facts["auth_url"] = json!(auth_app.base_url());
+    facts["auth_token"] = json!(AUTH_TOKEN);
     let screenshots = root.join("target/screenshots");
     std::fs::create_dir_all(&screenshots).expect("create target/screenshots");
     let mut child = Command::new("node")
@@ -1339,6 +1354,7 @@ fn web_app_in_a_real_browser() {
     assert!(status.success(), "the browser script failed: {status}");
     assert!(passed >= 8, "only {passed} browser checks ran");
     let stopping = Instant::now();
+    drop(auth_app);
     drop(app);
     say(&format!("lookout stopped in {:.1?}", stopping.elapsed()));
 }

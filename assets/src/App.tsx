@@ -1,7 +1,9 @@
-// The shell: navigation, theme switch, admin-token prompt and the routes.
+// The shell: the login gate, navigation, theme switch and the routes.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { navigate, useLocation } from './lib/router';
-import { setTheme, setToken, setZone, useAppState, type Theme } from './lib/store';
+import { setTheme, setZone, takeSessionStale, useAppState, type Session, type Theme } from './lib/store';
+import { loadSession, logout } from './lib/session';
+import { LoginPage } from './components/Login';
 import { zoneLabel } from './lib/format';
 import { TracesPage } from './pages/Traces';
 import { TracePage } from './pages/Trace';
@@ -43,6 +45,8 @@ const LazyExplore = lazyPage(() => import('./pages/Explore'), (m) => m.ExplorePa
 const LazyAlerts = lazyPage(() => import('./pages/Alerts'), (m) => m.AlertsPage, 'alerts');
 const LazyErrors = lazyPage(() => import('./pages/Errors'), (m) => m.ErrorsPage, 'errors');
 const LazyDashboards = lazyPage(() => import('./pages/Dashboards'), (m) => m.DashboardsPage, 'dashboards');
+const LazyKeys = lazyPage(() => import('./pages/Keys'), (m) => m.KeysPage, 'API keys');
+const LazyAudit = lazyPage(() => import('./pages/Audit'), (m) => m.AuditPage, 'the audit log');
 
 const NAV = [
   { path: '/traces', label: 'Traces', key: 't' },
@@ -54,41 +58,12 @@ const NAV = [
   { path: '/dashboards', label: 'Dashboards', key: 'd' },
   { path: '/alerts', label: 'Alerts', key: 'a' },
   { path: '/system', label: 'System', key: 's' },
+  { path: '/keys', label: 'Keys', key: 'k', title: 'API keys' },
+  { path: '/audit', label: 'Audit', key: 'u', title: 'Audit log' },
 ];
 
 const THEMES: Theme[] = ['auto', 'light', 'dark'];
 const THEME_LABEL: Record<Theme, string> = { auto: 'Theme: system', light: 'Theme: light', dark: 'Theme: dark' };
-
-function TokenDialog({ message }: { message: string }) {
-  const [value, setValue] = useState('');
-  const input = useRef<HTMLInputElement>(null);
-  useEffect(() => input.current?.focus(), []);
-  return (
-    <div class="overlay" role="dialog" aria-modal="true" aria-labelledby="token-title">
-      <form
-        class="dialog"
-        onSubmit={(event) => {
-          event.preventDefault();
-          if (value.trim()) {
-            setToken(value.trim());
-            location.reload();
-          }
-        }}
-      >
-        <h2 id="token-title">Admin token required</h2>
-        <p class="muted">{message}</p>
-        <label for="token-input">Token</label>
-        <input id="token-input" ref={input} type="password" autoComplete="current-password" value={value} onInput={(e) => setValue((e.target as HTMLInputElement).value)} />
-        <p class="small muted">Kept for this browser tab only.</p>
-        <div class="dialog-actions">
-          <button class="btn btn-primary" type="submit">
-            Sign in
-          </button>
-        </div>
-      </form>
-    </div>
-  );
-}
 
 /** Every keyboard shortcut, by where it works. */
 const SHORTCUTS: [string, [string, string][]][] = [
@@ -106,6 +81,8 @@ const SHORTCUTS: [string, [string, string][]][] = [
       ['g d', 'go to Dashboards'],
       ['g a', 'go to Alerts'],
       ['g s', 'go to System'],
+      ['g k', 'go to API keys'],
+      ['g u', 'go to the audit log'],
       ['Esc', 'close a dialog or menu'],
     ],
   ],
@@ -193,31 +170,85 @@ function Route({ path, query }: { path: string; query: URLSearchParams }) {
   const dashboard = /^\/dashboards\/([^/]+)\/?$/.exec(path);
   if (dashboard) return <LazyDashboards id={decodeURIComponent(dashboard[1])} query={query} />;
   if (path === '/system' || path === '/system/') return <SystemPage />;
+  if (path === '/keys' || path === '/keys/') return <LazyKeys />;
+  if (path === '/audit' || path === '/audit/') return <LazyAudit query={query} />;
   return (
     <div class="page">
       <div class="empty-state">
         <h2>Page not found</h2>
         <p>
-          There is no page at <code>{path}</code>. Go to <a href="/traces">Traces</a>, <a href="/services">Services</a>, <a href="/explore">Metrics</a>, <a href="/logs">Logs</a>, <a href="/errors">Errors</a>, <a href="/dashboards">Dashboards</a>, <a href="/alerts">Alerts</a> or{' '}
-          <a href="/system">System</a>.
+          There is no page at <code>{path}</code>. Go to <a href="/traces">Traces</a>, <a href="/services">Services</a>, <a href="/explore">Metrics</a>, <a href="/logs">Logs</a>, <a href="/errors">Errors</a>, <a href="/dashboards">Dashboards</a>, <a href="/alerts">Alerts</a>, <a href="/system">System</a>, <a href="/keys">API keys</a> or{' '}
+          <a href="/audit">Audit</a>.
         </p>
       </div>
     </div>
   );
 }
 
+/** Asks the server whether auth is on and this browser is logged in;
+ * then the login page or the app. A 401 from any request later brings the
+ * login page back (and the session is asked for again). */
 export function App() {
+  const { session, loginReason } = useAppState();
+  const [error, setError] = useState<Error | null>(null);
+  const [attempt, setAttempt] = useState(0);
+  useEffect(() => {
+    setError(null);
+    loadSession().catch((e: Error) => setError(e));
+  }, [attempt]);
+  useEffect(() => {
+    if (takeSessionStale()) loadSession(loginReason).catch(() => undefined);
+  });
+  if (!session) {
+    return (
+      <main id="main" class="boot">
+        {error ? <ErrorBox error={error} title="Could not reach lookout" onRetry={() => setAttempt((n) => n + 1)} /> : <Loading label="Loading…" />}
+      </main>
+    );
+  }
+  if (session.auth_required && !session.authenticated) return <LoginPage session={session} reason={loginReason} />;
+  return <Shell session={session} />;
+}
+
+function LogoutButton() {
+  const [busy, setBusy] = useState(false);
+  return (
+    <button
+      type="button"
+      class="btn btn-ghost btn-small logout"
+      data-testid="logout"
+      disabled={busy}
+      title="Log out: end this browser's session"
+      aria-label="Log out"
+      onClick={async () => {
+        setBusy(true);
+        try {
+          await logout();
+        } catch {
+          // The login page shows either way.
+        }
+      }}
+    >
+      <svg class="logout-icon" viewBox="0 0 16 16" width="15" height="15" aria-hidden="true">
+        <path d="M6 2.5H3.5v11H6M10 4.5 13.5 8 10 11.5M13.5 8H6.5" fill="none" stroke="currentColor" stroke-width="1.6" stroke-linecap="round" stroke-linejoin="round" />
+      </svg>
+      <span class="logout-text">Log out</span>
+    </button>
+  );
+}
+
+function Shell({ session }: { session: Session }) {
   const { path, query } = useLocation();
-  const { authMessage, theme, zone } = useAppState();
+  const { theme, zone } = useAppState();
   const [help, setHelp] = useState(false);
   const firing = useFiringCount(path);
 
   useEffect(() => {
     const section = NAV.find((item) => path.startsWith(item.path));
-    document.title = section ? `${section.label} · lookout` : 'lookout';
+    document.title = section ? `${section.title ?? section.label} · lookout` : 'lookout';
   }, [path]);
 
-  // Keyboard: "/" focuses the page's search field, "g" then t/v/m/x/l/e/d/a/s switches page.
+  // Keyboard: "/" focuses the page's search field, "g" then t/v/m/x/l/e/d/a/s/k/u switches page.
   useEffect(() => {
     let pendingG = 0;
     const onKey = (event: KeyboardEvent) => {
@@ -267,7 +298,7 @@ export function App() {
         </a>
         <nav aria-label="Sections">
           {NAV.map((item) => (
-            <a key={item.path} href={item.path} class="nav-link" aria-current={path.startsWith(item.path) ? 'page' : undefined} title={`g then ${item.key}`}>
+            <a key={item.path} href={item.path} class="nav-link" aria-current={path.startsWith(item.path) ? 'page' : undefined} title={`${item.title ? `${item.title}: ` : ''}g then ${item.key}`}>
               {item.label}
               {item.path === '/alerts' && firing !== null && firing > 0 && (
                 <span class="nav-badge" data-testid="firing-count" title={`${firing} ${firing === 1 ? 'alert' : 'alerts'} firing`}>
@@ -290,7 +321,10 @@ export function App() {
             title={`Times in ${zoneLabel()}: click for ${zone === 'utc' ? 'local time' : 'UTC'}`}
             onClick={() => setZone(zone === 'utc' ? 'local' : 'utc')}
           >
-            {zone === 'utc' ? 'UTC' : zoneLabel()}
+            <span class="zone-long">{zone === 'utc' ? 'UTC' : zoneLabel()}</span>
+            <span class="zone-short" aria-hidden="true">
+              {zone === 'utc' ? 'UTC' : 'local'}
+            </span>
           </button>
           <button type="button" class="btn btn-ghost btn-small" aria-label="Keyboard shortcuts" title="Keyboard shortcuts (?)" onClick={() => setHelp(true)}>
             ?
@@ -304,12 +338,12 @@ export function App() {
           >
             {theme === 'auto' ? '◐' : theme === 'light' ? '☀' : '☾'}
           </button>
+          {session.via === 'session' && <LogoutButton />}
         </div>
       </header>
       <main id="main">
         <Route path={path} query={query} />
       </main>
-      {authMessage && <TokenDialog message={authMessage} />}
       {help && <ShortcutsDialog onClose={() => setHelp(false)} />}
     </>
   );

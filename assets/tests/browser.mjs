@@ -202,7 +202,10 @@ const browser = await chromium.launch({
 });
 
 const problems = [];
-async function newPage(options = {}) {
+/** A page in a fresh context; console errors other than failed requests
+ * with one of `statuses` count as problems. */
+async function newPage(options = {}, statuses = [400, 404, 503]) {
+  const expected = new RegExp(`status of (${statuses.join('|')})`);
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, ...options });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
@@ -210,7 +213,7 @@ async function newPage(options = {}) {
   page.on('console', (message) => {
     const text = message.text();
     if (/Content Security Policy|Refused to/i.test(text)) problems.push(`CSP: ${text}`);
-    else if (message.type() === 'error' && !/status of (400|404|503)/.test(text)) problems.push(`console error: ${text}`);
+    else if (message.type() === 'error' && !expected.test(text)) problems.push(`console error: ${text}`);
   });
   return page;
 }
@@ -2249,6 +2252,364 @@ try {
     await page.screenshot({ path: join(shots, 'dashboard-imported.png'), fullPage: true });
   });
 
+  // A second lookout, started with an admin token (auth on): the login
+  // page, API keys and the audit log. Keys are made only there: one on the
+  // first server would make its ingest need keys.
+  const authBase = seed.auth_url;
+  const authToken = seed.auth_token;
+  /** Pages of the auth server expect 401s (the login page's wrong tokens,
+   * a revoked session) and a 429 in the console. */
+  const AUTH_STATUSES = [400, 401, 404, 429, 503];
+  const authContexts = [];
+  const authPage = async () => {
+    const p = await newPage({ viewport: { width: 1400, height: 900 }, permissions: ['clipboard-read', 'clipboard-write'] }, AUTH_STATUSES);
+    authContexts.push(p.context());
+    return p;
+  };
+  const loginPage = (p) => p.getByTestId('login-page');
+  const submitLogin = async (p, secret, label = 'Admin token') => {
+    await p.getByLabel(label, { exact: true }).fill(secret);
+    const [response] = await Promise.all([
+      p.waitForResponse((r) => new URL(r.url()).pathname === '/api/auth/login'),
+      p.getByRole('button', { name: 'Log in', exact: true }).click(),
+    ]);
+    return response;
+  };
+  const sessionOf = (p) => p.evaluate(() => fetch('/api/auth/session').then((r) => r.json()));
+  /** The status of an OTLP/JSON trace export to the auth server, with `key` as the bearer token. */
+  const exportWith = async (key) => {
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const hex = (n) => [...Array(n)].map(() => Math.floor(Math.random() * 16).toString(16)).join('');
+    const body = {
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'keyed-sender' } }] },
+          scopeSpans: [{ spans: [{ traceId: hex(32), spanId: hex(16), name: 'GET /keyed', kind: 2, startTimeUnixNano: String(now - 5_000_000n), endTimeUnixNano: String(now) }] }],
+        },
+      ],
+    };
+    const response = await fetch(`${authBase}/v1/traces`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      body: JSON.stringify(body),
+    });
+    return response.status;
+  };
+  let auth; // the logged-in page the auth checks share
+  let authOther; // a second browser, logged in too
+  let edgeKey; // the created key: { id, key, prefix, name }
+  let authPassword;
+
+  await check('auth: / shows the login page; a wrong token is refused with a message, the right one opens the app with an HttpOnly session cookie', async () => {
+    assert(authBase && authToken, 'no second server in the seed facts');
+    auth = await authPage();
+    const unauthenticated = await fetch(`${authBase}/api/services`);
+    assert(unauthenticated.status === 401, `/api/services without credentials: ${unauthenticated.status}`);
+    await auth.goto(`${authBase}/`);
+    await loginPage(auth).waitFor();
+    assert((await auth.locator('.topbar').count()) === 0, 'the app shows behind the login page');
+    assert((await auth.title()) === 'Log in · lookout', `title ${await auth.title()}`);
+    // Only a token is configured: no password field, no choice.
+    assert((await auth.getByLabel('Password', { exact: true }).count()) === 0, 'a password field without a password set');
+    assert((await auth.locator('[data-login-method]').count()) === 0, 'a choice of methods with only one');
+    const before = await sessionOf(auth);
+    assert(before.auth_required === true && before.authenticated === false && before.token_set === true && before.password_set === false, `session ${JSON.stringify(before)}`);
+
+    const wrong = await submitLogin(auth, 'not-the-admin-token-at-all');
+    assert(wrong.status() === 401, `wrong token: ${wrong.status()}`);
+    const error = auth.getByTestId('login-error');
+    await error.waitFor();
+    assert(/invalid credentials/i.test(await error.innerText()), `error: ${await error.innerText()}`);
+    assert((await loginPage(auth).count()) === 1, 'the login page went after a wrong token');
+    await auth.screenshot({ path: join(shots, 'login-error.png') });
+
+    const right = await submitLogin(auth, authToken);
+    assert(right.status() === 200, `right token: ${right.status()}`);
+    await auth.locator('.topbar').waitFor();
+    assert((await loginPage(auth).count()) === 0, 'the login page stays after logging in');
+    assert(new URL(auth.url()).pathname === '/traces', `url ${auth.url()}`);
+    const documentCookie = await auth.evaluate(() => document.cookie);
+    assert(!documentCookie.includes('lookout_session'), `document.cookie shows the session: ${documentCookie}`);
+    const cookie = (await auth.context().cookies()).find((c) => c.name === 'lookout_session');
+    assert(cookie, 'no lookout_session cookie');
+    assert(cookie.httpOnly === true && cookie.sameSite === 'Strict' && cookie.path === '/', `cookie ${JSON.stringify({ ...cookie, value: '…' })}`);
+    const session = await sessionOf(auth);
+    assert(session.authenticated === true && session.via === 'session' && session.expires_at, `session ${JSON.stringify(session)}`);
+    const stored = await auth.evaluate((token) => [localStorage, sessionStorage].some((storage) => Object.values(storage).some((value) => value.includes(token))), authToken);
+    assert(!stored, 'the token is kept in the browser storage');
+    await auth.getByTestId('logout').waitFor();
+
+    // Another browser asked for a deeper URL: it opens there once logged in.
+    authOther = await authPage();
+    await authOther.goto(`${authBase}/system?from=login`);
+    await loginPage(authOther).waitFor();
+    await submitLogin(authOther, authToken);
+    await authOther.getByTestId('health-status').waitFor();
+    assert(new URL(authOther.url()).pathname === '/system' && new URL(authOther.url()).searchParams.get('from') === 'login', `url ${authOther.url()}`);
+  });
+
+  await check('auth: Log out ends the session server-side and shows the login page again', async () => {
+    await auth.goto(`${authBase}/logs?lookback=2h`);
+    await auth.getByTestId('logout').click();
+    await loginPage(auth).waitFor();
+    assert(/logged out/i.test(await auth.getByTestId('login-reason').innerText()), 'no word that the user logged out');
+    assert(new URL(auth.url()).pathname === '/logs', `url ${auth.url()}`);
+    const cookies = (await auth.context().cookies()).filter((c) => c.name === 'lookout_session' && c.value);
+    assert(cookies.length === 0, 'the session cookie is still there');
+    const session = await sessionOf(auth);
+    assert(session.authenticated === false, `session ${JSON.stringify(session)}`);
+    const api = await auth.evaluate(() => fetch('/api/services').then((r) => r.status));
+    assert(api === 401, `/api/services after logging out: ${api}`);
+    await auth.screenshot({ path: join(shots, 'login.png') });
+  });
+
+  await check('auth: after five failed logins the next is refused (429) with the seconds to wait; then the right token works', async () => {
+    let refused;
+    let attempts = 0;
+    while (!refused && attempts < 10) {
+      attempts += 1;
+      const response = await submitLogin(auth, `wrong-token-number-${attempts}`);
+      if (response.status() === 429) refused = response;
+      else assert(response.status() === 401, `attempt ${attempts}: ${response.status()}`);
+    }
+    assert(refused, `no 429 after ${attempts} failed logins`);
+    assert(attempts >= 6, `refused after only ${attempts - 1} failures`);
+    const seconds = Number(refused.headers()['retry-after']);
+    assert(seconds >= 1, `Retry-After ${refused.headers()['retry-after']}`);
+    const message = await auth.getByTestId('login-error').innerText();
+    assert(new RegExp(`Try again in ${seconds} s`).test(message) && /too many/i.test(message), `message: ${message}`);
+    assert(await auth.getByRole('button', { name: 'Log in', exact: true }).isDisabled(), 'Log in can be pressed while refused');
+    await auth.screenshot({ path: join(shots, 'login-rate-limited.png') });
+    await auth.getByLabel('Admin token', { exact: true }).fill(authToken);
+    await auth.waitForFunction(() => !document.querySelector('.login-submit')?.disabled, null, { timeout: (seconds + 3) * 1000 });
+    await auth.getByRole('button', { name: 'Log in', exact: true }).click();
+    await auth.locator('.topbar').waitFor();
+    assert(new URL(auth.url()).pathname === '/logs', `url ${auth.url()}`);
+  });
+
+  await check('keys: a chunk of its own; a blank name is refused under the field; a new key is shown once, with the exporter snippet, and ingest takes it', async () => {
+    const chunks = [];
+    auth.on('request', (request) => {
+      if (/\/assets\/(Keys|Audit)-[^/]+\.js$/.test(new URL(request.url()).pathname)) chunks.push(request.url());
+    });
+    const html = await (await fetch(`${authBase}/`)).text();
+    assert(!/Keys-|Audit-/.test(html), 'index.html names the Keys or Audit chunk');
+    assert(chunks.length === 0, 'a Keys or Audit chunk loaded before its page');
+    await auth.locator('.nav-link', { hasText: 'Keys' }).click();
+    await auth.waitForURL((url) => url.pathname === '/keys');
+    await auth.getByTestId('keys-empty').waitFor();
+    assert(chunks.length === 1 && /Keys-/.test(chunks[0]), `chunks ${chunks.join(', ')}`);
+    const bytes = Buffer.from(await (await fetch(chunks[0])).arrayBuffer());
+    bench.keys_chunk = { raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
+    console.log(`# Keys chunk: ${(bench.keys_chunk.raw / 1024).toFixed(1)} KiB raw, ${(bench.keys_chunk.gzip / 1024).toFixed(1)} KiB gzipped`);
+    assert((await auth.title()) === 'API keys · lookout', `title ${await auth.title()}`);
+    assert((await exportWith(null)) === 200, 'ingest without a key before any key exists');
+
+    await auth.getByLabel('Name', { exact: true }).fill('   ');
+    await auth.getByRole('button', { name: 'Create key' }).click();
+    const fieldError = auth.locator('[data-error-for="name"]');
+    await fieldError.waitFor();
+    assert(/1 to 100 characters/.test(await fieldError.innerText()), `error: ${await fieldError.innerText()}`);
+    assert((await auth.getByLabel('Name', { exact: true }).getAttribute('aria-invalid')) === 'true', 'the name field is not marked invalid');
+
+    const create = async (name) => {
+      await auth.getByLabel('Name', { exact: true }).fill(name);
+      const [response] = await Promise.all([
+        auth.waitForResponse((r) => new URL(r.url()).pathname === '/api/keys' && r.request().method() === 'POST'),
+        auth.getByRole('button', { name: 'Create key' }).click(),
+      ]);
+      assert(response.status() === 201, `create ${name}: ${response.status()}`);
+      assert(response.request().headers()['content-type'] === 'application/json', 'the create is not sent as JSON');
+      return response.json();
+    };
+    edgeKey = await create('browser-test-edge');
+    assert(/^lk_[A-Za-z0-9_-]{43}$/.test(edgeKey.key), `key ${edgeKey.key}`);
+    const panel = auth.getByTestId('new-key');
+    await panel.waitFor();
+    assert((await auth.getByTestId('new-key-value').innerText()).trim() === edgeKey.key, 'the panel shows another key');
+    const snippet = await auth.getByTestId('key-snippet').innerText();
+    assert(snippet.includes(`OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer%20${edgeKey.key}`), `snippet: ${snippet}`);
+    assert(snippet.includes(`OTEL_EXPORTER_OTLP_ENDPOINT=${authBase}`), `snippet: ${snippet}`);
+    await auth.getByTestId('copy-key').click();
+    await auth.waitForFunction(() => document.querySelector('[data-testid="copy-key"]')?.dataset.state !== 'idle');
+    const copied = await auth.evaluate(async () => {
+      const state = document.querySelector('[data-testid="copy-key"]').dataset.state;
+      return state === 'copied' ? navigator.clipboard.readText().catch(() => String(window.getSelection())) : String(window.getSelection());
+    });
+    assert(copied.trim() === edgeKey.key, `copied ${copied}`);
+    const row = auth.locator(`tr[data-key-id="${edgeKey.id}"]`);
+    await row.waitFor();
+    assert((await row.locator('[data-col="prefix"]').innerText()).startsWith(edgeKey.prefix), 'the list does not show the prefix');
+    assert(edgeKey.key.startsWith(edgeKey.prefix) && edgeKey.prefix.length < edgeKey.key.length, `prefix ${edgeKey.prefix}`);
+    assert((await row.locator('[data-col="last-used"]').innerText()) === 'never', 'a new key was used');
+    await auth.screenshot({ path: join(shots, 'keys-new.png'), fullPage: true });
+
+    // The key works for ingest at once; without one (or with a wrong one) ingest is refused now.
+    assert((await exportWith(edgeKey.key)) === 200, 'export with the new key');
+    assert((await exportWith(null)) === 401, 'export without a key once a key exists');
+    assert((await exportWith(`lk_${'x'.repeat(43)}`)) === 401, 'export with a made-up key');
+
+    // Dismissed, the key is gone from the page; after a reload too (only the prefix is listed).
+    await auth.getByTestId('dismiss-key').click();
+    await panel.waitFor({ state: 'detached' });
+    assert(!(await auth.content()).includes(edgeKey.key), 'the key is still in the page after Done');
+    await create('browser-test-spare');
+    await auth.reload();
+    await auth.locator(`tr[data-key-id="${edgeKey.id}"]`).waitFor();
+    assert((await auth.getByTestId('new-key').count()) === 0, 'the new-key panel is back after a reload');
+    const page2 = await auth.content();
+    assert(!page2.includes(edgeKey.key), 'the key is in the page after a reload');
+    const listed = await auth.locator('tr[data-key-id]').evaluateAll((rows) => rows.map((r) => r.querySelector('[data-col="name"]').textContent.trim()));
+    assert(listed.join(',') === 'browser-test-spare,browser-test-edge', `listed ${listed.join(',')} (newest first)`);
+  });
+
+  await check('keys: Revoke asks first; revoked, the key is gone and ingest with it is refused', async () => {
+    const row = auth.locator(`tr[data-key-id="${edgeKey.id}"]`);
+    await row.getByTestId('revoke').click();
+    const confirm = row.getByTestId('confirm-revoke');
+    await confirm.waitFor();
+    await auth.screenshot({ path: join(shots, 'keys-revoke.png') });
+    // Cancel keeps it.
+    await row.getByRole('button', { name: 'Cancel' }).click();
+    await confirm.waitFor({ state: 'detached' });
+    assert((await exportWith(edgeKey.key)) === 200, 'the key stopped working without a revoke');
+    await row.getByTestId('revoke').click();
+    const [response] = await Promise.all([
+      auth.waitForResponse((r) => new URL(r.url()).pathname === `/api/keys/${edgeKey.id}` && r.request().method() === 'DELETE'),
+      confirm.click(),
+    ]);
+    assert(response.status() === 204, `revoke: ${response.status()}`);
+    await row.waitFor({ state: 'detached' });
+    await auth.getByTestId('revoked-notice').waitFor();
+    assert((await auth.locator('tr[data-key-id]').count()) === 1, 'the spare key went too');
+    assert((await exportWith(edgeKey.key)) === 401, 'export with the revoked key');
+    const listed = await auth.evaluate(() => fetch('/api/keys').then((r) => r.json()));
+    assert(!listed.keys.some((k) => k.id === edgeKey.id), 'the API still lists the revoked key');
+  });
+
+  await check('auth: setting a password ends every session: this browser and another are back at the login page, which now offers the password', async () => {
+    authPassword = 'browser test password, long enough';
+    await auth.goto(`${authBase}/keys`);
+    const form = auth.getByTestId('password-form');
+    await form.waitFor();
+    await form.getByLabel('New password', { exact: true }).fill('too short');
+    await form.getByLabel('New password again').fill('too short');
+    await form.getByRole('button', { name: 'Set password' }).click();
+    await form.locator('[data-error-for="password"]').waitFor();
+    await form.getByLabel('New password', { exact: true }).fill(authPassword);
+    await form.getByLabel('New password again').fill(authPassword);
+    const [response] = await Promise.all([
+      auth.waitForResponse((r) => new URL(r.url()).pathname === '/api/auth/password'),
+      form.getByRole('button', { name: 'Set password' }).click(),
+    ]);
+    assert(response.status() === 204, `set password: ${response.status()}`);
+    await loginPage(auth).waitFor();
+    assert(/password was changed/i.test(await auth.getByTestId('login-reason').innerText()), 'no word of the change');
+    // Both methods now; the password first.
+    assert((await auth.locator('[data-login-method]').count()) === 2, 'no choice between password and token');
+    assert((await auth.locator('[data-login-method="password"]').getAttribute('aria-pressed')) === 'true', 'the password is not the first choice');
+    // The other browser's session ended too: its next request (the System page polls) brings the login page.
+    await loginPage(authOther).waitFor({ timeout: 15_000 });
+    assert(/session has ended/i.test(await authOther.getByTestId('login-reason').innerText()), 'the other browser is not told its session ended');
+    assert(new URL(authOther.url()).pathname === '/system', `the other browser left ${authOther.url()}`);
+    await authOther.screenshot({ path: join(shots, 'login-session-ended.png') });
+    const wrong = await submitLogin(auth, 'not the password at all', 'Password');
+    assert(wrong.status() === 401, `wrong password: ${wrong.status()}`);
+    await auth.getByTestId('login-error').waitFor();
+    const right = await submitLogin(auth, authPassword, 'Password');
+    assert(right.status() === 200, `password login: ${right.status()}`);
+    await auth.getByTestId('password-form').waitFor();
+    assert((await auth.locator('#password-title').innerText()).startsWith('Change'), 'the form still offers to set a password');
+    assert(new URL(auth.url()).pathname === '/keys', `url ${auth.url()}`);
+  });
+
+  await check('audit: lists the logins, the failed ones, the keys created and revoked and the password change, newest first; filters in the URL; Load more', async () => {
+    const chunks = [];
+    auth.on('request', (request) => {
+      if (/\/assets\/Audit-[^/]+\.js$/.test(new URL(request.url()).pathname)) chunks.push(request.url());
+    });
+    await auth.locator('.nav-link', { hasText: 'Audit' }).click();
+    await auth.waitForURL((url) => url.pathname === '/audit');
+    await auth.locator('tr[data-audit-id]').first().waitFor();
+    assert(chunks.length === 1, `${chunks.length} Audit chunk requests`);
+    const bytes = Buffer.from(await (await fetch(chunks[0])).arrayBuffer());
+    bench.audit_chunk = { raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
+    console.log(`# Audit chunk: ${(bench.audit_chunk.raw / 1024).toFixed(1)} KiB raw, ${(bench.audit_chunk.gzip / 1024).toFixed(1)} KiB gzipped`);
+    const api = await auth.evaluate(() => fetch('/api/audit?limit=1000').then((r) => r.json()));
+    const rows = await auth.locator('tr[data-audit-id]').evaluateAll((trs) =>
+      trs.map((tr) => ({
+        id: Number(tr.dataset.auditId),
+        action: tr.dataset.action,
+        outcome: tr.dataset.outcome,
+        actor: tr.dataset.actor,
+        target: tr.querySelector('[data-col="target"]').textContent.trim(),
+        details: tr.querySelector('[data-col="details"]').textContent.trim(),
+        pill: tr.querySelector('[data-testid="audit-outcome"]').className,
+        remote: tr.querySelector('[data-col="remote"]').textContent.trim(),
+      })),
+    );
+    assert(rows.map((r) => r.id).join() === api.events.slice(0, rows.length).map((e) => e.id).join(), 'the table is not the API order');
+    assert(rows.every((r, i) => i === 0 || r.id < rows[i - 1].id), 'not newest first');
+    const has = (what, test) => assert(rows.some(test), `no ${what} in ${rows.map((r) => `${r.action}:${r.outcome}`).join(' ')}`);
+    has('token login', (r) => r.action === 'auth.login' && r.outcome === 'ok' && r.actor === 'admin (token)' && r.remote === '127.0.0.1');
+    has('password login', (r) => r.action === 'auth.login' && r.outcome === 'ok' && r.actor === 'admin (password)');
+    has('failed login', (r) => r.action === 'auth.login' && r.outcome === 'failed' && r.details.includes('"reason":"invalid credentials"') && /pill-bad/.test(r.pill));
+    has('rate-limited login', (r) => r.action === 'auth.login' && r.outcome === 'failed' && r.details.includes('rate limited'));
+    has('logout', (r) => r.action === 'auth.logout' && r.outcome === 'ok' && /^admin \(session [0-9a-f]{8}\)$/.test(r.actor));
+    has('key creation', (r) => r.action === 'key.create' && r.target === 'browser-test-edge' && /pill-ok/.test(r.pill));
+    has('key revocation', (r) => r.action === 'key.revoke' && r.target === 'browser-test-edge');
+    has('password change', (r) => r.action === 'auth.password' && r.outcome === 'ok');
+    for (const secret of [authToken, authPassword, edgeKey.key]) assert(!(await auth.content()).includes(secret), 'a secret shows in the audit log');
+    await auth.screenshot({ path: join(shots, 'audit.png'), fullPage: true });
+
+    // Failed only: the URL says so, and a reload keeps it.
+    await auth.locator('[data-outcome-filter="failed"]').click();
+    await auth.waitForURL((url) => url.searchParams.get('outcome') === 'failed');
+    await auth.waitForFunction(() => {
+      const trs = [...document.querySelectorAll('tr[data-audit-id]')];
+      return trs.length > 0 && trs.every((tr) => tr.dataset.outcome === 'failed');
+    });
+    await auth.reload();
+    await auth.locator('tr[data-audit-id]').first().waitFor();
+    assert((await auth.locator('tr[data-audit-id][data-outcome="ok"]').count()) === 0, 'ok events after a reload of the failed filter');
+    assert((await auth.locator('[data-outcome-filter="failed"]').getAttribute('aria-pressed')) === 'true', 'the outcome filter is not shown after a reload');
+    // Keys and failed: nothing; keys, all outcomes: the two creations and the revocation.
+    await auth.getByLabel('Action').selectOption('key.');
+    await auth.waitForURL((url) => url.searchParams.get('action') === 'key.' && url.searchParams.get('outcome') === 'failed');
+    await auth.getByTestId('audit-empty').waitFor();
+    await auth.locator('[data-outcome-filter="all"]').click();
+    await auth.waitForURL((url) => url.searchParams.get('action') === 'key.' && !url.searchParams.has('outcome'));
+    await auth.waitForFunction(() => [...document.querySelectorAll('tr[data-audit-id]')].map((tr) => tr.dataset.action).join() === 'key.revoke,key.create,key.create');
+    // An actor: a click on one filters by it.
+    await auth.getByRole('link', { name: /^admin \(session/ }).first().click();
+    await auth.waitForURL((url) => /^admin \(session [0-9a-f]{8}\)$/.test(url.searchParams.get('actor') ?? ''));
+    const actor = new URL(auth.url()).searchParams.get('actor');
+    assert((await auth.getByLabel('Actor').inputValue()) === actor, 'the actor field does not show the filter');
+    await auth.waitForFunction((a) => { const trs = [...document.querySelectorAll('tr[data-audit-id]')]; return trs.length > 0 && trs.every((tr) => tr.dataset.actor === a); }, actor);
+
+    // Load more follows the cursor: pages of 3 continue where the last ended.
+    await auth.goto(`${authBase}/audit?limit=3`);
+    await auth.waitForFunction(() => document.querySelectorAll('tr[data-audit-id]').length === 3);
+    await auth.getByTestId('audit-more').click();
+    await auth.waitForFunction(() => document.querySelectorAll('tr[data-audit-id]').length === 6);
+    const paged = await auth.locator('tr[data-audit-id]').evaluateAll((trs) => trs.map((tr) => Number(tr.dataset.auditId)));
+    const fresh = await auth.evaluate(() => fetch('/api/audit?limit=6').then((r) => r.json()));
+    assert(paged.join() === fresh.events.map((e) => e.id).join(), `paged ${paged.join()} vs ${fresh.events.map((e) => e.id).join()}`);
+  });
+
+  await check('audit and keys on the server without auth: the checks\' own changes are by "anonymous"; no Log out button', async () => {
+    await page.goto(`${base}/audit?action=dashboard.`);
+    await page.locator('tr[data-audit-id]').first().waitFor();
+    const actors = await page.locator('tr[data-audit-id]').evaluateAll((trs) => [...new Set(trs.map((tr) => tr.dataset.actor))]);
+    assert(actors.join() === 'anonymous', `actors ${actors.join()}`);
+    assert((await page.getByTestId('logout').count()) === 0, 'a Log out button without auth');
+    await page.goto(`${base}/keys`);
+    await page.getByTestId('keys-empty').waitFor();
+    assert((await page.locator('#password-title').innerText()) === 'Set an admin password', 'the password form');
+  });
+
+  for (const context of authContexts) await context.close().catch(() => undefined);
+
   await check('every page in light and dark at 1400 and 800 px (screenshots)', async () => {
     const pages = [
       ['traces', `/traces?lookback=1h`, (p) => p.locator('.scatter canvas').first().waitFor()],
@@ -2263,6 +2624,8 @@ try {
         await p.waitForFunction(() => !document.querySelector('.spark-placeholder'));
       }],
       ['map', `/map`, (p) => p.getByTestId('service-map').waitFor()],
+      ['keys', `/keys`, (p) => p.getByTestId('keys-empty').waitFor()],
+      ['audit', `/audit`, (p) => p.locator('[data-testid="audit-events"], [data-testid="audit-empty"]').first().waitFor()],
       ['trace-critical', `/traces/${seed.critical_trace}`, (p) => p.locator('.wf-row[data-critical="true"]').first().waitFor()],
       ['explore', `/explore?${new URLSearchParams([['metric', seed.metric_histogram], ...[0.5, 0.95, 0.99].map((q) => ['q', `histogram_quantile(${q}, sum by (le) (rate(${seed.metric_histogram}_bucket[5m])))`])])}`, async (p) => {
         await p.waitForFunction(() => document.querySelector('.explore-chart')?.dataset.series === '3');
@@ -2309,14 +2672,14 @@ try {
           const background = await shot.evaluate(() => getComputedStyle(document.body).backgroundColor);
           const dark = (/\d+/.exec(background)?.[0] ?? 255) < 100;
           assert(dark === (scheme === 'dark'), `${name} ${scheme} background ${background}`);
-          await shot.screenshot({ path: join(shots, `${name}-${width}-${scheme}.png`), fullPage: ['trace', 'system', 'services', 'service', 'map', 'explore', 'alerts', 'alert-rule', 'alert-instance', 'errors', 'error-group', 'dashboard', 'dashboard-imported'].includes(name) });
+          await shot.screenshot({ path: join(shots, `${name}-${width}-${scheme}.png`), fullPage: ['trace', 'system', 'keys', 'audit', 'services', 'service', 'map', 'explore', 'alerts', 'alert-rule', 'alert-instance', 'errors', 'error-group', 'dashboard', 'dashboard-imported'].includes(name) });
         }
       }
       await shot.context().close();
     }
   });
 
-  await check('at 800 px the header fits its nine sections and the zone, help and theme buttons', async () => {
+  await check('at 800 px the header fits its eleven sections and the zone, help and theme buttons', async () => {
     const narrow = await newPage({ viewport: { width: 800, height: 700 } });
     await narrow.goto(`${base}/errors`);
     await narrow.locator('.nav-link').first().waitFor();
@@ -2326,7 +2689,7 @@ try {
       const links = [...document.querySelectorAll('.nav-link')].map((a) => ({ text: a.textContent, box: a.getBoundingClientRect().toJSON() }));
       return { navScroll: nav.scrollWidth, navWidth: nav.clientWidth, right: right.toJSON(), links, page: document.documentElement.scrollWidth };
     });
-    assert(layout.links.length === 9, `${layout.links.length} sections`);
+    assert(layout.links.length === 11, `${layout.links.length} sections`);
     assert(layout.navScroll <= layout.navWidth + 1, `the sections need ${layout.navScroll} px of ${layout.navWidth}`);
     for (const link of layout.links) assert(link.box.left >= 0 && link.box.right <= layout.right.left + 1, `${link.text} at ${link.box.left}–${link.box.right}, the buttons from ${layout.right.left}`);
     assert(layout.right.right <= 800 && layout.page <= 800, `the header ends at ${layout.right.right}, the page is ${layout.page} px wide`);

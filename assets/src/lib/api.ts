@@ -1,7 +1,9 @@
-// The HTTP API of lookout (docs/API.md): typed requests, errors that carry
-// the server's message, and the admin token when one is needed.
+// The HTTP API of lookout (docs/API.md): typed requests and errors that
+// carry the server's message. Requests are authenticated by the session
+// cookie the login sets (the browser sends it; scripts cannot read it); a
+// 401 brings the login page back.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { authNeeded, getToken } from './store';
+import { authNeeded } from './store';
 
 export interface Service {
   name: string;
@@ -155,20 +157,10 @@ export function apiUrl(path: string, params: Params = {}): string {
   return text ? `${path}?${text}` : path;
 }
 
-export function authHeaders(): Record<string, string> {
-  const token = getToken();
-  return token ? { Authorization: `Bearer ${token}` } : {};
-}
-
-async function request(path: string, params: Params, signal?: AbortSignal, ok: number[] = [], init: RequestInit = {}) {
-  let response: Response;
-  try {
-    response = await fetch(apiUrl(path, params), { ...init, headers: { ...authHeaders(), ...(init.headers as Record<string, string> | undefined) }, signal });
-  } catch (error) {
-    if ((error as Error).name === 'AbortError') throw error;
-    throw new ApiError(0, 'network', `cannot reach lookout (${(error as Error).message})`);
-  }
-  if (response.ok || ok.includes(response.status)) return response;
+/** The error an answer that is not a success carries: the server's
+ * `{"error": {"code", "message"}}` (or the Prometheus API's shape), else
+ * the status line. */
+export async function answerError(response: Response): Promise<ApiError> {
   let code = 'http_error';
   let message = `${response.status} ${response.statusText}`;
   let position: number | undefined;
@@ -188,8 +180,21 @@ async function request(path: string, params: Params, signal?: AbortSignal, ok: n
   } catch {
     // Not JSON: keep the status line.
   }
-  if (response.status === 401) authNeeded(message);
-  throw new ApiError(response.status, code, message, position, field);
+  return new ApiError(response.status, code, message, position, field);
+}
+
+async function request(path: string, params: Params, signal?: AbortSignal, ok: number[] = [], init: RequestInit = {}) {
+  let response: Response;
+  try {
+    response = await fetch(apiUrl(path, params), { credentials: 'same-origin', ...init, signal });
+  } catch (error) {
+    if ((error as Error).name === 'AbortError') throw error;
+    throw new ApiError(0, 'network', `cannot reach lookout (${(error as Error).message})`);
+  }
+  if (response.ok || ok.includes(response.status)) return response;
+  const error = await answerError(response);
+  if (response.status === 401) authNeeded(error.message);
+  throw error;
 }
 
 /** GET a JSON document; statuses in `ok` count as success (e.g. 503 for
@@ -201,13 +206,16 @@ export async function getJson<T>(path: string, params: Params = {}, signal?: Abo
 
 /** Sends `body` as JSON with `method`; the answer's JSON, or null for
  * an empty answer (204). Errors as `getJson`'s, with the field a 400
- * names. */
+ * names.
+ *
+ * Every request that changes state says `Content-Type: application/json`
+ * (a POST without a body sends `{}`, a DELETE sends the header alone):
+ * the server refuses one authenticated by the session cookie without it,
+ * which is what keeps other sites' forms out (CSRF). */
 export async function sendJson<T>(method: 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, params: Params = {}, signal?: AbortSignal): Promise<T | null> {
-  const init: RequestInit = { method };
-  if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    init.headers = { 'Content-Type': 'application/json' };
-  }
+  const init: RequestInit = { method, headers: { 'Content-Type': 'application/json' } };
+  if (body !== undefined) init.body = JSON.stringify(body);
+  else if (method !== 'DELETE') init.body = '{}';
   const response = await request(path, params, signal, [], init);
   const text = await response.text();
   return text ? (JSON.parse(text) as T) : null;
@@ -253,62 +261,22 @@ export function useResource<T>(load: ((signal: AbortSignal) => Promise<T>) | nul
   return { ...state, reload: () => setNonce((n) => n + 1) } as Resource<T>;
 }
 
-/** Opens the live tail: EventSource when no token is needed, otherwise a
- * streamed fetch (EventSource cannot send an Authorization header). */
+/** Opens the live tail (an EventSource: the browser sends the session
+ * cookie with it). */
 export function openTail(
   params: Params,
   onRecord: (record: LogRecord) => void,
   onState: (state: 'open' | 'error', message?: string) => void,
 ): () => void {
-  const url = apiUrl('/api/logs/tail', params);
-  if (!getToken()) {
-    const source = new EventSource(url);
-    source.onopen = () => onState('open');
-    source.onerror = () => onState('error', 'the live tail connection was interrupted; retrying');
-    source.onmessage = (event) => {
-      try {
-        onRecord(JSON.parse(event.data) as LogRecord);
-      } catch {
-        // A malformed event is skipped, the stream goes on.
-      }
-    };
-    return () => source.close();
-  }
-  const controller = new AbortController();
-  (async () => {
-    const response = await fetch(url, { headers: authHeaders(), signal: controller.signal });
-    if (!response.ok || !response.body) {
-      onState('error', `live tail failed: ${response.status}`);
-      return;
+  const source = new EventSource(apiUrl('/api/logs/tail', params));
+  source.onopen = () => onState('open');
+  source.onerror = () => onState('error', 'the live tail connection was interrupted; retrying');
+  source.onmessage = (event) => {
+    try {
+      onRecord(JSON.parse(event.data) as LogRecord);
+    } catch {
+      // A malformed event is skipped, the stream goes on.
     }
-    onState('open');
-    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = '';
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += value;
-      let end;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const event = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const data = event
-          .split('\n')
-          .filter((line) => line.startsWith('data:'))
-          .map((line) => line.slice(5).trimStart())
-          .join('\n');
-        if (data) {
-          try {
-            onRecord(JSON.parse(data) as LogRecord);
-          } catch {
-            // skip
-          }
-        }
-      }
-    }
-    onState('error', 'the live tail ended');
-  })().catch((error: Error) => {
-    if (error.name !== 'AbortError') onState('error', error.message);
-  });
-  return () => controller.abort();
+  };
+  return () => source.close();
 }

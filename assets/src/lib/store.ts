@@ -1,7 +1,7 @@
-// Small pieces of app-wide state: the admin token and the colour theme.
+// Small pieces of app-wide state: the login session, the colour theme and
+// the time zone.
 import { useEffect, useState } from 'preact/hooks';
 
-const TOKEN_KEY = 'lookout.token';
 const THEME_KEY = 'lookout.theme';
 const ZONE_KEY = 'lookout.time-zone';
 
@@ -9,31 +9,75 @@ type Listener = () => void;
 const listeners = new Set<Listener>();
 const emit = () => listeners.forEach((listener) => listener());
 
-let authMessage: string | null = null;
-
-export function getToken(): string | null {
-  try {
-    return sessionStorage.getItem(TOKEN_KEY);
-  } catch {
-    return null;
-  }
+// Before logins came, the admin token was kept in the tab's storage and
+// sent as a bearer token; the session cookie replaces it.
+try {
+  sessionStorage.removeItem('lookout.token');
+} catch {
+  // Storage may be disabled.
 }
 
-export function setToken(token: string) {
-  try {
-    sessionStorage.setItem(TOKEN_KEY, token);
-  } catch {
-    // Storage may be disabled; the token then lasts until reload.
-  }
-  authMessage = null;
+/** `GET /api/auth/session` (docs/API.md, "Auth and audit"). */
+export interface Session {
+  auth_required: boolean;
+  authenticated: boolean;
+  via: null | 'session' | 'token' | 'open';
+  password_set: boolean;
+  token_set: boolean;
+  expires_at: string | null;
+}
+
+/** Why the login page shows: `null` on a first visit. */
+export interface LoginReason {
+  tone: 'info' | 'warn';
+  text: string;
+}
+
+let session: Session | null = null;
+let loginReason: LoginReason | null = null;
+/** Set when an answer said 401: the session is asked for again. */
+let sessionStale = false;
+
+/** The session as the server last described it (null until known). */
+export function getSession(): Session | null {
+  return session;
+}
+
+export function setSession(next: Session, reason: LoginReason | null = null) {
+  session = next;
+  loginReason = next.auth_required && !next.authenticated ? reason : null;
+  sessionStale = false;
   emit();
 }
 
-/** Called when the API answers 401: the app asks for the admin token. */
-export function authNeeded(message: string) {
-  if (authMessage === message) return;
-  authMessage = message;
+/** The session as it is once it ended (logged out, expired, revoked). */
+export function endedSession(previous: Session | null): Session {
+  return {
+    auth_required: true,
+    authenticated: false,
+    via: null,
+    password_set: previous?.password_set ?? false,
+    token_set: previous?.token_set ?? !previous?.password_set,
+    expires_at: null,
+  };
+}
+
+/** Called when the API answers 401: the session expired or was revoked,
+ * so the app shows the login page (and asks the server again which
+ * credentials it takes). */
+export function authNeeded(_message: string) {
+  if (session && !session.authenticated && session.auth_required) return;
+  session = endedSession(session);
+  loginReason = { tone: 'warn', text: 'Your session has ended or was revoked. Log in again to continue.' };
+  sessionStale = true;
   emit();
+}
+
+/** Whether the session should be asked for again; clears the flag. */
+export function takeSessionStale(): boolean {
+  const stale = sessionStale;
+  sessionStale = false;
+  return stale;
 }
 
 export type Theme = 'auto' | 'light' | 'dark';
@@ -102,7 +146,7 @@ export function setZone(next: Zone) {
   emit();
 }
 
-/** Re-renders on token, auth, theme or time zone changes. */
+/** Re-renders on session, theme or time zone changes. */
 export function useAppState() {
   const [, setVersion] = useState(0);
   useEffect(() => {
@@ -110,5 +154,5 @@ export function useAppState() {
     listeners.add(listener);
     return () => void listeners.delete(listener);
   }, []);
-  return { authMessage, theme: getTheme(), effective: effectiveTheme(), zone };
+  return { session, loginReason, theme: getTheme(), effective: effectiveTheme(), zone };
 }

@@ -1,7 +1,13 @@
-//! `lookout check`: verifies a data directory without changing it.
+//! `lookout check`: verifies a data directory without changing it: the
+//! database's schema version and integrity, every day index (it opens, its
+//! checksums hold, no journal id is indexed twice), and the journal against
+//! the indexes (every id above the highest committed payload is still in
+//! the journal, so nothing acknowledged was lost between them).
 
 use std::path::Path;
 
+use crate::store::logs::verify;
+use crate::store::logs::LOGS_DIR;
 use crate::store::sqlite::{self, applied_version, read, StoreError, MIGRATIONS};
 
 /// What `check` found; `problems` empty means the directory is sound.
@@ -10,6 +16,11 @@ pub struct CheckReport {
     pub schema_version: i64,
     pub traces: i64,
     pub spans: i64,
+    /// Records in the log indexes, and the day indexes.
+    pub log_records: u64,
+    pub log_days: usize,
+    /// Journal rows waiting to be indexed.
+    pub journal_rows: usize,
     pub problems: Vec<String>,
 }
 
@@ -20,6 +31,9 @@ pub fn check_data_dir(data_dir: &Path) -> Result<CheckReport, StoreError> {
             schema_version: 0,
             traces: 0,
             spans: 0,
+            log_records: 0,
+            log_days: 0,
+            journal_rows: 0,
             problems: vec![format!("no database at {}", path.display())],
         });
     }
@@ -44,10 +58,78 @@ pub fn check_data_dir(data_dir: &Path) -> Result<CheckReport, StoreError> {
     } else {
         read::StorageCounts::default()
     };
+    let logs = verify::verify(&data_dir.join(LOGS_DIR));
+    for day in &logs.days {
+        problems.extend(
+            day.problems
+                .iter()
+                .map(|problem| format!("log index {}: {problem}", day.day)),
+        );
+    }
+    problems.extend(logs.problems.iter().map(|p| format!("log indexes: {p}")));
+    let mut journal_rows = 0;
+    if schema_version >= 2 {
+        let highest = i64::try_from(logs.highest_payload()).unwrap_or(i64::MAX);
+        let (sequence, waiting) = read::journal_after(&conn, highest)?;
+        journal_rows = waiting.len();
+        problems.extend(journal_gaps(highest, sequence, &waiting));
+    }
     Ok(CheckReport {
         schema_version,
         traces: counts.traces,
         spans: counts.spans,
+        log_records: logs.records(),
+        log_days: logs.days.len(),
+        journal_rows,
         problems,
     })
+}
+
+/// The journal ids above the indexes' highest payload that are not in the
+/// journal: records that were acknowledged and then lost.
+fn journal_gaps(highest_payload: i64, sequence: i64, waiting: &[i64]) -> Vec<String> {
+    let mut gaps = Vec::new();
+    let mut expected = highest_payload + 1;
+    for &id in waiting.iter().chain(std::iter::once(&(sequence + 1))) {
+        if id > expected {
+            gaps.push((expected, id - 1));
+        }
+        expected = expected.max(id + 1);
+    }
+    let missing: i64 = gaps.iter().map(|(from, to)| to - from + 1).sum();
+    if missing == 0 {
+        return Vec::new();
+    }
+    let ranges: Vec<String> = gaps
+        .iter()
+        .take(5)
+        .map(|(from, to)| {
+            if from == to {
+                from.to_string()
+            } else {
+                format!("{from}–{to}")
+            }
+        })
+        .collect();
+    vec![format!(
+        "journal: {missing} record(s) were acknowledged but are neither indexed nor journaled (ids {}; the indexes are complete up to {highest_payload})",
+        ranges.join(", ")
+    )]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::journal_gaps;
+
+    #[test]
+    fn gaps_between_payload_journal_and_sequence_are_named() {
+        assert!(journal_gaps(10, 10, &[]).is_empty());
+        assert!(journal_gaps(10, 13, &[11, 12, 13]).is_empty());
+        let gaps = journal_gaps(10, 16, &[11, 14]);
+        assert_eq!(gaps.len(), 1);
+        assert!(gaps[0].contains("4 record(s)"), "{gaps:?}");
+        assert!(gaps[0].contains("12–13, 15–16"), "{gaps:?}");
+        // An id below the payload (not truncated yet) is no gap.
+        assert!(journal_gaps(10, 11, &[11]).is_empty());
+    }
 }

@@ -109,8 +109,13 @@ fn check(data_dir: &std::path::Path) -> ExitCode {
     match lookout::check::check_data_dir(data_dir) {
         Ok(report) => {
             println!(
-                "schema version {}, {} traces, {} spans",
-                report.schema_version, report.traces, report.spans
+                "schema version {}, {} traces, {} spans, {} log records in {} day indexes, {} journal rows waiting",
+                report.schema_version,
+                report.traces,
+                report.spans,
+                report.log_records,
+                report.log_days,
+                report.journal_rows
             );
             if report.problems.is_empty() {
                 println!("ok");
@@ -122,9 +127,10 @@ fn check(data_dir: &std::path::Path) -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        // 2: the directory could not be read at all (1 means problems found).
         Err(error) => {
             eprintln!("lookout check: {error}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }

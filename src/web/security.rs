@@ -34,6 +34,15 @@ impl From<SecurityError> for ApiError {
     }
 }
 
+fn json_content_type(request: &HttpRequest) -> bool {
+    content_type(request)
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/json")
+}
+
 /// Bodies of these endpoints are JSON, and only JSON (415 otherwise).
 fn json_body<T: for<'de> Deserialize<'de>>(
     request: &HttpRequest,
@@ -169,7 +178,9 @@ pub async fn login(
         .remote_addr(addr.map(|a| a.to_string()))
         .details(json!({"method": method}));
     let created = security.create_session(&state.writer, vec![event]).await?;
-    let max_age = (created.expires.0 - UnixNanos::now().0) / 1_000_000_000;
+    // The cookie lives as long as the session may (its absolute expiry);
+    // the idle limit is the server's to enforce.
+    let max_age = state.security.options().session_max_age.as_secs() as i64;
     Ok(HttpResponse::Ok()
         .cookie(session_cookie(&state, created.id, max_age))
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -182,6 +193,11 @@ pub async fn logout(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    if !json_content_type(&request) {
+        return Err(ApiError::Forbidden(
+            "logout must be Content-Type: application/json".into(),
+        ));
+    }
     if let Ok(Principal::Session(hash)) = auth::authenticate(&state, request.headers()) {
         let event = AuditEvent::new(Principal::Session(hash).actor(), "auth.logout")
             .remote_addr(remote_addr(&request).map(|a| a.to_string()));

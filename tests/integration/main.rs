@@ -4,6 +4,7 @@
 mod alertmanager;
 mod alerts;
 mod bad_input;
+mod check;
 mod dashboards;
 mod errors;
 mod foundations;

@@ -21,6 +21,7 @@ mod columns;
 mod day;
 mod schema;
 pub mod search;
+pub mod verify;
 mod writer;
 
 use std::collections::BTreeMap;

@@ -635,6 +635,25 @@ pub struct StorageCounts {
     pub services: i64,
 }
 
+/// The highest journal id ever assigned (AUTOINCREMENT's sequence; 0 for
+/// none) and the ids of the journal rows above `after`, in order: what
+/// `check` compares with the log indexes' payloads.
+pub fn journal_after(conn: &Connection, after: i64) -> Result<(i64, Vec<i64>), StoreError> {
+    let sequence: i64 = conn
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'log_journal'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    let mut stmt = conn.prepare("SELECT id FROM log_journal WHERE id > ?1 ORDER BY id")?;
+    let ids = stmt
+        .query_map([after], |row| row.get(0))?
+        .collect::<Result<Vec<i64>, _>>()?;
+    Ok((sequence, ids))
+}
+
 pub fn storage_counts(conn: &Connection) -> Result<StorageCounts, StoreError> {
     Ok(conn.query_row(
         "SELECT (SELECT COUNT(*) FROM traces), (SELECT COALESCE(SUM(span_count), 0) FROM traces),

@@ -18,6 +18,8 @@
 
 #[path = "support/env.rs"]
 mod env;
+#[path = "support/otlp.rs"]
+mod otlp;
 #[path = "support/proc.rs"]
 mod proc;
 #[path = "support/raw_http.rs"]
@@ -40,16 +42,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use env::env_usize;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1::{
     metric::Data, number_data_point, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{
-    span, status, ResourceSpans, ScopeSpans, Span, Status,
-};
+use opentelemetry_proto::tonic::trace::v1::{span, status, Span, Status};
 use prost::Message;
 use raw_http::RawHttp;
 use report::{thousands, verdict};
@@ -144,22 +143,7 @@ fn span_request(rng: &mut Rng, from: u64, to: u64) -> Vec<u8> {
             });
         }
     }
-    ExportTraceServiceRequest {
-        resource_spans: by_service
-            .into_iter()
-            .enumerate()
-            .filter(|(_, spans)| !spans.is_empty())
-            .map(|(service, spans)| ResourceSpans {
-                resource: resource(service),
-                scope_spans: vec![ScopeSpans {
-                    spans,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            })
-            .collect(),
-    }
-    .encode_to_vec()
+    otlp::traces_body(by_service, resource)
 }
 
 fn log_request(rng: &mut Rng, from: u64, to: u64) -> Vec<u8> {

@@ -18,6 +18,8 @@
 
 #[path = "support/env.rs"]
 mod env;
+#[path = "support/otlp.rs"]
+mod otlp;
 #[path = "support/proc.rs"]
 mod proc;
 #[path = "support/raw_http.rs"]
@@ -38,13 +40,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use env::env_usize;
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span};
-use prost::Message;
+use opentelemetry_proto::tonic::trace::v1::{span, Span};
 use raw_http::RawHttp;
 use report::{thousands, verdict};
 use rng::Rng;
@@ -177,22 +176,7 @@ fn span_request(rng: &mut Rng) -> Vec<u8> {
             });
         }
     }
-    ExportTraceServiceRequest {
-        resource_spans: by_service
-            .into_iter()
-            .enumerate()
-            .filter(|(_, spans)| !spans.is_empty())
-            .map(|(service, spans)| ResourceSpans {
-                resource: resource(service),
-                scope_spans: vec![ScopeSpans {
-                    spans,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            })
-            .collect(),
-    }
-    .encode_to_vec()
+    otlp::traces_body(by_service, resource)
 }
 
 fn log_request(rng: &mut Rng) -> Vec<u8> {
@@ -230,22 +214,7 @@ fn log_request(rng: &mut Rng) -> Vec<u8> {
             ..Default::default()
         });
     }
-    ExportLogsServiceRequest {
-        resource_logs: by_service
-            .into_iter()
-            .enumerate()
-            .filter(|(_, records)| !records.is_empty())
-            .map(|(service, records)| ResourceLogs {
-                resource: resource(service),
-                scope_logs: vec![ScopeLogs {
-                    log_records: records,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            })
-            .collect(),
-    }
-    .encode_to_vec()
+    otlp::logs_body(by_service, resource)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

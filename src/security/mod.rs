@@ -90,7 +90,6 @@ pub enum Refusal {
 }
 
 struct LiveSession {
-    created: UnixNanos,
     expires: UnixNanos,
     last_seen: AtomicI64,
     dirty: AtomicBool,
@@ -344,7 +343,6 @@ impl Security {
         self.sessions.write().insert(
             stored.id_hash,
             LiveSession {
-                created: stored.created,
                 expires: stored.expires,
                 last_seen: AtomicI64::new(stored.last_seen.0),
                 dirty: AtomicBool::new(false),
@@ -524,13 +522,5 @@ impl Security {
         let cutoff = UnixNanos(now.0 - self.options.audit_retention.as_nanos() as i64);
         writer.write_security_blocking(SecurityChange::ExpireAudit(cutoff), Vec::new())?;
         Ok(())
-    }
-
-    /// When the session was created, for `/api/auth/session`.
-    pub fn session_created(&self, hash: &SecretHash) -> Option<UnixNanos> {
-        self.sessions
-            .read()
-            .get(hash)
-            .map(|session| session.created)
     }
 }

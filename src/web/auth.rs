@@ -112,7 +112,9 @@ fn changes_state(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
+/// Whether the request's body is declared `application/json` (parameters
+/// such as `charset` allowed).
+pub(super) fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())

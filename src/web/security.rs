@@ -9,7 +9,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::{self, caller, remote_addr, SESSION_COOKIE};
-use super::body::content_type;
 use super::error::ApiError;
 use super::{read, AppState};
 use crate::model::security::{AuditEvent, SecurityChange, StoredAuditEvent, StoredKey};
@@ -34,22 +33,12 @@ impl From<SecurityError> for ApiError {
     }
 }
 
-fn json_content_type(request: &HttpRequest) -> bool {
-    content_type(request)
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .eq_ignore_ascii_case("application/json")
-}
-
 /// Bodies of these endpoints are JSON, and only JSON (415 otherwise).
 fn json_body<T: for<'de> Deserialize<'de>>(
     request: &HttpRequest,
     body: &[u8],
 ) -> Result<T, ApiError> {
-    let media = content_type(request).split(';').next().unwrap_or("").trim();
-    if !media.eq_ignore_ascii_case("application/json") {
+    if !auth::is_json(request.headers()) {
         return Err(ApiError::UnsupportedMediaType(
             "the body must be Content-Type: application/json".into(),
         ));
@@ -193,7 +182,7 @@ pub async fn logout(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    if !json_content_type(&request) {
+    if !auth::is_json(request.headers()) {
         return Err(ApiError::Forbidden(
             "logout must be Content-Type: application/json".into(),
         ));

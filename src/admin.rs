@@ -10,7 +10,7 @@ use anyhow::Context as _;
 
 use crate::model::security::{AuditEvent, SecurityChange};
 use crate::model::UnixNanos;
-use crate::pipeline::{spawn_writer, PipelineOptions};
+use crate::pipeline::{spawn_writer, PipelineOptions, WriterHandle};
 use crate::security::password;
 use crate::store::sqlite::StoreOptions;
 use crate::store::DataDirLock;
@@ -43,28 +43,41 @@ pub fn set_password(data_dir: &Path, new_password: &str) -> anyhow::Result<()> {
             "{error}; with the server running, change the password with POST /api/auth/password instead"
         )
     })?;
+    let audit = AuditEvent::new("admin (command line)", "auth.password")
+        .details(serde_json::json!({"via": "lookout admin set-password"}));
+    let result = with_own_writer(&mut lock, |writer| {
+        writer.write_security_blocking(
+            SecurityChange::SetPassword {
+                hash,
+                at: UnixNanos::now(),
+            },
+            vec![audit],
+        )
+    })?;
+    drop(lock);
+    result.context("storing the password failed")?;
+    Ok(())
+}
+
+/// Runs `work` with a writer of the command's own on a data directory it
+/// has locked (so no server runs), then stops the writer after it has
+/// committed everything.
+pub fn with_own_writer<T>(
+    lock: &mut DataDirLock,
+    work: impl FnOnce(&WriterHandle) -> T,
+) -> anyhow::Result<T> {
     let store = lock
         .open_write_store(&StoreOptions::default())
-        .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
+        .with_context(|| format!("cannot open the database in {}", lock.dir().display()))?;
     let (writer, thread) = spawn_writer(
         store,
         &PipelineOptions::default(),
         Arc::new(Metrics::default()),
         None,
     )?;
-    let audit = AuditEvent::new("admin (command line)", "auth.password")
-        .details(serde_json::json!({"via": "lookout admin set-password"}));
-    let result = writer.write_security_blocking(
-        SecurityChange::SetPassword {
-            hash,
-            at: UnixNanos::now(),
-        },
-        vec![audit],
-    );
+    let result = work(&writer);
     writer.stop();
     drop(writer);
     let _ = thread.join();
-    drop(lock);
-    result.context("storing the password failed")?;
-    Ok(())
+    Ok(result)
 }

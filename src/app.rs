@@ -12,6 +12,8 @@ use anyhow::Context as _;
 
 use crate::config::Config;
 use crate::ingest::redact::Redactor;
+use crate::model::security::{AuditEvent, SecurityChange};
+use crate::model::{format_rfc3339, UnixNanos};
 use crate::pipeline::supervise::{self, ThreadHealth};
 use crate::pipeline::tail::TailHub;
 use crate::pipeline::{
@@ -20,9 +22,10 @@ use crate::pipeline::{
 };
 use crate::query::ReadSide;
 use crate::security::Security;
+use crate::store::control::{self, Control};
 use crate::store::logs::{LogIndexOptions, LogIndexes, LOGS_DIR};
 use crate::store::usage::{UsageCache, USAGE_INTERVAL};
-use crate::store::{DataDirLock, ReadPool};
+use crate::store::{backup, DataDirLock, ReadPool};
 use crate::telemetry::Metrics;
 use crate::web::AppState;
 
@@ -179,6 +182,21 @@ impl App {
             Arc::clone(&alerts.engine.thread),
             Arc::clone(&alerts.notifier.thread),
         ];
+        // Commands on this machine (`lookout backup`) find the server here.
+        let control = Control {
+            pid: std::process::id(),
+            url: format!("http://{}", loopback(addr)),
+            token: security
+                .issue_local_token()
+                .context("cannot make the control token")?,
+        };
+        control::write(&config.data_dir, &control).with_context(|| {
+            format!(
+                "cannot write {} in {}",
+                control::CONTROL_FILE,
+                config.data_dir.display()
+            )
+        })?;
         let state = web::Data::new(AppState {
             config,
             writer,
@@ -261,6 +279,7 @@ impl App {
             ))
         });
         let usage_writer = actix_web::rt::spawn(write_security_usage(self.state.clone()));
+        actix_web::rt::spawn(audit_restore(self.state.clone()));
         ready(stop);
         tracing::info!("listening on http://{}", self.addr);
         let served = server.await;
@@ -288,6 +307,7 @@ impl App {
         // The indexer ends once the writer is gone, after committing what
         // the journal holds.
         let _ = self.indexer_thread.join();
+        control::remove(self.lock.dir());
         drop(self.lock);
         // Supervised threads catch their panics; a panic during the run
         // (logged when it happened) makes the shutdown a failure.
@@ -301,6 +321,57 @@ impl App {
         }
         tracing::info!("shut down cleanly");
         Ok(())
+    }
+}
+
+/// The address commands on this machine connect to: the listen address,
+/// or loopback where it listens on every address.
+fn loopback(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, addr.port()))
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        _ => addr,
+    }
+}
+
+/// Records a restore (`lookout restore` left its marker) in the audit log,
+/// then removes the marker.
+async fn audit_restore(state: web::Data<AppState>) {
+    let data_dir = state.config.data_dir.clone();
+    let Some(marker) = backup::take_restore_marker(&data_dir) else {
+        return;
+    };
+    let marker = match marker {
+        Ok(marker) => marker,
+        Err(message) => {
+            tracing::warn!("{message}; the restore is not audited");
+            return;
+        }
+    };
+    tracing::info!(from = %marker.from, "serving data restored from a backup");
+    let event = AuditEvent::new(crate::security::Principal::Local.actor(), "restore")
+        .target(marker.from.clone())
+        .details(serde_json::json!({
+            "backup_created": format_rfc3339(UnixNanos(marker.backup_created_unix_nano)),
+            "restored": format_rfc3339(UnixNanos(marker.restored_unix_nano)),
+            "bytes": marker.bytes,
+            "counts": marker.counts,
+        }));
+    match state
+        .writer
+        .write_security(SecurityChange::AuditOnly, vec![event])
+        .await
+    {
+        Ok(_) => {
+            if let Err(error) = backup::clear_restore_marker(&data_dir) {
+                tracing::warn!(%error, "cannot remove the restore marker");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "could not audit the restore"),
     }
 }
 
@@ -423,6 +494,11 @@ impl RunningApp {
 
     pub fn indexer(&self) -> &IndexerStatus {
         &self.indexer
+    }
+
+    /// Holds journal truncation, as a backup does.
+    pub fn hold_journal(&self) -> crate::pipeline::JournalHold {
+        self.indexer.hold_journal()
     }
 
     /// Blocks until everything written so far is committed and, for logs,

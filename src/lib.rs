@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod alerts;
 pub mod app;
+pub mod backup;
 pub mod check;
 pub mod config;
 pub mod dashboards;

@@ -30,6 +30,28 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Ok(Invocation::Backup { options, dir }) => {
+            return match resolve_data_dir(&options) {
+                Ok(data_dir) => backup(&data_dir, &dir),
+                Err(error) => {
+                    eprintln!("lookout: {error}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        Ok(Invocation::Restore {
+            options,
+            dir,
+            force,
+        }) => {
+            return match resolve_data_dir(&options) {
+                Ok(data_dir) => restore(&data_dir, &dir, force),
+                Err(error) => {
+                    eprintln!("lookout: {error}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Err(error) => {
             eprintln!("lookout: {error}");
             return ExitCode::from(2);
@@ -131,6 +153,45 @@ fn check(data_dir: &std::path::Path) -> ExitCode {
         Err(error) => {
             eprintln!("lookout check: {error}");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn backup(data_dir: &std::path::Path, dest: &std::path::Path) -> ExitCode {
+    match lookout::backup::backup(data_dir, dest) {
+        Ok(outcome) => {
+            let by = if outcome.through_server {
+                " by the running server"
+            } else {
+                ""
+            };
+            println!(
+                "backup of {} written to {}{by}: {outcome}",
+                data_dir.display(),
+                dest.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("lookout backup: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn restore(data_dir: &std::path::Path, from: &std::path::Path, force: bool) -> ExitCode {
+    match lookout::backup::restore(data_dir, from, force) {
+        Ok(outcome) => {
+            println!(
+                "restored {} into {}: {outcome}",
+                from.display(),
+                data_dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("lookout restore: {error:#}");
+            ExitCode::FAILURE
         }
     }
 }

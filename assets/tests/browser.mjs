@@ -927,8 +927,19 @@ try {
     await page.goto(`${base}/logs?live=1&service=tailer`);
     await page.waitForFunction(() => document.querySelector('[data-testid="live-status"]')?.textContent?.startsWith('Streaming'));
     const marker = `tail-marker-${Date.now()}`;
+    const sent = Date.now();
     await ingestTail(marker);
-    await page.locator('.log-row.fresh .log-body', { hasText: marker }).waitFor({ timeout: 15_000 });
+    try {
+      await page.locator('.log-row.fresh .log-body', { hasText: marker }).waitFor({ timeout: 30_000 });
+    } catch (error) {
+      // Which stage held it: the index (not searchable either), the
+      // stream, or the page.
+      const found = await (await fetch(`${base}/api/logs?lookback=1h&q=${marker}`)).json();
+      const status = await page.getByTestId('live-status').innerText();
+      throw new Error(`${error.message}; searchable: ${found.total}; live status: ${status}`);
+    }
+    const took = Date.now() - sent;
+    if (took > 5_000) console.log(`# slow: the live tail showed the record ${took} ms after it was sent`);
     await logCountsConsistent(page);
     await page.screenshot({ path: join(shots, 'logs-live.png') });
   });

@@ -37,6 +37,30 @@ pub enum Command {
     /// Administration of a data directory no server is using.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Write a consistent backup of the data directory into DIR (new or
+    /// empty), through the server when one is running on it.
+    Backup(BackupArgs),
+    /// Restore a backup into a data directory no server is using.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BackupArgs {
+    /// Where the backup goes: a new or empty directory
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub data: CheckOptions,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RestoreArgs {
+    /// The backup to restore: a directory `lookout backup` wrote
+    pub dir: PathBuf,
+    /// Replace the database and log indexes the data directory holds
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub data: CheckOptions,
 }
 
 #[derive(Debug, Subcommand)]
@@ -190,6 +214,15 @@ pub enum Invocation {
     Check(CheckOptions),
     /// `lookout admin set-password`.
     SetPassword(CheckOptions),
+    Backup {
+        options: CheckOptions,
+        dir: PathBuf,
+    },
+    Restore {
+        options: CheckOptions,
+        dir: PathBuf,
+        force: bool,
+    },
 }
 
 /// Parses the process's arguments (exiting with clap's usage error on a
@@ -222,48 +255,56 @@ fn invocation(matches: &ArgMatches) -> Result<Invocation, ConfigError> {
             options: Box::new(combine(matches, before, sub, serve_options(sub)?)?),
             demo: name == "demo",
         }),
-        Some(("check", sub)) => {
-            let mut check = CheckOptions::from_arg_matches(sub).map_err(usage)?;
-            // `lookout --data-dir X check` names check's directory too.
-            if from_command_line(matches, "data_dir") && !from_command_line(sub, "data_dir") {
-                check.data_dir = before.data_dir;
-            }
-            if from_command_line(matches, "config") && !from_command_line(sub, "config") {
-                check.config = before.config;
-            }
-            if let Some(flag) = serve_only_flag(matches) {
-                return Err(ConfigError::NotFor {
-                    flag,
-                    command: "check",
-                });
-            }
-            Ok(Invocation::Check(check))
+        Some(("check", sub)) => Ok(Invocation::Check(data_options(
+            matches, before, sub, "check",
+        )?)),
+        Some(("admin", admin)) => match admin.subcommand() {
+            Some(("set-password", sub)) => Ok(Invocation::SetPassword(data_options(
+                matches, before, sub, "admin",
+            )?)),
+            _ => Err(ConfigError::Usage(
+                "lookout admin needs a command: set-password".into(),
+            )),
+        },
+        Some(("backup", sub)) => {
+            let args = BackupArgs::from_arg_matches(sub).map_err(usage)?;
+            Ok(Invocation::Backup {
+                options: data_options(matches, before, sub, "backup")?,
+                dir: args.dir,
+            })
         }
-        Some(("admin", admin)) => {
-            if let Some(flag) = serve_only_flag(matches) {
-                return Err(ConfigError::NotFor {
-                    flag,
-                    command: "admin",
-                });
-            }
-            match admin.subcommand() {
-                Some(("set-password", sub)) => {
-                    let mut options = CheckOptions::from_arg_matches(sub).map_err(usage)?;
-                    if options.data_dir.is_none() && from_command_line(matches, "data_dir") {
-                        options.data_dir = before.data_dir;
-                    }
-                    if options.config.is_none() && from_command_line(matches, "config") {
-                        options.config = before.config;
-                    }
-                    Ok(Invocation::SetPassword(options))
-                }
-                _ => Err(ConfigError::Usage(
-                    "lookout admin needs a command: set-password".into(),
-                )),
-            }
+        Some(("restore", sub)) => {
+            let args = RestoreArgs::from_arg_matches(sub).map_err(usage)?;
+            Ok(Invocation::Restore {
+                options: data_options(matches, before, sub, "restore")?,
+                dir: args.dir,
+                force: args.force,
+            })
         }
         Some((other, _)) => Err(ConfigError::Usage(format!("unknown command {other}"))),
     }
+}
+
+/// The data directory options of a command that reads only those: given
+/// after the command, or before it (`lookout --data-dir X check`). Serve's
+/// other flags before it are refused.
+fn data_options(
+    matches: &ArgMatches,
+    before: ServeOptions,
+    sub: &ArgMatches,
+    command: &'static str,
+) -> Result<CheckOptions, ConfigError> {
+    if let Some(flag) = serve_only_flag(matches) {
+        return Err(ConfigError::NotFor { flag, command });
+    }
+    let mut options = CheckOptions::from_arg_matches(sub).map_err(usage)?;
+    if from_command_line(matches, "data_dir") && !from_command_line(sub, "data_dir") {
+        options.data_dir = before.data_dir;
+    }
+    if from_command_line(matches, "config") && !from_command_line(sub, "config") {
+        options.config = before.config;
+    }
+    Ok(options)
 }
 
 fn usage(error: clap::Error) -> ConfigError {

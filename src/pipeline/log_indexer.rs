@@ -10,7 +10,7 @@
 
 #[cfg(feature = "test-hooks")]
 use std::sync::atomic::AtomicBool;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -57,6 +57,10 @@ pub struct IndexerStatus {
     pub last_commit_unix_nano: AtomicI64,
     /// The last failure, cleared by the next successful commit.
     pub last_error: Mutex<Option<String>>,
+    /// Backups in progress: while any runs, the journal is not truncated,
+    /// so the database copy still holds every record the copied indexes
+    /// lack.
+    journal_holds: AtomicUsize,
     /// Test hook: while set, the indexer takes nothing from the journal,
     /// as if indexing had stalled.
     #[cfg(feature = "test-hooks")]
@@ -72,9 +76,33 @@ impl Default for IndexerStatus {
             capacity: AtomicU64::new(0),
             last_commit_unix_nano: AtomicI64::new(0),
             last_error: Mutex::new(None),
+            journal_holds: AtomicUsize::new(0),
             #[cfg(feature = "test-hooks")]
             paused: AtomicBool::new(false),
         }
+    }
+}
+
+/// Journal truncation held while this lives ([`IndexerStatus::hold_journal`]).
+pub struct JournalHold(Arc<IndexerStatus>);
+
+impl Drop for JournalHold {
+    fn drop(&mut self) {
+        self.0.journal_holds.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl IndexerStatus {
+    /// Stops journal truncation until the guard is dropped. A truncation
+    /// already on its way covers only records committed before this call,
+    /// which any index state read afterwards holds.
+    pub fn hold_journal(self: &Arc<Self>) -> JournalHold {
+        self.journal_holds.fetch_add(1, Ordering::SeqCst);
+        JournalHold(Arc::clone(self))
+    }
+
+    fn journal_held(&self) -> bool {
+        self.journal_holds.load(Ordering::SeqCst) > 0
     }
 }
 
@@ -524,9 +552,12 @@ impl Running {
         if self.status.last_error.lock().take().is_some() {
             tracing::info!("log indexing recovered");
         }
-        // If the writer is gone (shutdown), the rows stay in the journal and
-        // the next start skips them by their day's payload.
-        let _ = self.writer.truncate_journal(watermark);
+        // If the writer is gone (shutdown) or a backup holds the journal,
+        // the rows stay in the journal and the next start skips them by
+        // their day's payload; a later commit truncates them.
+        if !self.status.journal_held() {
+            let _ = self.writer.truncate_journal(watermark);
+        }
         Ok(())
     }
 }

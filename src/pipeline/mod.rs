@@ -34,7 +34,7 @@ use crate::store::sqlite::write::GroupStats;
 use crate::store::StoreError;
 use crate::telemetry::{Metrics, RejectReason};
 
-pub use log_indexer::{IndexBehind, IndexerHandle, IndexerStatus, LogIndexer};
+pub use log_indexer::{IndexBehind, IndexerHandle, IndexerStatus, JournalHold, LogIndexer};
 pub use retention::spawn_retention;
 pub use supervise::ThreadHealth;
 pub use writer::spawn_writer;

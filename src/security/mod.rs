@@ -59,6 +59,9 @@ pub enum Principal {
     Open,
     Token,
     Session(SecretHash),
+    /// A command on the same machine (`lookout backup`), through the token
+    /// of the data directory's control file; accepted by `/api/admin` only.
+    Local,
 }
 
 impl Principal {
@@ -67,6 +70,7 @@ impl Principal {
         match self {
             Principal::Open => "anonymous".into(),
             Principal::Token => "admin (token)".into(),
+            Principal::Local => "local (command line)".into(),
             Principal::Session(hash) => format!("admin (session {})", secrets::short_hex(hash)),
         }
     }
@@ -76,6 +80,7 @@ impl Principal {
             Principal::Open => "open",
             Principal::Token => "token",
             Principal::Session(_) => "session",
+            Principal::Local => "local",
         }
     }
 }
@@ -135,6 +140,8 @@ pub struct Security {
     sessions: RwLock<HashMap<SecretHash, LiveSession>>,
     keys: RwLock<Vec<LiveKey>>,
     limiter: Mutex<LoginLimiter>,
+    /// The control file's token (see `store::control`), hashed.
+    local_token: RwLock<Option<SecretHash>>,
 }
 
 impl Security {
@@ -154,6 +161,7 @@ impl Security {
             sessions: RwLock::new(HashMap::new()),
             keys: RwLock::new(Vec::new()),
             limiter: Mutex::new(LoginLimiter::default()),
+            local_token: RwLock::new(None),
         };
         for session in sessions {
             security.insert_session(&session);
@@ -179,6 +187,24 @@ impl Security {
     /// Whether the admin API needs credentials.
     pub fn auth_required(&self) -> bool {
         self.token_set() || self.password_set()
+    }
+
+    /// A new token for commands on this machine, replacing any earlier
+    /// one; only its hash is kept.
+    pub fn issue_local_token(&self) -> Result<String, SecurityError> {
+        let token =
+            secrets::random_secret().map_err(|error| SecurityError::Random(error.to_string()))?;
+        *self.local_token.write() = Some(secrets::sha256(&token));
+        Ok(token)
+    }
+
+    /// Whether `presented` is the token of [`Security::issue_local_token`].
+    pub fn is_local_token(&self, presented: &str) -> bool {
+        let wanted = secrets::sha256(presented);
+        self.local_token
+            .read()
+            .as_ref()
+            .is_some_and(|hash| secrets::equal(hash, &wanted))
     }
 
     fn is_admin_token(&self, presented: &str) -> bool {

@@ -6,6 +6,8 @@
 //! through a held [`DataDirLock`], and only `sqlite::write` issues DML that
 //! changes data.
 
+pub mod backup;
+pub mod control;
 mod lock;
 pub mod log_codec;
 pub mod logs;

@@ -75,7 +75,7 @@ fn usage_error(path: &Path, error: &std::io::Error) -> UsageError {
 /// Bytes of every file below `path`. A file that disappears while being
 /// walked (a merged segment, a checkpointed WAL) counts as gone, not as an
 /// error.
-fn dir_size(path: &Path) -> Result<u64, UsageError> {
+pub fn dir_size(path: &Path) -> Result<u64, UsageError> {
     let entries = std::fs::read_dir(path).map_err(|error| usage_error(path, &error))?;
     let mut total = 0;
     for entry in entries {

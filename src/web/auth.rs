@@ -210,8 +210,31 @@ pub async fn require_admin(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    admit(request, next, check_admin).await
+}
+
+/// Middleware for `/api/admin` (operations such as backups): the admin
+/// credentials, or the control file's token of a command on this machine.
+pub async fn require_local_or_admin(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    admit(request, next, |state, request| {
+        match bearer(request.headers()) {
+            Some(token) if state.security.is_local_token(token) => Ok(Principal::Local),
+            _ => check_admin(state, request),
+        }
+    })
+    .await
+}
+
+async fn admit(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+    check: impl FnOnce(&AppState, &ServiceRequest) -> Result<Principal, ApiError>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     if !is_preflight(&request) {
-        match state(&request).and_then(|state| check_admin(&state, &request)) {
+        match state(&request).and_then(|state| check(&state, &request)) {
             Ok(principal) => {
                 let remote_addr = request.peer_addr().map(|addr| addr.ip());
                 request.extensions_mut().insert(Caller {

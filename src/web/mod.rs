@@ -6,6 +6,7 @@
 
 mod alerts;
 pub mod auth;
+pub mod backup;
 mod body;
 mod dashboards;
 mod dto;
@@ -91,6 +92,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .wrap(from_fn(auth::require_admin))
                     .route(web::post().to(security::change_password)),
             ),
+    )
+    .service(
+        web::scope("/api/admin")
+            .wrap(from_fn(auth::require_local_or_admin))
+            .route("/backup", web::post().to(backup::create)),
     )
     .service(
         web::scope("/api")

@@ -34,7 +34,7 @@ impl From<SecurityError> for ApiError {
 }
 
 /// Bodies of these endpoints are JSON, and only JSON (415 otherwise).
-fn json_body<T: for<'de> Deserialize<'de>>(
+pub(super) fn json_body<T: for<'de> Deserialize<'de>>(
     request: &HttpRequest,
     body: &[u8],
 ) -> Result<T, ApiError> {

@@ -3,6 +3,7 @@
 
 mod alertmanager;
 mod alerts;
+mod backup;
 mod bad_input;
 mod check;
 mod dashboards;

@@ -53,6 +53,15 @@ impl TestServer {
     /// Starts with the test defaults, changed by `tweak` first.
     pub fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("create a temporary data directory");
+        TestServer::start_on_with(dir, tweak)
+    }
+
+    /// Starts on a data directory prepared by the test (a restored backup).
+    pub fn start_on(dir: TempDir) -> TestServer {
+        TestServer::start_on_with(dir, |_| {})
+    }
+
+    fn start_on_with(dir: TempDir, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = Config::for_data_dir(dir.path());
         tweak(&mut config);
         let app = RunningApp::start(config).expect("lookout starts");
@@ -97,6 +106,11 @@ impl TestServer {
 
     pub fn writer(&self) -> &WriterHandle {
         self.app().writer()
+    }
+
+    /// Holds journal truncation while the guard lives, as a backup does.
+    pub fn hold_journal(&self) -> lookout::pipeline::JournalHold {
+        self.app().hold_journal()
     }
 
     /// The log indexer's status (and its test-only pause switch).

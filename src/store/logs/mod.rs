@@ -21,6 +21,7 @@ mod columns;
 mod day;
 mod schema;
 pub mod search;
+pub mod snapshot;
 pub mod verify;
 mod writer;
 

@@ -45,21 +45,7 @@ impl LogsReport {
 /// missing directory is an empty store).
 pub fn verify(dir: &Path) -> LogsReport {
     let mut report = LogsReport::default();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return report;
-    };
-    let mut days: Vec<(LogDay, std::path::PathBuf)> = entries
-        .flatten()
-        .filter_map(|entry| {
-            let day = entry
-                .file_name()
-                .to_str()
-                .and_then(LogDay::parse_dir_name)?;
-            Some((day, entry.path()))
-        })
-        .filter(|(_, path)| path.join("meta.json").is_file())
-        .collect();
-    days.sort();
+    let days = super::snapshot::day_dirs(dir);
     let mut all_ids: Vec<(u64, LogDay)> = Vec::new();
     for (day, path) in days {
         let mut day_report = DayReport {

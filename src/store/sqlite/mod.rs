@@ -147,6 +147,55 @@ pub fn open_read_only(data_dir: &Path) -> Result<Connection, StoreError> {
     )?)
 }
 
+/// What a database copy holds, read from the copy itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CopiedDatabase {
+    pub schema_version: i64,
+    pub counts: read::StorageCounts,
+    /// Journal rows above `indexed_through`: log records the copied log
+    /// indexes do not hold yet.
+    pub journal_waiting: u64,
+}
+
+/// Copies the database into `dest` (a new file) with SQLite's online
+/// backup in one step: one read transaction, so the copy is the state of
+/// one commit however much the writer commits meanwhile (a paged backup
+/// would start over after every commit of another connection). The copy is
+/// switched to rollback-journal mode so that it is one self-contained file.
+#[allow(clippy::disallowed_methods)] // a new file outside the data directory, and a read-only source
+pub fn copy_database(
+    data_dir: &Path,
+    dest: &Path,
+    indexed_through: u64,
+) -> Result<CopiedDatabase, StoreError> {
+    let source = open_read_only(data_dir)?;
+    source.busy_timeout(std::time::Duration::from_secs(5))?;
+    let mut copy = Connection::open_with_flags(
+        dest,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+    )?;
+    {
+        let backup = rusqlite::backup::Backup::new(&source, &mut copy)?;
+        loop {
+            match backup.step(-1)? {
+                rusqlite::backup::StepResult::Done => break,
+                // Another connection holds a lock for a moment.
+                _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+    }
+    copy.execute_batch("PRAGMA journal_mode = DELETE;")?;
+    let schema_version = applied_version(&copy)?;
+    let counts = read::storage_counts(&copy)?;
+    let indexed_through = i64::try_from(indexed_through).unwrap_or(i64::MAX);
+    let (_, waiting) = read::journal_after(&copy, indexed_through)?;
+    Ok(CopiedDatabase {
+        schema_version,
+        counts,
+        journal_waiting: waiting.len() as u64,
+    })
+}
+
 /// A small pool of read-only connections. Readers never block the writer
 /// (WAL) and never write.
 pub struct ReadPool {

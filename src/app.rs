@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::ingest::redact::Redactor;
 use crate::model::security::{AuditEvent, SecurityChange};
 use crate::model::{format_rfc3339, UnixNanos};
+use crate::pipeline::disk_budget::{self, DiskBudget, DiskBudgetStatus};
 use crate::pipeline::supervise::{self, ThreadHealth};
 use crate::pipeline::tail::TailHub;
 use crate::pipeline::{
@@ -39,6 +40,9 @@ pub struct App {
     retention_thread: JoinHandle<()>,
     stop_retention: crossbeam_channel::Sender<()>,
     usage_thread: JoinHandle<()>,
+    /// With `--max-disk`.
+    budget_thread: Option<JoinHandle<()>>,
+    stop_budget: crossbeam_channel::Sender<()>,
     stop_usage: crossbeam_channel::Sender<()>,
     alert_threads: Vec<JoinHandle<()>>,
     stop_alerts: crossbeam_channel::Sender<()>,
@@ -51,8 +55,12 @@ impl App {
     /// Locks the data directory, opens (and migrates) the database, starts
     /// the background threads and binds the listener, so the address is
     /// known before serving.
-    pub fn build(config: Config) -> anyhow::Result<App> {
+    pub fn build(mut config: Config) -> anyhow::Result<App> {
         let metrics = Arc::new(Metrics::default());
+        if let Some(budget) = config.max_disk {
+            // The WAL is part of the budget: checkpoint it sooner.
+            config.store.wal_autocheckpoint_pages = disk_budget::wal_pages(budget);
+        }
         let mut lock = DataDirLock::acquire(&config.data_dir)?;
         let store = lock.open_write_store(&config.store).with_context(|| {
             format!("cannot open the database in {}", config.data_dir.display())
@@ -89,6 +97,7 @@ impl App {
         let retention_thread = spawn_retention(
             writer.clone(),
             config.retention,
+            Arc::clone(&metrics),
             retention_stop,
             &retention_health,
         )
@@ -108,6 +117,27 @@ impl App {
                 }
             })
             .context("cannot start the storage-usage thread")?
+        };
+        let (stop_budget, budget_stop) = crossbeam_channel::bounded::<()>(1);
+        let budget_health = ThreadHealth::new("disk-budget");
+        let (disk_budget, budget_thread) = match config.max_disk {
+            Some(budget) => {
+                let status = DiskBudgetStatus::new(budget);
+                let thread = DiskBudget {
+                    data_dir: config.data_dir.clone(),
+                    writer: writer.clone(),
+                    reads: Arc::clone(&reads),
+                    logs: logs.clone(),
+                    indexer: Arc::clone(&indexer),
+                    usage: Arc::clone(&usage),
+                    metrics: Arc::clone(&metrics),
+                    status: Arc::clone(&status),
+                }
+                .spawn(&budget_health, budget_stop)
+                .context("cannot start the disk-budget thread")?;
+                (Some(status), Some(thread))
+            }
+            None => (None, None),
         };
         let read = Arc::new(ReadSide::new(reads, logs, config.retention, metric_head));
         let security = Arc::new(
@@ -174,7 +204,7 @@ impl App {
         }
         .spawn(alerts_stop)
         .context("cannot start the alert engine thread")?;
-        let threads = vec![
+        let mut threads = vec![
             Arc::clone(&writer.status().thread),
             Arc::clone(&indexer.thread),
             retention_health,
@@ -182,6 +212,9 @@ impl App {
             Arc::clone(&alerts.engine.thread),
             Arc::clone(&alerts.notifier.thread),
         ];
+        if disk_budget.is_some() {
+            threads.push(budget_health);
+        }
         // Commands on this machine (`lookout backup`) find the server here.
         let control = Control {
             pid: std::process::id(),
@@ -209,6 +242,7 @@ impl App {
             alerts,
             security,
             redactor,
+            disk_budget,
         });
         Ok(App {
             state,
@@ -220,6 +254,8 @@ impl App {
             stop_retention,
             usage_thread,
             stop_usage,
+            budget_thread,
+            stop_budget,
             alert_threads: vec![engine_thread, notifier_thread],
             stop_alerts,
             addr,
@@ -292,6 +328,10 @@ impl App {
         tracing::info!("stopped accepting requests; draining the write queue");
         drop(self.stop_retention);
         drop(self.stop_usage);
+        drop(self.stop_budget);
+        if let Some(thread) = self.budget_thread {
+            let _ = thread.join();
+        }
         // The engine and notifier write through the writer: they stop first.
         drop(self.stop_alerts);
         for thread in self.alert_threads {

@@ -191,6 +191,48 @@ pub struct Metrics {
     pub alert_evaluation_seconds: Histogram,
     /// Delivery attempts by (channel type, outcome).
     notifications: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// What retention deleted, by signal and reason.
+    pub retention_deleted: RetentionDeleted,
+}
+
+/// Why retention deleted data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetentionReason {
+    /// Older than `--retention`.
+    Age,
+    /// The oldest data, to keep within `--max-disk`.
+    Disk,
+}
+
+/// `lookout_retention_deleted_total{signal,reason}`: spans, log records
+/// and metric chunks deleted.
+#[derive(Debug, Default)]
+pub struct RetentionDeleted {
+    counts: [[Counter; 2]; 3],
+}
+
+/// The signals retention counts, in their label order.
+pub const RETENTION_SIGNALS: [&str; 3] = ["spans", "logs", "metric_chunks"];
+
+impl RetentionDeleted {
+    fn cell(&self, signal: usize, reason: RetentionReason) -> &Counter {
+        &self.counts[signal][reason as usize]
+    }
+    pub fn spans(&self, reason: RetentionReason, count: u64) {
+        self.cell(0, reason).add(count);
+    }
+    pub fn logs(&self, reason: RetentionReason, count: u64) {
+        self.cell(1, reason).add(count);
+    }
+    pub fn metric_chunks(&self, reason: RetentionReason, count: u64) {
+        self.cell(2, reason).add(count);
+    }
+    pub fn get(&self, signal: &str, reason: RetentionReason) -> u64 {
+        RETENTION_SIGNALS
+            .iter()
+            .position(|name| *name == signal)
+            .map_or(0, |index| self.cell(index, reason).get())
+    }
 }
 
 /// One supervised thread's state at scrape time.
@@ -222,6 +264,11 @@ pub struct ScrapeValues {
     pub alerts_firing: u64,
     /// Alert rules by state after the last evaluation round.
     pub alert_rules: Vec<(&'static str, u64)>,
+    /// `--max-disk`, if set.
+    pub disk_budget_bytes: Option<u64>,
+    /// Age of the oldest record kept, by signal (signals with none left
+    /// out).
+    pub oldest_age_seconds: Vec<(&'static str, f64)>,
 }
 
 fn escape_label(value: &str) -> String {
@@ -329,6 +376,47 @@ impl Metrics {
             "lookout_redacted_total{{signal=\"logs\"}} {}",
             self.redacted_logs.get()
         );
+
+        if let Some(budget) = scrape.disk_budget_bytes {
+            header(
+                &mut out,
+                "lookout_disk_budget_bytes",
+                "gauge",
+                "--max-disk: the size the data directory is kept within (compare lookout_storage_bytes{store=\"total\"}).",
+            );
+            let _ = writeln!(out, "lookout_disk_budget_bytes {budget}");
+        }
+        header(
+            &mut out,
+            "lookout_oldest_record_age_seconds",
+            "gauge",
+            "Age of the oldest record kept, by signal: the effective retention.",
+        );
+        for (signal, age) in &scrape.oldest_age_seconds {
+            let _ = writeln!(
+                out,
+                "lookout_oldest_record_age_seconds{{signal=\"{signal}\"}} {age}"
+            );
+        }
+
+        header(
+            &mut out,
+            "lookout_retention_deleted_total",
+            "counter",
+            "Spans, log records and metric chunks deleted by retention: by age (--retention) or to stay within --max-disk.",
+        );
+        for signal in RETENTION_SIGNALS {
+            for (reason, name) in [
+                (RetentionReason::Age, "age"),
+                (RetentionReason::Disk, "disk"),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "lookout_retention_deleted_total{{signal=\"{signal}\",reason=\"{name}\"}} {}",
+                    self.retention_deleted.get(signal, reason)
+                );
+            }
+        }
 
         header(
             &mut out,
@@ -652,7 +740,22 @@ mod tests {
             metric_head_samples: 12,
             alerts_firing: 2,
             alert_rules: vec![("firing", 1), ("ok", 3)],
+            disk_budget_bytes: Some(64 << 20),
+            oldest_age_seconds: vec![("traces", 90.5)],
         });
+        metrics.retention_deleted.logs(RetentionReason::Disk, 7);
+        let text = text
+            + &metrics.render(&ScrapeValues::default())[..]
+                .lines()
+                .filter(|line| line.starts_with("lookout_retention_deleted_total{"))
+                .collect::<Vec<_>>()
+                .join("\n");
+        assert!(text.contains("lookout_disk_budget_bytes 67108864\n"));
+        assert!(text.contains("lookout_oldest_record_age_seconds{signal=\"traces\"} 90.5\n"));
+        assert!(text.contains("lookout_retention_deleted_total{signal=\"logs\",reason=\"disk\"} 7"));
+        assert!(
+            text.contains("lookout_retention_deleted_total{signal=\"spans\",reason=\"age\"} 0\n")
+        );
         assert!(text.contains("lookout_alerts_firing 2\n"));
         assert!(text.contains("lookout_alert_rules{state=\"ok\"} 3\n"));
         assert!(text.contains("lookout_metric_head_samples 12\n"));

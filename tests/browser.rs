@@ -1287,6 +1287,8 @@ fn web_app_in_a_real_browser() {
     let auth_dir = tempfile::tempdir().expect("a second temporary data directory");
     let mut auth_config = Config::for_data_dir(auth_dir.path());
     auth_config.admin_token = Some(AUTH_TOKEN.into());
+    // And a disk budget, which its System page shows.
+    auth_config.max_disk = Some(256 << 20);
     let auth_app = RunningApp::start(auth_config).expect("lookout with an admin token starts");
 
     let mut facts = seed.facts;

@@ -2359,6 +2359,18 @@ try {
     assert(new URL(authOther.url()).pathname === '/system' && new URL(authOther.url()).searchParams.get('from') === 'login', `url ${authOther.url()}`);
   });
 
+  await check('system page with --max-disk: use against the budget, and how long each signal is kept', async () => {
+    await authOther.goto(`${authBase}/system`);
+    const budget = authOther.getByTestId('disk-budget');
+    await budget.waitFor();
+    const text = await budget.innerText();
+    assert(/of 256\.0 MiB/.test(text), `budget: ${text}`);
+    const check = await authOther.locator('[data-check="disk"]').innerText();
+    assert(/Budget \(--max-disk\)\s+256\.0 MiB/.test(check) && /Used of the budget/.test(check), `disk check: ${check}`);
+    const kept = await authOther.getByTestId('retention').innerText();
+    assert(/Traces kept for/.test(kept) && /Logs kept for/.test(kept) && /Metrics kept for/.test(kept), `retention: ${kept}`);
+  });
+
   await check('auth: Log out ends the session server-side and shows the login page again', async () => {
     await auth.goto(`${authBase}/logs?lookback=2h`);
     await auth.getByTestId('logout').click();

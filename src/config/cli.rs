@@ -97,6 +97,10 @@ pub struct ServeOptions {
     /// Delete traces older than this (e.g. 7d, 12h) [default: 7d]
     #[arg(long, env = "LOOKOUT_RETENTION")]
     pub retention: Option<String>,
+    /// Keep the data directory within this size (e.g. 2GiB): the oldest
+    /// data of every signal is deleted as needed, ingest goes on [default: none]
+    #[arg(long, env = "LOOKOUT_MAX_DISK")]
+    pub max_disk: Option<String>,
     /// How soon ingested logs become searchable (e.g. 1s, 500ms) [default: 1s]
     #[arg(long, env = "LOOKOUT_LOG_REFRESH")]
     pub log_refresh: Option<String>,

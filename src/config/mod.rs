@@ -52,6 +52,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub retention: Duration,
+    /// `--max-disk`: the data directory's size budget in bytes.
+    pub max_disk: Option<u64>,
     pub log_refresh: Duration,
     /// Searchability bound of log ingest; `Duration::ZERO` turns it off.
     pub log_max_lag: Duration,
@@ -79,6 +81,7 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.to_path_buf(),
             retention: Duration::from_secs(7 * 24 * 3600),
+            max_disk: None,
             log_refresh: Duration::from_secs(1),
             log_max_lag: DEFAULT_LOG_MAX_LAG,
             admin_token: None,
@@ -116,6 +119,23 @@ impl Config {
         if retention < Duration::from_secs(60) {
             return Err(invalid("--retention", "must be at least 1m".into()));
         }
+        let max_disk = match &cli.max_disk {
+            None => None,
+            Some(text) if text.trim().eq_ignore_ascii_case("none") => None,
+            Some(text) => {
+                let bytes = parse_size("--max-disk", text)? as u64;
+                if bytes < crate::pipeline::disk_budget::MIN_BUDGET {
+                    return Err(invalid(
+                        "--max-disk",
+                        format!(
+                            "{text} is too small to work: the WAL, index merges and a margin for the next deletes need room too; the minimum is {} MiB",
+                            crate::pipeline::disk_budget::MIN_BUDGET >> 20
+                        ),
+                    ));
+                }
+                Some(bytes)
+            }
+        };
         let log_refresh_text = cli.log_refresh.clone().unwrap_or_else(|| "1s".into());
         let log_refresh = parse_duration("--log-refresh", &log_refresh_text)?;
         if log_refresh < Duration::from_millis(10) || log_refresh > Duration::from_secs(60) {
@@ -273,6 +293,7 @@ impl Config {
             listen,
             data_dir,
             retention,
+            max_disk,
             log_refresh,
             log_max_lag,
             admin_token,

@@ -26,7 +26,7 @@ use crate::model::UnixNanos;
 use crate::store::log_codec;
 use crate::store::logs::{AddOutcome, LogIndexError, LogIndexWriter, LogIndexes};
 use crate::store::sqlite::{read, ReadPool, StoreError};
-use crate::telemetry::{Metrics, RejectReason};
+use crate::telemetry::{Metrics, RejectReason, RetentionReason};
 
 /// Journal rows read per pass.
 const READ_CHUNK: usize = 10_000;
@@ -61,6 +61,10 @@ pub struct IndexerStatus {
     /// so the database copy still holds every record the copied indexes
     /// lack.
     journal_holds: AtomicUsize,
+    /// Log records timestamped before this may go to stay within
+    /// `--max-disk` (0: none); set by the disk budget, applied by the
+    /// indexer, which owns the index writer.
+    pub disk_cutoff: AtomicI64,
     /// Test hook: while set, the indexer takes nothing from the journal,
     /// as if indexing had stalled.
     #[cfg(feature = "test-hooks")]
@@ -77,6 +81,7 @@ impl Default for IndexerStatus {
             last_commit_unix_nano: AtomicI64::new(0),
             last_error: Mutex::new(None),
             journal_holds: AtomicUsize::new(0),
+            disk_cutoff: AtomicI64::new(0),
             #[cfg(feature = "test-hooks")]
             paused: AtomicBool::new(false),
         }
@@ -277,6 +282,8 @@ struct Session {
     last_commit: Instant,
     /// When this session ends to let retention drop expired days.
     retention_due: Instant,
+    /// The disk cutoff already applied within the current day.
+    disk_applied: i64,
     /// Records and busy time not yet folded into the capacity estimate.
     sample_records: usize,
     sample_busy: Duration,
@@ -325,11 +332,34 @@ impl Running {
     /// between sessions, when no index writer is open.
     fn apply_retention(&self) {
         let age = i64::try_from(self.retention.as_nanos()).unwrap_or(i64::MAX);
-        let cutoff = UnixNanos(UnixNanos::now().0.saturating_sub(age));
+        let by_age = UnixNanos(UnixNanos::now().0.saturating_sub(age));
+        let by_disk = UnixNanos(self.status.disk_cutoff.load(Ordering::SeqCst));
+        let (cutoff, reason) = if by_disk > by_age {
+            (by_disk, RetentionReason::Disk)
+        } else {
+            (by_age, RetentionReason::Age)
+        };
+        // Counted before they go; a count that fails only leaves the
+        // counter short.
+        let records: u64 = self
+            .indexes
+            .days()
+            .into_iter()
+            .filter(|day| day.end() <= cutoff)
+            .map(|day| self.indexes.count_day(day).unwrap_or(0))
+            .sum();
         match self.indexes.drop_days_ending_by(cutoff) {
             Ok(days) if !days.is_empty() => {
+                self.metrics.retention_deleted.logs(reason, records);
                 let names: Vec<String> = days.iter().map(|day| day.dir_name()).collect();
-                tracing::info!(days = ?names, "deleted log indexes past the retention period");
+                match reason {
+                    RetentionReason::Age => {
+                        tracing::info!(days = ?names, "deleted log indexes past the retention period")
+                    }
+                    RetentionReason::Disk => {
+                        tracing::info!(days = ?names, "deleted the oldest log indexes to stay within --max-disk")
+                    }
+                }
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "log retention failed; retrying next interval"),
@@ -400,6 +430,7 @@ impl Running {
             // Commit the first records as soon as they are added.
             last_commit: Instant::now() - self.refresh,
             retention_due: Instant::now() + RETENTION_INTERVAL,
+            disk_applied: 0,
             sample_records: 0,
             sample_busy: Duration::ZERO,
         })
@@ -413,6 +444,26 @@ impl Running {
             if Instant::now() >= session.retention_due {
                 self.commit(session)?;
                 return Ok(SessionEnd::Retention);
+            }
+            let disk_cutoff = self.status.disk_cutoff.load(Ordering::SeqCst);
+            if disk_cutoff > session.disk_applied {
+                session.disk_applied = disk_cutoff;
+                let cutoff = UnixNanos(disk_cutoff);
+                // Whole days before the cutoff go between sessions.
+                if self
+                    .indexes
+                    .days()
+                    .first()
+                    .is_some_and(|day| day.end() <= cutoff)
+                {
+                    self.commit(session)?;
+                    return Ok(SessionEnd::Retention);
+                }
+                let deleted = session.index_writer.delete_before(cutoff)?;
+                self.metrics
+                    .retention_deleted
+                    .logs(RetentionReason::Disk, deleted);
+                self.commit(session)?;
             }
             if self.commit_due(session) {
                 self.commit(session)?;

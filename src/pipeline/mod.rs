@@ -6,6 +6,7 @@
 //! row cap), writes them in one transaction, commits and only then answers
 //! every command of the group (group commit).
 
+pub mod disk_budget;
 mod log_indexer;
 mod retention;
 pub mod supervise;
@@ -31,6 +32,7 @@ use crate::model::security::{AuditEvent, SecurityChange};
 use crate::model::{SpanBatch, UnixNanos};
 use crate::store::log_codec::EncodedLog;
 use crate::store::sqlite::write::GroupStats;
+pub use crate::store::sqlite::write::{Reclaimed, Retained};
 use crate::store::StoreError;
 use crate::telemetry::{Metrics, RejectReason};
 
@@ -115,8 +117,12 @@ pub(crate) enum Command {
     /// Answered once everything queued before it is committed, with the
     /// outcome of the group that committed it.
     Flush(Reply<()>),
-    /// Delete up to `max_traces` traces older than the cutoff.
-    Retain(UnixNanos, usize, Reply<(u64, u64)>),
+    /// Delete up to `max_traces` traces older than the cutoff, and the
+    /// metric chunks, resolved alerts and error counts before it.
+    Retain(UnixNanos, usize, Reply<Retained>),
+    /// Give free database pages back to the file system (a bounded step of
+    /// `incremental_vacuum`) and truncate the WAL.
+    Reclaim(Reply<Reclaimed>),
     /// A change to the alert tables and its audit rows (written only when
     /// it applied); answered with whether it applied.
     Alert(Box<AlertChange>, Vec<AuditEvent>, Reply<bool>),
@@ -263,13 +269,13 @@ impl WriterHandle {
         receiver.await.unwrap_or(Err(WriteError::WriterGone))
     }
 
-    /// Deletes up to `max_traces` traces that started before `cutoff`;
-    /// returns (traces, spans) deleted.
+    /// Deletes up to `max_traces` traces that started before `cutoff`
+    /// (and the rest of [`Command::Retain`]).
     pub async fn retain(
         &self,
         cutoff: UnixNanos,
         max_traces: usize,
-    ) -> Result<(u64, u64), WriteError> {
+    ) -> Result<Retained, WriteError> {
         let receiver = self.try_submit(|reply| Command::Retain(cutoff, max_traces, reply))?;
         receiver.await.unwrap_or(Err(WriteError::WriterGone))
     }
@@ -355,10 +361,21 @@ impl WriterHandle {
         &self,
         cutoff: UnixNanos,
         max_traces: usize,
-    ) -> Result<(u64, u64), WriteError> {
+    ) -> Result<Retained, WriteError> {
         let (reply, receiver) = oneshot::channel();
         self.sender
             .send(Command::Retain(cutoff, max_traces, reply))
+            .map_err(|_| WriteError::WriterGone)?;
+        receiver
+            .blocking_recv()
+            .unwrap_or(Err(WriteError::WriterGone))
+    }
+
+    /// Runs one [`Command::Reclaim`] step and waits for it.
+    pub fn reclaim_blocking(&self) -> Result<Reclaimed, WriteError> {
+        let (reply, receiver) = oneshot::channel();
+        self.sender
+            .send(Command::Reclaim(reply))
             .map_err(|_| WriteError::WriterGone)?;
         receiver
             .blocking_recv()

@@ -12,6 +12,7 @@ use super::supervise::{self, ThreadHealth};
 use super::WriterHandle;
 use crate::model::security::{AuditEvent, SecurityChange};
 use crate::model::{format_rfc3339, UnixNanos};
+use crate::telemetry::{Metrics, RetentionReason};
 
 /// Traces deleted per writer command.
 const CHUNK_TRACES: usize = 500;
@@ -23,11 +24,12 @@ const INTERVAL: Duration = Duration::from_secs(60);
 pub fn spawn_retention(
     writer: WriterHandle,
     retention: Duration,
+    metrics: Arc<Metrics>,
     stop: Receiver<()>,
     health: &Arc<ThreadHealth>,
 ) -> std::io::Result<JoinHandle<()>> {
     supervise::spawn(health, move || loop {
-        run_pass(&writer, retention);
+        run_pass(&writer, retention, &metrics);
         match stop.recv_timeout(INTERVAL) {
             Err(RecvTimeoutError::Timeout) => continue,
             Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
@@ -35,16 +37,19 @@ pub fn spawn_retention(
     })
 }
 
-fn run_pass(writer: &WriterHandle, retention: Duration) {
+fn run_pass(writer: &WriterHandle, retention: Duration, metrics: &Metrics) {
     let age = i64::try_from(retention.as_nanos()).unwrap_or(i64::MAX);
     let cutoff = UnixNanos(UnixNanos::now().0.saturating_sub(age));
     let mut total = (0u64, 0u64);
     loop {
         match writer.retain_blocking(cutoff, CHUNK_TRACES) {
-            Ok((traces, spans)) => {
-                total.0 += traces;
-                total.1 += spans;
-                if traces < CHUNK_TRACES as u64 {
+            Ok(retained) => {
+                let deleted = &metrics.retention_deleted;
+                deleted.spans(RetentionReason::Age, retained.spans);
+                deleted.metric_chunks(RetentionReason::Age, retained.metric_chunks);
+                total.0 += retained.traces;
+                total.1 += retained.spans;
+                if retained.traces < CHUNK_TRACES as u64 {
                     break;
                 }
             }

@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use super::{supervise, Command, PipelineOptions, WriteError, WriterHandle, WriterStatus};
 use crate::model::UnixNanos;
 use crate::store::log_codec::EncodedLog;
-use crate::store::sqlite::write::LogInput;
+use crate::store::sqlite::write::{LogInput, Retained};
 use crate::store::{StoreError, WriteStore};
 use crate::telemetry::{Metrics, RejectReason};
 
@@ -83,6 +83,9 @@ type Garbage = (
 
 /// How often the writer moves finished hours of metric samples into
 /// chunks.
+/// Free pages returned to the file system per reclaim step (16 MiB of
+/// 4 KiB pages): a step takes milliseconds.
+const RECLAIM_PAGES: u64 = 4096;
 const METRIC_COMPACTION_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Writer {
@@ -170,6 +173,7 @@ impl Writer {
         let mut truncate_to: Option<i64> = None;
         let mut probes = Vec::new();
         let mut retains = Vec::new();
+        let mut reclaims = Vec::new();
         let mut flushes = Vec::new();
         let mut alert_changes = Vec::new();
         let mut error_actions = Vec::new();
@@ -189,6 +193,7 @@ impl Writer {
                 Command::Retain(cutoff, max_traces, reply) => {
                     retains.push((cutoff, max_traces, reply))
                 }
+                Command::Reclaim(reply) => reclaims.push(reply),
                 Command::Alert(change, audit, reply) => alert_changes.push((change, audit, reply)),
                 Command::ErrorAction(id, action, now, audit, reply) => {
                     error_actions.push((id, action, now, audit, reply))
@@ -276,10 +281,14 @@ impl Writer {
                 let result = self
                     .store
                     .delete_traces_before(cutoff, max_traces)
-                    .and_then(|deleted| {
-                        self.store
-                            .delete_metrics_before(cutoff.0 / 1_000_000)
-                            .map(|_| deleted)
+                    .and_then(|(traces, spans)| {
+                        self.store.delete_metrics_before(cutoff.0 / 1_000_000).map(
+                            |metric_chunks| Retained {
+                                traces,
+                                spans,
+                                metric_chunks,
+                            },
+                        )
                     })
                     .and_then(|deleted| {
                         self.store
@@ -288,6 +297,14 @@ impl Writer {
                     })
                     .and_then(|deleted| self.store.delete_errors_before(cutoff).map(|_| deleted))
                     .map_err(Arc::new);
+                note(result.as_ref().map(|_| ()));
+                (reply, result.map_err(WriteError::Failed))
+            })
+            .collect();
+        let reclaim_results: Vec<_> = reclaims
+            .into_iter()
+            .map(|reply| {
+                let result = self.store.reclaim_space(RECLAIM_PAGES).map_err(Arc::new);
                 note(result.as_ref().map(|_| ()));
                 (reply, result.map_err(WriteError::Failed))
             })
@@ -395,6 +412,9 @@ impl Writer {
         for (reply, result) in retain_results {
             let _ = reply.send(result);
         }
+        for (reply, result) in reclaim_results {
+            let _ = reply.send(result);
+        }
         for (reply, result) in alert_results {
             let _ = reply.send(result);
         }
@@ -449,6 +469,7 @@ fn command_spans(command: &Command) -> usize {
         Command::Probe(_)
         | Command::Flush(_)
         | Command::Retain(..)
+        | Command::Reclaim(..)
         | Command::TruncateJournal(_)
         | Command::CompactMetrics(..)
         | Command::Alert(..)

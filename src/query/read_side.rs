@@ -36,6 +36,16 @@ pub struct StoredCounts {
     /// Start of the oldest and of the newest stored trace.
     pub trace_range: Option<(UnixNanos, UnixNanos)>,
     pub log_days: Vec<LogDay>,
+    /// The oldest record kept, by signal: the effective retention.
+    pub oldest: OldestKept,
+}
+
+/// The oldest record kept of each signal (`None`: none kept).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OldestKept {
+    pub traces: Option<UnixNanos>,
+    pub logs: Option<UnixNanos>,
+    pub metrics: Option<UnixNanos>,
 }
 
 /// The read side's handles; cheap to share.
@@ -415,6 +425,17 @@ impl ReadSide {
             trace_range: read::trace_time_range(&conn)?
                 .map(|(oldest, newest)| (UnixNanos(oldest), UnixNanos(newest))),
             log_days: self.logs.days(),
+            oldest: self.oldest_kept()?,
+        })
+    }
+
+    /// The oldest record kept of each signal.
+    pub fn oldest_kept(&self) -> Result<OldestKept, QueryError> {
+        let stored = read::oldest_times(&*self.reads.get()?)?;
+        Ok(OldestKept {
+            traces: stored.traces,
+            logs: self.logs.oldest_timestamp()?,
+            metrics: stored.metrics,
         })
     }
 

@@ -40,6 +40,45 @@ impl Level {
     }
 }
 
+/// Above this share of `--max-disk`, the budget is not being kept.
+const OVER_BUDGET: f64 = 1.05;
+
+/// The disk check with `--max-disk`: use against the budget in its
+/// details, degraded while use is over it (deletions are not keeping up)
+/// or a budget round fails.
+fn with_budget(
+    disk: (Level, Value),
+    budget: Option<&crate::pipeline::disk_budget::DiskBudgetStatus>,
+) -> (Level, Value) {
+    let Some(budget) = budget else {
+        return disk;
+    };
+    let (mut level, mut value) = disk;
+    let used = budget.used.load(std::sync::atomic::Ordering::SeqCst);
+    value["budget_bytes"] = json!(budget.budget);
+    value["used_bytes"] = json!(used);
+    let problem = if used as f64 > budget.budget as f64 * OVER_BUDGET {
+        Some(format!(
+            "the data directory uses {used} bytes, over the --max-disk budget of {}: deleting the oldest data is not keeping up",
+            budget.budget
+        ))
+    } else {
+        budget
+            .last_error
+            .lock()
+            .clone()
+            .map(|error| format!("keeping within --max-disk failed: {error}"))
+    };
+    if let Some(problem) = problem {
+        if level < Level::Degraded {
+            level = Level::Degraded;
+            value["status"] = json!("degraded");
+            value["message"] = json!(problem);
+        }
+    }
+    (level, value)
+}
+
 fn check(level: Level, message: Option<String>, mut details: Value) -> (Level, Value) {
     details["status"] = json!(level.as_str());
     if let Some(message) = message {
@@ -192,6 +231,7 @@ pub async fn deep(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
             json!({}),
         ),
     };
+    let disk = with_budget(disk, state.disk_budget.as_deref());
     worst = worst.max(disk.0);
     checks.insert("disk".into(), disk.1);
 

@@ -47,6 +47,23 @@ pub(super) async fn render(state: &web::Data<AppState>) -> String {
             error.log();
             0
         });
+    let now = crate::model::UnixNanos::now();
+    let oldest_age_seconds = super::read(state, |reads| reads.oldest_kept())
+        .await
+        .map(|oldest| {
+            [
+                ("traces", oldest.traces),
+                ("logs", oldest.logs),
+                ("metrics", oldest.metrics),
+            ]
+            .into_iter()
+            .filter_map(|(signal, at)| Some((signal, (now.0 - at?.0).max(0) as f64 / 1e9)))
+            .collect()
+        })
+        .unwrap_or_else(|error| {
+            error.log();
+            Vec::new()
+        });
     let scrape = ScrapeValues {
         storage_bytes,
         storage_measure_failed,
@@ -66,6 +83,8 @@ pub(super) async fn render(state: &web::Data<AppState>) -> String {
         metric_head_samples: state.read.metric_head_samples(),
         alerts_firing,
         alert_rules: super::alerts::rule_states(&state.alerts.engine.states.lock()),
+        disk_budget_bytes: state.disk_budget.as_ref().map(|budget| budget.budget),
+        oldest_age_seconds,
     };
     state.metrics.render(&scrape)
 }

@@ -57,6 +57,8 @@ pub struct AppState {
     pub security: Arc<crate::security::Security>,
     /// Redaction applied to every record before it is written.
     pub redactor: Arc<crate::ingest::redact::Redactor>,
+    /// With `--max-disk`: the budget and the use measured against it.
+    pub disk_budget: Option<Arc<crate::pipeline::disk_budget::DiskBudgetStatus>>,
 }
 
 /// Runs a read on the blocking pool.

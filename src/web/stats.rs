@@ -3,7 +3,7 @@
 
 use actix_web::{web, HttpResponse};
 
-use super::dto::{IngestedDto, StatsDto};
+use super::dto::{DiskDto, IngestedDto, StatsDto};
 use super::error::ApiError;
 use super::{read, AppState};
 
@@ -17,5 +17,6 @@ pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
         spans: state.metrics.ingested_spans.get(),
         logs: state.metrics.ingested_logs.get(),
     };
-    Ok(HttpResponse::Ok().json(StatsDto::new(stored, usage, ingested)))
+    let disk = DiskDto::new(state.disk_budget.as_deref());
+    Ok(HttpResponse::Ok().json(StatsDto::new(stored, usage, ingested, disk)))
 }

@@ -7,6 +7,7 @@ mod backup;
 mod bad_input;
 mod check;
 mod dashboards;
+mod disk_budget;
 mod errors;
 mod foundations;
 mod ingest;

@@ -728,7 +728,7 @@ fn retention_deletes_old_traces_through_the_writer() {
     let deleted = runtime
         .block_on(server.writer().retain(cutoff, 100))
         .expect("the writer runs retention");
-    assert_eq!(deleted, (1, 1));
+    assert_eq!((deleted.traces, deleted.spans), (1, 1));
 
     assert_eq!(server.trace_status(&old_id), StatusCode::NOT_FOUND);
     assert_eq!(server.trace_status(&new_id), StatusCode::OK);

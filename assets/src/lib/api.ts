@@ -119,6 +119,10 @@ export interface Stats {
   log_days?: string[];
   oldest_trace: string | null;
   newest_trace: string | null;
+  /** The oldest record kept, by signal: the effective retention. */
+  retention?: Record<'traces' | 'logs' | 'metrics', { oldest: string | null; age_seconds: number | null }>;
+  /** Use against `--max-disk` (all null without a budget). */
+  disk?: { budget_bytes: number | null; used_bytes: number | null; deleted_before: string | null };
 }
 
 export class ApiError extends Error {

@@ -109,6 +109,7 @@ const CHECK_LABELS: Record<string, string> = {
 /** Human names of the detail keys the checks report (docs/API.md). */
 const DETAIL_LABELS: Record<string, string> = {
   alive: 'Running',
+  budget_bytes: 'Budget (--max-disk)',
   capacity: 'Capacity',
   capacity_records_per_second: 'Indexing capacity',
   commits: 'Commits',
@@ -120,6 +121,7 @@ const DETAIL_LABELS: Record<string, string> = {
   last_commit: 'Last commit',
   max_lag_seconds: 'Lag allowed',
   readable: 'Readable',
+  used_bytes: 'Used of the budget',
   writable: 'Writable',
 };
 
@@ -361,6 +363,22 @@ export function SystemPage() {
           <h2>Storage</h2>
           <span class="muted small">total {formatBytes(totalStorage)}</span>
         </div>
+        {stats?.disk?.budget_bytes && (
+          <div class="pipeline-row" data-testid="disk-budget">
+            <div class="pipeline-label">
+              <span>Disk budget (--max-disk)</span>
+              <span class="num">
+                {formatBytes(stats.disk.used_bytes ?? 0)} <span class="muted">of {formatBytes(stats.disk.budget_bytes)}</span>
+              </span>
+            </div>
+            <Meter value={stats.disk.used_bytes ?? 0} max={stats.disk.budget_bytes} label="Disk budget used" />
+            {stats.disk.deleted_before && (
+              <p class="muted small">
+                The oldest data is deleted to stay within the budget: nothing before <Time iso={stats.disk.deleted_before} millis={false} /> is kept.
+              </p>
+            )}
+          </div>
+        )}
         <div class="storage">
           {storeEntries.map(([store, bytes]) => (
             <div class="pipeline-row" key={store}>
@@ -380,6 +398,21 @@ export function SystemPage() {
             <Stat label="Oldest trace" value={stats.oldest_trace ? formatAge(parseTime(stats.oldest_trace)) : '–'} />
             <Stat label="Newest trace" value={stats.newest_trace ? formatAge(parseTime(stats.newest_trace)) : '–'} />
             {stats.log_days && <Stat label="Log days" value={formatCount(stats.log_days.length)} />}
+          </div>
+        )}
+        {stats?.retention && (
+          <div class="stats" data-testid="retention">
+            {(['traces', 'logs', 'metrics'] as const).map((signal) => {
+              const kept = stats.retention?.[signal];
+              return (
+                <Stat
+                  key={signal}
+                  label={`${humanize(signal)} kept for`}
+                  value={kept?.age_seconds != null ? formatDuration(kept.age_seconds * 1000) : '–'}
+                  hint={kept?.oldest ? 'age of the oldest kept' : 'none kept'}
+                />
+              );
+            })}
           </div>
         )}
       </section>

@@ -438,6 +438,58 @@ mod tests {
 }
 
 impl LogIndexes {
+    /// Committed records of `day` timestamped before `cutoff`.
+    pub fn count_before(
+        &self,
+        day: LogDay,
+        cutoff: crate::model::UnixNanos,
+    ) -> Result<u64, LogIndexError> {
+        let Some(slot) = self.slot(day) else {
+            return Ok(0);
+        };
+        let searcher = slot.open(&self.inner.options)?.reader.searcher();
+        let query = tantivy::query::RangeQuery::new(
+            std::ops::Bound::Unbounded,
+            std::ops::Bound::Excluded(tantivy::Term::from_field_i64(
+                LogSchema::get().timestamp,
+                cutoff.0,
+            )),
+        );
+        Ok(searcher.search(&query, &tantivy::collector::Count)? as u64)
+    }
+
+    /// Committed records of `day`.
+    pub fn count_day(&self, day: LogDay) -> Result<u64, LogIndexError> {
+        let Some(slot) = self.slot(day) else {
+            return Ok(0);
+        };
+        Ok(slot.open(&self.inner.options)?.reader.searcher().num_docs())
+    }
+
+    /// The timestamp of the oldest record kept, if any: the smallest value
+    /// of the oldest day's timestamp column. Deleted records still count
+    /// until their segment is merged, so this can be older than the oldest
+    /// live record (never newer).
+    pub fn oldest_timestamp(&self) -> Result<Option<crate::model::UnixNanos>, LogIndexError> {
+        let slots: Vec<Arc<DaySlot>> = self.inner.days.read().values().cloned().collect();
+        for slot in slots {
+            let searcher = slot.open(&self.inner.options)?.reader.searcher();
+            let mut oldest: Option<i64> = None;
+            for segment in searcher.segment_readers() {
+                if segment.num_docs() == 0 {
+                    continue;
+                }
+                let column = segment.fast_fields().i64(schema::TIMESTAMP)?;
+                let min = column.min_value();
+                oldest = Some(oldest.map_or(min, |o| o.min(min)));
+            }
+            if let Some(oldest) = oldest {
+                return Ok(Some(crate::model::UnixNanos(oldest)));
+            }
+        }
+        Ok(None)
+    }
+
     /// Deletes the day indexes whose whole day ends at or before `cutoff`
     /// (retention drops whole days, oldest first). Refused while a writer
     /// is open, so no tantivy writer ever holds a day being deleted: the

@@ -22,11 +22,14 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use tantivy::indexer::IndexWriterOptions;
-use tantivy::{IndexWriter, TantivyDocument};
+use std::ops::Bound;
+
+use tantivy::indexer::{IndexWriterOptions, LogMergePolicy};
+use tantivy::query::RangeQuery;
+use tantivy::{IndexWriter, TantivyDocument, Term};
 
 use super::{DaySlot, LogDay, LogIndexError, LogIndexes, LogSchema};
-use crate::model::LogRecord;
+use crate::model::{LogRecord, UnixNanos};
 use crate::store::log_codec;
 
 /// tantivy refuses indexing arenas below 15 MB per thread.
@@ -35,6 +38,8 @@ const MIN_HEAP_PER_WRITER: usize = 15_000_000;
 /// Records buffered for days without an open writer before they are
 /// written out early (with a commit of those days), bounding the buffer.
 const MAX_BUFFERED_DOCS: usize = 10_000;
+/// Share of deleted records at which a segment is merged to drop them.
+const DELETED_SHARE_BEFORE_MERGE: f32 = 0.3;
 
 /// What [`LogIndexWriter::add`] did with a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +88,14 @@ impl DayWriter {
             .num_worker_threads(threads)
             .num_merge_threads(1)
             .build();
-        let writer = day_index.index.writer_with_options(writer_options)?;
+        let writer: IndexWriter<TantivyDocument> =
+            day_index.index.writer_with_options(writer_options)?;
+        // tantivy's default policy, except that a segment with a third of
+        // its records deleted (by the disk budget) is rewritten without
+        // them, so that their space comes back.
+        let mut policy = LogMergePolicy::default();
+        policy.set_del_docs_ratio_before_merge(DELETED_SHARE_BEFORE_MERGE);
+        writer.set_merge_policy(Box::new(policy));
         Ok(DayWriter {
             slot,
             writer,
@@ -202,6 +214,44 @@ impl LogIndexWriter {
         self.rebalance(written);
         self.uncommitted = 0;
         Ok(Some(watermark))
+    }
+
+    /// Deletes the records timestamped before `cutoff` from the day index
+    /// that `cutoff` falls in (earlier days go whole, between sessions:
+    /// [`LogIndexes::drop_days_ending_by`]), and commits. Returns how many
+    /// records matched. Segments left empty are dropped at the commit;
+    /// partly deleted ones shrink when they are next merged.
+    pub fn delete_before(&mut self, cutoff: UnixNanos) -> Result<u64, LogIndexError> {
+        let day = LogDay::of(cutoff);
+        if day.start() == cutoff || self.indexes.slot(day).is_none() {
+            return Ok(0);
+        }
+        let matched = self.indexes.count_before(day, cutoff)?;
+        if matched == 0 {
+            return Ok(0);
+        }
+        let query = || {
+            Box::new(RangeQuery::new(
+                Bound::Unbounded,
+                Bound::Excluded(Term::from_field_i64(LogSchema::get().timestamp, cutoff.0)),
+            ))
+        };
+        match self.hot.get_mut(&day) {
+            Some(day_writer) => {
+                day_writer.writer.delete_query(query())?;
+                day_writer.dirty = true;
+                self.commit()?;
+            }
+            None => {
+                // Not a day being written: a writer of its own, committed
+                // with the payload the day already has.
+                let mut day_writer = DayWriter::open(&self.indexes, day)?;
+                day_writer.writer.delete_query(query())?;
+                let payload = day_writer.slot.payload()?;
+                day_writer.commit(payload)?;
+            }
+        }
+        Ok(matched)
     }
 
     /// Writes and commits the buffered documents, one day at a time, and

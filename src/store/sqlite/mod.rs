@@ -24,7 +24,7 @@ pub use write::WriteStore;
 /// than SQLite's 1000 so pages rewritten by consecutive commits (index
 /// leaves, the end of the spans b-tree) are copied back once, yet bounded so
 /// a checkpoint never stalls the writer for long.
-const WAL_AUTOCHECKPOINT_PAGES: u32 = 8192;
+pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 8192;
 
 /// The database file name inside the data directory.
 pub const DB_FILE: &str = "lookout.db";
@@ -77,6 +77,9 @@ pub struct StoreOptions {
     pub span_series_limit: usize,
     /// Metric series allowed in total and per metric family.
     pub metric_series_limits: metrics::SeriesLimits,
+    /// The WAL is checkpointed into the database when it reaches this
+    /// many pages; smaller under a disk budget, which must hold the WAL.
+    pub wal_autocheckpoint_pages: u32,
 }
 
 /// Default of `--span-series-limit`.
@@ -89,6 +92,7 @@ impl Default for StoreOptions {
             cache_kib: 32 * 1024,
             span_series_limit: DEFAULT_SPAN_SERIES_LIMIT,
             metric_series_limits: metrics::SeriesLimits::default(),
+            wal_autocheckpoint_pages: WAL_AUTOCHECKPOINT_PAGES,
         }
     }
 }
@@ -125,16 +129,52 @@ pub(crate) fn open_write_store(
          PRAGMA synchronous = {synchronous};
          PRAGMA busy_timeout = 5000;
          PRAGMA temp_store = MEMORY;
-         PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};
+         PRAGMA wal_autocheckpoint = {};
          PRAGMA cache_size = -{};",
-        options.cache_kib
+        options.wal_autocheckpoint_pages, options.cache_kib
     ))?;
+    ensure_incremental_vacuum(&conn)?;
     migrate::migrate(&mut conn)?;
     WriteStore::new(
         conn,
         options.span_series_limit,
         options.metric_series_limits,
     )
+}
+
+/// Puts the database in incremental auto-vacuum mode, in which retention
+/// gives freed pages back to the file system in small steps
+/// ([`WriteStore::reclaim_space`]). The mode only changes with a VACUUM,
+/// which rewrites the file: instant for a new database, once (with a log
+/// line, and briefly needing the database's size again in free space) for
+/// one created before lookout used this mode.
+fn ensure_incremental_vacuum(conn: &Connection) -> Result<(), StoreError> {
+    const INCREMENTAL: i64 = 2;
+    let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |row| row.get(0))?;
+    if mode == INCREMENTAL {
+        return Ok(());
+    }
+    let tables: i64 = conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |row| row.get(0))?;
+    let bytes: i64 = conn.query_row(
+        "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+        [],
+        |row| row.get(0),
+    )?;
+    let started = std::time::Instant::now();
+    if tables > 0 {
+        tracing::info!(
+            bytes,
+            "converting the database to incremental auto-vacuum (once): it is rewritten, which takes a while for a large one"
+        );
+    }
+    conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")?;
+    if tables > 0 {
+        tracing::info!(
+            took_ms = started.elapsed().as_millis() as u64,
+            "the database is in incremental auto-vacuum mode"
+        );
+    }
+    Ok(())
 }
 
 /// Opens the database read-only, without migrating: what `lookout check`
@@ -263,5 +303,73 @@ impl ReadPool {
         ))?;
         read::register_functions(&conn)?;
         Ok(conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auto_vacuum(data_dir: &Path) -> i64 {
+        open_read_only(data_dir)
+            .expect("open")
+            .query_row("PRAGMA auto_vacuum", [], |row| row.get(0))
+            .expect("pragma")
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // reason: a database as an older lookout left it
+    fn new_and_older_databases_end_up_in_incremental_auto_vacuum_mode() {
+        let new = tempfile::tempdir().expect("tempdir");
+        drop(open_write_store(new.path(), &StoreOptions::default()).expect("open"));
+        assert_eq!(auto_vacuum(new.path()), 2);
+
+        let old = tempfile::tempdir().expect("tempdir");
+        {
+            let conn = Connection::open(db_path(old.path())).expect("open");
+            conn.execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE kept (x); INSERT INTO kept VALUES (42);",
+            )
+            .expect("old database");
+        }
+        assert_eq!(auto_vacuum(old.path()), 0);
+        drop(open_write_store(old.path(), &StoreOptions::default()).expect("convert"));
+        assert_eq!(auto_vacuum(old.path()), 2);
+        let kept: i64 = open_read_only(old.path())
+            .expect("open")
+            .query_row("SELECT x FROM kept", [], |row| row.get(0))
+            .expect("the data survives the conversion");
+        assert_eq!(kept, 42);
+    }
+
+    #[test]
+    fn reclaiming_gives_freed_pages_back_and_empties_the_wal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = open_write_store(dir.path(), &StoreOptions::default()).expect("open");
+        store
+            .execute_batch_for_test(
+                "CREATE TABLE filler (blob BLOB);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+                 INSERT INTO filler SELECT randomblob(4000) FROM n;
+                 DELETE FROM filler;",
+            )
+            .expect("fill and empty");
+        let file = |suffix: &str| {
+            std::fs::metadata(format!("{}{suffix}", db_path(dir.path()).display()))
+                .map(|m| m.len())
+                .unwrap_or(0)
+        };
+        let mut freed = 0;
+        loop {
+            let step = store.reclaim_space(1000).expect("reclaim");
+            freed += step.freed_pages;
+            if step.free_pages_left == 0 {
+                break;
+            }
+        }
+        assert!(freed >= 1900, "freed {freed} pages");
+        assert_eq!(file("-wal"), 0, "the WAL is truncated");
+        // 8 MB were written; what is left is the schema and the metric head.
+        assert!(file("") < 1_000_000, "{} bytes", file(""));
     }
 }

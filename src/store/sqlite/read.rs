@@ -627,6 +627,40 @@ impl<'c> ServiceNames<'c> {
     }
 }
 
+/// The oldest data kept, by signal (logs are in the log indexes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OldestTimes {
+    /// The earliest trace start.
+    pub traces: Option<UnixNanos>,
+    /// The first sample of the chunk that ends first (chunks go whole), or
+    /// the oldest write-ahead batch of samples not yet in a chunk.
+    pub metrics: Option<UnixNanos>,
+}
+
+pub fn oldest_times(conn: &Connection) -> Result<OldestTimes, StoreError> {
+    let traces: Option<i64> =
+        conn.query_row("SELECT MIN(start_unix_nano) FROM traces", [], |row| {
+            row.get(0)
+        })?;
+    let chunk_ms: Option<i64> = conn
+        .query_row(
+            "SELECT min_t FROM metric_chunks ORDER BY max_t LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let head_ms: Option<i64> =
+        conn.query_row("SELECT MIN(max_t) FROM metric_wal", [], |row| row.get(0))?;
+    let metrics_ms = match (chunk_ms, head_ms) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    Ok(OldestTimes {
+        traces: traces.map(UnixNanos),
+        metrics: metrics_ms.map(|ms| UnixNanos(ms.saturating_mul(1_000_000))),
+    })
+}
+
 /// Row counts and file sizes for `/metrics` and `/api/stats`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StorageCounts {

@@ -60,6 +60,21 @@ pub struct GroupStats {
     pub errors_in_overflow: u64,
 }
 
+/// What one retention step deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retained {
+    pub traces: u64,
+    pub spans: u64,
+    pub metric_chunks: u64,
+}
+
+/// What one [`WriteStore::reclaim_space`] step did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reclaimed {
+    pub freed_pages: u64,
+    pub free_pages_left: u64,
+}
+
 /// The log records of one ingest request, encoded for the journal, with
 /// the exceptions they carry.
 pub type LogInput<'a> = (&'a [EncodedLog], &'a [ErrorOccurrence]);
@@ -325,6 +340,34 @@ impl WriteStore {
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
+    }
+
+    /// Runs SQL on the write connection, for tests that need a shape of
+    /// database the API does not make.
+    #[cfg(test)]
+    pub(crate) fn execute_batch_for_test(&mut self, sql: &str) -> rusqlite::Result<()> {
+        self.conn.execute_batch(sql)
+    }
+
+    /// Gives up to `max_pages` free pages back to the file system
+    /// (`incremental_vacuum`: the database is in incremental auto-vacuum
+    /// mode) and checkpoints the WAL, truncating it to zero bytes when no
+    /// reader is in the way. Bounded so ingest never waits long behind it.
+    pub fn reclaim_space(&mut self, max_pages: u64) -> Result<Reclaimed, StoreError> {
+        let free_before: i64 = self
+            .conn
+            .query_row("PRAGMA freelist_count", [], |row| row.get(0))?;
+        self.conn
+            .execute_batch(&format!("PRAGMA incremental_vacuum({max_pages});"))?;
+        let free_after: i64 = self
+            .conn
+            .query_row("PRAGMA freelist_count", [], |row| row.get(0))?;
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(Reclaimed {
+            freed_pages: free_before.saturating_sub(free_after).max(0) as u64,
+            free_pages_left: free_after.max(0) as u64,
+        })
     }
 
     /// Deletes up to `max_traces` traces that started before `cutoff`, with

@@ -387,6 +387,57 @@ pub struct StatsDto {
     pub log_days: Vec<String>,
     pub oldest_trace: Option<String>,
     pub newest_trace: Option<String>,
+    /// The effective retention: the oldest record kept, by signal.
+    pub retention: RetentionDto,
+    /// Use against `--max-disk`.
+    pub disk: DiskDto,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RetentionDto {
+    pub traces: OldestDto,
+    pub logs: OldestDto,
+    pub metrics: OldestDto,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OldestDto {
+    pub oldest: Option<String>,
+    pub age_seconds: Option<f64>,
+}
+
+impl OldestDto {
+    fn new(oldest: Option<UnixNanos>, now: UnixNanos) -> OldestDto {
+        OldestDto {
+            oldest: oldest.map(time),
+            age_seconds: oldest.map(|at| (now.0 - at.0).max(0) as f64 / 1e9),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct DiskDto {
+    /// `--max-disk`, or `null` without one.
+    pub budget_bytes: Option<u64>,
+    /// Bytes used, as last measured against the budget.
+    pub used_bytes: Option<u64>,
+    /// Data older than this was deleted to stay within the budget.
+    pub deleted_before: Option<String>,
+}
+
+impl DiskDto {
+    pub fn new(budget: Option<&crate::pipeline::disk_budget::DiskBudgetStatus>) -> DiskDto {
+        use std::sync::atomic::Ordering;
+        let Some(budget) = budget else {
+            return DiskDto::default();
+        };
+        let cutoff = budget.cutoff.load(Ordering::SeqCst);
+        DiskDto {
+            budget_bytes: Some(budget.budget),
+            used_bytes: Some(budget.used.load(Ordering::SeqCst)),
+            deleted_before: (cutoff > 0).then(|| time(UnixNanos(cutoff))),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -414,7 +465,9 @@ impl StatsDto {
         stored: StoredCounts,
         usage: Option<Result<StorageUsage, String>>,
         ingested: IngestedDto,
+        disk: DiskDto,
     ) -> StatsDto {
+        let now = UnixNanos::now();
         let (storage_bytes, storage_error) = match usage {
             Some(Ok(usage)) => (
                 Some(StorageBytesDto {
@@ -439,6 +492,12 @@ impl StatsDto {
             log_days: stored.log_days.iter().map(|day| day.dir_name()).collect(),
             oldest_trace: stored.trace_range.map(|(oldest, _)| time(oldest)),
             newest_trace: stored.trace_range.map(|(_, newest)| time(newest)),
+            retention: RetentionDto {
+                traces: OldestDto::new(stored.oldest.traces, now),
+                logs: OldestDto::new(stored.oldest.logs, now),
+                metrics: OldestDto::new(stored.oldest.metrics, now),
+            },
+            disk,
         }
     }
 }

@@ -485,15 +485,16 @@ pub fn compaction_boundary(now_ms: i64) -> i64 {
 
 /// Deletes samples and exemplars older than `cutoff_ms` (whole chunks
 /// that end before it, WAL rows likewise) and the series left without
-/// samples. Returns the series deleted; the head drops its samples before
+/// samples. Returns the chunks deleted; the head drops its samples before
 /// the cutoff once the transaction committed ([`MetricHead::delete_before`]).
 pub fn delete_before(
     tx: &Transaction<'_>,
     head: &MetricHead,
     cutoff_ms: i64,
 ) -> Result<u64, StoreError> {
-    tx.prepare_cached("DELETE FROM metric_chunks WHERE max_t < ?1")?
-        .execute(params![cutoff_ms])?;
+    let chunks = tx
+        .prepare_cached("DELETE FROM metric_chunks WHERE max_t < ?1")?
+        .execute(params![cutoff_ms])? as u64;
     tx.prepare_cached("DELETE FROM metric_wal WHERE max_t < ?1")?
         .execute(params![cutoff_ms])?;
     tx.prepare_cached("DELETE FROM metric_head WHERE t < ?1")?
@@ -509,9 +510,8 @@ pub fn delete_before(
         .query_map([], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
     let mut delete = tx.prepare_cached("DELETE FROM metric_series WHERE id = ?1")?;
-    let mut deleted = 0u64;
     for id in unchunked.into_iter().filter(|id| !in_head.contains(id)) {
-        deleted += delete.execute(params![id])? as u64;
+        delete.execute(params![id])?;
     }
-    Ok(deleted)
+    Ok(chunks)
 }

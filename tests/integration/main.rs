@@ -8,6 +8,7 @@ mod bad_input;
 mod check;
 mod dashboards;
 mod disk_budget;
+mod disk_full;
 mod errors;
 mod foundations;
 mod ingest;

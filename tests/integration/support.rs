@@ -95,6 +95,16 @@ impl TestServer {
         format!("{}{}", self.base_url, path)
     }
 
+    /// Stops gracefully and hands over the data directory, which is then
+    /// the caller's to inspect (and removed when it drops).
+    pub fn stop(mut self) -> TempDir {
+        if let Some(app) = self.app.take() {
+            app.stop().expect("lookout stops");
+        }
+        let empty = tempfile::tempdir().expect("a temporary directory");
+        std::mem::replace(&mut self.dir, empty)
+    }
+
     /// The data directory the server uses.
     pub fn data_dir(&self) -> &std::path::Path {
         self.dir.path()

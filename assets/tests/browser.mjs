@@ -934,9 +934,10 @@ try {
     } catch (error) {
       // Which stage held it: the index (not searchable either), the
       // stream, or the page.
-      const found = await (await fetch(`${base}/api/logs?lookback=1h&q=${marker}`)).json();
+      const found = await (await fetch(`${base}/api/logs?lookback=1h&service=tailer&q=${encodeURIComponent(`"${marker}"`)}`)).json();
       const status = await page.getByTestId('live-status').innerText();
-      throw new Error(`${error.message}; searchable: ${found.total}; live status: ${status}`);
+      const shown = (await page.locator('main').innerText()).replaceAll('\n', ' ').slice(0, 600);
+      throw new Error(`${error.message.split('\n')[0]} | searchable: ${JSON.stringify(found).slice(0, 300)} | live status: ${status} | page: ${shown} | url: ${page.url()}`);
     }
     const took = Date.now() - sent;
     if (took > 5_000) console.log(`# slow: the live tail showed the record ${took} ms after it was sent`);
@@ -2365,10 +2366,11 @@ try {
     await budget.waitFor();
     const text = await budget.innerText();
     assert(/of 256\.0 MiB/.test(text), `budget: ${text}`);
-    const check = await authOther.locator('[data-check="disk"]').innerText();
-    assert(/Budget \(--max-disk\)\s+256\.0 MiB/.test(check) && /Used of the budget/.test(check), `disk check: ${check}`);
-    const kept = await authOther.getByTestId('retention').innerText();
-    assert(/Traces kept for/.test(kept) && /Logs kept for/.test(kept) && /Metrics kept for/.test(kept), `retention: ${kept}`);
+    // Labels may be styled in capitals: compare without case.
+    const disk = await authOther.locator('[data-check="disk"]').innerText();
+    assert(/Budget \(--max-disk\)\s+256\.0 MiB/i.test(disk) && /Used of the budget/i.test(disk), `disk check: ${disk.replaceAll('\n', ' ')}`);
+    const kept = (await authOther.getByTestId('retention').innerText()).replaceAll('\n', ' ');
+    assert(/Traces kept for/i.test(kept) && /Logs kept for/i.test(kept) && /Metrics kept for/i.test(kept), `retention: ${kept}`);
   });
 
   await check('auth: Log out ends the session server-side and shows the login page again', async () => {

@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use super::{supervise, Command, PipelineOptions, WriteError, WriterHandle, WriterStatus};
 use crate::model::UnixNanos;
 use crate::store::log_codec::EncodedLog;
-use crate::store::sqlite::write::{LogInput, Retained};
+use crate::store::sqlite::write::LogInput;
 use crate::store::{StoreError, WriteStore};
 use crate::telemetry::{Metrics, RejectReason};
 
@@ -278,25 +278,7 @@ impl Writer {
         let retain_results: Vec<_> = retains
             .into_iter()
             .map(|(cutoff, max_traces, reply)| {
-                let result = self
-                    .store
-                    .delete_traces_before(cutoff, max_traces)
-                    .and_then(|(traces, spans)| {
-                        self.store.delete_metrics_before(cutoff.0 / 1_000_000).map(
-                            |metric_chunks| Retained {
-                                traces,
-                                spans,
-                                metric_chunks,
-                            },
-                        )
-                    })
-                    .and_then(|deleted| {
-                        self.store
-                            .delete_resolved_alerts_before(cutoff)
-                            .map(|_| deleted)
-                    })
-                    .and_then(|deleted| self.store.delete_errors_before(cutoff).map(|_| deleted))
-                    .map_err(Arc::new);
+                let result = self.store.retain(cutoff, max_traces).map_err(Arc::new);
                 note(result.as_ref().map(|_| ()));
                 (reply, result.map_err(WriteError::Failed))
             })

@@ -80,8 +80,11 @@ pub(super) struct EdgeCache {
 }
 
 impl EdgeCache {
-    pub(super) fn forget_rows(&mut self) {
-        self.rows.clear();
+    /// Forgets the cached rows [`delete_before`] deleted at `cutoff`.
+    pub(super) fn forget_rows_before(&mut self, cutoff: UnixNanos) {
+        let cutoff_seconds = cutoff.0.div_euclid(1_000_000_000);
+        self.rows
+            .retain(|(resolution, start, ..), _| *start > cutoff_seconds - resolution);
     }
 }
 

@@ -70,9 +70,12 @@ struct Pending {
 }
 
 impl SeriesCache {
-    /// Forgets the cached rows (after retention deleted some).
-    pub(super) fn forget_rows(&mut self) {
-        self.rows.clear();
+    /// Forgets the cached rows [`delete_before`] deleted at `cutoff`; the
+    /// rest are still what the database holds.
+    pub(super) fn forget_rows_before(&mut self, cutoff: UnixNanos) {
+        let cutoff_seconds = cutoff.0.div_euclid(1_000_000_000);
+        self.rows
+            .retain(|(resolution, _, start), _| *start > cutoff_seconds - resolution);
     }
 }
 

@@ -342,6 +342,26 @@ impl WriteStore {
         Ok(())
     }
 
+    /// One step of retention: up to `max_traces` traces that started
+    /// before `cutoff` with their spans, rollups and edges. The step that
+    /// finds fewer than that (the last of a pass) also deletes the metric
+    /// chunks, resolved alerts and error counts before the cutoff, so that
+    /// a pass of many steps does those once.
+    pub fn retain(&mut self, cutoff: UnixNanos, max_traces: usize) -> Result<Retained, StoreError> {
+        let (traces, spans) = self.delete_traces_before(cutoff, max_traces)?;
+        let mut retained = Retained {
+            traces,
+            spans,
+            metric_chunks: 0,
+        };
+        if traces < max_traces as u64 {
+            retained.metric_chunks = self.delete_metrics_before(cutoff.0 / 1_000_000)?;
+            self.delete_resolved_alerts_before(cutoff)?;
+            self.delete_errors_before(cutoff)?;
+        }
+        Ok(retained)
+    }
+
     /// Runs SQL on the write connection, for tests that need a shape of
     /// database the API does not make.
     #[cfg(test)]
@@ -388,8 +408,8 @@ impl WriteStore {
             self.dictionaries = Dictionaries::default();
         }
         // Retention deleted rollup and edge rows the caches may hold.
-        self.dictionaries.span_series.forget_rows();
-        self.dictionaries.edges.forget_rows();
+        self.dictionaries.span_series.forget_rows_before(cutoff);
+        self.dictionaries.edges.forget_rows_before(cutoff);
         result
     }
 

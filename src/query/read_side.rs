@@ -48,6 +48,19 @@ pub struct OldestKept {
     pub metrics: Option<UnixNanos>,
 }
 
+impl OldestKept {
+    /// By signal name: the oldest record's time and its age in seconds
+    /// at `now`.
+    pub fn by_signal(&self, now: UnixNanos) -> [(&'static str, Option<(UnixNanos, f64)>); 3] {
+        let age = |at: Option<UnixNanos>| at.map(|at| (at, (now.0 - at.0).max(0) as f64 / 1e9));
+        [
+            ("traces", age(self.traces)),
+            ("logs", age(self.logs)),
+            ("metrics", age(self.metrics)),
+        ]
+    }
+}
+
 /// The read side's handles; cheap to share.
 pub struct ReadSide {
     reads: Arc<ReadPool>,

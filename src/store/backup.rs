@@ -393,8 +393,7 @@ pub fn restore(backup: &Path, lock: &DataDirLock, force: bool) -> Result<Manifes
         }
     }
     // Everything is in place and verified: replace the old data.
-    for suffix in ["", "-wal", "-shm"] {
-        let path = PathBuf::from(format!("{}{suffix}", sqlite::db_path(target).display()));
+    for path in sqlite::db_files(target) {
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(error) if error.kind() == ErrorKind::NotFound => {}

@@ -39,16 +39,12 @@ pub struct UsageError {
 
 /// Measures the data directory now.
 pub fn measure(data_dir: &Path) -> Result<StorageUsage, UsageError> {
-    let db = sqlite::db_path(data_dir);
     let mut sqlite_bytes = 0;
-    for suffix in ["", "-wal", "-shm"] {
-        let mut name = db.clone().into_os_string();
-        name.push(suffix);
-        let path = PathBuf::from(name);
+    for (index, path) in sqlite::db_files(data_dir).into_iter().enumerate() {
         match std::fs::metadata(&path) {
             Ok(meta) => sqlite_bytes += meta.len(),
             // The WAL and shm files come and go with checkpoints.
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound && !suffix.is_empty() => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound && index > 0 => {}
             Err(error) => return Err(usage_error(&path, &error)),
         }
     }

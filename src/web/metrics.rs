@@ -51,14 +51,11 @@ pub(super) async fn render(state: &web::Data<AppState>) -> String {
     let oldest_age_seconds = super::read(state, |reads| reads.oldest_kept())
         .await
         .map(|oldest| {
-            [
-                ("traces", oldest.traces),
-                ("logs", oldest.logs),
-                ("metrics", oldest.metrics),
-            ]
-            .into_iter()
-            .filter_map(|(signal, at)| Some((signal, (now.0 - at?.0).max(0) as f64 / 1e9)))
-            .collect()
+            oldest
+                .by_signal(now)
+                .into_iter()
+                .filter_map(|(signal, kept)| Some((signal, kept?.1)))
+                .collect()
         })
         .unwrap_or_else(|error| {
             error.log();

@@ -448,13 +448,7 @@ impl LogIndexes {
             return Ok(0);
         };
         let searcher = slot.open(&self.inner.options)?.reader.searcher();
-        let query = tantivy::query::RangeQuery::new(
-            std::ops::Bound::Unbounded,
-            std::ops::Bound::Excluded(tantivy::Term::from_field_i64(
-                LogSchema::get().timestamp,
-                cutoff.0,
-            )),
-        );
+        let query = LogSchema::get().before(cutoff);
         Ok(searcher.search(&query, &tantivy::collector::Count)? as u64)
     }
 

@@ -80,6 +80,15 @@ impl LogSchema {
         &LOG_SCHEMA
     }
 
+    /// The records timestamped before `cutoff` (what the disk budget
+    /// counts and deletes).
+    pub fn before(&self, cutoff: crate::model::UnixNanos) -> tantivy::query::RangeQuery {
+        tantivy::query::RangeQuery::new(
+            std::ops::Bound::Unbounded,
+            std::ops::Bound::Excluded(tantivy::Term::from_field_i64(self.timestamp, cutoff.0)),
+        )
+    }
+
     fn build() -> LogSchema {
         let mut builder = Schema::builder();
         let fast_i64 = NumericOptions::default().set_fast();

@@ -22,11 +22,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use std::ops::Bound;
-
 use tantivy::indexer::{IndexWriterOptions, LogMergePolicy};
-use tantivy::query::RangeQuery;
-use tantivy::{IndexWriter, TantivyDocument, Term};
+use tantivy::{IndexWriter, TantivyDocument};
 
 use super::{DaySlot, LogDay, LogIndexError, LogIndexes, LogSchema};
 use crate::model::{LogRecord, UnixNanos};
@@ -230,12 +227,7 @@ impl LogIndexWriter {
         if matched == 0 {
             return Ok(0);
         }
-        let query = || {
-            Box::new(RangeQuery::new(
-                Bound::Unbounded,
-                Bound::Excluded(Term::from_field_i64(LogSchema::get().timestamp, cutoff.0)),
-            ))
-        };
+        let query = || Box::new(LogSchema::get().before(cutoff));
         match self.hot.get_mut(&day) {
             Some(day_writer) => {
                 day_writer.writer.delete_query(query())?;

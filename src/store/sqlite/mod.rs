@@ -101,6 +101,15 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join(DB_FILE)
 }
 
+/// The database file and its `-wal` and `-shm` companions.
+pub fn db_files(data_dir: &Path) -> [PathBuf; 3] {
+    ["", "-wal", "-shm"].map(|suffix| {
+        let mut name = db_path(data_dir).into_os_string();
+        name.push(suffix);
+        PathBuf::from(name)
+    })
+}
+
 /// Opens (creating if needed) the database, applies pending migrations and
 /// returns the write store. Reached only through
 /// [`DataDirLock::open_write_store`](crate::store::DataDirLock), once.

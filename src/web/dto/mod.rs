@@ -393,26 +393,13 @@ pub struct StatsDto {
     pub disk: DiskDto,
 }
 
-#[derive(Debug, Serialize)]
-pub struct RetentionDto {
-    pub traces: OldestDto,
-    pub logs: OldestDto,
-    pub metrics: OldestDto,
-}
+/// By signal (`traces`, `logs`, `metrics`).
+pub type RetentionDto = std::collections::BTreeMap<&'static str, OldestDto>;
 
 #[derive(Debug, Serialize)]
 pub struct OldestDto {
     pub oldest: Option<String>,
     pub age_seconds: Option<f64>,
-}
-
-impl OldestDto {
-    fn new(oldest: Option<UnixNanos>, now: UnixNanos) -> OldestDto {
-        OldestDto {
-            oldest: oldest.map(time),
-            age_seconds: oldest.map(|at| (now.0 - at.0).max(0) as f64 / 1e9),
-        }
-    }
 }
 
 #[derive(Debug, Serialize, Default)]
@@ -492,11 +479,18 @@ impl StatsDto {
             log_days: stored.log_days.iter().map(|day| day.dir_name()).collect(),
             oldest_trace: stored.trace_range.map(|(oldest, _)| time(oldest)),
             newest_trace: stored.trace_range.map(|(_, newest)| time(newest)),
-            retention: RetentionDto {
-                traces: OldestDto::new(stored.oldest.traces, now),
-                logs: OldestDto::new(stored.oldest.logs, now),
-                metrics: OldestDto::new(stored.oldest.metrics, now),
-            },
+            retention: stored
+                .oldest
+                .by_signal(now)
+                .into_iter()
+                .map(|(signal, kept)| {
+                    let dto = OldestDto {
+                        oldest: kept.map(|(at, _)| time(at)),
+                        age_seconds: kept.map(|(_, age)| age),
+                    };
+                    (signal, dto)
+                })
+                .collect(),
             disk,
         }
     }

@@ -59,6 +59,10 @@ struct Phase {
     settled_peak: u64,
     /// Directory size at the end.
     final_bytes: u64,
+    /// CPU seconds per thread name (pools summed) over the phase, and
+    /// records accepted: where deleting while writing costs.
+    threads: std::collections::BTreeMap<String, proc::Sched>,
+    records: f64,
 }
 
 /// Spans and log records at full speed (half the clients each) for
@@ -112,6 +116,7 @@ fn phase(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let count = records.load(Ordering::Relaxed) as f64;
+    let threads = proc::thread_sched(server.pid());
     server.stop(Duration::from_secs(120));
     Phase {
         budgeted: budget.is_some(),
@@ -120,6 +125,8 @@ fn phase(
         peak_split,
         settled_peak,
         final_bytes: proc::dir_size(&dir),
+        threads,
+        records: count,
     }
 }
 
@@ -130,6 +137,42 @@ fn mean(phases: &[Phase], budgeted: bool, f: fn(&Phase) -> f64) -> f64 {
         .map(f)
         .collect();
     values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
+/// CPU-µs per record by thread, A and B averaged, for the threads that
+/// use at least 0.5 µs per record in either.
+fn write_thread_costs(out: &mut String, phases: &[Phase]) {
+    let per_record = |budgeted: bool, name: &str| {
+        let selected: Vec<&Phase> = phases.iter().filter(|p| p.budgeted == budgeted).collect();
+        let cpu: f64 = selected
+            .iter()
+            .map(|p| p.threads.get(name).map_or(0.0, |s| s.on_cpu))
+            .sum();
+        let records: f64 = selected.iter().map(|p| p.records).sum();
+        cpu * 1e6 / records.max(1.0)
+    };
+    let mut names: Vec<&String> = phases.iter().flat_map(|p| p.threads.keys()).collect();
+    names.sort();
+    names.dedup();
+    let _ = writeln!(
+        out,
+        "\n| thread | CPU-µs per record, budget | without | difference |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|");
+    let (mut total_a, mut total_b) = (0.0, 0.0);
+    for name in names {
+        let (a, b) = (per_record(true, name), per_record(false, name));
+        total_a += a;
+        total_b += b;
+        if a >= 0.5 || b >= 0.5 {
+            let _ = writeln!(out, "| {name} | {a:.1} | {b:.1} | {:+.1} |", a - b);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "| all threads | {total_a:.1} | {total_b:.1} | {:+.1} |",
+        total_a - total_b
+    );
 }
 
 fn mib(bytes: u64) -> String {
@@ -192,6 +235,7 @@ fn main() {
             mib(phase.final_bytes)
         );
     }
+    write_thread_costs(&mut out, &phases);
     let ratio = mean(&phases, true, |p| p.records_per_second)
         / mean(&phases, false, |p| p.records_per_second);
     let worst = phases

@@ -1,17 +1,18 @@
 //! The `disk-budget` thread: keeps the data directory within `--max-disk`
 //! while ingest goes on, by deleting the oldest data of every signal.
 //!
-//! Twice a second it measures the directory. Above [`HIGH`] of the budget
-//! it picks one cutoff time for all signals, a share of the kept time span
+//! Twice a second it measures the directory, counting the database
+//! without its free pages (new rows reuse them before the file grows).
+//! Above [`HIGH`] of the budget it picks one cutoff time for all signals, a share of the kept time span
 //! past the oldest record (the share that should bring use down to
 //! [`LOW`], assuming data spread evenly over time), and deletes what is
 //! older: traces with their spans, rollups and edges, metric chunks,
 //! resolved alerts and error counts through the writer in bounded chunks;
 //! log records through the log indexer (whole days between its sessions,
 //! the records of the cutoff's day by a delete query, which drops segments
-//! left empty). Then the writer gives the freed pages back to the file
-//! system (incremental vacuum in bounded steps, the WAL truncated), and
-//! the thread waits for tantivy's commit and merges before it measures
+//! left empty). When the files themselves pass [`RECLAIM`] of the budget
+//! the writer gives free pages back to the file system (incremental vacuum
+//! in bounded steps, the WAL truncated). After either, the thread waits for tantivy's commit and merges before it measures
 //! again. Cutoffs only move forward.
 //!
 //! The headroom between [`HIGH`] and the budget is for what is written
@@ -43,8 +44,12 @@ pub const MIN_BUDGET: u64 = 32 << 20;
 /// Deleting starts when use, plus what is written in the next
 /// [`LOOKAHEAD`] at the measured rate, passes this share of the budget…
 const HIGH: f64 = 0.80;
-/// …and aims to bring it down to this share.
+/// …and aims to bring it down to this share. Both count the database
+/// without its free pages.
 const LOW: f64 = 0.60;
+/// Free database pages go back to the file system when the directory
+/// itself passes this share of the budget.
+const RECLAIM: f64 = 0.85;
 /// How far ahead the growth rate is projected: about two rounds.
 const LOOKAHEAD: Duration = Duration::from_secs(3);
 const INTERVAL: Duration = Duration::from_millis(500);
@@ -165,52 +170,76 @@ impl DiskBudget {
         })
     }
 
-    /// Measures, and deletes when over; true when it deleted.
+    /// Measures, deletes when over and gives space back when the files
+    /// themselves near the budget; true when it did either.
+    ///
+    /// Deciding on use *without* the database's free pages matters for
+    /// speed: new rows reuse freed pages before the file grows, so at a
+    /// steady rate the file stays the same size and needs no vacuum, which
+    /// would move pages around only for the writer to allocate them again.
+    /// The free pages are given back only when the directory itself nears
+    /// the budget (another signal needs the room).
     fn round(&self, tally: &mut Tally) -> Result<bool, String> {
         self.usage.refresh(&self.data_dir);
-        let used = match self.usage.last().map(|measured| measured.usage) {
+        let total = match self.usage.last().map(|measured| measured.usage) {
             Some(Ok(usage)) => usage.total,
             Some(Err(error)) => return Err(error.to_string()),
             None => return Ok(false),
         };
-        self.status.used.store(used, Ordering::SeqCst);
+        self.status.used.store(total, Ordering::SeqCst);
+        let free = {
+            let conn = self.reads.get().map_err(|error| error.to_string())?;
+            read::free_bytes(&conn).map_err(|error| error.to_string())?
+        };
+        let used = total.saturating_sub(free);
         let budget = self.status.budget as f64;
         let growth = tally.grow(used);
         let projected = used as f64 + growth * LOOKAHEAD.as_secs_f64();
-        if projected <= budget * HIGH {
-            *self.status.last_error.lock() = None;
-            return Ok(false);
+        let mut acted = false;
+        if projected > budget * HIGH {
+            acted = self.delete_to(projected, used, tally)?;
         }
+        if total as f64 > budget * RECLAIM {
+            for _ in 0..MAX_RECLAIM_STEPS {
+                let step = self
+                    .writer
+                    .reclaim_blocking()
+                    .map_err(|error| format!("giving space back failed: {error}"))?;
+                if step.free_pages_left == 0 || step.freed_pages == 0 {
+                    break;
+                }
+            }
+            acted = true;
+        }
+        if acted {
+            tally.rounds += 1;
+        }
+        *self.status.last_error.lock() = None;
+        Ok(acted)
+    }
+
+    /// Picks the cutoff that should bring `projected` use down to [`LOW`]
+    /// and deletes what is older; true when the cutoff moved.
+    fn delete_to(&self, projected: f64, used: u64, tally: &mut Tally) -> Result<bool, String> {
+        let budget = self.status.budget as f64;
         let now = UnixNanos::now();
         let previous = UnixNanos(self.status.cutoff.load(Ordering::SeqCst));
-        let cutoff = match self.oldest()? {
-            Some(oldest) => {
-                let floor = oldest.max(previous);
-                let share = ((projected - budget * LOW) / used as f64).clamp(0.02, 0.6);
-                let step = (((now.0 - floor.0).max(0)) as f64 * share) as i64;
-                UnixNanos((floor.0 + step.max(1_000_000_000)).min(now.0))
-            }
+        let Some(oldest) = self.oldest()? else {
             // Nothing left to delete: the space is free pages or the WAL.
-            None => previous,
+            return Ok(false);
         };
-        if cutoff > previous {
-            self.delete_before(cutoff, tally)?;
-            self.status.cutoff.store(cutoff.0, Ordering::SeqCst);
-            self.indexer
-                .disk_cutoff
-                .fetch_max(cutoff.0, Ordering::SeqCst);
+        let floor = oldest.max(previous);
+        let share = ((projected - budget * LOW) / used.max(1) as f64).clamp(0.02, 0.6);
+        let step = (((now.0 - floor.0).max(0)) as f64 * share) as i64;
+        let cutoff = UnixNanos((floor.0 + step.max(1_000_000_000)).min(now.0));
+        if cutoff <= previous {
+            return Ok(false);
         }
-        for _ in 0..MAX_RECLAIM_STEPS {
-            let step = self
-                .writer
-                .reclaim_blocking()
-                .map_err(|error| format!("giving space back failed: {error}"))?;
-            if step.free_pages_left == 0 || step.freed_pages == 0 {
-                break;
-            }
-        }
-        tally.rounds += 1;
-        *self.status.last_error.lock() = None;
+        self.delete_before(cutoff, tally)?;
+        self.status.cutoff.store(cutoff.0, Ordering::SeqCst);
+        self.indexer
+            .disk_cutoff
+            .fetch_max(cutoff.0, Ordering::SeqCst);
         Ok(true)
     }
 

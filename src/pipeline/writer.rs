@@ -261,8 +261,49 @@ impl Writer {
                 }
             }
             note(result.as_ref().map(|_| ()));
+            // Published before the acks go out, so health agrees with them.
+            self.record_outcome(result.as_ref().err().cloned());
             Some(result.map_err(WriteError::Failed))
         };
+        let data_outcome = data_result.as_ref().map(Result::is_ok);
+        // Ingest is answered as soon as its transaction commits, before the
+        // group's maintenance (retention chunks, reclaim, compaction) runs:
+        // an ack waits for its own data only. The receivers may have gone
+        // (client disconnected); what was committed stays committed.
+        if let Some(result) = data_result {
+            let (span_data, span_replies): (Vec<_>, Vec<_>) = batches.into_iter().unzip();
+            let (log_data, log_replies): (Vec<_>, Vec<_>) = logs.into_iter().unzip();
+            let (metric_data, metric_replies): (Vec<_>, Vec<_>) =
+                metric_batches.into_iter().unzip();
+            let stats = result
+                .as_ref()
+                .map(|(stats, _)| *stats)
+                .map_err(Clone::clone);
+            for reply in span_replies.into_iter().chain(log_replies) {
+                let _ = reply.send(stats.clone());
+            }
+            match &result {
+                Ok((_, outcomes)) => {
+                    for (reply, outcome) in metric_replies.into_iter().zip(outcomes) {
+                        let _ = reply.send(Ok(outcome.clone()));
+                    }
+                }
+                Err(error) => {
+                    for reply in metric_replies {
+                        let _ = reply.send(Err(error.clone()));
+                    }
+                }
+            }
+            // Freeing a group's batches costs about a sixth of the writer's
+            // time per span; another thread does it.
+            // If that thread is gone, the data is simply freed here.
+            let _ = self.garbage.send((span_data, log_data, metric_data));
+            if stats.is_ok_and(|stats| stats.logs_inserted > 0) {
+                if let Some(notify) = &self.journal_notify {
+                    let _ = notify.try_send(());
+                }
+            }
+        }
         let compaction_results: Vec<_> = compactions
             .into_iter()
             .map(|(now_ms, reply)| {
@@ -350,44 +391,14 @@ impl Writer {
             Some(error) => Err(WriteError::Failed(Arc::clone(error))),
             None => Ok(()),
         };
-        self.record_outcome(failure);
-
-        // The receivers may have gone (client disconnected); what was
-        // committed stays committed either way.
-        if let Some(result) = data_result {
-            let (span_data, span_replies): (Vec<_>, Vec<_>) = batches.into_iter().unzip();
-            let (log_data, log_replies): (Vec<_>, Vec<_>) = logs.into_iter().unzip();
-            let (metric_data, metric_replies): (Vec<_>, Vec<_>) =
-                metric_batches.into_iter().unzip();
-            let stats = result
-                .as_ref()
-                .map(|(stats, _)| *stats)
-                .map_err(Clone::clone);
-            for reply in span_replies.into_iter().chain(log_replies) {
-                let _ = reply.send(stats.clone());
-            }
-            match &result {
-                Ok((_, outcomes)) => {
-                    for (reply, outcome) in metric_replies.into_iter().zip(outcomes) {
-                        let _ = reply.send(Ok(outcome.clone()));
-                    }
-                }
-                Err(error) => {
-                    for reply in metric_replies {
-                        let _ = reply.send(Err(error.clone()));
-                    }
-                }
-            }
-            // Freeing a group's batches costs about a sixth of the writer's
-            // time per span; another thread does it.
-            // If that thread is gone, the data is simply freed here.
-            let _ = self.garbage.send((span_data, log_data, metric_data));
-            if stats.is_ok_and(|stats| stats.logs_inserted > 0) {
-                if let Some(notify) = &self.journal_notify {
-                    let _ = notify.try_send(());
-                }
-            }
+        // The data's outcome is out already; a later failure in the group
+        // (maintenance) still counts.
+        match data_outcome {
+            None => self.record_outcome(failure),
+            Some(true) if failure.is_some() => self.record_outcome(failure),
+            Some(_) => {}
         }
+
         for (reply, result) in compaction_results {
             let _ = reply.send(result);
         }

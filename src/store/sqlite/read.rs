@@ -637,6 +637,14 @@ pub struct OldestTimes {
     pub metrics: Option<UnixNanos>,
 }
 
+/// Bytes of the database file in free pages: space the file already has
+/// that new rows reuse before it grows.
+pub fn free_bytes(conn: &Connection) -> Result<u64, StoreError> {
+    let pages: i64 = conn.query_row("PRAGMA freelist_count", [], |row| row.get(0))?;
+    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+    Ok(u64::try_from(pages.saturating_mul(page_size)).unwrap_or(0))
+}
+
 pub fn oldest_times(conn: &Connection) -> Result<OldestTimes, StoreError> {
     let traces: Option<i64> =
         conn.query_row("SELECT MIN(start_unix_nano) FROM traces", [], |row| {

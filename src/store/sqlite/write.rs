@@ -392,7 +392,9 @@ impl WriteStore {
 
     /// Deletes up to `max_traces` traces that started before `cutoff`, with
     /// their spans, in one transaction, and takes their spans out of the
-    /// service and operation counts. Returns (traces, spans) deleted.
+    /// service and operation counts; when fewer than `max_traces` were left
+    /// (the pass's last chunk), also the rollups and edges before `cutoff`.
+    /// Returns (traces, spans) deleted.
     pub fn delete_traces_before(
         &mut self,
         cutoff: UnixNanos,
@@ -434,23 +436,22 @@ impl WriteStore {
         let mut operation_counts: HashMap<i64, i64> = HashMap::new();
         let mut spans_deleted = 0u64;
         {
-            let mut count_ops = tx.prepare_cached(
-                "SELECT operation_id, COUNT(*) FROM spans WHERE trace_rowid = ?1 GROUP BY operation_id",
+            // One pass over each trace's spans: the delete returns what the
+            // operation counts need.
+            let mut delete_spans = tx.prepare_cached(
+                "DELETE FROM spans WHERE trace_rowid = ?1 RETURNING operation_id",
             )?;
-            let mut delete_spans = tx.prepare_cached("DELETE FROM spans WHERE trace_rowid = ?1")?;
             let mut delete_link = tx.prepare_cached(
                 "DELETE FROM trace_services WHERE service_id = ?1 AND start_unix_nano = ?2 AND trace_rowid = ?3",
             )?;
             let mut delete_trace = tx.prepare_cached("DELETE FROM traces WHERE id = ?1")?;
             for (rowid, start, services) in &victims {
-                let counts = count_ops.query_map(params![rowid], |row| {
-                    Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
-                })?;
-                for count in counts {
-                    let (operation_id, count) = count?;
-                    *operation_counts.entry(operation_id).or_default() += count;
+                let operations =
+                    delete_spans.query_map(params![rowid], |row| row.get::<_, i64>(0))?;
+                for operation_id in operations {
+                    *operation_counts.entry(operation_id?).or_default() += 1;
+                    spans_deleted += 1;
                 }
-                spans_deleted += delete_spans.execute(params![rowid])? as u64;
                 for service_id in parse_service_list(services) {
                     delete_link.execute(params![service_id, start, rowid])?;
                 }
@@ -469,9 +470,14 @@ impl WriteStore {
                 update_service.execute(params![count, operation_id])?;
             }
         }
-        rollups::compact_pending(&tx, series)?;
-        rollups::delete_before(&tx, cutoff)?;
-        graph::delete_before(&tx, cutoff)?;
+        // The rollups and edges of the deleted time go once per pass, on its
+        // last chunk: compacting the rollup deltas on every chunk would
+        // merge them while they are still few per row.
+        if victims.len() < max_traces {
+            rollups::compact_pending(&tx, series)?;
+            rollups::delete_before(&tx, cutoff)?;
+            graph::delete_before(&tx, cutoff)?;
+        }
         tx.commit()?;
         Ok((victims.len() as u64, spans_deleted))
     }
@@ -1180,6 +1186,29 @@ mod tests {
         store
             .delete_traces_before(UnixNanos(3_660 * S), 10)
             .expect("retain");
+        assert_eq!(rollup_counts(&conn, 60), [(3_660, 1)]);
+        assert_eq!(rollup_counts(&conn, 3_600), [(3_600, 1)]);
+    }
+
+    #[test]
+    fn chunked_retention_deletes_the_rollups_on_the_pass_s_last_chunk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = open_write_store(dir.path(), &StoreOptions::default()).expect("open");
+        let pool = ReadPool::new(dir.path(), &StoreOptions::default());
+        const S: i64 = 1_000_000_000;
+        let spans = batch(vec![
+            span(1, 1, None, 10 * S, 11 * S, 0),
+            span(3, 1, None, 20 * S, 21 * S, 0),
+            span(2, 1, None, 3_670 * S, 3_671 * S, 0),
+        ]);
+        store.write_group(&[&spans]).expect("write");
+        let conn = pool.get().expect("reader");
+        let cutoff = UnixNanos(3_660 * S);
+        // Chunks of one trace: two full chunks, then the last (empty) one.
+        assert_eq!(store.delete_traces_before(cutoff, 1).expect("1"), (1, 1));
+        assert_eq!(store.delete_traces_before(cutoff, 1).expect("2"), (1, 1));
+        assert_eq!(rollup_counts(&conn, 60), [(0, 2), (3_660, 1)]);
+        assert_eq!(store.delete_traces_before(cutoff, 1).expect("3"), (0, 0));
         assert_eq!(rollup_counts(&conn, 60), [(3_660, 1)]);
         assert_eq!(rollup_counts(&conn, 3_600), [(3_600, 1)]);
     }

@@ -3,8 +3,8 @@
 //!
 //! Twice a second it measures the directory, counting the database
 //! without its free pages (new rows reuse them before the file grows).
-//! Above [`HIGH`] of the budget it picks one cutoff time for all signals, a share of the kept time span
-//! past the oldest record (the share that should bring use down to
+//! Above [`HIGH`] of the budget it picks one cutoff time for all signals,
+//! a share of the kept time span past the oldest record (the share that should bring use down to
 //! [`LOW`], assuming data spread evenly over time), and deletes what is
 //! older: traces with their spans, rollups and edges, metric chunks,
 //! resolved alerts and error counts through the writer in bounded chunks;
@@ -12,8 +12,9 @@
 //! the records of the cutoff's day by a delete query, which drops segments
 //! left empty). When the files themselves pass [`RECLAIM`] of the budget
 //! the writer gives free pages back to the file system (incremental vacuum
-//! in bounded steps, the WAL truncated). After either, the thread waits for tantivy's commit and merges before it measures
-//! again. Cutoffs only move forward.
+//! in bounded steps, the WAL truncated). After either, the thread waits
+//! for tantivy's commit and merges before it measures again. Cutoffs only
+//! move forward.
 //!
 //! The headroom between [`HIGH`] and the budget is for what is written
 //! while a round runs, the WAL (its checkpoint size is scaled to the
@@ -200,15 +201,7 @@ impl DiskBudget {
             acted = self.delete_to(projected, used, tally)?;
         }
         if total as f64 > budget * RECLAIM {
-            for _ in 0..MAX_RECLAIM_STEPS {
-                let step = self
-                    .writer
-                    .reclaim_blocking()
-                    .map_err(|error| format!("giving space back failed: {error}"))?;
-                if step.free_pages_left == 0 || step.freed_pages == 0 {
-                    break;
-                }
-            }
+            self.reclaim()?;
             acted = true;
         }
         if acted {
@@ -216,6 +209,20 @@ impl DiskBudget {
         }
         *self.status.last_error.lock() = None;
         Ok(acted)
+    }
+
+    /// Gives free pages back to the file system, in bounded steps.
+    fn reclaim(&self) -> Result<(), String> {
+        for _ in 0..MAX_RECLAIM_STEPS {
+            let step = self
+                .writer
+                .reclaim_blocking()
+                .map_err(|error| format!("giving space back failed: {error}"))?;
+            if step.free_pages_left == 0 || step.freed_pages == 0 {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Picks the cutoff that should bring `projected` use down to [`LOW`]

@@ -193,6 +193,8 @@ pub struct Metrics {
     notifications: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// What retention deleted, by signal and reason.
     pub retention_deleted: RetentionDeleted,
+    /// The writer's caches, published after each group.
+    caches: Mutex<Vec<CacheSize>>,
 }
 
 /// Why retention deleted data.
@@ -234,6 +236,20 @@ impl RetentionDeleted {
             .map_or(0, |index| self.cell(index, reason).get())
     }
 }
+
+/// One in-memory cache's size, as its owner last published it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSize {
+    pub name: &'static str,
+    pub entries: usize,
+    /// The entries it may hold; past it, it starts over.
+    pub limit: usize,
+    /// Times it started over at its limit.
+    pub resets: u64,
+}
+
+/// One number of a [`CacheSize`], for rendering each as a metric family.
+type CacheField = fn(&CacheSize) -> u64;
 
 /// One supervised thread's state at scrape time.
 #[derive(Debug, Clone)]
@@ -287,6 +303,15 @@ impl Metrics {
             .lock()
             .entry((channel.to_string(), outcome))
             .or_default() += 1;
+    }
+
+    /// Replaces the published cache sizes.
+    pub fn set_caches(&self, caches: Vec<CacheSize>) {
+        *self.caches.lock() = caches;
+    }
+
+    pub fn caches(&self) -> Vec<CacheSize> {
+        self.caches.lock().clone()
     }
 
     pub fn reject(&self, reason: RejectReason, count: u64) {
@@ -637,6 +662,34 @@ impl Metrics {
             scrape.metric_head_samples
         );
 
+        let caches = self.caches();
+        let cache_families: [(&str, &str, &str, CacheField); 3] = [
+            (
+                "lookout_cache_entries",
+                "gauge",
+                "Entries in the writer's in-memory caches of stored rows (names to ids, rows last written), by cache.",
+                |cache| cache.entries as u64,
+            ),
+            (
+                "lookout_cache_limit_entries",
+                "gauge",
+                "The entries a cache may hold; past it, it starts over (a miss reads the database).",
+                |cache| cache.limit as u64,
+            ),
+            (
+                "lookout_cache_resets_total",
+                "counter",
+                "Times a cache started over at its limit.",
+                |cache| cache.resets,
+            ),
+        ];
+        for (name, kind, help, value) in cache_families {
+            header(&mut out, name, kind, help);
+            for cache in &caches {
+                let _ = writeln!(out, "{name}{{cache=\"{}\"}} {}", cache.name, value(cache));
+            }
+        }
+
         header(
             &mut out,
             "lookout_http_requests_total",
@@ -725,6 +778,12 @@ mod tests {
         metrics.reject(RejectReason::QueueFull, 2);
         metrics.commit_seconds.observe(0.003);
         metrics.record_http("POST", "/v1/traces", 200, 0.002);
+        metrics.set_caches(vec![CacheSize {
+            name: "services",
+            entries: 3,
+            limit: 4096,
+            resets: 1,
+        }]);
         let text = metrics.render(&ScrapeValues {
             storage_bytes: vec![("sqlite", 4096)],
             storage_measure_failed: false,
@@ -759,6 +818,9 @@ mod tests {
         assert!(text.contains("lookout_alerts_firing 2\n"));
         assert!(text.contains("lookout_alert_rules{state=\"ok\"} 3\n"));
         assert!(text.contains("lookout_metric_head_samples 12\n"));
+        assert!(text.contains("lookout_cache_entries{cache=\"services\"} 3\n"));
+        assert!(text.contains("lookout_cache_limit_entries{cache=\"services\"} 4096\n"));
+        assert!(text.contains("lookout_cache_resets_total{cache=\"services\"} 1\n"));
         assert!(text.contains("lookout_thread_up{thread=\"writer\"} 0\n"));
         assert!(text.contains("lookout_thread_panics_total{thread=\"writer\"} 1\n"));
         assert!(text.contains("lookout_log_index_capacity_records_per_second 52000\n"));

@@ -93,6 +93,7 @@ impl Writer {
         // `recv` fails once every handle is gone and the queue is empty; a
         // `Stop` command ends the loop after the commands queued before it.
         let mut stopping = false;
+        self.metrics.set_caches(self.store.cache_sizes());
         while !stopping {
             let Ok(first) = self.receiver.recv() else {
                 break;
@@ -254,6 +255,7 @@ impl Writer {
                 self.metrics
                     .error_group_overflow
                     .add(stats.errors_in_overflow);
+                self.metrics.set_caches(self.store.cache_sizes());
                 if let Some(id) = stats.last_journal_id {
                     self.status
                         .journaled_through

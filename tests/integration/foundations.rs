@@ -1,6 +1,7 @@
 //! Honest health and flush: a panicking writer turns `/health/deep`
 //! critical and shows in `/metrics`; a flush answers the failure of the
-//! group it waited for and covers the log index.
+//! group it waited for and covers the log index; the writer's caches show
+//! their sizes.
 
 use std::time::Duration;
 
@@ -109,6 +110,36 @@ fn a_flush_makes_logs_searchable_without_waiting_for_the_refresh() {
     server.flush();
     let found = server.search_logs(&[("q", "flushed"), ("lookback", "1h")]);
     assert_eq!(found["total"], 3, "{found}");
+}
+
+#[test]
+fn metrics_show_the_writer_caches_with_their_entries_and_limits() {
+    let server = TestServer::start();
+    for operation in ["GET /a", "GET /b", "GET /c"] {
+        let (_, export) = single_span_trace("cached", operation, SECOND);
+        let response = server.post_protobuf("/v1/traces", &export);
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    server.flush();
+    let metrics = server.get("/metrics").text().expect("metrics text");
+    let value = |name: &str| metric_value(&metrics, name);
+    assert_eq!(
+        value("lookout_cache_entries{cache=\"operations\"}"),
+        Some(3.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        value("lookout_cache_entries{cache=\"services\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        value("lookout_cache_limit_entries{cache=\"operations\"}"),
+        Some(65_536.0)
+    );
+    assert_eq!(
+        value("lookout_cache_resets_total{cache=\"operations\"}"),
+        Some(0.0)
+    );
 }
 
 /// `rust-version` in Cargo.toml is what the locked dependencies need: the

@@ -68,7 +68,7 @@ enum Child {
 type DeltaKey = (i64, i64, i64, Child);
 
 /// Entries the edge cache may hold before it starts over.
-const CACHE_LIMIT: usize = 20_000;
+pub(super) const CACHE_LIMIT: usize = 20_000;
 
 /// The stored state of recently written edge rows, so adding to them needs
 /// no read; reset with the writer's other dictionaries when a transaction
@@ -80,6 +80,11 @@ pub(super) struct EdgeCache {
 }
 
 impl EdgeCache {
+    /// Edge rows cached, for `/metrics`.
+    pub(super) fn entries(&self) -> usize {
+        self.rows.len()
+    }
+
     /// Forgets the cached rows [`delete_before`] deleted at `cutoff`.
     pub(super) fn forget_rows_before(&mut self, cutoff: UnixNanos) {
         let cutoff_seconds = cutoff.0.div_euclid(1_000_000_000);
@@ -290,6 +295,7 @@ impl GraphChanges {
     pub(super) fn apply(self, tx: &Connection, cache: &mut EdgeCache) -> Result<(), StoreError> {
         if cache.rows.len() + self.edges.len() > CACHE_LIMIT {
             cache.rows.clear();
+            cache.service_names.clear();
         }
         let mut select = tx.prepare_cached(
             "SELECT call_count, error_count, duration_sum_nano, histogram FROM service_edges

@@ -40,7 +40,7 @@ type SeriesKey = (i64, String, i32, i32);
 
 /// Entries a cache may hold before it starts over, bounding the writer's
 /// memory however many operations or buckets there are.
-const CACHE_LIMIT: usize = 50_000;
+pub(super) const CACHE_LIMIT: usize = 50_000;
 
 /// The writer's memory of series ids and of the rollup rows it wrote last,
 /// reset with the other dictionaries when a transaction fails (and the
@@ -70,6 +70,11 @@ struct Pending {
 }
 
 impl SeriesCache {
+    /// (series ids cached, rollup rows cached), for `/metrics`.
+    pub(super) fn entries(&self) -> (usize, usize) {
+        (self.by_operation.len(), self.rows.len())
+    }
+
     /// Forgets the cached rows [`delete_before`] deleted at `cutoff`; the
     /// rest are still what the database holds.
     pub(super) fn forget_rows_before(&mut self, cutoff: UnixNanos) {
@@ -184,6 +189,8 @@ pub(super) fn record(
                 let found = series_id(tx, cache, limit, new.service_id, span)?;
                 if cache.by_operation.len() >= CACHE_LIMIT {
                     cache.by_operation.clear();
+                    // Counted by service, as many as there are services.
+                    cache.per_service.clear();
                 }
                 cache.by_operation.insert(key, found);
                 found

@@ -24,15 +24,24 @@ use crate::model::metric_batch::{MetricBatch, MetricOutcome};
 use crate::model::security::AuditEvent;
 use crate::model::{Resource, Span, SpanBatch, StatusCode, TraceId, UnixNanos};
 use crate::store::log_codec::EncodedLog;
+use crate::telemetry::CacheSize;
 
 /// Ids of dictionary rows already in the database. Cleared whenever a
 /// transaction fails, because ids handed out inside it were rolled back.
+///
+/// Every map is a cache: a miss reads (or inserts) the row. So each is
+/// bounded by starting over when it has passed its limit between two
+/// transactions ([`Dictionaries::trim`]), when all it holds is committed.
+/// Clients choose the keys (span names with ids in them, a resource per
+/// process), and without a bound the writer's memory would grow with them.
 #[derive(Default)]
 struct Dictionaries {
     services: HashMap<String, i64>,
     /// (service id, span kind) → span name → operation id, so lookups by
     /// `&str` need no allocation.
     operations: HashMap<(i64, i32), HashMap<String, i64>>,
+    /// Entries in `operations`, counted across its inner maps.
+    operation_entries: usize,
     attribute_keys: HashMap<String, i64>,
     resources: HashMap<String, (i64, i64)>,
     scopes: HashMap<(String, String), i64>,
@@ -40,6 +49,69 @@ struct Dictionaries {
     edges: graph::EdgeCache,
     metrics: MetricsCache,
     errors: ErrorGroupCache,
+}
+
+/// The writer's caches, in the order `/metrics` lists them, with the
+/// entries each may hold between transactions. A cache of names holds
+/// short strings (about 100 bytes an entry with the map's overhead);
+/// resources are their attributes as JSON, so fewer are kept.
+const CACHES: [(&str, usize); 9] = [
+    ("services", 4_096),
+    ("operations", 65_536),
+    ("attribute_keys", 16_384),
+    ("resources", 4_096),
+    ("scopes", 4_096),
+    ("metric_series", 50_000),
+    ("span_series", rollups::CACHE_LIMIT),
+    ("span_rollup_rows", rollups::CACHE_LIMIT),
+    ("edge_rows", graph::CACHE_LIMIT),
+];
+
+impl Dictionaries {
+    /// The entries of each cache, in [`CACHES`] order.
+    fn entries(&self) -> [usize; 9] {
+        let (span_series, span_rollup_rows) = self.span_series.entries();
+        [
+            self.services.len(),
+            self.operation_entries,
+            self.attribute_keys.len(),
+            self.resources.len(),
+            self.scopes.len(),
+            self.metrics.entries(),
+            span_series,
+            span_rollup_rows,
+            self.edges.entries(),
+        ]
+    }
+
+    /// Starts over each of the name caches that has passed its limit; to
+    /// be called between transactions. Returns which were cleared, in
+    /// [`CACHES`] order. (The rollup and edge caches bound themselves
+    /// inside the transaction, where they know which rows they changed.)
+    fn trim(&mut self) -> [bool; 9] {
+        let entries = self.entries();
+        let over = |index: usize| entries[index] > CACHES[index].1;
+        let mut cleared = [false; 9];
+        for (index, cleared) in cleared.iter_mut().enumerate() {
+            if !over(index) {
+                continue;
+            }
+            *cleared = true;
+            match index {
+                0 => self.services.clear(),
+                1 => {
+                    self.operations.clear();
+                    self.operation_entries = 0;
+                }
+                2 => self.attribute_keys.clear(),
+                3 => self.resources.clear(),
+                4 => self.scopes.clear(),
+                5 => self.metrics.forget_series(),
+                _ => *cleared = false,
+            }
+        }
+        cleared
+    }
 }
 
 /// What one committed group wrote.
@@ -86,6 +158,8 @@ pub struct WriteStore {
     metric_series_limits: SeriesLimits,
     /// Metric samples not in chunks yet, shared with the readers.
     metric_head: Arc<MetricHead>,
+    /// Times each of [`CACHES`] started over at its limit.
+    cache_resets: [u64; 9],
 }
 
 /// The stored summary of a trace, as read before merging a batch into it.
@@ -138,6 +212,7 @@ impl WriteStore {
             span_series_limit,
             metric_series_limits,
             metric_head,
+            cache_resets: [0; 9],
         })
     }
 
@@ -183,6 +258,10 @@ impl WriteStore {
         logs: &[LogInput<'_>],
         metric_batches: &[&MetricBatch],
     ) -> Result<(GroupStats, Vec<MetricOutcome>), StoreError> {
+        let cleared = self.dictionaries.trim();
+        for (resets, cleared) in self.cache_resets.iter_mut().zip(cleared) {
+            *resets += u64::from(cleared);
+        }
         let result = Self::write_group_in(
             &mut self.conn,
             &mut self.dictionaries,
@@ -200,6 +279,22 @@ impl WriteStore {
                 .append(self.dictionaries.metrics.take_pending());
         }
         result
+    }
+
+    /// The writer's caches: entries, limit and resets of each.
+    pub fn cache_sizes(&self) -> Vec<CacheSize> {
+        let entries = self.dictionaries.entries();
+        CACHES
+            .iter()
+            .zip(entries)
+            .zip(self.cache_resets)
+            .map(|((&(name, limit), entries), resets)| CacheSize {
+                name,
+                entries,
+                limit,
+                resets,
+            })
+            .collect()
     }
 
     /// Moves metric samples whose hour is over (at wall time `now_ms`)
@@ -967,6 +1062,7 @@ fn operation_id(
         .entry((service_id, kind))
         .or_default()
         .insert(name.to_string(), id);
+    dictionaries.operation_entries += 1;
     Ok(id)
 }
 
@@ -1279,5 +1375,72 @@ mod tests {
         assert!(trace.spans[0]
             .attributes
             .contains(&("n".to_string(), crate::model::AttrValue::Int(1))));
+    }
+
+    #[test]
+    fn a_cache_past_its_limit_starts_over_between_transactions_and_ids_stay_stable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = open_write_store(dir.path(), &StoreOptions::default()).expect("open");
+        let scopes_limit = CACHES[4].1;
+        assert_eq!(CACHES[4].0, "scopes");
+        // One group with a span per scope, one scope more than the cache
+        // may keep.
+        let count = scopes_limit + 1;
+        let mut many = batch(Vec::new());
+        many.scopes = (0..count)
+            .map(|n| Scope {
+                name: format!("scope-{n}"),
+                version: "1".into(),
+            })
+            .collect();
+        many.spans = (0..count)
+            .map(|n| {
+                let mut span = span(9, 1, None, 1_000, 2_000, 0);
+                span.trace_id = TraceId(u128::try_from(n).expect("small").to_be_bytes());
+                span.scope = n;
+                span
+            })
+            .collect();
+        store.write_group(&[&many]).expect("write");
+        let scopes = |store: &WriteStore| {
+            store
+                .cache_sizes()
+                .into_iter()
+                .find(|cache| cache.name == "scopes")
+                .expect("listed")
+        };
+        assert_eq!(scopes(&store).entries, count);
+        assert_eq!(scopes(&store).resets, 0);
+
+        // The next group starts with the cache cleared, and the scope it
+        // names again keeps its row and id.
+        let mut again = batch(vec![span(200, 1, None, 3_000, 4_000, 0)]);
+        again.scopes = vec![Scope {
+            name: "scope-0".into(),
+            version: "1".into(),
+        }];
+        store.write_group(&[&again]).expect("write again");
+        assert_eq!(scopes(&store).entries, 1);
+        assert_eq!(scopes(&store).resets, 1);
+        let rows: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM scopes", [], |row| row.get(0))
+            .expect("count");
+        assert_eq!(rows, i64::try_from(count).expect("small"));
+        let scope_of = |trace: TraceId| -> i64 {
+            store
+                .conn
+                .query_row(
+                    "SELECT s.scope_id FROM spans s JOIN traces t ON t.rowid = s.trace_rowid
+                     WHERE t.trace_id = ?1",
+                    params![&trace.0[..]],
+                    |row| row.get(0),
+                )
+                .expect("scope")
+        };
+        assert_eq!(
+            scope_of(TraceId([200; 16])),
+            scope_of(TraceId(0u128.to_be_bytes()))
+        );
     }
 }

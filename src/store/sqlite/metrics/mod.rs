@@ -146,6 +146,18 @@ impl MetricsCache {
         Ok(Some(state))
     }
 
+    /// Series cached, for `/metrics`.
+    pub(crate) fn entries(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Forgets the cached series (reloaded as they are seen), keeping the
+    /// counts. Only between transactions: the open one's samples update
+    /// the cached states.
+    pub(crate) fn forget_series(&mut self) {
+        self.series.clear();
+    }
+
     /// Forgets everything; reloaded as needed.
     pub fn clear(&mut self) {
         *self = MetricsCache::default();

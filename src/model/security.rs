@@ -106,6 +106,20 @@ pub struct StoredKey {
     pub last_used: Option<UnixNanos>,
 }
 
+/// What the server keeps in memory of the security tables, read at start.
+#[derive(Debug, Clone, Default)]
+pub struct SecurityState {
+    pub password_hash: Option<String>,
+    /// Sessions not expired.
+    pub sessions: Vec<StoredSession>,
+    /// Managed keys not revoked.
+    pub keys: Vec<StoredKey>,
+    /// Whether a managed key was ever created (revoked ones count): from
+    /// then on ingest needs a key, so revoking the last one does not open
+    /// it to everyone.
+    pub keys_ever_created: bool,
+}
+
 /// A change the writer applies to the security tables.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SecurityChange {

@@ -1,6 +1,8 @@
-//! The `retention` thread: deletes traces older than the retention period,
-//! through the writer like every other write, in small chunks so ingest
-//! never waits long behind it.
+//! The `retention` thread: deletes traces and metric chunks older than the
+//! retention period, through the writer like every other write, in small
+//! chunks so ingest never waits long behind it; one `retention.purge`
+//! audit row per pass that deleted something. (Log day indexes are the
+//! log indexer's, which audits their deletion.)
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -9,7 +11,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::supervise::{self, ThreadHealth};
-use super::WriterHandle;
+use super::{Retained, WriterHandle};
 use crate::model::security::{AuditEvent, SecurityChange};
 use crate::model::{format_rfc3339, UnixNanos};
 use crate::telemetry::{Metrics, RetentionReason};
@@ -40,15 +42,16 @@ pub fn spawn_retention(
 fn run_pass(writer: &WriterHandle, retention: Duration, metrics: &Metrics) {
     let age = i64::try_from(retention.as_nanos()).unwrap_or(i64::MAX);
     let cutoff = UnixNanos(UnixNanos::now().0.saturating_sub(age));
-    let mut total = (0u64, 0u64);
+    let mut total = Retained::default();
     loop {
         match writer.retain_blocking(cutoff, CHUNK_TRACES) {
             Ok(retained) => {
                 let deleted = &metrics.retention_deleted;
                 deleted.spans(RetentionReason::Age, retained.spans);
                 deleted.metric_chunks(RetentionReason::Age, retained.metric_chunks);
-                total.0 += retained.traces;
-                total.1 += retained.spans;
+                total.traces += retained.traces;
+                total.spans += retained.spans;
+                total.metric_chunks += retained.metric_chunks;
                 if retained.traces < CHUNK_TRACES as u64 {
                     break;
                 }
@@ -59,17 +62,18 @@ fn run_pass(writer: &WriterHandle, retention: Duration, metrics: &Metrics) {
             }
         }
     }
-    if total.0 > 0 {
+    if total.traces > 0 || total.metric_chunks > 0 {
         tracing::info!(
-            traces = total.0,
-            spans = total.1,
+            traces = total.traces,
+            spans = total.spans,
+            metric_chunks = total.metric_chunks,
             "deleted data past the retention period"
         );
         let audit = AuditEvent::new("lookout", "retention.purge").details(serde_json::json!({
-            "signal": "traces",
             "reason": "age",
-            "traces": total.0,
-            "spans": total.1,
+            "traces": total.traces,
+            "spans": total.spans,
+            "metric_chunks": total.metric_chunks,
             "cutoff": format_rfc3339(cutoff),
         }));
         if let Err(error) = writer.write_security_blocking(SecurityChange::AuditOnly, vec![audit]) {

@@ -11,7 +11,7 @@ use super::QueryError;
 use crate::model::alert::{AlertInstance, AlertRule, Notification, SeriesState};
 use crate::model::dashboard::StoredDashboard;
 use crate::model::error_group::{ErrorFilter, ErrorGroup, ErrorGroupCount, ErrorGroupDetail};
-use crate::model::security::{AuditFilter, StoredAuditEvent, StoredKey, StoredSession};
+use crate::model::security::{AuditFilter, SecurityState, StoredAuditEvent};
 use crate::model::{TimeWindow, TraceId, UnixNanos};
 use crate::store::logs::{HistogramBucket, LogDay, LogFilter, LogIndexes, LogPage, PageRequest};
 use crate::store::sqlite::metrics::head::MetricHead;
@@ -258,17 +258,14 @@ impl ReadSide {
 
     /// The admin password hash, the sessions not expired by `now`, and the
     /// managed keys not revoked: what the server keeps in memory.
-    #[allow(clippy::type_complexity)]
-    pub fn security_state(
-        &self,
-        now: UnixNanos,
-    ) -> Result<(Option<String>, Vec<StoredSession>, Vec<StoredKey>), QueryError> {
+    pub fn security_state(&self, now: UnixNanos) -> Result<SecurityState, QueryError> {
         let conn = self.reads.get()?;
-        Ok((
-            security::password_hash(&conn)?,
-            security::live_sessions(&conn, now)?,
-            security::active_keys(&conn)?,
-        ))
+        Ok(SecurityState {
+            password_hash: security::password_hash(&conn)?,
+            sessions: security::live_sessions(&conn, now)?,
+            keys: security::active_keys(&conn)?,
+            keys_ever_created: security::any_key_created(&conn)?,
+        })
     }
 
     /// A page of audit events, newest first, and whether more follow.

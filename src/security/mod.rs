@@ -139,6 +139,9 @@ pub struct Security {
     password_hash: RwLock<Option<String>>,
     sessions: RwLock<HashMap<SecretHash, LiveSession>>,
     keys: RwLock<Vec<LiveKey>>,
+    /// Set once a managed key exists and never cleared: revoking the last
+    /// key must refuse its holder, not open ingest to everyone.
+    managed_keys_in_use: AtomicBool,
     limiter: Mutex<LoginLimiter>,
     /// The control file's token (see `store::control`), hashed.
     local_token: RwLock<Option<SecretHash>>,
@@ -152,21 +155,22 @@ impl Security {
         static_keys: Vec<String>,
         read: &ReadSide,
     ) -> Result<Security, SecurityError> {
-        let (password_hash, sessions, keys) = read.security_state(UnixNanos::now())?;
+        let state = read.security_state(UnixNanos::now())?;
         let security = Security {
             options,
             admin_token,
             static_keys,
-            password_hash: RwLock::new(password_hash),
+            password_hash: RwLock::new(state.password_hash),
             sessions: RwLock::new(HashMap::new()),
             keys: RwLock::new(Vec::new()),
+            managed_keys_in_use: AtomicBool::new(state.keys_ever_created),
             limiter: Mutex::new(LoginLimiter::default()),
             local_token: RwLock::new(None),
         };
-        for session in sessions {
+        for session in state.sessions {
             security.insert_session(&session);
         }
-        for key in keys {
+        for key in state.keys {
             security.insert_key(key);
         }
         Ok(security)
@@ -265,9 +269,10 @@ impl Security {
         Some(UnixNanos(session.expires.0.min(idle_end)))
     }
 
-    /// Whether ingest needs a key: some `--api-key` or a managed key.
+    /// Whether ingest needs a key: some `--api-key`, or managed keys in
+    /// use (one was ever created, even if all are revoked now).
     pub fn ingest_keys_required(&self) -> bool {
-        !self.static_keys.is_empty() || !self.keys.read().is_empty()
+        !self.static_keys.is_empty() || self.managed_keys_in_use.load(Ordering::Relaxed)
     }
 
     /// Whether a request may ingest with the key it presented.
@@ -444,6 +449,7 @@ impl Security {
 
     fn insert_key(&self, stored: StoredKey) {
         let last_used = stored.last_used.map_or(0, |t| t.0);
+        self.managed_keys_in_use.store(true, Ordering::Relaxed);
         let mut keys = self.keys.write();
         keys.push(LiveKey {
             stored,

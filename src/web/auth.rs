@@ -296,6 +296,58 @@ mod tests {
         );
     }
 
+    /// With the server state missing (a wiring mistake), every guard
+    /// refuses with a 500 instead of letting the request through.
+    #[actix_web::test]
+    async fn without_its_state_every_guard_refuses() {
+        use actix_web::middleware::from_fn;
+        use actix_web::{test, App, HttpResponse};
+        let reached = || async { HttpResponse::Ok().body("reached the handler") };
+        let app = test::init_service(
+            App::new()
+                .service(
+                    web::scope("/v1")
+                        .wrap(from_fn(require_otlp_key))
+                        .route("/traces", web::post().to(reached)),
+                )
+                .service(
+                    web::scope("/ingest")
+                        .wrap(from_fn(require_ingest_key))
+                        .route("/logs", web::post().to(reached)),
+                )
+                .service(
+                    web::scope("/admin")
+                        .wrap(from_fn(require_local_or_admin))
+                        .route("/backup", web::post().to(reached)),
+                )
+                .service(
+                    web::scope("/api")
+                        .wrap(from_fn(require_admin))
+                        .route("/traces", web::get().to(reached)),
+                ),
+        )
+        .await;
+        for (method, path) in [
+            (Method::POST, "/v1/traces"),
+            (Method::POST, "/ingest/logs"),
+            (Method::POST, "/admin/backup"),
+            (Method::GET, "/api/traces"),
+        ] {
+            let request = test::TestRequest::default()
+                .method(method)
+                .uri(path)
+                .insert_header(("authorization", "Bearer anything"))
+                .to_request();
+            let response = test::call_service(&app, request).await;
+            assert_eq!(response.status().as_u16(), 500, "{path}");
+            let body = test::read_body(response).await;
+            assert!(
+                !String::from_utf8_lossy(&body).contains("reached the handler"),
+                "{path}"
+            );
+        }
+    }
+
     #[test]
     fn json_content_types_are_recognised() {
         assert!(is_json(&headers(&[(

@@ -630,6 +630,21 @@ fn repeats_stop_once_acknowledged() {
         &json!({}),
     );
     assert_eq!(status, StatusCode::CONFLICT);
+
+    // The ack and the resolve are in the audit log, once each (the refused
+    // second attempts changed nothing and are not).
+    let audit = server.get_ok("/api/audit?action=alert.");
+    let events = audit["events"].as_array().cloned().unwrap_or_default();
+    let of =
+        |action: &str| -> Vec<&Value> { events.iter().filter(|e| e["action"] == action).collect() };
+    for (action, by) in [("alert.ack", "oncall"), ("alert.resolve", "admin")] {
+        let found = of(action);
+        assert_eq!(found.len(), 1, "{action}: {audit}");
+        assert_eq!(found[0]["target"], json!(instance_id), "{audit}");
+        assert_eq!(found[0]["outcome"], json!("ok"), "{audit}");
+        assert_eq!(found[0]["details"]["rule_id"], json!(id), "{audit}");
+        assert_eq!(found[0]["details"]["by"], json!(by), "{audit}");
+    }
 }
 
 #[test]

@@ -712,6 +712,36 @@ fn deep_health_recovers_as_soon_as_writes_work_again() {
 }
 
 #[test]
+fn a_retention_pass_is_audited_with_what_it_deleted() {
+    let mut server = TestServer::start();
+    let (old_id, old) = single_span_trace("retention", "old", 2 * 3600 * SECOND);
+    let (new_id, new) = single_span_trace("retention", "new", SECOND);
+    server.export(&old);
+    server.export(&new);
+    // The retention thread runs a pass as it starts.
+    server.restart_with(|config| config.retention = Duration::from_secs(3600));
+    let waited = std::time::Instant::now();
+    let purge = loop {
+        let audit = server.get_ok("/api/audit?action=retention.purge");
+        match audit["events"].as_array().and_then(|e| e.first()).cloned() {
+            Some(purge) => break purge,
+            None if waited.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            None => panic!("no audited retention pass: {audit}"),
+        }
+    };
+    assert_eq!(purge["actor"], json!("lookout"), "{purge}");
+    assert_eq!(purge["outcome"], json!("ok"), "{purge}");
+    assert_eq!(purge["details"]["reason"], json!("age"), "{purge}");
+    assert_eq!(purge["details"]["traces"], json!(1), "{purge}");
+    assert_eq!(purge["details"]["spans"], json!(1), "{purge}");
+    assert!(purge["details"]["cutoff"].is_string(), "{purge}");
+    assert_eq!(server.trace_status(&old_id), StatusCode::NOT_FOUND);
+    assert_eq!(server.trace_status(&new_id), StatusCode::OK);
+}
+
+#[test]
 fn retention_deletes_old_traces_through_the_writer() {
     let server = TestServer::start();
     let (old_id, old) = single_span_trace("retention", "old", 2 * 3600 * SECOND);

@@ -444,9 +444,28 @@ fn a_managed_key_works_until_it_is_revoked() {
     .send()
     .expect("DELETE");
     assert_eq!(revoke.status(), StatusCode::NO_CONTENT);
-    let (trace_id, status) = post_trace(&server, Some(("authorization", format!("Bearer {key}"))));
-    assert_eq!(status, StatusCode::OK, "no key left: ingest is open again");
-    let _ = trace_id;
+    // Revoked, and the last key: refused at once, and ingest does not
+    // fall open without keys, also after a restart.
+    assert_eq!(
+        post_trace(&server, Some(("authorization", format!("Bearer {key}")))).1,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(post_trace(&server, None).1, StatusCode::UNAUTHORIZED);
+    server.restart_with(|config| config.admin_token = Some(ADMIN_TOKEN.into()));
+    assert_eq!(
+        post_trace(&server, Some(("authorization", format!("Bearer {key}")))).1,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(post_trace(&server, None).1, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        post_trace(
+            &server,
+            Some(("authorization", format!("Bearer {ADMIN_TOKEN}")))
+        )
+        .1,
+        StatusCode::OK,
+        "the admin token still ingests"
+    );
     let again = with_token(
         server
             .client()
@@ -456,7 +475,7 @@ fn a_managed_key_works_until_it_is_revoked() {
     .expect("DELETE");
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
 
-    // With another key present, the revoked one is refused at once.
+    // A new key works; the revoked one stays refused.
     let second: Value = with_token(server.client().post(server.url("/api/keys")))
         .header("content-type", JSON)
         .body(json!({"name": "edge-8"}).to_string())
@@ -464,7 +483,11 @@ fn a_managed_key_works_until_it_is_revoked() {
         .expect("POST")
         .json()
         .expect("json");
-    assert!(second["key"].is_string());
+    let second = second["key"].as_str().expect("the second key");
+    assert_eq!(
+        post_trace(&server, Some(("authorization", format!("Bearer {second}")))).1,
+        StatusCode::OK
+    );
     assert_eq!(
         post_trace(&server, Some(("authorization", format!("Bearer {key}")))).1,
         StatusCode::UNAUTHORIZED
@@ -536,6 +559,58 @@ fn a_cookie_alone_cannot_change_state_without_a_json_content_type() {
     );
 }
 
+/// Status and body of a response, for comparing refusals.
+fn refusal(response: Response) -> (StatusCode, String) {
+    let status = response.status();
+    (status, response.text().expect("body"))
+}
+
+#[test]
+fn refusals_do_not_say_which_part_was_wrong() {
+    let server = TestServer::start_with(|config| {
+        config.admin_token = Some(ADMIN_TOKEN.into());
+    });
+    set_password_with_token(&server, PASSWORD);
+    // A login: a wrong password, a wrong token, both, or neither get the
+    // same answer.
+    let logins: Vec<(StatusCode, String)> = [
+        json!({"password": "not the password"}),
+        json!({"token": "not-the-token"}),
+        json!({"password": "not the password", "token": ADMIN_TOKEN.to_uppercase()}),
+        json!({"password": PASSWORD.to_uppercase()}),
+    ]
+    .iter()
+    .map(|body| refusal(login(&server, body)))
+    .collect();
+    assert_eq!(logins[0].0, StatusCode::UNAUTHORIZED, "{logins:?}");
+    assert!(logins.iter().all(|l| l == &logins[0]), "{logins:?}");
+    // The API: no credentials, a wrong token, a token of the right length
+    // but one character off, an unknown session, and an ended session.
+    let ended = session_cookie_of(&login(&server, &json!({"password": PASSWORD})));
+    let logout = with_cookie(server.client().post(server.url("/api/auth/logout")), &ended)
+        .header("content-type", JSON)
+        .body("{}")
+        .send()
+        .expect("POST");
+    assert!(logout.status().is_success(), "{}", logout.status());
+    let mut off_by_one = ADMIN_TOKEN.to_string();
+    off_by_one.pop();
+    off_by_one.push('X');
+    let get = || server.client().get(server.url("/api/traces"));
+    let answers: Vec<(StatusCode, String)> = [
+        get(),
+        get().header("authorization", "Bearer wrong"),
+        get().header("authorization", format!("Bearer {off_by_one}")),
+        with_cookie(get(), &"A".repeat(43)),
+        with_cookie(get(), &ended),
+    ]
+    .into_iter()
+    .map(|request| refusal(request.send().expect("GET")))
+    .collect();
+    assert_eq!(answers[0].0, StatusCode::UNAUTHORIZED, "{answers:?}");
+    assert!(answers.iter().all(|a| a == &answers[0]), "{answers:?}");
+}
+
 #[test]
 fn health_without_auth_shows_no_details() {
     let server = TestServer::start_with(|config| {
@@ -558,6 +633,33 @@ fn health_without_auth_shows_no_details() {
         .json()
         .expect("json");
     assert!(full["checks"]["writer"]["commits"].is_number(), "{full}");
+
+    // Failing: the status says so to everyone, the cause only with auth.
+    server.writer().inject_write_failure(true);
+    let (status, open) = server.get_json("/health/deep");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{open}");
+    assert_eq!(open["status"], json!("critical"), "{open}");
+    assert_eq!(
+        open["checks"]["sqlite"],
+        json!({"status": "critical"}),
+        "{open}"
+    );
+    for (name, check) in open["checks"].as_object().expect("checks") {
+        assert_eq!(
+            check.as_object().map(|c| c.len()),
+            Some(1),
+            "{name} shows only its status: {check}"
+        );
+    }
+    let full: Value = with_token(server.client().get(server.url("/health/deep")))
+        .send()
+        .expect("GET")
+        .json()
+        .expect("json");
+    let cause = full["checks"]["sqlite"]["message"].as_str().unwrap_or("");
+    assert!(cause.contains("write probe failed"), "{full}");
+    server.writer().inject_write_failure(false);
+
     // With auth off everyone sees the details.
     let open_server = TestServer::start();
     let (_, body) = open_server.get_json("/health/deep");
@@ -853,10 +955,32 @@ fn redaction_can_be_turned_off_or_extended() {
     assert!(!trace.contains("1234"), "{trace}");
     assert!(trace.contains("key [REDACTED] here"), "{trace}");
     assert!(trace.contains("bob@example.org"), "{trace}");
-    // The file search of the redaction test finds what is not redacted.
+    server.export_logs(&logs_request(vec![resource_logs(
+        "custom",
+        vec![log_record(
+            now_nanos() - SECOND,
+            9,
+            "INFO",
+            "logged keptlogmarker and key AKIAQRSTUVWXYZ234567",
+            vec![],
+        )],
+    )]));
+    // The file search of the redaction test finds what is not redacted,
+    // in the database and in the log index files alike.
     server.flush();
     assert!(!files_containing(server.data_dir(), "kept-because-not-listed").is_empty());
     assert!(files_containing(server.data_dir(), "AKIAABCDEFGHIJKLMNOP").is_empty());
+    let holding = files_containing(server.data_dir(), "keptlogmarker");
+    let logs_dir = server.data_dir().join("logs");
+    assert!(
+        holding.iter().any(|file| file.starts_with(&logs_dir)),
+        "a log index file holds the kept word: {holding:?}"
+    );
+    assert!(
+        holding.iter().any(|file| !file.starts_with(&logs_dir)),
+        "the journal holds it: {holding:?}"
+    );
+    assert!(files_containing(server.data_dir(), "AKIAQRSTUVWXYZ234567").is_empty());
 }
 
 #[test]

@@ -146,6 +146,13 @@ pub fn live_sessions(conn: &Connection, now: UnixNanos) -> Result<Vec<StoredSess
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Whether any managed key was ever created, revoked ones included.
+pub fn any_key_created(conn: &Connection) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM api_keys)")?
+        .query_row([], |row| row.get(0))?)
+}
+
 /// Keys not revoked, newest first.
 pub fn active_keys(conn: &Connection) -> Result<Vec<StoredKey>, StoreError> {
     let mut stmt = conn.prepare_cached(

@@ -22,7 +22,8 @@ use tokio::sync::oneshot;
 use super::supervise::{self, ThreadHealth};
 use super::tail::TailHub;
 use super::{FlushError, WriterHandle};
-use crate::model::UnixNanos;
+use crate::model::security::{AuditEvent, SecurityChange};
+use crate::model::{format_rfc3339, UnixNanos};
 use crate::store::log_codec;
 use crate::store::logs::{AddOutcome, LogIndexError, LogIndexWriter, LogIndexes};
 use crate::store::sqlite::{read, ReadPool, StoreError};
@@ -354,7 +355,23 @@ impl Running {
                 let names: Vec<String> = days.iter().map(|day| day.dir_name()).collect();
                 match reason {
                     RetentionReason::Age => {
-                        tracing::info!(days = ?names, "deleted log indexes past the retention period")
+                        tracing::info!(days = ?names, "deleted log indexes past the retention period");
+                        // The disk budget audits its own deletions, these
+                        // included, once per pass.
+                        let audit = AuditEvent::new("lookout", "retention.purge").details(
+                            serde_json::json!({
+                                "reason": "age",
+                                "log_days": names,
+                                "log_records": records,
+                                "cutoff": format_rfc3339(cutoff),
+                            }),
+                        );
+                        if let Err(error) = self
+                            .writer
+                            .write_security_blocking(SecurityChange::AuditOnly, vec![audit])
+                        {
+                            tracing::warn!(%error, "could not audit the log retention");
+                        }
                     }
                     RetentionReason::Disk => {
                         tracing::info!(days = ?names, "deleted the oldest log indexes to stay within --max-disk")
@@ -468,6 +485,7 @@ impl Running {
             if self.commit_due(session) {
                 self.commit(session)?;
             }
+            self.settle_replayed(session);
             let Some(timeout) = idle_wait(
                 drained,
                 session.index_writer.uncommitted(),
@@ -493,6 +511,26 @@ impl Running {
                     return Ok(SessionEnd::WriterStopped);
                 }
             }
+        }
+    }
+
+    /// Journal rows replayed after a restart that their day already held
+    /// (the last commit before a shutdown cannot truncate the journal: the
+    /// writer has stopped) are searchable: with nothing added since the
+    /// last commit, everything offered is. Says so and lets the journal go
+    /// of them; without this an idle server reports them as index lag, and
+    /// keeps and rereads them at every start, until the next record comes.
+    fn settle_replayed(&self, session: &Session) {
+        if session.index_writer.uncommitted() > 0 {
+            return;
+        }
+        let through = session.offered_through;
+        let before = self
+            .status
+            .indexed_through
+            .fetch_max(through, Ordering::SeqCst);
+        if before < through && !self.status.journal_held() {
+            let _ = self.writer.truncate_journal(through);
         }
     }
 

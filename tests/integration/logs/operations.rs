@@ -211,6 +211,53 @@ fn a_graceful_restart_keeps_every_record_indexed_once() {
 }
 
 #[test]
+fn after_a_restart_records_indexed_before_it_are_not_reported_as_lag() {
+    // A long refresh: the first batch, of yesterday, is committed at once
+    // (and the journal truncated); the second, of today, waits for the
+    // commit at shutdown, which can no longer truncate the journal: the
+    // writer has stopped by then. Replay after the restart starts at the
+    // smaller payload of the two days, yesterday's.
+    let slow = |config: &mut lookout::config::Config| config.log_refresh = Duration::from_secs(30);
+    let mut server = TestServer::start_with(slow);
+    let batch = |n: u64| {
+        let t = now_nanos() - SECOND - (2 - n) * 86_400 * SECOND;
+        let records: Vec<LogRecord> = (0..100)
+            .map(|i| log_record(t + i * MS, 9, "", &format!("replayed batch{n}"), vec![]))
+            .collect();
+        logs_request(vec![resource_logs("replay", records)])
+    };
+    server.export_logs(&batch(1));
+    server.wait_for_logs(&[("q", "replayed"), ("lookback", "7d")], 100);
+    server.export_logs(&batch(2));
+    server.restart_with(slow);
+
+    // The second batch was committed at shutdown: searchable, once, and
+    // not waiting to be indexed, with no new record to move things on.
+    let found = server.search_logs(&[("q", "replayed"), ("lookback", "7d"), ("limit", "1")]);
+    assert_eq!(found["total"], json!(200), "{found}");
+    let waited = std::time::Instant::now();
+    loop {
+        let (_, deep) = server.get_json("/health/deep");
+        let check = &deep["checks"]["log_index"];
+        if check["lag_records"] == json!(0) {
+            assert_eq!(check["status"], json!("ok"), "{deep}");
+            break;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "indexed records reported as lag after a restart: {deep}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let metrics = server.metrics_text();
+    assert_eq!(
+        metric_value(&metrics, "lookout_log_index_lag_records"),
+        Some(0.0),
+        "{metrics}"
+    );
+}
+
+#[test]
 fn retention_deletes_whole_log_days_past_the_period() {
     const DAY: u64 = 86_400 * SECOND;
     let mut server =
@@ -233,4 +280,28 @@ fn retention_deletes_whole_log_days_past_the_period() {
     });
     let left = server.wait_for_logs(&week, 1);
     assert_eq!(left["logs"][0]["body"], json!("fresh retained record"));
+    // The deletion is audited, with what went.
+    let waited = std::time::Instant::now();
+    let purge = loop {
+        let audit = server.get_ok("/api/audit?action=retention.purge");
+        let found = audit["events"]
+            .as_array()
+            .and_then(|events| events.iter().find(|e| e["details"]["log_days"].is_array()))
+            .cloned();
+        match found {
+            Some(purge) => break purge,
+            None if waited.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            None => panic!("no audited log purge: {audit}"),
+        }
+    };
+    assert_eq!(purge["actor"], json!("lookout"), "{purge}");
+    assert_eq!(purge["details"]["reason"], json!("age"), "{purge}");
+    assert_eq!(purge["details"]["log_records"], json!(1), "{purge}");
+    assert_eq!(
+        purge["details"]["log_days"].as_array().map(Vec::len),
+        Some(1),
+        "{purge}"
+    );
 }

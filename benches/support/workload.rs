@@ -115,7 +115,33 @@ fn span_attributes(rng: &mut Rng, root: bool) -> Vec<KeyValue> {
 }
 
 pub fn span_request(rng: &mut Rng) -> Vec<u8> {
-    let now = now_nanos();
+    span_request_at(rng, now_nanos(), 0)
+}
+
+/// About `padding` bytes of words made of random syllables: a stand-in
+/// for the stack traces, SQL and payload snippets that make real records
+/// larger, varied enough that neither the database nor the log index
+/// compresses it away, with a vocabulary (32k words) a log index can hold.
+fn padding_text(rng: &mut Rng, padding: usize) -> String {
+    const SYLLABLES: [&str; 32] = [
+        "ka", "lo", "mi", "ne", "po", "ru", "sa", "te", "vi", "zo", "ba", "ce", "di", "fu", "ga",
+        "he", "ji", "ko", "lu", "ma", "no", "pi", "qu", "re", "si", "to", "ul", "ve", "wa", "xi",
+        "yo", "ze",
+    ];
+    let mut text = String::with_capacity(padding + 8);
+    while text.len() < padding {
+        for _ in 0..3 {
+            text.push_str(SYLLABLES[rng.index(SYLLABLES.len())]);
+        }
+        text.push(' ');
+    }
+    text
+}
+
+/// A [`span_request`] whose traces start in the 30 s before `now` (Unix
+/// nanoseconds), each span with a `padding` attribute of that many bytes
+/// when `padding` > 0.
+pub fn span_request_at(rng: &mut Rng, now: u64, padding: usize) -> Vec<u8> {
     let mut by_service: Vec<Vec<Span>> = vec![Vec::new(); SERVICES];
     for _ in 0..SPANS_PER_REQUEST / SPANS_PER_TRACE {
         let service = rng.index(SERVICES);
@@ -141,7 +167,13 @@ pub fn span_request(rng: &mut Rng) -> Vec<u8> {
                 },
                 start_time_unix_nano: start,
                 end_time_unix_nano: start + 1_000_000 + rng.below(50_000_000),
-                attributes: span_attributes(rng, root),
+                attributes: {
+                    let mut attributes = span_attributes(rng, root);
+                    if padding > 0 {
+                        attributes.push(text("app.payload", padding_text(rng, padding)));
+                    }
+                    attributes
+                },
                 ..Default::default()
             });
         }
@@ -150,19 +182,28 @@ pub fn span_request(rng: &mut Rng) -> Vec<u8> {
 }
 
 pub fn log_request(rng: &mut Rng) -> Vec<u8> {
-    let now = now_nanos();
+    log_request_at(rng, now_nanos(), 0)
+}
+
+/// A [`log_request`] of records from the 5 s before `now`, each body
+/// followed by `padding` bytes of text.
+pub fn log_request_at(rng: &mut Rng, now: u64, padding: usize) -> Vec<u8> {
     let mut by_service: Vec<Vec<LogRecord>> = vec![Vec::new(); SERVICES];
     for _ in 0..LOGS_PER_REQUEST {
         let service = rng.index(SERVICES);
         let order = rng.below(1_000_000);
         let millis = rng.below(900);
-        let body = if rng.chance(0.01) {
+        let mut body = if rng.chance(0.01) {
             format!("password reset mail sent to user{order}@example.com for order {order}")
         } else {
             format!(
                 "GET /api/orders/{order} completed with 200 in {millis} ms (cache miss, 3 queries)"
             )
         };
+        if padding > 0 {
+            body.push(' ');
+            body.push_str(&padding_text(rng, padding));
+        }
         let mut attributes = vec![
             text("logger.name", "shop.orders.handlers".into()),
             text("code.function", "handle_get".into()),

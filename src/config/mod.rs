@@ -529,6 +529,14 @@ mod tests {
         assert!(config.redaction.keys.is_empty());
         assert_eq!(config.redaction.patterns.len(), 1);
         assert!(config.security.secure_cookie);
+        // Over plain HTTP, or with no public URL, a Secure cookie would
+        // never come back: it is left off.
+        for public_url in [Some("http://lookout.example"), None] {
+            let mut cli = options();
+            cli.public_url = public_url.map(str::to_string);
+            let config = Config::resolve(&cli).expect("valid");
+            assert!(!config.security.secure_cookie, "{public_url:?}");
+        }
     }
 
     #[test]

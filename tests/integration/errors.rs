@@ -315,6 +315,31 @@ fn a_resolved_group_that_happens_again_is_regressed_and_an_ignored_one_stays_ign
     );
     assert_eq!(groups(&server, "status=open,regressed").len(), 2);
 
+    // Each action is in the audit log, newest first, with its group.
+    let audit = server.get_ok("/api/audit?action=error_group.");
+    let seen: Vec<(String, String)> = audit["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["outcome"], "ok", "{e}");
+            (
+                e["action"].as_str().unwrap_or("").to_string(),
+                e["target"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("error_group.reopen".to_string(), permission.clone()),
+            ("error_group.ignore".to_string(), permission.clone()),
+            ("error_group.resolve".to_string(), timeout.clone()),
+        ],
+        "{audit}"
+    );
+
     // Unknown groups and actions.
     assert_eq!(act(&server, "999999", "resolve").0, StatusCode::NOT_FOUND);
     assert_eq!(act(&server, "abc", "resolve").0, StatusCode::NOT_FOUND);

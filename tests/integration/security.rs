@@ -710,10 +710,26 @@ fn changes_to_rules_dashboards_and_errors_are_audited() {
     );
     assert_eq!(status, StatusCode::CREATED, "{dashboard}");
     let dashboard_path = format!("/api/dashboards/{}", dashboard["id"].as_str().expect("id"));
+    let (status, updated) = send(
+        reqwest::Method::PUT,
+        &dashboard_path,
+        Some(json!({"title": "Audited, renamed", "panels": []})),
+    );
+    assert_eq!(status, StatusCode::OK, "{updated}");
     assert_eq!(
         send(reqwest::Method::DELETE, &dashboard_path, None).0,
         StatusCode::NO_CONTENT
     );
+    let grafana = json!({"dashboard": {"title": "From Grafana", "panels": [
+        {"type": "timeseries", "title": "Requests",
+         "targets": [{"expr": "sum(rate(http_requests_total[5m]))"}]}
+    ]}});
+    let (status, imported) = send(
+        reqwest::Method::POST,
+        "/api/dashboards/import/grafana",
+        Some(grafana),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{imported}");
 
     let events = audit(&server, "");
     let seen = actions(&events);
@@ -722,7 +738,9 @@ fn changes_to_rules_dashboards_and_errors_are_audited() {
         "alert_rule.update ok",
         "alert_rule.delete ok",
         "dashboard.create ok",
+        "dashboard.update ok",
         "dashboard.delete ok",
+        "dashboard.import ok",
     ] {
         assert!(
             seen.iter().any(|e| e == wanted),

@@ -31,9 +31,9 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use parking_lot::Mutex;
 
 use super::log_indexer::IndexerStatus;
+use super::retention::audit_purge;
 use super::supervise::{self, ThreadHealth};
 use super::WriterHandle;
-use crate::model::security::{AuditEvent, SecurityChange};
 use crate::model::{format_rfc3339, UnixNanos};
 use crate::store::logs::LogIndexes;
 use crate::store::sqlite::{read, ReadPool};
@@ -296,20 +296,17 @@ impl DiskBudget {
             cutoff = %format_rfc3339(cutoff),
             "deleted the oldest data to stay within --max-disk"
         );
-        let audit = AuditEvent::new("lookout", "retention.purge").details(serde_json::json!({
-            "reason": "disk",
-            "spans": tally.spans,
-            "metric_chunks": tally.metric_chunks,
-            "log_records_total": logs,
-            "cutoff": format_rfc3339(cutoff),
-            "budget_bytes": self.status.budget,
-        }));
-        if let Err(error) = self
-            .writer
-            .write_security_blocking(SecurityChange::AuditOnly, vec![audit])
-        {
-            tracing::warn!(%error, "could not audit the disk budget's deletions");
-        }
+        audit_purge(
+            &self.writer,
+            serde_json::json!({
+                "reason": "disk",
+                "spans": tally.spans,
+                "metric_chunks": tally.metric_chunks,
+                "log_records_total": logs,
+                "cutoff": format_rfc3339(cutoff),
+                "budget_bytes": self.status.budget,
+            }),
+        );
         *tally = Tally::default();
     }
 }

@@ -19,10 +19,10 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use super::retention::audit_purge;
 use super::supervise::{self, ThreadHealth};
 use super::tail::TailHub;
 use super::{FlushError, WriterHandle};
-use crate::model::security::{AuditEvent, SecurityChange};
 use crate::model::{format_rfc3339, UnixNanos};
 use crate::store::log_codec;
 use crate::store::logs::{AddOutcome, LogIndexError, LogIndexWriter, LogIndexes};
@@ -358,7 +358,8 @@ impl Running {
                         tracing::info!(days = ?names, "deleted log indexes past the retention period");
                         // The disk budget audits its own deletions, these
                         // included, once per pass.
-                        let audit = AuditEvent::new("lookout", "retention.purge").details(
+                        audit_purge(
+                            &self.writer,
                             serde_json::json!({
                                 "reason": "age",
                                 "log_days": names,
@@ -366,12 +367,6 @@ impl Running {
                                 "cutoff": format_rfc3339(cutoff),
                             }),
                         );
-                        if let Err(error) = self
-                            .writer
-                            .write_security_blocking(SecurityChange::AuditOnly, vec![audit])
-                        {
-                            tracing::warn!(%error, "could not audit the log retention");
-                        }
                     }
                     RetentionReason::Disk => {
                         tracing::info!(days = ?names, "deleted the oldest log indexes to stay within --max-disk")

@@ -69,15 +69,25 @@ fn run_pass(writer: &WriterHandle, retention: Duration, metrics: &Metrics) {
             metric_chunks = total.metric_chunks,
             "deleted data past the retention period"
         );
-        let audit = AuditEvent::new("lookout", "retention.purge").details(serde_json::json!({
-            "reason": "age",
-            "traces": total.traces,
-            "spans": total.spans,
-            "metric_chunks": total.metric_chunks,
-            "cutoff": format_rfc3339(cutoff),
-        }));
-        if let Err(error) = writer.write_security_blocking(SecurityChange::AuditOnly, vec![audit]) {
-            tracing::warn!(%error, "could not audit the retention pass");
-        }
+        audit_purge(
+            writer,
+            serde_json::json!({
+                "reason": "age",
+                "traces": total.traces,
+                "spans": total.spans,
+                "metric_chunks": total.metric_chunks,
+                "cutoff": format_rfc3339(cutoff),
+            }),
+        );
+    }
+}
+
+/// Writes the `retention.purge` audit row of a deletion that is done (by
+/// age here and in the log indexer, by disk in the budget thread); a
+/// failure is logged, the deletion stands.
+pub(super) fn audit_purge(writer: &WriterHandle, details: serde_json::Value) {
+    let audit = AuditEvent::new("lookout", "retention.purge").details(details);
+    if let Err(error) = writer.write_security_blocking(SecurityChange::AuditOnly, vec![audit]) {
+        tracing::warn!(%error, "could not audit a retention purge");
     }
 }

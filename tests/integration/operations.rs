@@ -720,17 +720,7 @@ fn a_retention_pass_is_audited_with_what_it_deleted() {
     server.export(&new);
     // The retention thread runs a pass as it starts.
     server.restart_with(|config| config.retention = Duration::from_secs(3600));
-    let waited = std::time::Instant::now();
-    let purge = loop {
-        let audit = server.get_ok("/api/audit?action=retention.purge");
-        match audit["events"].as_array().and_then(|e| e.first()).cloned() {
-            Some(purge) => break purge,
-            None if waited.elapsed() < Duration::from_secs(10) => {
-                std::thread::sleep(Duration::from_millis(50))
-            }
-            None => panic!("no audited retention pass: {audit}"),
-        }
-    };
+    let purge = server.wait_for_audit("action=retention.purge", |_| true);
     assert_eq!(purge["actor"], json!("lookout"), "{purge}");
     assert_eq!(purge["outcome"], json!("ok"), "{purge}");
     assert_eq!(purge["details"]["reason"], json!("age"), "{purge}");

@@ -262,6 +262,30 @@ impl TestServer {
         }
     }
 
+    /// Polls `/api/audit?{query}` until an event satisfies `wanted`, and
+    /// returns it. Background threads (retention, the log indexer) audit
+    /// shortly after what they did; an event that never comes fails the
+    /// test.
+    pub fn wait_for_audit(&self, query: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        const AUDIT_WAIT: Duration = Duration::from_secs(10);
+        let deadline = Instant::now() + AUDIT_WAIT;
+        loop {
+            let audit = self.get_ok(&format!("/api/audit?{query}"));
+            let found = audit["events"]
+                .as_array()
+                .and_then(|events| events.iter().find(|event| wanted(event)))
+                .cloned();
+            if let Some(event) = found {
+                return event;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/api/audit?{query}: no such event after {AUDIT_WAIT:?}: {audit}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Exports logs over protobuf and requires a full success.
     pub fn export_logs(&self, request: &ExportLogsServiceRequest) {
         let response = self.post_protobuf("/v1/logs", request);

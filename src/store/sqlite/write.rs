@@ -90,27 +90,38 @@ impl Dictionaries {
     /// inside the transaction, where they know which rows they changed.)
     fn trim(&mut self) -> [bool; 9] {
         let entries = self.entries();
-        let over = |index: usize| entries[index] > CACHES[index].1;
-        let mut cleared = [false; 9];
-        for (index, cleared) in cleared.iter_mut().enumerate() {
-            if !over(index) {
-                continue;
-            }
-            *cleared = true;
-            match index {
-                0 => self.services.clear(),
-                1 => {
-                    self.operations.clear();
-                    self.operation_entries = 0;
-                }
-                2 => self.attribute_keys.clear(),
-                3 => self.resources.clear(),
-                4 => self.scopes.clear(),
-                5 => self.metrics.forget_series(),
-                _ => *cleared = false,
-            }
+        let over: [bool; 9] = std::array::from_fn(|index| entries[index] > CACHES[index].1);
+        let [services, operations, attribute_keys, resources, scopes, metric_series, ..] = over;
+        if services {
+            self.services.clear();
         }
-        cleared
+        if operations {
+            self.operations.clear();
+            self.operation_entries = 0;
+        }
+        if attribute_keys {
+            self.attribute_keys.clear();
+        }
+        if resources {
+            self.resources.clear();
+        }
+        if scopes {
+            self.scopes.clear();
+        }
+        if metric_series {
+            self.metrics.forget_series();
+        }
+        [
+            services,
+            operations,
+            attribute_keys,
+            resources,
+            scopes,
+            metric_series,
+            false,
+            false,
+            false,
+        ]
     }
 }
 

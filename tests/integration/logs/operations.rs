@@ -281,21 +281,9 @@ fn retention_deletes_whole_log_days_past_the_period() {
     let left = server.wait_for_logs(&week, 1);
     assert_eq!(left["logs"][0]["body"], json!("fresh retained record"));
     // The deletion is audited, with what went.
-    let waited = std::time::Instant::now();
-    let purge = loop {
-        let audit = server.get_ok("/api/audit?action=retention.purge");
-        let found = audit["events"]
-            .as_array()
-            .and_then(|events| events.iter().find(|e| e["details"]["log_days"].is_array()))
-            .cloned();
-        match found {
-            Some(purge) => break purge,
-            None if waited.elapsed() < Duration::from_secs(10) => {
-                std::thread::sleep(Duration::from_millis(50))
-            }
-            None => panic!("no audited log purge: {audit}"),
-        }
-    };
+    let purge = server.wait_for_audit("action=retention.purge", |event| {
+        event["details"]["log_days"].is_array()
+    });
     assert_eq!(purge["actor"], json!("lookout"), "{purge}");
     assert_eq!(purge["details"]["reason"], json!("age"), "{purge}");
     assert_eq!(purge["details"]["log_records"], json!(1), "{purge}");

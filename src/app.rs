@@ -18,8 +18,8 @@ use crate::pipeline::disk_budget::{self, DiskBudget, DiskBudgetStatus};
 use crate::pipeline::supervise::{self, ThreadHealth};
 use crate::pipeline::tail::TailHub;
 use crate::pipeline::{
-    spawn_retention, spawn_writer, FlushError, IndexerHandle, IndexerStatus, LogIndexer,
-    WriterHandle,
+    spawn_retention, spawn_writer, BlockSealer, FlushError, IndexerHandle, IndexerStatus,
+    LogIndexer, WriterHandle,
 };
 use crate::query::ReadSide;
 use crate::security::Security;
@@ -39,6 +39,8 @@ pub struct App {
     indexer_handle: IndexerHandle,
     retention_thread: JoinHandle<()>,
     stop_retention: crossbeam_channel::Sender<()>,
+    sealer_thread: JoinHandle<()>,
+    stop_sealer: crossbeam_channel::Sender<()>,
     usage_thread: JoinHandle<()>,
     /// With `--max-disk`.
     budget_thread: Option<JoinHandle<()>>,
@@ -102,6 +104,16 @@ impl App {
             &retention_health,
         )
         .context("cannot start the retention thread")?;
+        let (stop_sealer, sealer_stop) = crossbeam_channel::bounded(1);
+        let sealer_health = ThreadHealth::new("block-sealer");
+        let sealer_thread = BlockSealer {
+            writer: writer.clone(),
+            reads: Arc::clone(&reads),
+            metrics: Arc::clone(&metrics),
+            settle: config.pipeline.block_settle,
+        }
+        .spawn(&sealer_health, sealer_stop)
+        .context("cannot start the block-sealer thread")?;
         let usage = Arc::new(UsageCache::default());
         usage.refresh(&config.data_dir);
         let (stop_usage, usage_stop) = crossbeam_channel::bounded::<()>(1);
@@ -208,6 +220,7 @@ impl App {
             Arc::clone(&writer.status().thread),
             Arc::clone(&indexer.thread),
             retention_health,
+            sealer_health,
             usage_health,
             Arc::clone(&alerts.engine.thread),
             Arc::clone(&alerts.notifier.thread),
@@ -252,6 +265,8 @@ impl App {
             indexer_handle,
             retention_thread,
             stop_retention,
+            sealer_thread,
+            stop_sealer,
             usage_thread,
             stop_usage,
             budget_thread,
@@ -327,6 +342,7 @@ impl App {
         served.context("the HTTP server failed")?;
         tracing::info!("stopped accepting requests; draining the write queue");
         drop(self.stop_retention);
+        drop(self.stop_sealer);
         drop(self.stop_usage);
         drop(self.stop_budget);
         if let Some(thread) = self.budget_thread {
@@ -338,6 +354,7 @@ impl App {
             let _ = thread.join();
         }
         let _ = self.retention_thread.join();
+        let _ = self.sealer_thread.join();
         let _ = self.usage_thread.join();
         let threads = self.state.threads.clone();
         self.state.writer.stop();

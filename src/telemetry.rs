@@ -163,6 +163,13 @@ pub struct Metrics {
     pub ingested_spans: Counter,
     /// New spans whose service metrics count in an overflow series.
     pub span_series_overflow: Counter,
+    /// Trace block filters stored, and dropped again by late spans.
+    pub trace_blocks_sealed: Counter,
+    pub trace_blocks_unsealed: Counter,
+    /// Complete trace blocks without a filter, as the sealer last saw.
+    pub trace_blocks_pending: Gauge,
+    /// Filters the sealer could not build (corrupt rows).
+    pub trace_block_failures: Counter,
     pub ingested_logs: Counter,
     /// Exceptions grouped into error groups.
     pub errors_recorded: Counter,
@@ -363,6 +370,52 @@ impl Metrics {
             out,
             "lookout_span_metrics_overflow_spans_total {}",
             self.span_series_overflow.get()
+        );
+
+        header(
+            &mut out,
+            "lookout_trace_blocks_sealed_total",
+            "counter",
+            "Trace block filters stored: a block of 128 traces whose spans settled, which \
+             attribute searches skip when the filter rules a match out.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_trace_blocks_sealed_total {}",
+            self.trace_blocks_sealed.get()
+        );
+        header(
+            &mut out,
+            "lookout_trace_blocks_unsealed_total",
+            "counter",
+            "Trace block filters dropped because spans arrived for a block after it was sealed.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_trace_blocks_unsealed_total {}",
+            self.trace_blocks_unsealed.get()
+        );
+        header(
+            &mut out,
+            "lookout_trace_blocks_pending",
+            "gauge",
+            "Complete trace blocks without a filter yet (searches read all their spans).",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_trace_blocks_pending {}",
+            self.trace_blocks_pending.get()
+        );
+        header(
+            &mut out,
+            "lookout_trace_block_failures_total",
+            "counter",
+            "Trace block filters that could not be built or stored.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_trace_block_failures_total {}",
+            self.trace_block_failures.get()
         );
 
         header(

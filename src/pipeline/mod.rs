@@ -6,6 +6,7 @@
 //! row cap), writes them in one transaction, commits and only then answers
 //! every command of the group (group commit).
 
+mod block_sealer;
 pub mod disk_budget;
 mod log_indexer;
 mod retention;
@@ -31,11 +32,13 @@ use crate::model::metric_batch::{MetricBatch, MetricOutcome};
 use crate::model::security::{AuditEvent, SecurityChange};
 use crate::model::{SpanBatch, UnixNanos};
 use crate::store::log_codec::EncodedLog;
+use crate::store::sqlite::trace_blocks::BlockSeal;
 use crate::store::sqlite::write::GroupStats;
 pub use crate::store::sqlite::write::{Reclaimed, Retained};
 use crate::store::StoreError;
 use crate::telemetry::{Metrics, RejectReason};
 
+pub use block_sealer::BlockSealer;
 pub use log_indexer::{IndexBehind, IndexerHandle, IndexerStatus, JournalHold, LogIndexer};
 pub use retention::spawn_retention;
 pub use supervise::ThreadHealth;
@@ -48,6 +51,9 @@ pub struct PipelineOptions {
     pub queue_capacity: usize,
     /// A group stops draining once it holds this many spans.
     pub max_group_spans: usize,
+    /// How long a trace block's counts must stand still before the sealer
+    /// builds its filter.
+    pub block_settle: std::time::Duration,
     /// Test hook: sleep this long before each group, to make the queue fill.
     #[cfg(feature = "test-hooks")]
     pub writer_delay: Duration,
@@ -58,6 +64,7 @@ impl Default for PipelineOptions {
         PipelineOptions {
             queue_capacity: 256,
             max_group_spans: 20_000,
+            block_settle: block_sealer::SETTLE,
             #[cfg(feature = "test-hooks")]
             writer_delay: Duration::ZERO,
         }
@@ -120,6 +127,9 @@ pub(crate) enum Command {
     /// Delete up to `max_traces` traces older than the cutoff, and the
     /// metric chunks, resolved alerts and error counts before it.
     Retain(UnixNanos, usize, Reply<Retained>),
+    /// Store trace block filters built by the sealer; answered with how
+    /// many were still current and stored.
+    SealTraceBlocks(Vec<BlockSeal>, Reply<u64>),
     /// Give free database pages back to the file system (a bounded step of
     /// `incremental_vacuum`) and truncate the WAL.
     Reclaim(Reply<Reclaimed>),
@@ -365,6 +375,18 @@ impl WriterHandle {
         let (reply, receiver) = oneshot::channel();
         self.sender
             .send(Command::Retain(cutoff, max_traces, reply))
+            .map_err(|_| WriteError::WriterGone)?;
+        receiver
+            .blocking_recv()
+            .unwrap_or(Err(WriteError::WriterGone))
+    }
+
+    /// Stores trace block filters ([`Command::SealTraceBlocks`]) and waits
+    /// for the commit. Waits for room in the queue.
+    pub fn seal_trace_blocks_blocking(&self, seals: Vec<BlockSeal>) -> Result<u64, WriteError> {
+        let (reply, receiver) = oneshot::channel();
+        self.sender
+            .send(Command::SealTraceBlocks(seals, reply))
             .map_err(|_| WriteError::WriterGone)?;
         receiver
             .blocking_recv()

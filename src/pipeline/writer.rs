@@ -175,6 +175,7 @@ impl Writer {
         let mut probes = Vec::new();
         let mut retains = Vec::new();
         let mut reclaims = Vec::new();
+        let mut seals = Vec::new();
         let mut flushes = Vec::new();
         let mut alert_changes = Vec::new();
         let mut error_actions = Vec::new();
@@ -195,6 +196,7 @@ impl Writer {
                     retains.push((cutoff, max_traces, reply))
                 }
                 Command::Reclaim(reply) => reclaims.push(reply),
+                Command::SealTraceBlocks(blocks, reply) => seals.push((blocks, reply)),
                 Command::Alert(change, audit, reply) => alert_changes.push((change, audit, reply)),
                 Command::ErrorAction(id, action, now, audit, reply) => {
                     error_actions.push((id, action, now, audit, reply))
@@ -250,6 +252,9 @@ impl Writer {
                 self.metrics
                     .span_series_overflow
                     .add(stats.spans_in_overflow);
+                self.metrics
+                    .trace_blocks_unsealed
+                    .add(stats.blocks_unsealed);
                 self.metrics.ingested_logs.add(stats.logs_inserted);
                 self.metrics.errors_recorded.add(stats.errors_recorded);
                 self.metrics
@@ -334,6 +339,14 @@ impl Writer {
                 (reply, result.map_err(WriteError::Failed))
             })
             .collect();
+        let seal_results: Vec<_> = seals
+            .into_iter()
+            .map(|(blocks, reply)| {
+                let result = self.store.seal_trace_blocks(&blocks).map_err(Arc::new);
+                note(result.as_ref().map(|_| ()));
+                (reply, result.map_err(WriteError::Failed))
+            })
+            .collect();
         let alert_results: Vec<_> = alert_changes
             .into_iter()
             .map(|(change, audit, reply)| {
@@ -410,6 +423,9 @@ impl Writer {
         for (reply, result) in reclaim_results {
             let _ = reply.send(result);
         }
+        for (reply, result) in seal_results {
+            let _ = reply.send(result);
+        }
         for (reply, result) in alert_results {
             let _ = reply.send(result);
         }
@@ -465,6 +481,7 @@ fn command_spans(command: &Command) -> usize {
         | Command::Flush(_)
         | Command::Retain(..)
         | Command::Reclaim(..)
+        | Command::SealTraceBlocks(..)
         | Command::TruncateJournal(_)
         | Command::CompactMetrics(..)
         | Command::Alert(..)

@@ -18,6 +18,7 @@ use crate::store::sqlite::metrics::head::MetricHead;
 use crate::store::sqlite::read::{
     self, OperationInfo, ServiceInfo, StorageCounts, StoredTrace, TraceFilter, TracePage,
 };
+use crate::store::sqlite::trace_blocks::FilterCache;
 use crate::store::sqlite::{alerts, dashboards, errors, security};
 use crate::store::ReadPool;
 
@@ -68,6 +69,8 @@ pub struct ReadSide {
     retention: Duration,
     /// Metric samples not in chunks yet (written by the writer).
     metric_head: Arc<MetricHead>,
+    /// Decoded trace block filters, shared by all searches.
+    trace_blocks: FilterCache,
 }
 
 impl ReadSide {
@@ -82,6 +85,7 @@ impl ReadSide {
             logs,
             retention,
             metric_head,
+            trace_blocks: FilterCache::default(),
         }
     }
 
@@ -388,7 +392,12 @@ impl ReadSide {
     }
 
     pub fn search_traces(&self, filter: &TraceFilter) -> Result<TracePage, QueryError> {
-        Ok(read::search_traces(&*self.reads.get()?, filter)?)
+        Ok(read::search_traces(
+            &*self.reads.get()?,
+            filter,
+            &self.trace_blocks,
+            read::Plan::Auto,
+        )?)
     }
 
     /// Every span of a trace; `None` if none is stored.

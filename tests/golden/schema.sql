@@ -264,6 +264,13 @@ CREATE TABLE spans (
     links           BLOB,
     PRIMARY KEY (trace_rowid, span_id)
 ) WITHOUT ROWID;
+CREATE TABLE trace_blocks (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    block     INTEGER NOT NULL UNIQUE,
+    min_start INTEGER NOT NULL,
+    max_start INTEGER NOT NULL,
+    filter    BLOB NOT NULL
+);
 CREATE TABLE trace_services (
     service_id      INTEGER NOT NULL,
     start_unix_nano INTEGER NOT NULL,
@@ -296,6 +303,7 @@ CREATE INDEX idx_alert_notifications_instance ON alert_notifications (instance_i
 CREATE INDEX idx_alert_notifications_pending ON alert_notifications (next_attempt_unix_nano)
     WHERE status = 'pending';
 CREATE INDEX idx_span_rollups_time ON span_rollups (resolution, bucket_start);
+CREATE INDEX idx_trace_blocks_time ON trace_blocks (max_start, min_start, block);
 CREATE INDEX idx_traces_start_unix_nano ON traces (start_unix_nano);
 CREATE INDEX metric_chunks_by_max_t ON metric_chunks (max_t);
 CREATE INDEX metric_exemplars_by_t ON metric_exemplars (t);

@@ -715,3 +715,145 @@ fn service_names_with_reserved_characters_round_trip() {
         "{services}"
     );
 }
+
+/// Waits until `/metrics` shows `series` at `wanted` or more.
+fn wait_for_metric(server: &TestServer, series: &str, wanted: f64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let value = metric_value(&server.metrics_text(), series).unwrap_or(0.0);
+        if value >= wanted {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{series} stayed at {value}, wanted {wanted}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// 600 one-span traces with `order.id` = i and `tier` = t{i % 3}, one per
+/// 100 ms, newest last. Returns the ids.
+fn load_orders(server: &TestServer) -> Vec<String> {
+    let base = ms_aligned_ago(20 * MINUTE);
+    let mut ids = Vec::new();
+    for chunk in (0..600i64).collect::<Vec<_>>().chunks(100) {
+        let mut spans = Vec::new();
+        for &i in chunk {
+            let trace_id = new_trace_id();
+            let start = base + i as u64 * 100 * MS;
+            let mut root = span(
+                &trace_id,
+                &new_span_id(),
+                None,
+                "order",
+                SpanKind::Server,
+                start,
+                start + MS,
+            );
+            root.attributes = vec![
+                kv_int("order.id", i),
+                kv_str("tier", &format!("t{}", i % 3)),
+            ];
+            spans.push(root);
+            ids.push(hex(&trace_id));
+        }
+        server.export(&request(vec![resource_spans("shop", vec![], spans)]));
+    }
+    ids
+}
+
+/// Attribute searches read only the trace blocks whose filter may match:
+/// they find what the scan found, also right after a late span unsealed a
+/// block, and a data directory whose blocks have no filters (as a lookout
+/// from before trace blocks left it) gets them in the background.
+#[test]
+fn attribute_searches_through_trace_blocks_after_late_spans_and_an_upgrade() {
+    let fast = |config: &mut lookout::config::Config| {
+        config.pipeline.block_settle = std::time::Duration::ZERO;
+    };
+    let server = TestServer::start_with(fast);
+    let ids = load_orders(&server);
+    // 600 traces fill 4 blocks of 128 (the fifth is open).
+    wait_for_metric(&server, "lookout_trace_blocks_sealed_total", 4.0);
+    let check = |server: &TestServer| {
+        let one = server.search_ids(&format!("attr={}", encode("order.id=123")));
+        assert_eq!(one, vec![ids[123].clone()]);
+        assert!(server
+            .search_ids(&format!("attr={}", encode("order.id=99999")))
+            .is_empty());
+        let t1: Vec<String> = ids.iter().skip(1).step_by(3).rev().cloned().collect();
+        page_through(server, &[("attr", "tier=t1")], &t1);
+        let last: Vec<String> = ids[590..].iter().rev().cloned().collect();
+        page_through(server, &[("attr", "order.id>=590")], &last);
+        let mixed: Vec<String> = ids[..300]
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 == 2)
+            .map(|(_, id)| id.clone())
+            .rev()
+            .collect();
+        page_through(
+            server,
+            &[("attr", "tier=t2"), ("attr", "order.id<300")],
+            &mixed,
+        );
+    };
+    check(&server);
+
+    // A late child span for trace 5 (block 0, sealed) with a new value.
+    let trace_5 = hex_to_bytes(&ids[5]);
+    let mut late = span(
+        &trace_5,
+        &new_span_id(),
+        None,
+        "late",
+        SpanKind::Internal,
+        ms_aligned_ago(19 * MINUTE),
+        ms_aligned_ago(19 * MINUTE) + MS,
+    );
+    late.attributes = vec![kv_str("late", "yes")];
+    server.export(&request(vec![resource_spans("shop", vec![], vec![late])]));
+    assert_eq!(
+        server.search_ids(&format!("attr={}", encode("late=yes"))),
+        vec![ids[5].clone()],
+        "the unsealed block is read at once"
+    );
+    wait_for_metric(&server, "lookout_trace_blocks_unsealed_total", 1.0);
+    wait_for_metric(&server, "lookout_trace_blocks_sealed_total", 5.0);
+    assert_eq!(
+        server.search_ids(&format!("attr={}", encode("late=yes"))),
+        vec![ids[5].clone()],
+        "the block sealed again holds the late span"
+    );
+
+    // As if an older lookout had written the data: no filters at all. The
+    // searches read every block until the sealer (default settle time)
+    // has built the filters again.
+    let dir = server.stop();
+    drop_trace_blocks(dir.path());
+    let server = TestServer::start_on(dir);
+    check(&server);
+    wait_for_metric(&server, "lookout_trace_blocks_sealed_total", 4.0);
+    assert_eq!(
+        metric_value(&server.metrics_text(), "lookout_trace_blocks_pending"),
+        Some(0.0)
+    );
+    check(&server);
+}
+
+#[allow(clippy::disallowed_methods)] // reason: the test removes what an older lookout never wrote
+fn drop_trace_blocks(data_dir: &std::path::Path) {
+    let conn = rusqlite::Connection::open(data_dir.join("lookout.db")).expect("open");
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .expect("busy timeout");
+    conn.execute_batch("DELETE FROM trace_blocks")
+        .expect("delete");
+}
+
+fn hex_to_bytes(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
+}

@@ -244,6 +244,21 @@ impl<'a> Reader<'a> {
         Ok(attributes)
     }
 
+    /// Calls `each` with every attribute's key id and value, without
+    /// resolving key names.
+    pub fn for_each_attribute(
+        &mut self,
+        mut each: impl FnMut(i64, &AttrValue),
+    ) -> Result<(), CodecError> {
+        let count = self.count()?;
+        for _ in 0..count {
+            let key_id = self.varint()? as i64;
+            let value = self.value(0)?;
+            each(key_id, &value);
+        }
+        Ok(())
+    }
+
     /// Finds the value for one key id without decoding the others' keys.
     pub fn find_attribute(&mut self, wanted_key: i64) -> Result<Option<AttrValue>, CodecError> {
         let count = self.count()?;

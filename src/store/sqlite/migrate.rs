@@ -52,6 +52,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "security",
         include_str!("../../../schema/0011_security.sql"),
     ),
+    (
+        12,
+        "trace_blocks",
+        include_str!("../../../schema/0012_trace_blocks.sql"),
+    ),
 ];
 
 /// The highest migration recorded in the database, 0 for a new one.

@@ -10,6 +10,8 @@ mod migrate;
 pub mod read;
 pub mod rollups;
 pub mod security;
+pub mod trace_blocks;
+mod trace_search;
 pub mod write;
 
 use std::path::{Path, PathBuf};

@@ -6,15 +6,28 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rusqlite::functions::FunctionFlags;
-use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::codec::Reader;
+pub use super::trace_search::{search_traces, Plan};
 use super::StoreError;
 use crate::model::{
     AttrOp, AttrValue, Attributes, DurationHistogram, Scope, SpanEvent, SpanId, SpanKind, SpanLink,
     StatusCode, TraceId, UnixNanos,
 };
+
+/// Runs `read` inside one read transaction (one snapshot).
+pub(crate) fn in_snapshot<T>(
+    conn: &Connection,
+    read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.execute_batch("BEGIN")?;
+    let result = read(conn);
+    // Ending a read transaction cannot lose anything; an error here would
+    // only repeat the read's own.
+    let _ = conn.execute_batch("COMMIT");
+    result
+}
 
 /// Registers `lookout_attr_match(encoded_attributes, key_id, text)`, which
 /// is 1 when the encoded attributes hold `key_id` with a value whose text
@@ -350,186 +363,11 @@ pub struct TracePage {
     pub next: Option<(i64, i64)>,
 }
 
-/// Searches traces, newest first by trace start.
-///
-/// - `service`: a span of that service is in the trace;
-/// - `operation`: a span with that name (of `service`, if given);
-/// - `status`: error = some span has status error, ok = none has;
-/// - duration: the trace's duration (first start to last end);
-/// - each `attributes` entry: some span of the trace, or its resource, has
-///   the key with that value.
-pub fn search_traces(conn: &Connection, filter: &TraceFilter) -> Result<TracePage, StoreError> {
-    let mut sql = String::new();
-    let mut args: Vec<Value> = Vec::new();
-    let (order_start, order_rowid);
-    if let Some(service) = &filter.service {
-        let service_id: Option<i64> = conn
-            .prepare_cached("SELECT id FROM services WHERE name = ?1")?
-            .query_row(params![service], |row| row.get(0))
-            .optional()?;
-        let Some(service_id) = service_id else {
-            return Ok(TracePage {
-                traces: Vec::new(),
-                next: None,
-            });
-        };
-        sql.push_str(
-            "SELECT t.id, t.trace_id, t.start_unix_nano, t.end_unix_nano, t.root_operation_id,
-                    t.span_count, t.error_count, t.services
-             FROM trace_services ts JOIN traces t ON t.id = ts.trace_rowid
-             WHERE ts.service_id = ? AND ts.start_unix_nano >= ? AND ts.start_unix_nano < ?",
-        );
-        args.push(Value::Integer(service_id));
-        (order_start, order_rowid) = ("ts.start_unix_nano", "ts.trace_rowid");
-    } else {
-        sql.push_str(
-            "SELECT t.id, t.trace_id, t.start_unix_nano, t.end_unix_nano, t.root_operation_id,
-                    t.span_count, t.error_count, t.services
-             FROM traces t
-             WHERE t.start_unix_nano >= ? AND t.start_unix_nano < ?",
-        );
-        (order_start, order_rowid) = ("t.start_unix_nano", "t.id");
-    }
-    args.push(Value::Integer(filter.start.0));
-    args.push(Value::Integer(filter.end.0));
-    if let Some((start, rowid)) = filter.after {
-        sql.push_str(&format!(
-            " AND ({order_start} < ? OR ({order_start} = ? AND {order_rowid} < ?))"
-        ));
-        args.extend([
-            Value::Integer(start),
-            Value::Integer(start),
-            Value::Integer(rowid),
-        ]);
-    }
-    match filter.status {
-        Some(StatusFilter::Error) => sql.push_str(" AND t.error_count > 0"),
-        Some(StatusFilter::Ok) => sql.push_str(" AND t.error_count = 0"),
-        None => {}
-    }
-    if let Some(min) = filter.min_duration_nanos {
-        sql.push_str(" AND t.end_unix_nano - t.start_unix_nano >= ?");
-        args.push(Value::Integer(min));
-    }
-    if let Some(max) = filter.max_duration_nanos {
-        sql.push_str(" AND t.end_unix_nano - t.start_unix_nano <= ?");
-        args.push(Value::Integer(max));
-    }
-    if let Some(operation) = &filter.operation {
-        let ids = operation_ids(conn, filter.service.as_deref(), operation)?;
-        if ids.is_empty() {
-            return Ok(TracePage {
-                traces: Vec::new(),
-                next: None,
-            });
-        }
-        sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM spans s WHERE s.trace_rowid = t.id AND s.operation_id IN ({}))",
-            placeholders(ids.len())
-        ));
-        args.extend(ids.into_iter().map(Value::Integer));
-    }
-    for attribute in &filter.attributes {
-        let key_id: Option<i64> = conn
-            .prepare_cached("SELECT id FROM attribute_keys WHERE key = ?1")?
-            .query_row(params![attribute.key], |row| row.get(0))
-            .optional()?;
-        let resource_ids = matching_resources(conn, attribute)?;
-        let mut alternatives = Vec::new();
-        match (key_id, attribute.op) {
-            (Some(key_id), AttrOp::Equal) => {
-                alternatives.push("lookout_attr_match(s.attributes, ?, ?)".to_string());
-                args.push(Value::Integer(key_id));
-                args.push(Value::Text(attribute.value.clone()));
-            }
-            (Some(key_id), op) => {
-                alternatives.push("lookout_attr_compare(s.attributes, ?, ?, ?)".to_string());
-                args.push(Value::Integer(key_id));
-                args.push(Value::Integer(op.code()));
-                args.push(Value::Real(attribute.number));
-            }
-            (None, _) => {}
-        }
-        if !resource_ids.is_empty() {
-            alternatives.push(format!(
-                "s.resource_id IN ({})",
-                placeholders(resource_ids.len())
-            ));
-            args.extend(resource_ids.into_iter().map(Value::Integer));
-        }
-        if alternatives.is_empty() {
-            return Ok(TracePage {
-                traces: Vec::new(),
-                next: None,
-            });
-        }
-        sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM spans s WHERE s.trace_rowid = t.id AND ({}))",
-            alternatives.join(" OR ")
-        ));
-    }
-    sql.push_str(&format!(
-        " ORDER BY {order_start} DESC, {order_rowid} DESC LIMIT ?"
-    ));
-    let limit = filter.limit.max(1);
-    args.push(Value::Integer(i64::try_from(limit + 1).unwrap_or(i64::MAX)));
-
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params_from_iter(args.iter()))?;
-    let mut raw = Vec::new();
-    while let Some(row) = rows.next()? {
-        raw.push((
-            row.get::<_, i64>(0)?,
-            row.get::<_, Vec<u8>>(1)?,
-            row.get::<_, i64>(2)?,
-            row.get::<_, i64>(3)?,
-            row.get::<_, Option<i64>>(4)?,
-            row.get::<_, i64>(5)?,
-            row.get::<_, i64>(6)?,
-            row.get::<_, String>(7)?,
-        ));
-    }
-    let more = raw.len() > limit;
-    raw.truncate(limit);
-    let next = if more {
-        raw.last().map(|last| (last.2, last.0))
-    } else {
-        None
-    };
-    let mut names = ServiceNames::new(conn);
-    let mut traces = Vec::with_capacity(raw.len());
-    for (_, trace_id, start, end, root_operation_id, span_count, error_count, services) in raw {
-        let (root_service, root_operation) = match root_operation_id {
-            Some(id) => names.operation(id)?,
-            None => (None, None),
-        };
-        let mut service_names = Vec::new();
-        for id in services.split(',').filter_map(|id| id.parse::<i64>().ok()) {
-            if let Some(name) = names.service(id)? {
-                service_names.push(name);
-            }
-        }
-        service_names.sort();
-        traces.push(TraceListItem {
-            trace_id: TraceId::from_bytes(&trace_id)
-                .map_err(|_| StoreError::Corrupt("traces.trace_id is not a valid id".into()))?,
-            root_service,
-            root_operation,
-            start: UnixNanos(start),
-            duration_nanos: end.saturating_sub(start),
-            span_count,
-            error_count,
-            services: service_names,
-        });
-    }
-    Ok(TracePage { traces, next })
-}
-
-fn placeholders(count: usize) -> String {
+pub(super) fn placeholders(count: usize) -> String {
     vec!["?"; count].join(",")
 }
 
-fn operation_ids(
+pub(super) fn operation_ids(
     conn: &Connection,
     service: Option<&str>,
     operation: &str,
@@ -544,7 +382,10 @@ fn operation_ids(
 
 /// Resources are few (deduplicated), so matching them in Rust beats
 /// matching JSON per span.
-fn matching_resources(conn: &Connection, filter: &AttrFilter) -> Result<Vec<i64>, StoreError> {
+pub(super) fn matching_resources(
+    conn: &Connection,
+    filter: &AttrFilter,
+) -> Result<Vec<i64>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT id, attributes FROM resources")?;
     let mut rows = stmt.query([])?;
     let mut ids = Vec::new();
@@ -579,14 +420,14 @@ fn json_matches_text(found: &serde_json::Value, wanted: &str) -> bool {
 }
 
 /// Service and operation names by id, looked up once per request.
-struct ServiceNames<'c> {
+pub(super) struct ServiceNames<'c> {
     conn: &'c Connection,
     services: HashMap<i64, Option<String>>,
     operations: HashMap<i64, (Option<String>, Option<String>)>,
 }
 
 impl<'c> ServiceNames<'c> {
-    fn new(conn: &'c Connection) -> Self {
+    pub(super) fn new(conn: &'c Connection) -> Self {
         ServiceNames {
             conn,
             services: HashMap::new(),
@@ -594,7 +435,7 @@ impl<'c> ServiceNames<'c> {
         }
     }
 
-    fn service(&mut self, id: i64) -> Result<Option<String>, StoreError> {
+    pub(super) fn service(&mut self, id: i64) -> Result<Option<String>, StoreError> {
         if let Some(name) = self.services.get(&id) {
             return Ok(name.clone());
         }
@@ -607,7 +448,10 @@ impl<'c> ServiceNames<'c> {
         Ok(name)
     }
 
-    fn operation(&mut self, id: i64) -> Result<(Option<String>, Option<String>), StoreError> {
+    pub(super) fn operation(
+        &mut self,
+        id: i64,
+    ) -> Result<(Option<String>, Option<String>), StoreError> {
         if let Some(names) = self.operations.get(&id) {
             return Ok(names.clone());
         }

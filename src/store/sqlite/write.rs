@@ -18,6 +18,7 @@ use super::graph::{self, GraphChanges};
 use super::metrics::head::MetricHead;
 use super::metrics::{self, MetricsCache, SeriesLimits};
 use super::rollups;
+use super::trace_blocks;
 use super::StoreError;
 use crate::model::error_group::{ErrorOccurrence, ErrorSource, OccurrenceContext};
 use crate::model::metric_batch::{MetricBatch, MetricOutcome};
@@ -141,6 +142,8 @@ pub struct GroupStats {
     pub errors_recorded: u64,
     /// Of those, the ones counted in an overflow group.
     pub errors_in_overflow: u64,
+    /// Trace block filters dropped because their blocks got new spans.
+    pub blocks_unsealed: u64,
 }
 
 /// What one retention step deleted.
@@ -290,6 +293,18 @@ impl WriteStore {
                 .append(self.dictionaries.metrics.take_pending());
         }
         result
+    }
+
+    /// Stores the trace block filters the sealer built whose blocks have
+    /// not changed since; returns how many.
+    pub fn seal_trace_blocks(
+        &mut self,
+        seals: &[trace_blocks::BlockSeal],
+    ) -> Result<u64, StoreError> {
+        let tx = self.conn.transaction()?;
+        let stored = trace_blocks::store_seals(&tx, seals)?;
+        tx.commit()?;
+        Ok(stored)
     }
 
     /// The writer's caches: entries, limit and resets of each.
@@ -583,6 +598,7 @@ impl WriteStore {
             rollups::compact_pending(&tx, series)?;
             rollups::delete_before(&tx, cutoff)?;
             graph::delete_before(&tx, cutoff)?;
+            trace_blocks::delete_before(&tx, cutoff.0)?;
         }
         tx.commit()?;
         Ok((victims.len() as u64, spans_deleted))
@@ -651,6 +667,7 @@ impl WriteStore {
         let mut occurrences: Vec<ErrorOccurrence> = Vec::new();
         let mut graph_changes = GraphChanges::default();
         let mut traces = TraceWriter::new(&tx, dictionaries)?;
+        let mut touched_blocks = HashSet::new();
         for trace_id in &trace_order {
             let Some(spans) = by_trace.get(trace_id) else {
                 continue;
@@ -673,9 +690,11 @@ impl WriteStore {
             }
             if new_spans.len() > trace_start {
                 graph_changes.add_trace(&tx, trace_rowid, existed, &new_spans[trace_start..])?;
+                touched_blocks.insert(trace_blocks::block_of(trace_rowid));
             }
         }
         drop(traces);
+        stats.blocks_unsealed = trace_blocks::unseal(&tx, touched_blocks)?;
         graph_changes.apply(&tx, &mut dictionaries.edges)?;
         stats.spans_in_overflow = rollups::record(
             &tx,
@@ -1190,6 +1209,11 @@ mod tests {
         }
     }
 
+    fn search(conn: &Connection, filter: &TraceFilter) -> Result<read::TracePage, StoreError> {
+        let cache = super::trace_blocks::FilterCache::default();
+        read::search_traces(conn, filter, &cache, read::Plan::Auto)
+    }
+
     fn filter(service: Option<&str>) -> TraceFilter {
         TraceFilter {
             service: service.map(str::to_string),
@@ -1224,7 +1248,7 @@ mod tests {
         assert_eq!(retry.spans_inserted, 0);
 
         let conn = pool.get().expect("reader");
-        let page = read::search_traces(&conn, &filter(None)).expect("search");
+        let page = search(&conn, &filter(None)).expect("search");
         assert_eq!(page.traces.len(), 1);
         let trace = &page.traces[0];
         assert_eq!(trace.root_service.as_deref(), Some("front"));
@@ -1237,17 +1261,14 @@ mod tests {
         assert_eq!(trace.duration_nanos, 5_000);
         // The start moved earlier: the service index follows it, once.
         for service in ["front", "back"] {
-            let page = read::search_traces(&conn, &filter(Some(service))).expect("search");
+            let page = search(&conn, &filter(Some(service))).expect("search");
             assert_eq!(page.traces.len(), 1, "{service}");
         }
         let services = read::list_services(&conn).expect("services");
         assert_eq!(services.iter().map(|s| s.span_count).sum::<i64>(), 3);
         let mut errors = filter(None);
         errors.status = Some(StatusFilter::Ok);
-        assert!(read::search_traces(&conn, &errors)
-            .expect("search")
-            .traces
-            .is_empty());
+        assert!(search(&conn, &errors).expect("search").traces.is_empty());
     }
 
     fn rollup_counts(conn: &Connection, resolution: i64) -> Vec<(i64, i64)> {
@@ -1350,7 +1371,7 @@ mod tests {
         assert!(read::find_trace(&conn, TraceId([2; 16]))
             .expect("find")
             .is_some());
-        assert!(read::search_traces(&conn, &filter(Some("back")))
+        assert!(search(&conn, &filter(Some("back")))
             .expect("search")
             .traces
             .is_empty());

@@ -12,6 +12,7 @@ use crate::model::metric::{
     matches_all, Labels, MatchOp, Matcher, Sample, SeriesSamples, METRIC_NAME,
 };
 use crate::model::metric_batch::MetricType;
+use crate::store::sqlite::read::in_snapshot;
 use crate::store::StoreError;
 
 /// A stored series' id and labels.
@@ -29,19 +30,6 @@ pub struct FamilyInfo {
     pub unit: String,
     pub help: String,
     pub series: u64,
-}
-
-/// Runs `read` inside one read transaction (one snapshot).
-fn in_snapshot<T>(
-    conn: &Connection,
-    read: impl FnOnce(&Connection) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    conn.execute_batch("BEGIN")?;
-    let result = read(conn);
-    // Ending a read transaction cannot lose anything; an error here would
-    // only repeat the read's own.
-    let _ = conn.execute_batch("COMMIT");
-    result
 }
 
 /// Every series that matches all `matchers` (an empty list matches all).

@@ -1,0 +1,126 @@
+//! The `block-sealer` thread: builds the filters of trace blocks
+//! (`store::sqlite::trace_blocks`) on a read connection, off the writer,
+//! and hands them to the writer to store.
+//!
+//! A complete block is sealed once its trace and span counts have stood
+//! still for [`SETTLE`]: spans of a trace usually arrive within seconds, so
+//! a filter built then rarely has to be dropped again. Databases written
+//! before blocks existed get their filters the same way, newest first, a
+//! bounded amount of work per pass.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use super::supervise::{self, ThreadHealth};
+use super::WriterHandle;
+use crate::store::sqlite::trace_blocks::{self, BlockCounts};
+use crate::store::sqlite::ReadPool;
+use crate::telemetry::Metrics;
+
+/// Time between passes.
+const INTERVAL: Duration = Duration::from_secs(1);
+/// How long a block's counts must stand still before it is sealed.
+pub const SETTLE: Duration = Duration::from_secs(5);
+/// Complete unsealed blocks looked at per pass, newest first.
+const SCAN_BLOCKS: usize = 4096;
+/// Time a pass may spend reading and building before it hands over what
+/// it has (a backfill of an old database runs at a fraction of a core).
+const PASS_BUDGET: Duration = Duration::from_millis(200);
+
+pub struct BlockSealer {
+    pub writer: WriterHandle,
+    pub reads: Arc<ReadPool>,
+    pub metrics: Arc<Metrics>,
+    /// Counts must stand still this long (`SETTLE`; shorter in tests).
+    pub settle: Duration,
+}
+
+/// A block's counts when they were first seen at these values.
+struct Watch {
+    counts: BlockCounts,
+    since: Instant,
+}
+
+impl BlockSealer {
+    /// Starts the thread; it runs a pass every second until `stop` is
+    /// dropped or receives a message.
+    pub fn spawn(
+        self,
+        health: &Arc<ThreadHealth>,
+        stop: Receiver<()>,
+    ) -> std::io::Result<JoinHandle<()>> {
+        supervise::spawn(health, move || {
+            let mut watched = HashMap::new();
+            loop {
+                if let Err(error) = self.pass(&mut watched) {
+                    self.metrics.trace_block_failures.inc();
+                    tracing::warn!(%error, "sealing trace blocks failed; retrying");
+                }
+                match stop.recv_timeout(INTERVAL) {
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        })
+    }
+
+    fn pass(&self, watched: &mut HashMap<i64, Watch>) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let mut seals = Vec::new();
+        let pending_count;
+        {
+            let conn = self.reads.get()?;
+            let pending = trace_blocks::unsealed_complete_blocks(&conn, SCAN_BLOCKS)?;
+            pending_count = pending.len() as u64;
+            self.metrics.trace_blocks_pending.set(pending_count as i64);
+            let pending_set: HashSet<i64> = pending.iter().copied().collect();
+            watched.retain(|block, _| pending_set.contains(block));
+            for block in pending {
+                if started.elapsed() > PASS_BUDGET {
+                    break;
+                }
+                let counts = trace_blocks::block_counts(&conn, block)?;
+                match watched.get(&block) {
+                    Some(watch) if watch.counts == counts => {
+                        if watch.since.elapsed() >= self.settle {
+                            match trace_blocks::build_seal(&conn, block) {
+                                Ok(seal) => seals.push(seal),
+                                Err(error) => {
+                                    // One bad block must not stop the others.
+                                    self.metrics.trace_block_failures.inc();
+                                    tracing::warn!(block, %error, "cannot build a trace block filter");
+                                    watched.remove(&block);
+                                }
+                            }
+                        }
+                    }
+                    _ => {
+                        watched.insert(
+                            block,
+                            Watch {
+                                counts,
+                                since: Instant::now(),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        if seals.is_empty() {
+            return Ok(());
+        }
+        for seal in &seals {
+            watched.remove(&seal.block);
+        }
+        let stored = self.writer.seal_trace_blocks_blocking(seals)?;
+        self.metrics.trace_blocks_sealed.add(stored);
+        self.metrics
+            .trace_blocks_pending
+            .set(pending_count.saturating_sub(stored) as i64);
+        Ok(())
+    }
+}

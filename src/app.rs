@@ -25,6 +25,7 @@ use crate::query::ReadSide;
 use crate::security::Security;
 use crate::store::control::{self, Control};
 use crate::store::logs::{LogIndexOptions, LogIndexes, LOGS_DIR};
+use crate::store::sqlite::trace_blocks::FilterCache;
 use crate::store::usage::{UsageCache, USAGE_INTERVAL};
 use crate::store::{backup, DataDirLock, ReadPool};
 use crate::telemetry::Metrics;
@@ -106,9 +107,11 @@ impl App {
         .context("cannot start the retention thread")?;
         let (stop_sealer, sealer_stop) = crossbeam_channel::bounded(1);
         let sealer_health = ThreadHealth::new("block-sealer");
+        let trace_blocks = Arc::new(FilterCache::default());
         let sealer_thread = BlockSealer {
             writer: writer.clone(),
             reads: Arc::clone(&reads),
+            cache: Arc::clone(&trace_blocks),
             metrics: Arc::clone(&metrics),
             settle: config.pipeline.block_settle,
         }
@@ -151,7 +154,13 @@ impl App {
             }
             None => (None, None),
         };
-        let read = Arc::new(ReadSide::new(reads, logs, config.retention, metric_head));
+        let read = Arc::new(ReadSide::new(
+            reads,
+            logs,
+            config.retention,
+            metric_head,
+            trace_blocks,
+        ));
         let security = Arc::new(
             Security::load(
                 config.security.clone(),

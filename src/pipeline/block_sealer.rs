@@ -6,7 +6,8 @@
 //! still for [`SETTLE`]: spans of a trace usually arrive within seconds, so
 //! a filter built then rarely has to be dropped again. Databases written
 //! before blocks existed get their filters the same way, newest first, a
-//! bounded amount of work per pass.
+//! bounded amount of work per pass. At start it loads the newest filters
+//! into the searches' cache.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::supervise::{self, ThreadHealth};
 use super::WriterHandle;
-use crate::store::sqlite::trace_blocks::{self, BlockCounts};
+use crate::store::sqlite::trace_blocks::{self, BlockCounts, FilterCache};
 use crate::store::sqlite::ReadPool;
 use crate::telemetry::Metrics;
 
@@ -34,6 +35,8 @@ const PASS_BUDGET: Duration = Duration::from_millis(200);
 pub struct BlockSealer {
     pub writer: WriterHandle,
     pub reads: Arc<ReadPool>,
+    /// The searches' filter cache, primed at start.
+    pub cache: Arc<FilterCache>,
     pub metrics: Arc<Metrics>,
     /// Counts must stand still this long (`SETTLE`; shorter in tests).
     pub settle: Duration,
@@ -54,6 +57,9 @@ impl BlockSealer {
         stop: Receiver<()>,
     ) -> std::io::Result<JoinHandle<()>> {
         supervise::spawn(health, move || {
+            if let Err(error) = self.prime() {
+                tracing::warn!(%error, "loading trace block filters for searches failed");
+            }
             let mut watched = HashMap::new();
             loop {
                 if let Err(error) = self.pass(&mut watched) {
@@ -66,6 +72,24 @@ impl BlockSealer {
                 }
             }
         })
+    }
+
+    /// Loads the newest blocks' filters into the searches' cache, so the
+    /// first searches after a start do not read them.
+    fn prime(&self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let conn = self.reads.get()?;
+        let mut sealed = trace_blocks::all_sealed(&conn)?;
+        sealed.sort_unstable_by_key(|block| std::cmp::Reverse(block.range.max_start));
+        let loaded = self.cache.prime(&conn, &sealed)?;
+        if loaded > 0 {
+            tracing::info!(
+                blocks = loaded,
+                took_ms = started.elapsed().as_millis() as u64,
+                "trace block filters loaded for searches"
+            );
+        }
+        Ok(())
     }
 
     fn pass(&self, watched: &mut HashMap<i64, Watch>) -> anyhow::Result<()> {
@@ -116,7 +140,13 @@ impl BlockSealer {
         for seal in &seals {
             watched.remove(&seal.block);
         }
+        let built: Vec<_> = seals.iter().map(|seal| Arc::clone(&seal.built)).collect();
         let stored = self.writer.seal_trace_blocks_blocking(seals)?;
+        // Searches find the new filters without reading them back.
+        for &(index, id) in &stored {
+            self.cache.insert(id, Arc::clone(&built[index]));
+        }
+        let stored = stored.len() as u64;
         self.metrics.trace_blocks_sealed.add(stored);
         self.metrics
             .trace_blocks_pending

@@ -127,9 +127,9 @@ pub(crate) enum Command {
     /// Delete up to `max_traces` traces older than the cutoff, and the
     /// metric chunks, resolved alerts and error counts before it.
     Retain(UnixNanos, usize, Reply<Retained>),
-    /// Store trace block filters built by the sealer; answered with how
-    /// many were still current and stored.
-    SealTraceBlocks(Vec<BlockSeal>, Reply<u64>),
+    /// Store trace block filters built by the sealer; answered with the
+    /// index and seal id of those still current and stored.
+    SealTraceBlocks(Vec<BlockSeal>, Reply<Vec<(usize, i64)>>),
     /// Give free database pages back to the file system (a bounded step of
     /// `incremental_vacuum`) and truncate the WAL.
     Reclaim(Reply<Reclaimed>),
@@ -383,7 +383,10 @@ impl WriterHandle {
 
     /// Stores trace block filters ([`Command::SealTraceBlocks`]) and waits
     /// for the commit. Waits for room in the queue.
-    pub fn seal_trace_blocks_blocking(&self, seals: Vec<BlockSeal>) -> Result<u64, WriteError> {
+    pub fn seal_trace_blocks_blocking(
+        &self,
+        seals: Vec<BlockSeal>,
+    ) -> Result<Vec<(usize, i64)>, WriteError> {
         let (reply, receiver) = oneshot::channel();
         self.sender
             .send(Command::SealTraceBlocks(seals, reply))

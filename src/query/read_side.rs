@@ -69,8 +69,9 @@ pub struct ReadSide {
     retention: Duration,
     /// Metric samples not in chunks yet (written by the writer).
     metric_head: Arc<MetricHead>,
-    /// Decoded trace block filters, shared by all searches.
-    trace_blocks: FilterCache,
+    /// Decoded trace block filters, shared by all searches (and primed by
+    /// the block sealer at start).
+    trace_blocks: Arc<FilterCache>,
 }
 
 impl ReadSide {
@@ -79,13 +80,14 @@ impl ReadSide {
         logs: LogIndexes,
         retention: Duration,
         metric_head: Arc<MetricHead>,
+        trace_blocks: Arc<FilterCache>,
     ) -> ReadSide {
         ReadSide {
             reads,
             logs,
             retention,
             metric_head,
-            trace_blocks: FilterCache::default(),
+            trace_blocks,
         }
     }
 

@@ -121,6 +121,13 @@ pub fn encode_links(out: &mut Vec<u8>, links: &[SpanLink], key_id: &mut impl FnM
     }
 }
 
+/// A value read by [`Reader::for_each_attribute`]: strings borrowed from
+/// the blob, anything else decoded.
+pub enum ValueRef<'a> {
+    Str(&'a str),
+    Owned(AttrValue),
+}
+
 /// A cursor over an encoded blob.
 pub struct Reader<'a> {
     bytes: &'a [u8],
@@ -245,16 +252,23 @@ impl<'a> Reader<'a> {
     }
 
     /// Calls `each` with every attribute's key id and value, without
-    /// resolving key names.
+    /// resolving key names; string values borrow from the blob.
     pub fn for_each_attribute(
         &mut self,
-        mut each: impl FnMut(i64, &AttrValue),
+        mut each: impl FnMut(i64, ValueRef<'a>),
     ) -> Result<(), CodecError> {
         let count = self.count()?;
         for _ in 0..count {
             let key_id = self.varint()? as i64;
-            let value = self.value(0)?;
-            each(key_id, &value);
+            if self.bytes.first() == Some(&TAG_STRING) {
+                self.byte()?;
+                let len = self.count()?;
+                let text = std::str::from_utf8(self.take(len)?)
+                    .map_err(|_| CodecError("invalid utf-8"))?;
+                each(key_id, ValueRef::Str(text));
+            } else {
+                each(key_id, ValueRef::Owned(self.value(0)?));
+            }
         }
         Ok(())
     }

@@ -33,6 +33,9 @@ pub(crate) fn in_snapshot<T>(
 /// is 1 when the encoded attributes hold `key_id` with a value whose text
 /// form is `text` (see `AttrValue::matches_text`).
 pub fn register_functions(conn: &Connection) -> Result<(), StoreError> {
+    // `rarray(?)`: a list bound as one parameter (trace search passes the
+    // blocks that may match).
+    rusqlite::vtab::array::load_module(conn)?;
     conn.create_scalar_function(
         "lookout_attr_match",
         3,

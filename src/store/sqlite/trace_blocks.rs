@@ -25,9 +25,9 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use xorf::{BinaryFuse16, Descriptor, Filter};
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use super::codec::{put_varint, CodecError, Reader};
+use super::codec::{put_varint, CodecError, Reader, ValueRef};
 use super::StoreError;
 use crate::model::{AttrOp, AttrValue};
 
@@ -56,12 +56,11 @@ pub fn rowids_of(block: i64) -> (i64, i64) {
     (block << BLOCK_SHIFT, ((block + 1) << BLOCK_SHIFT) - 1)
 }
 
+/// The item of `bytes` under (kind, id): XXH3 of the bytes with a seed
+/// made of all three, in one pass.
 fn hash(kind: u8, id: i64, bytes: &[u8]) -> u64 {
-    let mut hasher = Xxh3::with_seed(SEED);
-    hasher.update(&[kind]);
-    hasher.update(&id.to_le_bytes());
-    hasher.update(bytes);
-    hasher.digest()
+    let seed = SEED ^ (u64::from(kind) << 56) ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    xxh3_64_with_seed(bytes, seed)
 }
 
 fn number_item(key_id: i64, number: f64) -> Option<u64> {
@@ -336,18 +335,45 @@ impl FilterBuilder {
         self.resources.push(resource_id);
         if let Some(blob) = attributes {
             let mut reader = Reader::new(blob);
-            reader.for_each_attribute(|key_id, value| self.add_attribute(key_id, value))?;
+            reader.for_each_attribute(|key_id, value| match value {
+                ValueRef::Str(text) => self.add_text(key_id, text),
+                ValueRef::Owned(value) => self.add_attribute(key_id, &value),
+            })?;
         }
         Ok(())
     }
 
-    pub fn add_attribute(&mut self, key_id: i64, value: &AttrValue) {
-        self.items.extend(value_item(key_id, value));
-        if let Some(number) = value.as_number().filter(|n| !n.is_nan()) {
-            let range = self.numbers.entry(key_id).or_insert((number, number));
-            range.0 = range.0.min(number);
-            range.1 = range.1.max(number);
+    /// A string value (what most are), without building an `AttrValue`.
+    pub fn add_text(&mut self, key_id: i64, text: &str) {
+        self.items.push(text_item(key_id, text));
+        // Strings that are numbers compare as numbers (`AttrValue::as_number`).
+        if text
+            .trim_start()
+            .starts_with(|c: char| c.is_ascii_digit() || "+-.iInN".contains(c))
+        {
+            if let Ok(number) = text.trim().parse::<f64>() {
+                self.add_number(key_id, number);
+            }
         }
+    }
+
+    pub fn add_attribute(&mut self, key_id: i64, value: &AttrValue) {
+        if let AttrValue::String(text) = value {
+            return self.add_text(key_id, text);
+        }
+        self.items.extend(value_item(key_id, value));
+        if let Some(number) = value.as_number() {
+            self.add_number(key_id, number);
+        }
+    }
+
+    fn add_number(&mut self, key_id: i64, number: f64) {
+        if number.is_nan() {
+            return;
+        }
+        let range = self.numbers.entry(key_id).or_insert((number, number));
+        range.0 = range.0.min(number);
+        range.1 = range.1.max(number);
     }
 
     pub fn finish(mut self) -> Result<BlockFilter, StoreError> {
@@ -394,6 +420,8 @@ pub struct BlockSeal {
     pub min_start: i64,
     pub max_start: i64,
     pub filter: Vec<u8>,
+    /// The same filter decoded, for the searches' cache once stored.
+    pub built: Arc<BlockFilter>,
 }
 
 pub fn block_counts(conn: &Connection, block: i64) -> Result<BlockCounts, StoreError> {
@@ -419,17 +447,12 @@ fn max_trace_rowid(conn: &Connection) -> Result<Option<i64>, StoreError> {
 
 /// The lowest and highest trace rowid, if any trace is stored.
 pub fn trace_rowid_range(conn: &Connection) -> Result<Option<(i64, i64)>, StoreError> {
-    let (min, max): (Option<i64>, Option<i64>) = conn
-        .prepare_cached("SELECT MIN(id), MAX(id) FROM traces")?
-        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    Ok(min.zip(max))
-}
-
-/// Every sealed block number.
-pub fn sealed_blocks(conn: &Connection) -> Result<HashSet<i64>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT block FROM trace_blocks")?;
-    let rows = stmt.query_map([], |row| row.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    // Two statements: SQLite answers a lone MIN or MAX from the b-tree's
+    // edge, but scans the table for both in one.
+    let min: Option<i64> = conn
+        .prepare_cached("SELECT MIN(id) FROM traces")?
+        .query_row([], |row| row.get(0))?;
+    Ok(min.zip(max_trace_rowid(conn)?))
 }
 
 /// Complete blocks without a filter, newest first, at most `max`.
@@ -437,7 +460,7 @@ pub fn unsealed_complete_blocks(conn: &Connection, max: usize) -> Result<Vec<i64
     let Some((min_rowid, max_rowid)) = trace_rowid_range(conn)? else {
         return Ok(Vec::new());
     };
-    let sealed = sealed_blocks(conn)?;
+    let sealed: HashSet<i64> = all_sealed(conn)?.iter().map(|b| b.range.block).collect();
     Ok((block_of(min_rowid)..block_of(max_rowid))
         .rev()
         .filter(|block| !sealed.contains(block))
@@ -490,36 +513,45 @@ pub fn build_seal(conn: &Connection, block: i64) -> Result<BlockSeal, StoreError
         if counts.traces == 0 {
             (min_start, max_start) = (i64::MAX, i64::MAX);
         }
+        let built = builder.finish()?;
         Ok(BlockSeal {
             block,
             counts,
             min_start,
             max_start,
-            filter: builder.finish()?.encode(),
+            filter: built.encode(),
+            built: Arc::new(built),
         })
     })
 }
 
 /// Stores the seals whose blocks are complete, unsealed and unchanged since
-/// their filter was built (in the writer's transaction); returns how many.
-pub fn store_seals(tx: &Transaction<'_>, seals: &[BlockSeal]) -> Result<u64, StoreError> {
+/// their filter was built (in the writer's transaction); returns the index
+/// in `seals` and the seal id of each stored one.
+pub fn store_seals(
+    tx: &Transaction<'_>,
+    seals: &[BlockSeal],
+) -> Result<Vec<(usize, i64)>, StoreError> {
     let Some(max_rowid) = max_trace_rowid(tx)? else {
-        return Ok(0);
+        return Ok(Vec::new());
     };
     let mut insert = tx.prepare_cached(
         "INSERT OR IGNORE INTO trace_blocks (block, min_start, max_start, filter) VALUES (?1, ?2, ?3, ?4)",
     )?;
-    let mut stored = 0;
-    for seal in seals {
+    let mut stored = Vec::new();
+    for (index, seal) in seals.iter().enumerate() {
         if seal.block >= block_of(max_rowid) || block_counts(tx, seal.block)? != seal.counts {
             continue;
         }
-        stored += insert.execute(params![
+        if insert.execute(params![
             seal.block,
             seal.min_start,
             seal.max_start,
             &seal.filter
-        ])? as u64;
+        ])? > 0
+        {
+            stored.push((index, tx.last_insert_rowid()));
+        }
     }
     Ok(stored)
 }
@@ -561,23 +593,20 @@ pub struct BlockRange {
     pub max_start: i64,
 }
 
-/// A sealed block whose start range meets [start, end), with its seal id.
+/// A sealed block with its seal id.
 #[derive(Debug, Clone, Copy)]
 pub struct SealedBlock {
     pub id: i64,
     pub range: BlockRange,
 }
 
-pub fn sealed_blocks_in(
-    conn: &Connection,
-    start: i64,
-    end: i64,
-) -> Result<Vec<SealedBlock>, StoreError> {
+/// Every sealed block, from the covering index (no filter is read).
+pub fn all_sealed(conn: &Connection) -> Result<Vec<SealedBlock>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, block, min_start, max_start FROM trace_blocks INDEXED BY idx_trace_blocks_time
-         WHERE max_start >= ?1 AND min_start < ?2",
+         WHERE max_start >= ?1",
     )?;
-    let rows = stmt.query_map(params![start, end], |row| {
+    let rows = stmt.query_map(params![i64::MIN], |row| {
         Ok(SealedBlock {
             id: row.get(0)?,
             range: BlockRange {
@@ -643,15 +672,51 @@ impl FilterCache {
             return Ok(None);
         };
         let filter = Arc::new(BlockFilter::decode(&blob)?);
+        self.insert(id, Arc::clone(&filter));
+        Ok(Some(filter))
+    }
+
+    /// Holds `filter` as seal `id`'s (the sealer hands over what it stored).
+    pub fn insert(&self, id: i64, filter: Arc<BlockFilter>) {
         let mut inner = self.inner.lock();
         let size = filter.memory_bytes();
         if inner.bytes + size > self.limit_bytes {
-            inner.filters.clear();
-            inner.bytes = 0;
+            // Make room for an eighth more, dropping arbitrary entries:
+            // never the whole cache for one filter.
+            let goal = self.limit_bytes - self.limit_bytes / 8;
+            let mut freed = Vec::new();
+            let mut bytes = inner.bytes + size;
+            for (&key, held) in &inner.filters {
+                if bytes <= goal {
+                    break;
+                }
+                bytes -= held.memory_bytes();
+                freed.push(key);
+            }
+            for key in freed {
+                inner.filters.remove(&key);
+            }
+            inner.bytes = bytes - size;
         }
         inner.bytes += size;
-        inner.filters.insert(id, Arc::clone(&filter));
-        Ok(Some(filter))
+        if let Some(old) = inner.filters.insert(id, filter) {
+            inner.bytes -= old.memory_bytes();
+        }
+    }
+
+    /// Loads the filters of `blocks` in order until the cache is three
+    /// quarters full, so the first searches after a start find them.
+    pub fn prime(&self, conn: &Connection, blocks: &[SealedBlock]) -> Result<usize, StoreError> {
+        let mut loaded = 0;
+        for block in blocks {
+            if self.usage().1 >= self.limit_bytes / 4 * 3 {
+                break;
+            }
+            if self.get(conn, block.id)?.is_some() {
+                loaded += 1;
+            }
+        }
+        Ok(loaded)
     }
 
     /// (entries, bytes) held now.

@@ -296,11 +296,11 @@ impl WriteStore {
     }
 
     /// Stores the trace block filters the sealer built whose blocks have
-    /// not changed since; returns how many.
+    /// not changed since; returns the index and seal id of each stored.
     pub fn seal_trace_blocks(
         &mut self,
         seals: &[trace_blocks::BlockSeal],
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Vec<(usize, i64)>, StoreError> {
         let tx = self.conn.transaction()?;
         let stored = trace_blocks::store_seals(&tx, seals)?;
         tx.commit()?;

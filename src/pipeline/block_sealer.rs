@@ -2,9 +2,12 @@
 //! (`store::sqlite::trace_blocks`) on a read connection, off the writer,
 //! and hands them to the writer to store.
 //!
-//! A complete block is sealed once its trace and span counts have stood
-//! still for [`SETTLE`]: spans of a trace usually arrive within seconds, so
-//! a filter built then rarely has to be dropped again. Databases written
+//! A complete block gets a filter as soon as the sealer sees it, held in
+//! memory (provisional: searches use it while the block's counts are still
+//! the ones it was built from), and is sealed, the filter stored, once its
+//! trace and span counts have stood still for [`SETTLE`]: spans of a trace
+//! usually arrive within seconds, so a stored filter rarely has to be
+//! dropped again. Databases written
 //! before blocks existed get their filters the same way, newest first, a
 //! bounded amount of work per pass. At start it loads the newest filters
 //! into the searches' cache.
@@ -18,12 +21,12 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::supervise::{self, ThreadHealth};
 use super::WriterHandle;
-use crate::store::sqlite::trace_blocks::{self, BlockCounts, FilterCache};
+use crate::store::sqlite::trace_blocks::{self, BlockCounts, BlockSeal, FilterCache};
 use crate::store::sqlite::ReadPool;
 use crate::telemetry::Metrics;
 
 /// Time between passes.
-const INTERVAL: Duration = Duration::from_secs(1);
+const INTERVAL: Duration = Duration::from_millis(500);
 /// How long a block's counts must stand still before it is sealed.
 pub const SETTLE: Duration = Duration::from_secs(5);
 /// Complete unsealed blocks looked at per pass, newest first.
@@ -42,10 +45,12 @@ pub struct BlockSealer {
     pub settle: Duration,
 }
 
-/// A block's counts when they were first seen at these values.
+/// A block's counts when they were first seen at these values, and the
+/// filter built then.
 struct Watch {
     counts: BlockCounts,
     since: Instant,
+    seal: Arc<BlockSeal>,
 }
 
 impl BlockSealer {
@@ -108,31 +113,39 @@ impl BlockSealer {
                     break;
                 }
                 let counts = trace_blocks::block_counts(&conn, block)?;
-                match watched.get(&block) {
-                    Some(watch) if watch.counts == counts => {
-                        if watch.since.elapsed() >= self.settle {
-                            match trace_blocks::build_seal(&conn, block) {
-                                Ok(seal) => seals.push(seal),
-                                Err(error) => {
-                                    // One bad block must not stop the others.
-                                    self.metrics.trace_block_failures.inc();
-                                    tracing::warn!(block, %error, "cannot build a trace block filter");
-                                    watched.remove(&block);
-                                }
-                            }
+                let unchanged = watched.get(&block).is_some_and(|w| w.counts == counts);
+                if !unchanged {
+                    // New or changed: a provisional filter for searches now,
+                    // the stored one once the counts stand still.
+                    match trace_blocks::build_seal(&conn, block) {
+                        Ok(seal) => {
+                            let seal = Arc::new(seal);
+                            self.cache.set_provisional(Arc::clone(&seal));
+                            watched.insert(
+                                block,
+                                Watch {
+                                    counts: seal.counts,
+                                    since: Instant::now(),
+                                    seal,
+                                },
+                            );
+                        }
+                        Err(error) => {
+                            // One bad block must not stop the others.
+                            self.metrics.trace_block_failures.inc();
+                            tracing::warn!(block, %error, "cannot build a trace block filter");
+                            watched.remove(&block);
                         }
                     }
-                    _ => {
-                        watched.insert(
-                            block,
-                            Watch {
-                                counts,
-                                since: Instant::now(),
-                            },
-                        );
+                    continue;
+                }
+                if let Some(watch) = watched.get(&block) {
+                    if watch.since.elapsed() >= self.settle {
+                        seals.push(Arc::clone(&watch.seal));
                     }
                 }
             }
+            self.cache.retain_provisional(&pending_set);
         }
         if seals.is_empty() {
             return Ok(());
@@ -141,6 +154,7 @@ impl BlockSealer {
             watched.remove(&seal.block);
         }
         let built: Vec<_> = seals.iter().map(|seal| Arc::clone(&seal.built)).collect();
+        let seals: Vec<BlockSeal> = seals.iter().map(|seal| (**seal).clone()).collect();
         let stored = self.writer.seal_trace_blocks_blocking(seals)?;
         // Searches find the new filters without reading them back.
         for &(index, id) in &stored {

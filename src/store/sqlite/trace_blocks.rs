@@ -408,7 +408,14 @@ impl FilterBuilder {
 pub struct BlockCounts {
     pub traces: i64,
     pub spans: i64,
+    /// A checksum of the traces' starts (the sum of each modulo a prime):
+    /// other traces in the same rowids (a rowid reused after retention)
+    /// do not pass for the same block.
+    pub starts: i64,
 }
+
+/// The modulus of [`BlockCounts::starts`].
+const STARTS_MODULUS: i64 = 1_000_000_007;
 
 /// A filter built by the sealer, for the writer to store.
 #[derive(Debug, Clone)]
@@ -428,12 +435,14 @@ pub fn block_counts(conn: &Connection, block: i64) -> Result<BlockCounts, StoreE
     let (first, last) = rowids_of(block);
     Ok(conn
         .prepare_cached(
-            "SELECT COUNT(*), COALESCE(SUM(span_count), 0) FROM traces WHERE id BETWEEN ?1 AND ?2",
+            "SELECT COUNT(*), COALESCE(SUM(span_count), 0), COALESCE(SUM(start_unix_nano % ?3), 0)
+             FROM traces WHERE id BETWEEN ?1 AND ?2",
         )?
-        .query_row(params![first, last], |row| {
+        .query_row(params![first, last, STARTS_MODULUS], |row| {
             Ok(BlockCounts {
                 traces: row.get(0)?,
                 spans: row.get(1)?,
+                starts: row.get(2)?,
             })
         })?)
 }
@@ -477,6 +486,7 @@ pub fn build_seal(conn: &Connection, block: i64) -> Result<BlockSeal, StoreError
         let mut counts = BlockCounts {
             traces: 0,
             spans: 0,
+            starts: 0,
         };
         let (mut min_start, mut max_start) = (i64::MAX, i64::MIN);
         {
@@ -488,6 +498,7 @@ pub fn build_seal(conn: &Connection, block: i64) -> Result<BlockSeal, StoreError
                 let start: i64 = row.get(0)?;
                 counts.traces += 1;
                 counts.spans += row.get::<_, i64>(1)?;
+                counts.starts += start % STARTS_MODULUS;
                 min_start = min_start.min(start);
                 max_start = max_start.max(start);
                 let services: String = row.get(2)?;
@@ -646,7 +657,15 @@ pub struct FilterCache {
 struct CacheInner {
     filters: HashMap<i64, Arc<BlockFilter>>,
     bytes: usize,
+    /// Filters of complete blocks not sealed yet, by block, with the
+    /// counts and start range they were built from: a search may use one
+    /// only while the block's counts in its snapshot are these.
+    provisional: HashMap<i64, Arc<BlockSeal>>,
 }
+
+/// At most this many provisional filters (blocks completed in the last
+/// seconds, under heavy ingest).
+const MAX_PROVISIONAL: usize = 4096;
 
 /// Default size of the readers' filter cache.
 pub const FILTER_CACHE_BYTES: usize = 64 << 20;
@@ -717,6 +736,32 @@ impl FilterCache {
             }
         }
         Ok(loaded)
+    }
+
+    /// Holds a filter built for a complete block that has not settled,
+    /// replacing the block's previous one.
+    pub fn set_provisional(&self, seal: Arc<BlockSeal>) {
+        let mut inner = self.inner.lock();
+        if inner.provisional.len() >= MAX_PROVISIONAL
+            && !inner.provisional.contains_key(&seal.block)
+        {
+            return;
+        }
+        inner.provisional.insert(seal.block, seal);
+    }
+
+    /// Drops the provisional filters of blocks not in `keep` (sealed since,
+    /// or gone).
+    pub fn retain_provisional(&self, keep: &HashSet<i64>) {
+        self.inner
+            .lock()
+            .provisional
+            .retain(|block, _| keep.contains(block));
+    }
+
+    /// The provisional filter of `block`, if one was built.
+    pub fn provisional(&self, block: i64) -> Option<Arc<BlockSeal>> {
+        self.inner.lock().provisional.get(&block).cloned()
     }
 
     /// (entries, bytes) held now.

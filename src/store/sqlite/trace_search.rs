@@ -29,9 +29,9 @@ use super::trace_blocks::{self, BlockFilter, BlockRange, FilterCache};
 use super::StoreError;
 use crate::model::{AttrOp, TraceId, UnixNanos};
 
-/// Past this many blocks without a filter (a database from before blocks,
-/// still being sealed) the search walks by time instead.
-const MAX_UNSEALED_BLOCKS: usize = 64;
+/// Past this many blocks without a stored filter (a database from before
+/// blocks, still being sealed) the search walks by time instead.
+const MAX_UNSEALED_BLOCKS: usize = 1024;
 /// Up to this many candidate blocks, or one in `WALK_STEPS_PER_BLOCK` of
 /// the blocks in the time range, they are read one by one. Past it the walk
 /// by time (passing over the other blocks' traces) is cheaper: it stops at
@@ -405,6 +405,26 @@ fn candidate_blocks(
     let mut candidates = Vec::new();
     let mut in_range = 0;
     for block in unsealed {
+        // A provisional filter holds while the block's counts are the ones
+        // it was built from; checking them reads 128 trace rows, not the
+        // block's spans.
+        let complete = block < trace_blocks::block_of(max_rowid);
+        if let Some(seal) = cache.provisional(block).filter(|_| complete) {
+            if trace_blocks::block_counts(conn, block)? == seal.counts {
+                let range = BlockRange {
+                    block,
+                    min_start: seal.min_start,
+                    max_start: seal.max_start,
+                };
+                if wanted(&range) {
+                    in_range += 1;
+                    if resolved.block_may_match(&seal.built) {
+                        candidates.push(range);
+                    }
+                }
+                continue;
+            }
+        }
         if let Some(range) = trace_blocks::unsealed_range(conn, block)? {
             if wanted(&range) {
                 in_range += 1;
@@ -541,8 +561,11 @@ mod tests {
     use proptest::prelude::*;
     use proptest::test_runner::{Config as RunnerConfig, TestRunner};
 
+    use std::sync::Arc;
+
     use super::*;
     use crate::model::{AttrValue, Resource, Scope, Span, SpanBatch, SpanId, SpanKind, StatusCode};
+    use crate::store::sqlite::trace_blocks::BlockSeal;
     use crate::store::sqlite::write::WriteStore;
     use crate::store::sqlite::{open_write_store, ReadPool, StoreOptions};
 
@@ -641,6 +664,13 @@ mod tests {
     /// sealed, some unsealed again by late spans, one changed between its
     /// build and its store.
     fn corpus(dir: &std::path::Path) -> (WriteStore, ReadPool) {
+        let (store, pool, _) = corpus_with_stale(dir);
+        (store, pool)
+    }
+
+    /// The corpus, and the filter of block 0 built before its last late
+    /// span (stale).
+    fn corpus_with_stale(dir: &std::path::Path) -> (WriteStore, ReadPool, BlockSeal) {
         let mut store = open_write_store(dir, &StoreOptions::default()).expect("open");
         let pool = ReadPool::new(dir, &StoreOptions::default());
         let mut rng = Lcg(7);
@@ -667,10 +697,16 @@ mod tests {
         // A filter built before a late span is not stored.
         let conn = pool.get().expect("reader");
         let stale = trace_blocks::build_seal(&conn, trace_blocks::block_of(1)).expect("build");
-        write(&mut store, vec![random_span(&mut rng, 0, 10, starts[0])]);
-        assert!(store.seal_trace_blocks(&[stale]).expect("seal").is_empty());
+        let mut last = random_span(&mut rng, 0, 10, starts[0]);
+        last.attributes
+            .push(("late".into(), AttrValue::String("yes".into())));
+        write(&mut store, vec![last]);
+        assert!(store
+            .seal_trace_blocks(std::slice::from_ref(&stale))
+            .expect("seal")
+            .is_empty());
         drop(conn);
-        (store, pool)
+        (store, pool, stale)
     }
 
     fn attr_strategy() -> impl Strategy<Value = AttrFilter> {
@@ -791,9 +827,16 @@ mod tests {
     #[test]
     fn the_block_plans_find_the_same_pages_as_the_scan_they_replace() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (_store, pool) = corpus(dir.path());
+        let (_store, pool, stale) = corpus_with_stale(dir.path());
         let conn = pool.get().expect("reader");
+        // Block 2 (late spans, unsealed) has a current provisional filter,
+        // block 0 a stale one, which must not rule anything out.
         let cache = FilterCache::default();
+        cache.set_provisional(Arc::new(stale));
+        cache.set_provisional(Arc::new(trace_blocks::build_seal(&conn, 2).expect("build")));
+        let late = equal_over_all_time("late", "yes", 5);
+        let found = search_traces(&conn, &late, &cache, Plan::Auto).expect("search");
+        assert_eq!(found.traces.len(), 1, "the span the stale filter lacks");
         let mut runner = TestRunner::new(RunnerConfig {
             cases: 400,
             ..RunnerConfig::default()

@@ -2,12 +2,12 @@
 //! (`store::sqlite::trace_blocks`) on a read connection, off the writer,
 //! and hands them to the writer to store.
 //!
-//! A complete block gets a filter as soon as the sealer sees it, held in
-//! memory (provisional: searches use it while the block's counts are still
-//! the ones it was built from), and is sealed, the filter stored, once its
-//! trace and span counts have stood still for [`SETTLE`]: spans of a trace
-//! usually arrive within seconds, so a stored filter rarely has to be
-//! dropped again. Databases written
+//! A complete block gets a filter once its trace and span counts held for
+//! one pass, kept in memory (provisional: searches use it while the
+//! block's counts are still the ones it was built from), and is sealed,
+//! the filter stored, once the counts have stood still for [`SETTLE`]:
+//! spans of a trace usually arrive within seconds, so a stored filter
+//! rarely has to be dropped again. Databases written
 //! before blocks existed get their filters the same way, newest first, a
 //! bounded amount of work per pass. At start it loads the newest filters
 //! into the searches' cache.
@@ -46,11 +46,11 @@ pub struct BlockSealer {
 }
 
 /// A block's counts when they were first seen at these values, and the
-/// filter built then.
+/// filter built once they held for a pass.
 struct Watch {
     counts: BlockCounts,
     since: Instant,
-    seal: Arc<BlockSeal>,
+    seal: Option<Arc<BlockSeal>>,
 }
 
 impl BlockSealer {
@@ -113,36 +113,45 @@ impl BlockSealer {
                     break;
                 }
                 let counts = trace_blocks::block_counts(&conn, block)?;
-                let unchanged = watched.get(&block).is_some_and(|w| w.counts == counts);
-                if !unchanged {
-                    // New or changed: a provisional filter for searches now,
-                    // the stored one once the counts stand still.
-                    match trace_blocks::build_seal(&conn, block) {
+                let watch = match watched.get_mut(&block) {
+                    Some(watch) if watch.counts == counts => watch,
+                    _ => {
+                        // New or changed: wait for a pass without change
+                        // (spans of one trace often come in several
+                        // batches) before building.
+                        watched.insert(
+                            block,
+                            Watch {
+                                counts,
+                                since: Instant::now(),
+                                seal: None,
+                            },
+                        );
+                        continue;
+                    }
+                };
+                let seal = match &watch.seal {
+                    Some(seal) => Arc::clone(seal),
+                    None => match trace_blocks::build_seal(&conn, block) {
+                        // A provisional filter for searches now, the stored
+                        // one once the counts have stood still long enough.
                         Ok(seal) => {
                             let seal = Arc::new(seal);
                             self.cache.set_provisional(Arc::clone(&seal));
-                            watched.insert(
-                                block,
-                                Watch {
-                                    counts: seal.counts,
-                                    since: Instant::now(),
-                                    seal,
-                                },
-                            );
+                            watch.seal = Some(Arc::clone(&seal));
+                            seal
                         }
                         Err(error) => {
                             // One bad block must not stop the others.
                             self.metrics.trace_block_failures.inc();
                             tracing::warn!(block, %error, "cannot build a trace block filter");
                             watched.remove(&block);
+                            continue;
                         }
-                    }
-                    continue;
-                }
-                if let Some(watch) = watched.get(&block) {
-                    if watch.since.elapsed() >= self.settle {
-                        seals.push(Arc::clone(&watch.seal));
-                    }
+                    },
+                };
+                if watch.since.elapsed() >= self.settle {
+                    seals.push(seal);
                 }
             }
             self.cache.retain_provisional(&pending_set);

@@ -2,7 +2,8 @@
 //! database's schema version and integrity, every day index (it opens, its
 //! checksums hold, no journal id is indexed twice), and the journal against
 //! the indexes (every id above the highest committed payload is still in
-//! the journal, so nothing acknowledged was lost between them).
+//! the journal, so nothing acknowledged was lost between them), and every
+//! trace block filter against the spans of its block.
 
 use std::path::Path;
 
@@ -16,6 +17,8 @@ pub struct CheckReport {
     pub schema_version: i64,
     pub traces: i64,
     pub spans: i64,
+    /// Trace block filters checked against their spans.
+    pub trace_blocks: usize,
     /// Records in the log indexes, and the day indexes.
     pub log_records: u64,
     pub log_days: usize,
@@ -31,6 +34,7 @@ pub fn check_data_dir(data_dir: &Path) -> Result<CheckReport, StoreError> {
             schema_version: 0,
             traces: 0,
             spans: 0,
+            trace_blocks: 0,
             log_records: 0,
             log_days: 0,
             journal_rows: 0,
@@ -58,6 +62,12 @@ pub fn check_data_dir(data_dir: &Path) -> Result<CheckReport, StoreError> {
     } else {
         read::StorageCounts::default()
     };
+    let mut trace_blocks = 0;
+    if schema_version >= 12 {
+        let (checked, block_problems) = sqlite::trace_blocks::verify(&conn)?;
+        trace_blocks = checked;
+        problems.extend(block_problems);
+    }
     let logs = verify::verify(&data_dir.join(LOGS_DIR));
     for day in &logs.days {
         problems.extend(
@@ -78,6 +88,7 @@ pub fn check_data_dir(data_dir: &Path) -> Result<CheckReport, StoreError> {
         schema_version,
         traces: counts.traces,
         spans: counts.spans,
+        trace_blocks,
         log_records: logs.records(),
         log_days: logs.days.len(),
         journal_rows,

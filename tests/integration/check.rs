@@ -1,5 +1,6 @@
 //! `lookout check` on a real data directory: healthy, a lost journal range,
-//! a corrupted day index, and a database it cannot open.
+//! a corrupted day index, a trace block filter that misses its spans, and
+//! a database it cannot open.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -132,4 +133,65 @@ fn check_names_a_lost_journal_range_and_a_corrupted_index() {
     let _ = std::fs::remove_file(dir.path().join("lookout.db-wal"));
     let broken = check(dir.path());
     assert_eq!(broken.status.code(), Some(2), "{}", text(&broken));
+}
+
+/// A trace block filter that lacks what its spans hold would make searches
+/// miss traces: `check` rebuilds every filter from its block and names
+/// the block whose stored one does not cover it.
+#[test]
+fn check_names_a_trace_block_filter_that_misses_its_spans() {
+    let server = TestServer::start_with(|config| {
+        config.pipeline.block_settle = std::time::Duration::ZERO;
+    });
+    let base = ms_aligned_ago(10 * MINUTE);
+    let spans = (0..300u64)
+        .map(|i| {
+            let start = base + i * MS;
+            let mut root = span(
+                &new_trace_id(),
+                &new_span_id(),
+                None,
+                "checked",
+                opentelemetry_proto::tonic::trace::v1::span::SpanKind::Server,
+                start,
+                start + MS,
+            );
+            root.attributes = vec![kv_int("n", i as i64)];
+            root
+        })
+        .collect();
+    server.export(&request(vec![resource_spans("checked", vec![], spans)]));
+    // 300 traces: blocks 0 and 1 are complete and get sealed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while metric_value(&server.metrics_text(), "lookout_trace_blocks_sealed_total") < Some(2.0) {
+        assert!(std::time::Instant::now() < deadline, "blocks not sealed");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let dir = server.stop();
+    let healthy = check(dir.path());
+    assert!(healthy.status.success(), "{}", text(&healthy));
+    assert!(
+        text(&healthy).contains("2 trace block filters"),
+        "{}",
+        text(&healthy)
+    );
+
+    // A filter that decodes but holds nothing (format 1, no resources, no
+    // numbers, no items).
+    execute(
+        dir.path(),
+        "UPDATE trace_blocks SET filter = x'0100000000' WHERE block = 1",
+    );
+    let damaged = check(dir.path());
+    assert_eq!(damaged.status.code(), Some(1), "{}", text(&damaged));
+    assert!(
+        text(&damaged).contains("trace block 1 (trace rowids 128..=255)"),
+        "{}",
+        text(&damaged)
+    );
+    assert!(
+        !text(&damaged).contains("trace block 0"),
+        "{}",
+        text(&damaged)
+    );
 }

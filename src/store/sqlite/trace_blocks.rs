@@ -376,6 +376,38 @@ impl FilterBuilder {
         range.1 = range.1.max(number);
     }
 
+    /// What of this builder's spans `filter` would rule out (a filter must
+    /// never), if anything.
+    fn uncovered_by(&self, filter: &BlockFilter) -> Option<String> {
+        let missing = self
+            .items
+            .iter()
+            .filter(|item| !filter.may_contain(**item))
+            .count();
+        if missing > 0 {
+            return Some(format!(
+                "{missing} attribute values, operations or services are missing from its filter"
+            ));
+        }
+        if let Some(id) = self
+            .resources
+            .iter()
+            .find(|id| !filter.has_any_resource(std::slice::from_ref(id)))
+        {
+            return Some(format!("resource {id} is missing from its filter"));
+        }
+        for (key, (min, max)) in &self.numbers {
+            if !filter.may_compare(*key, AttrOp::LessOrEqual, *min)
+                || !filter.may_compare(*key, AttrOp::GreaterOrEqual, *max)
+            {
+                return Some(format!(
+                    "the numbers of attribute key {key} lie outside its filter's range"
+                ));
+            }
+        }
+        None
+    }
+
     pub fn finish(mut self) -> Result<BlockFilter, StoreError> {
         self.items.sort_unstable();
         self.items.dedup();
@@ -481,59 +513,121 @@ pub fn unsealed_complete_blocks(conn: &Connection, max: usize) -> Result<Vec<i64
 /// counts describe exactly the spans read.
 pub fn build_seal(conn: &Connection, block: i64) -> Result<BlockSeal, StoreError> {
     super::read::in_snapshot(conn, |conn| {
-        let (first, last) = rowids_of(block);
-        let mut builder = FilterBuilder::default();
-        let mut counts = BlockCounts {
-            traces: 0,
-            spans: 0,
-            starts: 0,
-        };
-        let (mut min_start, mut max_start) = (i64::MAX, i64::MIN);
-        {
-            let mut stmt = conn.prepare_cached(
-                "SELECT start_unix_nano, span_count, services FROM traces WHERE id BETWEEN ?1 AND ?2",
-            )?;
-            let mut rows = stmt.query(params![first, last])?;
-            while let Some(row) = rows.next()? {
-                let start: i64 = row.get(0)?;
-                counts.traces += 1;
-                counts.spans += row.get::<_, i64>(1)?;
-                counts.starts += start % STARTS_MODULUS;
-                min_start = min_start.min(start);
-                max_start = max_start.max(start);
-                let services: String = row.get(2)?;
-                for id in services.split(',').filter_map(|id| id.parse::<i64>().ok()) {
-                    builder.add_service(id);
-                }
-            }
-        }
-        {
-            let mut stmt = conn.prepare_cached(
-                "SELECT operation_id, resource_id, attributes FROM spans
-                 WHERE trace_rowid BETWEEN ?1 AND ?2",
-            )?;
-            let mut rows = stmt.query(params![first, last])?;
-            while let Some(row) = rows.next()? {
-                let attributes = row
-                    .get_ref(2)?
-                    .as_blob_or_null()
-                    .map_err(|_| StoreError::Corrupt("spans.attributes is not a blob".into()))?;
-                builder.add_span(row.get(0)?, row.get(1)?, attributes)?;
-            }
-        }
-        if counts.traces == 0 {
-            (min_start, max_start) = (i64::MAX, i64::MAX);
-        }
-        let built = builder.finish()?;
+        let read = read_block(conn, block)?;
+        let built = read.builder.finish()?;
         Ok(BlockSeal {
             block,
-            counts,
-            min_start,
-            max_start,
+            counts: read.counts,
+            min_start: read.min_start,
+            max_start: read.max_start,
             filter: built.encode(),
             built: Arc::new(built),
         })
     })
+}
+
+/// What a block's stored traces and spans hold, collected.
+struct ReadBlock {
+    counts: BlockCounts,
+    min_start: i64,
+    max_start: i64,
+    builder: FilterBuilder,
+}
+
+/// Reads a block's traces and spans (the caller holds the snapshot).
+fn read_block(conn: &Connection, block: i64) -> Result<ReadBlock, StoreError> {
+    let (first, last) = rowids_of(block);
+    let mut builder = FilterBuilder::default();
+    let mut counts = BlockCounts {
+        traces: 0,
+        spans: 0,
+        starts: 0,
+    };
+    let (mut min_start, mut max_start) = (i64::MAX, i64::MIN);
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT start_unix_nano, span_count, services FROM traces WHERE id BETWEEN ?1 AND ?2",
+        )?;
+        let mut rows = stmt.query(params![first, last])?;
+        while let Some(row) = rows.next()? {
+            let start: i64 = row.get(0)?;
+            counts.traces += 1;
+            counts.spans += row.get::<_, i64>(1)?;
+            counts.starts += start % STARTS_MODULUS;
+            min_start = min_start.min(start);
+            max_start = max_start.max(start);
+            let services: String = row.get(2)?;
+            for id in services.split(',').filter_map(|id| id.parse::<i64>().ok()) {
+                builder.add_service(id);
+            }
+        }
+    }
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT operation_id, resource_id, attributes FROM spans
+             WHERE trace_rowid BETWEEN ?1 AND ?2",
+        )?;
+        let mut rows = stmt.query(params![first, last])?;
+        while let Some(row) = rows.next()? {
+            let attributes = row
+                .get_ref(2)?
+                .as_blob_or_null()
+                .map_err(|_| StoreError::Corrupt("spans.attributes is not a blob".into()))?;
+            builder.add_span(row.get(0)?, row.get(1)?, attributes)?;
+        }
+    }
+    if counts.traces == 0 {
+        (min_start, max_start) = (i64::MAX, i64::MAX);
+    }
+    Ok(ReadBlock {
+        counts,
+        min_start,
+        max_start,
+        builder,
+    })
+}
+
+/// `lookout check`: every stored filter decodes and covers what its block
+/// holds now (each block in a snapshot of its own, so one unsealed
+/// meanwhile is skipped). Returns the blocks checked and the problems.
+pub fn verify(conn: &Connection) -> Result<(usize, Vec<String>), StoreError> {
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    for sealed in all_sealed(conn)? {
+        let block = sealed.range.block;
+        let problem = super::read::in_snapshot(conn, |conn| {
+            let blob: Option<Vec<u8>> = conn
+                .prepare_cached("SELECT filter FROM trace_blocks WHERE id = ?1")?
+                .query_row(params![sealed.id], |row| row.get(0))
+                .optional()?;
+            let Some(blob) = blob else {
+                return Ok(None); // unsealed since it was listed
+            };
+            checked += 1;
+            let stored = match BlockFilter::decode(&blob) {
+                Ok(stored) => stored,
+                Err(error) => return Ok(Some(format!("its filter does not decode ({error})"))),
+            };
+            let read = read_block(conn, block)?;
+            if read.counts.traces > 0
+                && (read.min_start < sealed.range.min_start
+                    || read.max_start > sealed.range.max_start)
+            {
+                return Ok(Some(
+                    "its traces start outside the range stored with it".into(),
+                ));
+            }
+            Ok(read.builder.uncovered_by(&stored))
+        })?;
+        if let Some(problem) = problem {
+            problems.push(format!(
+                "trace block {block} (trace rowids {}..={}): {problem}; searches may miss its traces",
+                rowids_of(block).0,
+                rowids_of(block).1
+            ));
+        }
+    }
+    Ok((checked, problems))
 }
 
 /// Stores the seals whose blocks are complete, unsealed and unchanged since

@@ -88,17 +88,6 @@ fn attr(key: &str, op: AttrOp, value: &str) -> AttrFilter {
     }
 }
 
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (byte as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
 fn queries() -> Vec<Query> {
     let window = |service: Option<&str>, attributes: Vec<AttrFilter>| TraceFilter {
         service: service.map(str::to_string),
@@ -113,14 +102,10 @@ fn queries() -> Vec<Query> {
         after: None,
     };
     let params = |service: Option<&str>, attrs: &[&str]| {
-        let mut text = "lookback=24h&limit=20".to_string();
-        if let Some(service) = service {
-            text.push_str(&format!("&service={service}"));
-        }
-        for a in attrs {
-            text.push_str(&format!("&attr={}", encode(a)));
-        }
-        text
+        let mut pairs = vec![("lookback", "24h"), ("limit", "20")];
+        pairs.extend(service.map(|service| ("service", service)));
+        pairs.extend(attrs.iter().map(|attr| ("attr", *attr)));
+        serde_urlencoded::to_string(pairs).expect("query string")
     };
     vec![
         Query {

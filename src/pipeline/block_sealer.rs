@@ -162,12 +162,12 @@ impl BlockSealer {
         for seal in &seals {
             watched.remove(&seal.block);
         }
-        let built: Vec<_> = seals.iter().map(|seal| Arc::clone(&seal.built)).collect();
-        let seals: Vec<BlockSeal> = seals.iter().map(|seal| (**seal).clone()).collect();
-        let stored = self.writer.seal_trace_blocks_blocking(seals)?;
+        let stored = self
+            .writer
+            .seal_trace_blocks_blocking(seals.iter().map(Arc::clone).collect())?;
         // Searches find the new filters without reading them back.
         for &(index, id) in &stored {
-            self.cache.insert(id, Arc::clone(&built[index]));
+            self.cache.insert(id, Arc::clone(&seals[index].built));
         }
         let stored = stored.len() as u64;
         self.metrics.trace_blocks_sealed.add(stored);

@@ -129,7 +129,7 @@ pub(crate) enum Command {
     Retain(UnixNanos, usize, Reply<Retained>),
     /// Store trace block filters built by the sealer; answered with the
     /// index and seal id of those still current and stored.
-    SealTraceBlocks(Vec<BlockSeal>, Reply<Vec<(usize, i64)>>),
+    SealTraceBlocks(Vec<Arc<BlockSeal>>, Reply<Vec<(usize, i64)>>),
     /// Give free database pages back to the file system (a bounded step of
     /// `incremental_vacuum`) and truncate the WAL.
     Reclaim(Reply<Reclaimed>),
@@ -385,7 +385,7 @@ impl WriterHandle {
     /// for the commit. Waits for room in the queue.
     pub fn seal_trace_blocks_blocking(
         &self,
-        seals: Vec<BlockSeal>,
+        seals: Vec<Arc<BlockSeal>>,
     ) -> Result<Vec<(usize, i64)>, WriteError> {
         let (reply, receiver) = oneshot::channel();
         self.sender

@@ -635,7 +635,7 @@ pub fn verify(conn: &Connection) -> Result<(usize, Vec<String>), StoreError> {
 /// in `seals` and the seal id of each stored one.
 pub fn store_seals(
     tx: &Transaction<'_>,
-    seals: &[BlockSeal],
+    seals: &[Arc<BlockSeal>],
 ) -> Result<Vec<(usize, i64)>, StoreError> {
     let Some(max_rowid) = max_trace_rowid(tx)? else {
         return Ok(Vec::new());

@@ -655,7 +655,7 @@ mod tests {
         let seals: Vec<_> = trace_blocks::unsealed_complete_blocks(&conn, usize::MAX)
             .expect("pending")
             .into_iter()
-            .map(|block| trace_blocks::build_seal(&conn, block).expect("build"))
+            .map(|block| Arc::new(trace_blocks::build_seal(&conn, block).expect("build")))
             .collect();
         store.seal_trace_blocks(&seals).expect("seal").len() as u64
     }
@@ -670,7 +670,7 @@ mod tests {
 
     /// The corpus, and the filter of block 0 built before its last late
     /// span (stale).
-    fn corpus_with_stale(dir: &std::path::Path) -> (WriteStore, ReadPool, BlockSeal) {
+    fn corpus_with_stale(dir: &std::path::Path) -> (WriteStore, ReadPool, Arc<BlockSeal>) {
         let mut store = open_write_store(dir, &StoreOptions::default()).expect("open");
         let pool = ReadPool::new(dir, &StoreOptions::default());
         let mut rng = Lcg(7);
@@ -696,7 +696,8 @@ mod tests {
         write(&mut store, late);
         // A filter built before a late span is not stored.
         let conn = pool.get().expect("reader");
-        let stale = trace_blocks::build_seal(&conn, trace_blocks::block_of(1)).expect("build");
+        let stale =
+            Arc::new(trace_blocks::build_seal(&conn, trace_blocks::block_of(1)).expect("build"));
         let mut last = random_span(&mut rng, 0, 10, starts[0]);
         last.attributes
             .push(("late".into(), AttrValue::String("yes".into())));
@@ -832,7 +833,7 @@ mod tests {
         // Block 2 (late spans, unsealed) has a current provisional filter,
         // block 0 a stale one, which must not rule anything out.
         let cache = FilterCache::default();
-        cache.set_provisional(Arc::new(stale));
+        cache.set_provisional(stale);
         cache.set_provisional(Arc::new(trace_blocks::build_seal(&conn, 2).expect("build")));
         let late = equal_over_all_time("late", "yes", 5);
         let found = search_traces(&conn, &late, &cache, Plan::Auto).expect("search");

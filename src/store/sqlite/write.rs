@@ -299,7 +299,7 @@ impl WriteStore {
     /// not changed since; returns the index and seal id of each stored.
     pub fn seal_trace_blocks(
         &mut self,
-        seals: &[trace_blocks::BlockSeal],
+        seals: &[Arc<trace_blocks::BlockSeal>],
     ) -> Result<Vec<(usize, i64)>, StoreError> {
         let tx = self.conn.transaction()?;
         let stored = trace_blocks::store_seals(&tx, seals)?;

@@ -382,8 +382,8 @@ fn main() {
     }
 
     // --- 4. In process, both plans, same snapshot of data.
+    // Registers the read functions too.
     let conn = lookout::store::sqlite::open_read_only(&dir).expect("read-only");
-    read::register_functions(&conn).expect("functions");
     let cache = FilterCache::default();
     let mut worst_p99 = Duration::ZERO;
     for (query, (found, p50, p99)) in queries.iter().zip(&http_results) {

@@ -18,8 +18,8 @@ use crate::pipeline::disk_budget::{self, DiskBudget, DiskBudgetStatus};
 use crate::pipeline::supervise::{self, ThreadHealth};
 use crate::pipeline::tail::TailHub;
 use crate::pipeline::{
-    spawn_retention, spawn_writer, BlockSealer, FlushError, IndexerHandle, IndexerStatus,
-    LogIndexer, WriterHandle,
+    spawn_retention, spawn_writer, BlockSealer, DictionaryTrainer, FlushError, IndexerHandle,
+    IndexerStatus, LogIndexer, WriterHandle,
 };
 use crate::query::ReadSide;
 use crate::security::Security;
@@ -42,6 +42,8 @@ pub struct App {
     stop_retention: crossbeam_channel::Sender<()>,
     sealer_thread: JoinHandle<()>,
     stop_sealer: crossbeam_channel::Sender<()>,
+    trainer_thread: JoinHandle<()>,
+    stop_trainer: crossbeam_channel::Sender<()>,
     usage_thread: JoinHandle<()>,
     /// With `--max-disk`.
     budget_thread: Option<JoinHandle<()>>,
@@ -69,7 +71,11 @@ impl App {
             format!("cannot open the database in {}", config.data_dir.display())
         })?;
         let metric_head = store.metric_head();
-        let reads = Arc::new(ReadPool::new(&config.data_dir, &config.store));
+        let reads = Arc::new(ReadPool::new(
+            &config.data_dir,
+            &config.store,
+            store.span_codecs(),
+        ));
         let logs = LogIndexes::open(&config.data_dir.join(LOGS_DIR), LogIndexOptions::default())
             .context("cannot open the log indexes")?;
         let (journal_notify, journal_wakeups) = crossbeam_channel::bounded(1);
@@ -117,6 +123,17 @@ impl App {
         }
         .spawn(&sealer_health, sealer_stop)
         .context("cannot start the block-sealer thread")?;
+        let (stop_trainer, trainer_stop) = crossbeam_channel::bounded(1);
+        let trainer_health = ThreadHealth::new("span-dictionaries");
+        let trainer_thread = DictionaryTrainer {
+            writer: writer.clone(),
+            reads: Arc::clone(&reads),
+            metrics: Arc::clone(&metrics),
+            poll: config.pipeline.span_dictionary_poll,
+            retrain: config.pipeline.span_dictionary_retrain,
+        }
+        .spawn(&trainer_health, trainer_stop)
+        .context("cannot start the span-dictionaries thread")?;
         let usage = Arc::new(UsageCache::default());
         usage.refresh(&config.data_dir);
         let (stop_usage, usage_stop) = crossbeam_channel::bounded::<()>(1);
@@ -230,6 +247,7 @@ impl App {
             Arc::clone(&indexer.thread),
             retention_health,
             sealer_health,
+            trainer_health,
             usage_health,
             Arc::clone(&alerts.engine.thread),
             Arc::clone(&alerts.notifier.thread),
@@ -276,6 +294,8 @@ impl App {
             stop_retention,
             sealer_thread,
             stop_sealer,
+            trainer_thread,
+            stop_trainer,
             usage_thread,
             stop_usage,
             budget_thread,
@@ -352,6 +372,7 @@ impl App {
         tracing::info!("stopped accepting requests; draining the write queue");
         drop(self.stop_retention);
         drop(self.stop_sealer);
+        drop(self.stop_trainer);
         drop(self.stop_usage);
         drop(self.stop_budget);
         if let Some(thread) = self.budget_thread {
@@ -364,6 +385,7 @@ impl App {
         }
         let _ = self.retention_thread.join();
         let _ = self.sealer_thread.join();
+        let _ = self.trainer_thread.join();
         let _ = self.usage_thread.join();
         let threads = self.state.threads.clone();
         self.state.writer.stop();

@@ -2,8 +2,9 @@
 //! database's schema version and integrity, every day index (it opens, its
 //! checksums hold, no journal id is indexed twice), and the journal against
 //! the indexes (every id above the highest committed payload is still in
-//! the journal, so nothing acknowledged was lost between them), and every
-//! trace block filter against the spans of its block.
+//! the journal, so nothing acknowledged was lost between them), every
+//! span's attributes and events (they unpack and decode), and every trace
+//! block filter against the spans of its block.
 
 use std::path::Path;
 
@@ -17,6 +18,9 @@ pub struct CheckReport {
     pub schema_version: i64,
     pub traces: i64,
     pub spans: i64,
+    /// Spans whose attributes and events are packed with a dictionary
+    /// (every span's are unpacked and decoded).
+    pub packed_spans: u64,
     /// Trace block filters checked against their spans.
     pub trace_blocks: usize,
     /// Records in the log indexes, and the day indexes.
@@ -34,6 +38,7 @@ pub fn check_data_dir(data_dir: &Path) -> Result<CheckReport, StoreError> {
             schema_version: 0,
             traces: 0,
             spans: 0,
+            packed_spans: 0,
             trace_blocks: 0,
             log_records: 0,
             log_days: 0,
@@ -62,6 +67,12 @@ pub fn check_data_dir(data_dir: &Path) -> Result<CheckReport, StoreError> {
     } else {
         read::StorageCounts::default()
     };
+    let mut packed_spans = 0;
+    if schema_version >= 13 {
+        let verified = sqlite::span_dictionaries::verify(&conn)?;
+        packed_spans = verified.packed;
+        problems.extend(verified.problems);
+    }
     let mut trace_blocks = 0;
     if schema_version >= 12 {
         let (checked, block_problems) = sqlite::trace_blocks::verify(&conn)?;
@@ -88,6 +99,7 @@ pub fn check_data_dir(data_dir: &Path) -> Result<CheckReport, StoreError> {
         schema_version,
         traces: counts.traces,
         spans: counts.spans,
+        packed_spans,
         trace_blocks,
         log_records: logs.records(),
         log_days: logs.days.len(),

@@ -131,10 +131,11 @@ fn check(data_dir: &std::path::Path) -> ExitCode {
     match lookout::check::check_data_dir(data_dir) {
         Ok(report) => {
             println!(
-                "schema version {}, {} traces, {} spans, {} trace block filters, {} log records in {} day indexes, {} journal rows waiting",
+                "schema version {}, {} traces, {} spans ({} packed), {} trace block filters, {} log records in {} day indexes, {} journal rows waiting",
                 report.schema_version,
                 report.traces,
                 report.spans,
+                report.packed_spans,
                 report.trace_blocks,
                 report.log_records,
                 report.log_days,

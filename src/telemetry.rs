@@ -170,6 +170,10 @@ pub struct Metrics {
     pub trace_blocks_pending: Gauge,
     /// Filters the sealer could not build (corrupt rows).
     pub trace_block_failures: Counter,
+    /// Span dictionaries trained and stored, and training passes that
+    /// failed.
+    pub span_dictionaries_stored: Counter,
+    pub span_dictionary_failures: Counter,
     pub ingested_logs: Counter,
     /// Exceptions grouped into error groups.
     pub errors_recorded: Counter,
@@ -416,6 +420,29 @@ impl Metrics {
             out,
             "lookout_trace_block_failures_total {}",
             self.trace_block_failures.get()
+        );
+        header(
+            &mut out,
+            "lookout_span_dictionaries_total",
+            "counter",
+            "Dictionaries trained on recent spans and stored; new spans' attributes and events are \
+             packed with the newest.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_span_dictionaries_total {}",
+            self.span_dictionaries_stored.get()
+        );
+        header(
+            &mut out,
+            "lookout_span_dictionary_failures_total",
+            "counter",
+            "Span dictionary training passes that failed (reading samples or storing).",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_span_dictionary_failures_total {}",
+            self.span_dictionary_failures.get()
         );
 
         header(

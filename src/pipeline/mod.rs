@@ -7,6 +7,7 @@
 //! every command of the group (group commit).
 
 mod block_sealer;
+mod dictionary_trainer;
 pub mod disk_budget;
 mod log_indexer;
 mod retention;
@@ -32,6 +33,7 @@ use crate::model::metric_batch::{MetricBatch, MetricOutcome};
 use crate::model::security::{AuditEvent, SecurityChange};
 use crate::model::{SpanBatch, UnixNanos};
 use crate::store::log_codec::EncodedLog;
+use crate::store::sqlite::span_dictionaries::Trained;
 use crate::store::sqlite::trace_blocks::BlockSeal;
 use crate::store::sqlite::write::GroupStats;
 pub use crate::store::sqlite::write::{Reclaimed, Retained};
@@ -39,6 +41,7 @@ use crate::store::StoreError;
 use crate::telemetry::{Metrics, RejectReason};
 
 pub use block_sealer::BlockSealer;
+pub use dictionary_trainer::DictionaryTrainer;
 pub use log_indexer::{IndexBehind, IndexerHandle, IndexerStatus, JournalHold, LogIndexer};
 pub use retention::spawn_retention;
 pub use supervise::ThreadHealth;
@@ -54,6 +57,10 @@ pub struct PipelineOptions {
     /// How long a trace block's counts must stand still before the sealer
     /// builds its filter.
     pub block_settle: std::time::Duration,
+    /// Between looks for enough spans to train a first span dictionary,
+    /// and between trainings of a better one once there is one.
+    pub span_dictionary_poll: std::time::Duration,
+    pub span_dictionary_retrain: std::time::Duration,
     /// Test hook: sleep this long before each group, to make the queue fill.
     #[cfg(feature = "test-hooks")]
     pub writer_delay: Duration,
@@ -65,6 +72,8 @@ impl Default for PipelineOptions {
             queue_capacity: 256,
             max_group_spans: 20_000,
             block_settle: block_sealer::SETTLE,
+            span_dictionary_poll: dictionary_trainer::POLL,
+            span_dictionary_retrain: dictionary_trainer::RETRAIN,
             #[cfg(feature = "test-hooks")]
             writer_delay: Duration::ZERO,
         }
@@ -130,6 +139,9 @@ pub(crate) enum Command {
     /// Store trace block filters built by the sealer; answered with the
     /// index and seal id of those still current and stored.
     SealTraceBlocks(Vec<Arc<BlockSeal>>, Reply<Vec<(usize, i64)>>),
+    /// Store a span dictionary the trainer built and pack new spans with
+    /// it; answered with its id.
+    SpanDictionary(Box<Trained>, Reply<i64>),
     /// Give free database pages back to the file system (a bounded step of
     /// `incremental_vacuum`) and truncate the WAL.
     Reclaim(Reply<Reclaimed>),
@@ -390,6 +402,18 @@ impl WriterHandle {
         let (reply, receiver) = oneshot::channel();
         self.sender
             .send(Command::SealTraceBlocks(seals, reply))
+            .map_err(|_| WriteError::WriterGone)?;
+        receiver
+            .blocking_recv()
+            .unwrap_or(Err(WriteError::WriterGone))
+    }
+
+    /// Stores a span dictionary ([`Command::SpanDictionary`]) and waits for
+    /// the commit. Waits for room in the queue.
+    pub fn store_span_dictionary_blocking(&self, trained: Trained) -> Result<i64, WriteError> {
+        let (reply, receiver) = oneshot::channel();
+        self.sender
+            .send(Command::SpanDictionary(Box::new(trained), reply))
             .map_err(|_| WriteError::WriterGone)?;
         receiver
             .blocking_recv()

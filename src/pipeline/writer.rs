@@ -176,6 +176,7 @@ impl Writer {
         let mut retains = Vec::new();
         let mut reclaims = Vec::new();
         let mut seals = Vec::new();
+        let mut span_dictionaries = Vec::new();
         let mut flushes = Vec::new();
         let mut alert_changes = Vec::new();
         let mut error_actions = Vec::new();
@@ -197,6 +198,7 @@ impl Writer {
                 }
                 Command::Reclaim(reply) => reclaims.push(reply),
                 Command::SealTraceBlocks(blocks, reply) => seals.push((blocks, reply)),
+                Command::SpanDictionary(trained, reply) => span_dictionaries.push((trained, reply)),
                 Command::Alert(change, audit, reply) => alert_changes.push((change, audit, reply)),
                 Command::ErrorAction(id, action, now, audit, reply) => {
                     error_actions.push((id, action, now, audit, reply))
@@ -347,6 +349,17 @@ impl Writer {
                 (reply, result.map_err(WriteError::Failed))
             })
             .collect();
+        let dictionary_results: Vec<_> = span_dictionaries
+            .into_iter()
+            .map(|(trained, reply)| {
+                let result = self
+                    .store
+                    .store_span_dictionary(&trained, UnixNanos::now())
+                    .map_err(Arc::new);
+                note(result.as_ref().map(|_| ()));
+                (reply, result.map_err(WriteError::Failed))
+            })
+            .collect();
         let alert_results: Vec<_> = alert_changes
             .into_iter()
             .map(|(change, audit, reply)| {
@@ -426,6 +439,9 @@ impl Writer {
         for (reply, result) in seal_results {
             let _ = reply.send(result);
         }
+        for (reply, result) in dictionary_results {
+            let _ = reply.send(result);
+        }
         for (reply, result) in alert_results {
             let _ = reply.send(result);
         }
@@ -482,6 +498,7 @@ fn command_spans(command: &Command) -> usize {
         | Command::Retain(..)
         | Command::Reclaim(..)
         | Command::SealTraceBlocks(..)
+        | Command::SpanDictionary(..)
         | Command::TruncateJournal(_)
         | Command::CompactMetrics(..)
         | Command::Alert(..)

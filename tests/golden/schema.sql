@@ -225,6 +225,14 @@ CREATE TABLE settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE span_dictionaries (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_unix_nano INTEGER NOT NULL,
+    samples           INTEGER NOT NULL,
+    sample_bytes      INTEGER NOT NULL,
+    packed_bytes      INTEGER NOT NULL,
+    dictionary        BLOB NOT NULL
+);
 CREATE TABLE span_rollup_deltas (
     id    INTEGER PRIMARY KEY,
     delta BLOB NOT NULL
@@ -261,7 +269,7 @@ CREATE TABLE spans (
     scope_id        INTEGER NOT NULL,
     attributes      BLOB,
     events          BLOB,
-    links           BLOB,
+    links           BLOB, dictionary_id INTEGER,
     PRIMARY KEY (trace_rowid, span_id)
 ) WITHOUT ROWID;
 CREATE TABLE trace_blocks (

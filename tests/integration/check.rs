@@ -195,3 +195,162 @@ fn check_names_a_trace_block_filter_that_misses_its_spans() {
         text(&damaged)
     );
 }
+
+/// A checkout span as an instrumented HTTP server writes it: attributes
+/// mostly the same from span to span, and an exception event.
+fn checkout_span(
+    trace_id: &[u8],
+    order: i64,
+    start: u64,
+) -> opentelemetry_proto::tonic::trace::v1::Span {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use opentelemetry_proto::tonic::trace::v1::span::Event;
+    let mut root = span(
+        trace_id,
+        &new_span_id(),
+        None,
+        "GET /api/orders/{id}",
+        opentelemetry_proto::tonic::trace::v1::span::SpanKind::Server,
+        start,
+        start + MS,
+    );
+    root.attributes = vec![
+        kv_str("http.request.method", "GET"),
+        kv_str(
+            "url.full",
+            &format!("https://shop.example/api/orders/{order}?page=2"),
+        ),
+        kv_int("http.response.status_code", 200),
+        kv_double("order.ratio", 0.25),
+        kv_bool("cache.hit", order % 2 == 0),
+        kv_array(
+            "order.tags",
+            vec![Value::StringValue("gift".into()), Value::IntValue(7)],
+        ),
+        kv_str(
+            "user_agent.original",
+            "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0",
+        ),
+    ];
+    root.events = vec![Event {
+        time_unix_nano: start + 10,
+        name: "exception".into(),
+        attributes: vec![
+            kv_str("exception.type", "KeyError"),
+            kv_str(
+                "exception.stacktrace",
+                &format!(
+                    "Traceback:\n  File \"shop/orders.py\", line {order}, in load\nKeyError: 'id'"
+                ),
+            ),
+        ],
+        ..Default::default()
+    }];
+    root
+}
+
+/// Once enough spans are stored a dictionary is trained on them, and the
+/// spans written after it are packed with it: they read back exactly as
+/// the same span written before, are found by attribute, after a restart
+/// too; `check` unpacks every span and names one whose blob is damaged.
+#[test]
+fn packed_spans_read_back_as_sent_and_check_names_a_damaged_one() {
+    let server = TestServer::start_with(|config| {
+        config.pipeline.span_dictionary_poll = std::time::Duration::from_millis(50);
+    });
+    let base = ms_aligned_ago(10 * MINUTE);
+    let before = new_trace_id();
+    server.export(&request(vec![resource_spans(
+        "checkout",
+        vec![],
+        vec![checkout_span(&before, 4242, base)],
+    )]));
+    // 1,200 more spans (and their events): enough samples for a dictionary.
+    for chunk in 0..4u64 {
+        let spans = (0..300u64)
+            .map(|i| {
+                let n = chunk * 300 + i;
+                checkout_span(&new_trace_id(), n as i64, base + n * MS)
+            })
+            .collect();
+        server.export(&request(vec![resource_spans("checkout", vec![], spans)]));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while metric_value(&server.metrics_text(), "lookout_span_dictionaries_total") < Some(1.0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no dictionary trained"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let after = new_trace_id();
+    server.export(&request(vec![resource_spans(
+        "checkout",
+        vec![],
+        vec![checkout_span(&after, 4242, base)],
+    )]));
+
+    let same_content = |server: &TestServer| {
+        let (old, new) = (server.trace(&hex(&before)), server.trace(&hex(&after)));
+        for field in ["attributes", "events", "name", "resource"] {
+            assert_eq!(new["spans"][0][field], old["spans"][0][field], "{field}");
+        }
+        assert_eq!(
+            new["spans"][0]["attributes"]["url.full"],
+            "https://shop.example/api/orders/4242?page=2"
+        );
+        let found = server.search_ids(&format!(
+            "attr={}",
+            encode("url.full=https://shop.example/api/orders/4242?page=2")
+        ));
+        let found: std::collections::HashSet<String> = found.into_iter().collect();
+        assert_eq!(found, [hex(&after), hex(&before)].into_iter().collect());
+    };
+    same_content(&server);
+    let dir = server.stop();
+    let packed: Vec<Option<i64>> = {
+        let conn = lookout::store::sqlite::open_read_only(dir.path()).expect("open");
+        [&before, &after]
+            .iter()
+            .map(|id| {
+                conn.query_row(
+                    "SELECT s.dictionary_id FROM spans s JOIN traces t ON t.id = s.trace_rowid
+                     WHERE t.trace_id = ?1",
+                    [id.as_slice()],
+                    |row| row.get(0),
+                )
+                .expect("span row")
+            })
+            .collect()
+    };
+    assert_eq!(packed[0], None, "written before the dictionary");
+    assert!(packed[1].is_some(), "written after it");
+    let healthy = check(dir.path());
+    assert!(healthy.status.success(), "{}", text(&healthy));
+    assert!(
+        text(&healthy).contains("spans (1 packed)"),
+        "{}",
+        text(&healthy)
+    );
+
+    let server = TestServer::start_on(dir);
+    same_content(&server);
+    let dir = server.stop();
+
+    // The packed blob's length prefix replaced.
+    execute(
+        dir.path(),
+        &format!(
+            "UPDATE spans SET attributes = CAST(x'05' || substr(attributes, 2) AS BLOB)
+             WHERE trace_rowid = (SELECT id FROM traces WHERE trace_id = x'{}')",
+            hex(&after)
+        ),
+    );
+    let damaged = check(dir.path());
+    assert_eq!(damaged.status.code(), Some(1), "{}", text(&damaged));
+    assert!(
+        text(&damaged).contains("attributes do not read"),
+        "{}",
+        text(&damaged)
+    );
+}

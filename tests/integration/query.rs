@@ -19,17 +19,6 @@ fn q(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (byte as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
 /// Five traces with distinct services, operations, statuses, durations,
 /// attributes and times. Names are the trace ids (hex).
 struct Dataset {

@@ -444,6 +444,18 @@ pub fn new_span_id() -> Vec<u8> {
     mixed.to_be_bytes().to_vec()
 }
 
+/// `text` percent-encoded for a query string.
+pub fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (byte as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     hex::encode(bytes)
 }

@@ -139,6 +139,11 @@ impl<'a> Reader<'a> {
     }
 
     /// True once every byte has been read.
+    /// The bytes not read yet.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
     }

@@ -57,6 +57,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "trace_blocks",
         include_str!("../../../schema/0012_trace_blocks.sql"),
     ),
+    (
+        13,
+        "span_dictionaries",
+        include_str!("../../../schema/0013_span_dictionaries.sql"),
+    ),
 ];
 
 /// The highest migration recorded in the database, 0 for a new one.

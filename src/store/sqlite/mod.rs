@@ -10,6 +10,7 @@ mod migrate;
 pub mod read;
 pub mod rollups;
 pub mod security;
+pub mod span_dictionaries;
 pub mod trace_blocks;
 mod trace_search;
 pub mod write;
@@ -189,13 +190,15 @@ fn ensure_incremental_vacuum(conn: &Connection) -> Result<(), StoreError> {
 }
 
 /// Opens the database read-only, without migrating: what `lookout check`
-/// inspects while a server may be running.
+/// inspects while a server may be running. The read functions are
+/// registered with the dictionaries stored when it opened.
 #[allow(clippy::disallowed_methods)] // read-only, outside the pool
 pub fn open_read_only(data_dir: &Path) -> Result<Connection, StoreError> {
-    Ok(Connection::open_with_flags(
-        db_path(data_dir),
-        OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )?)
+    let open = || Connection::open_with_flags(db_path(data_dir), OpenFlags::SQLITE_OPEN_READ_ONLY);
+    let conn = open()?;
+    let codecs = span_dictionaries::SpanCodecs::load_following(&conn, open()?)?;
+    read::register_functions(&conn, std::sync::Arc::new(codecs))?;
+    Ok(conn)
 }
 
 /// What a database copy holds, read from the copy itself.
@@ -252,6 +255,7 @@ pub fn copy_database(
 pub struct ReadPool {
     path: PathBuf,
     cache_kib: i64,
+    codecs: std::sync::Arc<span_dictionaries::SpanCodecs>,
     idle: Mutex<Vec<Connection>>,
 }
 
@@ -281,11 +285,23 @@ impl Drop for PooledConnection<'_> {
 }
 
 impl ReadPool {
-    /// The database must exist (the write store creates and migrates it).
-    pub fn new(data_dir: &Path, options: &StoreOptions) -> ReadPool {
+    /// The dictionaries span blobs are unpacked with.
+    pub fn span_codecs(&self) -> &span_dictionaries::SpanCodecs {
+        &self.codecs
+    }
+
+    /// The database must exist (the write store creates and migrates it);
+    /// `codecs` are the write store's ([`WriteStore::span_codecs`]), which
+    /// learn each dictionary before a span is packed with it.
+    pub fn new(
+        data_dir: &Path,
+        options: &StoreOptions,
+        codecs: std::sync::Arc<span_dictionaries::SpanCodecs>,
+    ) -> ReadPool {
         ReadPool {
             path: db_path(data_dir),
             cache_kib: options.cache_kib / 4,
+            codecs,
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -312,7 +328,7 @@ impl ReadPool {
             "PRAGMA busy_timeout = 5000; PRAGMA cache_size = -{};",
             self.cache_kib
         ))?;
-        read::register_functions(&conn)?;
+        read::register_functions(&conn, std::sync::Arc::clone(&self.codecs))?;
         Ok(conn)
     }
 }

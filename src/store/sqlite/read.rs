@@ -9,6 +9,7 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::codec::Reader;
+use super::span_dictionaries::SpanCodecs;
 pub use super::trace_search::{search_traces, Plan};
 use super::StoreError;
 use crate::model::{
@@ -29,49 +30,72 @@ pub(crate) fn in_snapshot<T>(
     result
 }
 
-/// Registers `lookout_attr_match(encoded_attributes, key_id, text)`, which
-/// is 1 when the encoded attributes hold `key_id` with a value whose text
-/// form is `text` (see `AttrValue::matches_text`).
-pub fn register_functions(conn: &Connection) -> Result<(), StoreError> {
+/// Registers the SQL functions the reads use, over span blobs that may be
+/// packed with one of `codecs`' dictionaries:
+/// - `lookout_span_blob(dictionary_id, blob)`: the blob as encoded;
+/// - `lookout_attr_match(attributes, dictionary_id, key_id, text)`: 1 when
+///   the attributes hold `key_id` with a value whose text form is `text`
+///   (see `AttrValue::matches_text`);
+/// - `lookout_attr_compare(attributes, dictionary_id, key_id, op, number)`:
+///   1 when that value is a number that compares so.
+///
+/// A blob that does not unpack is an error of the statement, never a
+/// silent non-match.
+pub fn register_functions(conn: &Connection, codecs: Arc<SpanCodecs>) -> Result<(), StoreError> {
     // `rarray(?)`: a list bound as one parameter (trace search passes the
     // blocks that may match).
     rusqlite::vtab::array::load_module(conn)?;
-    conn.create_scalar_function(
-        "lookout_attr_match",
-        3,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-        |ctx| {
-            let Some(blob) = ctx.get_raw(0).as_blob_or_null().ok().flatten() else {
-                return Ok(false);
-            };
-            let key_id: i64 = ctx.get(1)?;
-            let wanted: String = ctx.get(2)?;
-            Ok(match Reader::new(blob).find_attribute(key_id) {
-                Ok(Some(value)) => value.matches_text(&wanted),
-                _ => false,
-            })
-        },
-    )?;
-    conn.create_scalar_function(
-        "lookout_attr_compare",
-        4,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-        |ctx| {
-            let Some(blob) = ctx.get_raw(0).as_blob_or_null().ok().flatten() else {
-                return Ok(false);
-            };
-            let key_id: i64 = ctx.get(1)?;
-            let Some(op) = AttrOp::from_code(ctx.get(2)?) else {
-                return Ok(false);
-            };
-            let bound: f64 = ctx.get(3)?;
-            Ok(match Reader::new(blob).find_attribute(key_id) {
-                Ok(Some(value)) => value.as_number().is_some_and(|n| op.holds(n, bound)),
-                _ => false,
-            })
-        },
-    )?;
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    let unpacker = Arc::clone(&codecs);
+    conn.create_scalar_function("lookout_span_blob", 2, flags, move |ctx| {
+        let dictionary_id: Option<i64> = ctx.get(0)?;
+        let Some(blob) = ctx.get_raw(1).as_blob_or_null().ok().flatten() else {
+            return Ok(None);
+        };
+        Ok(Some(unpack(&unpacker, dictionary_id, blob)?.into_owned()))
+    })?;
+    let matcher = Arc::clone(&codecs);
+    conn.create_scalar_function("lookout_attr_match", 4, flags, move |ctx| {
+        let Some(blob) = ctx.get_raw(0).as_blob_or_null().ok().flatten() else {
+            return Ok(false);
+        };
+        let dictionary_id: Option<i64> = ctx.get(1)?;
+        let key_id: i64 = ctx.get(2)?;
+        let wanted: String = ctx.get(3)?;
+        let encoded = unpack(&matcher, dictionary_id, blob)?;
+        Ok(match Reader::new(&encoded).find_attribute(key_id) {
+            Ok(Some(value)) => value.matches_text(&wanted),
+            _ => false,
+        })
+    })?;
+    conn.create_scalar_function("lookout_attr_compare", 5, flags, move |ctx| {
+        let Some(blob) = ctx.get_raw(0).as_blob_or_null().ok().flatten() else {
+            return Ok(false);
+        };
+        let dictionary_id: Option<i64> = ctx.get(1)?;
+        let key_id: i64 = ctx.get(2)?;
+        let Some(op) = AttrOp::from_code(ctx.get(3)?) else {
+            return Ok(false);
+        };
+        let bound: f64 = ctx.get(4)?;
+        let encoded = unpack(&codecs, dictionary_id, blob)?;
+        Ok(match Reader::new(&encoded).find_attribute(key_id) {
+            Ok(Some(value)) => value.as_number().is_some_and(|n| op.holds(n, bound)),
+            _ => false,
+        })
+    })?;
     Ok(())
+}
+
+/// [`SpanCodecs::unpack`] with its error as the SQL function's.
+fn unpack<'a>(
+    codecs: &SpanCodecs,
+    dictionary_id: Option<i64>,
+    blob: &'a [u8],
+) -> rusqlite::Result<std::borrow::Cow<'a, [u8]>> {
+    codecs
+        .unpack(dictionary_id, blob)
+        .map_err(|error| rusqlite::Error::UserFunctionError(Box::new(error)))
 }
 
 /// One attribute filter of a trace search: `key=value`, or a numeric
@@ -216,7 +240,8 @@ pub fn find_trace(conn: &Connection, trace_id: TraceId) -> Result<Option<StoredT
     let mut resources: HashMap<i64, Arc<Attributes>> = HashMap::new();
     let mut stmt = conn.prepare_cached(
         "SELECT s.span_id, s.parent_span_id, o.name, o.kind, sv.name, s.start_unix_nano, s.duration_nano,
-                s.status_code, s.status_message, s.attributes, s.events, s.links, s.resource_id,
+                s.status_code, s.status_message, lookout_span_blob(s.dictionary_id, s.attributes),
+                lookout_span_blob(s.dictionary_id, s.events), s.links, s.resource_id,
                 r.attributes, sc.name, sc.version
          FROM spans s
          JOIN operations o ON o.id = s.operation_id

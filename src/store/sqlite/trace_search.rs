@@ -233,12 +233,16 @@ impl Resolved {
             let mut alternatives = Vec::new();
             match (attribute.key_id, attribute.filter.op) {
                 (Some(key_id), AttrOp::Equal) => {
-                    alternatives.push("lookout_attr_match(s.attributes, ?, ?)".to_string());
+                    alternatives.push(
+                        "lookout_attr_match(s.attributes, s.dictionary_id, ?, ?)".to_string(),
+                    );
                     args.push(Value::Integer(key_id));
                     args.push(Value::Text(attribute.filter.value.clone()));
                 }
                 (Some(key_id), op) => {
-                    alternatives.push("lookout_attr_compare(s.attributes, ?, ?, ?)".to_string());
+                    alternatives.push(
+                        "lookout_attr_compare(s.attributes, s.dictionary_id, ?, ?, ?)".to_string(),
+                    );
                     args.push(Value::Integer(key_id));
                     args.push(Value::Integer(op.code()));
                     args.push(Value::Real(attribute.filter.number));
@@ -660,7 +664,26 @@ mod tests {
         store.seal_trace_blocks(&seals).expect("seal").len() as u64
     }
 
-    /// 1,000 traces in 8 blocks, starts not in rowid order; most blocks
+    /// Packs the spans written from now on with a dictionary of the
+    /// newest spans' blobs as they are (zstd takes any bytes as one), so
+    /// the corpus holds spans packed and not.
+    fn pack_from_now_on(store: &mut WriteStore, pool: &ReadPool) {
+        let conn = pool.get().expect("reader");
+        let samples =
+            super::super::span_dictionaries::newest_samples(&conn, pool.span_codecs(), 300)
+                .expect("samples");
+        let trained = super::super::span_dictionaries::Trained {
+            samples: samples.len() as u64,
+            dictionary: samples.concat(),
+            sample_bytes: 0,
+            packed_bytes: 0,
+        };
+        store
+            .store_span_dictionary(&trained, UnixNanos(1))
+            .expect("store the dictionary");
+    }
+
+    /// 1,000 traces in 8 blocks, half of them packed with a dictionary, starts not in rowid order; most blocks
     /// sealed, some unsealed again by late spans, one changed between its
     /// build and its store.
     fn corpus(dir: &std::path::Path) -> (WriteStore, ReadPool) {
@@ -672,7 +695,7 @@ mod tests {
     /// span (stale).
     fn corpus_with_stale(dir: &std::path::Path) -> (WriteStore, ReadPool, Arc<BlockSeal>) {
         let mut store = open_write_store(dir, &StoreOptions::default()).expect("open");
-        let pool = ReadPool::new(dir, &StoreOptions::default());
+        let pool = ReadPool::new(dir, &StoreOptions::default(), store.span_codecs());
         let mut rng = Lcg(7);
         let mut starts = Vec::new();
         for chunk in 0..10u32 {
@@ -685,7 +708,20 @@ mod tests {
                 }
             }
             write(&mut store, spans);
+            if chunk == 4 {
+                pack_from_now_on(&mut store, &pool);
+            }
         }
+        let packed: i64 = pool
+            .get()
+            .expect("reader")
+            .query_row(
+                "SELECT COUNT(*) FROM spans WHERE dictionary_id IS NOT NULL",
+                [],
+                |row| row.get(0),
+            )
+            .expect("count");
+        assert!(packed > 100, "{packed} spans packed");
         assert!(seal_all(&mut store, &pool) >= 6);
         // Late spans for traces of sealed blocks: those blocks lose their
         // filters in the same transaction.

@@ -18,6 +18,7 @@ use super::graph::{self, GraphChanges};
 use super::metrics::head::MetricHead;
 use super::metrics::{self, MetricsCache, SeriesLimits};
 use super::rollups;
+use super::span_dictionaries::{self, Packer, SpanCodecs};
 use super::trace_blocks;
 use super::StoreError;
 use crate::model::error_group::{ErrorOccurrence, ErrorSource, OccurrenceContext};
@@ -174,6 +175,10 @@ pub struct WriteStore {
     metric_head: Arc<MetricHead>,
     /// Times each of [`CACHES`] started over at its limit.
     cache_resets: [u64; 9],
+    /// Span dictionaries for the readers of this process.
+    codecs: Arc<SpanCodecs>,
+    /// Packs new spans' attributes and events with the newest dictionary.
+    packer: Option<Packer>,
 }
 
 /// The stored summary of a trace, as read before merging a batch into it.
@@ -220,6 +225,11 @@ impl WriteStore {
         metric_series_limits: SeriesLimits,
     ) -> Result<WriteStore, StoreError> {
         let metric_head = Arc::new(MetricHead::load(&conn)?);
+        let codecs = Arc::new(SpanCodecs::load(&conn)?);
+        let packer = match span_dictionaries::newest(&conn)? {
+            Some((id, dictionary)) => Some(Packer::new(id, &dictionary)?),
+            None => None,
+        };
         Ok(WriteStore {
             conn,
             dictionaries: Dictionaries::default(),
@@ -227,7 +237,34 @@ impl WriteStore {
             metric_series_limits,
             metric_head,
             cache_resets: [0; 9],
+            codecs,
+            packer,
         })
+    }
+
+    /// The span dictionaries, for the read pool: the writer adds each one it
+    /// stores before any span is packed with it.
+    pub fn span_codecs(&self) -> Arc<SpanCodecs> {
+        Arc::clone(&self.codecs)
+    }
+
+    /// Stores a span dictionary and packs the spans written from now on
+    /// with it; answers its id.
+    pub fn store_span_dictionary(
+        &mut self,
+        trained: &span_dictionaries::Trained,
+        now: UnixNanos,
+    ) -> Result<i64, StoreError> {
+        let packer_for = |id| Packer::new(id, &trained.dictionary);
+        let tx = self.conn.transaction()?;
+        let id = span_dictionaries::store(&tx, trained, now.0)?;
+        // Checked before the commit: a dictionary zstd cannot load is
+        // never stored.
+        let packer = packer_for(id)?;
+        tx.commit()?;
+        self.codecs.insert(id, &trained.dictionary)?;
+        self.packer = Some(packer);
+        Ok(id)
     }
 
     /// The in-memory metric head, for the read side.
@@ -279,6 +316,7 @@ impl WriteStore {
         let result = Self::write_group_in(
             &mut self.conn,
             &mut self.dictionaries,
+            self.packer.as_mut(),
             (self.span_series_limit, self.metric_series_limits),
             &self.metric_head,
             batches,
@@ -604,9 +642,11 @@ impl WriteStore {
         Ok((victims.len() as u64, spans_deleted))
     }
 
+    #[allow(clippy::too_many_arguments)] // the store's parts, borrowed apart
     fn write_group_in(
         conn: &mut Connection,
         dictionaries: &mut Dictionaries,
+        packer: Option<&mut Packer>,
         (span_series_limit, metric_series_limits): (usize, SeriesLimits),
         metric_head: &MetricHead,
         batches: &[&SpanBatch],
@@ -666,7 +706,7 @@ impl WriteStore {
         let mut new_spans: Vec<NewSpan<'_>> = Vec::new();
         let mut occurrences: Vec<ErrorOccurrence> = Vec::new();
         let mut graph_changes = GraphChanges::default();
-        let mut traces = TraceWriter::new(&tx, dictionaries)?;
+        let mut traces = TraceWriter::new(&tx, dictionaries, packer)?;
         let mut touched_blocks = HashSet::new();
         for trace_id in &trace_order {
             let Some(spans) = by_trace.get(trace_id) else {
@@ -779,6 +819,8 @@ struct RowBuffers {
     attributes: Vec<u8>,
     events: Vec<u8>,
     links: Vec<u8>,
+    packed_attributes: Vec<u8>,
+    packed_events: Vec<u8>,
 }
 
 impl TraceSummary {
@@ -817,6 +859,7 @@ impl TraceSummary {
 struct TraceWriter<'t> {
     conn: &'t Connection,
     dictionaries: &'t mut Dictionaries,
+    packer: Option<&'t mut Packer>,
     buffers: RowBuffers,
     find_trace: CachedStatement<'t>,
     insert_trace: CachedStatement<'t>,
@@ -827,10 +870,15 @@ struct TraceWriter<'t> {
 }
 
 impl<'t> TraceWriter<'t> {
-    fn new(conn: &'t Connection, dictionaries: &'t mut Dictionaries) -> Result<Self, StoreError> {
+    fn new(
+        conn: &'t Connection,
+        dictionaries: &'t mut Dictionaries,
+        packer: Option<&'t mut Packer>,
+    ) -> Result<Self, StoreError> {
         Ok(TraceWriter {
             conn,
             dictionaries,
+            packer,
             buffers: RowBuffers::default(),
             find_trace: conn.prepare_cached(
                 "SELECT id, start_unix_nano, end_unix_nano, root_operation_id, span_count, error_count, services
@@ -847,8 +895,9 @@ impl<'t> TraceWriter<'t> {
             )?,
             insert_span: conn.prepare_cached(
                 "INSERT OR IGNORE INTO spans (trace_rowid, span_id, parent_span_id, operation_id, start_unix_nano,
-                     duration_nano, status_code, status_message, resource_id, scope_id, attributes, events, links)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                     duration_nano, status_code, status_message, resource_id, scope_id, attributes, events, links,
+                     dictionary_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?,
             insert_trace_service: conn.prepare_cached(
                 "INSERT OR IGNORE INTO trace_services (service_id, start_unix_nano, trace_rowid) VALUES (?1, ?2, ?3)",
@@ -1008,6 +1057,12 @@ impl<'t> TraceWriter<'t> {
         fn blob(buffer: &[u8]) -> Option<&[u8]> {
             (!buffer.is_empty()).then_some(buffer)
         }
+        let dictionary_id = self.pack_blobs();
+        let (attributes, events) = if dictionary_id.is_some() {
+            (&self.buffers.packed_attributes, &self.buffers.packed_events)
+        } else {
+            (&self.buffers.attributes, &self.buffers.events)
+        };
         let changed = self.insert_span.execute(params![
             trace_rowid,
             &span.span_id.0[..],
@@ -1019,11 +1074,39 @@ impl<'t> TraceWriter<'t> {
             (!span.status_message.is_empty()).then_some(span.status_message.as_str()),
             prepared.resource_id,
             prepared.scope_id,
-            blob(&self.buffers.attributes),
-            blob(&self.buffers.events),
+            blob(attributes),
+            blob(events),
             blob(&self.buffers.links),
+            dictionary_id,
         ])?;
         Ok(changed > 0)
+    }
+
+    /// Packs the span's encoded attributes and events (in `buffers`) with
+    /// the newest dictionary; answers its id when the two packed are
+    /// smaller than as encoded (one of them may have grown), `None` to
+    /// store them as encoded. Links, rare, are never packed.
+    fn pack_blobs(&mut self) -> Option<i64> {
+        let packer = self.packer.as_deref_mut()?;
+        let buffers = &mut self.buffers;
+        let encoded = buffers.attributes.len() + buffers.events.len();
+        if encoded == 0 {
+            return None;
+        }
+        let mut packed = 0;
+        for (source, out) in [
+            (&buffers.attributes, &mut buffers.packed_attributes),
+            (&buffers.events, &mut buffers.packed_events),
+        ] {
+            out.clear();
+            if !source.is_empty() {
+                if !packer.pack(source, out) {
+                    return None;
+                }
+                packed += out.len();
+            }
+        }
+        (packed < encoded).then(|| packer.id())
     }
 
     fn find_trace_summary(
@@ -1165,7 +1248,7 @@ fn scope_id(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AttrValue, Resource, Scope, SpanId, SpanKind};
+    use crate::model::{AttrValue, Resource, Scope, SpanEvent, SpanId, SpanKind};
     use crate::store::sqlite::read::{self, StatusFilter, TraceFilter};
     use crate::store::sqlite::{open_write_store, ReadPool, StoreOptions};
 
@@ -1229,11 +1312,126 @@ mod tests {
         }
     }
 
+    /// A span like an HTTP server's: attributes mostly repeated from span
+    /// to span, an exception event with a stack trace.
+    fn rich_span(trace: u8, order: u32) -> Span {
+        let mut span = span(trace, 1, None, 1_000 + i64::from(order), 9_000, 0);
+        span.attributes = vec![
+            (
+                "http.request.method".into(),
+                AttrValue::String("GET".into()),
+            ),
+            (
+                "url.full".into(),
+                AttrValue::String(format!("https://shop.example/api/orders/{order}?page=2")),
+            ),
+            ("http.response.status_code".into(), AttrValue::Int(200)),
+            ("server.port".into(), AttrValue::Int(443)),
+            ("ratio".into(), AttrValue::Double(0.25)),
+            ("cached".into(), AttrValue::Bool(order.is_multiple_of(2))),
+            (
+                "tags".into(),
+                AttrValue::Array(vec![AttrValue::String("a".into()), AttrValue::Int(7)]),
+            ),
+        ];
+        span.events = vec![SpanEvent {
+            name: "exception".into(),
+            time: UnixNanos(1_500),
+            attributes: vec![
+                ("exception.type".into(), AttrValue::String("KeyError".into())),
+                (
+                    "exception.stacktrace".into(),
+                    AttrValue::String(format!(
+                        "Traceback:\n  File \"shop/orders.py\", line {order}, in load\nKeyError: 'id'"
+                    )),
+                ),
+            ],
+        }];
+        span
+    }
+
+    #[test]
+    fn spans_packed_with_a_dictionary_read_back_as_written_and_are_found() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = open_write_store(dir.path(), &StoreOptions::default()).expect("open");
+        let pool = ReadPool::new(dir.path(), &StoreOptions::default(), store.span_codecs());
+        let before: Vec<Span> = (0..200)
+            .map(|i| rich_span(1 + (i % 100) as u8, i))
+            .collect();
+        for chunk in before.chunks(1) {
+            store.write_group(&[&batch(chunk.to_vec())]).ok();
+        }
+        let samples = {
+            let conn = pool.get().expect("reader");
+            span_dictionaries::newest_samples(&conn, pool.span_codecs(), 4000).expect("samples")
+        };
+        assert_eq!(samples.len(), 200, "the attributes and events of 100 spans");
+        let trained = span_dictionaries::train(&samples)
+            .expect("train")
+            .expect("a dictionary");
+        let id = store
+            .store_span_dictionary(&trained, UnixNanos(5))
+            .expect("store");
+
+        let written = rich_span(200, 123_456);
+        store
+            .write_group(&[&batch(vec![written.clone()])])
+            .expect("write packed");
+        let conn = pool.get().expect("reader");
+        let (dictionary_id, packed, encoded): (Option<i64>, i64, i64) = conn
+            .query_row(
+                "SELECT s.dictionary_id, length(s.attributes) + length(s.events),
+                        length(lookout_span_blob(s.dictionary_id, s.attributes))
+                          + length(lookout_span_blob(s.dictionary_id, s.events))
+                 FROM spans s JOIN traces t ON t.id = s.trace_rowid WHERE t.trace_id = ?1",
+                params![&[200u8; 16][..]],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .expect("row");
+        assert_eq!(dictionary_id, Some(id));
+        assert!(packed * 2 < encoded, "{packed} B packed of {encoded} B");
+
+        // Read back through every reader: the pool, a reopened store's
+        // pool, and a read-only connection of another process.
+        let check = |conn: &Connection| {
+            let trace = read::find_trace(conn, TraceId([200; 16]))
+                .expect("read")
+                .expect("stored");
+            assert_eq!(trace.spans[0].attributes, written.attributes);
+            assert_eq!(trace.spans[0].events, written.events);
+            let mut found = filter(None);
+            found.limit = 1000;
+            found.attributes = vec![read::AttrFilter {
+                key: "url.full".into(),
+                op: crate::model::AttrOp::Equal,
+                value: "https://shop.example/api/orders/123456?page=2".into(),
+                number: f64::NAN,
+            }];
+            let page = search(conn, &found).expect("search");
+            assert_eq!(page.traces.len(), 1);
+            found.attributes[0] = read::AttrFilter {
+                key: "server.port".into(),
+                op: crate::model::AttrOp::GreaterOrEqual,
+                value: "443".into(),
+                number: 443.0,
+            };
+            assert_eq!(search(conn, &found).expect("search").traces.len(), 101);
+        };
+        check(&conn);
+        drop(conn);
+        drop(pool);
+        drop(store);
+        let store = open_write_store(dir.path(), &StoreOptions::default()).expect("reopen");
+        let pool = ReadPool::new(dir.path(), &StoreOptions::default(), store.span_codecs());
+        check(&pool.get().expect("reader"));
+        check(&super::super::open_read_only(dir.path()).expect("read-only"));
+    }
+
     #[test]
     fn out_of_order_batches_merge_into_one_summary_and_retries_count_once() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut store = open_write_store(dir.path(), &StoreOptions::default()).expect("open");
-        let pool = ReadPool::new(dir.path(), &StoreOptions::default());
+        let pool = ReadPool::new(dir.path(), &StoreOptions::default(), store.span_codecs());
         // The child (service back) arrives first, the root (front) later and
         // starting earlier; then the child's batch is retried.
         let child = batch(vec![
@@ -1297,7 +1495,7 @@ mod tests {
     fn rollups_count_new_spans_once_and_go_with_retention() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut store = open_write_store(dir.path(), &StoreOptions::default()).expect("open");
-        let pool = ReadPool::new(dir.path(), &StoreOptions::default());
+        let pool = ReadPool::new(dir.path(), &StoreOptions::default(), store.span_codecs());
         const S: i64 = 1_000_000_000;
         // Two spans in minute 0, one in minute 61 (hour 1).
         let spans = batch(vec![
@@ -1322,7 +1520,7 @@ mod tests {
     fn chunked_retention_deletes_the_rollups_on_the_pass_s_last_chunk() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut store = open_write_store(dir.path(), &StoreOptions::default()).expect("open");
-        let pool = ReadPool::new(dir.path(), &StoreOptions::default());
+        let pool = ReadPool::new(dir.path(), &StoreOptions::default(), store.span_codecs());
         const S: i64 = 1_000_000_000;
         let spans = batch(vec![
             span(1, 1, None, 10 * S, 11 * S, 0),
@@ -1345,7 +1543,7 @@ mod tests {
     fn retention_deletes_old_traces_and_their_counts() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut store = open_write_store(dir.path(), &StoreOptions::default()).expect("open");
-        let pool = ReadPool::new(dir.path(), &StoreOptions::default());
+        let pool = ReadPool::new(dir.path(), &StoreOptions::default(), store.span_codecs());
         let old = batch(vec![
             span(1, 1, None, 1_000, 2_000, 0),
             span(1, 2, Some(1), 1_100, 1_900, 1),
@@ -1398,7 +1596,7 @@ mod tests {
             .write_group(&[&batch(vec![span(1, 1, None, 1, 2, 0)])])
             .expect("write");
         assert_eq!(stats.spans_inserted, 1);
-        let pool = ReadPool::new(dir.path(), &StoreOptions::default());
+        let pool = ReadPool::new(dir.path(), &StoreOptions::default(), store.span_codecs());
         let conn = pool.get().expect("reader");
         let trace = read::find_trace(&conn, TraceId([1; 16]))
             .expect("find")

@@ -6,7 +6,9 @@
 //!    HTTP/DB attributes each, long URLs and SQL with order ids in them)
 //!    is filled through the real server, in time order over the last
 //!    `HOURS` hours. It is kept in `target/bench-trace-search/` and reused
-//!    while it holds enough spans (delete it to rebuild). The fill reports
+//!    while it holds enough spans (delete it to rebuild). The fill waits
+//!    for the first span dictionary after its first requests (its time is
+//!    in the fill's), so the rest are stored packed. The fill reports
 //!    ingest speed and the CPU of the `block-sealer` thread against the
 //!    whole server's.
 //! 2. The server is restarted on it and the benchmark waits until every
@@ -56,6 +58,7 @@ use lookout::store::sqlite::read::{self, AttrFilter, Plan, TraceFilter};
 use lookout::store::sqlite::trace_blocks::FilterCache;
 use raw_http::RawHttp;
 use report::{percentile, thousands, verdict};
+use rng::Rng;
 use server::Server;
 use workload::{now_nanos, span_request_at, SPANS_PER_REQUEST};
 
@@ -66,6 +69,9 @@ const QUERIES: usize = 50;
 /// In-process runs per query and plan (the scan takes seconds).
 const IN_PROCESS_RUNS: usize = 3;
 const CLIENTS: usize = 3;
+/// Requests sent before the timed fill, enough for the first span
+/// dictionary (lookout trains it once 1,000 spans are stored).
+const WARM_UP_REQUESTS: usize = 3;
 const HOUR: u64 = 3_600_000_000_000;
 
 fn binary_path() -> PathBuf {
@@ -222,6 +228,29 @@ fn fill(binary: &Path, dir: &Path, target: u64) -> Fill {
                     as u64
         }
     };
+    // Enough spans for the first span dictionary, then wait for it: the
+    // rest are stored packed, as on a server that has been running.
+    let mut http = RawHttp::new(server.addr);
+    let mut rng = Rng(0xD1C7_5EED);
+    for _ in 0..WARM_UP_REQUESTS {
+        let body = span_request_at(&mut rng, first, 0);
+        let response = http
+            .request(
+                "POST",
+                "/v1/traces",
+                Some(("application/x-protobuf", &body)),
+            )
+            .expect("warm-up request");
+        assert_eq!(response.status, 200, "warm-up request");
+        records.fetch_add(SPANS_PER_REQUEST as u64, Ordering::Relaxed);
+    }
+    while metric(&metrics_text(&mut http), "lookout_span_dictionaries_total") < Some(1.0) {
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "no span dictionary after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let clients = workload::drive(server.addr, CLIENTS, &stop, &records, move |_, rng| {
         (
             "/v1/traces",
@@ -438,6 +467,18 @@ fn main() {
             |row| row.get(0),
         )
         .expect("spans");
+    let (packed, packed_bytes, plain_bytes): (i64, f64, f64) = conn
+        .query_row(
+            "SELECT count(dictionary_id),
+                    coalesce(avg(CASE WHEN dictionary_id IS NOT NULL
+                             THEN length(attributes) + coalesce(length(events), 0) END), 0),
+                    coalesce(avg(CASE WHEN dictionary_id IS NULL
+                             THEN length(attributes) + coalesce(length(events), 0) END), 0)
+             FROM spans",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .expect("packed spans");
     drop(conn);
     server.stop(Duration::from_secs(600));
     let dir_bytes = proc::dir_size(&dir);
@@ -456,6 +497,14 @@ fn main() {
         filter_bytes as f64 / spans.max(1) as f64,
         filter_bytes as f64 / blocks.max(1) as f64 / 1e3,
         dir_bytes as f64 / spans.max(1) as f64
+    );
+    let _ = writeln!(
+        out,
+        "Spans packed with a span dictionary: {} of {}; attributes + events per span {:.1} B packed, {:.1} B plain.",
+        thousands(packed as f64),
+        thousands(spans as f64),
+        packed_bytes,
+        plain_bytes
     );
     println!("{out}");
     let report = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-trace-search.md");

@@ -59,7 +59,7 @@ mod rng;
 #[path = "support/server.rs"]
 mod server;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -937,8 +937,43 @@ struct SizeResult {
     fts: Vec<Timing>,
     index_bytes: u64,
     data_bytes: u64,
+    /// Bytes of the data directory by part: tantivy's files by extension
+    /// (`store` = the stored records, `pos` = positions, …) and the
+    /// other files by name; largest first.
+    parts: Vec<(String, u64)>,
     fts_bytes: u64,
     peak_rss_kib: u64,
+}
+
+/// Bytes under `dir` by part: files under `logs/` by extension, others by
+/// file name (`lookout.db`, its WAL, …).
+fn dir_parts(dir: &Path) -> Vec<(String, u64)> {
+    fn walk(path: &Path, in_logs: bool, parts: &mut BTreeMap<String, u64>) {
+        let Ok(entries) = std::fs::read_dir(path) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if meta.is_dir() {
+                walk(&path, in_logs || name == "logs", parts);
+            } else {
+                let part = if in_logs {
+                    let extension = path.extension().map(|e| e.to_string_lossy().into_owned());
+                    format!("logs/*.{}", extension.unwrap_or_default())
+                } else {
+                    name
+                };
+                *parts.entry(part).or_default() += meta.len();
+            }
+        }
+    }
+    let mut parts = BTreeMap::new();
+    walk(dir, false, &mut parts);
+    let mut parts: Vec<(String, u64)> = parts.into_iter().collect();
+    parts.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
+    parts
 }
 
 fn cpu_table(out: &mut String, result: &IngestResult) {
@@ -1022,6 +1057,7 @@ fn main() {
     server.stop(SHUTDOWN_TIMEOUT);
     let base_index_bytes = dir_size(&data_dir.join("logs"));
     let base_data_bytes = dir_size(&data_dir);
+    let base_parts = dir_parts(&data_dir);
     let base_inprocess = inprocess_searches(
         &data_dir.join("logs"),
         &corpus,
@@ -1040,6 +1076,7 @@ fn main() {
         fts: base_fts,
         index_bytes: base_index_bytes,
         data_bytes: base_data_bytes,
+        parts: base_parts,
         fts_bytes: fts.bytes(),
         peak_rss_kib: base_rss,
     }];
@@ -1100,6 +1137,7 @@ fn main() {
             server.stop(SHUTDOWN_TIMEOUT);
             let index_bytes = dir_size(&data_dir.join("logs"));
             let data_bytes = dir_size(&data_dir);
+            let parts = dir_parts(&data_dir);
             let inprocess = inprocess_searches(
                 &data_dir.join("logs"),
                 &corpus,
@@ -1116,6 +1154,7 @@ fn main() {
                 fts: fts_timings,
                 index_bytes,
                 data_bytes,
+                parts,
                 fts_bytes: fts.bytes(),
                 peak_rss_kib: rss,
             });
@@ -1220,6 +1259,19 @@ fn main() {
             size.index_bytes as f64 / size.records as f64,
             size.data_bytes as f64 / size.records as f64,
             size.peak_rss_kib as f64 / 1024.0
+        );
+    }
+    for size in &sizes {
+        let _ = writeln!(
+            out,
+            "\nData directory at {} by part, bytes/record: {}.",
+            millions(size.records),
+            size.parts
+                .iter()
+                .filter(|(_, bytes)| *bytes as f64 / size.records as f64 >= 0.5)
+                .map(|(part, bytes)| format!("`{part}` {:.0}", *bytes as f64 / size.records as f64))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     cpu_table(&mut out, &base_ingest);

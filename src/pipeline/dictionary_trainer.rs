@@ -5,7 +5,7 @@
 //!
 //! The first dictionary is trained as soon as enough spans are stored.
 //! After that, every `retrain` interval a candidate is trained on the
-//! newest spans and stored only if it packs them at least a sixth smaller
+//! newest spans and stored only if it packs them at least 15 % smaller
 //! than the current one does: attributes drift (a release adds some, a new
 //! service arrives), and a dictionary that no longer fits packs less, never
 //! wrongly, so replacing it is worth a row only for a real gain.
@@ -47,17 +47,6 @@ pub struct DictionaryTrainer {
     pub retrain: Duration,
 }
 
-/// What a training pass decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    /// Too few spans, or zstd found nothing to learn.
-    NotYet,
-    /// Trained, but not enough better to store.
-    Kept,
-    /// Stored as this id.
-    Stored(i64),
-}
-
 impl DictionaryTrainer {
     /// Starts the thread; it trains until `stop` is dropped or receives a
     /// message.
@@ -74,8 +63,7 @@ impl DictionaryTrainer {
                     Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
                 }
                 wait = match self.pass() {
-                    Ok((Outcome::NotYet, false)) => self.poll,
-                    Ok(_) => self.retrain,
+                    Ok(next) => next,
                     Err(error) => {
                         self.metrics.span_dictionary_failures.inc();
                         tracing::warn!(%error, "training a span dictionary failed; retrying");
@@ -86,8 +74,10 @@ impl DictionaryTrainer {
         })
     }
 
-    /// One training; answers what it did and whether a dictionary exists.
-    fn pass(&self) -> anyhow::Result<(Outcome, bool)> {
+    /// One training; answers the time until the next: `poll` while there
+    /// were too few spans to train a first dictionary, else `retrain` (a
+    /// first dictionary not worth storing is tried again only then).
+    fn pass(&self) -> anyhow::Result<Duration> {
         let started = Instant::now();
         let (current, samples) = {
             let conn = self.reads.get()?;
@@ -102,12 +92,16 @@ impl DictionaryTrainer {
                 ))
             })?
         };
-        let exists = current.is_some();
+        let not_yet = if current.is_some() {
+            self.retrain
+        } else {
+            self.poll
+        };
         if samples.len() < MIN_SAMPLES {
-            return Ok((Outcome::NotYet, exists));
+            return Ok(not_yet);
         }
         let Some(trained) = span_dictionaries::train(&samples)? else {
-            return Ok((Outcome::NotYet, exists));
+            return Ok(not_yet);
         };
         let current_packed = match &current {
             Some((_, dictionary)) => Some(span_dictionaries::measure(
@@ -123,7 +117,7 @@ impl DictionaryTrainer {
                 current = ?current_packed,
                 "a newly trained span dictionary is not enough better; kept the current one"
             );
-            return Ok((Outcome::Kept, exists));
+            return Ok(self.retrain);
         }
         let took_ms = started.elapsed().as_millis() as u64;
         let (samples, encoded, packed) =
@@ -141,7 +135,7 @@ impl DictionaryTrainer {
             took_ms,
             "new spans' attributes and events are packed with a dictionary trained on the newest spans"
         );
-        Ok((Outcome::Stored(id), true))
+        Ok(self.retrain)
     }
 }
 

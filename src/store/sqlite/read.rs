@@ -56,35 +56,35 @@ pub fn register_functions(conn: &Connection, codecs: Arc<SpanCodecs>) -> Result<
     })?;
     let matcher = Arc::clone(&codecs);
     conn.create_scalar_function("lookout_attr_match", 4, flags, move |ctx| {
-        let Some(blob) = ctx.get_raw(0).as_blob_or_null().ok().flatten() else {
-            return Ok(false);
-        };
-        let dictionary_id: Option<i64> = ctx.get(1)?;
-        let key_id: i64 = ctx.get(2)?;
         let wanted: String = ctx.get(3)?;
-        let encoded = unpack(&matcher, dictionary_id, blob)?;
-        Ok(match Reader::new(&encoded).find_attribute(key_id) {
-            Ok(Some(value)) => value.matches_text(&wanted),
-            _ => false,
-        })
+        Ok(attribute_arg(ctx, &matcher)?.is_some_and(|value| value.matches_text(&wanted)))
     })?;
     conn.create_scalar_function("lookout_attr_compare", 5, flags, move |ctx| {
-        let Some(blob) = ctx.get_raw(0).as_blob_or_null().ok().flatten() else {
-            return Ok(false);
-        };
-        let dictionary_id: Option<i64> = ctx.get(1)?;
-        let key_id: i64 = ctx.get(2)?;
         let Some(op) = AttrOp::from_code(ctx.get(3)?) else {
             return Ok(false);
         };
         let bound: f64 = ctx.get(4)?;
-        let encoded = unpack(&codecs, dictionary_id, blob)?;
-        Ok(match Reader::new(&encoded).find_attribute(key_id) {
-            Ok(Some(value)) => value.as_number().is_some_and(|n| op.holds(n, bound)),
-            _ => false,
-        })
+        Ok(attribute_arg(ctx, &codecs)?
+            .and_then(|value| value.as_number())
+            .is_some_and(|n| op.holds(n, bound)))
     })?;
     Ok(())
+}
+
+/// The attribute functions' first arguments, (attributes, dictionary_id,
+/// key_id): the value of `key_id` in the unpacked attributes; `None`
+/// without attributes, without that key, or when they do not decode.
+fn attribute_arg(
+    ctx: &rusqlite::functions::Context<'_>,
+    codecs: &SpanCodecs,
+) -> rusqlite::Result<Option<AttrValue>> {
+    let Some(blob) = ctx.get_raw(0).as_blob_or_null().ok().flatten() else {
+        return Ok(None);
+    };
+    let dictionary_id: Option<i64> = ctx.get(1)?;
+    let key_id: i64 = ctx.get(2)?;
+    let encoded = unpack(codecs, dictionary_id, blob)?;
+    Ok(Reader::new(&encoded).find_attribute(key_id).ok().flatten())
 }
 
 /// [`SpanCodecs::unpack`] with its error as the SQL function's.

@@ -118,20 +118,16 @@ impl SpanCodecs {
                 )
                 .optional()?
         };
-        self.insert(id, &bytes.ok_or_else(missing)?)?;
-        self.dictionaries
-            .read()
-            .get(&id)
-            .cloned()
-            .ok_or_else(missing)
+        self.insert(id, &bytes.ok_or_else(missing)?)
     }
 
-    /// Makes dictionary `id` known to readers.
-    pub fn insert(&self, id: i64, bytes: &[u8]) -> Result<(), StoreError> {
+    /// Makes dictionary `id` known to readers; answers it decoded.
+    pub fn insert(&self, id: i64, bytes: &[u8]) -> Result<Arc<DDict<'static>>, StoreError> {
         let ddict = DDict::try_create(bytes)
             .ok_or_else(|| StoreError::Corrupt(format!("span dictionary {id} does not load")))?;
-        self.dictionaries.write().insert(id, Arc::new(ddict));
-        Ok(())
+        let ddict = Arc::new(ddict);
+        self.dictionaries.write().insert(id, Arc::clone(&ddict));
+        Ok(ddict)
     }
 
     /// Dictionaries known.
@@ -365,11 +361,11 @@ pub fn newest_samples(
     let mut samples = Vec::new();
     while let Some(row) = rows.next()? {
         let dictionary_id: Option<i64> = row.get(0)?;
-        for column in [1, 2] {
+        for (column, name) in [(1, "attributes"), (2, "events")] {
             let value = row.get_ref(column)?;
             let blob = value
                 .as_blob_or_null()
-                .map_err(|_| StoreError::Corrupt("spans.attributes is not a blob".into()))?;
+                .map_err(|_| StoreError::Corrupt(format!("spans.{name} is not a blob")))?;
             if let Some(blob) = blob {
                 samples.push(codecs.unpack(dictionary_id, blob)?.into_owned());
             }

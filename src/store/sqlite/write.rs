@@ -255,12 +255,11 @@ impl WriteStore {
         trained: &span_dictionaries::Trained,
         now: UnixNanos,
     ) -> Result<i64, StoreError> {
-        let packer_for = |id| Packer::new(id, &trained.dictionary);
         let tx = self.conn.transaction()?;
         let id = span_dictionaries::store(&tx, trained, now.0)?;
         // Checked before the commit: a dictionary zstd cannot load is
         // never stored.
-        let packer = packer_for(id)?;
+        let packer = Packer::new(id, &trained.dictionary)?;
         tx.commit()?;
         self.codecs.insert(id, &trained.dictionary)?;
         self.packer = Some(packer);
@@ -1359,7 +1358,9 @@ mod tests {
             .map(|i| rich_span(1 + (i % 100) as u8, i))
             .collect();
         for chunk in before.chunks(1) {
-            store.write_group(&[&batch(chunk.to_vec())]).ok();
+            store
+                .write_group(&[&batch(chunk.to_vec())])
+                .expect("write plain");
         }
         let samples = {
             let conn = pool.get().expect("reader");

@@ -30,14 +30,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 
-# The OpenTelemetry Python SDK, whose metric exporter a test runs against
-# the server.
+# The OpenTelemetry Python SDK, whose OTLP/HTTP and OTLP/gRPC exporters
+# tests run against the server.
 if command -v python3 >/dev/null 2>&1 \
-  && ! python3 -c "import opentelemetry.sdk.metrics, opentelemetry.exporter.otlp.proto.http.metric_exporter" 2>/dev/null; then
+  && ! python3 -c "import opentelemetry.sdk.metrics, opentelemetry.exporter.otlp.proto.http.metric_exporter, opentelemetry.exporter.otlp.proto.grpc.metric_exporter" 2>/dev/null; then
   echo "== pip install the OpenTelemetry Python SDK"
   python3 -m pip install -q --disable-pip-version-check \
     "opentelemetry-sdk==1.45.2" "opentelemetry-exporter-otlp-proto-http==1.45.2" \
-    || echo "!! could not install the OpenTelemetry Python SDK: its test will be skipped" >&2
+    "opentelemetry-exporter-otlp-proto-grpc==1.45.2" \
+    || echo "!! could not install the OpenTelemetry Python SDK: its tests will be skipped" >&2
 fi
 
 if [ ! -d assets/node_modules/playwright-core ]; then

@@ -35,6 +35,8 @@ use crate::web::AppState;
 pub struct App {
     state: web::Data<AppState>,
     listener: TcpListener,
+    /// OTLP/gRPC's listener, unless `--grpc-listen none`.
+    grpc_listener: Option<TcpListener>,
     writer_thread: JoinHandle<()>,
     indexer_thread: JoinHandle<()>,
     indexer_handle: IndexerHandle,
@@ -201,6 +203,14 @@ impl App {
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
+        let grpc_listener = match config.grpc_listen {
+            Some(grpc) => Some(crate::web::grpc::bind(grpc).with_context(|| {
+                format!(
+                    "cannot listen for OTLP/gRPC on {grpc} (--grpc-listen; `none` turns it off)"
+                )
+            })?),
+            None => None,
+        };
         let mut alert_options = config.alerts.clone();
         if alert_options.public_url.is_empty() {
             alert_options.public_url = format!("http://{addr}");
@@ -287,6 +297,7 @@ impl App {
         Ok(App {
             state,
             listener,
+            grpc_listener,
             writer_thread,
             indexer_thread,
             indexer_handle,
@@ -309,6 +320,13 @@ impl App {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where OTLP/gRPC is served, if it is.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     pub fn writer(&self) -> WriterHandle {
@@ -340,10 +358,24 @@ impl App {
         ready: impl FnOnce(StopHandle),
     ) -> anyhow::Result<()> {
         let server = crate::web::server(self.state.clone(), self.listener)?;
+        let grpc_stop = Arc::new(tokio::sync::Notify::new());
         let stop = StopHandle {
             server: server.handle(),
             tail: Arc::clone(&self.state.tail),
+            grpc: Arc::clone(&grpc_stop),
         };
+        let grpc_addr = self
+            .grpc_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok());
+        let grpc = self.grpc_listener.map(|listener| {
+            let stopped = Arc::clone(&grpc_stop);
+            actix_web::rt::spawn(crate::web::grpc::serve(
+                self.state.clone(),
+                listener,
+                async move { stopped.notified().await },
+            ))
+        });
         if handle_signals {
             let on_signal = stop.clone();
             actix_web::rt::spawn(async move {
@@ -361,8 +393,22 @@ impl App {
         let usage_writer = actix_web::rt::spawn(write_security_usage(self.state.clone()));
         actix_web::rt::spawn(audit_restore(self.state.clone()));
         ready(stop);
+        // Before the HTTP line, which tells scripts the server is up.
+        if let Some(grpc_addr) = grpc_addr {
+            tracing::info!("OTLP/gRPC listening on {grpc_addr}");
+        }
         tracing::info!("listening on http://{}", self.addr);
         let served = server.await;
+        // Calls in flight finish (and their writes commit) before the
+        // writer drains.
+        grpc_stop.notify_one();
+        if let Some(grpc) = grpc {
+            match grpc.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::error!(%error, "the OTLP/gRPC server failed"),
+                Err(error) => tracing::error!(%error, "the OTLP/gRPC server task failed"),
+            }
+        }
         if let Some(recorder) = recorder {
             recorder.abort();
         }
@@ -493,6 +539,8 @@ async fn flush_security_usage(state: &web::Data<AppState>) {
 pub struct StopHandle {
     server: ServerHandle,
     tail: Arc<TailHub>,
+    /// Ends the OTLP/gRPC server (a permit: it may not be waiting yet).
+    grpc: Arc<tokio::sync::Notify>,
 }
 
 impl StopHandle {
@@ -501,6 +549,7 @@ impl StopHandle {
     /// in-flight requests finish.
     pub async fn stop(&self) {
         self.tail.close();
+        self.grpc.notify_one();
         self.server.stop(true).await;
     }
 }
@@ -527,6 +576,7 @@ async fn wait_for_signal() {
 /// Stops gracefully on `stop` or drop.
 pub struct RunningApp {
     addr: SocketAddr,
+    grpc_addr: Option<SocketAddr>,
     writer: WriterHandle,
     indexer: Arc<IndexerStatus>,
     indexer_handle: IndexerHandle,
@@ -540,6 +590,7 @@ impl RunningApp {
     pub fn start(config: Config) -> anyhow::Result<RunningApp> {
         let app = App::build(config)?;
         let addr = app.local_addr();
+        let grpc_addr = app.grpc_addr();
         let writer = app.writer();
         let indexer = app.indexer();
         let indexer_handle = app.indexer_handle();
@@ -558,6 +609,7 @@ impl RunningApp {
             .context("the server thread ended before serving")?;
         Ok(RunningApp {
             addr,
+            grpc_addr,
             writer,
             indexer,
             indexer_handle,
@@ -574,6 +626,11 @@ impl RunningApp {
 
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Where OTLP/gRPC is served (`Config::grpc_listen`), if it is.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc_addr
     }
 
     pub fn writer(&self) -> &WriterHandle {

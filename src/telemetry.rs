@@ -197,6 +197,8 @@ pub struct Metrics {
     pub commit_seconds: Histogram,
     pub writer_errors: Counter,
     http_requests: Mutex<BTreeMap<RequestKey, u64>>,
+    /// OTLP/gRPC calls by method and status code name.
+    grpc_requests: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     http_duration: Mutex<BTreeMap<String, Histogram>>,
     /// Seconds per alert rule evaluation.
     pub alert_evaluation_seconds: Histogram,
@@ -344,6 +346,12 @@ impl Metrics {
             .entry(route.to_string())
             .or_default()
             .observe(seconds);
+    }
+
+    /// One OTLP/gRPC call: its method (`/opentelemetry.proto…/Export`)
+    /// and the name of the status it ended with (`OK`, `UNAVAILABLE`).
+    pub fn record_grpc(&self, method: &'static str, code: &'static str) {
+        *self.grpc_requests.lock().entry((method, code)).or_default() += 1;
     }
 
     pub fn render(&self, scrape: &ScrapeValues) -> String {
@@ -782,6 +790,18 @@ impl Metrics {
                 "lookout_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {count}",
                 escape_label(method),
                 escape_label(route)
+            );
+        }
+        header(
+            &mut out,
+            "lookout_grpc_requests_total",
+            "counter",
+            "OTLP/gRPC calls by method and status code.",
+        );
+        for ((method, code), count) in self.grpc_requests.lock().iter() {
+            let _ = writeln!(
+                out,
+                "lookout_grpc_requests_total{{method=\"{method}\",code=\"{code}\"}} {count}"
             );
         }
         header(

@@ -91,6 +91,9 @@ pub struct ServeOptions {
     /// HTTP address for OTLP, API and dashboard (port 0 picks a free port) [default: 127.0.0.1:4318]
     #[arg(long, env = "LOOKOUT_LISTEN")]
     pub listen: Option<String>,
+    /// OTLP/gRPC address (traces, logs, metrics), or none [default: the --listen host on port 4317; a free port when --listen's port is 0]
+    #[arg(long, env = "LOOKOUT_GRPC_LISTEN")]
+    pub grpc_listen: Option<String>,
     /// Directory for the SQLite database [default: ./lookout-data]
     #[arg(long, env = "LOOKOUT_DATA_DIR")]
     pub data_dir: Option<PathBuf>,

@@ -21,8 +21,8 @@ pub use cli::{
     known_env_vars, parse_args, parse_from, unknown_env_vars, CheckOptions, Cli, Command,
     Invocation, ServeOptions,
 };
-use values::parse_listen;
 pub use values::{parse_duration, parse_size};
+use values::{parse_grpc_listen, parse_listen};
 
 /// Default of `--data-dir`.
 pub const DEFAULT_DATA_DIR: &str = "./lookout-data";
@@ -50,6 +50,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// OTLP/gRPC's address; `None`: no gRPC listener.
+    pub grpc_listen: Option<SocketAddr>,
     pub data_dir: PathBuf,
     pub retention: Duration,
     /// `--max-disk`: the data directory's size budget in bytes.
@@ -79,6 +81,8 @@ impl Config {
     pub fn for_data_dir(data_dir: &Path) -> Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            // In-process tests speak HTTP; the gRPC tests turn it on.
+            grpc_listen: None,
             data_dir: data_dir.to_path_buf(),
             retention: Duration::from_secs(7 * 24 * 3600),
             max_disk: None,
@@ -110,6 +114,7 @@ impl Config {
             .clone()
             .unwrap_or_else(|| "127.0.0.1:4318".into());
         let listen = parse_listen(&listen_text)?;
+        let grpc_listen = parse_grpc_listen(cli.grpc_listen.as_deref(), listen)?;
         let data_dir = cli
             .data_dir
             .clone()
@@ -291,6 +296,7 @@ impl Config {
         };
         let config = Config {
             listen,
+            grpc_listen,
             data_dir,
             retention,
             max_disk,
@@ -461,6 +467,29 @@ mod tests {
         assert_eq!(config.retention, Duration::from_secs(7 * 86_400));
         assert_eq!(config.limits.max_decompressed_bytes, 20 << 20);
         assert_eq!(config.log_max_lag, Duration::from_secs(2));
+        assert_eq!(
+            config.grpc_listen,
+            Some("127.0.0.1:4317".parse().expect("addr"))
+        );
+    }
+
+    #[test]
+    fn grpc_follows_the_http_host_unless_given() {
+        let grpc = |listen: Option<&str>, grpc: Option<&str>| {
+            let mut cli = options();
+            cli.listen = listen.map(str::to_string);
+            cli.grpc_listen = grpc.map(str::to_string);
+            Config::resolve(&cli).map(|config| config.grpc_listen)
+        };
+        let addr = |text: &str| Some(text.parse::<SocketAddr>().expect("addr"));
+        assert_eq!(grpc(Some("0.0.0.0:8080"), None), Ok(addr("0.0.0.0:4317")));
+        // A free HTTP port: a free gRPC port, never a fight over 4317.
+        assert_eq!(grpc(Some("127.0.0.1:0"), None), Ok(addr("127.0.0.1:0")));
+        assert_eq!(grpc(None, Some("none")), Ok(None));
+        assert_eq!(grpc(None, Some(" NONE ")), Ok(None));
+        assert_eq!(grpc(None, Some("[::1]:5317")), Ok(addr("[::1]:5317")));
+        let error = grpc(None, Some("4317")).expect_err("not an address");
+        assert!(error.to_string().contains("--grpc-listen"), "{error}");
     }
 
     #[test]

@@ -15,6 +15,29 @@ pub(super) fn parse_listen(text: &str) -> Result<SocketAddr, ConfigError> {
     })
 }
 
+/// `--grpc-listen`: an address, or `none` (no gRPC listener). Without
+/// the option, gRPC listens on the HTTP address's host at port 4317, the
+/// OTLP/gRPC default, or on a free port when the HTTP port is 0 (so two
+/// servers on free ports never contend for 4317).
+pub(super) fn parse_grpc_listen(
+    text: Option<&str>,
+    http: SocketAddr,
+) -> Result<Option<SocketAddr>, ConfigError> {
+    match text.map(str::trim) {
+        None => {
+            let port = if http.port() == 0 { 0 } else { 4317 };
+            Ok(Some(SocketAddr::new(http.ip(), port)))
+        }
+        Some(text) if text.eq_ignore_ascii_case("none") => Ok(None),
+        Some(text) => text.parse().map(Some).map_err(|_| {
+            invalid(
+                "--grpc-listen",
+                format!("{text:?} is not an address like 127.0.0.1:4317, or none"),
+            )
+        }),
+    }
+}
+
 /// Durations like `500ms`, `1s`, `15m`, `7d`.
 pub fn parse_duration(option: &'static str, text: &str) -> Result<Duration, ConfigError> {
     humantime::parse_duration(text.trim()).map_err(|error| {

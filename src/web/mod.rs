@@ -12,6 +12,7 @@ mod dashboards;
 mod dto;
 pub mod error;
 mod errors;
+pub mod grpc;
 mod health;
 mod logs;
 mod metrics;

@@ -1,5 +1,7 @@
 //! OTLP/HTTP ingest endpoints. A 200 is sent only after the batch is
 //! committed; errors use the OTLP error body in the request's encoding.
+//! What happens to a decoded export (`accept_*`) is shared with OTLP/gRPC
+//! (`web::grpc`).
 
 use std::sync::atomic::Ordering;
 
@@ -8,7 +10,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::body::{content_type, read_body};
 use super::error::ApiError;
 use super::AppState;
-use crate::ingest::otlp::{self, Encoding};
+use crate::ingest::otlp::grpc::{
+    ExportLogsServiceRequest, ExportMetricsServiceRequest, ExportTraceServiceRequest,
+};
+use crate::ingest::otlp::{self, Accepted, Encoding};
 use crate::ingest::IngestError;
 use crate::model::error_group::ErrorOccurrence;
 use crate::model::LogRecord;
@@ -94,6 +99,20 @@ pub async fn post_traces(
             Ok(decoded) => decoded,
             Err(response) => return response,
         };
+    match accept_traces(&state, export).await {
+        Ok(accepted) => HttpResponse::Ok()
+            .content_type(encoding.content_type())
+            .body(otlp::encode_trace_response(accepted, encoding)),
+        Err(error) => error.otlp_response(encoding),
+    }
+}
+
+/// A decoded trace export, whatever it came over: converted, redacted,
+/// written; `Ok` once durable.
+pub(super) async fn accept_traces(
+    state: &AppState,
+    export: ExportTraceServiceRequest,
+) -> Result<Accepted, ApiError> {
     let mut converted = otlp::convert_traces(export, &state.config.limits);
     let redacted = state.redactor.redact_spans(&mut converted.batch);
     state.metrics.redacted_spans.add(redacted);
@@ -102,17 +121,17 @@ pub async fn post_traces(
             .metrics
             .reject(RejectReason::InvalidItem, converted.report.rejected);
     }
-    let message = converted.report.message("span(s)");
-    let rejected = converted.report.rejected;
-    let accepted = converted.batch.spans.len() as u64;
-    if accepted > 0 {
+    let accepted = Accepted {
+        rejected: converted.report.rejected,
+        message: converted.report.message("span(s)"),
+    };
+    let spans = converted.batch.spans.len() as u64;
+    if spans > 0 {
         if let Err(error) = state.writer.write_spans(converted.batch).await {
-            return write_failed(&state, error, accepted).otlp_response(encoding);
+            return Err(write_failed(state, error, spans));
         }
     }
-    HttpResponse::Ok()
-        .content_type(encoding.content_type())
-        .body(otlp::encode_trace_response(rejected, message, encoding))
+    Ok(accepted)
 }
 
 pub async fn post_logs(
@@ -132,6 +151,20 @@ pub async fn post_logs(
         Ok(decoded) => decoded,
         Err(response) => return response,
     };
+    match accept_logs(&state, export).await {
+        Ok(accepted) => HttpResponse::Ok()
+            .content_type(encoding.content_type())
+            .body(otlp::encode_logs_response(accepted, encoding)),
+        Err(error) => error.otlp_response(encoding),
+    }
+}
+
+/// A decoded log export, admitted by [`admit_logs`]: converted, redacted,
+/// journaled; `Ok` once durable.
+pub(super) async fn accept_logs(
+    state: &AppState,
+    export: ExportLogsServiceRequest,
+) -> Result<Accepted, ApiError> {
     let now = UnixNanos::now();
     let mut converted = otlp::convert_logs(
         export,
@@ -146,18 +179,18 @@ pub async fn post_logs(
             .metrics
             .reject(RejectReason::InvalidItem, converted.report.rejected);
     }
-    let message = converted.report.message("log record(s)");
-    let rejected = converted.report.rejected;
-    let accepted = converted.records.len() as u64;
-    if accepted > 0 {
+    let accepted = Accepted {
+        rejected: converted.report.rejected,
+        message: converted.report.message("log record(s)"),
+    };
+    let records = converted.records.len() as u64;
+    if records > 0 {
         let (encoded, errors) = journal_entries(&converted.records);
         if let Err(error) = state.writer.write_logs(encoded, errors).await {
-            return write_failed(&state, error, accepted).otlp_response(encoding);
+            return Err(write_failed(state, error, records));
         }
     }
-    HttpResponse::Ok()
-        .content_type(encoding.content_type())
-        .body(otlp::encode_logs_response(rejected, message, encoding))
+    Ok(accepted)
 }
 
 /// Log records as the journal stores them, and the exceptions they carry
@@ -181,6 +214,21 @@ pub async fn post_metrics(
             Ok(decoded) => decoded,
             Err(response) => return response,
         };
+    match accept_metrics(&state, export).await {
+        Ok(accepted) => HttpResponse::Ok()
+            .content_type(encoding.content_type())
+            .body(otlp::encode_metrics_response(accepted, encoding)),
+        Err(error) => error.otlp_response(encoding),
+    }
+}
+
+/// A decoded metric export: converted and written; `Ok` once durable,
+/// with the points the writer refused (series limits) counted as
+/// rejected.
+pub(super) async fn accept_metrics(
+    state: &AppState,
+    export: ExportMetricsServiceRequest,
+) -> Result<Accepted, ApiError> {
     let now = UnixNanos::now();
     let converted = otlp::convert_metrics(
         export,
@@ -192,31 +240,31 @@ pub async fn post_metrics(
             .metrics
             .reject(RejectReason::InvalidItem, converted.report.rejected);
     }
-    let mut rejected = converted.report.rejected;
-    let mut message = converted.report.message("data point(s)");
+    let mut accepted = Accepted {
+        rejected: converted.report.rejected,
+        message: converted.report.message("data point(s)"),
+    };
     let points = converted.batch.points.len() as u64;
     if points > 0 {
-        match state.writer.write_metrics(converted.batch).await {
-            Ok(outcome) => {
-                // The writer counts its own refusals in /metrics.
-                if outcome.rejected > 0 {
-                    rejected += outcome.rejected;
-                    let refused = format!(
-                        "refused {} data point(s) when storing: {}",
-                        outcome.rejected,
-                        outcome.reasons.join("; ")
-                    );
-                    message = if message.is_empty() {
-                        refused
-                    } else {
-                        format!("{message}. {refused}")
-                    };
-                }
-            }
-            Err(error) => return write_failed(&state, error, points).otlp_response(encoding),
+        let outcome = state
+            .writer
+            .write_metrics(converted.batch)
+            .await
+            .map_err(|error| write_failed(state, error, points))?;
+        // The writer counts its own refusals in /metrics.
+        if outcome.rejected > 0 {
+            accepted.rejected += outcome.rejected;
+            let refused = format!(
+                "refused {} data point(s) when storing: {}",
+                outcome.rejected,
+                outcome.reasons.join("; ")
+            );
+            accepted.message = if accepted.message.is_empty() {
+                refused
+            } else {
+                format!("{}. {refused}", accepted.message)
+            };
         }
     }
-    HttpResponse::Ok()
-        .content_type(encoding.content_type())
-        .body(otlp::encode_metrics_response(rejected, message, encoding))
+    Ok(accepted)
 }

@@ -11,6 +11,7 @@ mod disk_budget;
 mod disk_full;
 mod errors;
 mod foundations;
+mod grpc;
 mod ingest;
 mod logs;
 mod metrics;

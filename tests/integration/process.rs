@@ -1226,3 +1226,95 @@ fn sigkill_with_a_pending_notification_delivers_it_after_the_restart() {
     assert_eq!(received[0].path, "/after");
     drop(restarted);
 }
+
+/// The address in the `OTLP/gRPC listening on ADDR` line of a running
+/// lookout's log (written before the HTTP line `Lookout::start` waits for).
+fn grpc_address(lookout: &Lookout) -> std::net::SocketAddr {
+    const MARKER: &str = "OTLP/gRPC listening on ";
+    let stderr = lookout.stderr();
+    let start = stderr
+        .find(MARKER)
+        .unwrap_or_else(|| panic!("no `{MARKER}` line:\n{stderr}"))
+        + MARKER.len();
+    let addr: String = stderr[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '[' | ']'))
+        .collect();
+    addr.parse()
+        .unwrap_or_else(|_| panic!("not an address: {addr:?}"))
+}
+
+/// A one-span trace of `service` exported over OTLP/gRPC; its hex id and
+/// the call's outcome.
+async fn export_over_grpc(
+    addr: std::net::SocketAddr,
+    service: &str,
+) -> (String, Result<(), tonic::Status>) {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    let (trace_id, export) = single_span_trace(service, "grpc call", SECOND);
+    let outcome = match TraceServiceClient::connect(format!("http://{addr}")).await {
+        Ok(mut client) => client.export(export).await.map(|_| ()),
+        Err(error) => Err(tonic::Status::unavailable(error.to_string())),
+    };
+    (trace_id, outcome)
+}
+
+#[test]
+fn grpc_calls_in_flight_at_sigterm_finish_and_acknowledged_spans_survive_sigkill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A slow writer keeps the calls in flight when the signal comes.
+    let lookout = Lookout::start(dir.path(), &["--test-writer-delay", "1s"], &[]);
+    let grpc = grpc_address(&lookout);
+    assert!(grpc.ip().is_loopback() && grpc.port() != 0, "{grpc}");
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+    };
+    let calls = std::thread::spawn(move || {
+        runtime().block_on(futures_util::future::join_all(
+            (0..3).map(|_| export_over_grpc(grpc, "grpc-draining")),
+        ))
+    });
+    let client = client();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = client
+            .get(lookout.url("/metrics"))
+            .send()
+            .and_then(|response| response.text())
+            .expect("metrics");
+        if metric_value(&metrics, "lookout_writer_queue_depth").unwrap_or(0.0) >= 2.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "calls never queued:\n{metrics}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (status, stderr) = lookout.terminate();
+    assert_eq!(status.code(), Some(0), "exit after SIGTERM:\n{stderr}");
+    let sent = calls.join().expect("the calls' thread");
+    for (trace_id, outcome) in &sent {
+        assert!(
+            outcome.is_ok(),
+            "in-flight call {trace_id}: {outcome:?}\n{stderr}"
+        );
+    }
+
+    // Acknowledged over gRPC means durable: SIGKILL right after the ack.
+    let lookout = Lookout::start(dir.path(), &[], &[]);
+    let (acked, outcome) =
+        runtime().block_on(export_over_grpc(grpc_address(&lookout), "grpc-killed"));
+    outcome.expect("exported");
+    lookout.sigkill();
+    let lookout = Lookout::start(dir.path(), &[], &[]);
+    for trace_id in sent.iter().map(|(id, _)| id).chain([&acked]) {
+        assert_eq!(
+            span_count(&client, &lookout, trace_id),
+            Some(1),
+            "{trace_id} after the restarts"
+        );
+    }
+    let (status, stderr) = lookout.terminate();
+    assert!(status.success(), "{stderr}");
+}

@@ -1,14 +1,20 @@
-//! The OpenTelemetry Python SDK's own OTLP/HTTP metric exporter against
-//! the real server: what users run, not a payload built by hand.
+//! The OpenTelemetry Python SDK's own OTLP exporters (HTTP and gRPC)
+//! against the real server: what users run, not a payload built by hand.
 //!
-//! Needs `python3` with `opentelemetry-sdk` and
-//! `opentelemetry-exporter-otlp-proto-http` (scripts/test.sh installs
-//! them); without them the test says so and passes, unless
+//! Needs `python3` with `opentelemetry-sdk`,
+//! `opentelemetry-exporter-otlp-proto-http` and
+//! `opentelemetry-exporter-otlp-proto-grpc` (scripts/test.sh installs
+//! them); without them the tests say so and pass, unless
 //! `LOOKOUT_REQUIRE_PYTHON_OTEL=1`.
 
+use std::net::SocketAddr;
 use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
-use crate::support::TestServer;
+use crate::support::{
+    log_record, logs_request, metric_value, now_nanos, resource_logs, TestServer, MS, SECOND,
+};
 
 const SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -20,24 +26,151 @@ const EXCEPTIONS_SCRIPT: &str = concat!(
     "/tests/integration/python/record_exceptions.py"
 );
 
+const GRPC_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/integration/python/export_grpc.py"
+);
+
 fn python_sdk_available() -> bool {
+    python_modules_available(
+        "opentelemetry.sdk.metrics, opentelemetry.exporter.otlp.proto.http.metric_exporter, \
+         opentelemetry.sdk._logs, opentelemetry.exporter.otlp.proto.http._log_exporter, \
+         opentelemetry.exporter.otlp.proto.http.trace_exporter",
+        "the OpenTelemetry SDK and OTLP/HTTP exporter",
+    )
+}
+
+fn python_grpc_exporters_available() -> bool {
+    python_modules_available(
+        "opentelemetry.sdk.metrics, opentelemetry.exporter.otlp.proto.grpc.metric_exporter, \
+         opentelemetry.exporter.otlp.proto.grpc._log_exporter, \
+         opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+        "the OpenTelemetry SDK and OTLP/gRPC exporter",
+    )
+}
+
+fn python_modules_available(modules: &str, what: &str) -> bool {
     let available = Command::new("python3")
-        .args([
-            "-c",
-            "import opentelemetry.sdk.metrics, opentelemetry.exporter.otlp.proto.http.metric_exporter, \
-             opentelemetry.sdk._logs, opentelemetry.exporter.otlp.proto.http._log_exporter, \
-             opentelemetry.exporter.otlp.proto.http.trace_exporter",
-        ])
+        .args(["-c", &format!("import {modules}")])
         .output()
         .is_ok_and(|output| output.status.success());
     if !available {
         assert!(
             std::env::var_os("LOOKOUT_REQUIRE_PYTHON_OTEL").is_none(),
-            "the OpenTelemetry Python SDK is required (LOOKOUT_REQUIRE_PYTHON_OTEL) but missing"
+            "{what} is required (LOOKOUT_REQUIRE_PYTHON_OTEL) but missing"
         );
-        eprintln!("skipped: python3 with the OpenTelemetry SDK and OTLP/HTTP exporter is missing");
+        eprintln!("skipped: python3 with {what} is missing");
     }
     available
+}
+
+fn grpc_server(key: Option<&str>) -> (TestServer, String) {
+    let server = TestServer::start_with(|config| {
+        config.grpc_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        config.api_keys = key.into_iter().map(str::to_string).collect();
+        config.log_refresh = Duration::from_millis(100);
+        config.log_max_lag = Duration::from_millis(300);
+    });
+    let endpoint = format!("http://{}", server.grpc_addr().expect("gRPC is on"));
+    (server, endpoint)
+}
+
+fn run_grpc_script(endpoint: &str, key: &str, signals: &str) -> std::process::Output {
+    Command::new("python3")
+        .args([GRPC_SCRIPT, endpoint, key, signals])
+        .output()
+        .expect("python3 runs")
+}
+
+fn assert_succeeded(output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "the exporters failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_python_sdk_grpc_exporters_export_traces_logs_and_metrics() {
+    if !python_grpc_exporters_available() {
+        return;
+    }
+    let (server, endpoint) = grpc_server(Some("py-key"));
+    let output = run_grpc_script(&endpoint, "py-key", "traces,logs,metrics");
+    assert_succeeded(&output);
+    let search = server.get_ok("/api/traces?service=py-grpc");
+    let traces = search["traces"].as_array().expect("traces");
+    assert_eq!(traces.len(), 1, "{search}");
+    let trace_id = traces[0]["trace_id"].as_str().expect("a trace id");
+    let trace = server.trace(trace_id);
+    let mut names: Vec<&str> = trace["spans"]
+        .as_array()
+        .expect("spans")
+        .iter()
+        .filter_map(|span| span["name"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["POST /checkout", "charge card"], "{trace}");
+    server.wait_for_logs(&[("q", "declined"), ("service", "py-grpc")], 1);
+    let (_, series) = server.get_query(
+        "/prometheus/api/v1/series",
+        &[("match[]", r#"{job="py-grpc"}"#)],
+    );
+    let names: Vec<&str> = series["data"]
+        .as_array()
+        .expect("series")
+        .iter()
+        .filter_map(|labels| labels["__name__"].as_str())
+        .collect();
+    for expected in ["grpc_orders_total", "grpc_checkout_duration_seconds_count"] {
+        assert!(names.contains(&expected), "{expected} in {names:?}");
+    }
+    // Without the key the exporter fails (and says so), storing nothing.
+    let output = run_grpc_script(&endpoint, "-", "traces");
+    assert!(!output.status.success(), "exported without a key");
+    let search = server.get_ok("/api/traces?service=py-grpc");
+    assert_eq!(search["traces"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn the_python_sdk_grpc_exporter_retries_while_log_indexing_is_behind() {
+    if !python_grpc_exporters_available() {
+        return;
+    }
+    let (server, endpoint) = grpc_server(None);
+    // Indexing stalls until the backlog is more than ingest may take.
+    server.indexer().paused.store(true, Ordering::SeqCst);
+    let t = now_nanos() - SECOND;
+    let mut backlog = 0;
+    loop {
+        let records = (0..1000)
+            .map(|i| log_record(t + i * MS, 9, "", "backlog", vec![]))
+            .collect();
+        let response = server.post_protobuf(
+            "/v1/logs",
+            &logs_request(vec![resource_logs("bulk", records)]),
+        );
+        if response.status() != reqwest::StatusCode::OK {
+            break;
+        }
+        backlog += 1000;
+        assert!(backlog <= 10_000, "ingest never refused a growing backlog");
+    }
+    let script = std::thread::spawn(move || run_grpc_script(&endpoint, "-", "logs"));
+    // The exporter is told UNAVAILABLE (with when to retry) at least once...
+    let unavailable = "lookout_grpc_requests_total{method=\"/opentelemetry.proto.collector.logs.v1.LogsService/Export\",code=\"UNAVAILABLE\"}";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric_value(&server.metrics_text(), unavailable).unwrap_or(0.0) < 1.0 {
+        assert!(Instant::now() < deadline, "the exporter was never refused");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // ...and once indexing catches up, its retry is stored, once.
+    server.indexer().paused.store(false, Ordering::SeqCst);
+    let output = script.join().expect("the script's thread");
+    assert_succeeded(&output);
+    server.wait_for_logs(&[("q", "declined"), ("service", "py-grpc")], 1);
+    server.wait_for_logs(&[("q", "backlog")], backlog);
 }
 
 #[test]

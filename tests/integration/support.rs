@@ -91,6 +91,11 @@ impl TestServer {
         self.app.as_ref().expect("the server runs until drop")
     }
 
+    /// Where OTLP/gRPC is served (set `config.grpc_listen` to turn it on).
+    pub fn grpc_addr(&self) -> Option<std::net::SocketAddr> {
+        self.app().grpc_addr()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url, path)
     }

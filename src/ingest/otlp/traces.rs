@@ -136,7 +136,7 @@ fn convert_span(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::otlp::{decode_traces, encode_trace_response, Encoding};
+    use crate::ingest::otlp::{decode_traces, encode_trace_response, Accepted, Encoding};
     use crate::model::AttrValue;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
     use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
@@ -272,13 +272,19 @@ mod tests {
 
     #[test]
     fn responses_carry_partial_success_in_both_encodings() {
-        let json = encode_trace_response(2, "bad".into(), Encoding::Json);
+        let json = encode_trace_response(
+            Accepted {
+                rejected: 2,
+                message: "bad".into(),
+            },
+            Encoding::Json,
+        );
         let value: serde_json::Value = serde_json::from_slice(&json).expect("json");
         assert_eq!(
             value["partialSuccess"]["rejectedSpans"],
             serde_json::json!(2)
         );
-        let proto = encode_trace_response(0, String::new(), Encoding::Protobuf);
+        let proto = encode_trace_response(Accepted::default(), Encoding::Protobuf);
         let decoded = ExportTraceServiceResponse::decode(proto.as_slice()).expect("proto");
         assert!(decoded.partial_success.is_none());
     }

@@ -22,6 +22,8 @@ const LOG_TAIL_LINES: usize = 40;
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// OTLP/gRPC's address (logged before the HTTP one), if it serves it.
+    pub grpc_addr: Option<SocketAddr>,
     /// The last lines of its log (stderr), for failure messages.
     log: Arc<Mutex<VecDeque<String>>>,
     /// From spawning the process until it reported its address.
@@ -78,7 +80,9 @@ impl Server {
         let stderr = child.stderr.take().expect("piped stderr");
         let log = Arc::new(Mutex::new(VecDeque::new()));
         let (sender, receiver) = mpsc::channel();
+        let grpc_addr = Arc::new(Mutex::new(None));
         {
+            let grpc = Arc::clone(&grpc_addr);
             let log = Arc::clone(&log);
             // Reads the log until the process exits: a full pipe would
             // block the server.
@@ -87,7 +91,10 @@ impl Server {
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
                     let line = strip_ansi(&line);
-                    if let Some(rest) = line.split("listening on http://").nth(1) {
+                    if let Some(rest) = line.split("OTLP/gRPC listening on ").nth(1) {
+                        let addr = rest.split_whitespace().next().unwrap_or("");
+                        *grpc.lock().expect("gRPC address lock") = addr.parse().ok();
+                    } else if let Some(rest) = line.split("listening on http://").nth(1) {
                         let addr = rest.split_whitespace().next().unwrap_or("");
                         if let (Ok(addr), Some(sender)) =
                             (addr.parse::<SocketAddr>(), sender.take())
@@ -118,9 +125,11 @@ impl Server {
                     .join("\n")
             );
         };
+        let grpc_addr = *grpc_addr.lock().expect("gRPC address lock");
         Server {
             child,
             addr,
+            grpc_addr,
             log,
             startup: began.elapsed(),
             exited: false,

@@ -258,7 +258,11 @@ fn main() {
     let rounds = env_usize("LOOKOUT_BENCH_AB_ROUNDS", 2).max(1);
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_lookout"));
     let mut out = String::new();
-    let _ = writeln!(out, "## OTLP/gRPC vs OTLP/HTTP ingest ({})", proc::cpu_model());
+    let _ = writeln!(
+        out,
+        "## OTLP/gRPC vs OTLP/HTTP ingest ({})",
+        proc::cpu_model()
+    );
     let _ = writeln!(
         out,
         "\n{clients} clients (one connection each), the same encoded requests of 1,000 records, {seconds} s phases HTTP gRPC × {rounds}, each on a fresh data directory; medians; load at the start {}\n",

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod errors;
 pub mod graph;
+pub mod jaeger;
 pub mod logql;
 pub mod logs;
 pub mod metrics;

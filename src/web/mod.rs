@@ -14,6 +14,7 @@ pub mod error;
 mod errors;
 pub mod grpc;
 mod health;
+mod jaeger;
 mod logs;
 mod metrics;
 mod otlp;
@@ -212,6 +213,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/metadata", web::get().to(prometheus::metadata))
             .route("/status/buildinfo", web::get().to(prometheus::buildinfo))
             .default_service(web::to(prometheus::not_found)),
+    )
+    .service(
+        web::scope("/jaeger/api")
+            .wrap(from_fn(auth::require_admin))
+            .route("/services", web::get().to(jaeger::services))
+            .route(
+                "/services/{service}/operations",
+                web::get().to(jaeger::service_operations),
+            )
+            .route("/operations", web::get().to(jaeger::operations))
+            .route("/traces", web::get().to(jaeger::search))
+            .route("/traces/{trace_id}", web::get().to(jaeger::trace))
+            .route("/dependencies", web::get().to(jaeger::dependencies))
+            .default_service(web::to(jaeger::not_found)),
     )
     .route("/health", web::get().to(health::health))
     .route("/health/deep", web::get().to(health::deep))

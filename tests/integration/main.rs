@@ -13,6 +13,7 @@ mod errors;
 mod foundations;
 mod grpc;
 mod ingest;
+mod jaeger;
 mod logs;
 mod metrics;
 mod operations;

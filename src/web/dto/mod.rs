@@ -7,6 +7,7 @@
 
 pub mod alerts;
 pub mod errors;
+pub mod jaeger;
 
 use std::collections::BTreeMap;
 

@@ -333,11 +333,22 @@ fn searches_answer_whole_traces_for_the_jaeger_ui_and_grafana_requests() {
         )),
         only
     );
-    // Grafana's Jaeger data source: operation, tags as JSON, durations.
+    // Grafana's Jaeger data source, as its datasource.ts builds the URL:
+    // the logfmt tags converted to JSON, durations, the time range in
+    // microseconds and `lookback=custom`.
+    let tags = encode(r#"{"http.route":"/cart","error":"false"}"#);
+    assert_eq!(
+        found(&format!(
+            "service=frontend&operation={}&tags={tags}&minDuration=10ms&maxDuration=1s&limit=20&start={start}&end={end}&lookback=custom",
+            encode("GET /cart")
+        )),
+        Vec::<String>::new(),
+        "error=false: no span of the trace may have failed"
+    );
     let tags = encode(r#"{"http.route":"/cart"}"#);
     assert_eq!(
         found(&format!(
-            "service=frontend&operation={}&tags={tags}&minDuration=10ms&maxDuration=1s&limit=20&start={start}&end={end}",
+            "service=frontend&operation={}&tags={tags}&minDuration=10ms&maxDuration=1s&limit=20&start={start}&end={end}&lookback=custom",
             encode("GET /cart")
         )),
         only

@@ -51,6 +51,10 @@ export function SendDataHelp({ what = 'traces' }: { what?: 'traces' | 'logs' }) 
         {`export OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318
 export OTEL_SERVICE_NAME=my-service`}
       </pre>
+      <p>
+        Exporters that speak gRPC use OTLP/gRPC on port 4317 (<code>OTEL_EXPORTER_OTLP_PROTOCOL=grpc</code>,{' '}
+        <code>OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317</code>).
+      </p>
       {what === 'logs' && (
         <>
           <p>Structured JSON lines work too:</p>

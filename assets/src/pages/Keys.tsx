@@ -196,7 +196,7 @@ function NewKey({ created, onDismiss }: { created: CreatedKey; onDismiss: () => 
       </div>
       <p class="small muted">
         Other clients send it as <code>Authorization: Bearer &lt;key&gt;</code> or <code>x-api-key: &lt;key&gt;</code> to <code>/v1/traces</code>, <code>/v1/metrics</code>, <code>/v1/logs</code> and{' '}
-        <code>/api/ingest/logs</code>. It works at once; revoking it takes effect at once too.
+        <code>/api/ingest/logs</code>, or as the same gRPC metadata to OTLP/gRPC (port 4317). It works at once; revoking it takes effect at once too.
       </p>
     </section>
   );

@@ -18,8 +18,8 @@ use crate::pipeline::disk_budget::{self, DiskBudget, DiskBudgetStatus};
 use crate::pipeline::supervise::{self, ThreadHealth};
 use crate::pipeline::tail::TailHub;
 use crate::pipeline::{
-    spawn_retention, spawn_writer, BlockSealer, DictionaryTrainer, FlushError, IndexerHandle,
-    IndexerStatus, LogIndexer, WriterHandle,
+    spawn_retention, spawn_writer, BlockSealer, DictionaryTrainer, FlushError, Forwarder,
+    IndexerHandle, IndexerStatus, LogIndexer, WriterHandle,
 };
 use crate::query::ReadSide;
 use crate::security::Security;
@@ -52,6 +52,9 @@ pub struct App {
     stop_budget: crossbeam_channel::Sender<()>,
     stop_usage: crossbeam_channel::Sender<()>,
     alert_threads: Vec<JoinHandle<()>>,
+    /// With `--forward-otlp`: one per upstream.
+    forward_threads: Vec<JoinHandle<()>>,
+    stop_forward: crossbeam_channel::Sender<()>,
     stop_alerts: crossbeam_channel::Sender<()>,
     addr: SocketAddr,
     /// Held until the writer has stopped: one lookout per data directory.
@@ -136,6 +139,24 @@ impl App {
         }
         .spawn(&trainer_health, trainer_stop)
         .context("cannot start the span-dictionaries thread")?;
+        let (stop_forward, forward_stop) = crossbeam_channel::bounded::<()>(1);
+        let forward_health = ThreadHealth::new("forwarder");
+        let (forward, forward_threads) = if config.forward.is_empty() {
+            (None, Vec::new())
+        } else {
+            let (status, threads) = Forwarder {
+                upstreams: config.forward.clone(),
+                reads: Arc::clone(&reads),
+                writer: writer.clone(),
+                metrics: Arc::clone(&metrics),
+            }
+            .spawn(&forward_health, forward_stop)
+            .context("cannot start the forwarder threads")?;
+            for upstream in &config.forward {
+                tracing::info!(upstream = %upstream.url, "forwarding every accepted batch");
+            }
+            (Some(status), threads)
+        };
         let usage = Arc::new(UsageCache::default());
         usage.refresh(&config.data_dir);
         let (stop_usage, usage_stop) = crossbeam_channel::bounded::<()>(1);
@@ -265,6 +286,9 @@ impl App {
         if disk_budget.is_some() {
             threads.push(budget_health);
         }
+        if forward.is_some() {
+            threads.push(forward_health);
+        }
         // Commands on this machine (`lookout backup`) find the server here.
         let control = Control {
             pid: std::process::id(),
@@ -293,6 +317,7 @@ impl App {
             security,
             redactor,
             disk_budget,
+            forward,
         });
         Ok(App {
             state,
@@ -312,6 +337,8 @@ impl App {
             budget_thread,
             stop_budget,
             alert_threads: vec![engine_thread, notifier_thread],
+            forward_threads,
+            stop_forward,
             stop_alerts,
             addr,
             lock,
@@ -427,6 +454,11 @@ impl App {
         // The engine and notifier write through the writer: they stop first.
         drop(self.stop_alerts);
         for thread in self.alert_threads {
+            let _ = thread.join();
+        }
+        // The forwarders record their progress through the writer too.
+        drop(self.stop_forward);
+        for thread in self.forward_threads {
             let _ = thread.join();
         }
         let _ = self.retention_thread.join();

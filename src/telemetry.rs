@@ -197,6 +197,15 @@ pub struct Metrics {
     pub commit_seconds: Histogram,
     pub writer_errors: Counter,
     http_requests: Mutex<BTreeMap<RequestKey, u64>>,
+    /// Bytes the forwarding outbox holds.
+    pub forward_outbox_bytes: Gauge,
+    /// Outbox batches dropped unsent because the outbox was full.
+    pub forward_dropped_outbox_full: Counter,
+    /// Batches an upstream refused for good (a 4xx other than 429).
+    pub forward_dropped_rejected: Counter,
+    /// Per upstream: batches delivered, failed attempts, and how long the
+    /// oldest waiting batch has waited (seconds, as of the last look).
+    forward: Mutex<BTreeMap<String, (u64, u64, f64)>>,
     /// OTLP/gRPC calls by method and status code name.
     grpc_requests: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     http_duration: Mutex<BTreeMap<String, Histogram>>,
@@ -346,6 +355,33 @@ impl Metrics {
             .entry(route.to_string())
             .or_default()
             .observe(seconds);
+    }
+
+    /// A batch delivered to `destination`.
+    pub fn forward_sent(&self, destination: &str) {
+        self.forward
+            .lock()
+            .entry(destination.to_string())
+            .or_default()
+            .0 += 1;
+    }
+
+    /// A failed attempt to deliver to `destination`.
+    pub fn forward_failed(&self, destination: &str) {
+        self.forward
+            .lock()
+            .entry(destination.to_string())
+            .or_default()
+            .1 += 1;
+    }
+
+    /// How long the oldest batch waiting for `destination` has waited.
+    pub fn forward_lag(&self, destination: &str, seconds: f64) {
+        self.forward
+            .lock()
+            .entry(destination.to_string())
+            .or_default()
+            .2 = seconds;
     }
 
     /// One OTLP/gRPC call: its method (`/opentelemetry.proto…/Export`)
@@ -792,6 +828,73 @@ impl Metrics {
                 escape_label(route)
             );
         }
+        header(
+            &mut out,
+            "lookout_forward_sent_total",
+            "counter",
+            "Batches delivered to each --forward-otlp upstream.",
+        );
+        let forward = self.forward.lock().clone();
+        for (destination, (sent, ..)) in &forward {
+            let _ = writeln!(
+                out,
+                "lookout_forward_sent_total{{destination=\"{}\"}} {sent}",
+                escape_label(destination)
+            );
+        }
+        header(
+            &mut out,
+            "lookout_forward_failures_total",
+            "counter",
+            "Failed attempts to deliver to each upstream (retried).",
+        );
+        for (destination, (_, failed, _)) in &forward {
+            let _ = writeln!(
+                out,
+                "lookout_forward_failures_total{{destination=\"{}\"}} {failed}",
+                escape_label(destination)
+            );
+        }
+        header(
+            &mut out,
+            "lookout_forward_lag_seconds",
+            "gauge",
+            "How long the oldest batch waiting for each upstream has waited.",
+        );
+        for (destination, (.., lag)) in &forward {
+            let _ = writeln!(
+                out,
+                "lookout_forward_lag_seconds{{destination=\"{}\"}} {lag}",
+                escape_label(destination)
+            );
+        }
+        header(
+            &mut out,
+            "lookout_forward_dropped_total",
+            "counter",
+            "Outbox batches dropped unsent, by reason.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_forward_dropped_total{{reason=\"outbox_full\"}} {}",
+            self.forward_dropped_outbox_full.get()
+        );
+        let _ = writeln!(
+            out,
+            "lookout_forward_dropped_total{{reason=\"rejected\"}} {}",
+            self.forward_dropped_rejected.get()
+        );
+        header(
+            &mut out,
+            "lookout_forward_outbox_bytes",
+            "gauge",
+            "Bytes of batches waiting in the forwarding outbox.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_forward_outbox_bytes {}",
+            self.forward_outbox_bytes.get()
+        );
         header(
             &mut out,
             "lookout_grpc_requests_total",

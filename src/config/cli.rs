@@ -123,6 +123,28 @@ pub struct ServeOptions {
         hide_env_values = true
     )]
     pub api_keys: Vec<String>,
+    /// Forward every accepted batch to this OTLP/HTTP endpoint too (the
+    /// base URL, as OTEL_EXPORTER_OTLP_ENDPOINT; repeatable, or
+    /// comma-separated in the environment), through a durable outbox
+    #[arg(
+        long = "forward-otlp",
+        env = "LOOKOUT_FORWARD_OTLP",
+        value_delimiter = ','
+    )]
+    pub forward_otlp: Vec<String>,
+    /// A header sent with every forwarded request, NAME=VALUE (repeatable,
+    /// or comma-separated in the environment), e.g. authorization=Bearer KEY
+    #[arg(
+        long = "forward-header",
+        env = "LOOKOUT_FORWARD_HEADER",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub forward_headers: Vec<String>,
+    /// Size limit of the forwarding outbox; past it the oldest unsent
+    /// batches are dropped, counted [default: 256MiB]
+    #[arg(long, env = "LOOKOUT_FORWARD_MAX_OUTBOX")]
+    pub forward_max_outbox: Option<String>,
     /// TOML file with the same keys as these options
     #[arg(long, env = "LOOKOUT_CONFIG")]
     #[serde(skip)]

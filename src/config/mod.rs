@@ -74,6 +74,9 @@ pub struct Config {
     pub security: crate::security::SecurityOptions,
     /// What is redacted before storage.
     pub redaction: crate::ingest::redact::RedactionRules,
+    /// `--forward-otlp` upstreams with their headers (their URLs are also
+    /// `pipeline.forward_destinations`).
+    pub forward: Vec<crate::pipeline::Upstream>,
 }
 
 impl Config {
@@ -102,6 +105,7 @@ impl Config {
             self_metrics_interval: None,
             security: crate::security::SecurityOptions::default(),
             redaction: crate::ingest::redact::RedactionRules::default(),
+            forward: Vec::new(),
         }
     }
 
@@ -294,6 +298,11 @@ impl Config {
             Some(text) => parse_duration("--test-writer-delay", text)?,
             None => Duration::ZERO,
         };
+        let forward = forward_upstreams(cli)?;
+        let forward_max_outbox_bytes = match &cli.forward_max_outbox {
+            Some(text) => parse_size("--forward-max-outbox", text)? as u64,
+            None => crate::pipeline::DEFAULT_FORWARD_MAX_OUTBOX,
+        };
         let config = Config {
             listen,
             grpc_listen,
@@ -315,6 +324,8 @@ impl Config {
             },
             pipeline: PipelineOptions {
                 queue_capacity,
+                forward_destinations: forward.iter().map(|u| u.url.clone()).collect(),
+                forward_max_outbox_bytes,
                 #[cfg(feature = "test-hooks")]
                 writer_delay,
                 ..PipelineOptions::default()
@@ -334,9 +345,57 @@ impl Config {
             self_metrics_interval,
             security,
             redaction,
+            forward,
         };
         Ok(config)
     }
+}
+
+/// `--forward-otlp` and `--forward-header`: http(s) base URLs (a trailing
+/// `/` dropped), each with every header.
+fn forward_upstreams(cli: &ServeOptions) -> Result<Vec<crate::pipeline::Upstream>, ConfigError> {
+    let mut headers = Vec::new();
+    for header in &cli.forward_headers {
+        let (name, value) = header
+            .split_once('=')
+            .or_else(|| header.split_once(':'))
+            .filter(|(name, _)| {
+                !name.trim().is_empty()
+                    && name
+                        .trim()
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+            .ok_or_else(|| invalid("--forward-header", format!("{header:?} is not NAME=VALUE")))?;
+        headers.push((name.trim().to_string(), value.trim().to_string()));
+    }
+    let mut upstreams: Vec<crate::pipeline::Upstream> = Vec::new();
+    for url in &cli.forward_otlp {
+        let url = url.trim().trim_end_matches('/').to_string();
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"));
+        if rest.is_none_or(str::is_empty) {
+            return Err(invalid(
+                "--forward-otlp",
+                format!("{url:?} is not an http:// or https:// URL"),
+            ));
+        }
+        if upstreams.iter().any(|u| u.url == url) {
+            continue;
+        }
+        upstreams.push(crate::pipeline::Upstream {
+            url,
+            headers: headers.clone(),
+        });
+    }
+    if upstreams.is_empty() && !headers.is_empty() {
+        return Err(invalid(
+            "--forward-header",
+            "headers need an upstream: add --forward-otlp URL".into(),
+        ));
+    }
+    Ok(upstreams)
 }
 
 /// `--session-idle`, `--session-max-age`, `--audit-retention`.
@@ -471,6 +530,52 @@ mod tests {
             config.grpc_listen,
             Some("127.0.0.1:4317".parse().expect("addr"))
         );
+    }
+
+    #[test]
+    fn forwarding_options_are_read_and_checked() {
+        let mut cli = options();
+        cli.forward_otlp = vec![
+            "http://central:4318/".into(),
+            "https://backend.example/otlp".into(),
+            "http://central:4318".into(),
+        ];
+        cli.forward_headers = vec!["authorization=Bearer a=b".into(), "x-tenant: edge-7".into()];
+        cli.forward_max_outbox = Some("64MiB".into());
+        let config = Config::resolve(&cli).expect("valid");
+        let urls: Vec<&str> = config.forward.iter().map(|u| u.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            ["http://central:4318", "https://backend.example/otlp"]
+        );
+        assert_eq!(
+            config.forward[0].headers,
+            [
+                ("authorization".to_string(), "Bearer a=b".to_string()),
+                ("x-tenant".to_string(), "edge-7".to_string())
+            ]
+        );
+        assert_eq!(config.pipeline.forward_destinations, urls);
+        assert_eq!(config.pipeline.forward_max_outbox_bytes, 64 << 20);
+        let error = |change: fn(&mut ServeOptions)| {
+            let mut cli = options();
+            change(&mut cli);
+            Config::resolve(&cli).expect_err("invalid").to_string()
+        };
+        assert!(
+            error(|cli| cli.forward_otlp = vec!["central:4318".into()]).contains("--forward-otlp")
+        );
+        assert!(error(|cli| {
+            cli.forward_otlp = vec!["http://central".into()];
+            cli.forward_headers = vec!["no value".into()];
+        })
+        .contains("--forward-header"));
+        assert!(error(|cli| cli.forward_headers = vec!["a=b".into()]).contains("need an upstream"));
+        // Off by default: nothing goes into the outbox.
+        assert!(Config::resolve(&options())
+            .expect("defaults")
+            .forward
+            .is_empty());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 mod block_sealer;
 mod dictionary_trainer;
 pub mod disk_budget;
+mod forwarder;
 mod log_indexer;
 mod retention;
 pub mod supervise;
@@ -33,6 +34,7 @@ use crate::model::metric_batch::{MetricBatch, MetricOutcome};
 use crate::model::security::{AuditEvent, SecurityChange};
 use crate::model::{SpanBatch, UnixNanos};
 use crate::store::log_codec::EncodedLog;
+pub use crate::store::sqlite::forward::{ForwardSignal, Outgoing};
 use crate::store::sqlite::span_dictionaries::Trained;
 use crate::store::sqlite::trace_blocks::BlockSeal;
 use crate::store::sqlite::write::GroupStats;
@@ -42,10 +44,14 @@ use crate::telemetry::{Metrics, RejectReason};
 
 pub use block_sealer::BlockSealer;
 pub use dictionary_trainer::DictionaryTrainer;
+pub use forwarder::{ForwardStatus, Forwarder, Upstream, UpstreamStatus};
 pub use log_indexer::{IndexBehind, IndexerHandle, IndexerStatus, JournalHold, LogIndexer};
 pub use retention::spawn_retention;
 pub use supervise::ThreadHealth;
 pub use writer::spawn_writer;
+
+/// Default of `--forward-max-outbox`.
+pub const DEFAULT_FORWARD_MAX_OUTBOX: u64 = 256 << 20;
 
 /// How the writer thread is tuned.
 #[derive(Debug, Clone)]
@@ -61,6 +67,12 @@ pub struct PipelineOptions {
     /// and between trainings of a better one once there is one.
     pub span_dictionary_poll: std::time::Duration,
     pub span_dictionary_retrain: std::time::Duration,
+    /// Upstreams accepted batches are forwarded to (`--forward-otlp`);
+    /// empty: nothing goes into the outbox.
+    pub forward_destinations: Vec<String>,
+    /// The outbox's size limit (`--forward-max-outbox`): past it the oldest
+    /// batches are dropped, counted.
+    pub forward_max_outbox_bytes: u64,
     /// Test hook: sleep this long before each group, to make the queue fill.
     #[cfg(feature = "test-hooks")]
     pub writer_delay: Duration,
@@ -74,6 +86,8 @@ impl Default for PipelineOptions {
             block_settle: block_sealer::SETTLE,
             span_dictionary_poll: dictionary_trainer::POLL,
             span_dictionary_retrain: dictionary_trainer::RETRAIN,
+            forward_destinations: Vec::new(),
+            forward_max_outbox_bytes: DEFAULT_FORWARD_MAX_OUTBOX,
             #[cfg(feature = "test-hooks")]
             writer_delay: Duration::ZERO,
         }
@@ -117,12 +131,20 @@ pub enum FlushError {
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, WriteError>>;
 
 pub(crate) enum Command {
-    Spans(SpanBatch, Reply<GroupStats>),
-    /// Log records, already encoded for the journal, and the exceptions
-    /// they carry.
-    Logs(Vec<EncodedLog>, Vec<ErrorOccurrence>, Reply<GroupStats>),
+    /// Spans, and what of them goes into the forwarding outbox.
+    Spans(SpanBatch, Option<Outgoing>, Reply<GroupStats>),
+    /// Log records, already encoded for the journal, the exceptions they
+    /// carry, and what of them goes into the forwarding outbox.
+    Logs(
+        Vec<EncodedLog>,
+        Vec<ErrorOccurrence>,
+        Option<Outgoing>,
+        Reply<GroupStats>,
+    ),
     /// Metric data points; answered with what became of each.
-    Metrics(MetricBatch, Reply<MetricOutcome>),
+    Metrics(MetricBatch, Option<Outgoing>, Reply<MetricOutcome>),
+    /// An upstream received every outbox row through this id.
+    ForwardSent(String, i64, Reply<()>),
     /// Move metric samples whose hour ended (as of this wall time, unix
     /// ms) into chunks. The writer also does it by itself every minute.
     CompactMetrics(i64, Reply<u64>),
@@ -236,8 +258,9 @@ impl WriterHandle {
     pub fn try_submit_spans(
         &self,
         batch: SpanBatch,
+        forward: Option<Outgoing>,
     ) -> Result<oneshot::Receiver<Result<GroupStats, WriteError>>, WriteError> {
-        self.try_submit(|reply| Command::Spans(batch, reply))
+        self.try_submit(|reply| Command::Spans(batch, forward, reply))
     }
 
     /// Journals log records, groups the exceptions they carry and waits
@@ -246,8 +269,9 @@ impl WriterHandle {
         &self,
         records: Vec<EncodedLog>,
         errors: Vec<ErrorOccurrence>,
+        forward: Option<Outgoing>,
     ) -> Result<GroupStats, WriteError> {
-        let receiver = self.try_submit(|reply| Command::Logs(records, errors, reply))?;
+        let receiver = self.try_submit(|reply| Command::Logs(records, errors, forward, reply))?;
         receiver.await.unwrap_or(Err(WriteError::WriterGone))
     }
 
@@ -261,8 +285,12 @@ impl WriterHandle {
 
     /// Writes metric data points and waits for the commit; the outcome
     /// says which points were refused and why.
-    pub async fn write_metrics(&self, batch: MetricBatch) -> Result<MetricOutcome, WriteError> {
-        let receiver = self.try_submit(|reply| Command::Metrics(batch, reply))?;
+    pub async fn write_metrics(
+        &self,
+        batch: MetricBatch,
+        forward: Option<Outgoing>,
+    ) -> Result<MetricOutcome, WriteError> {
+        let receiver = self.try_submit(|reply| Command::Metrics(batch, forward, reply))?;
         receiver.await.unwrap_or(Err(WriteError::WriterGone))
     }
 
@@ -273,9 +301,14 @@ impl WriterHandle {
         receiver.await.unwrap_or(Err(WriteError::WriterGone))
     }
 
-    /// Writes spans and waits for the commit.
-    pub async fn write_spans(&self, batch: SpanBatch) -> Result<GroupStats, WriteError> {
-        let receiver = self.try_submit_spans(batch)?;
+    /// Writes spans (and what of them is forwarded) and waits for the
+    /// commit.
+    pub async fn write_spans(
+        &self,
+        batch: SpanBatch,
+        forward: Option<Outgoing>,
+    ) -> Result<GroupStats, WriteError> {
+        let receiver = self.try_submit_spans(batch, forward)?;
         receiver.await.unwrap_or(Err(WriteError::WriterGone))
     }
 
@@ -414,6 +447,22 @@ impl WriterHandle {
         let (reply, receiver) = oneshot::channel();
         self.sender
             .send(Command::SpanDictionary(Box::new(trained), reply))
+            .map_err(|_| WriteError::WriterGone)?;
+        receiver
+            .blocking_recv()
+            .unwrap_or(Err(WriteError::WriterGone))
+    }
+
+    /// Records that `destination` received every outbox row through
+    /// `through` (the forwarder's thread). Waits for room in the queue.
+    pub fn forward_sent_blocking(&self, destination: &str, through: i64) -> Result<(), WriteError> {
+        let (reply, receiver) = oneshot::channel();
+        self.sender
+            .send(Command::ForwardSent(
+                destination.to_string(),
+                through,
+                reply,
+            ))
             .map_err(|_| WriteError::WriterGone)?;
         receiver
             .blocking_recv()

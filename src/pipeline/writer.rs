@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
-use super::{supervise, Command, PipelineOptions, WriteError, WriterHandle, WriterStatus};
+use super::{
+    supervise, Command, Outgoing, PipelineOptions, WriteError, WriterHandle, WriterStatus,
+};
 use crate::model::UnixNanos;
 use crate::store::log_codec::EncodedLog;
 use crate::store::sqlite::write::LogInput;
@@ -182,11 +184,27 @@ impl Writer {
         let mut error_actions = Vec::new();
         let mut dashboard_changes = Vec::new();
         let mut security_changes = Vec::new();
+        let mut outgoing = Vec::new();
+        let mut forwarded = Vec::new();
+        // Without upstreams nothing is kept for them.
+        let forwarding = !self.options.forward_destinations.is_empty();
         for command in group {
             match command {
-                Command::Spans(batch, reply) => batches.push((batch, reply)),
-                Command::Logs(records, errors, reply) => logs.push(((records, errors), reply)),
-                Command::Metrics(batch, reply) => metric_batches.push((batch, reply)),
+                Command::Spans(batch, forward, reply) => {
+                    outgoing.extend(forward);
+                    batches.push((batch, reply));
+                }
+                Command::Logs(records, errors, forward, reply) => {
+                    outgoing.extend(forward);
+                    logs.push(((records, errors), reply));
+                }
+                Command::Metrics(batch, forward, reply) => {
+                    outgoing.extend(forward);
+                    metric_batches.push((batch, reply));
+                }
+                Command::ForwardSent(destination, through, reply) => {
+                    forwarded.push((destination, through, reply))
+                }
                 Command::CompactMetrics(now_ms, reply) => compactions.push((now_ms, reply)),
                 Command::TruncateJournal(up_to) => {
                     truncate_to = Some(truncate_to.map_or(up_to, |t| t.max(up_to)));
@@ -235,9 +253,20 @@ impl Writer {
                 .collect();
             let metric_refs: Vec<&crate::model::metric_batch::MetricBatch> =
                 metric_batches.iter().map(|(batch, _)| batch).collect();
+            let outgoing_refs: Vec<&Outgoing> = if forwarding {
+                outgoing.iter().collect()
+            } else {
+                Vec::new()
+            };
             let result = self
                 .store
-                .write_all(&span_refs, &log_refs, &metric_refs)
+                .write_all(
+                    &span_refs,
+                    &log_refs,
+                    &metric_refs,
+                    &outgoing_refs,
+                    i64::try_from(self.options.forward_max_outbox_bytes).unwrap_or(i64::MAX),
+                )
                 .map_err(Arc::new);
             if let Ok((stats, outcomes)) = &result {
                 for outcome in outcomes {
@@ -263,6 +292,20 @@ impl Writer {
                     .error_group_overflow
                     .add(stats.errors_in_overflow);
                 self.metrics.set_caches(self.store.cache_sizes());
+                if stats.outbox_dropped_rows > 0 {
+                    self.metrics
+                        .forward_dropped_outbox_full
+                        .add(stats.outbox_dropped_rows);
+                    tracing::warn!(
+                        batches = stats.outbox_dropped_rows,
+                        bytes = stats.outbox_dropped_bytes,
+                        limit = self.options.forward_max_outbox_bytes,
+                        "the forwarding outbox is full: the oldest batches were dropped unsent"
+                    );
+                }
+                self.metrics
+                    .forward_outbox_bytes
+                    .set(self.store.outbox_bytes());
                 if let Some(id) = stats.last_journal_id {
                     self.status
                         .journaled_through
@@ -404,6 +447,20 @@ impl Writer {
                 (reply, result.map_err(WriteError::Failed))
             })
             .collect();
+        let forwarded_results: Vec<_> = forwarded
+            .into_iter()
+            .map(|(destination, through, reply)| {
+                let result = self
+                    .store
+                    .forward_advance(&destination, through, &self.options.forward_destinations)
+                    .map_err(Arc::new);
+                note(result.as_ref().map(|_| ()));
+                (reply, result.map_err(WriteError::Failed))
+            })
+            .collect();
+        self.metrics
+            .forward_outbox_bytes
+            .set(self.store.outbox_bytes());
         let probe_results: Vec<_> = probes
             .into_iter()
             .map(|reply| {
@@ -454,6 +511,9 @@ impl Writer {
         for (reply, result) in security_results {
             let _ = reply.send(result);
         }
+        for (reply, result) in forwarded_results {
+            let _ = reply.send(result);
+        }
         for (reply, result) in probe_results {
             let _ = reply.send(result);
         }
@@ -490,9 +550,10 @@ impl Writer {
 
 fn command_spans(command: &Command) -> usize {
     match command {
-        Command::Spans(batch, _) => batch.spans.len().max(1),
+        Command::Spans(batch, ..) => batch.spans.len().max(1),
         Command::Logs(records, ..) => records.len().max(1),
-        Command::Metrics(batch, _) => batch.sample_count().max(1),
+        Command::Metrics(batch, ..) => batch.sample_count().max(1),
+        Command::ForwardSent(..) => 1,
         Command::Probe(_)
         | Command::Flush(_)
         | Command::Retain(..)

@@ -264,6 +264,10 @@ pub async fn deep(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
     let notifier = notifier_check(&state);
     worst = worst.max(notifier.0);
     checks.insert("notifier".into(), notifier.1);
+    if let Some(forwarding) = forwarding_check(&state) {
+        worst = worst.max(forwarding.0);
+        checks.insert("forwarding".into(), forwarding.1);
+    }
 
     let overall = match worst {
         Level::Ok => "healthy",
@@ -386,6 +390,68 @@ fn notifier_check(state: &AppState) -> (Level, Value) {
     } else {
         check(Level::Ok, None, details)
     }
+}
+
+/// How long a batch may wait for an upstream before forwarding is
+/// degraded.
+const FORWARD_LAG_DEGRADED_SECONDS: f64 = 60.0;
+
+/// With `--forward-otlp`: per upstream, what waits and for how long, and
+/// the last error; degraded while an upstream is failing or a batch has
+/// waited a minute (nothing is lost: the outbox keeps it), critical when
+/// the forwarder has stopped.
+fn forwarding_check(state: &AppState) -> Option<(Level, Value)> {
+    let status = state.forward.as_ref()?;
+    let now = UnixNanos::now();
+    let mut level = Level::Ok;
+    let mut problems = Vec::new();
+    let mut upstreams = serde_json::Map::new();
+    for upstream in &status.upstreams {
+        let lag = upstream.lag_seconds(now);
+        let waiting = upstream.waiting.load(Ordering::Relaxed);
+        let last_error = upstream.last_error.lock().clone();
+        if let Some(error) = &last_error {
+            level = level.max(Level::Degraded);
+            // The error names the URL it was sent to.
+            problems.push(error.clone());
+        } else if lag >= FORWARD_LAG_DEGRADED_SECONDS {
+            level = level.max(Level::Degraded);
+            problems.push(format!(
+                "{}: {waiting} batch(es) waiting, the oldest {lag:.0} s",
+                upstream.url
+            ));
+        }
+        upstreams.insert(
+            upstream.url.clone(),
+            json!({
+                "sent_through": upstream.sent_through.load(Ordering::Relaxed),
+                "waiting": waiting,
+                "lag_seconds": lag,
+                "last_error": last_error,
+            }),
+        );
+    }
+    let alive = state
+        .threads
+        .iter()
+        .find(|thread| thread.name() == "forwarder")
+        .is_none_or(|thread| thread.is_alive());
+    let details = json!({
+        "alive": alive,
+        "outbox_bytes": state.metrics.forward_outbox_bytes.get(),
+        "upstreams": upstreams,
+    });
+    Some(if !alive {
+        check(
+            Level::Critical,
+            Some("the forwarder has stopped".into()),
+            details,
+        )
+    } else if level == Level::Ok {
+        check(Level::Ok, None, details)
+    } else {
+        check(level, Some(problems.join("; ")), details)
+    })
 }
 
 /// Journal rows not yet committed to the log index.

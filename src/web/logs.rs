@@ -8,7 +8,7 @@ use futures_util::StreamExt as _;
 use super::body::{content_type, read_body};
 use super::dto::{HistogramDto, JsonLinesDto, LogPageDto, LogRecordDto};
 use super::error::ApiError;
-use super::otlp::{admit_logs, journal_entries, refused, write_failed};
+use super::otlp::{admit_logs, forward_logs, journal_entries, refused, write_failed};
 use super::traces::path_trace_id;
 use super::{read, AppState};
 use crate::ingest::{jsonl, IngestError};
@@ -61,7 +61,8 @@ pub async fn post_json_lines(
     }
     if accepted > 0 {
         let (encoded, errors) = journal_entries(&parsed.records);
-        if let Err(error) = state.writer.write_logs(encoded, errors).await {
+        let forward = forward_logs(&state, &parsed.records);
+        if let Err(error) = state.writer.write_logs(encoded, errors, forward).await {
             return Err(write_failed(&state, error, accepted));
         }
     }

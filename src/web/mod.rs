@@ -61,6 +61,15 @@ pub struct AppState {
     pub redactor: Arc<crate::ingest::redact::Redactor>,
     /// With `--max-disk`: the budget and the use measured against it.
     pub disk_budget: Option<Arc<crate::pipeline::disk_budget::DiskBudgetStatus>>,
+    /// With `--forward-otlp`: each upstream's progress.
+    pub forward: Option<Arc<crate::pipeline::ForwardStatus>>,
+}
+
+impl AppState {
+    /// Whether accepted batches are forwarded (`--forward-otlp`).
+    pub fn forwarding(&self) -> bool {
+        !self.config.pipeline.forward_destinations.is_empty()
+    }
 }
 
 /// Runs a read on the blocking pool.

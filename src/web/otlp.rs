@@ -18,7 +18,7 @@ use crate::ingest::IngestError;
 use crate::model::error_group::ErrorOccurrence;
 use crate::model::LogRecord;
 use crate::model::{TimeWindow, UnixNanos};
-use crate::pipeline::WriteError;
+use crate::pipeline::{ForwardSignal, Outgoing, WriteError};
 use crate::store::log_codec::{self, EncodedLog};
 use crate::telemetry::RejectReason;
 
@@ -127,7 +127,12 @@ pub(super) async fn accept_traces(
     };
     let spans = converted.batch.spans.len() as u64;
     if spans > 0 {
-        if let Err(error) = state.writer.write_spans(converted.batch).await {
+        // What is forwarded is what is stored: after limits and redaction.
+        let forward = state.forwarding().then(|| Outgoing {
+            signal: ForwardSignal::Traces,
+            body: otlp::encode_spans(&converted.batch),
+        });
+        if let Err(error) = state.writer.write_spans(converted.batch, forward).await {
             return Err(write_failed(state, error, spans));
         }
     }
@@ -186,11 +191,21 @@ pub(super) async fn accept_logs(
     let records = converted.records.len() as u64;
     if records > 0 {
         let (encoded, errors) = journal_entries(&converted.records);
-        if let Err(error) = state.writer.write_logs(encoded, errors).await {
+        let forward = forward_logs(state, &converted.records);
+        if let Err(error) = state.writer.write_logs(encoded, errors, forward).await {
             return Err(write_failed(state, error, records));
         }
     }
     Ok(accepted)
+}
+
+/// What of these stored log records goes into the forwarding outbox,
+/// when forwarding is on.
+pub(super) fn forward_logs(state: &AppState, records: &[LogRecord]) -> Option<Outgoing> {
+    state.forwarding().then(|| Outgoing {
+        signal: ForwardSignal::Logs,
+        body: otlp::encode_logs(records),
+    })
 }
 
 /// Log records as the journal stores them, and the exceptions they carry
@@ -230,6 +245,8 @@ pub(super) async fn accept_metrics(
     export: ExportMetricsServiceRequest,
 ) -> Result<Accepted, ApiError> {
     let now = UnixNanos::now();
+    // Metrics are not redacted: they are forwarded as received.
+    let forward_body = state.forwarding().then(|| otlp::encode_metrics(&export));
     let converted = otlp::convert_metrics(
         export,
         &state.config.limits,
@@ -248,7 +265,13 @@ pub(super) async fn accept_metrics(
     if points > 0 {
         let outcome = state
             .writer
-            .write_metrics(converted.batch)
+            .write_metrics(
+                converted.batch,
+                forward_body.map(|body| Outgoing {
+                    signal: ForwardSignal::Metrics,
+                    body,
+                }),
+            )
             .await
             .map_err(|error| write_failed(state, error, points))?;
         // The writer counts its own refusals in /metrics.

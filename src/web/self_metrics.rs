@@ -36,7 +36,7 @@ pub async fn record(state: web::Data<AppState>, interval: Duration) {
                 continue;
             }
         };
-        match state.writer.write_metrics(batch).await {
+        match state.writer.write_metrics(batch, None).await {
             Ok(outcome) if outcome.rejected > 0 && !failing => {
                 failing = true;
                 tracing::warn!(

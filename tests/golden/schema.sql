@@ -125,6 +125,16 @@ CREATE TABLE error_groups (
     sample_source          TEXT NOT NULL,
     UNIQUE (service, fingerprint)
 );
+CREATE TABLE forward_cursors (
+    destination  TEXT PRIMARY KEY,
+    sent_through INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE forward_outbox (
+    id                INTEGER PRIMARY KEY,
+    signal            INTEGER NOT NULL,
+    created_unix_nano INTEGER NOT NULL,
+    body              BLOB NOT NULL
+);
 CREATE TABLE log_journal (
     id                 INTEGER PRIMARY KEY AUTOINCREMENT,
     received_unix_nano INTEGER NOT NULL,

@@ -73,7 +73,10 @@ fn a_flush_reports_the_failure_of_the_group_it_waited_for() {
     server.writer().inject_write_failure(true);
     let (_, export) = single_span_trace("fragile", "GET /lost", SECOND);
     let batch = lookout::ingest::otlp::convert_traces(export, &Default::default()).batch;
-    let receiver = server.writer().try_submit_spans(batch).expect("queued");
+    let receiver = server
+        .writer()
+        .try_submit_spans(batch, None)
+        .expect("queued");
     let flushed = server.try_flush();
     let error = flushed.expect_err("the group failed");
     assert!(

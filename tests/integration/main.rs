@@ -10,6 +10,7 @@ mod dashboards;
 mod disk_budget;
 mod disk_full;
 mod errors;
+mod forwarding;
 mod foundations;
 mod grpc;
 mod ingest;

@@ -1318,3 +1318,77 @@ fn grpc_calls_in_flight_at_sigterm_finish_and_acknowledged_spans_survive_sigkill
     let (status, stderr) = lookout.terminate();
     assert!(status.success(), "{stderr}");
 }
+
+/// Sends one-span traces to `lookout` one after another; the ids of those
+/// it acknowledged.
+fn send_traces(
+    client: &reqwest::blocking::Client,
+    lookout: &Lookout,
+    count: usize,
+    service: &str,
+) -> Vec<String> {
+    (0..count)
+        .filter_map(|_| {
+            let (trace_id, body) = trace_request(service, 1);
+            let response = client
+                .post(lookout.url("/v1/traces"))
+                .header("content-type", PROTOBUF)
+                .body(body)
+                .send()
+                .expect("POST to the edge");
+            (response.status() == StatusCode::OK).then_some(trace_id)
+        })
+        .collect()
+}
+
+#[test]
+fn forwarding_delivers_every_acknowledged_span_across_sigkills_of_both_ends() {
+    let central_dir = tempfile::tempdir().expect("tempdir");
+    let edge_dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port");
+    let listen = format!("127.0.0.1:{port}");
+    let upstream = format!("http://{listen}");
+    let central_args = ["--listen", listen.as_str()];
+    let edge_args = ["--forward-otlp", upstream.as_str()];
+    let client = client();
+    let central = Lookout::start(central_dir.path(), &central_args, &[]);
+    let edge = Lookout::start(edge_dir.path(), &edge_args, &[]);
+    let mut acked = send_traces(&client, &edge, 40, "edge-crash");
+    // The central one dies mid-stream; the edge goes on acknowledging.
+    central.sigkill();
+    acked.extend(send_traces(&client, &edge, 40, "edge-crash"));
+    let central = Lookout::start(central_dir.path(), &central_args, &[]);
+    acked.extend(send_traces(&client, &edge, 40, "edge-crash"));
+    // Then the edge dies too, with batches still in its outbox.
+    edge.sigkill();
+    let edge = Lookout::start(edge_dir.path(), &edge_args, &[]);
+    acked.extend(send_traces(&client, &edge, 40, "edge-crash"));
+    assert_eq!(
+        acked.len(),
+        160,
+        "the edge acknowledges while the upstream is down"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for trace_id in &acked {
+        loop {
+            match span_count(&client, &central, trace_id) {
+                Some(1) => break,
+                other => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "{trace_id} never reached the central lookout ({other:?}):\n{}",
+                        edge.stderr()
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+    let (status, stderr) = edge.terminate();
+    assert!(status.success(), "{stderr}");
+    let (status, stderr) = central.terminate();
+    assert!(status.success(), "{stderr}");
+}

@@ -104,6 +104,7 @@ const CHECK_LABELS: Record<string, string> = {
   threads: 'Background threads',
   alert_engine: 'Alert engine',
   notifier: 'Notifier',
+  forwarding: 'Forwarding',
 };
 
 /** Human names of the detail keys the checks report (docs/API.md). */
@@ -120,6 +121,8 @@ const DETAIL_LABELS: Record<string, string> = {
   lag_seconds: 'Oldest waiting',
   last_commit: 'Last commit',
   max_lag_seconds: 'Lag allowed',
+  outbox_bytes: 'Outbox',
+  upstreams: 'Upstreams',
   readable: 'Readable',
   used_bytes: 'Used of the budget',
   writable: 'Writable',
@@ -148,6 +151,7 @@ function detailValue(key: string, value: unknown) {
   if (key === 'capacity_records_per_second' && value === 0) return <span class="muted">not measured yet</span>;
   if (key === 'capacity_records_per_second' && typeof value === 'number') return `${formatCount(Math.round(value))} records/s`;
   if (key === 'last_commit' && value === null) return <span class="muted">none yet</span>;
+  if (key === 'upstreams' && value && typeof value === 'object') return <Upstreams upstreams={value as Record<string, UpstreamState>} />;
   if (typeof value === 'string' && /^\d{4}-\d\d-\d\dT/.test(value)) {
     return (
       <>
@@ -167,6 +171,27 @@ function detailValue(key: string, value: unknown) {
       .join(', ');
   }
   return String(value);
+}
+
+interface UpstreamState {
+  waiting: number;
+  lag_seconds: number;
+  last_error: string | null;
+}
+
+/** Forwarding's upstreams: what waits for each, and its last error. */
+function Upstreams({ upstreams }: { upstreams: Record<string, UpstreamState> }) {
+  return (
+    <ul class="upstreams" data-testid="forward-upstreams">
+      {Object.entries(upstreams).map(([url, upstream]) => (
+        <li key={url}>
+          <code>{url}</code>: {plural(upstream.waiting, 'batch', 'batches')} waiting
+          {upstream.waiting > 0 && <>, the oldest for {formatDuration(upstream.lag_seconds * 1000)}</>}
+          {upstream.last_error && <span class="error-message"> — {upstream.last_error}</span>}
+        </li>
+      ))}
+    </ul>
+  );
 }
 
 function CheckCard({ name, check }: { name: string; check: Check }) {

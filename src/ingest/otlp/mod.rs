@@ -7,6 +7,7 @@
 //! messages, which `web::grpc` implements.
 
 mod decode;
+mod encode;
 mod exponential;
 mod logs;
 pub mod metric_names;
@@ -16,6 +17,7 @@ mod traces;
 mod values;
 
 pub use decode::{decode_logs, decode_metrics, decode_traces, Encoding};
+pub use encode::{encode_logs, encode_metrics, encode_spans};
 pub use logs::{convert_logs, ConvertedLogs};
 pub use metrics::{convert_metrics, ConvertedMetrics};
 pub use response::{

@@ -62,6 +62,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "span_dictionaries",
         include_str!("../../../schema/0013_span_dictionaries.sql"),
     ),
+    (
+        14,
+        "forward_outbox",
+        include_str!("../../../schema/0014_forward_outbox.sql"),
+    ),
 ];
 
 /// The highest migration recorded in the database, 0 for a new one.

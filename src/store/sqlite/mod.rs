@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod codec;
 pub mod dashboards;
 pub mod errors;
+pub mod forward;
 mod graph;
 pub mod metrics;
 mod migrate;

@@ -14,6 +14,7 @@ use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
 
 use super::codec;
 use super::errors::{self, ErrorGroupCache};
+use super::forward::{self, Outgoing};
 use super::graph::{self, GraphChanges};
 use super::metrics::head::MetricHead;
 use super::metrics::{self, MetricsCache, SeriesLimits};
@@ -145,6 +146,10 @@ pub struct GroupStats {
     pub errors_in_overflow: u64,
     /// Trace block filters dropped because their blocks got new spans.
     pub blocks_unsealed: u64,
+    /// Outbox rows (and their bytes) dropped unsent: the outbox was past
+    /// its size limit.
+    pub outbox_dropped_rows: u64,
+    pub outbox_dropped_bytes: i64,
 }
 
 /// What one retention step deleted.
@@ -179,6 +184,8 @@ pub struct WriteStore {
     codecs: Arc<SpanCodecs>,
     /// Packs new spans' attributes and events with the newest dictionary.
     packer: Option<Packer>,
+    /// Bytes the forwarding outbox holds, kept as rows come and go.
+    outbox_bytes: i64,
 }
 
 /// The stored summary of a trace, as read before merging a batch into it.
@@ -230,7 +237,9 @@ impl WriteStore {
             Some((id, dictionary)) => Some(Packer::new(id, &dictionary)?),
             None => None,
         };
+        let outbox_bytes = forward::outbox_bytes(&conn)?;
         Ok(WriteStore {
+            outbox_bytes,
             conn,
             dictionaries: Dictionaries::default(),
             span_series_limit,
@@ -240,6 +249,26 @@ impl WriteStore {
             codecs,
             packer,
         })
+    }
+
+    /// Bytes the forwarding outbox holds.
+    pub fn outbox_bytes(&self) -> i64 {
+        self.outbox_bytes
+    }
+
+    /// Records an upstream's progress through the outbox and deletes what
+    /// every one of `destinations` has.
+    pub fn forward_advance(
+        &mut self,
+        destination: &str,
+        through: i64,
+        destinations: &[String],
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let deleted = forward::advance(&tx, destination, through, destinations)?;
+        tx.commit()?;
+        self.outbox_bytes -= deleted;
+        Ok(())
     }
 
     /// The span dictionaries, for the read pool: the writer adds each one it
@@ -296,17 +325,23 @@ impl WriteStore {
         logs: &[&[EncodedLog]],
     ) -> Result<GroupStats, StoreError> {
         let logs: Vec<LogInput<'_>> = logs.iter().map(|records| (*records, &[][..])).collect();
-        self.write_all(batches, &logs, &[]).map(|(stats, _)| stats)
+        self.write_all(batches, &logs, &[], &[], i64::MAX)
+            .map(|(stats, _)| stats)
     }
 
     /// Writes span batches, log records and metric points, all in one
     /// transaction; returns what each metric batch's points came to. On
     /// error nothing of the group is stored.
+    /// Writes a group of ingest in one transaction, with `outgoing` into
+    /// the forwarding outbox (trimmed to `max_outbox_bytes`, oldest
+    /// first).
     pub fn write_all(
         &mut self,
         batches: &[&SpanBatch],
         logs: &[LogInput<'_>],
         metric_batches: &[&MetricBatch],
+        outgoing: &[&Outgoing],
+        max_outbox_bytes: i64,
     ) -> Result<(GroupStats, Vec<MetricOutcome>), StoreError> {
         let cleared = self.dictionaries.trim();
         for (resets, cleared) in self.cache_resets.iter_mut().zip(cleared) {
@@ -321,7 +356,12 @@ impl WriteStore {
             batches,
             logs,
             metric_batches,
+            (outgoing, self.outbox_bytes, max_outbox_bytes),
         );
+        if let Ok((stats, _)) = &result {
+            let added: i64 = outgoing.iter().map(|item| item.body.len() as i64).sum();
+            self.outbox_bytes += added - stats.outbox_dropped_bytes;
+        }
         if result.is_err() {
             self.dictionaries = Dictionaries::default();
         } else {
@@ -651,6 +691,7 @@ impl WriteStore {
         batches: &[&SpanBatch],
         logs: &[LogInput<'_>],
         metric_batches: &[&MetricBatch],
+        (outgoing, outbox_bytes, max_outbox_bytes): (&[&Outgoing], i64, i64),
     ) -> Result<(GroupStats, Vec<MetricOutcome>), StoreError> {
         let tx = conn.transaction()?;
 
@@ -785,6 +826,12 @@ impl WriteStore {
                 metric_batches,
             )?
         };
+        if !outgoing.is_empty() {
+            let added = forward::append(&tx, outgoing, UnixNanos::now().0)?;
+            let (rows, bytes) = forward::trim(&tx, outbox_bytes + added, max_outbox_bytes)?;
+            stats.outbox_dropped_rows = rows;
+            stats.outbox_dropped_bytes = bytes;
+        }
         tx.commit()?;
         Ok((stats, outcomes))
     }

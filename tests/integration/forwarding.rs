@@ -1,0 +1,234 @@
+//! Forwarding (`--forward-otlp`): an edge lookout sends every accepted
+//! batch to a central one over OTLP/HTTP, through a durable outbox that
+//! outlives the central one being down and the edge restarting.
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::{Duration, Instant};
+
+use lookout::config::Config;
+use lookout::pipeline::Upstream;
+use serde_json::Value;
+
+use crate::metrics::{base_ms, gauge, number};
+use crate::support::*;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A free loopback port: bound, read, released.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port")
+}
+
+fn on_port(port: u16) -> impl FnOnce(&mut Config) {
+    move |config| config.listen = SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// The edge's configuration: forward to `url` with `headers`, an outbox
+/// of `max_outbox` bytes.
+fn forwarding_to(
+    url: String,
+    headers: Vec<(String, String)>,
+    max_outbox: u64,
+) -> impl Fn(&mut Config) + Clone {
+    move |config| {
+        config.forward = vec![Upstream {
+            url: url.clone(),
+            headers: headers.clone(),
+        }];
+        config.pipeline.forward_destinations = vec![url.clone()];
+        config.pipeline.forward_max_outbox_bytes = max_outbox;
+    }
+}
+
+/// Waits until `done` holds, or fails naming `what`.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {WAIT:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn arrived(central: &TestServer, trace_id: &str) -> bool {
+    central.trace_status(trace_id) == reqwest::StatusCode::OK
+}
+
+fn metric(server: &TestServer, series: &str) -> f64 {
+    metric_value(&server.metrics_text(), series).unwrap_or(0.0)
+}
+
+#[test]
+fn an_edge_forwards_what_it_stores_of_traces_logs_and_metrics() {
+    let central = TestServer::start();
+    let edge = TestServer::start_with(forwarding_to(central.url(""), vec![], 1 << 20));
+    let (trace_id, mut export) = single_span_trace("edge-shop", "POST /login", SECOND);
+    // What is forwarded is what the edge stores: redacted.
+    export.resource_spans[0].scope_spans[0].spans[0]
+        .attributes
+        .push(kv_str("password", "hunter2"));
+    edge.export(&export);
+    let now = now_nanos();
+    edge.export_logs(&logs_request(vec![resource_logs(
+        "edge-shop",
+        vec![log_record(
+            now - SECOND,
+            13,
+            "WARN",
+            "disk almost full on the edge",
+            vec![],
+        )],
+    )]));
+    let t = base_ms() + 60_000;
+    let response = edge.post_protobuf(
+        "/v1/metrics",
+        &crate::metrics::request(
+            "edge-shop",
+            vec![gauge("edge_temperature", vec![number(vec![], 0, t, 41.5)])],
+        ),
+    );
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+
+    wait_until("the trace at the central lookout", || {
+        arrived(&central, &trace_id)
+    });
+    let trace = central.trace(&trace_id);
+    let attributes = &trace["spans"][0]["attributes"];
+    assert_eq!(attributes["password"], "[REDACTED]", "{trace}");
+    assert_eq!(trace["spans"][0]["service"], "edge-shop");
+    central.wait_for_logs(&[("q", "almost full"), ("service", "edge-shop")], 1);
+    wait_until("the metric at the central lookout", || {
+        let (_, answer) = central.get_query(
+            "/prometheus/api/v1/query",
+            &[
+                ("query", "edge_temperature"),
+                ("time", &format!("{}", t / 1000)),
+            ],
+        );
+        answer["data"]["result"][0]["value"][1] == "41.5"
+    });
+    let upstream = central.url("");
+    wait_until("the outbox emptied", || {
+        metric(&edge, "lookout_forward_outbox_bytes") == 0.0
+    });
+    assert_eq!(
+        metric(
+            &edge,
+            &format!("lookout_forward_sent_total{{destination=\"{upstream}\"}}")
+        ),
+        3.0
+    );
+    let (_, deep) = edge.get_json("/health/deep");
+    let forwarding = &deep["checks"]["forwarding"];
+    assert_eq!(forwarding["status"], "ok", "{deep}");
+    assert_eq!(forwarding["upstreams"][&upstream]["waiting"], 0, "{deep}");
+}
+
+#[test]
+fn batches_wait_for_an_upstream_that_is_down_across_an_edge_restart() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let forward = forwarding_to(url.clone(), vec![], 1 << 20);
+    let mut edge = TestServer::start_with(forward.clone());
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        let (trace_id, export) = single_span_trace("edge-offline", &format!("op {i}"), SECOND);
+        edge.export(&export);
+        sent.push(trace_id);
+    }
+    wait_until("forwarding reported as failing", || {
+        let (_, deep) = edge.get_json("/health/deep");
+        deep["checks"]["forwarding"]["status"] == "degraded"
+    });
+    let (_, deep) = edge.get_json("/health/deep");
+    let upstream = &deep["checks"]["forwarding"]["upstreams"][&url];
+    assert_eq!(upstream["waiting"], 5, "{deep}");
+    assert!(upstream["last_error"].is_string(), "{deep}");
+    assert!(
+        metric(
+            &edge,
+            &format!("lookout_forward_failures_total{{destination=\"{url}\"}}")
+        ) >= 1.0
+    );
+    // The outbox is in the database: a restart keeps it.
+    edge.restart_with(forward);
+    let central = TestServer::start_with(on_port(port));
+    for trace_id in &sent {
+        wait_until(&format!("{trace_id} at the central lookout"), || {
+            arrived(&central, trace_id)
+        });
+    }
+    wait_until("the outbox emptied", || {
+        metric(&edge, "lookout_forward_outbox_bytes") == 0.0
+    });
+    // Each arrived once: the central lookout holds five one-span traces.
+    let search = central.get_ok("/api/traces?service=edge-offline");
+    assert_eq!(trace_ids_of(&search).len(), 5, "{search}");
+}
+
+#[test]
+fn a_full_outbox_drops_the_oldest_batches_and_counts_them() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    // Room for a few one-span requests only.
+    let edge = TestServer::start_with(forwarding_to(url, vec![], 500));
+    let mut sent = Vec::new();
+    for i in 0..20 {
+        let (trace_id, export) = single_span_trace("edge-full", &format!("op {i}"), SECOND);
+        edge.export(&export);
+        sent.push(trace_id);
+    }
+    let dropped = metric(
+        &edge,
+        "lookout_forward_dropped_total{reason=\"outbox_full\"}",
+    );
+    assert!(dropped >= 10.0, "dropped {dropped}");
+    let bytes = metric(&edge, "lookout_forward_outbox_bytes");
+    assert!(bytes > 0.0 && bytes <= 500.0, "outbox {bytes} B");
+    // The edge itself kept everything.
+    for trace_id in &sent {
+        assert!(arrived(&edge, trace_id), "{trace_id} at the edge");
+    }
+    // The newest go upstream once it is there; the dropped never do.
+    let central = TestServer::start_with(on_port(port));
+    let newest = sent.last().expect("sent");
+    wait_until("the newest trace upstream", || arrived(&central, newest));
+    wait_until("the outbox emptied", || {
+        metric(&edge, "lookout_forward_outbox_bytes") == 0.0
+    });
+    let search = central.get_ok("/api/traces?service=edge-full&limit=100");
+    let forwarded = trace_ids_of(&search).len() as f64;
+    assert_eq!(forwarded + dropped, 20.0, "{search}");
+    assert!(!arrived(&central, &sent[0]), "the oldest was dropped");
+}
+
+#[test]
+fn a_refused_key_is_retried_until_the_headers_are_right() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let central = TestServer::start_with(|config| {
+        on_port(port)(config);
+        config.api_keys = vec!["central-ingest-key".into()];
+    });
+    let mut edge = TestServer::start_with(forwarding_to(url.clone(), vec![], 1 << 20));
+    let (trace_id, export) = single_span_trace("edge-auth", "GET /", SECOND);
+    edge.export(&export);
+    wait_until("the 401 reported", || {
+        let (_, deep) = edge.get_json("/health/deep");
+        deep["checks"]["forwarding"]["upstreams"][&url]["last_error"]
+            .as_str()
+            .is_some_and(|error| error.contains("401"))
+    });
+    assert!(!arrived(&central, &trace_id));
+    // With the key the waiting batch goes.
+    edge.restart_with(forwarding_to(
+        url,
+        vec![("authorization".into(), "Bearer central-ingest-key".into())],
+        1 << 20,
+    ));
+    wait_until("the trace upstream", || arrived(&central, &trace_id));
+    let (_, deep): (_, Value) = edge.get_json("/health/deep");
+    assert_eq!(deep["checks"]["forwarding"]["status"], "ok", "{deep}");
+}

@@ -3,7 +3,8 @@
 -- stores it, and sent upstream in id order (so in order per signal) by the
 -- forwarder.
 --
--- signal: 0 traces, 1 logs, 2 metrics. A row goes once every configured
+-- signal: 0 traces, 1 logs, 2 metrics; body: the protobuf request,
+-- zstd-compressed. A row goes once every configured
 -- upstream has it, or when the outbox is past its size limit (oldest
 -- first, counted).
 CREATE TABLE forward_outbox (

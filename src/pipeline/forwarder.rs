@@ -242,7 +242,11 @@ impl Worker {
         for (name, value) in &self.upstream.headers {
             request = request.header(name.as_str(), value.as_str());
         }
-        match request.send(&row.body[..]) {
+        let body = match row.request() {
+            Ok(body) => body,
+            Err(error) => return Sent::Refused(error.to_string()),
+        };
+        match request.send(&body[..]) {
             Ok(mut response) => {
                 let status = response.status().as_u16();
                 if (200..300).contains(&status) {

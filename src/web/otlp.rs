@@ -128,10 +128,10 @@ pub(super) async fn accept_traces(
     let spans = converted.batch.spans.len() as u64;
     if spans > 0 {
         // What is forwarded is what is stored: after limits and redaction.
-        let forward = state.forwarding().then(|| Outgoing {
-            signal: ForwardSignal::Traces,
-            body: otlp::encode_spans(&converted.batch),
-        });
+        let forward = state
+            .forwarding()
+            .then(|| Outgoing::new(ForwardSignal::Traces, &otlp::encode_spans(&converted.batch)))
+            .flatten();
         if let Err(error) = state.writer.write_spans(converted.batch, forward).await {
             return Err(write_failed(state, error, spans));
         }
@@ -202,10 +202,10 @@ pub(super) async fn accept_logs(
 /// What of these stored log records goes into the forwarding outbox,
 /// when forwarding is on.
 pub(super) fn forward_logs(state: &AppState, records: &[LogRecord]) -> Option<Outgoing> {
-    state.forwarding().then(|| Outgoing {
-        signal: ForwardSignal::Logs,
-        body: otlp::encode_logs(records),
-    })
+    state
+        .forwarding()
+        .then(|| Outgoing::new(ForwardSignal::Logs, &otlp::encode_logs(records)))
+        .flatten()
 }
 
 /// Log records as the journal stores them, and the exceptions they carry
@@ -267,10 +267,7 @@ pub(super) async fn accept_metrics(
             .writer
             .write_metrics(
                 converted.batch,
-                forward_body.map(|body| Outgoing {
-                    signal: ForwardSignal::Metrics,
-                    body,
-                }),
+                forward_body.and_then(|body| Outgoing::new(ForwardSignal::Metrics, &body)),
             )
             .await
             .map_err(|error| write_failed(state, error, points))?;

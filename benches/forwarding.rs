@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use env::env_usize;
 use raw_http::RawHttp;
-use report::{thousands, verdict};
+use report::{median, thousands, verdict};
 use server::Server;
 use workload::{span_request, SPANS_PER_REQUEST};
 
@@ -131,16 +131,6 @@ fn phase(binary: &Path, forwarding: bool, clients: usize, seconds: u64) -> Phase
         cpu_us_per_span: cpu * 1e6 / count.max(1.0),
         drain,
         forwarded_per_second,
-    }
-}
-
-fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut values: Vec<f64> = values.collect();
-    values.sort_by(f64::total_cmp);
-    match values.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
     }
 }
 

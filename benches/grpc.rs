@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf as _, BufMut as _};
 use env::env_usize;
-use report::thousands;
+use report::{median, thousands};
 use rng::Rng;
 use server::Server;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -238,18 +238,8 @@ fn phase(
     }
 }
 
-fn median(phases: &[Phase], transport: Transport, f: fn(&Phase) -> f64) -> f64 {
-    let mut values: Vec<f64> = phases
-        .iter()
-        .filter(|p| p.transport == transport)
-        .map(f)
-        .collect();
-    values.sort_by(f64::total_cmp);
-    match values.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
+fn median_of(phases: &[Phase], transport: Transport, f: fn(&Phase) -> f64) -> f64 {
+    median(phases.iter().filter(|p| p.transport == transport).map(f))
 }
 
 fn main() {
@@ -290,8 +280,8 @@ fn main() {
                 phases.push(phase(&binary, signal, transport, clients, seconds));
             }
         }
-        let rate = |t| median(&phases, t, |p| p.records_per_second);
-        let cpu = |t| median(&phases, t, |p| p.cpu_us_per_record);
+        let rate = |t| median_of(&phases, t, |p| p.records_per_second);
+        let cpu = |t| median_of(&phases, t, |p| p.cpu_us_per_record);
         let _ = writeln!(
             out,
             "| {} | {} | {} | {:.3} | {:.2} | {:.2} | {:.3} |",

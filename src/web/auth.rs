@@ -78,15 +78,32 @@ pub fn remote_addr(request: &HttpRequest) -> Option<IpAddr> {
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get("authorization")?.to_str().ok()?;
+    bearer_token(headers.get("authorization")?.to_str().ok()?)
+}
+
+/// The token of an `Authorization: Bearer TOKEN` value.
+fn bearer_token(value: &str) -> Option<&str> {
     value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
         .map(str::trim)
 }
 
+/// The ingest key a request presents, from its `authorization` and
+/// `x-api-key` values (HTTP headers or gRPC metadata): the Bearer token,
+/// else the `x-api-key`.
+pub(super) fn presented_ingest_key<'a>(
+    authorization: Option<&'a str>,
+    api_key: Option<&'a str>,
+) -> Option<&'a str> {
+    authorization
+        .and_then(bearer_token)
+        .or_else(|| api_key.map(str::trim))
+}
+
 fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    bearer(headers).or_else(|| headers.get("x-api-key")?.to_str().ok().map(str::trim))
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    presented_ingest_key(value("authorization"), value("x-api-key"))
 }
 
 /// The session id from the `Cookie` header, if any.

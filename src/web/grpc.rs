@@ -139,21 +139,8 @@ impl MetricsService for Otlp {
 
 /// The key a call presents: `authorization: Bearer KEY`, else `x-api-key`.
 fn presented_key(metadata: &MetadataMap) -> Option<&str> {
-    let bearer = metadata
-        .get("authorization")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    bearer.or_else(|| {
-        metadata
-            .get("x-api-key")
-            .and_then(|value| value.to_str().ok())
-            .map(str::trim)
-    })
+    let value = |name: &str| metadata.get(name).and_then(|v| v.to_str().ok());
+    super::auth::presented_ingest_key(value("authorization"), value("x-api-key"))
 }
 
 /// The gRPC status of an error: the code OTLP/HTTP bodies carry, the

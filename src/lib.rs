@@ -12,6 +12,7 @@ pub mod dashboards;
 pub mod demo;
 pub mod ingest;
 pub mod model;
+pub mod outbound;
 pub mod pipeline;
 pub mod query;
 pub mod security;

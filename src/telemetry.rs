@@ -357,13 +357,14 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// A batch delivered to `destination`.
-    pub fn forward_sent(&self, destination: &str) {
+    /// `batches` (outbox rows, accepted requests) delivered to
+    /// `destination`, in one request or several.
+    pub fn forward_sent(&self, destination: &str, batches: u64) {
         self.forward
             .lock()
             .entry(destination.to_string())
             .or_default()
-            .0 += 1;
+            .0 += batches;
     }
 
     /// A failed attempt to deliver to `destination`.
@@ -832,7 +833,7 @@ impl Metrics {
             &mut out,
             "lookout_forward_sent_total",
             "counter",
-            "Batches delivered to each --forward-otlp upstream.",
+            "Accepted batches (outbox rows) delivered to each --forward-otlp upstream.",
         );
         let forward = self.forward.lock().clone();
         for (destination, (sent, ..)) in &forward {

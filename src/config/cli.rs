@@ -141,6 +141,14 @@ pub struct ServeOptions {
         hide_env_values = true
     )]
     pub forward_headers: Vec<String>,
+    /// How forwarded batches are sent: http/protobuf (POSTs to
+    /// URL/v1/traces, …) or grpc (the OTLP services at URL, e.g.
+    /// http://collector:4317) [default: http/protobuf]
+    #[arg(long, env = "LOOKOUT_FORWARD_PROTOCOL")]
+    pub forward_protocol: Option<String>,
+    /// Compression of forwarded requests: none or gzip [default: none]
+    #[arg(long, env = "LOOKOUT_FORWARD_COMPRESSION")]
+    pub forward_compression: Option<String>,
     /// Size limit of the forwarding outbox; past it the oldest unsent
     /// batches are dropped, counted [default: 256MiB]
     #[arg(long, env = "LOOKOUT_FORWARD_MAX_OUTBOX")]

@@ -351,9 +351,31 @@ impl Config {
     }
 }
 
-/// `--forward-otlp` and `--forward-header`: http(s) base URLs (a trailing
-/// `/` dropped), each with every header.
+/// `--forward-otlp`, `--forward-header`, `--forward-protocol` and
+/// `--forward-compression`: http(s) base URLs (a trailing `/` dropped),
+/// each with every header, the protocol and the compression.
 fn forward_upstreams(cli: &ServeOptions) -> Result<Vec<crate::pipeline::Upstream>, ConfigError> {
+    use crate::pipeline::Protocol;
+    let protocol = match cli.forward_protocol.as_deref().map(str::trim) {
+        None | Some("http/protobuf") => Protocol::HttpProtobuf,
+        Some("grpc") => Protocol::Grpc,
+        Some(other) => {
+            return Err(invalid(
+                "--forward-protocol",
+                format!("{other:?} is not http/protobuf or grpc"),
+            ))
+        }
+    };
+    let gzip = match cli.forward_compression.as_deref().map(str::trim) {
+        None | Some("none") => false,
+        Some("gzip") => true,
+        Some(other) => {
+            return Err(invalid(
+                "--forward-compression",
+                format!("{other:?} is not none or gzip"),
+            ))
+        }
+    };
     let mut headers = Vec::new();
     for header in &cli.forward_headers {
         let (name, value) = header
@@ -367,6 +389,13 @@ fn forward_upstreams(cli: &ServeOptions) -> Result<Vec<crate::pipeline::Upstream
                         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             })
             .ok_or_else(|| invalid("--forward-header", format!("{header:?} is not NAME=VALUE")))?;
+        // What an HTTP header and a gRPC ASCII metadata value can hold.
+        if !value.trim().bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err(invalid(
+                "--forward-header",
+                format!("the value of {:?} is not printable ASCII", name.trim()),
+            ));
+        }
         headers.push((name.trim().to_string(), value.trim().to_string()));
     }
     let mut upstreams: Vec<crate::pipeline::Upstream> = Vec::new();
@@ -386,13 +415,19 @@ fn forward_upstreams(cli: &ServeOptions) -> Result<Vec<crate::pipeline::Upstream
         }
         upstreams.push(crate::pipeline::Upstream {
             url,
+            protocol,
+            gzip,
             headers: headers.clone(),
         });
     }
-    if upstreams.is_empty() && !headers.is_empty() {
+    if upstreams.is_empty()
+        && (!headers.is_empty()
+            || cli.forward_protocol.is_some()
+            || cli.forward_compression.is_some())
+    {
         return Err(invalid(
             "--forward-header",
-            "headers need an upstream: add --forward-otlp URL".into(),
+            "forwarding options need an upstream: add --forward-otlp URL".into(),
         ));
     }
     Ok(upstreams)
@@ -557,6 +592,18 @@ mod tests {
         );
         assert_eq!(config.pipeline.forward_destinations, urls);
         assert_eq!(config.pipeline.forward_max_outbox_bytes, 64 << 20);
+        assert_eq!(
+            config.forward[0].protocol,
+            crate::pipeline::Protocol::HttpProtobuf
+        );
+        assert!(!config.forward[0].gzip);
+        cli.forward_protocol = Some("grpc".into());
+        cli.forward_compression = Some("gzip".into());
+        let config = Config::resolve(&cli).expect("valid");
+        assert!(config
+            .forward
+            .iter()
+            .all(|u| u.protocol == crate::pipeline::Protocol::Grpc && u.gzip));
         let error = |change: fn(&mut ServeOptions)| {
             let mut cli = options();
             change(&mut cli);
@@ -571,6 +618,24 @@ mod tests {
         })
         .contains("--forward-header"));
         assert!(error(|cli| cli.forward_headers = vec!["a=b".into()]).contains("need an upstream"));
+        assert!(
+            error(|cli| cli.forward_protocol = Some("grpc".into())).contains("need an upstream")
+        );
+        assert!(error(|cli| {
+            cli.forward_otlp = vec!["http://central".into()];
+            cli.forward_protocol = Some("http/json".into());
+        })
+        .contains("--forward-protocol"));
+        assert!(error(|cli| {
+            cli.forward_otlp = vec!["http://central".into()];
+            cli.forward_compression = Some("zstd".into());
+        })
+        .contains("--forward-compression"));
+        assert!(error(|cli| {
+            cli.forward_otlp = vec!["http://central".into()];
+            cli.forward_headers = vec!["x-key=caf\u{e9}".into()];
+        })
+        .contains("printable ASCII"));
         // Off by default: nothing goes into the outbox.
         assert!(Config::resolve(&options())
             .expect("defaults")

@@ -424,6 +424,7 @@ fn forwarding_check(state: &AppState) -> Option<(Level, Value)> {
         upstreams.insert(
             upstream.url.clone(),
             json!({
+                "protocol": upstream.protocol.name(),
                 "sent_through": upstream.sent_through.load(Ordering::Relaxed),
                 "waiting": waiting,
                 "lag_seconds": lag,

@@ -129,8 +129,8 @@ CREATE TABLE forward_cursors (
     destination  TEXT PRIMARY KEY,
     sent_through INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE forward_outbox (
-    id                INTEGER PRIMARY KEY,
+CREATE TABLE "forward_outbox" (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
     signal            INTEGER NOT NULL,
     created_unix_nano INTEGER NOT NULL,
     body              BLOB NOT NULL

@@ -1,12 +1,13 @@
 //! Forwarding (`--forward-otlp`): an edge lookout sends every accepted
-//! batch to a central one over OTLP/HTTP, through a durable outbox that
-//! outlives the central one being down and the edge restarting.
+//! batch to a central one over OTLP/HTTP or OTLP/gRPC, through a durable
+//! outbox that outlives the central one being down and the edge
+//! restarting.
 
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 use lookout::config::Config;
-use lookout::pipeline::Upstream;
+use lookout::pipeline::{Protocol, Upstream};
 use serde_json::Value;
 
 use crate::metrics::{base_ms, gauge, number};
@@ -27,8 +28,19 @@ fn on_port(port: u16) -> impl FnOnce(&mut Config) {
 }
 
 /// The edge's configuration: forward to `url` with `headers`, an outbox
-/// of `max_outbox` bytes.
+/// of `max_outbox` bytes, over OTLP/HTTP uncompressed.
 fn forwarding_to(
+    url: String,
+    headers: Vec<(String, String)>,
+    max_outbox: u64,
+) -> impl Fn(&mut Config) + Clone {
+    forwarding_over(Protocol::HttpProtobuf, false, url, headers, max_outbox)
+}
+
+/// As `forwarding_to`, with the protocol and compression given.
+fn forwarding_over(
+    protocol: Protocol,
+    gzip: bool,
     url: String,
     headers: Vec<(String, String)>,
     max_outbox: u64,
@@ -36,6 +48,8 @@ fn forwarding_to(
     move |config| {
         config.forward = vec![Upstream {
             url: url.clone(),
+            protocol,
+            gzip,
             headers: headers.clone(),
         }];
         config.pipeline.forward_destinations = vec![url.clone()];
@@ -56,6 +70,43 @@ fn arrived(central: &TestServer, trace_id: &str) -> bool {
     central.trace_status(trace_id) == reqwest::StatusCode::OK
 }
 
+/// Sends `edge` one log record of `service` saying `message` and one
+/// sample of the gauge `metric`; returns the sample's time (ms).
+fn log_and_gauge(edge: &TestServer, service: &str, message: &str, metric: &str, value: f64) -> i64 {
+    edge.export_logs(&logs_request(vec![resource_logs(
+        service,
+        vec![log_record(
+            now_nanos() - SECOND,
+            13,
+            "WARN",
+            message,
+            vec![],
+        )],
+    )]));
+    let t = base_ms() + 60_000;
+    let response = edge.post_protobuf(
+        "/v1/metrics",
+        &crate::metrics::request(
+            service,
+            vec![gauge(metric, vec![number(vec![], 0, t, value)])],
+        ),
+    );
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    t
+}
+
+/// Waits until `server` answers `value` for the instant query `metric` at
+/// `t_ms`.
+fn wait_for_sample(server: &TestServer, metric: &str, t_ms: i64, value: &str) {
+    wait_until(&format!("{metric} at the central lookout"), || {
+        let (_, answer) = server.get_query(
+            "/prometheus/api/v1/query",
+            &[("query", metric), ("time", &format!("{}", t_ms / 1000))],
+        );
+        answer["data"]["result"][0]["value"][1] == value
+    });
+}
+
 fn metric(server: &TestServer, series: &str) -> f64 {
     metric_value(&server.metrics_text(), series).unwrap_or(0.0)
 }
@@ -70,26 +121,13 @@ fn an_edge_forwards_what_it_stores_of_traces_logs_and_metrics() {
         .attributes
         .push(kv_str("password", "hunter2"));
     edge.export(&export);
-    let now = now_nanos();
-    edge.export_logs(&logs_request(vec![resource_logs(
+    let t = log_and_gauge(
+        &edge,
         "edge-shop",
-        vec![log_record(
-            now - SECOND,
-            13,
-            "WARN",
-            "disk almost full on the edge",
-            vec![],
-        )],
-    )]));
-    let t = base_ms() + 60_000;
-    let response = edge.post_protobuf(
-        "/v1/metrics",
-        &crate::metrics::request(
-            "edge-shop",
-            vec![gauge("edge_temperature", vec![number(vec![], 0, t, 41.5)])],
-        ),
+        "disk almost full on the edge",
+        "edge_temperature",
+        41.5,
     );
-    assert_eq!(response.status(), reqwest::StatusCode::OK);
 
     wait_until("the trace at the central lookout", || {
         arrived(&central, &trace_id)
@@ -99,16 +137,7 @@ fn an_edge_forwards_what_it_stores_of_traces_logs_and_metrics() {
     assert_eq!(attributes["password"], "[REDACTED]", "{trace}");
     assert_eq!(trace["spans"][0]["service"], "edge-shop");
     central.wait_for_logs(&[("q", "almost full"), ("service", "edge-shop")], 1);
-    wait_until("the metric at the central lookout", || {
-        let (_, answer) = central.get_query(
-            "/prometheus/api/v1/query",
-            &[
-                ("query", "edge_temperature"),
-                ("time", &format!("{}", t / 1000)),
-            ],
-        );
-        answer["data"]["result"][0]["value"][1] == "41.5"
-    });
+    wait_for_sample(&central, "edge_temperature", t, "41.5");
     let upstream = central.url("");
     wait_until("the outbox emptied", || {
         metric(&edge, "lookout_forward_outbox_bytes") == 0.0
@@ -124,13 +153,22 @@ fn an_edge_forwards_what_it_stores_of_traces_logs_and_metrics() {
     let forwarding = &deep["checks"]["forwarding"];
     assert_eq!(forwarding["status"], "ok", "{deep}");
     assert_eq!(forwarding["upstreams"][&upstream]["waiting"], 0, "{deep}");
+    // What is accepted after the outbox emptied goes too (its ids go on
+    // past the upstream's position).
+    let (later, export) = single_span_trace("edge-shop", "POST /logout", SECOND);
+    edge.export(&export);
+    wait_until("the later trace at the central lookout", || {
+        arrived(&central, &later)
+    });
 }
 
 #[test]
 fn batches_wait_for_an_upstream_that_is_down_across_an_edge_restart() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let forward = forwarding_to(url.clone(), vec![], 1 << 20);
+    // gzip-compressed requests: the central lookout takes them as any
+    // OTLP/HTTP client's.
+    let forward = forwarding_over(Protocol::HttpProtobuf, true, url.clone(), vec![], 1 << 20);
     let mut edge = TestServer::start_with(forward.clone());
     let mut sent = Vec::new();
     for i in 0..5 {
@@ -166,6 +204,155 @@ fn batches_wait_for_an_upstream_that_is_down_across_an_edge_restart() {
     // Each arrived once: the central lookout holds five one-span traces.
     let search = central.get_ok("/api/traces?service=edge-offline");
     assert_eq!(trace_ids_of(&search).len(), 5, "{search}");
+    // The five waited together and went as one request of five batches.
+    assert_eq!(
+        metric(
+            &edge,
+            &format!("lookout_forward_sent_total{{destination=\"{url}\"}}")
+        ),
+        5.0
+    );
+    assert_eq!(
+        metric(
+            &central,
+            "lookout_http_requests_total{method=\"POST\",route=\"/v1/traces\",status=\"200\"}"
+        ),
+        1.0
+    );
+}
+
+/// A central lookout taking OTLP/gRPC with the ingest key
+/// `central-ingest-key`, and its gRPC endpoint URL.
+fn grpc_central() -> (TestServer, String) {
+    let central = TestServer::start_with(|config| {
+        config.grpc_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        config.api_keys = vec!["central-ingest-key".into()];
+    });
+    let grpc = format!("http://{}", central.grpc_addr().expect("gRPC is on"));
+    (central, grpc)
+}
+
+#[test]
+fn an_edge_forwards_over_grpc_with_gzip_and_the_upstreams_key() {
+    let (central, grpc) = grpc_central();
+    let edge = TestServer::start_with(forwarding_over(
+        Protocol::Grpc,
+        true,
+        grpc.clone(),
+        vec![("Authorization".into(), "Bearer central-ingest-key".into())],
+        1 << 20,
+    ));
+    let (trace_id, export) = single_span_trace("edge-grpc", "GET /stock", SECOND);
+    edge.export(&export);
+    let t = log_and_gauge(
+        &edge,
+        "edge-grpc",
+        "stock level sent over grpc",
+        "edge_stock_level",
+        17.0,
+    );
+    wait_until("the trace at the central lookout", || {
+        arrived(&central, &trace_id)
+    });
+    central.wait_for_logs(&[("q", "grpc"), ("service", "edge-grpc")], 1);
+    wait_for_sample(&central, "edge_stock_level", t, "17");
+    let text = central.metrics_text();
+    for method in [
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+        "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+    ] {
+        let series = format!("lookout_grpc_requests_total{{method=\"{method}\",code=\"OK\"}}");
+        assert!(
+            metric_value(&text, &series).is_some_and(|n| n >= 1.0),
+            "{series}"
+        );
+    }
+    let (_, deep) = edge.get_json("/health/deep");
+    let upstream = &deep["checks"]["forwarding"]["upstreams"][&grpc];
+    assert_eq!(upstream["protocol"], "grpc", "{deep}");
+    assert_eq!(upstream["last_error"], Value::Null, "{deep}");
+}
+
+#[test]
+fn a_grpc_upstream_without_the_key_is_retried_and_reported() {
+    let (central, grpc) = grpc_central();
+    let edge = TestServer::start_with(forwarding_over(
+        Protocol::Grpc,
+        false,
+        grpc.clone(),
+        vec![],
+        1 << 20,
+    ));
+    let (trace_id, export) = single_span_trace("edge-grpc-auth", "GET /", SECOND);
+    edge.export(&export);
+    wait_until("UNAUTHENTICATED reported", || {
+        let (_, deep) = edge.get_json("/health/deep");
+        deep["checks"]["forwarding"]["upstreams"][&grpc]["last_error"]
+            .as_str()
+            .is_some_and(|error| error.contains("Unauthenticated"))
+    });
+    assert!(!arrived(&central, &trace_id));
+    assert_eq!(
+        metric(&edge, "lookout_forward_dropped_total{reason=\"rejected\"}"),
+        0.0,
+        "kept for a corrected key"
+    );
+}
+
+#[test]
+fn a_merged_request_the_upstream_refuses_is_sent_row_by_row() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut edge = TestServer::start_with(forwarding_to(url.clone(), vec![], 1 << 20));
+    // While the upstream is down, four small traces and one large one
+    // wait in the outbox.
+    let mut small = Vec::new();
+    for i in 0..4 {
+        let (trace_id, export) = single_span_trace("edge-merge", &format!("op {i}"), SECOND);
+        edge.export(&export);
+        small.push(trace_id);
+    }
+    let (large, mut export) = single_span_trace("edge-merge", "op large", SECOND);
+    export.resource_spans[0].scope_spans[0].spans[0]
+        .attributes
+        .push(kv_str("payload", &"x".repeat(6000)));
+    edge.export(&export);
+    wait_until("forwarding reported as failing", || {
+        let (_, deep) = edge.get_json("/health/deep");
+        deep["checks"]["forwarding"]["upstreams"][&url]["waiting"] == 5
+    });
+    // The upstream takes requests of one small trace, not five at once,
+    // and never the large one: 413.
+    let central = TestServer::start_with(|config| {
+        on_port(port)(config);
+        config.limits.max_request_bytes = 1500;
+    });
+    for trace_id in &small {
+        wait_until(&format!("{trace_id} at the central lookout"), || {
+            arrived(&central, trace_id)
+        });
+    }
+    wait_until("the outbox emptied", || {
+        metric(&edge, "lookout_forward_outbox_bytes") == 0.0
+    });
+    assert!(!arrived(&central, &large));
+    assert_eq!(
+        metric(&edge, "lookout_forward_dropped_total{reason=\"rejected\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &edge,
+            &format!("lookout_forward_sent_total{{destination=\"{url}\"}}")
+        ),
+        4.0
+    );
+    // Nothing is sent again after a restart.
+    edge.restart_with(forwarding_to(url, vec![], 1 << 20));
+    std::thread::sleep(Duration::from_millis(500));
+    let search = central.get_ok("/api/traces?service=edge-merge&limit=100");
+    assert_eq!(trace_ids_of(&search).len(), 4, "{search}");
 }
 
 #[test]

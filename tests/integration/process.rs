@@ -1351,7 +1351,9 @@ fn forwarding_delivers_every_acknowledged_span_across_sigkills_of_both_ends() {
         .expect("a free port");
     let listen = format!("127.0.0.1:{port}");
     let upstream = format!("http://{listen}");
-    let central_args = ["--listen", listen.as_str()];
+    // gRPC off: its default port would be the fixed 4317 next to a fixed
+    // HTTP port.
+    let central_args = ["--listen", listen.as_str(), "--grpc-listen", "none"];
     let edge_args = ["--forward-otlp", upstream.as_str()];
     let client = client();
     let central = Lookout::start(central_dir.path(), &central_args, &[]);

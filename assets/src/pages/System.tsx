@@ -174,6 +174,7 @@ function detailValue(key: string, value: unknown) {
 }
 
 interface UpstreamState {
+  protocol: string;
   waiting: number;
   lag_seconds: number;
   last_error: string | null;
@@ -185,7 +186,7 @@ function Upstreams({ upstreams }: { upstreams: Record<string, UpstreamState> }) 
     <ul class="upstreams" data-testid="forward-upstreams">
       {Object.entries(upstreams).map(([url, upstream]) => (
         <li key={url}>
-          <code>{url}</code>: {plural(upstream.waiting, 'batch', 'batches')} waiting
+          <code>{url}</code> <span class="muted">({upstream.protocol})</span>: {plural(upstream.waiting, 'batch', 'batches')} waiting
           {upstream.waiting > 0 && <>, the oldest for {formatDuration(upstream.lag_seconds * 1000)}</>}
           {upstream.last_error && <span class="error-message"> — {upstream.last_error}</span>}
         </li>

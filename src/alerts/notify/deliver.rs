@@ -109,21 +109,10 @@ pub fn request(
     Request { url, body, headers }
 }
 
-/// An agent for one destination: a 10 s timeout for the whole request,
+/// An agent for one destination: `timeout` for the whole request,
 /// answers of any status returned rather than turned into errors.
 pub fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
-        .http_status_as_error(false)
-        .user_agent(concat!("lookout/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into()
-}
-
-/// `Retry-After` in seconds (HTTP dates are read as "no advice").
-fn retry_after(value: Option<&str>) -> Option<Duration> {
-    let seconds: u64 = value?.trim().parse().ok()?;
-    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
+    crate::outbound::agent(None, timeout)
 }
 
 /// Sends `request` and says how it went: any 2xx is delivered.
@@ -133,33 +122,13 @@ pub fn send(agent: &ureq::Agent, request: &Request) -> Attempt {
         builder = builder.header(name.as_str(), value.as_str());
     }
     match builder.send(request.body.as_bytes()) {
-        Ok(mut response) => {
-            let status = response.status().as_u16();
-            if (200..300).contains(&status) {
-                return Attempt::Delivered;
-            }
-            let after = retry_after(
-                response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|value| value.to_str().ok()),
-            );
-            let text = response
-                .body_mut()
-                .with_config()
-                .limit(512)
-                .read_to_string()
-                .unwrap_or_default();
-            let text: String = text.chars().take(200).collect();
-            Attempt::Failed {
-                error: if text.trim().is_empty() {
-                    format!("HTTP {status}")
-                } else {
-                    format!("HTTP {status}: {}", text.trim())
-                },
-                retry_after: after,
-            }
-        }
+        Ok(mut response) => match crate::outbound::refusal(&mut response, MAX_RETRY_AFTER) {
+            None => Attempt::Delivered,
+            Some(refusal) => Attempt::Failed {
+                error: refusal.error,
+                retry_after: refusal.retry_after,
+            },
+        },
         Err(error) => Attempt::Failed {
             error: error.to_string(),
             retry_after: None,
@@ -236,13 +205,5 @@ mod tests {
         let request = request(&channel, "x", "[]".into(), "0", 0);
         assert_eq!(request.url, "http://127.0.0.1:9093/api/v2/alerts");
         assert!(header(&request, "traceparent").is_none());
-    }
-
-    #[test]
-    fn retry_after_is_read_in_seconds_and_capped() {
-        assert_eq!(retry_after(Some("7")), Some(Duration::from_secs(7)));
-        assert_eq!(retry_after(Some("999999")), Some(MAX_RETRY_AFTER));
-        assert_eq!(retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
-        assert_eq!(retry_after(None), None);
     }
 }

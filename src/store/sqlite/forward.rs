@@ -264,6 +264,23 @@ mod tests {
         assert!(damaged.request().is_err());
     }
 
+    /// Ids are never reused, not even once the outbox has been emptied:
+    /// an upstream's cursor is past every id it had.
+    #[test]
+    fn ids_keep_growing_after_the_outbox_empties() {
+        let mut conn = conn();
+        let upstreams = vec!["a".to_string()];
+        let tx = conn.transaction().expect("tx");
+        append(&tx, &[&item(ForwardSignal::Traces, 10)], 1).expect("append");
+        let first = pending(&tx, 0, 10).expect("pending")[0].id;
+        assert_eq!(advance(&tx, "a", first, &upstreams).expect("a"), 10);
+        assert!(pending(&tx, 0, 10).expect("pending").is_empty());
+        append(&tx, &[&item(ForwardSignal::Traces, 10)], 2).expect("append");
+        let rows = pending(&tx, cursor(&tx, "a").expect("cursor"), 10).expect("pending");
+        assert_eq!(rows.len(), 1, "the new row is after the upstream's cursor");
+        tx.commit().expect("commit");
+    }
+
     #[test]
     fn rows_go_once_every_upstream_has_them_and_the_oldest_past_the_limit() {
         let mut conn = conn();

@@ -67,6 +67,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "forward_outbox",
         include_str!("../../../schema/0014_forward_outbox.sql"),
     ),
+    (
+        15,
+        "forward_outbox_ids",
+        include_str!("../../../schema/0015_forward_outbox_ids.sql"),
+    ),
 ];
 
 /// The highest migration recorded in the database, 0 for a new one.
@@ -174,17 +179,16 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn ten_minute_rollups_are_built_from_the_stored_minute_rollups() {
-        use crate::model::DurationHistogram;
-        let mut conn = Connection::open_in_memory().expect("memory db");
-        // A database of version 5 with minute rollups of one series.
+    /// An in-memory database migrated to `version` only.
+    fn database_at(version: usize) -> Connection {
+        let conn = Connection::open_in_memory().expect("memory db");
         conn.execute_batch(
             "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
                                              applied_unix_nano INTEGER NOT NULL)",
         )
         .expect("table");
-        for (version, name, sql) in &MIGRATIONS[..5] {
+        super::super::rollups::register_migration_functions(&conn).expect("functions");
+        for (version, name, sql) in &MIGRATIONS[..version] {
             conn.execute_batch(sql).expect("migration");
             conn.execute(
                 "INSERT INTO schema_migrations VALUES (?1, ?2, 0)",
@@ -192,6 +196,41 @@ mod tests {
             )
             .expect("record");
         }
+        conn
+    }
+
+    #[test]
+    fn outbox_ids_continue_past_every_cursor_after_the_upgrade() {
+        let mut conn = database_at(14);
+        // An upstream that had everything through 10 while the emptied
+        // outbox started again at 1.
+        conn.execute_batch(
+            "INSERT INTO forward_cursors VALUES ('http://central', 10);
+             INSERT INTO forward_outbox VALUES (4, 0, 1, x'00');",
+        )
+        .expect("rows");
+        migrate(&mut conn).expect("upgrade");
+        let kept: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM forward_outbox WHERE id = 4",
+                [],
+                |row| row.get(0),
+            )
+            .expect("count");
+        assert_eq!(kept, 1);
+        conn.execute(
+            "INSERT INTO forward_outbox (signal, created_unix_nano, body) VALUES (0, 2, x'00')",
+            [],
+        )
+        .expect("insert");
+        assert_eq!(conn.last_insert_rowid(), 11);
+    }
+
+    #[test]
+    fn ten_minute_rollups_are_built_from_the_stored_minute_rollups() {
+        use crate::model::DurationHistogram;
+        // A database of version 5 with minute rollups of one series.
+        let mut conn = database_at(5);
         conn.execute_batch(
             "INSERT INTO services (id, name) VALUES (1, 'svc');
              INSERT INTO span_series (id, service_id, operation, kind, status) VALUES (7, 1, 'op', 2, 0);",

@@ -3,15 +3,15 @@
 //! processes (`cargo bench --bench forwarding`).
 //!
 //! Spans at full speed from `LOOKOUT_BENCH_CLIENTS` (default 4) clients in
-//! phases of `LOOKOUT_BENCH_FORWARD_PHASE_SECONDS` (default 20), A B A B
-//! (`LOOKOUT_BENCH_AB_ROUNDS` pairs, default 2), each on fresh data
-//! directories: A is a lookout forwarding to a second lookout on loopback
-//! (the upstream, started for the phase), B the same lookout without
-//! forwarding. Reported: spans/s and the ingesting server's CPU-µs per span
-//! (its forwarder threads included; the upstream's CPU is its own), the
-//! ratio A ÷ B (goal ≤ 1.10), and for A how long the outbox took to empty
-//! once ingest stopped, with the upstream's received rate over the whole
-//! phase.
+//! phases of `LOOKOUT_BENCH_FORWARD_PHASE_SECONDS` (default 20), A G B
+//! (`LOOKOUT_BENCH_AB_ROUNDS` rounds, default 2), each on fresh data
+//! directories: A is a lookout forwarding over OTLP/HTTP to a second
+//! lookout on loopback (the upstream, started for the phase), G the same
+//! over OTLP/gRPC, B the same lookout without forwarding. Reported: spans/s
+//! and the ingesting server's CPU-µs per span (its forwarder threads
+//! included; the upstream's CPU is its own), the ratios A ÷ B and G ÷ B
+//! (goal ≤ 1.10), and for A and G how long the outbox took to empty once
+//! ingest stopped, with the upstream's received rate over the whole phase.
 //!
 //! Results are printed as markdown and written to
 //! `target/bench-forwarding.md`.
@@ -51,8 +51,29 @@ use workload::{span_request, SPANS_PER_REQUEST};
 /// How long the outbox may take to empty after a phase.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(300);
 
+/// How the phase's lookout forwards.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A: OTLP/HTTP.
+    Http,
+    /// G: OTLP/gRPC.
+    Grpc,
+    /// B: not at all.
+    Off,
+}
+
+impl Mode {
+    fn label(self) -> &'static str {
+        match self {
+            Mode::Http => "A (HTTP)",
+            Mode::Grpc => "G (gRPC)",
+            Mode::Off => "B (off)",
+        }
+    }
+}
+
 struct Phase {
-    forwarding: bool,
+    mode: Mode,
     spans_per_second: f64,
     cpu_us_per_span: f64,
     /// With forwarding: from the end of ingest until the outbox was empty.
@@ -76,13 +97,24 @@ fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn phase(binary: &Path, forwarding: bool, clients: usize, seconds: u64) -> Phase {
+fn phase(binary: &Path, mode: Mode, clients: usize, seconds: u64) -> Phase {
     let dir = tempfile::tempdir().expect("tempdir");
     let upstream_dir = tempfile::tempdir().expect("tempdir");
-    let mut upstream = forwarding.then(|| Server::start(binary, upstream_dir.path(), &[]));
-    let args: Vec<String> = match &upstream {
-        Some(upstream) => vec!["--forward-otlp".into(), format!("http://{}", upstream.addr)],
-        None => Vec::new(),
+    let mut upstream = (mode != Mode::Off).then(|| Server::start(binary, upstream_dir.path(), &[]));
+    let args: Vec<String> = match (&upstream, mode) {
+        (Some(upstream), Mode::Http) => {
+            vec!["--forward-otlp".into(), format!("http://{}", upstream.addr)]
+        }
+        (Some(upstream), Mode::Grpc) => vec![
+            "--forward-otlp".into(),
+            format!(
+                "http://{}",
+                upstream.grpc_addr.expect("the upstream serves OTLP/gRPC")
+            ),
+            "--forward-protocol".into(),
+            "grpc".into(),
+        ],
+        _ => Vec::new(),
     };
     let mut server = Server::start(binary, dir.path(), &args);
     let stop = Arc::new(AtomicBool::new(false));
@@ -126,7 +158,7 @@ fn phase(binary: &Path, forwarding: bool, clients: usize, seconds: u64) -> Phase
         upstream.stop(Duration::from_secs(120));
     }
     Phase {
-        forwarding,
+        mode,
         spans_per_second: count / elapsed,
         cpu_us_per_span: cpu * 1e6 / count.max(1.0),
         drain,
@@ -141,46 +173,45 @@ fn main() {
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_lookout"));
     let mut phases = Vec::new();
     for _ in 0..rounds {
-        for forwarding in [true, false] {
-            eprintln!(
-                "spans for {seconds} s, forwarding {}…",
-                if forwarding { "on" } else { "off" }
-            );
-            phases.push(phase(&binary, forwarding, clients, seconds));
+        for mode in [Mode::Http, Mode::Grpc, Mode::Off] {
+            eprintln!("spans for {seconds} s, {}…", mode.label());
+            phases.push(phase(&binary, mode, clients, seconds));
         }
     }
-    let of = |forwarding: bool, f: fn(&Phase) -> f64| {
-        median(phases.iter().filter(|p| p.forwarding == forwarding).map(f))
-    };
-    let (rate_a, rate_b) = (
-        of(true, |p| p.spans_per_second),
-        of(false, |p| p.spans_per_second),
-    );
-    let (cpu_a, cpu_b) = (
-        of(true, |p| p.cpu_us_per_span),
-        of(false, |p| p.cpu_us_per_span),
-    );
-    let ratio = cpu_a / cpu_b;
+    let of =
+        |mode: Mode, f: fn(&Phase) -> f64| median(phases.iter().filter(|p| p.mode == mode).map(f));
+    let rate_b = of(Mode::Off, |p| p.spans_per_second);
+    let cpu_b = of(Mode::Off, |p| p.cpu_us_per_span);
     let mut out = String::new();
     let _ = writeln!(out, "## Forwarding benchmark ({})", proc::cpu_model());
     let _ = writeln!(
         out,
-        "\n{clients} clients, {seconds} s phases A B × {rounds}, fresh data directories (A: forwarding to a second lookout on loopback; B: no forwarding); medians; load at the start {}\n",
+        "\n{clients} clients, {seconds} s phases A G B × {rounds}, fresh data directories (A: forwarding over OTLP/HTTP to a second lookout on loopback; G: the same over OTLP/gRPC; B: no forwarding); medians; load at the start {}\n",
         proc::load_average()
     );
     let _ = writeln!(
         out,
-        "| spans/s A | spans/s B | CPU-µs/span A | CPU-µs/span B | CPU A ÷ B | goal | outbox emptied after ingest | upstream stored, spans/s |"
+        "| forwarding | spans/s | CPU-µs/span | CPU ÷ B | goal | outbox emptied after ingest | upstream stored, spans/s |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    for mode in [Mode::Http, Mode::Grpc] {
+        let ratio = of(mode, |p| p.cpu_us_per_span) / cpu_b;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.2} | {ratio:.3} | ≤ 1.10 {} | {:.2} s | {} |",
+            mode.label(),
+            thousands(of(mode, |p| p.spans_per_second)),
+            of(mode, |p| p.cpu_us_per_span),
+            verdict(ratio <= 1.10),
+            of(mode, |p| p.drain.map_or(f64::NAN, |d| d.as_secs_f64())),
+            thousands(of(mode, |p| p.forwarded_per_second.unwrap_or(f64::NAN))),
+        );
+    }
     let _ = writeln!(
         out,
-        "| {} | {} | {cpu_a:.2} | {cpu_b:.2} | {ratio:.3} | ≤ 1.10 {} | {:.2} s | {} |",
-        thousands(rate_a),
-        thousands(rate_b),
-        verdict(ratio <= 1.10),
-        of(true, |p| p.drain.map_or(f64::NAN, |d| d.as_secs_f64())),
-        thousands(of(true, |p| p.forwarded_per_second.unwrap_or(f64::NAN))),
+        "| {} | {} | {cpu_b:.2} | 1 | | | |",
+        Mode::Off.label(),
+        thousands(rate_b)
     );
     let _ = writeln!(
         out,
@@ -189,9 +220,9 @@ fn main() {
     for (index, p) in phases.iter().enumerate() {
         let _ = writeln!(
             out,
-            "| {} ({}) | {} | {:.2} | {} | {} |",
+            "| {} {} | {} | {:.2} | {} | {} |",
             index + 1,
-            if p.forwarding { "A" } else { "B" },
+            p.mode.label(),
             thousands(p.spans_per_second),
             p.cpu_us_per_span,
             p.drain

@@ -1289,12 +1289,48 @@ fn web_app_in_a_real_browser() {
     auth_config.admin_token = Some(AUTH_TOKEN.into());
     // And a disk budget, which its System page shows.
     auth_config.max_disk = Some(256 << 20);
+    // And forwarding to an upstream that is down (a port nothing listens
+    // on): its System page shows the batch waiting and the error.
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port");
+    let upstream = format!("http://{down}");
+    auth_config.forward = vec![lookout::pipeline::Upstream {
+        url: upstream.clone(),
+        protocol: lookout::pipeline::Protocol::HttpProtobuf,
+        gzip: false,
+        headers: Vec::new(),
+    }];
+    auth_config.pipeline.forward_destinations = vec![upstream.clone()];
     let auth_app = RunningApp::start(auth_config).expect("lookout with an admin token starts");
+    let mut ids = Ids(now_nanos() ^ 0xF0F0);
+    let response = client
+        .post(format!("{}/v1/traces", auth_app.base_url()))
+        .bearer_auth(AUTH_TOKEN)
+        .header("content-type", "application/json")
+        .body(
+            json!({"resourceSpans": [resource_spans("edge-box", vec![span(
+                SpanSpec {
+                    trace_id: &ids.trace_id(),
+                    span_id: &ids.span_id(),
+                    parent: None,
+                    name: "GET /forwarded",
+                    start: now_nanos() - 1_000 * MS,
+                    duration_ms: 5,
+                },
+                json!({}),
+            )])]})
+            .to_string(),
+        )
+        .send()
+        .expect("POST /v1/traces to the second lookout");
+    assert!(response.status().is_success(), "{}", response.status());
 
     let mut facts = seed.facts;
     facts["grafana_fixture"] = json!(root.join("tests/fixtures/grafana_dashboard.json"));
     facts["auth_url"] = json!(auth_app.base_url());
     facts["auth_token"] = json!(AUTH_TOKEN);
+    facts["forward_upstream"] = json!(upstream);
     let screenshots = root.join("target/screenshots");
     std::fs::create_dir_all(&screenshots).expect("create target/screenshots");
     let mut child = Command::new("node")

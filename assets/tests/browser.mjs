@@ -752,7 +752,10 @@ try {
   });
 
   await check("a bad query shows the parser's message with a caret at its position", async () => {
-    await page.goto(`${base}/logs`);
+    // The first search's rows first: a query typed while the page is
+    // still loading can be replaced by the URL's when that search ends.
+    await page.goto(`${base}/logs?lookback=2h`);
+    await page.waitForFunction(() => document.querySelectorAll('.log-row[data-log-id]').length > 0);
     const input = page.getByLabel('Log query');
     await input.fill(seed.bad_query);
     await input.press('Enter');
@@ -2371,6 +2374,24 @@ try {
     assert(/Budget \(--max-disk\)\s+256\.0 MiB/i.test(disk) && /Used of the budget/i.test(disk), `disk check: ${disk.replaceAll('\n', ' ')}`);
     const kept = (await authOther.getByTestId('retention').innerText()).replaceAll('\n', ' ');
     assert(/Traces kept for/i.test(kept) && /Logs kept for/i.test(kept) && /Metrics kept for/i.test(kept), `retention: ${kept}`);
+  });
+
+  await check('system page with forwarding: the upstream that is down, its waiting batch and the error', async () => {
+    await authOther.goto(`${authBase}/system`);
+    const card = authOther.locator('[data-check="forwarding"]');
+    await card.waitFor();
+    // The forwarder's first attempt fails within a second or two; the page polls.
+    const upstream = card.getByTestId('forward-upstreams');
+    await upstream.getByText(seed.forward_upstream, { exact: false }).first().waitFor();
+    let text = '';
+    for (let i = 0; i < 60; i++) {
+      text = (await card.innerText()).replaceAll('\n', ' ');
+      if (/1 batch waiting/.test(text) && /degraded/i.test(text) && text.includes(`${seed.forward_upstream}/v1/traces`)) break;
+      await authOther.waitForTimeout(250);
+    }
+    assert(/\(http\/protobuf\): 1 batch waiting/.test(text), `forwarding card: ${text}`);
+    assert(/degraded/i.test(text), `forwarding card not degraded: ${text}`);
+    assert(text.includes(`${seed.forward_upstream}/v1/traces`), `the error names the request: ${text}`);
   });
 
   await check('auth: Log out ends the session server-side and shows the login page again', async () => {

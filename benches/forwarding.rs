@@ -3,11 +3,13 @@
 //! processes (`cargo bench --bench forwarding`).
 //!
 //! Spans at full speed from `LOOKOUT_BENCH_CLIENTS` (default 4) clients in
-//! phases of `LOOKOUT_BENCH_FORWARD_PHASE_SECONDS` (default 20), A G B
-//! (`LOOKOUT_BENCH_AB_ROUNDS` rounds, default 2), each on fresh data
-//! directories: A is a lookout forwarding over OTLP/HTTP to a second
-//! lookout on loopback (the upstream, started for the phase), G the same
-//! over OTLP/gRPC, B the same lookout without forwarding. Reported: spans/s
+//! phases of `LOOKOUT_BENCH_FORWARD_PHASE_SECONDS` (default 20), A G D B
+//! (`LOOKOUT_BENCH_AB_ROUNDS` rounds, default 2; `LOOKOUT_BENCH_FORWARD_MODES`
+//! picks from `http,grpc,down,off`), each on fresh data directories: A is
+//! a lookout forwarding over OTLP/HTTP to a second lookout on loopback
+//! (the upstream, started for the phase), G the same over OTLP/gRPC, D
+//! forwarding to an upstream that is down (the outbox's cost without
+//! sending), B the same lookout without forwarding. Reported: spans/s
 //! and the ingesting server's CPU-µs per span (its forwarder threads
 //! included; the upstream's CPU is its own), the ratios A ÷ B and G ÷ B
 //! (goal ≤ 1.10), and for A and G how long the outbox took to empty once
@@ -58,6 +60,9 @@ enum Mode {
     Http,
     /// G: OTLP/gRPC.
     Grpc,
+    /// D: OTLP/HTTP to an upstream that is down (a port nothing listens
+    /// on): the outbox's cost alone, nothing sent.
+    Down,
     /// B: not at all.
     Off,
 }
@@ -67,6 +72,7 @@ impl Mode {
         match self {
             Mode::Http => "A (HTTP)",
             Mode::Grpc => "G (gRPC)",
+            Mode::Down => "D (upstream down)",
             Mode::Off => "B (off)",
         }
     }
@@ -100,7 +106,8 @@ fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
 fn phase(binary: &Path, mode: Mode, clients: usize, seconds: u64) -> Phase {
     let dir = tempfile::tempdir().expect("tempdir");
     let upstream_dir = tempfile::tempdir().expect("tempdir");
-    let mut upstream = (mode != Mode::Off).then(|| Server::start(binary, upstream_dir.path(), &[]));
+    let mut upstream = matches!(mode, Mode::Http | Mode::Grpc)
+        .then(|| Server::start(binary, upstream_dir.path(), &[]));
     let args: Vec<String> = match (&upstream, mode) {
         (Some(upstream), Mode::Http) => {
             vec!["--forward-otlp".into(), format!("http://{}", upstream.addr)]
@@ -114,6 +121,12 @@ fn phase(binary: &Path, mode: Mode, clients: usize, seconds: u64) -> Phase {
             "--forward-protocol".into(),
             "grpc".into(),
         ],
+        _ if mode == Mode::Down => {
+            let down = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|listener| listener.local_addr())
+                .expect("a free port");
+            vec!["--forward-otlp".into(), format!("http://{down}")]
+        }
         _ => Vec::new(),
     };
     let mut server = Server::start(binary, dir.path(), &args);
@@ -172,8 +185,21 @@ fn main() {
     let rounds = env_usize("LOOKOUT_BENCH_AB_ROUNDS", 2).max(1);
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_lookout"));
     let mut phases = Vec::new();
+    let modes: Vec<Mode> = std::env::var("LOOKOUT_BENCH_FORWARD_MODES")
+        .unwrap_or_else(|_| "http,grpc,down,off".into())
+        .split(',')
+        .map(|name| match name.trim() {
+            "http" => Mode::Http,
+            "grpc" => Mode::Grpc,
+            "down" => Mode::Down,
+            "off" => Mode::Off,
+            other => {
+                panic!("LOOKOUT_BENCH_FORWARD_MODES: {other:?} is not http, grpc, down or off")
+            }
+        })
+        .collect();
     for _ in 0..rounds {
-        for mode in [Mode::Http, Mode::Grpc, Mode::Off] {
+        for &mode in &modes {
             eprintln!("spans for {seconds} s, {}…", mode.label());
             phases.push(phase(&binary, mode, clients, seconds));
         }
@@ -186,7 +212,8 @@ fn main() {
     let _ = writeln!(out, "## Forwarding benchmark ({})", proc::cpu_model());
     let _ = writeln!(
         out,
-        "\n{clients} clients, {seconds} s phases A G B × {rounds}, fresh data directories (A: forwarding over OTLP/HTTP to a second lookout on loopback; G: the same over OTLP/gRPC; B: no forwarding); medians; load at the start {}\n",
+        "\n{clients} clients, {seconds} s phases {} × {rounds}, fresh data directories (A: forwarding over OTLP/HTTP to a second lookout on loopback; G: the same over OTLP/gRPC; D: to an upstream that is down; B: no forwarding); medians; load at the start {}\n",
+        modes.iter().map(|m| &m.label()[..1]).collect::<Vec<_>>().join(" "),
         proc::load_average()
     );
     let _ = writeln!(
@@ -194,7 +221,10 @@ fn main() {
         "| forwarding | spans/s | CPU-µs/span | CPU ÷ B | goal | outbox emptied after ingest | upstream stored, spans/s |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|");
-    for mode in [Mode::Http, Mode::Grpc] {
+    for mode in [Mode::Http, Mode::Grpc, Mode::Down]
+        .into_iter()
+        .filter(|mode| modes.contains(mode))
+    {
         let ratio = of(mode, |p| p.cpu_us_per_span) / cpu_b;
         let _ = writeln!(
             out,

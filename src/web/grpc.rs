@@ -96,7 +96,7 @@ impl TraceService for Otlp {
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let (metadata, _, export) = request.into_parts();
         self.call(&metadata, || async {
-            accept_traces(&self.state, export)
+            accept_traces(&self.state, export, None)
                 .await
                 .map(otlp::trace_response)
         })
@@ -113,7 +113,7 @@ impl LogsService for Otlp {
         let (metadata, _, export) = request.into_parts();
         self.call(&metadata, || async {
             admit_logs(&self.state)?;
-            accept_logs(&self.state, export)
+            accept_logs(&self.state, export, None)
                 .await
                 .map(otlp::logs_response)
         })
@@ -129,7 +129,7 @@ impl MetricsService for Otlp {
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
         let (metadata, _, export) = request.into_parts();
         self.call(&metadata, || async {
-            accept_metrics(&self.state, export)
+            accept_metrics(&self.state, export, None)
                 .await
                 .map(otlp::metrics_response)
         })

@@ -23,14 +23,16 @@ use crate::store::log_codec::{self, EncodedLog};
 use crate::telemetry::RejectReason;
 
 /// The part every OTLP endpoint shares: content type, body limits and
-/// decoding. `Err` is the finished error response.
+/// decoding; with the export, its encoding and, when that is protobuf,
+/// the (decompressed) body as received, which forwarding can send on as
+/// it is. `Err` is the finished error response.
 async fn decode_request<T>(
     request: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
     admit: impl FnOnce() -> Result<(), ApiError>,
     decode: impl FnOnce(&[u8], Encoding) -> Result<T, IngestError>,
-) -> Result<(T, Encoding), HttpResponse> {
+) -> Result<(T, Encoding, Option<Vec<u8>>), HttpResponse> {
     let Some(encoding) = Encoding::from_content_type(content_type(request)) else {
         let error = IngestError::UnsupportedContentType {
             content_type: content_type(request).to_string(),
@@ -44,13 +46,14 @@ async fn decode_request<T>(
             if let Err(error) = admit() {
                 return Err(error.otlp_response(encoding));
             }
-            decode(&bytes, encoding)
+            decode(&bytes, encoding).map(|export| {
+                let received = (encoding == Encoding::Protobuf).then_some(bytes);
+                (export, encoding, received)
+            })
         }
         Err(error) => Err(error),
     };
-    decoded
-        .map(|export| (export, encoding))
-        .map_err(|error| refused(state, error).otlp_response(encoding))
+    decoded.map_err(|error| refused(state, error).otlp_response(encoding))
 }
 
 /// Counts a request refused for its body and turns the error into an
@@ -94,12 +97,12 @@ pub async fn post_traces(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (export, encoding) =
+    let (export, encoding, received) =
         match decode_request(&request, payload, &state, || Ok(()), otlp::decode_traces).await {
             Ok(decoded) => decoded,
             Err(response) => return response,
         };
-    match accept_traces(&state, export).await {
+    match accept_traces(&state, export, received).await {
         Ok(accepted) => HttpResponse::Ok()
             .content_type(encoding.content_type())
             .body(otlp::encode_trace_response(accepted, encoding)),
@@ -107,12 +110,40 @@ pub async fn post_traces(
     }
 }
 
-/// A decoded trace export, whatever it came over: converted, redacted,
-/// written; `Ok` once durable.
+/// What goes into the forwarding outbox for a batch: the request as
+/// received (`received`, protobuf) when storing changed nothing in it
+/// (`unchanged`: no item rejected, nothing trimmed or redacted), which
+/// saves encoding it again; else `encode()`, what is stored.
+fn outgoing(
+    state: &AppState,
+    signal: ForwardSignal,
+    received: Option<Vec<u8>>,
+    unchanged: bool,
+    encode: impl FnOnce() -> Vec<u8>,
+) -> Option<Outgoing> {
+    if !state.forwarding() {
+        return None;
+    }
+    match received.filter(|_| unchanged) {
+        Some(body) => Outgoing::new(signal, &body),
+        None => Outgoing::new(signal, &encode()),
+    }
+}
+
+/// A decoded trace export, whatever it came over (with its protobuf
+/// bytes when they are at hand): converted, redacted, written; `Ok` once
+/// durable.
 pub(super) async fn accept_traces(
     state: &AppState,
     export: ExportTraceServiceRequest,
+    received: Option<Vec<u8>>,
 ) -> Result<Accepted, ApiError> {
+    let sent: usize = export
+        .resource_spans
+        .iter()
+        .flat_map(|resource| &resource.scope_spans)
+        .map(|scope| scope.spans.len())
+        .sum();
     let mut converted = otlp::convert_traces(export, &state.config.limits);
     let redacted = state.redactor.redact_spans(&mut converted.batch);
     state.metrics.redacted_spans.add(redacted);
@@ -128,10 +159,13 @@ pub(super) async fn accept_traces(
     let spans = converted.batch.spans.len() as u64;
     if spans > 0 {
         // What is forwarded is what is stored: after limits and redaction.
-        let forward = state
-            .forwarding()
-            .then(|| Outgoing::new(ForwardSignal::Traces, &otlp::encode_spans(&converted.batch)))
-            .flatten();
+        let unchanged = redacted == 0
+            && converted.report.rejected == 0
+            && converted.report.trimmed == 0
+            && converted.batch.spans.len() == sent;
+        let forward = outgoing(state, ForwardSignal::Traces, received, unchanged, || {
+            otlp::encode_spans(&converted.batch)
+        });
         if let Err(error) = state.writer.write_spans(converted.batch, forward).await {
             return Err(write_failed(state, error, spans));
         }
@@ -144,7 +178,7 @@ pub async fn post_logs(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (export, encoding) = match decode_request(
+    let (export, encoding, received) = match decode_request(
         &request,
         payload,
         &state,
@@ -156,7 +190,7 @@ pub async fn post_logs(
         Ok(decoded) => decoded,
         Err(response) => return response,
     };
-    match accept_logs(&state, export).await {
+    match accept_logs(&state, export, received).await {
         Ok(accepted) => HttpResponse::Ok()
             .content_type(encoding.content_type())
             .body(otlp::encode_logs_response(accepted, encoding)),
@@ -164,12 +198,20 @@ pub async fn post_logs(
     }
 }
 
-/// A decoded log export, admitted by [`admit_logs`]: converted, redacted,
-/// journaled; `Ok` once durable.
+/// A decoded log export, admitted by [`admit_logs`] (with its protobuf
+/// bytes when they are at hand): converted, redacted, journaled; `Ok`
+/// once durable.
 pub(super) async fn accept_logs(
     state: &AppState,
     export: ExportLogsServiceRequest,
+    received: Option<Vec<u8>>,
 ) -> Result<Accepted, ApiError> {
+    let sent: usize = export
+        .resource_logs
+        .iter()
+        .flat_map(|resource| &resource.scope_logs)
+        .map(|scope| scope.log_records.len())
+        .sum();
     let now = UnixNanos::now();
     let mut converted = otlp::convert_logs(
         export,
@@ -191,7 +233,13 @@ pub(super) async fn accept_logs(
     let records = converted.records.len() as u64;
     if records > 0 {
         let (encoded, errors) = journal_entries(&converted.records);
-        let forward = forward_logs(state, &converted.records);
+        let unchanged = redacted == 0
+            && converted.report.rejected == 0
+            && converted.report.trimmed == 0
+            && converted.records.len() == sent;
+        let forward = outgoing(state, ForwardSignal::Logs, received, unchanged, || {
+            otlp::encode_logs(&converted.records)
+        });
         if let Err(error) = state.writer.write_logs(encoded, errors, forward).await {
             return Err(write_failed(state, error, records));
         }
@@ -224,12 +272,12 @@ pub async fn post_metrics(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let (export, encoding) =
+    let (export, encoding, received) =
         match decode_request(&request, payload, &state, || Ok(()), otlp::decode_metrics).await {
             Ok(decoded) => decoded,
             Err(response) => return response,
         };
-    match accept_metrics(&state, export).await {
+    match accept_metrics(&state, export, received).await {
         Ok(accepted) => HttpResponse::Ok()
             .content_type(encoding.content_type())
             .body(otlp::encode_metrics_response(accepted, encoding)),
@@ -237,16 +285,19 @@ pub async fn post_metrics(
     }
 }
 
-/// A decoded metric export: converted and written; `Ok` once durable,
-/// with the points the writer refused (series limits) counted as
-/// rejected.
+/// A decoded metric export (with its protobuf bytes when they are at
+/// hand): converted and written; `Ok` once durable, with the points the
+/// writer refused (series limits) counted as rejected.
 pub(super) async fn accept_metrics(
     state: &AppState,
     export: ExportMetricsServiceRequest,
+    received: Option<Vec<u8>>,
 ) -> Result<Accepted, ApiError> {
     let now = UnixNanos::now();
     // Metrics are not redacted: they are forwarded as received.
-    let forward_body = state.forwarding().then(|| otlp::encode_metrics(&export));
+    let forward = outgoing(state, ForwardSignal::Metrics, received, true, || {
+        otlp::encode_metrics(&export)
+    });
     let converted = otlp::convert_metrics(
         export,
         &state.config.limits,
@@ -265,10 +316,7 @@ pub(super) async fn accept_metrics(
     if points > 0 {
         let outcome = state
             .writer
-            .write_metrics(
-                converted.batch,
-                forward_body.and_then(|body| Outgoing::new(ForwardSignal::Metrics, &body)),
-            )
+            .write_metrics(converted.batch, forward)
             .await
             .map_err(|error| write_failed(state, error, points))?;
         // The writer counts its own refusals in /metrics.

@@ -1,8 +1,10 @@
-//! Model → OTLP/HTTP protobuf requests: what forwarding sends upstream.
-//! Spans and log records are encoded from what lookout stores (after
-//! validation, limits and redaction), so an upstream never receives what
-//! lookout itself would not keep. Metrics are forwarded as received
-//! (lookout does not redact them), re-encoded from the decoded request.
+//! Model → OTLP/HTTP protobuf requests: what forwarding sends upstream
+//! when it cannot send the request as received (that is when storing
+//! changed it, or it came as JSON or over gRPC). Spans and log records are
+//! encoded from what lookout stores (after validation, limits and
+//! redaction), so an upstream never receives what lookout itself would
+//! not keep. Metrics are forwarded as received (lookout does not redact
+//! them), re-encoded from the decoded request.
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;

@@ -419,3 +419,50 @@ fn a_refused_key_is_retried_until_the_headers_are_right() {
     let (_, deep): (_, Value) = edge.get_json("/health/deep");
     assert_eq!(deep["checks"]["forwarding"]["status"], "ok", "{deep}");
 }
+
+#[test]
+fn a_request_storing_left_unchanged_goes_upstream_as_received() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message as _;
+    let receiver = crate::receiver::Receiver::start();
+    let edge = TestServer::start_with(forwarding_to(receiver.url(""), vec![], 1 << 20));
+    // A field lookout does not store (the schema URL) shows the bytes are
+    // the client's.
+    let (_, mut export) = single_span_trace("edge-raw", "GET /as-is", SECOND);
+    export.resource_spans[0].schema_url = "https://opentelemetry.io/schemas/1.26.0".into();
+    let sent = export.encode_to_vec();
+    edge.export(&export);
+    // One that redaction changes is encoded from what is stored.
+    let (_, mut secret) = single_span_trace("edge-raw", "POST /login", SECOND);
+    secret.resource_spans[0].scope_spans[0].spans[0]
+        .attributes
+        .push(kv_str("password", "hunter2"));
+    edge.export(&secret);
+    let received = receiver.wait_for("both requests", WAIT, |received| {
+        received
+            .iter()
+            .map(|r| {
+                ExportTraceServiceRequest::decode(&r.bytes[..])
+                    .map_or(0, |e| e.resource_spans.len())
+            })
+            .sum::<usize>()
+            == 2
+    });
+    assert!(received.iter().all(|r| r.path == "/v1/traces"));
+    let body: Vec<u8> = received.iter().flat_map(|r| r.bytes.clone()).collect();
+    assert!(
+        body.starts_with(&sent),
+        "the first request's bytes are the client's"
+    );
+    let forwarded = ExportTraceServiceRequest::decode(&body[..]).expect("OTLP");
+    let redacted = &forwarded.resource_spans[1].scope_spans[0].spans[0];
+    let password = redacted
+        .attributes
+        .iter()
+        .find(|kv| kv.key == "password")
+        .expect("the attribute");
+    assert_eq!(
+        format!("{:?}", password.value),
+        format!("{:?}", kv_str("password", "[REDACTED]").value)
+    );
+}

@@ -16,6 +16,8 @@ pub struct Received {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The body as received.
+    pub bytes: Vec<u8>,
     /// The status it was answered with.
     pub status: u16,
     /// When it arrived.
@@ -193,6 +195,7 @@ fn serve(
         path,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+        bytes: body,
         status: code,
         at: Instant::now(),
     });

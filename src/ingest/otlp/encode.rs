@@ -6,6 +6,8 @@
 //! not keep. Metrics are forwarded as received (lookout does not redact
 //! them), re-encoded from the decoded request.
 
+use std::collections::HashMap;
+
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -102,26 +104,23 @@ pub fn encode_spans(batch: &SpanBatch) -> Vec<u8> {
             ..Default::default()
         })
         .collect();
+    // Each (resource, scope) pair's place among its resource's scopes:
+    // found once, not by comparing names for every span.
+    let mut places: HashMap<(usize, usize), usize> = HashMap::new();
     for span in &batch.spans {
         let Some(target) = resource_spans.get_mut(span.resource) else {
             continue;
         };
-        let scope_value = batch.scopes.get(span.scope).cloned().unwrap_or_default();
-        let scope_spans = match target.scope_spans.iter_mut().position(|s| {
-            s.scope
-                .as_ref()
-                .is_some_and(|s| s.name == scope_value.name && s.version == scope_value.version)
-        }) {
-            Some(index) => &mut target.scope_spans[index],
-            None => {
+        let place = *places
+            .entry((span.resource, span.scope))
+            .or_insert_with(|| {
                 target.scope_spans.push(ScopeSpans {
-                    scope: scope(&scope_value),
+                    scope: scope(&batch.scopes.get(span.scope).cloned().unwrap_or_default()),
                     ..Default::default()
                 });
-                let last = target.scope_spans.len() - 1;
-                &mut target.scope_spans[last]
-            }
-        };
+                target.scope_spans.len() - 1
+            });
+        let scope_spans = &mut target.scope_spans[place];
         scope_spans.spans.push(OtlpSpan {
             trace_id: span.trace_id.0.to_vec(),
             span_id: span.span_id.0.to_vec(),

@@ -158,6 +158,15 @@ impl RejectReason {
     }
 }
 
+/// Per `--forward-otlp` upstream: what `/metrics` reports of it.
+#[derive(Debug, Clone, Default)]
+struct ForwardCounts {
+    sent: u64,
+    failed: u64,
+    lag_seconds: f64,
+    rejected_items: u64,
+}
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub ingested_spans: Counter,
@@ -205,7 +214,7 @@ pub struct Metrics {
     pub forward_dropped_rejected: Counter,
     /// Per upstream: batches delivered, failed attempts, and how long the
     /// oldest waiting batch has waited (seconds, as of the last look).
-    forward: Mutex<BTreeMap<String, (u64, u64, f64)>>,
+    forward: Mutex<BTreeMap<String, ForwardCounts>>,
     /// OTLP/gRPC calls by method and status code name.
     grpc_requests: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     http_duration: Mutex<BTreeMap<String, Histogram>>,
@@ -364,7 +373,7 @@ impl Metrics {
             .lock()
             .entry(destination.to_string())
             .or_default()
-            .0 += batches;
+            .sent += batches;
     }
 
     /// A failed attempt to deliver to `destination`.
@@ -373,7 +382,7 @@ impl Metrics {
             .lock()
             .entry(destination.to_string())
             .or_default()
-            .1 += 1;
+            .failed += 1;
     }
 
     /// How long the oldest batch waiting for `destination` has waited.
@@ -382,7 +391,17 @@ impl Metrics {
             .lock()
             .entry(destination.to_string())
             .or_default()
-            .2 = seconds;
+            .lag_seconds = seconds;
+    }
+
+    /// Items (spans, log records, data points) an upstream took a request
+    /// of but refused in its `partial_success`.
+    pub fn forward_rejected_items(&self, destination: &str, items: u64) {
+        self.forward
+            .lock()
+            .entry(destination.to_string())
+            .or_default()
+            .rejected_items += items;
     }
 
     /// One OTLP/gRPC call: its method (`/opentelemetry.proto…/Export`)
@@ -836,11 +855,12 @@ impl Metrics {
             "Accepted batches (outbox rows) delivered to each --forward-otlp upstream.",
         );
         let forward = self.forward.lock().clone();
-        for (destination, (sent, ..)) in &forward {
+        for (destination, counts) in &forward {
             let _ = writeln!(
                 out,
-                "lookout_forward_sent_total{{destination=\"{}\"}} {sent}",
-                escape_label(destination)
+                "lookout_forward_sent_total{{destination=\"{}\"}} {}",
+                escape_label(destination),
+                counts.sent
             );
         }
         header(
@@ -849,11 +869,26 @@ impl Metrics {
             "counter",
             "Failed attempts to deliver to each upstream (retried).",
         );
-        for (destination, (_, failed, _)) in &forward {
+        for (destination, counts) in &forward {
             let _ = writeln!(
                 out,
-                "lookout_forward_failures_total{{destination=\"{}\"}} {failed}",
-                escape_label(destination)
+                "lookout_forward_failures_total{{destination=\"{}\"}} {}",
+                escape_label(destination),
+                counts.failed
+            );
+        }
+        header(
+            &mut out,
+            "lookout_forward_rejected_items_total",
+            "counter",
+            "Items an upstream refused in the partial_success of a request it took.",
+        );
+        for (destination, counts) in &forward {
+            let _ = writeln!(
+                out,
+                "lookout_forward_rejected_items_total{{destination=\"{}\"}} {}",
+                escape_label(destination),
+                counts.rejected_items
             );
         }
         header(
@@ -862,11 +897,12 @@ impl Metrics {
             "gauge",
             "How long the oldest batch waiting for each upstream has waited.",
         );
-        for (destination, (.., lag)) in &forward {
+        for (destination, counts) in &forward {
             let _ = writeln!(
                 out,
-                "lookout_forward_lag_seconds{{destination=\"{}\"}} {lag}",
-                escape_label(destination)
+                "lookout_forward_lag_seconds{{destination=\"{}\"}} {}",
+                escape_label(destination),
+                counts.lag_seconds
             );
         }
         header(

@@ -466,3 +466,44 @@ fn a_request_storing_left_unchanged_goes_upstream_as_received() {
         format!("{:?}", kv_str("password", "[REDACTED]").value)
     );
 }
+
+#[test]
+fn items_an_upstream_refuses_in_partial_success_are_counted() {
+    // The central lookout keeps an hour; the edge a week.
+    let central = TestServer::start_with(|config| config.retention = Duration::from_secs(3600));
+    let upstream = central.url("");
+    let edge = TestServer::start_with(forwarding_to(upstream.clone(), vec![], 1 << 20));
+    let now = now_nanos();
+    edge.export_logs(&logs_request(vec![resource_logs(
+        "edge-partial",
+        vec![
+            log_record(
+                now - SECOND,
+                9,
+                "INFO",
+                "fresh enough for the centre",
+                vec![],
+            ),
+            log_record(
+                now - 2 * 3600 * SECOND,
+                9,
+                "INFO",
+                "too old for the centre",
+                vec![],
+            ),
+        ],
+    )]));
+    central.wait_for_logs(&[("q", "fresh"), ("service", "edge-partial")], 1);
+    let series = format!("lookout_forward_rejected_items_total{{destination=\"{upstream}\"}}");
+    wait_until("the refused record counted", || {
+        metric(&edge, &series) == 1.0
+    });
+    // Taken, so not retried or dropped as a batch.
+    wait_until("the outbox emptied", || {
+        metric(&edge, "lookout_forward_outbox_bytes") == 0.0
+    });
+    assert_eq!(
+        metric(&edge, "lookout_forward_dropped_total{reason=\"rejected\"}"),
+        0.0
+    );
+}

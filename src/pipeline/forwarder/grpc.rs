@@ -120,20 +120,20 @@ impl Transport for Grpc {
                 .await
         });
         match answer {
-            Ok(_) => Sent::Delivered,
+            Ok(response) => Sent::Delivered(response.into_inner()),
             Err(status) => outcome(&status, &target),
         }
     }
 }
 
 /// Messages as encoded bytes: the outbox holds the requests encoded, and
-/// the upstream's answer is not read past its status.
+/// the upstream's answer is read for its `partial_success` only.
 #[derive(Clone, Copy, Default)]
 struct Raw;
 
 impl Codec for Raw {
     type Encode = Vec<u8>;
-    type Decode = ();
+    type Decode = Vec<u8>;
     type Encoder = Raw;
     type Decoder = Raw;
 
@@ -157,12 +157,13 @@ impl Encoder for Raw {
 }
 
 impl Decoder for Raw {
-    type Item = ();
+    type Item = Vec<u8>;
     type Error = tonic::Status;
 
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<()>, tonic::Status> {
-        src.advance(src.remaining());
-        Ok(Some(()))
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let mut item = vec![0; src.remaining()];
+        src.copy_to_slice(&mut item);
+        Ok(Some(item))
     }
 }
 
@@ -175,7 +176,7 @@ mod tests {
     #[test]
     fn statuses_are_retried_unless_the_upstream_will_never_take_the_batch() {
         let kind = |status: tonic::Status| match outcome(&status, "t") {
-            Sent::Delivered => "delivered",
+            Sent::Delivered(_) => "delivered",
             Sent::Retry(_, None) => "retry",
             Sent::Retry(_, Some(_)) => "retry-after",
             Sent::Refused(_) => "refused",

@@ -12,6 +12,9 @@ use crate::store::sqlite::forward::ForwardSignal;
 /// header or URL fixes while the outbox keeps the data.
 pub(super) const REFUSED: [u16; 4] = [400, 413, 415, 422];
 
+/// The most of a success answer read (for its `partial_success`).
+const MAX_ANSWER: u64 = 64 << 10;
+
 pub(super) struct Http {
     url: String,
     headers: Vec<(String, String)>,
@@ -61,7 +64,14 @@ impl Transport for Http {
         };
         match request.send(&body[..]) {
             Ok(mut response) => match crate::outbound::refusal(&mut response, MAX_RETRY_AFTER) {
-                None => Sent::Delivered,
+                None => Sent::Delivered(
+                    response
+                        .body_mut()
+                        .with_config()
+                        .limit(MAX_ANSWER)
+                        .read_to_vec()
+                        .unwrap_or_default(),
+                ),
                 Some(refusal) if REFUSED.contains(&refusal.status) => {
                     Sent::Refused(format!("{target}: {}", refusal.error))
                 }

@@ -120,11 +120,47 @@ pub struct Forwarder {
 
 /// How one attempt ended.
 enum Sent {
-    Delivered,
+    /// Taken, with the upstream's answer (an encoded `Export*Response`,
+    /// empty when there was none).
+    Delivered(Vec<u8>),
     /// Retry later (not sooner than the upstream asked).
     Retry(String, Option<Duration>),
     /// The upstream will never take this request.
     Refused(String),
+}
+
+/// Items the upstream refused in the `partial_success` of an answer to
+/// a request it took, and its message; `None` when it took everything
+/// (or the answer is not an OTLP protobuf response).
+fn partial_success(signal: ForwardSignal, answer: &[u8]) -> Option<(u64, String)> {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+    use prost::Message as _;
+    if answer.is_empty() {
+        return None;
+    }
+    let (rejected, message) = match signal {
+        ForwardSignal::Traces => {
+            let partial = ExportTraceServiceResponse::decode(answer)
+                .ok()?
+                .partial_success?;
+            (partial.rejected_spans, partial.error_message)
+        }
+        ForwardSignal::Logs => {
+            let partial = ExportLogsServiceResponse::decode(answer)
+                .ok()?
+                .partial_success?;
+            (partial.rejected_log_records, partial.error_message)
+        }
+        ForwardSignal::Metrics => {
+            let partial = ExportMetricsServiceResponse::decode(answer)
+                .ok()?
+                .partial_success?;
+            (partial.rejected_data_points, partial.error_message)
+        }
+    };
+    (rejected > 0).then(|| (rejected.unsigned_abs(), message))
 }
 
 /// One way of sending an encoded OTLP export request upstream.
@@ -319,8 +355,8 @@ impl Worker {
                 }
             };
             match self.transport.send(group.signal, group.merged()) {
-                Sent::Delivered => {
-                    self.delivered(group.rows.len());
+                Sent::Delivered(answer) => {
+                    self.delivered(group.rows.len(), group.signal, &answer);
                     *through = group.last_id();
                 }
                 Sent::Retry(error, after) => return Some((error, after)),
@@ -333,7 +369,7 @@ impl Worker {
                 Sent::Refused(_) => {
                     for (id, request) in group.rows {
                         match self.transport.send(group.signal, request) {
-                            Sent::Delivered => self.delivered(1),
+                            Sent::Delivered(answer) => self.delivered(1, group.signal, &answer),
                             Sent::Refused(error) => self.refused(id, &error),
                             Sent::Retry(error, after) => return Some((error, after)),
                         }
@@ -345,9 +381,16 @@ impl Worker {
         None
     }
 
-    fn delivered(&self, rows: usize) {
+    /// `rows` delivered; what the upstream refused of them (answered in
+    /// `partial_success`) is counted and logged, not retried: it would be
+    /// refused again.
+    fn delivered(&self, rows: usize, signal: ForwardSignal, answer: &[u8]) {
         self.metrics.forward_sent(&self.url, rows as u64);
         *self.status.last_error.lock() = None;
+        if let Some((items, message)) = partial_success(signal, answer) {
+            self.metrics.forward_rejected_items(&self.url, items);
+            tracing::warn!(upstream = %self.url, items, %message, "the upstream refused part of a forwarded request");
+        }
     }
 
     fn refused(&self, id: i64, error: &str) {
@@ -428,6 +471,30 @@ mod tests {
                 Ok((ForwardSignal::Traces, vec![7], big.len())),
             ]
         );
+    }
+
+    #[test]
+    fn partial_success_is_read_from_each_signals_answer() {
+        use opentelemetry_proto::tonic::collector::logs::v1::{
+            ExportLogsPartialSuccess, ExportLogsServiceResponse,
+        };
+        use prost::Message as _;
+        let answer = ExportLogsServiceResponse {
+            partial_success: Some(ExportLogsPartialSuccess {
+                rejected_log_records: 2,
+                error_message: "too old".into(),
+            }),
+        }
+        .encode_to_vec();
+        assert_eq!(
+            partial_success(ForwardSignal::Logs, &answer),
+            Some((2, "too old".to_string()))
+        );
+        // All taken, no answer, or an answer that is not OTLP protobuf.
+        let all = ExportLogsServiceResponse::default().encode_to_vec();
+        assert_eq!(partial_success(ForwardSignal::Logs, &all), None);
+        assert_eq!(partial_success(ForwardSignal::Traces, b""), None);
+        assert_eq!(partial_success(ForwardSignal::Metrics, b"{\"ok\":1}"), None);
     }
 
     /// Two encoded requests concatenated are the request with both's

@@ -42,12 +42,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf as _, BufMut as _};
 use env::env_usize;
+use lookout::pipeline::RawGrpcCodec;
 use report::{median, thousands};
 use rng::Rng;
 use server::Server;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::Channel;
 use tonic::Code;
@@ -102,47 +101,6 @@ struct Phase {
     cpu_us_per_record: f64,
 }
 
-/// Messages as bytes already encoded: what is sent is what the HTTP
-/// client sends.
-#[derive(Default, Clone)]
-struct Bytes;
-
-impl Codec for Bytes {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = Bytes;
-    type Decoder = Bytes;
-
-    fn encoder(&mut self) -> Bytes {
-        Bytes
-    }
-
-    fn decoder(&mut self) -> Bytes {
-        Bytes
-    }
-}
-
-impl Encoder for Bytes {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for Bytes {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
-        let mut item = vec![0; src.remaining()];
-        src.copy_to_slice(&mut item);
-        Ok(Some(item))
-    }
-}
-
 /// Unary gRPC calls from `clients` threads, one HTTP/2 connection each,
 /// until `stop`; `UNAVAILABLE` (queue full, indexing behind) is waited
 /// out and not counted, any other error fails the benchmark.
@@ -178,7 +136,7 @@ fn drive_grpc(
                             .unary(
                                 tonic::Request::new(body),
                                 PathAndQuery::from_static(signal.grpc_method()),
-                                Bytes,
+                                RawGrpcCodec,
                             )
                             .await;
                         match answer {

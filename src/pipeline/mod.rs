@@ -44,7 +44,7 @@ use crate::telemetry::{Metrics, RejectReason};
 
 pub use block_sealer::BlockSealer;
 pub use dictionary_trainer::DictionaryTrainer;
-pub use forwarder::{ForwardStatus, Forwarder, Protocol, Upstream, UpstreamStatus};
+pub use forwarder::{ForwardStatus, Forwarder, Protocol, RawGrpcCodec, Upstream, UpstreamStatus};
 pub use log_indexer::{IndexBehind, IndexerHandle, IndexerStatus, JournalHold, LogIndexer};
 pub use retention::spawn_retention;
 pub use supervise::ThreadHealth;

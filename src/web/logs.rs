@@ -8,11 +8,13 @@ use futures_util::StreamExt as _;
 use super::body::{content_type, read_body};
 use super::dto::{HistogramDto, JsonLinesDto, LogPageDto, LogRecordDto};
 use super::error::ApiError;
-use super::otlp::{admit_logs, forward_logs, journal_entries, refused, write_failed};
+use super::otlp::{admit_logs, journal_entries, outgoing, refused, write_failed};
 use super::traces::path_trace_id;
 use super::{read, AppState};
+use crate::ingest::otlp::encode_logs;
 use crate::ingest::{jsonl, IngestError};
 use crate::model::{TimeWindow, UnixNanos};
+use crate::pipeline::ForwardSignal;
 use crate::query::logs::{parse_buckets, parse_log_filter, parse_page, parse_tail_filter};
 use crate::telemetry::RejectReason;
 
@@ -61,7 +63,9 @@ pub async fn post_json_lines(
     }
     if accepted > 0 {
         let (encoded, errors) = journal_entries(&parsed.records);
-        let forward = forward_logs(&state, &parsed.records);
+        let forward = outgoing(&state, ForwardSignal::Logs, None, false, || {
+            encode_logs(&parsed.records)
+        });
         if let Err(error) = state.writer.write_logs(encoded, errors, forward).await {
             return Err(write_failed(&state, error, accepted));
         }

@@ -114,7 +114,7 @@ pub async fn post_traces(
 /// received (`received`, protobuf) when storing changed nothing in it
 /// (`unchanged`: no item rejected, nothing trimmed or redacted), which
 /// saves encoding it again; else `encode()`, what is stored.
-fn outgoing(
+pub(super) fn outgoing(
     state: &AppState,
     signal: ForwardSignal,
     received: Option<Vec<u8>>,
@@ -245,15 +245,6 @@ pub(super) async fn accept_logs(
         }
     }
     Ok(accepted)
-}
-
-/// What of these stored log records goes into the forwarding outbox,
-/// when forwarding is on.
-pub(super) fn forward_logs(state: &AppState, records: &[LogRecord]) -> Option<Outgoing> {
-    state
-        .forwarding()
-        .then(|| Outgoing::new(ForwardSignal::Logs, &otlp::encode_logs(records)))
-        .flatten()
 }
 
 /// Log records as the journal stores them, and the exceptions they carry

@@ -126,10 +126,11 @@ impl Transport for Grpc {
     }
 }
 
-/// Messages as encoded bytes: the outbox holds the requests encoded, and
-/// the upstream's answer is read for its `partial_success` only.
+/// A tonic codec of messages as encoded bytes: the outbox holds the
+/// requests encoded, and the upstream's answer is read for its
+/// `partial_success` only. (The gRPC benchmark's clients send with it.)
 #[derive(Clone, Copy, Default)]
-struct Raw;
+pub struct Raw;
 
 impl Codec for Raw {
     type Encode = Vec<u8>;

@@ -17,6 +17,8 @@
 mod grpc;
 mod http;
 
+pub use grpc::Raw as RawGrpcCodec;
+
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;

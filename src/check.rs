@@ -2,14 +2,17 @@
 //! database's schema version and integrity, every day index (it opens, its
 //! checksums hold, no journal id is indexed twice), and the journal against
 //! the indexes (every id above the highest committed payload is still in
-//! the journal, so nothing acknowledged was lost between them), every
+//! the journal, so nothing acknowledged was lost between them, and no
+//! journal row is stranded below the replay point outside its day), every
 //! span's attributes and events (they unpack and decode), and every trace
 //! block filter against the spans of its block.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::store::log_codec;
 use crate::store::logs::verify;
-use crate::store::logs::LOGS_DIR;
+use crate::store::logs::{LogDay, LOGS_DIR};
 use crate::store::sqlite::{self, applied_version, read, StoreError, MIGRATIONS};
 
 /// What `check` found; `problems` empty means the directory is sound.
@@ -94,6 +97,7 @@ pub fn check_data_dir(data_dir: &Path) -> Result<CheckReport, StoreError> {
         let (sequence, waiting) = read::journal_after(&conn, highest)?;
         journal_rows = waiting.len();
         problems.extend(journal_gaps(highest, sequence, &waiting));
+        problems.extend(stranded_journal_rows(&conn, &logs)?);
     }
     Ok(CheckReport {
         schema_version,
@@ -106,6 +110,59 @@ pub fn check_data_dir(data_dir: &Path) -> Result<CheckReport, StoreError> {
         journal_rows,
         problems,
     })
+}
+
+/// Journal rows at or below the replay point (the smallest payload, where
+/// the log indexer resumes after a restart) that their day's index lacks:
+/// acknowledged records that no replay will ever index.
+fn stranded_journal_rows(
+    conn: &rusqlite::Connection,
+    logs: &verify::LogsReport,
+) -> Result<Vec<String>, StoreError> {
+    let payloads: BTreeMap<LogDay, u64> =
+        logs.days.iter().map(|day| (day.day, day.payload)).collect();
+    let replay_from = i64::try_from(payloads.values().copied().min().unwrap_or(0)).unwrap_or(0);
+    let mut stranded = Vec::new();
+    let mut after = 0;
+    while after < replay_from {
+        let rows = read::read_journal(conn, after, 10_000)?;
+        let Some(&(last, _)) = rows.last() else {
+            break;
+        };
+        let days = rows
+            .into_iter()
+            .take_while(|(id, _)| *id <= replay_from)
+            // Undecodable rows are skipped by the indexer, loudly.
+            .filter_map(|(id, blob)| {
+                let record = log_codec::decode_record(&blob).ok()?;
+                Some((id, LogDay::of(record.timestamp)))
+            });
+        stranded.extend(not_held(&payloads, days));
+        after = last;
+    }
+    if stranded.is_empty() {
+        return Ok(Vec::new());
+    }
+    let examples: Vec<String> = stranded.iter().take(5).map(i64::to_string).collect();
+    Ok(vec![format!(
+        "journal: {} record(s) at or below the replay point {replay_from} are not in their day's index and will never be indexed (ids {})",
+        stranded.len(),
+        examples.join(", ")
+    )])
+}
+
+/// The ids of the journal rows whose day's index does not hold them (no
+/// such day, or a payload below the id).
+fn not_held<'a>(
+    payloads: &'a BTreeMap<LogDay, u64>,
+    rows: impl Iterator<Item = (i64, LogDay)> + 'a,
+) -> impl Iterator<Item = i64> + 'a {
+    rows.filter(|(id, day)| {
+        !payloads
+            .get(day)
+            .is_some_and(|payload| u64::try_from(*id).is_ok_and(|id| id <= *payload))
+    })
+    .map(|(id, _)| id)
 }
 
 /// The journal ids above the indexes' highest payload that are not in the
@@ -142,7 +199,23 @@ fn journal_gaps(highest_payload: i64, sequence: i64, waiting: &[i64]) -> Vec<Str
 
 #[cfg(test)]
 mod tests {
-    use super::journal_gaps;
+    use super::{journal_gaps, not_held, BTreeMap, LogDay};
+    use crate::model::UnixNanos;
+
+    #[test]
+    fn rows_their_day_lacks_are_named() {
+        let day = |n: i64| {
+            LogDay::of(UnixNanos(
+                1_763_683_200_000_000_000 + n * 86_400_000_000_000,
+            ))
+        };
+        let payloads = BTreeMap::from([(day(0), 20), (day(1), 10)]);
+        let rows = [(5, day(0)), (15, day(1)), (18, day(2)), (20, day(0))];
+        assert_eq!(
+            not_held(&payloads, rows.into_iter()).collect::<Vec<_>>(),
+            [15, 18]
+        );
+    }
 
     #[test]
     fn gaps_between_payload_journal_and_sequence_are_named() {

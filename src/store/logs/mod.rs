@@ -199,7 +199,9 @@ impl LogIndexes {
     /// Where replay of the journal starts after a restart: every journal row
     /// with a larger id must be offered to the writer again, which skips
     /// those its day already holds. The smallest payload over all days is
-    /// safe whatever the order of the last commits was; rows below the
+    /// safe whatever the order of the last commits was (the writer creates
+    /// a record's day, payload 0, before any commit covers the record, so a
+    /// day that missed the last commit is counted); rows below the
     /// journal's truncation point no longer exist, so an old day with a
     /// small payload costs nothing.
     pub fn replay_from(&self) -> Result<u64, LogIndexError> {

@@ -159,11 +159,15 @@ impl LogIndexWriter {
             }
         }
         let day = LogDay::of(record.timestamp);
-        if let Some(slot) = self.indexes.slot(day) {
-            if journal_id <= slot.payload()? {
-                self.last_id = Some(journal_id);
-                return Ok(AddOutcome::AlreadyIndexed);
-            }
+        // The day's index exists (with payload 0 until its first commit)
+        // before any commit can cover this record: a commit cut short
+        // after other days took the new watermark then still leaves the
+        // replay point, the smallest payload, below it. A day that only
+        // existed in the buffer would not count, and replay would skip it.
+        let slot = self.indexes.create_slot(day)?;
+        if journal_id <= slot.payload()? {
+            self.last_id = Some(journal_id);
+            return Ok(AddOutcome::AlreadyIndexed);
         }
         let document = LogSchema::get().to_document(journal_id, record, encoded);
         if !self.hot.contains_key(&day) && self.hot.len() < max_hot(&self.indexes) {
@@ -368,6 +372,55 @@ mod tests {
         assert_eq!(indexes.replay_from().expect("replay point"), 12);
     }
 
+    /// A commit covers several days one after another. If it stops part
+    /// way (a kill, or a day that cannot be created: disk full), a day
+    /// whose records were only buffered must still pull the replay point
+    /// below them, or the next start skips them for good.
+    #[test]
+    fn a_commit_cut_short_before_a_buffered_day_loses_none_of_its_records() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = LogIndexOptions {
+            max_open_writers: 1,
+            ..LogIndexOptions::default()
+        };
+        let journal = [
+            (1, record_at(BASE + DAY, "today")),
+            (2, record_at(BASE, "yesterday")),
+        ];
+        let yesterday = dir.path().join(LogDay::of(UnixNanos(BASE)).dir_name());
+        // A file where yesterday's index would go: creating it fails.
+        std::fs::write(&yesterday, b"in the way").expect("blocking file");
+        {
+            let indexes = LogIndexes::open(dir.path(), options.clone()).expect("open");
+            let mut writer = indexes.writer().expect("writer");
+            let added = journal
+                .iter()
+                .take_while(|(id, record)| writer.add(*id, record).is_ok())
+                .count();
+            assert!(added >= 1, "today's record is added");
+            // Today's day may commit; yesterday's cannot.
+            let _ = writer.commit();
+        }
+        std::fs::remove_file(&yesterday).expect("unblock");
+
+        // The next start replays the journal above the replay point.
+        let indexes = LogIndexes::open(dir.path(), options).expect("reopen");
+        let replay_from = indexes.replay_from().expect("replay point");
+        let mut writer = indexes.writer().expect("writer");
+        for (id, record) in journal.iter().filter(|(id, _)| *id > replay_from) {
+            writer.add(*id, record).expect("replayed add");
+        }
+        writer.commit().expect("commit");
+        for (start, what) in [(BASE, "yesterday"), (BASE + DAY, "today")] {
+            let day = super::super::LogFilter::new(UnixNanos(start), UnixNanos(start + DAY));
+            assert_eq!(
+                indexes.count(&day).expect("count"),
+                1,
+                "{what}'s record after replaying from {replay_from}"
+            );
+        }
+    }
+
     #[test]
     fn out_of_order_ids_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -400,8 +453,10 @@ mod tests {
         }
         assert_eq!(writer.hot.len(), 1);
         assert_eq!(writer.buffered_docs, 20);
+        // Every day exists, uncommitted, so that the replay point covers
+        // the buffered ones too.
         let payloads = indexes.committed_payloads().expect("payloads");
-        assert_eq!(payloads.values().copied().collect::<Vec<_>>(), [0]);
+        assert_eq!(payloads.values().copied().collect::<Vec<_>>(), [0, 0, 0]);
         assert_eq!(writer.commit().expect("commit"), Some(30));
         let payloads = indexes.committed_payloads().expect("payloads");
         assert_eq!(payloads.values().copied().collect::<Vec<_>>(), [30, 30, 30]);

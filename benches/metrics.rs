@@ -22,7 +22,10 @@
 //!
 //! Environment: `LOOKOUT_BENCH_METRIC_HOURS` (default 24): hours of
 //! samples; `LOOKOUT_BENCH_CLIENTS` (default 4); `LOOKOUT_BENCH_QUERY_RUNS`
-//! (default 30).
+//! (default 30); `LOOKOUT_BENCH_BASELINE=/path/to/lookout` adds a same-run
+//! A/B of the two queries: on the same data directory, this build and the
+//! baseline serve them alternately for `LOOKOUT_BENCH_AB_ROUNDS` rounds
+//! (default 3).
 
 #[path = "support/env.rs"]
 mod env;
@@ -360,6 +363,65 @@ fn time_query(
     (times, series)
 }
 
+/// The two queries on the same data directory, served by this build and
+/// by `baseline` alternately (`LOOKOUT_BENCH_AB_ROUNDS` rounds, who goes
+/// first alternating too), as a markdown section of per-binary medians of
+/// the rounds' p50s and their ratio.
+fn compare_queries(
+    current: &std::path::Path,
+    baseline: &std::path::Path,
+    data_dir: &std::path::Path,
+    start_ms: i64,
+    end_ms: i64,
+    runs: usize,
+) -> String {
+    const QUERIES: [&str; 2] = [
+        "sum by (job) (rate(x_total[5m]))",
+        "histogram_quantile(0.99, sum by (le, job) (rate(latency_seconds_bucket[5m])))",
+    ];
+    let rounds = env_usize("LOOKOUT_BENCH_AB_ROUNDS", 3).max(1);
+    // [binary][query] → the p50 of each round.
+    let mut p50s = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
+    for round in 0..rounds {
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for which in order {
+            let binary = if which == 0 { current } else { baseline };
+            let mut server = Server::start(binary, data_dir, &[]);
+            for (q, query) in QUERIES.iter().enumerate() {
+                let (times, _) = time_query(&server, query, start_ms, end_ms, runs);
+                let p50 = percentile(&times, 0.5).as_secs_f64() * 1e3;
+                eprintln!(
+                    "A/B round {}: {} {query}: p50 {p50:.1} ms",
+                    round + 1,
+                    if which == 0 { "this build" } else { "baseline" }
+                );
+                p50s[which][q].push(p50);
+            }
+            server.stop(Duration::from_secs(60));
+        }
+    }
+    let median = |values: &[f64]| {
+        let mut values = values.to_vec();
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let mut out = String::new();
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "Same data, this build vs `{}`, {rounds} alternating rounds of {runs} runs (median of the rounds' p50s):",
+        baseline.display()
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "| query | this build | baseline | ratio |");
+    let _ = writeln!(out, "|---|---|---|---|");
+    for (q, query) in QUERIES.iter().enumerate() {
+        let (a, b) = (median(&p50s[0][q]), median(&p50s[1][q]));
+        let _ = writeln!(out, "| `{query}` | {a:.1} ms | {b:.1} ms | {:.2} |", a / b);
+    }
+    out
+}
+
 fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
@@ -466,6 +528,11 @@ fn main() {
         runs,
     );
     server.stop(Duration::from_secs(60));
+    let ab = std::env::var_os("LOOKOUT_BENCH_BASELINE").map(|baseline| {
+        let baseline = PathBuf::from(baseline);
+        assert!(baseline.is_file(), "LOOKOUT_BENCH_BASELINE is not a file");
+        compare_queries(&binary, &baseline, &data_dir, query_start, query_end, runs)
+    });
     let db = data_dir.join("lookout.db");
     let disk = proc::dir_size(&data_dir);
     let (chunk_data, chunk_samples, wal_bytes) = chunk_bytes(&db);
@@ -540,6 +607,9 @@ fn main() {
             p99.as_secs_f64() * 1e3,
             verdict(p99 < Duration::from_millis(target))
         );
+    }
+    if let Some(ab) = ab {
+        out.push_str(&ab);
     }
     println!("{out}");
     let target_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");

@@ -5,10 +5,10 @@
 use promql_parser::label::MatchOp as ParserOp;
 use promql_parser::parser::Expr;
 
-use super::promql::{SeriesSource, SourceError};
+use super::promql::{EncodedSamples, LazySeries, SeriesSource, SourceError};
 use super::span_series::SpanSeries;
 use super::QueryError;
-use crate::model::metric::{MatchOp, Matcher, SeriesSamples, METRIC_NAME};
+use crate::model::metric::{MatchOp, Matcher, Sample, SeriesSamples, METRIC_NAME};
 use crate::store::sqlite::metrics::head::MetricHead;
 use crate::store::sqlite::metrics::read;
 use crate::store::sqlite::PooledConnection;
@@ -37,6 +37,45 @@ impl SeriesSource for AllSeries<'_> {
         };
         series.extend(spans.select(matchers, start_ms, end_ms)?);
         Ok(series)
+    }
+
+    fn select_lazy(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<LazySeries>, SourceError> {
+        let stored = read::select_encoded(&self.conn, self.head, matchers, start_ms, end_ms)
+            .map_err(|error| SourceError(error.to_string()))?;
+        let mut series: Vec<LazySeries> = stored
+            .into_iter()
+            .map(|encoded| {
+                let labels = encoded.labels.clone();
+                LazySeries::encoded(labels, Box::new(Chunked(encoded)))
+            })
+            .collect();
+        let spans = SpanSeries {
+            conn: &self.conn,
+            now_ms: self.now_ms,
+        };
+        series.extend(
+            spans
+                .select(matchers, start_ms, end_ms)?
+                .into_iter()
+                .map(LazySeries::decoded),
+        );
+        Ok(series)
+    }
+}
+
+/// A stored series whose chunks PromQL decodes when it reaches it.
+struct Chunked(read::EncodedSeries);
+
+impl EncodedSamples for Chunked {
+    fn decode_into(&self, out: &mut Vec<Sample>) -> Result<(), SourceError> {
+        self.0
+            .decode_into(out)
+            .map_err(|error| SourceError(error.to_string()))
     }
 }
 

@@ -18,7 +18,7 @@ use promql_parser::parser::{
 use crate::model::metric::{Labels, MatchOp, Matcher, Sample, SeriesSamples, METRIC_NAME};
 
 use super::error::PromqlError;
-use super::source::SeriesSource;
+use super::source::{LazySeries, SeriesSource};
 use super::value::{is_stale_nan, reject_same_labels, Evaluated, Grid};
 use super::{aggregate, binary, functions, range_functions};
 
@@ -52,6 +52,20 @@ pub(crate) struct RangeArg {
     pub series: Vec<SeriesSamples>,
     pub range: i64,
     pub end: WindowEnd,
+}
+
+/// A range-vector argument whose series are decoded one at a time
+/// ([`Evaluator::lazy_range_arg`]).
+pub(crate) struct LazyRangeArg {
+    /// Sorted by labels; staleness markers not yet removed.
+    pub series: Vec<LazySeries>,
+    pub range: i64,
+    pub end: WindowEnd,
+    /// The inclusive time range the series were selected over: samples
+    /// outside it are not the selector's.
+    pub loaded: (i64, i64),
+    /// How many more samples the query may load.
+    pub remaining_samples: usize,
 }
 
 /// Where the window of a range vector ends for an evaluation step.
@@ -216,11 +230,44 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn matrix_selector(
-        &mut self,
-        selector: &MatrixSelector,
-        grid: Grid,
-    ) -> Result<RangeArg, PromqlError> {
+    /// [`range_arg`](Self::range_arg) with the series of a matrix selector
+    /// still encoded: range functions decode them one at a time (the
+    /// samples are counted against the limit as they are decoded). A
+    /// subquery's series are evaluated, and counted, now.
+    pub fn lazy_range_arg(&mut self, expr: &Expr, grid: Grid) -> Result<LazyRangeArg, PromqlError> {
+        let Expr::MatrixSelector(selector) = unwrap_parens(expr) else {
+            let arg = self.range_arg(expr, grid)?;
+            return Ok(LazyRangeArg {
+                series: arg.series.into_iter().map(LazySeries::decoded).collect(),
+                range: arg.range,
+                end: arg.end,
+                loaded: (i64::MIN, i64::MAX),
+                remaining_samples: self.remaining_samples(),
+            });
+        };
+        let (range, end, first_end, last_end) = self.matrix_window(selector, grid);
+        let matchers = selector_matchers(&selector.vs)?;
+        let mut series = self
+            .source
+            .select_lazy(&matchers, first_end - range, last_end)?;
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(LazyRangeArg {
+            series,
+            range,
+            end,
+            loaded: (first_end - range, last_end),
+            remaining_samples: self.remaining_samples(),
+        })
+    }
+
+    /// Points that may still be loaded or produced before the limit.
+    pub fn remaining_samples(&self) -> usize {
+        self.max_samples.saturating_sub(self.samples)
+    }
+
+    /// A matrix selector's range, where its window ends, and the first and
+    /// last window ends of the grid.
+    fn matrix_window(&self, selector: &MatrixSelector, grid: Grid) -> (i64, WindowEnd, i64, i64) {
         let range = duration_ms(&selector.range);
         let offset = offset_ms(&selector.vs.offset);
         let (end, first_end, last_end) = match self.at_ms(&selector.vs.at) {
@@ -231,6 +278,15 @@ impl<'a> Evaluator<'a> {
                 grid.end - offset,
             ),
         };
+        (range, end, first_end, last_end)
+    }
+
+    fn matrix_selector(
+        &mut self,
+        selector: &MatrixSelector,
+        grid: Grid,
+    ) -> Result<RangeArg, PromqlError> {
+        let (range, end, first_end, last_end) = self.matrix_window(selector, grid);
         let mut series = self.load(&selector.vs, first_end - range, last_end)?;
         for s in &mut series {
             s.samples.retain(|sample| !is_stale_nan(sample.v));

@@ -29,7 +29,7 @@ mod value;
 pub use engine::{EngineOptions, DEFAULT_SUBQUERY_STEP_MS};
 pub use error::PromqlError;
 pub use memory::MemorySource;
-pub use source::{SeriesSource, SourceError};
+pub use source::{EncodedSamples, LazySeries, SeriesSource, SourceError};
 pub use value::{is_stale_nan, Value, VectorSample, STALE_NAN_BITS};
 
 use promql_parser::parser::value::ValueType;

@@ -6,10 +6,13 @@ use promql_parser::parser::Expr;
 
 use crate::model::metric::{Sample, SeriesSamples};
 
-use super::engine::{absent_labels, Evaluator};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::engine::{absent_labels, Evaluator, WindowEnd};
 use super::error::PromqlError;
 use super::numeric::{kahan_sum_inc, quantile};
-use super::value::{reject_same_labels, Evaluated, Grid};
+use super::source::LazySeries;
+use super::value::{is_stale_nan, reject_same_labels, Evaluated, Grid};
 
 /// The functions whose (only) range-vector argument this module evaluates.
 pub(crate) fn is_range_function(name: &str) -> bool {
@@ -79,7 +82,7 @@ pub(crate) fn eval(
         }
         None => None,
     };
-    let arg = ev.range_arg(matrix_expr, grid)?;
+    let arg = ev.lazy_range_arg(matrix_expr, grid)?;
     let function: WindowFn = match name {
         "rate" => |s, w| extrapolated_rate(s, w, true, true),
         "increase" => |s, w| extrapolated_rate(s, w, true, false),
@@ -105,19 +108,76 @@ pub(crate) fn eval(
         "present_over_time" | "absent_over_time" => |_, _| Some(1.0),
         other => return Err(PromqlError::Unsupported(format!("function {other}"))),
     };
-    // A pinned window gives the same value at every step, except where the
-    // function reads the evaluation time itself.
-    let reuse = arg.end.is_fixed() && name != "predict_linear";
+    let plan = SeriesPlan {
+        grid,
+        range: arg.range,
+        end: arg.end,
+        loaded: arg.loaded,
+        function,
+        params: params.as_deref(),
+        // A pinned window gives the same value at every step, except where
+        // the function reads the evaluation time itself.
+        reuse: arg.end.is_fixed() && name != "predict_linear",
+        counts_resets: matches!(name, "rate" | "increase"),
+    };
     let keep_name = name == "last_over_time";
+    let budget = SampleBudget::new(arg.remaining_samples);
+    let results = map_series(&arg.series, |series, scratch| {
+        series.samples_into(&mut scratch.samples)?;
+        plan.clean(&mut scratch.samples);
+        budget.take(scratch.samples.len())?;
+        let points = plan.points(&scratch.samples, &mut scratch.resets);
+        Ok((!points.is_empty()).then(|| SeriesSamples {
+            labels: if keep_name {
+                series.labels.clone()
+            } else {
+                series.labels.without_name()
+            },
+            samples: points,
+        }))
+    });
     let mut out: Vec<SeriesSamples> = Vec::with_capacity(arg.series.len());
-    let mut produced = 0;
-    // For the counter functions: resets before each sample, so that a
-    // window without any (the common case) costs its two ends, not a scan.
-    let counts_resets = matches!(name, "rate" | "increase");
-    let mut resets: Vec<u32> = Vec::new();
-    for series in &arg.series {
-        let samples = &series.samples;
-        if counts_resets {
+    for result in results {
+        if let Some(series) = result? {
+            out.push(series);
+        }
+    }
+    ev.count(budget.taken())?;
+    ev.count(out.iter().map(|s| s.samples.len()).sum())?;
+    if name == "absent_over_time" {
+        return Ok(Evaluated::Vector(absent_over_time(&out, matrix_expr, grid)));
+    }
+    reject_same_labels(&out)?;
+    Ok(Evaluated::Vector(out))
+}
+
+/// How one series of a range function's argument becomes its points.
+struct SeriesPlan<'a> {
+    grid: Grid,
+    range: i64,
+    end: WindowEnd,
+    loaded: (i64, i64),
+    function: WindowFn,
+    params: Option<&'a [f64]>,
+    /// The window is the same at every step: compute it once.
+    reuse: bool,
+    /// `rate` and `increase`: count resets before each sample, so that a
+    /// window without any (the common case) costs its two ends, not a scan.
+    counts_resets: bool,
+}
+
+impl SeriesPlan<'_> {
+    /// Keeps the samples a range selector sees: in the selected range, and
+    /// no staleness markers.
+    fn clean(&self, samples: &mut Vec<Sample>) {
+        let (first, last) = self.loaded;
+        samples.retain(|sample| sample.t >= first && sample.t <= last && !is_stale_nan(sample.v));
+    }
+
+    /// The function's value at every step whose window holds samples,
+    /// sliding the window over `samples` (in time order).
+    fn points(&self, samples: &[Sample], resets: &mut Vec<u32>) -> Vec<Sample> {
+        if self.counts_resets {
             resets.clear();
             resets.reserve(samples.len());
             let mut seen = 0u32;
@@ -131,11 +191,11 @@ pub(crate) fn eval(
             }
         }
         let (mut lo, mut hi) = (0, 0);
-        let mut points = Vec::with_capacity(grid.len().min(samples.len() * 2));
+        let mut points = Vec::with_capacity(self.grid.len().min(samples.len() * 2));
         let mut cached: Option<Option<f64>> = None;
-        for (step, t) in grid.times().enumerate() {
-            let end = arg.end.at(t);
-            let start = end - arg.range;
+        for (step, t) in self.grid.times().enumerate() {
+            let end = self.end.at(t);
+            let start = end - self.range;
             while hi < samples.len() && samples[hi].t <= end {
                 hi += 1;
             }
@@ -146,17 +206,17 @@ pub(crate) fn eval(
                 continue;
             }
             let value = match cached {
-                Some(value) if reuse => value,
+                Some(value) if self.reuse => value,
                 _ => {
                     let window = Window {
                         t,
                         start,
                         end,
-                        range: arg.range,
-                        param: params.as_ref().map_or(0.0, |p| p[step]),
-                        no_resets: counts_resets && resets[hi - 1] == resets[lo],
+                        range: self.range,
+                        param: self.params.map_or(0.0, |p| p[step]),
+                        no_resets: self.counts_resets && resets[hi - 1] == resets[lo],
                     };
-                    let value = function(&samples[lo..hi], &window);
+                    let value = (self.function)(&samples[lo..hi], &window);
                     cached = Some(value);
                     value
                 }
@@ -165,24 +225,84 @@ pub(crate) fn eval(
                 points.push(Sample { t, v });
             }
         }
-        if !points.is_empty() {
-            produced += points.len();
-            out.push(SeriesSamples {
-                labels: if keep_name {
-                    series.labels.clone()
-                } else {
-                    series.labels.without_name()
-                },
-                samples: points,
-            });
+        points
+    }
+}
+
+/// The samples a query may still load, shared by the threads decoding its
+/// series.
+struct SampleBudget {
+    limit: usize,
+    taken: AtomicUsize,
+}
+
+impl SampleBudget {
+    fn new(limit: usize) -> SampleBudget {
+        SampleBudget {
+            limit,
+            taken: AtomicUsize::new(0),
         }
     }
-    ev.count(produced)?;
-    if name == "absent_over_time" {
-        return Ok(Evaluated::Vector(absent_over_time(&out, matrix_expr, grid)));
+
+    fn take(&self, samples: usize) -> Result<(), PromqlError> {
+        let before = self.taken.fetch_add(samples, Ordering::Relaxed);
+        if before.saturating_add(samples) > self.limit {
+            return Err(PromqlError::TooManySamples);
+        }
+        Ok(())
     }
-    reject_same_labels(&out)?;
-    Ok(Evaluated::Vector(out))
+
+    fn taken(&self) -> usize {
+        self.taken.load(Ordering::Relaxed)
+    }
+}
+
+/// Buffers one thread reuses from series to series.
+#[derive(Default)]
+struct Scratch {
+    samples: Vec<Sample>,
+    resets: Vec<u32>,
+}
+
+/// Fewest series a thread is started for.
+const MIN_SERIES_PER_THREAD: usize = 16;
+/// At most this many threads per range function.
+const MAX_THREADS: usize = 4;
+
+/// `f` over every series, in order, on up to [`MAX_THREADS`] threads that
+/// each take a contiguous share and keep their own [`Scratch`]: decoding
+/// and window functions are most of a long range query's work, and each
+/// series is independent of the others.
+fn map_series<T: Send>(
+    series: &[LazySeries],
+    f: impl Fn(&LazySeries, &mut Scratch) -> Result<T, PromqlError> + Sync,
+) -> Vec<Result<T, PromqlError>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(MAX_THREADS)
+        .min(series.len() / MIN_SERIES_PER_THREAD)
+        .max(1);
+    let run = |share: &[LazySeries]| {
+        let mut scratch = Scratch::default();
+        share.iter().map(|s| f(s, &mut scratch)).collect::<Vec<_>>()
+    };
+    if threads == 1 {
+        return run(series);
+    }
+    let per_thread = series.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = series
+            .chunks(per_thread)
+            .map(|share| scope.spawn(move || run(share)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| match handle.join() {
+                Ok(results) => results,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
 }
 
 /// 1 at the steps where no series had a sample in its window.

@@ -317,3 +317,67 @@ fn no_expression_makes_the_engine_panic() {
         }
     }
 }
+
+/// Many series: the range function runs on several threads, each taking a
+/// share of the series. The answer is the one each series gives alone, in
+/// label order, and the sample limit still holds across the threads.
+#[test]
+fn a_range_function_over_many_series_answers_as_each_series_alone() {
+    let all: Vec<SeriesSamples> = (0..150)
+        .map(|i| {
+            let samples: Vec<(i64, f64)> = (0..200)
+                .map(|k| {
+                    // A counter reset half way for every third series, and
+                    // a staleness marker in every fifth.
+                    let v = if i % 3 == 0 && k >= 100 {
+                        k - 100
+                    } else {
+                        k * (i + 1)
+                    };
+                    let v = if i % 5 == 0 && k == 150 {
+                        stale()
+                    } else {
+                        v as f64
+                    };
+                    (k * 15_000, v)
+                })
+                .collect();
+            series(
+                &[("__name__", "x_total"), ("i", &format!("{i:03}"))],
+                &samples,
+            )
+        })
+        .collect();
+    let source = MemorySource::new(all);
+    let together = match range_query(
+        &source,
+        "rate(x_total[1m])",
+        0,
+        3_000_000,
+        30_000,
+        &options(),
+    )
+    .expect("query")
+    {
+        Value::Matrix(series) => series,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(together.len(), 150);
+    for (i, got) in together.iter().enumerate() {
+        let alone = format!("rate(x_total{{i=\"{i:03}\"}}[1m])");
+        let Value::Matrix(expected) =
+            range_query(&source, &alone, 0, 3_000_000, 30_000, &options()).expect("query")
+        else {
+            panic!("a matrix");
+        };
+        assert_eq!(std::slice::from_ref(got), expected.as_slice(), "{alone}");
+    }
+    let tight = EngineOptions {
+        max_samples: 150 * 200 - 1,
+        ..options()
+    };
+    assert!(matches!(
+        range_query(&source, "rate(x_total[1m])", 0, 3_000_000, 30_000, &tight),
+        Err(PromqlError::TooManySamples)
+    ));
+}

@@ -67,49 +67,65 @@ pub fn matching_series(
     Ok(out)
 }
 
-/// The chunk samples of one series with `start <= t <= end`, appended to
-/// `out` in time order.
-fn chunk_samples(
+/// The chunks of one series that overlap `[start, end]`, oldest first, as
+/// stored.
+fn overlapping_chunks(
     conn: &Connection,
     series_id: i64,
     start: i64,
     end: i64,
-    out: &mut Vec<Sample>,
-) -> Result<(), StoreError> {
+) -> Result<Vec<Vec<u8>>, StoreError> {
     let mut chunks = conn.prepare_cached(
         "SELECT data FROM metric_chunks WHERE series_id = ?1 AND min_t <= ?3 AND max_t >= ?2 ORDER BY min_t",
     )?;
-    let mut rows = chunks.query(params![series_id, start, end])?;
-    while let Some(row) = rows.next()? {
-        let data = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
-        chunk::decode_range(data, start, end, out)
-            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
-    }
-    Ok(())
+    let rows = chunks.query_map(params![series_id, start, end], |row| row.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Chunk samples followed by head samples, both in time order, as one
-/// series in time order, in one allocation of the exact size: head
-/// samples at or before the last chunk sample are the ones a compaction
-/// just put in chunks.
-fn merge_head(chunks: &[Sample], head: &[Sample]) -> Vec<Sample> {
-    let after = chunks.last().map_or(i64::MIN, |last| last.t);
+/// Appends the head samples to the chunk samples in `out`, both in time
+/// order: head samples at or before the last chunk sample are the ones a
+/// compaction just put in chunks.
+fn append_head(out: &mut Vec<Sample>, head: &[Sample]) {
+    let after = out.last().map_or(i64::MIN, |last| last.t);
     let from = head.partition_point(|sample| sample.t <= after);
-    let mut samples = Vec::with_capacity(chunks.len() + head.len() - from);
-    samples.extend_from_slice(chunks);
-    samples.extend_from_slice(&head[from..]);
-    samples
+    out.extend_from_slice(&head[from..]);
 }
 
-/// Series matching `matchers` with their samples in `[start, end]` (ms);
-/// series without samples there are left out.
-pub fn select(
+/// A series' samples in `[start, end]` as stored, decoded on demand: the
+/// chunks that overlap the range and the head's samples in it.
+pub struct EncodedSeries {
+    pub labels: Labels,
+    chunks: Vec<Vec<u8>>,
+    head: Vec<Sample>,
+    start: i64,
+    end: i64,
+}
+
+impl EncodedSeries {
+    /// Replaces the contents of `out` with the samples in `[start, end]`,
+    /// in time order (none when the range falls between two samples of a
+    /// chunk).
+    pub fn decode_into(&self, out: &mut Vec<Sample>) -> Result<(), StoreError> {
+        out.clear();
+        for data in &self.chunks {
+            chunk::decode_range(data, self.start, self.end, out)
+                .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        }
+        append_head(out, &self.head);
+        Ok(())
+    }
+}
+
+/// Series matching `matchers` with their samples in `[start, end]` (ms)
+/// still encoded: the chunk bytes are read now, in one snapshot, and
+/// decoded when [`EncodedSeries::decode_into`] is called.
+pub fn select_encoded(
     conn: &Connection,
     head: &MetricHead,
     matchers: &[Matcher],
     start: i64,
     end: i64,
-) -> Result<Vec<SeriesSamples>, StoreError> {
+) -> Result<Vec<EncodedSeries>, StoreError> {
     let series = matching_series(conn, matchers)?;
     // The head before the snapshot (see the module's comment).
     let heads: Vec<Vec<Sample>> = series
@@ -121,25 +137,49 @@ pub fn select(
         })
         .collect();
     in_snapshot(conn, |conn| {
-        let mut out = Vec::new();
-        // Chunks decode into one buffer that keeps its capacity from
-        // series to series; each series then gets exactly its samples.
-        // Growing a vector per series instead costs a copy per doubling,
-        // and fresh pages for the kernel to fault in and zero.
-        let mut decoded = Vec::new();
-        for (series, head_samples) in series.into_iter().zip(heads) {
-            decoded.clear();
-            chunk_samples(conn, series.id, start, end, &mut decoded)?;
-            let samples = merge_head(&decoded, &head_samples);
-            if !samples.is_empty() {
-                out.push(SeriesSamples {
-                    labels: series.labels,
-                    samples,
-                });
+        let mut out = Vec::with_capacity(series.len());
+        for (series, head) in series.into_iter().zip(heads) {
+            let chunks = overlapping_chunks(conn, series.id, start, end)?;
+            if chunks.is_empty() && head.is_empty() {
+                continue;
             }
+            out.push(EncodedSeries {
+                labels: series.labels,
+                chunks,
+                head,
+                start,
+                end,
+            });
         }
         Ok(out)
     })
+}
+
+/// Series matching `matchers` with their samples in `[start, end]` (ms);
+/// series without samples there are left out.
+pub fn select(
+    conn: &Connection,
+    head: &MetricHead,
+    matchers: &[Matcher],
+    start: i64,
+    end: i64,
+) -> Result<Vec<SeriesSamples>, StoreError> {
+    // Chunks decode into one buffer that keeps its capacity from series to
+    // series; each series then gets exactly its samples. Growing a vector
+    // per series instead costs a copy per doubling, and fresh pages for
+    // the kernel to fault in and zero.
+    let mut decoded = Vec::new();
+    let mut out = Vec::new();
+    for series in select_encoded(conn, head, matchers, start, end)? {
+        series.decode_into(&mut decoded)?;
+        if !decoded.is_empty() {
+            out.push(SeriesSamples {
+                labels: series.labels,
+                samples: decoded.as_slice().to_vec(),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Whether a series has a sample in `[start, end]` in its chunks.
@@ -277,14 +317,14 @@ mod tests {
 
     #[test]
     fn head_samples_a_compaction_already_put_in_chunks_are_not_repeated() {
-        let merged = merge_head(&samples(&[1, 2, 3]), &samples(&[2, 3, 4, 5]));
-        assert_eq!(merged, samples(&[1, 2, 3, 4, 5]));
-        assert_eq!(merged.capacity(), merged.len(), "one exact allocation");
-        assert_eq!(merge_head(&[], &samples(&[4, 5])), samples(&[4, 5]));
-        assert_eq!(merge_head(&samples(&[1, 2]), &[]), samples(&[1, 2]));
-        assert_eq!(
-            merge_head(&samples(&[1, 9]), &samples(&[2, 3])),
-            samples(&[1, 9])
-        );
+        let merged = |chunks: &[i64], head: &[i64]| {
+            let mut out = samples(chunks);
+            append_head(&mut out, &samples(head));
+            out
+        };
+        assert_eq!(merged(&[1, 2, 3], &[2, 3, 4, 5]), samples(&[1, 2, 3, 4, 5]));
+        assert_eq!(merged(&[], &[4, 5]), samples(&[4, 5]));
+        assert_eq!(merged(&[1, 2], &[]), samples(&[1, 2]));
+        assert_eq!(merged(&[1, 9], &[2, 3]), samples(&[1, 9]));
     }
 }

@@ -16,7 +16,12 @@
 //!    alone;
 //! 4. `query_range` latency over 24 h at step 60 s: `sum by (job)
 //!    (rate(x_total[5m]))` across the 1,000 series and `histogram_quantile`
-//!    over the 100-series histogram.
+//!    over the 100-series histogram;
+//! 5. the peer: the same samples as TSDB blocks (`promtool tsdb
+//!    create-blocks-from openmetrics`) served by a real Prometheus on a
+//!    loopback port, asked the same queries the same number of times; the
+//!    answers are compared point by point (off with
+//!    `LOOKOUT_BENCH_PROMETHEUS=0`, and when the tools are missing).
 //!
 //! Results are printed as markdown and written to `target/bench-metrics.md`.
 //!
@@ -31,6 +36,8 @@
 mod env;
 #[path = "support/proc.rs"]
 mod proc;
+#[path = "support/prometheus.rs"]
+mod prometheus;
 #[path = "support/raw_http.rs"]
 mod raw_http;
 #[path = "support/report.rs"]
@@ -53,6 +60,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
     NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use prometheus::Prometheus;
 use prost::Message;
 use raw_http::RawHttp;
 use report::{percentile, thousands, verdict};
@@ -332,15 +340,34 @@ fn time_query(
     end_ms: i64,
     runs: usize,
 ) -> (Vec<Duration>, usize) {
-    let mut http = RawHttp::new(server.addr);
+    let (times, body) = time_query_at(server.addr, "/prometheus", query, start_ms, end_ms, runs);
+    (times, result_series(&body))
+}
+
+fn result_series(body: &serde_json::Value) -> usize {
+    body["data"]["result"].as_array().map_or(0, Vec::len)
+}
+
+/// `runs` timed `query_range` calls of `query` (after one untimed call
+/// that warms the caches) to the API under `prefix` at `addr`: the times,
+/// sorted, and the first answer.
+fn time_query_at(
+    addr: std::net::SocketAddr,
+    prefix: &str,
+    query: &str,
+    start_ms: i64,
+    end_ms: i64,
+    runs: usize,
+) -> (Vec<Duration>, serde_json::Value) {
+    let mut http = RawHttp::new(addr);
     let path = format!(
-        "/prometheus/api/v1/query_range?query={}&start={}&end={}&step=60",
+        "{prefix}/api/v1/query_range?query={}&start={}&end={}&step=60",
         urlencode(query),
         start_ms as f64 / 1000.0,
         end_ms as f64 / 1000.0
     );
     let mut times = Vec::with_capacity(runs);
-    let mut series = 0;
+    let mut answer = serde_json::Value::Null;
     for run in 0..=runs {
         let started = Instant::now();
         let response = http.request("GET", &path, None).expect("query answers");
@@ -353,20 +380,166 @@ fn time_query(
         );
         if run == 0 {
             // The first run warms the page cache; it is not counted.
-            let body: serde_json::Value = serde_json::from_slice(&response.body).expect("json");
-            series = body["data"]["result"].as_array().map_or(0, Vec::len);
+            answer = serde_json::from_slice(&response.body).expect("json");
             continue;
         }
         times.push(elapsed);
     }
     times.sort();
-    (times, series)
+    (times, answer)
 }
 
 /// The two queries on the same data directory, served by this build and
 /// by `baseline` alternately (`LOOKOUT_BENCH_AB_ROUNDS` rounds, who goes
 /// first alternating too), as a markdown section of per-binary medians of
 /// the rounds' p50s and their ratio.
+/// The benchmark's queries: the rate of the counters and a quantile of
+/// the histogram, both over 24 h at step 60 s.
+const QUERIES: [&str; 2] = [
+    "sum by (job) (rate(x_total[5m]))",
+    "histogram_quantile(0.99, sum by (le, job) (rate(latency_seconds_bucket[5m])))",
+];
+
+/// Prometheus is the peer unless `LOOKOUT_BENCH_PROMETHEUS=0`, when its
+/// tools are installed (`.ci/run` installs them).
+fn peer_enabled() -> bool {
+    if std::env::var("LOOKOUT_BENCH_PROMETHEUS").is_ok_and(|value| value == "0") {
+        return false;
+    }
+    let available = prometheus::available();
+    if !available {
+        eprintln!("promtool/prometheus not found: no peer measurement");
+    }
+    available
+}
+
+fn prometheus_version() -> String {
+    std::process::Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|output| {
+            let text = String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr);
+            text.split_whitespace().nth(2).map(str::to_string)
+        })
+        .unwrap_or_default()
+}
+
+/// The samples lookout ingested, as OpenMetrics for `promtool`: the same
+/// series (`job` for the resource's service name), values and times.
+fn write_openmetrics(path: &std::path::Path, start_ms: i64, steps: usize) {
+    use std::io::Write as _;
+    let file = std::fs::File::create(path).expect("create the OpenMetrics file");
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut totals = vec![0.0f64; COUNTER_SERIES];
+    writeln!(out, "# TYPE x counter").expect("write");
+    for at in 0..steps {
+        let t = (start_ms + at as i64 * STEP_MS) / 1000;
+        for (series, total) in totals.iter_mut().enumerate() {
+            *total += increment(series, at);
+            writeln!(
+                out,
+                "x_total{{job=\"job-{}\",instance_id=\"i-{series}\"}} {total} {t}",
+                series % JOBS
+            )
+            .expect("write");
+        }
+    }
+    let mut histograms = vec![vec![0u64; BOUNDS.len() + 1]; HISTOGRAM_SERIES];
+    writeln!(out, "# TYPE latency_seconds histogram").expect("write");
+    for at in 0..steps {
+        let t = (start_ms + at as i64 * STEP_MS) / 1000;
+        for (series, counts) in histograms.iter_mut().enumerate() {
+            let bucket = (increment(series + 7, at) as usize) % counts.len();
+            counts[bucket] += 1 + (at % 3) as u64;
+            let labels = format!("job=\"job-{}\",route=\"/r{series}\"", series % JOBS);
+            let mut cumulative = 0;
+            for (index, count) in counts.iter().enumerate() {
+                cumulative += count;
+                let le = BOUNDS
+                    .get(index)
+                    .map_or_else(|| "+Inf".to_string(), |bound| bound.to_string());
+                writeln!(
+                    out,
+                    "latency_seconds_bucket{{{labels},le=\"{le}\"}} {cumulative} {t}"
+                )
+                .expect("write");
+            }
+            writeln!(out, "latency_seconds_count{{{labels}}} {cumulative} {t}").expect("write");
+            writeln!(
+                out,
+                "latency_seconds_sum{{{labels}}} {} {t}",
+                cumulative as f64 * 0.1
+            )
+            .expect("write");
+        }
+    }
+    writeln!(out, "# EOF").expect("write");
+    out.flush().expect("flush");
+}
+
+/// Whether two `query_range` answers hold the same series and points
+/// (values equal to 1e-9, relative), and how many points were compared.
+fn compare_answers(ours: &serde_json::Value, theirs: &serde_json::Value) -> String {
+    use std::collections::BTreeMap;
+    let points = |answer: &serde_json::Value| -> BTreeMap<String, Vec<(f64, f64)>> {
+        answer["data"]["result"]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .map(|series| {
+                        let values = series["values"]
+                            .as_array()
+                            .map(|values| {
+                                values
+                                    .iter()
+                                    .map(|point| {
+                                        let t = point[0].as_f64().unwrap_or(f64::NAN);
+                                        let v = point[1]
+                                            .as_str()
+                                            .and_then(|v| v.parse().ok())
+                                            .unwrap_or(f64::NAN);
+                                        (t, v)
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        (series["metric"].to_string(), values)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (ours, theirs) = (points(ours), points(theirs));
+    if ours.keys().ne(theirs.keys()) {
+        return format!(
+            "**differ**: series {:?} vs {:?}",
+            ours.keys().collect::<Vec<_>>(),
+            theirs.keys().collect::<Vec<_>>()
+        );
+    }
+    let mut compared = 0;
+    for (labels, our_points) in &ours {
+        let their_points = &theirs[labels];
+        if our_points.len() != their_points.len() {
+            return format!(
+                "**differ**: {labels} has {} points vs {}",
+                our_points.len(),
+                their_points.len()
+            );
+        }
+        for (&(t, a), &(u, b)) in our_points.iter().zip(their_points) {
+            let same = (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
+            if t != u || !same {
+                return format!("**differ**: {labels} at {t}: {a} vs {b} (at {u})");
+            }
+            compared += 1;
+        }
+    }
+    format!("agree ({compared} points)")
+}
+
 fn compare_queries(
     current: &std::path::Path,
     baseline: &std::path::Path,
@@ -375,10 +548,6 @@ fn compare_queries(
     end_ms: i64,
     runs: usize,
 ) -> String {
-    const QUERIES: [&str; 2] = [
-        "sum by (job) (rate(x_total[5m]))",
-        "histogram_quantile(0.99, sum by (le, job) (rate(latency_seconds_bucket[5m])))",
-    ];
     let rounds = env_usize("LOOKOUT_BENCH_AB_ROUNDS", 3).max(1);
     // [binary][query] → the p50 of each round.
     let mut p50s = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
@@ -513,21 +682,29 @@ fn main() {
 
     let query_end = end_ms;
     let query_start = end_ms - 24 * 3_600_000 + 60_000;
-    let (rate_times, rate_series) = time_query(
-        &server,
-        "sum by (job) (rate(x_total[5m]))",
-        query_start,
-        query_end,
-        runs,
-    );
-    let (quantile_times, quantile_series) = time_query(
-        &server,
-        "histogram_quantile(0.99, sum by (le, job) (rate(latency_seconds_bucket[5m])))",
-        query_start,
-        query_end,
-        runs,
-    );
+    let ours = QUERIES.map(|query| {
+        time_query_at(
+            server.addr,
+            "/prometheus",
+            query,
+            query_start,
+            query_end,
+            runs,
+        )
+    });
     server.stop(Duration::from_secs(60));
+    let [(rate_times, _), (quantile_times, _)] = &ours;
+    let (rate_series, quantile_series) = (result_series(&ours[0].1), result_series(&ours[1].1));
+    let peer = peer_enabled().then(|| {
+        eprintln!("Prometheus on the same samples…");
+        let openmetrics = dir.path().join("samples.om");
+        write_openmetrics(&openmetrics, start_ms, steps);
+        let prometheus = Prometheus::start(&openmetrics, dir.path());
+        let _ = std::fs::remove_file(&openmetrics);
+        let theirs = QUERIES
+            .map(|query| time_query_at(prometheus.addr, "", query, query_start, query_end, runs));
+        (prometheus.backfill, theirs)
+    });
     let ab = std::env::var_os("LOOKOUT_BENCH_BASELINE").map(|baseline| {
         let baseline = PathBuf::from(baseline);
         assert!(baseline.is_file(), "LOOKOUT_BENCH_BASELINE is not a file");
@@ -590,10 +767,10 @@ fn main() {
         thousands(chunk_samples as f64)
     );
     for (name, times, series, target) in [
-        ("`sum by (job) (rate(x_total[5m]))`, 24 h, step 60 s", &rate_times, rate_series, 50),
+        ("`sum by (job) (rate(x_total[5m]))`, 24 h, step 60 s", rate_times, rate_series, 50),
         (
             "`histogram_quantile(0.99, sum by (le, job) (rate(latency_seconds_bucket[5m])))`, 24 h, step 60 s",
-            &quantile_times,
+            quantile_times,
             quantile_series,
             100,
         ),
@@ -610,6 +787,36 @@ fn main() {
     }
     if let Some(ab) = ab {
         out.push_str(&ab);
+    }
+    if let Some((backfill, theirs)) = &peer {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "Prometheus {} on the same samples (blocks built by `promtool` in {:.0} s), same queries, same runs:",
+            prometheus_version(),
+            backfill.as_secs_f64()
+        );
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "| query | lookout p50 / p99 | Prometheus p50 / p99 | p50 ratio | answers |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|");
+        for ((query, (our_times, our_answer)), (their_times, their_answer)) in
+            QUERIES.iter().zip(&ours).zip(theirs)
+        {
+            let ms = |times: &[Duration], q: f64| percentile(times, q).as_secs_f64() * 1e3;
+            let _ = writeln!(
+                out,
+                "| `{query}` | {:.1} / {:.1} ms | {:.1} / {:.1} ms | {:.2} | {} |",
+                ms(our_times, 0.5),
+                ms(our_times, 0.99),
+                ms(their_times, 0.5),
+                ms(their_times, 0.99),
+                ms(our_times, 0.5) / ms(their_times, 0.5),
+                compare_answers(our_answer, their_answer)
+            );
+        }
     }
     println!("{out}");
     let target_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");

@@ -351,6 +351,30 @@ mod tests {
     }
 
     proptest! {
+        /// Cut or damaged chunks are errors or fewer samples, never a panic.
+        #[test]
+        fn damaged_chunks_do_not_panic(
+            steps in proptest::collection::vec((0i64..100_000, any::<u64>()), 1..100),
+            cut in any::<prop::sample::Index>(),
+            flip in any::<prop::sample::Index>(),
+        ) {
+            let mut t = 0;
+            let samples: Vec<Sample> = steps
+                .iter()
+                .map(|(step, bits)| {
+                    t += step + 1;
+                    Sample { t, v: f64::from_bits(*bits) }
+                })
+                .collect();
+            let data = encode(&samples);
+            let cut = cut.index(data.len());
+            let _ = decode_range(&data[..cut], i64::MIN, i64::MAX, &mut Vec::new());
+            let mut flipped = data.clone();
+            let at = flip.index(flipped.len());
+            flipped[at] ^= 0x5a;
+            let _ = decode_range(&flipped, i64::MIN, i64::MAX, &mut Vec::new());
+        }
+
         #[test]
         fn any_samples_round_trip(
             start in any::<i64>(),

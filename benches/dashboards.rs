@@ -479,7 +479,13 @@ fn main() {
         // A B, B A, A B, …: the database grows from phase to phase and
         // later phases run slower; in this order the drift falls on both.
         let order: Vec<bool> = (0..pairs)
-            .flat_map(|pair| if pair % 2 == 0 { [true, false] } else { [false, true] })
+            .flat_map(|pair| {
+                if pair % 2 == 0 {
+                    [true, false]
+                } else {
+                    [false, true]
+                }
+            })
             .collect();
         for grouped in order {
             let exceptions = Exceptions::Some(if grouped {

@@ -49,8 +49,8 @@ impl SeriesSource for AllSeries<'_> {
             .map_err(|error| SourceError(error.to_string()))?;
         let mut series: Vec<LazySeries> = stored
             .into_iter()
-            .map(|encoded| {
-                let labels = encoded.labels.clone();
+            .map(|mut encoded| {
+                let labels = std::mem::take(&mut encoded.labels);
                 LazySeries::encoded(labels, Box::new(Chunked(encoded)))
             })
             .collect();

@@ -64,8 +64,9 @@ pub(crate) struct LazyRangeArg {
     /// The inclusive time range the series were selected over: samples
     /// outside it are not the selector's.
     pub loaded: (i64, i64),
-    /// How many more samples the query may load.
-    pub remaining_samples: usize,
+    /// How many more samples decoding the series may load, counted then;
+    /// `None` when they were counted as they were evaluated (a subquery's).
+    pub load_budget: Option<usize>,
 }
 
 /// Where the window of a range vector ends for an evaluation step.
@@ -242,7 +243,7 @@ impl<'a> Evaluator<'a> {
                 range: arg.range,
                 end: arg.end,
                 loaded: (i64::MIN, i64::MAX),
-                remaining_samples: self.remaining_samples(),
+                load_budget: None,
             });
         };
         let (range, end, first_end, last_end) = self.matrix_window(selector, grid);
@@ -256,13 +257,8 @@ impl<'a> Evaluator<'a> {
             range,
             end,
             loaded: (first_end - range, last_end),
-            remaining_samples: self.remaining_samples(),
+            load_budget: Some(self.max_samples.saturating_sub(self.samples)),
         })
-    }
-
-    /// Points that may still be loaded or produced before the limit.
-    pub fn remaining_samples(&self) -> usize {
-        self.max_samples.saturating_sub(self.samples)
     }
 
     /// A matrix selector's range, where its window ends, and the first and

@@ -121,7 +121,7 @@ pub(crate) fn eval(
         counts_resets: matches!(name, "rate" | "increase"),
     };
     let keep_name = name == "last_over_time";
-    let budget = SampleBudget::new(arg.remaining_samples);
+    let budget = SampleBudget::new(arg.load_budget.unwrap_or(usize::MAX));
     let results = map_series(&arg.series, |series, scratch| {
         series.samples_into(&mut scratch.samples)?;
         plan.clean(&mut scratch.samples);
@@ -142,7 +142,9 @@ pub(crate) fn eval(
             out.push(series);
         }
     }
-    ev.count(budget.taken())?;
+    if arg.load_budget.is_some() {
+        ev.count(budget.taken())?;
+    }
     ev.count(out.iter().map(|s| s.samples.len()).sum())?;
     if name == "absent_over_time" {
         return Ok(Evaluated::Vector(absent_over_time(&out, matrix_expr, grid)));

@@ -381,3 +381,24 @@ fn a_range_function_over_many_series_answers_as_each_series_alone() {
         Err(PromqlError::TooManySamples)
     ));
 }
+
+/// A subquery's samples are counted once against the limit: when it is
+/// evaluated, not again when a range function reads them.
+#[test]
+fn a_range_function_over_a_subquery_counts_its_samples_once() {
+    let samples: Vec<(i64, f64)> = (0..7).map(|k| (k * 10_000, k as f64)).collect();
+    let source = MemorySource::new(vec![series(&[("__name__", "x")], &samples)]);
+    let fewest = |query: &str| {
+        (1..100)
+            .find(|&max_samples| {
+                let limited = EngineOptions {
+                    max_samples,
+                    ..options()
+                };
+                instant_query(&source, query, 60_000, &limited).is_ok()
+            })
+            .expect("a limit that suffices")
+    };
+    // The matrix alone, then one more point for the function's result.
+    assert_eq!(fewest("max_over_time(x[1m:10s])"), fewest("x[1m:10s]") + 1);
+}

@@ -188,6 +188,8 @@ pub struct Metrics {
     pub errors_recorded: Counter,
     /// Exceptions counted in a service's overflow group.
     pub error_group_overflow: Counter,
+    /// Bytes of free database pages given back to the file system.
+    pub storage_reclaimed_bytes: Counter,
     /// Values replaced by `[REDACTED]` in spans.
     pub redacted_spans: Counter,
     /// Values replaced by `[REDACTED]` in log records.
@@ -967,6 +969,17 @@ impl Metrics {
         for (store, bytes) in &scrape.storage_bytes {
             let _ = writeln!(out, "lookout_storage_bytes{{store=\"{store}\"}} {bytes}");
         }
+        header(
+            &mut out,
+            "lookout_storage_reclaimed_bytes_total",
+            "counter",
+            "Bytes of free database pages given back to the file system: after deletes left most of the file free, or to stay within --max-disk.",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_storage_reclaimed_bytes_total {}",
+            self.storage_reclaimed_bytes.get()
+        );
         header(
             &mut out,
             "lookout_storage_measure_failed",

@@ -50,6 +50,7 @@ pub fn spawn_writer(
             journal_notify,
             garbage,
             last_compaction: None,
+            reclaiming: false,
         };
         writer.run();
     })?;
@@ -71,6 +72,9 @@ struct Writer {
     garbage: Sender<Garbage>,
     /// When metric samples were last moved into chunks.
     last_compaction: Option<Instant>,
+    /// Whether most of the database file is free pages that the writer is
+    /// giving back, a step between groups (see [`Writer::check_free_pages`]).
+    reclaiming: bool,
 }
 
 /// A written group's data, freed by the `writer-free` thread.
@@ -88,6 +92,9 @@ type Garbage = (
 /// Free pages returned to the file system per reclaim step (16 MiB of
 /// 4 KiB pages): a step takes milliseconds.
 const RECLAIM_PAGES: u64 = 4096;
+/// Free pages below which the writer never starts giving pages back on its
+/// own (1 MiB of 4 KiB pages).
+const RECLAIM_START_PAGES: u64 = 256;
 const METRIC_COMPACTION_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Writer {
@@ -97,8 +104,21 @@ impl Writer {
         let mut stopping = false;
         self.metrics.set_caches(self.store.cache_sizes());
         while !stopping {
-            let Ok(first) = self.receiver.recv() else {
-                break;
+            let first = if self.reclaiming {
+                // Free pages are given back while nothing else waits.
+                match self.receiver.try_recv() {
+                    Ok(command) => command,
+                    Err(TryRecvError::Empty) => {
+                        self.reclaim_step();
+                        continue;
+                    }
+                    Err(TryRecvError::Disconnected) => break,
+                }
+            } else {
+                let Ok(first) = self.receiver.recv() else {
+                    break;
+                };
+                first
             };
             #[cfg(feature = "test-hooks")]
             if !self.options.writer_delay.is_zero() {
@@ -109,6 +129,9 @@ impl Writer {
             self.metrics.queue_depth.set(self.receiver.len() as i64);
             self.write(group);
             self.compact_metrics_when_due();
+            if self.reclaiming {
+                self.reclaim_step();
+            }
         }
         if let Err(error) = self.store.checkpoint() {
             tracing::warn!(%error, "final checkpoint failed");
@@ -147,6 +170,42 @@ impl Writer {
         if let Err(error) = self.store.compact_metrics(UnixNanos::now().0 / 1_000_000) {
             self.metrics.writer_errors.inc();
             tracing::error!(%error, "moving metric samples into chunks failed; retrying in a minute");
+        }
+        self.check_free_pages();
+    }
+
+    /// Starts giving free pages back when they are most of the database
+    /// file: after a backfill's samples left the write-ahead rows for
+    /// chunks, or retention deleted most of what was stored. Fewer free
+    /// pages stay: the writer's next rows reuse them, and moving them only
+    /// for the file to grow again would cost writes for nothing (the disk
+    /// budget gives those back when the directory nears `--max-disk`).
+    fn check_free_pages(&mut self) {
+        if self.reclaiming {
+            return;
+        }
+        match self.store.page_counts() {
+            Ok((free, total)) => self.reclaiming = worth_reclaiming(free, total),
+            Err(error) => tracing::warn!(%error, "could not read the database's free pages"),
+        }
+    }
+
+    /// One bounded step of giving free pages back; stops once they are an
+    /// eighth of the file or a step frees nothing.
+    fn reclaim_step(&mut self) {
+        match self.store.reclaim_space(RECLAIM_PAGES) {
+            Ok(step) => {
+                self.metrics
+                    .storage_reclaimed_bytes
+                    .add(step.freed_pages * step.page_size);
+                self.reclaiming =
+                    step.freed_pages > 0 && step.free_pages_left * 8 > step.file_pages;
+            }
+            Err(error) => {
+                self.reclaiming = false;
+                self.metrics.writer_errors.inc();
+                tracing::error!(%error, "giving free database pages back failed");
+            }
         }
     }
 
@@ -376,10 +435,18 @@ impl Writer {
                 (reply, result.map_err(WriteError::Failed))
             })
             .collect();
+        if !compaction_results.is_empty() || !retain_results.is_empty() {
+            self.check_free_pages();
+        }
         let reclaim_results: Vec<_> = reclaims
             .into_iter()
             .map(|reply| {
                 let result = self.store.reclaim_space(RECLAIM_PAGES).map_err(Arc::new);
+                if let Ok(step) = &result {
+                    self.metrics
+                        .storage_reclaimed_bytes
+                        .add(step.freed_pages * step.page_size);
+                }
                 note(result.as_ref().map(|_| ()));
                 (reply, result.map_err(WriteError::Failed))
             })
@@ -569,5 +636,24 @@ fn command_spans(command: &Command) -> usize {
         | Command::Stop => 1,
         #[cfg(feature = "test-hooks")]
         Command::Panic => 1,
+    }
+}
+
+/// Whether `free` of a database file's `total` pages are worth giving back
+/// now: more than half of the file, and at least [`RECLAIM_START_PAGES`].
+fn worth_reclaiming(free: u64, total: u64) -> bool {
+    free >= RECLAIM_START_PAGES && free * 2 > total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_file_that_is_mostly_free_pages_is_worth_reclaiming() {
+        assert!(worth_reclaiming(900, 1000));
+        assert!(!worth_reclaiming(400, 1000), "less than half");
+        assert!(!worth_reclaiming(200, 300), "too few pages to bother");
+        assert!(!worth_reclaiming(0, 0));
     }
 }

@@ -18,7 +18,7 @@ use prost::Message as _;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::{kv_str, TestServer, PROTOBUF};
+use crate::support::{kv_str, metric_value, TestServer, PROTOBUF};
 
 /// A fixed, recent minute so points are inside the kept window.
 pub fn base_ms() -> i64 {
@@ -816,6 +816,80 @@ fn samples_survive_compaction_and_restart_and_retention_removes_them() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(series(&server, "level").is_empty());
+}
+
+/// Bytes of the database and its WAL.
+fn database_bytes(server: &TestServer) -> u64 {
+    ["lookout.db", "lookout.db-wal"]
+        .iter()
+        .filter_map(|name| std::fs::metadata(server.data_dir().join(name)).ok())
+        .map(|meta| meta.len())
+        .sum()
+}
+
+#[test]
+fn a_backfill_moved_into_chunks_gives_its_free_pages_back() {
+    let server = TestServer::start();
+    let t = base_ms() - 3 * 3_600_000;
+    // 300 series × 480 samples: their write-ahead rows are megabytes, their
+    // chunks a tenth of that.
+    for batch in 0..3 {
+        let metrics = (0..100)
+            .map(|series| {
+                let attrs = vec![kv("pod", &format!("pod-{batch}-{series}"))];
+                let points = (0..480)
+                    .map(|i| number(attrs.clone(), 0, t + i * 15_000, (i * series) as f64))
+                    .collect();
+                gauge("backfilled", points)
+            })
+            .collect();
+        let (_, response) = export(&server, &request("svc", metrics));
+        assert_eq!(rejected(&response), 0, "{}", message(&response));
+    }
+    server.flush();
+    let before = database_bytes(&server);
+    let expected = values(&server, "count(backfilled)", t + 479 * 15_000);
+    assert_eq!(expected, ["300"]);
+    let sum = values(
+        &server,
+        "sum(sum_over_time(backfilled[2h]))",
+        t + 479 * 15_000,
+    );
+
+    let now = t + 3 * 3_600_000 + 3_600_000;
+    let chunks = actix_rt::System::new()
+        .block_on(server.writer().compact_metrics(now))
+        .expect("compaction");
+    assert!(chunks >= 300, "{chunks} chunks");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while database_bytes(&server) * 2 > before && std::time::Instant::now() < deadline {
+        server.flush();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let after = database_bytes(&server);
+    assert!(
+        after * 2 <= before,
+        "the database kept {after} of {before} bytes after its samples moved into chunks"
+    );
+    let reclaimed = metric_value(
+        &server.metrics_text(),
+        "lookout_storage_reclaimed_bytes_total",
+    )
+    .expect("reclaimed counter");
+    assert!(reclaimed > 0.0, "{reclaimed}");
+    assert_eq!(
+        values(&server, "count(backfilled)", t + 479 * 15_000),
+        expected,
+        "every series still answers"
+    );
+    assert_eq!(
+        values(
+            &server,
+            "sum(sum_over_time(backfilled[2h]))",
+            t + 479 * 15_000
+        ),
+        sum
+    );
 }
 
 #[test]

@@ -165,6 +165,10 @@ pub struct Retained {
 pub struct Reclaimed {
     pub freed_pages: u64,
     pub free_pages_left: u64,
+    /// Pages the database file holds after the step, free ones included.
+    pub file_pages: u64,
+    /// Bytes of one page.
+    pub page_size: u64,
 }
 
 /// The log records of one ingest request, encoded for the journal, with
@@ -577,15 +581,29 @@ impl WriteStore {
             .query_row("PRAGMA freelist_count", [], |row| row.get(0))?;
         self.conn
             .execute_batch(&format!("PRAGMA incremental_vacuum({max_pages});"))?;
-        let free_after: i64 = self
-            .conn
-            .query_row("PRAGMA freelist_count", [], |row| row.get(0))?;
+        let (free_after, file_pages) = self.page_counts()?;
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        let page_size: i64 = self
+            .conn
+            .query_row("PRAGMA page_size", [], |row| row.get(0))?;
         Ok(Reclaimed {
-            freed_pages: free_before.saturating_sub(free_after).max(0) as u64,
-            free_pages_left: free_after.max(0) as u64,
+            freed_pages: (free_before.max(0) as u64).saturating_sub(free_after),
+            free_pages_left: free_after,
+            file_pages,
+            page_size: page_size.max(0) as u64,
         })
+    }
+
+    /// The database's free pages and all of its pages (two header reads).
+    pub fn page_counts(&self) -> Result<(u64, u64), StoreError> {
+        let free: i64 = self
+            .conn
+            .query_row("PRAGMA freelist_count", [], |row| row.get(0))?;
+        let total: i64 = self
+            .conn
+            .query_row("PRAGMA page_count", [], |row| row.get(0))?;
+        Ok((free.max(0) as u64, total.max(0) as u64))
     }
 
     /// Deletes up to `max_traces` traces that started before `cutoff`, with

@@ -183,6 +183,8 @@ pub struct Metrics {
     /// failed.
     pub span_dictionaries_stored: Counter,
     pub span_dictionary_failures: Counter,
+    /// Span dictionaries trained, stored or not.
+    pub span_dictionary_trainings: Counter,
     pub ingested_logs: Counter,
     /// Exceptions grouped into error groups.
     pub errors_recorded: Counter,
@@ -509,6 +511,17 @@ impl Metrics {
             out,
             "lookout_span_dictionary_failures_total {}",
             self.span_dictionary_failures.get()
+        );
+        header(
+            &mut out,
+            "lookout_span_dictionary_trainings_total",
+            "counter",
+            "Span dictionaries trained on the newest spans, stored or not (each costs a few MB of memory and CPU for a moment).",
+        );
+        let _ = writeln!(
+            out,
+            "lookout_span_dictionary_trainings_total {}",
+            self.span_dictionary_trainings.get()
         );
 
         header(

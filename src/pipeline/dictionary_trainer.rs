@@ -56,7 +56,17 @@ impl DictionaryTrainer {
         stop: Receiver<()>,
     ) -> std::io::Result<JoinHandle<()>> {
         supervise::spawn(health, move || {
-            let mut wait = self.poll;
+            // With a dictionary stored, the next training is due a retrain
+            // interval from now, not at start: training holds a few MB
+            // that an idle server would otherwise keep.
+            let mut wait = match self.has_dictionary() {
+                Ok(true) => self.retrain,
+                Ok(false) => self.poll,
+                Err(error) => {
+                    tracing::warn!(%error, "could not read the span dictionaries; looking again soon");
+                    self.poll
+                }
+            };
             loop {
                 match stop.recv_timeout(wait) {
                     Err(RecvTimeoutError::Timeout) => {}
@@ -72,6 +82,11 @@ impl DictionaryTrainer {
                 };
             }
         })
+    }
+
+    fn has_dictionary(&self) -> anyhow::Result<bool> {
+        let conn = self.reads.get()?;
+        Ok(span_dictionaries::newest(&conn)?.is_some())
     }
 
     /// One training; answers the time until the next: `poll` while there
@@ -100,6 +115,7 @@ impl DictionaryTrainer {
         if samples.len() < MIN_SAMPLES {
             return Ok(not_yet);
         }
+        self.metrics.span_dictionary_trainings.inc();
         let Some(trained) = span_dictionaries::train(&samples)? else {
             return Ok(not_yet);
         };

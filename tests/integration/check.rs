@@ -354,3 +354,42 @@ fn packed_spans_read_back_as_sent_and_check_names_a_damaged_one() {
         text(&damaged)
     );
 }
+
+/// A restart on a directory with a span dictionary does not train again
+/// at once: training holds a few MB, and the next one is due a retrain
+/// interval (10 minutes) later, not at every start.
+#[test]
+fn a_restart_with_a_dictionary_does_not_train_again_at_once() {
+    let fast_poll = |config: &mut Config| {
+        config.pipeline.span_dictionary_poll = std::time::Duration::from_millis(50);
+    };
+    let mut server = TestServer::start_with(fast_poll);
+    let base = ms_aligned_ago(10 * MINUTE);
+    for chunk in 0..4u64 {
+        let spans = (0..300u64)
+            .map(|i| {
+                let n = chunk * 300 + i;
+                checkout_span(&new_trace_id(), n as i64, base + n * MS)
+            })
+            .collect();
+        server.export(&request(vec![resource_spans("checkout", vec![], spans)]));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while metric_value(&server.metrics_text(), "lookout_span_dictionaries_total") < Some(1.0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no dictionary trained"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    server.restart_with(fast_poll);
+    // Twenty polls' time: the old schedule trained within the first.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(
+        metric_value(
+            &server.metrics_text(),
+            "lookout_span_dictionary_trainings_total"
+        ),
+        Some(0.0)
+    );
+}

@@ -249,23 +249,9 @@ fn checkout_span(
     root
 }
 
-/// Once enough spans are stored a dictionary is trained on them, and the
-/// spans written after it are packed with it: they read back exactly as
-/// the same span written before, are found by attribute, after a restart
-/// too; `check` unpacks every span and names one whose blob is damaged.
-#[test]
-fn packed_spans_read_back_as_sent_and_check_names_a_damaged_one() {
-    let server = TestServer::start_with(|config| {
-        config.pipeline.span_dictionary_poll = std::time::Duration::from_millis(50);
-    });
-    let base = ms_aligned_ago(10 * MINUTE);
-    let before = new_trace_id();
-    server.export(&request(vec![resource_spans(
-        "checkout",
-        vec![],
-        vec![checkout_span(&before, 4242, base)],
-    )]));
-    // 1,200 more spans (and their events): enough samples for a dictionary.
+/// Stores 1,200 spans from `base` on (enough samples for a dictionary)
+/// and waits until the server has trained and stored one.
+fn store_spans_until_a_dictionary(server: &TestServer, base: u64) {
     for chunk in 0..4u64 {
         let spans = (0..300u64)
             .map(|i| {
@@ -283,6 +269,26 @@ fn packed_spans_read_back_as_sent_and_check_names_a_damaged_one() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// Once enough spans are stored a dictionary is trained on them, and the
+/// spans written after it are packed with it: they read back exactly as
+/// the same span written before, are found by attribute, after a restart
+/// too; `check` unpacks every span and names one whose blob is damaged.
+#[test]
+fn packed_spans_read_back_as_sent_and_check_names_a_damaged_one() {
+    let server = TestServer::start_with(|config| {
+        config.pipeline.span_dictionary_poll = std::time::Duration::from_millis(50);
+    });
+    let base = ms_aligned_ago(10 * MINUTE);
+    let before = new_trace_id();
+    server.export(&request(vec![resource_spans(
+        "checkout",
+        vec![],
+        vec![checkout_span(&before, 4242, base)],
+    )]));
+    // 1,200 more spans (and their events): enough samples for a dictionary.
+    store_spans_until_a_dictionary(&server, base);
     let after = new_trace_id();
     server.export(&request(vec![resource_spans(
         "checkout",
@@ -365,23 +371,7 @@ fn a_restart_with_a_dictionary_does_not_train_again_at_once() {
     };
     let mut server = TestServer::start_with(fast_poll);
     let base = ms_aligned_ago(10 * MINUTE);
-    for chunk in 0..4u64 {
-        let spans = (0..300u64)
-            .map(|i| {
-                let n = chunk * 300 + i;
-                checkout_span(&new_trace_id(), n as i64, base + n * MS)
-            })
-            .collect();
-        server.export(&request(vec![resource_spans("checkout", vec![], spans)]));
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while metric_value(&server.metrics_text(), "lookout_span_dictionaries_total") < Some(1.0) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no dictionary trained"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    store_spans_until_a_dictionary(&server, base);
     server.restart_with(fast_poll);
     // Twenty polls' time: the old schedule trained within the first.
     std::thread::sleep(std::time::Duration::from_secs(1));

@@ -250,17 +250,14 @@ fn checkout_span(
 }
 
 /// Stores 1,200 spans from `base` on (enough samples for a dictionary)
-/// and waits until the server has trained and stored one.
+/// and waits until the server has trained and stored one. One request:
+/// the trainer looks every 50 ms, and a dictionary trained between
+/// requests would pack the spans of the later ones.
 fn store_spans_until_a_dictionary(server: &TestServer, base: u64) {
-    for chunk in 0..4u64 {
-        let spans = (0..300u64)
-            .map(|i| {
-                let n = chunk * 300 + i;
-                checkout_span(&new_trace_id(), n as i64, base + n * MS)
-            })
-            .collect();
-        server.export(&request(vec![resource_spans("checkout", vec![], spans)]));
-    }
+    let spans = (0..1200u64)
+        .map(|n| checkout_span(&new_trace_id(), n as i64, base + n * MS))
+        .collect();
+    server.export(&request(vec![resource_spans("checkout", vec![], spans)]));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while metric_value(&server.metrics_text(), "lookout_span_dictionaries_total") < Some(1.0) {
         assert!(

@@ -195,9 +195,7 @@ impl Writer {
     fn reclaim_step(&mut self) {
         match self.store.reclaim_space(RECLAIM_PAGES) {
             Ok(step) => {
-                self.metrics
-                    .storage_reclaimed_bytes
-                    .add(step.freed_pages * step.page_size);
+                self.metrics.storage_reclaimed_bytes.add(step.freed_bytes());
                 self.reclaiming =
                     step.freed_pages > 0 && step.free_pages_left * 8 > step.file_pages;
             }
@@ -443,9 +441,7 @@ impl Writer {
             .map(|reply| {
                 let result = self.store.reclaim_space(RECLAIM_PAGES).map_err(Arc::new);
                 if let Ok(step) = &result {
-                    self.metrics
-                        .storage_reclaimed_bytes
-                        .add(step.freed_pages * step.page_size);
+                    self.metrics.storage_reclaimed_bytes.add(step.freed_bytes());
                 }
                 note(result.as_ref().map(|_| ()));
                 (reply, result.map_err(WriteError::Failed))

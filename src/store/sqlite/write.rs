@@ -171,6 +171,13 @@ pub struct Reclaimed {
     pub page_size: u64,
 }
 
+impl Reclaimed {
+    /// Bytes the step gave back to the file system.
+    pub fn freed_bytes(&self) -> u64 {
+        self.freed_pages * self.page_size
+    }
+}
+
 /// The log records of one ingest request, encoded for the journal, with
 /// the exceptions they carry.
 pub type LogInput<'a> = (&'a [EncodedLog], &'a [ErrorOccurrence]);
@@ -576,9 +583,7 @@ impl WriteStore {
     /// mode) and checkpoints the WAL, truncating it to zero bytes when no
     /// reader is in the way. Bounded so ingest never waits long behind it.
     pub fn reclaim_space(&mut self, max_pages: u64) -> Result<Reclaimed, StoreError> {
-        let free_before: i64 = self
-            .conn
-            .query_row("PRAGMA freelist_count", [], |row| row.get(0))?;
+        let (free_before, _) = self.page_counts()?;
         self.conn
             .execute_batch(&format!("PRAGMA incremental_vacuum({max_pages});"))?;
         let (free_after, file_pages) = self.page_counts()?;
@@ -588,7 +593,7 @@ impl WriteStore {
             .conn
             .query_row("PRAGMA page_size", [], |row| row.get(0))?;
         Ok(Reclaimed {
-            freed_pages: (free_before.max(0) as u64).saturating_sub(free_after),
+            freed_pages: free_before.saturating_sub(free_after),
             free_pages_left: free_after,
             file_pages,
             page_size: page_size.max(0) as u64,

@@ -1142,14 +1142,14 @@ fn insert_raw(conn: &mut Connection, traces: &[RawTrace]) -> RawResult {
             let mut insert_trace = tx
                 .prepare_cached(
                     "INSERT INTO traces (trace_id, start_unix_nano, end_unix_nano, root_operation_id,
-                         span_count, error_count, services)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                         span_count, error_count, services, span_base_unix_nano)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?2)",
                 )
                 .expect("prepare traces");
             let mut insert_span = tx
                 .prepare_cached(
                     "INSERT INTO spans (trace_rowid, span_id, parent_span_id, operation_id,
-                         start_unix_nano, duration_nano, status_code, status_message, resource_id,
+                         start_offset_nano, duration_nano, status_code, status_message, resource_id,
                          scope_id, attributes, events, links)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL, NULL)",
                 )
@@ -1184,7 +1184,7 @@ fn insert_raw(conn: &mut Connection, traces: &[RawTrace]) -> RawResult {
                             &span.span_id[..],
                             span.parent.as_ref().map(|p| &p[..]),
                             span.operation_id,
-                            span.start,
+                            span.start - trace.start,
                             span.duration,
                             span.status,
                             span.message,

@@ -242,7 +242,7 @@ CREATE TABLE span_dictionaries (
     sample_bytes      INTEGER NOT NULL,
     packed_bytes      INTEGER NOT NULL,
     dictionary        BLOB NOT NULL
-);
+, layout INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE span_rollup_deltas (
     id    INTEGER PRIMARY KEY,
     delta BLOB NOT NULL
@@ -271,7 +271,7 @@ CREATE TABLE spans (
     span_id         BLOB NOT NULL,
     parent_span_id  BLOB,
     operation_id    INTEGER NOT NULL,
-    start_unix_nano INTEGER NOT NULL,
+    start_offset_nano INTEGER NOT NULL,
     duration_nano   INTEGER NOT NULL,
     status_code     INTEGER NOT NULL,
     status_message  TEXT,
@@ -304,7 +304,7 @@ CREATE TABLE traces (
     span_count        INTEGER NOT NULL,
     error_count       INTEGER NOT NULL,
     services          TEXT NOT NULL
-);
+, span_base_unix_nano INTEGER);
 CREATE TABLE virtual_calls (
     trace_rowid  INTEGER NOT NULL,
     span_id      BLOB NOT NULL,

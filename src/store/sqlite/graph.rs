@@ -180,9 +180,9 @@ impl GraphChanges {
             .collect();
         if existed {
             let mut stmt = tx.prepare_cached(
-                "SELECT s.span_id, s.parent_span_id, o.service_id, o.kind, s.start_unix_nano,
-                        s.duration_nano, s.status_code
-                 FROM spans s JOIN operations o ON o.id = s.operation_id
+                "SELECT s.span_id, s.parent_span_id, o.service_id, o.kind,
+                        s.start_offset_nano + COALESCE(t.span_base_unix_nano, 0), s.duration_nano, s.status_code
+                 FROM spans s JOIN operations o ON o.id = s.operation_id JOIN traces t ON t.id = s.trace_rowid
                  WHERE s.trace_rowid = ?1",
             )?;
             let rows = stmt.query_map(params![trace_rowid], |row| {

@@ -72,6 +72,16 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "forward_outbox_ids",
         include_str!("../../../schema/0015_forward_outbox_ids.sql"),
     ),
+    (
+        16,
+        "span_dictionary_blocks",
+        include_str!("../../../schema/0016_span_dictionary_blocks.sql"),
+    ),
+    (
+        17,
+        "span_start_offsets",
+        include_str!("../../../schema/0017_span_start_offsets.sql"),
+    ),
 ];
 
 /// The highest migration recorded in the database, 0 for a new one.
@@ -129,6 +139,28 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// An in-memory database migrated to `version` only.
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // an in-memory database to migrate
+pub(crate) fn database_at(version: usize) -> Connection {
+    let conn = Connection::open_in_memory().expect("memory db");
+    conn.execute_batch(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+                                         applied_unix_nano INTEGER NOT NULL)",
+    )
+    .expect("table");
+    super::rollups::register_migration_functions(&conn).expect("functions");
+    for (version, name, sql) in &MIGRATIONS[..version] {
+        conn.execute_batch(sql).expect("migration");
+        conn.execute(
+            "INSERT INTO schema_migrations VALUES (?1, ?2, 0)",
+            rusqlite::params![version, name],
+        )
+        .expect("record");
+    }
+    conn
+}
+
 #[cfg(test)]
 #[allow(clippy::disallowed_methods)] // in-memory databases to migrate
 mod tests {
@@ -177,26 +209,6 @@ mod tests {
                 supported
             }) if supported == MIGRATIONS.len() as i64
         ));
-    }
-
-    /// An in-memory database migrated to `version` only.
-    fn database_at(version: usize) -> Connection {
-        let conn = Connection::open_in_memory().expect("memory db");
-        conn.execute_batch(
-            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
-                                             applied_unix_nano INTEGER NOT NULL)",
-        )
-        .expect("table");
-        super::super::rollups::register_migration_functions(&conn).expect("functions");
-        for (version, name, sql) in &MIGRATIONS[..version] {
-            conn.execute_batch(sql).expect("migration");
-            conn.execute(
-                "INSERT INTO schema_migrations VALUES (?1, ?2, 0)",
-                rusqlite::params![version, name],
-            )
-            .expect("record");
-        }
-        conn
     }
 
     #[test]

@@ -228,18 +228,22 @@ pub struct StoredTrace {
 /// The spans of a trace sorted by start time; `None` if no span of it is
 /// stored.
 pub fn find_trace(conn: &Connection, trace_id: TraceId) -> Result<Option<StoredTrace>, StoreError> {
-    let rowid: Option<i64> = conn
-        .prepare_cached("SELECT id FROM traces WHERE trace_id = ?1")?
-        .query_row(params![&trace_id.0[..]], |row| row.get(0))
+    let trace: Option<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT id, COALESCE(span_base_unix_nano, 0) FROM traces WHERE trace_id = ?1",
+        )?
+        .query_row(params![&trace_id.0[..]], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
         .optional()?;
-    let Some(rowid) = rowid else {
+    let Some((rowid, span_base)) = trace else {
         return Ok(None);
     };
     let keys = KeyNames::new(conn);
     let key_name = |id: i64| keys.name(id);
     let mut resources: HashMap<i64, Arc<Attributes>> = HashMap::new();
     let mut stmt = conn.prepare_cached(
-        "SELECT s.span_id, s.parent_span_id, o.name, o.kind, sv.name, s.start_unix_nano, s.duration_nano,
+        "SELECT s.span_id, s.parent_span_id, o.name, o.kind, sv.name, s.start_offset_nano, s.duration_nano,
                 s.status_code, s.status_message, lookout_span_blob(s.dictionary_id, s.attributes),
                 lookout_span_blob(s.dictionary_id, s.events), s.links, s.resource_id,
                 r.attributes, sc.name, sc.version
@@ -249,14 +253,14 @@ pub fn find_trace(conn: &Connection, trace_id: TraceId) -> Result<Option<StoredT
          JOIN resources r ON r.id = s.resource_id
          JOIN scopes sc ON sc.id = s.scope_id
          WHERE s.trace_rowid = ?1
-         ORDER BY s.start_unix_nano, s.span_id",
+         ORDER BY s.start_offset_nano, s.span_id",
     )?;
     let mut rows = stmt.query(params![rowid])?;
     let mut spans = Vec::new();
     while let Some(row) = rows.next()? {
         let span_id: Vec<u8> = row.get(0)?;
         let parent: Option<Vec<u8>> = row.get(1)?;
-        let start = UnixNanos(row.get(5)?);
+        let start = UnixNanos(row.get::<_, i64>(5)?.wrapping_add(span_base));
         let attributes = match row.get_ref(9)?.as_blob_or_null().ok().flatten() {
             Some(blob) => Reader::new(blob).attributes(&key_name)?,
             None => Vec::new(),

@@ -9,9 +9,14 @@
 //! stored; a span row names the one its blobs were packed with
 //! (`spans.dictionary_id`; NULL: stored as encoded).
 //!
-//! A packed blob is `varint(encoded length) ‖ zstd frame`, the frame
-//! without magic number, content size, checksum or dictionary id (the row
-//! names the dictionary): about five bytes more than the compressed data.
+//! A packed blob is `varint(encoded length) ‖ zstd block`: the one
+//! compressed block of a zstd frame without magic number, checksum or
+//! dictionary id (the row names the dictionary), its frame and block
+//! headers left out because both lengths rebuild them (five bytes a blob).
+//! A blob zstd cannot shrink follows its length as encoded (the remainder
+//! is then as long as the length says; a compressed block is shorter).
+//! Dictionaries stored before that layout ([`Layout::Frame`]) keep the
+//! whole frame behind the length.
 //!
 //! The writer packs with a [`Packer`]; every reader unpacks through the
 //! process's [`SpanCodecs`], which the writer extends when it stores a
@@ -42,10 +47,51 @@ const LEVEL: i32 = 3;
 /// body is at most a few tens of MiB).
 const MAX_UNPACKED_BYTES: usize = 256 << 20;
 
+/// Largest block a zstd frame holds (RFC 8878 `Block_Maximum_Size`).
+const MAX_BLOCK_BYTES: usize = 128 << 10;
+
+/// How the blobs packed with a dictionary are laid out
+/// (`span_dictionaries.layout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `varint(encoded length) ‖ magicless zstd frame`.
+    Frame,
+    /// `varint(encoded length) ‖ the frame's compressed block`, or the
+    /// encoded bytes themselves when zstd could not shrink them.
+    Block,
+}
+
+impl Layout {
+    fn from_column(value: i64) -> Result<Layout, StoreError> {
+        match value {
+            0 => Ok(Layout::Frame),
+            1 => Ok(Layout::Block),
+            other => Err(StoreError::Corrupt(format!(
+                "span dictionary layout {other} is not known"
+            ))),
+        }
+    }
+
+    /// `span_dictionaries.layout` of this layout.
+    pub fn column(self) -> i64 {
+        match self {
+            Layout::Frame => 0,
+            Layout::Block => 1,
+        }
+    }
+}
+
+/// A dictionary decoded for reading, and how its blobs are laid out.
+#[derive(Clone)]
+struct Unpacker {
+    ddict: Arc<DDict<'static>>,
+    layout: Layout,
+}
+
 /// Dictionaries by id, decoded once, for every reader of the process.
 #[derive(Default)]
 pub struct SpanCodecs {
-    dictionaries: RwLock<HashMap<i64, Arc<DDict<'static>>>>,
+    dictionaries: RwLock<HashMap<i64, Unpacker>>,
     /// Where a process without the writer (`lookout check`) reads a
     /// dictionary stored after it opened the database.
     fallback: Option<parking_lot::Mutex<Connection>>,
@@ -62,6 +108,31 @@ impl std::fmt::Debug for SpanCodecs {
 thread_local! {
     /// One decompression context per thread, reused for every blob.
     static DCTX: RefCell<Option<DCtx<'static>>> = const { RefCell::new(None) };
+    /// A block's frame rebuilt around it, reused for every blob.
+    static FRAME: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The frame and block headers zstd writes, with the packer's parameters,
+/// before the one compressed block of `block` bytes that `len` bytes
+/// packed into (RFC 8878 3.1.1): a single-segment frame descriptor without
+/// checksum or dictionary id, the content size in the fewest bytes zstd
+/// uses for it, and a last, compressed block header.
+fn frame_header(len: u64, block: u64) -> ([u8; 12], usize) {
+    let (code, size, size_bytes) = if len < 256 {
+        (0u8, len, 1)
+    } else if len < 65_536 + 256 {
+        (1, len - 256, 2)
+    } else if len < u64::from(u32::MAX) {
+        (2, len, 4)
+    } else {
+        (3, len, 8)
+    };
+    let mut header = [0u8; 12];
+    header[0] = (code << 6) | 0x20;
+    header[1..1 + size_bytes].copy_from_slice(&size.to_le_bytes()[..size_bytes]);
+    let block_header = (block << 3) | (2 << 1) | 1;
+    header[1 + size_bytes..4 + size_bytes].copy_from_slice(&block_header.to_le_bytes()[..3]);
+    (header, 4 + size_bytes)
 }
 
 impl SpanCodecs {
@@ -77,12 +148,15 @@ impl SpanCodecs {
         if exists == 0 {
             return Ok(codecs);
         }
-        let mut stmt = conn.prepare("SELECT id, dictionary FROM span_dictionaries")?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT id, dictionary, {} FROM span_dictionaries",
+            layout_column(conn)?
+        ))?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             let id: i64 = row.get(0)?;
             let bytes: Vec<u8> = row.get(1)?;
-            codecs.insert(id, &bytes)?;
+            codecs.insert(id, &bytes, Layout::from_column(row.get(2)?)?)?;
         }
         Ok(codecs)
     }
@@ -99,35 +173,47 @@ impl SpanCodecs {
     }
 
     /// Dictionary `id`, from the fallback connection if it is not loaded.
-    fn dictionary(&self, id: i64) -> Result<Arc<DDict<'static>>, StoreError> {
-        if let Some(ddict) = self.dictionaries.read().get(&id) {
-            return Ok(Arc::clone(ddict));
+    fn dictionary(&self, id: i64) -> Result<Unpacker, StoreError> {
+        if let Some(unpacker) = self.dictionaries.read().get(&id) {
+            return Ok(unpacker.clone());
         }
         let missing = || StoreError::Corrupt(format!("span dictionary {id} is not stored"));
         let Some(fallback) = &self.fallback else {
             return Err(missing());
         };
-        let bytes: Option<Vec<u8>> = {
+        let stored: Option<(Vec<u8>, i64)> = {
             use rusqlite::OptionalExtension;
-            fallback
-                .lock()
-                .query_row(
-                    "SELECT dictionary FROM span_dictionaries WHERE id = ?1",
-                    params![id],
-                    |row| row.get(0),
-                )
-                .optional()?
+            let conn = fallback.lock();
+            conn.query_row(
+                &format!(
+                    "SELECT dictionary, {} FROM span_dictionaries WHERE id = ?1",
+                    layout_column(&conn)?
+                ),
+                params![id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?
         };
-        self.insert(id, &bytes.ok_or_else(missing)?)
+        let (bytes, layout) = stored.ok_or_else(missing)?;
+        self.insert(id, &bytes, Layout::from_column(layout)?)
     }
 
-    /// Makes dictionary `id` known to readers; answers it decoded.
-    pub fn insert(&self, id: i64, bytes: &[u8]) -> Result<Arc<DDict<'static>>, StoreError> {
+    /// Makes dictionary `id` known to readers.
+    fn insert(&self, id: i64, bytes: &[u8], layout: Layout) -> Result<Unpacker, StoreError> {
         let ddict = DDict::try_create(bytes)
             .ok_or_else(|| StoreError::Corrupt(format!("span dictionary {id} does not load")))?;
-        let ddict = Arc::new(ddict);
-        self.dictionaries.write().insert(id, Arc::clone(&ddict));
-        Ok(ddict)
+        let unpacker = Unpacker {
+            ddict: Arc::new(ddict),
+            layout,
+        };
+        self.dictionaries.write().insert(id, unpacker.clone());
+        Ok(unpacker)
+    }
+
+    /// Makes a dictionary just stored by the writer, in the layout its
+    /// [`Packer`] packs, known to readers.
+    pub fn insert_packed(&self, id: i64, bytes: &[u8]) -> Result<(), StoreError> {
+        self.insert(id, bytes, Layout::Block).map(drop)
     }
 
     /// Dictionaries known.
@@ -148,31 +234,71 @@ impl SpanCodecs {
         let Some(id) = dictionary_id else {
             return Ok(Cow::Borrowed(blob));
         };
-        let ddict = self.dictionary(id)?;
+        let unpacker = self.dictionary(id)?;
         let mut reader = Reader::new(blob);
         let len = reader.varint()? as usize;
-        let frame = reader.rest();
+        let rest = reader.rest();
         // A length no encoded span blob reaches is corruption, not a reason
         // to allocate it.
         if len > MAX_UNPACKED_BYTES {
             return Err(corrupt(id, "its length is out of range"));
         }
-        let mut out = Vec::with_capacity(len);
-        DCTX.with(|cell| {
-            let mut cell = cell.borrow_mut();
-            let dctx = match cell.as_mut() {
-                Some(dctx) => dctx,
-                None => cell.insert(new_dctx()?),
-            };
-            let written = dctx
-                .decompress_using_ddict(&mut out, frame, &ddict)
-                .map_err(|_| corrupt(id, "it does not decompress"))?;
-            if written != len {
-                return Err(corrupt(id, "it decompresses to another length"));
+        match unpacker.layout {
+            Layout::Frame => decompress(id, &unpacker.ddict, rest, len).map(Cow::Owned),
+            Layout::Block if rest.len() == len => Ok(Cow::Borrowed(rest)),
+            Layout::Block if rest.len() > len || rest.len() > MAX_BLOCK_BYTES => {
+                Err(corrupt(id, "its block is longer than its content"))
             }
-            Ok(Cow::Owned(out))
-        })
+            Layout::Block => FRAME.with(|frame| {
+                let mut frame = frame.borrow_mut();
+                let (header, header_len) = frame_header(len as u64, rest.len() as u64);
+                frame.clear();
+                frame.extend_from_slice(&header[..header_len]);
+                frame.extend_from_slice(rest);
+                decompress(id, &unpacker.ddict, &frame, len).map(Cow::Owned)
+            }),
+        }
     }
+}
+
+/// `frame` decompressed with `ddict`; it must come to `len` bytes.
+fn decompress(id: i64, ddict: &DDict<'_>, frame: &[u8], len: usize) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::with_capacity(len);
+    DCTX.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let dctx = match cell.as_mut() {
+            Some(dctx) => dctx,
+            None => cell.insert(new_dctx()?),
+        };
+        let written = dctx
+            .decompress_using_ddict(&mut out, frame, ddict)
+            .map_err(|_| corrupt(id, "it does not decompress"))?;
+        if written != len {
+            return Err(corrupt(id, "it decompresses to another length"));
+        }
+        Ok(out)
+    })
+}
+
+/// Whether `table` has `column`: `lookout check` opens databases of older
+/// builds without migrating them.
+fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool, StoreError> {
+    let count: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2",
+        params![table, column],
+        |row| row.get(0),
+    )?;
+    Ok(count > 0)
+}
+
+/// The `layout` column of `span_dictionaries`, or 0 ([`Layout::Frame`])
+/// in a database from before it.
+fn layout_column(conn: &Connection) -> Result<&'static str, StoreError> {
+    Ok(if has_column(conn, "span_dictionaries", "layout")? {
+        "layout"
+    } else {
+        "0"
+    })
 }
 
 fn corrupt(id: i64, why: &str) -> StoreError {
@@ -197,6 +323,7 @@ fn zstd_error(what: &str, code: zstd_safe::ErrorCode) -> StoreError {
 }
 
 /// Packs span blobs with one dictionary; owned by the writer.
+/// Packs in [`Layout::Block`], the layout of every dictionary it stores.
 pub struct Packer {
     id: i64,
     cctx: CCtx<'static>,
@@ -210,7 +337,9 @@ impl Packer {
         for parameter in [
             CParameter::CompressionLevel(LEVEL),
             CParameter::Format(FrameFormat::Magicless),
-            CParameter::ContentSizeFlag(false),
+            // With the content size, a small frame is one segment without
+            // a window descriptor: its header follows from the length.
+            CParameter::ContentSizeFlag(true),
             CParameter::ChecksumFlag(false),
             CParameter::DictIdFlag(false),
         ] {
@@ -232,19 +361,30 @@ impl Packer {
         self.id
     }
 
-    /// Packs `encoded` into `out` (replacing what it held); false if zstd
-    /// failed. The packed blob may be larger than `encoded` (a tiny or
-    /// random one): the caller keeps whichever is smaller.
-    pub fn pack(&mut self, encoded: &[u8], out: &mut Vec<u8>) -> bool {
-        self.frame.clear();
-        self.frame.reserve(zstd_safe::compress_bound(encoded.len()));
-        if self.cctx.compress2(&mut self.frame, encoded).is_err() {
-            return false;
-        }
+    /// Packs `encoded` into `out` (replacing what it held). What zstd does
+    /// not shrink to one compressed block (a tiny or random blob, one past
+    /// 128 KiB, a zstd failure) is stored as encoded behind its length, so
+    /// the packed blob may be a byte or two larger than `encoded`: the
+    /// caller keeps whichever is smaller.
+    pub fn pack(&mut self, encoded: &[u8], out: &mut Vec<u8>) {
         out.clear();
         put_varint(out, encoded.len() as u64);
-        out.extend_from_slice(&self.frame);
-        true
+        self.frame.clear();
+        self.frame.reserve(zstd_safe::compress_bound(encoded.len()));
+        if self.cctx.compress2(&mut self.frame, encoded).is_ok() {
+            let len = encoded.len() as u64;
+            let (_, header_len) = frame_header(len, 0);
+            if let Some(block) = self.frame.len().checked_sub(header_len) {
+                let (header, _) = frame_header(len, block as u64);
+                // Anything else (a raw or RLE block, several blocks) is a
+                // frame the header cannot be rebuilt for.
+                if block < encoded.len() && self.frame.starts_with(&header[..header_len]) {
+                    out.extend_from_slice(&self.frame[header_len..]);
+                    return;
+                }
+            }
+        }
+        out.extend_from_slice(encoded);
     }
 }
 
@@ -309,11 +449,8 @@ pub fn measure(dictionary: &[u8], samples: &[&[u8]]) -> Result<(u64, u64), Store
     let (mut encoded, mut stored) = (0u64, 0u64);
     for sample in samples {
         encoded += sample.len() as u64;
-        stored += if packer.pack(sample, &mut out) {
-            out.len().min(sample.len())
-        } else {
-            sample.len()
-        } as u64;
+        packer.pack(sample, &mut out);
+        stored += out.len().min(sample.len()) as u64;
     }
     Ok((encoded, stored))
 }
@@ -321,25 +458,27 @@ pub fn measure(dictionary: &[u8], samples: &[&[u8]]) -> Result<(u64, u64), Store
 /// Stores a trained dictionary; answers its id. Run by the writer.
 pub fn store(conn: &Connection, trained: &Trained, now: i64) -> Result<i64, StoreError> {
     conn.prepare_cached(
-        "INSERT INTO span_dictionaries (created_unix_nano, samples, sample_bytes, packed_bytes, dictionary)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO span_dictionaries (created_unix_nano, samples, sample_bytes, packed_bytes, dictionary, layout)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
         now,
         trained.samples as i64,
         trained.sample_bytes as i64,
         trained.packed_bytes as i64,
-        &trained.dictionary
+        &trained.dictionary,
+        Layout::Block.column(),
     ])?;
     Ok(conn.last_insert_rowid())
 }
 
-/// The newest dictionary, which new spans are packed with.
+/// The newest dictionary, which new spans are packed with (the migration
+/// to [`Layout::Block`] stored the newest again in that layout).
 pub fn newest(conn: &Connection) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
     use rusqlite::OptionalExtension;
     Ok(conn
         .query_row(
-            "SELECT id, dictionary FROM span_dictionaries ORDER BY id DESC LIMIT 1",
+            "SELECT id, dictionary FROM span_dictionaries WHERE layout = 1 ORDER BY id DESC LIMIT 1",
             [],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
@@ -395,9 +534,16 @@ pub fn verify(conn: &Connection) -> Result<Verified, StoreError> {
     super::read::in_snapshot(conn, |conn| {
         let codecs = SpanCodecs::load(conn)?;
         let mut verified = Verified::default();
-        let mut stmt = conn.prepare(
-            "SELECT trace_rowid, span_id, start_unix_nano, dictionary_id, attributes, events FROM spans",
-        )?;
+        // Span starts are offsets from their trace's base since schema 17.
+        let start = if has_column(conn, "spans", "start_offset_nano")? {
+            "s.start_offset_nano + COALESCE(t.span_base_unix_nano, 0)"
+        } else {
+            "s.start_unix_nano"
+        };
+        let mut stmt = conn.prepare(&format!(
+            "SELECT s.trace_rowid, s.span_id, {start}, s.dictionary_id, s.attributes, s.events
+             FROM spans s JOIN traces t ON t.id = s.trace_rowid"
+        ))?;
         let mut rows = stmt.query([])?;
         let no_names = |_: i64| Some(String::new());
         while let Some(row) = rows.next()? {
@@ -469,22 +615,53 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn packed_blobs_unpack_to_what_was_packed_and_are_smaller() {
+    /// Samples, a dictionary trained on them, readers that know it as
+    /// `id`, and a packer with it.
+    fn packing_with(id: i64) -> (Vec<Vec<u8>>, Trained, SpanCodecs, Packer) {
         let samples = samples(2000);
         let trained = train(&samples).expect("train").expect("a dictionary");
+        let codecs = SpanCodecs::default();
+        codecs
+            .insert_packed(id, &trained.dictionary)
+            .expect("insert");
+        let packer = Packer::new(id, &trained.dictionary).expect("packer");
+        (samples, trained, codecs, packer)
+    }
+
+    /// `encoded` packed as dictionaries before [`Layout::Block`] did: the
+    /// whole magicless frame, without content size, behind the length.
+    fn pack_as_frame(dictionary: &[u8], encoded: &[u8]) -> Vec<u8> {
+        let mut cctx = CCtx::create();
+        for parameter in [
+            CParameter::CompressionLevel(LEVEL),
+            CParameter::Format(FrameFormat::Magicless),
+            CParameter::ContentSizeFlag(false),
+            CParameter::ChecksumFlag(false),
+            CParameter::DictIdFlag(false),
+        ] {
+            cctx.set_parameter(parameter).expect("parameter");
+        }
+        cctx.load_dictionary(dictionary).expect("dictionary");
+        let mut frame = Vec::with_capacity(zstd_safe::compress_bound(encoded.len()));
+        cctx.compress2(&mut frame, encoded).expect("compress");
+        let mut out = Vec::new();
+        put_varint(&mut out, encoded.len() as u64);
+        out.extend_from_slice(&frame);
+        out
+    }
+
+    #[test]
+    fn packed_blobs_unpack_to_what_was_packed_and_are_smaller() {
+        let (samples, trained, codecs, mut packer) = packing_with(7);
         assert!(
             trained.packed_bytes * 3 < trained.sample_bytes,
             "{} of {}",
             trained.packed_bytes,
             trained.sample_bytes
         );
-        let codecs = SpanCodecs::default();
-        codecs.insert(7, &trained.dictionary).expect("insert");
-        let mut packer = Packer::new(7, &trained.dictionary).expect("packer");
         let mut out = Vec::new();
         for sample in samples.iter().step_by(97) {
-            assert!(packer.pack(sample, &mut out));
+            packer.pack(sample, &mut out);
             assert!(
                 out.len() < sample.len() / 2,
                 "{} of {}",
@@ -498,18 +675,61 @@ mod tests {
     }
 
     #[test]
-    fn tiny_and_random_blobs_pack_larger_and_still_unpack() {
-        let trained = train(&samples(2000)).expect("train").expect("a dictionary");
-        let codecs = SpanCodecs::default();
-        codecs.insert(1, &trained.dictionary).expect("insert");
-        let mut packer = Packer::new(1, &trained.dictionary).expect("packer");
+    fn blocks_are_five_bytes_shorter_than_frames_and_frames_still_unpack() {
+        let (samples, trained, codecs, mut packer) = packing_with(2);
+        codecs
+            .insert(1, &trained.dictionary, Layout::Frame)
+            .expect("frames");
+        let mut block = Vec::new();
+        for sample in samples.iter().step_by(101) {
+            let frame = pack_as_frame(&trained.dictionary, sample);
+            packer.pack(sample, &mut block);
+            assert_eq!(
+                frame.len() - block.len(),
+                5,
+                "{} against {}",
+                block.len(),
+                frame.len()
+            );
+            assert_eq!(codecs.unpack(Some(1), &frame).expect("frame"), &sample[..]);
+            assert_eq!(codecs.unpack(Some(2), &block).expect("block"), &sample[..]);
+        }
+    }
+
+    #[test]
+    fn block_headers_are_rebuilt_for_every_content_size_field() {
+        let (samples, trained, codecs, mut packer) = packing_with(1);
+        let mut out = Vec::new();
+        // The content size takes 1, 2 and 4 bytes on either side of 256
+        // and 65,792.
+        for len in [60, 255, 256, 257, 65_791, 65_792, 100_000] {
+            let encoded: Vec<u8> = samples
+                .iter()
+                .flatten()
+                .copied()
+                .cycle()
+                .take(len)
+                .collect();
+            packer.pack(&encoded, &mut out);
+            assert!(out.len() < len / 2, "{len}: {} bytes", out.len());
+            assert_eq!(
+                codecs.unpack(Some(1), &out).expect("unpack"),
+                &encoded[..],
+                "{len}"
+            );
+        }
+    }
+
+    #[test]
+    fn tiny_and_random_blobs_are_kept_as_encoded_behind_their_length() {
+        let (_, trained, codecs, mut packer) = packing_with(1);
         let mut out = Vec::new();
         let noise: Vec<u8> = (0..64u32)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect();
         for blob in [&b"\x01"[..], &noise] {
-            assert!(packer.pack(blob, &mut out));
-            assert!(out.len() >= blob.len(), "{} of {}", out.len(), blob.len());
+            packer.pack(blob, &mut out);
+            assert_eq!(&out[1..], blob, "one length byte, then the blob");
             assert_eq!(codecs.unpack(Some(1), &out).expect("unpack"), blob);
         }
         let (encoded, stored) = measure(&trained.dictionary, &[&noise]).expect("measure");
@@ -518,13 +738,9 @@ mod tests {
 
     #[test]
     fn damaged_blobs_and_unknown_dictionaries_are_errors_not_panics() {
-        let samples = samples(2000);
-        let trained = train(&samples).expect("train").expect("a dictionary");
-        let codecs = SpanCodecs::default();
-        codecs.insert(1, &trained.dictionary).expect("insert");
-        let mut packer = Packer::new(1, &trained.dictionary).expect("packer");
+        let (samples, trained, codecs, mut packer) = packing_with(1);
         let mut packed = Vec::new();
-        assert!(packer.pack(&samples[0], &mut packed));
+        packer.pack(&samples[0], &mut packed);
 
         let unknown = codecs
             .unpack(Some(2), &packed)
@@ -542,11 +758,48 @@ mod tests {
                 "cut at {cut}"
             );
         }
+        let mut longer = packed.clone();
+        longer.extend_from_slice(&[0; 200]);
+        assert!(codecs.unpack(Some(1), &longer).is_err());
         let mut flipped = packed.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 0x55;
         // Either an error or other bytes; never a panic.
         let _ = codecs.unpack(Some(1), &flipped);
+    }
+
+    #[test]
+    fn the_upgrade_stores_the_newest_dictionary_again_in_blocks() {
+        let trained = train(&samples(2000)).expect("train").expect("a dictionary");
+        let mut conn = super::super::migrate::database_at(15);
+        for created in [1, 2] {
+            conn.execute(
+                "INSERT INTO span_dictionaries (created_unix_nano, samples, sample_bytes, packed_bytes, dictionary)
+                 VALUES (?1, 1, 1, 1, ?2)",
+                params![created, &trained.dictionary],
+            )
+            .expect("dictionary");
+        }
+        let frame = pack_as_frame(&trained.dictionary, &samples(1)[0]);
+        super::super::migrate::migrate(&mut conn).expect("upgrade");
+
+        let (id, dictionary) = newest(&conn).expect("newest").expect("one");
+        assert_eq!((id, &dictionary), (3, &trained.dictionary));
+        let codecs = SpanCodecs::load(&conn).expect("load");
+        assert_eq!(codecs.len(), 3);
+        // Spans packed before the upgrade still name dictionary 2.
+        assert_eq!(
+            codecs.unpack(Some(2), &frame).expect("frame"),
+            &samples(1)[0][..]
+        );
+        let mut packer = Packer::new(id, &dictionary).expect("packer");
+        let mut block = Vec::new();
+        packer.pack(&samples(1)[0], &mut block);
+        assert!(block.len() < frame.len());
+        assert_eq!(
+            codecs.unpack(Some(3), &block).expect("block"),
+            &samples(1)[0][..]
+        );
     }
 
     #[test]

@@ -202,6 +202,9 @@ pub struct WriteStore {
 /// The stored summary of a trace, as read before merging a batch into it.
 struct TraceSummary {
     rowid: i64,
+    /// What the trace's span starts are stored as offsets from
+    /// (`traces.span_base_unix_nano`; 0 for a trace stored before it).
+    span_base: i64,
     start: i64,
     end: i64,
     root_operation_id: Option<i64>,
@@ -301,7 +304,7 @@ impl WriteStore {
         // never stored.
         let packer = Packer::new(id, &trained.dictionary)?;
         tx.commit()?;
-        self.codecs.insert(id, &trained.dictionary)?;
+        self.codecs.insert_packed(id, &trained.dictionary)?;
         self.packer = Some(packer);
         Ok(id)
     }
@@ -897,6 +900,7 @@ impl TraceSummary {
     fn empty() -> TraceSummary {
         TraceSummary {
             rowid: 0,
+            span_base: 0,
             start: i64::MAX,
             end: i64::MIN,
             root_operation_id: None,
@@ -950,20 +954,21 @@ impl<'t> TraceWriter<'t> {
             packer,
             buffers: RowBuffers::default(),
             find_trace: conn.prepare_cached(
-                "SELECT id, start_unix_nano, end_unix_nano, root_operation_id, span_count, error_count, services
+                "SELECT id, start_unix_nano, end_unix_nano, root_operation_id, span_count, error_count, services,
+                        COALESCE(span_base_unix_nano, 0)
                  FROM traces WHERE trace_id = ?1",
             )?,
             insert_trace: conn.prepare_cached(
                 "INSERT INTO traces (trace_id, start_unix_nano, end_unix_nano, root_operation_id, span_count,
-                     error_count, services)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     error_count, services, span_base_unix_nano)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?2)",
             )?,
             update_trace: conn.prepare_cached(
                 "UPDATE traces SET start_unix_nano = ?1, end_unix_nano = ?2, root_operation_id = ?3,
                      span_count = ?4, error_count = ?5, services = ?6 WHERE id = ?7",
             )?,
             insert_span: conn.prepare_cached(
-                "INSERT OR IGNORE INTO spans (trace_rowid, span_id, parent_span_id, operation_id, start_unix_nano,
+                "INSERT OR IGNORE INTO spans (trace_rowid, span_id, parent_span_id, operation_id, start_offset_nano,
                      duration_nano, status_code, status_message, resource_id, scope_id, attributes, events, links,
                      dictionary_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
@@ -1024,8 +1029,9 @@ impl<'t> TraceWriter<'t> {
             format_service_list(&summary.services),
         ])?;
         summary.rowid = self.conn.last_insert_rowid();
+        summary.span_base = summary.start;
         for prepared in &unique {
-            let inserted = self.insert_span(summary.rowid, prepared)?;
+            let inserted = self.insert_span(summary.rowid, summary.span_base, prepared)?;
             debug_assert!(inserted, "spans of a new trace are new");
         }
         for service_id in &summary.services {
@@ -1046,7 +1052,7 @@ impl<'t> TraceWriter<'t> {
         let (old_start, old_services) = (summary.start, summary.services.clone());
         let mut inserted = Vec::with_capacity(spans.len());
         for prepared in spans {
-            if self.insert_span(summary.rowid, prepared)? {
+            if self.insert_span(summary.rowid, summary.span_base, prepared)? {
                 summary.absorb(prepared);
                 inserted.push(prepared);
             }
@@ -1096,6 +1102,7 @@ impl<'t> TraceWriter<'t> {
     fn insert_span(
         &mut self,
         trace_rowid: i64,
+        span_base: i64,
         prepared: &PreparedSpan<'_>,
     ) -> Result<bool, StoreError> {
         let span = prepared.span;
@@ -1137,7 +1144,7 @@ impl<'t> TraceWriter<'t> {
             &span.span_id.0[..],
             span.parent_span_id.as_ref().map(|id| &id.0[..]),
             prepared.operation_id,
-            span.start.0,
+            span.start.0.wrapping_sub(span_base),
             span.duration_nanos(),
             span.status_code as i32,
             (!span.status_message.is_empty()).then_some(span.status_message.as_str()),
@@ -1169,9 +1176,7 @@ impl<'t> TraceWriter<'t> {
         ] {
             out.clear();
             if !source.is_empty() {
-                if !packer.pack(source, out) {
-                    return None;
-                }
+                packer.pack(source, out);
                 packed += out.len();
             }
         }
@@ -1193,6 +1198,7 @@ impl<'t> TraceWriter<'t> {
                     span_count: row.get(4)?,
                     error_count: row.get(5)?,
                     services: parse_service_list(&row.get::<_, String>(6)?),
+                    span_base: row.get(7)?,
                 })
             })
             .optional()?)
@@ -1538,6 +1544,84 @@ mod tests {
         let mut errors = filter(None);
         errors.status = Some(StatusFilter::Ok);
         assert!(search(&conn, &errors).expect("search").traces.is_empty());
+    }
+
+    /// The starts and ends of trace `trace`'s spans, read back, by span id.
+    fn span_times(conn: &Connection, trace: u8) -> Vec<(u8, i64, i64)> {
+        let mut times: Vec<(u8, i64, i64)> = read::find_trace(conn, TraceId([trace; 16]))
+            .expect("read")
+            .expect("stored")
+            .spans
+            .iter()
+            .map(|s| (s.span_id.0[0], s.start.0, s.start.0 + s.duration_nanos))
+            .collect();
+        times.sort_unstable();
+        times
+    }
+
+    #[test]
+    fn span_starts_read_back_exactly_however_the_trace_s_start_moves() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = open_write_store(dir.path(), &StoreOptions::default()).expect("open");
+        let pool = ReadPool::new(dir.path(), &StoreOptions::default(), store.span_codecs());
+        let t0 = 1_765_000_000_123_456_789;
+        // A child first; its parent starting 3 s earlier; a span an hour
+        // later; and a retry of the first.
+        let first = batch(vec![span(4, 2, Some(1), t0, t0 + 5_000, 1)]);
+        store.write_group(&[&first]).expect("first");
+        store
+            .write_group(&[&batch(vec![span(
+                4,
+                1,
+                None,
+                t0 - 3_000_000_000,
+                t0 + 9_000,
+                0,
+            )])])
+            .expect("parent");
+        store
+            .write_group(&[&batch(vec![span(
+                4,
+                3,
+                Some(1),
+                t0 + 3_600_000_000_000,
+                t0 + 3_600_000_000_007,
+                1,
+            )])])
+            .expect("later");
+        store.write_group(&[&first]).expect("retry");
+        let conn = pool.get().expect("reader");
+        let expected = vec![
+            (1, t0 - 3_000_000_000, t0 + 9_000),
+            (2, t0, t0 + 5_000),
+            (3, t0 + 3_600_000_000_000, t0 + 3_600_000_000_007),
+        ];
+        assert_eq!(span_times(&conn, 4), expected);
+        // Stored as offsets from the first write's start: a few bytes each.
+        let widest: i64 = conn
+            .query_row("SELECT MAX(ABS(start_offset_nano)) FROM spans", [], |row| {
+                row.get(0)
+            })
+            .expect("offsets");
+        assert_eq!(widest, 3_600_000_000_000);
+
+        // A trace stored before offsets (its spans hold their starts, its
+        // base is NULL) takes a later span and reads back the same.
+        store
+            .execute_batch_for_test(
+                "UPDATE spans SET start_offset_nano = start_offset_nano
+                     + (SELECT span_base_unix_nano FROM traces WHERE id = trace_rowid);
+                 UPDATE traces SET span_base_unix_nano = NULL;",
+            )
+            .expect("as before offsets");
+        assert_eq!(span_times(&conn, 4), expected);
+        store
+            .write_group(&[&batch(vec![span(4, 5, Some(1), t0 - 7, t0 + 1, 0)])])
+            .expect("late");
+        let mut with_late = expected.clone();
+        with_late.push((5, t0 - 7, t0 + 1));
+        with_late.sort_unstable();
+        assert_eq!(span_times(&conn, 4), with_late);
     }
 
     fn rollup_counts(conn: &Connection, resolution: i64) -> Vec<(i64, i64)> {

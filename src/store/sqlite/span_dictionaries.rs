@@ -698,7 +698,7 @@ mod tests {
 
     #[test]
     fn block_headers_are_rebuilt_for_every_content_size_field() {
-        let (samples, trained, codecs, mut packer) = packing_with(1);
+        let (samples, _, codecs, mut packer) = packing_with(1);
         let mut out = Vec::new();
         // The content size takes 1, 2 and 4 bytes on either side of 256
         // and 65,792.
@@ -738,7 +738,7 @@ mod tests {
 
     #[test]
     fn damaged_blobs_and_unknown_dictionaries_are_errors_not_panics() {
-        let (samples, trained, codecs, mut packer) = packing_with(1);
+        let (samples, _, codecs, mut packer) = packing_with(1);
         let mut packed = Vec::new();
         packer.pack(&samples[0], &mut packed);
 

@@ -7,8 +7,9 @@
 //!    clients POST pre-encoded protobuf requests of 1000 records; a request
 //!    counts when its 2xx (sent after the journal commit) arrives. Also
 //!    request latency, the time from the last ack until the last records
-//!    are searchable, index bytes per record after a graceful stop, peak
-//!    RSS and CPU per server thread;
+//!    are searchable, index bytes per record after a graceful stop (which
+//!    waits, up to 20 s, for the server to give back the pages the journal's
+//!    backlog freed), peak RSS and CPU per server thread;
 //! 2. search latency over HTTP at the base size (1M records), then again
 //!    after the same data directory has grown to the large size (10M), and
 //!    the same searches in-process (`LogIndexes::search` on the stopped
@@ -86,6 +87,10 @@ use server::Server;
 const RECORDS_PER_REQUEST: usize = 1000;
 /// Spacing of consecutive records: 1M records span 50 minutes.
 const RECORD_SPACING_NANOS: u64 = 3_000_000;
+/// How long the server may take to give back the pages the journal's
+/// backlog freed (it waits for 5 s without records first).
+const SETTLE_FREE_PAGES: Duration = Duration::from_secs(20);
+
 /// How long `Server::stop` waits for the server to exit.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(300);
 const INGEST_DEADLINE: Duration = Duration::from_secs(900);
@@ -943,6 +948,9 @@ struct SizeResult {
     parts: Vec<(String, u64)>,
     fts_bytes: u64,
     peak_rss_kib: u64,
+    /// Free database pages the server gave back before its stop (the log
+    /// journal's backlog, once indexed and no record came for a while).
+    reclaimed_bytes: u64,
 }
 
 /// Bytes under `dir` by part: files under `logs/` by extension, others by
@@ -1054,6 +1062,8 @@ fn main() {
     );
     let base_http = http_searches(server.addr, &corpus, &list, base, settings.query_runs);
     let base_rss = server.peak_rss_kib();
+    let base_reclaimed =
+        raw_http::settle_free_pages(&mut RawHttp::new(server.addr), SETTLE_FREE_PAGES);
     server.stop(SHUTDOWN_TIMEOUT);
     let base_index_bytes = dir_size(&data_dir.join("logs"));
     let base_data_bytes = dir_size(&data_dir);
@@ -1079,6 +1089,7 @@ fn main() {
         parts: base_parts,
         fts_bytes: fts.bytes(),
         peak_rss_kib: base_rss,
+        reclaimed_bytes: base_reclaimed,
     }];
     eprintln!(
         "base size done after {:.0} s",
@@ -1134,6 +1145,8 @@ fn main() {
         if grown > base {
             let http = http_searches(server.addr, &corpus, &list, grown, settings.query_runs);
             let rss = server.peak_rss_kib();
+            let reclaimed_bytes =
+                raw_http::settle_free_pages(&mut RawHttp::new(server.addr), SETTLE_FREE_PAGES);
             server.stop(SHUTDOWN_TIMEOUT);
             let index_bytes = dir_size(&data_dir.join("logs"));
             let data_bytes = dir_size(&data_dir);
@@ -1157,6 +1170,7 @@ fn main() {
                 parts,
                 fts_bytes: fts.bytes(),
                 peak_rss_kib: rss,
+                reclaimed_bytes,
             });
         } else {
             server.stop(SHUTDOWN_TIMEOUT);
@@ -1264,8 +1278,9 @@ fn main() {
     for size in &sizes {
         let _ = writeln!(
             out,
-            "\nData directory at {} by part, bytes/record: {}.",
+            "\nData directory at {} by part (after {:.1} MB of free database pages went back), bytes/record: {}.",
             millions(size.records),
+            size.reclaimed_bytes as f64 / 1e6,
             size.parts
                 .iter()
                 .filter(|(_, bytes)| *bytes as f64 / size.records as f64 >= 0.5)

@@ -286,30 +286,6 @@ fn ingest(server: &Server, requests: Vec<Vec<(Vec<u8>, u64, u64)>>) -> Ingest {
     }
 }
 
-/// Waits until the server has given back the free pages the compaction
-/// left (its reclaimed-bytes counter has moved and stops moving; the
-/// backfill always leaves some), at most two minutes; returns the bytes.
-fn settle_free_pages(http: &mut RawHttp) -> u64 {
-    let reclaimed = |http: &mut RawHttp| {
-        let response = http.request("GET", "/metrics", None).expect("metrics");
-        String::from_utf8_lossy(&response.body)
-            .lines()
-            .find_map(|line| line.strip_prefix("lookout_storage_reclaimed_bytes_total "))
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut last = reclaimed(http);
-    loop {
-        std::thread::sleep(Duration::from_millis(500));
-        let now = reclaimed(http);
-        if (now == last && now > 0) || Instant::now() > deadline {
-            return now;
-        }
-        last = now;
-    }
-}
-
 /// The raw SQLite ceiling of a row per sample: the same number of sample
 /// rows into a (series, t, v) table, one thread, 20k rows a transaction.
 #[allow(clippy::disallowed_methods)] // the baseline, not lookout's store
@@ -703,7 +679,7 @@ fn main() {
         )
         .expect("probe");
     assert_eq!(response.status, 200);
-    let reclaimed = settle_free_pages(&mut http);
+    let reclaimed = raw_http::settle_free_pages(&mut http, Duration::from_secs(120));
 
     let query_end = end_ms;
     let query_start = end_ms - 24 * 3_600_000 + 60_000;

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Read and write timeout of a connection: generous, since a request can
 /// wait behind a full write queue.
@@ -162,5 +162,30 @@ impl RawHttp {
             self.conn = None;
         }
         Ok(Response { status, body })
+    }
+}
+
+/// Waits until the server has given back free database pages (its
+/// `lookout_storage_reclaimed_bytes_total` has moved and stops moving), at
+/// most `wait`; answers the bytes given back.
+#[allow(dead_code)]
+pub fn settle_free_pages(http: &mut RawHttp, wait: Duration) -> u64 {
+    let reclaimed = |http: &mut RawHttp| {
+        let response = http.request("GET", "/metrics", None).expect("metrics");
+        String::from_utf8_lossy(&response.body)
+            .lines()
+            .find_map(|line| line.strip_prefix("lookout_storage_reclaimed_bytes_total "))
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + wait;
+    let mut last = reclaimed(http);
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = reclaimed(http);
+        if (now == last && now > 0) || Instant::now() > deadline {
+            return now;
+        }
+        last = now;
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use super::{
     supervise, Command, Outgoing, PipelineOptions, WriteError, WriterHandle, WriterStatus,
@@ -51,6 +51,7 @@ pub fn spawn_writer(
             garbage,
             last_compaction: None,
             reclaiming: false,
+            journal_check_at: None,
         };
         writer.run();
     })?;
@@ -75,6 +76,9 @@ struct Writer {
     /// Whether most of the database file is free pages that the writer is
     /// giving back, a step between groups (see [`Writer::check_free_pages`]).
     reclaiming: bool,
+    /// When to look whether the log journal has emptied since its last
+    /// records (see [`Writer::check_journal_free_pages`]).
+    journal_check_at: Option<Instant>,
 }
 
 /// A written group's data, freed by the `writer-free` thread.
@@ -96,6 +100,9 @@ const RECLAIM_PAGES: u64 = 4096;
 /// own (1 MiB of 4 KiB pages).
 const RECLAIM_START_PAGES: u64 = 256;
 const METRIC_COMPACTION_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long no log record must arrive before the pages the journal's
+/// backlog freed may be given back: a pause, not a gap between batches.
+const JOURNAL_QUIET: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Writer {
     fn run(&mut self) {
@@ -114,6 +121,18 @@ impl Writer {
                     }
                     Err(TryRecvError::Disconnected) => break,
                 }
+            } else if let Some(at) = self.journal_check_at {
+                match self
+                    .receiver
+                    .recv_timeout(at.saturating_duration_since(Instant::now()))
+                {
+                    Ok(command) => command,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.check_journal_free_pages();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
             } else {
                 let Ok(first) = self.receiver.recv() else {
                     break;
@@ -129,6 +148,9 @@ impl Writer {
             self.metrics.queue_depth.set(self.receiver.len() as i64);
             self.write(group);
             self.compact_metrics_when_due();
+            if self.journal_check_at.is_some_and(|at| at <= Instant::now()) {
+                self.check_journal_free_pages();
+            }
             if self.reclaiming {
                 self.reclaim_step();
             }
@@ -187,6 +209,27 @@ impl Writer {
         match self.store.page_counts() {
             Ok((free, total)) => self.reclaiming = worth_reclaiming(free, total),
             Err(error) => tracing::warn!(%error, "could not read the database's free pages"),
+        }
+    }
+
+    /// Once log records have stopped arriving for [`JOURNAL_QUIET`] and
+    /// the journal is empty (all indexed), the pages its backlog held are
+    /// free: a burst's worth, which [`Writer::check_free_pages`] gives back
+    /// if they are most of the file. Not while records keep coming: the
+    /// next ones reuse those pages, and giving them back only for the file
+    /// to grow again would move live pages every few seconds.
+    fn check_journal_free_pages(&mut self) {
+        match self.store.journal_is_empty() {
+            Ok(true) => {
+                self.journal_check_at = None;
+                self.check_free_pages();
+            }
+            // The indexer is behind: look again after another quiet spell.
+            Ok(false) => self.journal_check_at = Some(Instant::now() + JOURNAL_QUIET),
+            Err(error) => {
+                self.journal_check_at = None;
+                tracing::warn!(%error, "could not read whether the log journal is empty");
+            }
         }
     }
 
@@ -299,6 +342,9 @@ impl Writer {
             }
         };
 
+        if !logs.is_empty() {
+            self.journal_check_at = Some(Instant::now() + JOURNAL_QUIET);
+        }
         let data_result = if batches.is_empty() && logs.is_empty() && metric_batches.is_empty() {
             None
         } else {

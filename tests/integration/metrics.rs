@@ -18,7 +18,7 @@ use prost::Message as _;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::{kv_str, metric_value, TestServer, PROTOBUF};
+use crate::support::{database_bytes, kv_str, metric_value, TestServer, PROTOBUF};
 
 /// A fixed, recent minute so points are inside the kept window.
 pub fn base_ms() -> i64 {
@@ -816,15 +816,6 @@ fn samples_survive_compaction_and_restart_and_retention_removes_them() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(series(&server, "level").is_empty());
-}
-
-/// Bytes of the database and its WAL.
-fn database_bytes(server: &TestServer) -> u64 {
-    ["lookout.db", "lookout.db-wal"]
-        .iter()
-        .filter_map(|name| std::fs::metadata(server.data_dir().join(name)).ok())
-        .map(|meta| meta.len())
-        .sum()
 }
 
 #[test]

@@ -374,6 +374,15 @@ pub fn trace_ids_of(search: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Bytes of a server's database and its WAL.
+pub fn database_bytes(server: &TestServer) -> u64 {
+    ["lookout.db", "lookout.db-wal"]
+        .iter()
+        .filter_map(|name| std::fs::metadata(server.data_dir().join(name)).ok())
+        .map(|meta| meta.len())
+        .sum()
+}
+
 /// The value of a Prometheus sample `name{labels}` (labels exactly as
 /// rendered, or empty), if present.
 pub fn metric_value(text: &str, series: &str) -> Option<f64> {

@@ -536,6 +536,15 @@ impl WriteStore {
         Ok(deleted as u64)
     }
 
+    /// Whether every journaled log record has been indexed and truncated.
+    pub fn journal_is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT NOT EXISTS (SELECT 1 FROM log_journal)", [], |row| {
+                row.get(0)
+            })?)
+    }
+
     /// Proves the database is writable: one tiny committed write.
     pub fn write_probe(&mut self) -> Result<(), StoreError> {
         self.conn.execute(

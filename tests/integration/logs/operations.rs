@@ -293,3 +293,50 @@ fn retention_deletes_whole_log_days_past_the_period() {
         "{purge}"
     );
 }
+
+#[test]
+fn a_burst_of_logs_indexed_and_over_gives_its_journal_pages_back() {
+    let server = start_server();
+    let t = now_nanos() - SECOND;
+    // 12,000 records of about 400 bytes: megabytes of journal rows, all
+    // deleted once indexed.
+    let padding = "x".repeat(380);
+    for batch in 0..4 {
+        let records: Vec<LogRecord> = (0..3_000)
+            .map(|i| {
+                let n = batch * 3_000 + i;
+                log_record(
+                    t + n * 1_000,
+                    9,
+                    "",
+                    &format!("burstrecord {n} {padding}"),
+                    vec![],
+                )
+            })
+            .collect();
+        server.export_logs(&logs_request(vec![resource_logs("burst", records)]));
+    }
+    server.wait_for_logs(&[("q", "burstrecord")], 12_000);
+    server.flush();
+    let peak = database_bytes(&server);
+    assert!(peak > 4_000_000, "the journal took only {peak} bytes");
+
+    // Once no record has come for a few seconds, the free pages go back.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while database_bytes(&server) * 3 > peak && std::time::Instant::now() < deadline {
+        server.flush();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let after = database_bytes(&server);
+    assert!(
+        after * 3 <= peak,
+        "the database kept {after} of {peak} bytes after its journal emptied"
+    );
+    let reclaimed = metric_value(
+        &server.metrics_text(),
+        "lookout_storage_reclaimed_bytes_total",
+    )
+    .expect("reclaimed counter");
+    assert!(reclaimed > 0.0, "{reclaimed}");
+    server.wait_for_logs(&[("q", "burstrecord")], 12_000);
+}

@@ -112,27 +112,38 @@ thread_local! {
     static FRAME: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The frame and block headers zstd writes, with the packer's parameters,
-/// before the one compressed block of `block` bytes that `len` bytes
-/// packed into (RFC 8878 3.1.1): a single-segment frame descriptor without
-/// checksum or dictionary id, the content size in the fewest bytes zstd
-/// uses for it, and a last, compressed block header.
-fn frame_header(len: u64, block: u64) -> ([u8; 12], usize) {
-    let (code, size, size_bytes) = if len < 256 {
-        (0u8, len, 1)
+/// The content size field zstd writes for `len` bytes: its code in the
+/// frame descriptor, its value and its width.
+fn content_size_field(len: u64) -> (u8, u64, usize) {
+    if len < 256 {
+        (0, len, 1)
     } else if len < 65_536 + 256 {
         (1, len - 256, 2)
     } else if len < u64::from(u32::MAX) {
         (2, len, 4)
     } else {
         (3, len, 8)
-    };
+    }
+}
+
+/// Bytes of [`frame_header`] for `len` bytes of content.
+fn frame_header_len(len: u64) -> usize {
+    4 + content_size_field(len).2
+}
+
+/// The frame and block headers zstd writes, with the packer's parameters,
+/// before the one compressed block of `block` bytes that `len` bytes
+/// packed into (RFC 8878 3.1.1): a single-segment frame descriptor without
+/// checksum or dictionary id, the content size in the fewest bytes zstd
+/// uses for it, and a last, compressed block header.
+fn frame_header(len: u64, block: u64) -> ([u8; 12], usize) {
+    let (code, size, size_bytes) = content_size_field(len);
     let mut header = [0u8; 12];
     header[0] = (code << 6) | 0x20;
     header[1..1 + size_bytes].copy_from_slice(&size.to_le_bytes()[..size_bytes]);
     let block_header = (block << 3) | (2 << 1) | 1;
     header[1 + size_bytes..4 + size_bytes].copy_from_slice(&block_header.to_le_bytes()[..3]);
-    (header, 4 + size_bytes)
+    (header, frame_header_len(len))
 }
 
 impl SpanCodecs {
@@ -373,7 +384,7 @@ impl Packer {
         self.frame.reserve(zstd_safe::compress_bound(encoded.len()));
         if self.cctx.compress2(&mut self.frame, encoded).is_ok() {
             let len = encoded.len() as u64;
-            let (_, header_len) = frame_header(len, 0);
+            let header_len = frame_header_len(len);
             if let Some(block) = self.frame.len().checked_sub(header_len) {
                 let (header, _) = frame_header(len, block as u64);
                 // Anything else (a raw or RLE block, several blocks) is a

@@ -946,6 +946,9 @@ struct SizeResult {
     /// (`store` = the stored records, `pos` = positions, …) and the
     /// other files by name; largest first.
     parts: Vec<(String, u64)>,
+    /// Bytes of the log indexes by field and component (tantivy's own
+    /// space accounting over every day's segments); largest first.
+    fields: Vec<(String, u64)>,
     fts_bytes: u64,
     peak_rss_kib: u64,
     /// Free database pages the server gave back before its stop (the log
@@ -982,6 +985,50 @@ fn dir_parts(dir: &Path) -> Vec<(String, u64)> {
     let mut parts: Vec<(String, u64)> = parts.into_iter().collect();
     parts.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
     parts
+}
+
+/// Bytes of every day index under `logs_dir` by field and component
+/// (`body positions`, `trace_id terms`, …; the stored records are one
+/// part, `stored records`), from tantivy's space accounting.
+fn index_fields(logs_dir: &Path) -> Vec<(String, u64)> {
+    let mut fields: BTreeMap<String, u64> = BTreeMap::new();
+    let Ok(days) = std::fs::read_dir(logs_dir) else {
+        return Vec::new();
+    };
+    for day in days.flatten() {
+        if !day.path().join("meta.json").exists() {
+            continue;
+        }
+        let usage = tantivy::Index::open_in_dir(day.path())
+            .and_then(|index| Ok(index.reader()?.searcher().space_usage()?));
+        let usage = match usage {
+            Ok(usage) => usage,
+            Err(error) => {
+                eprintln!("space usage of {}: {error}", day.path().display());
+                continue;
+            }
+        };
+        for segment in usage.segments() {
+            for (component, per_field) in [
+                ("terms", segment.termdict()),
+                ("postings", segment.postings()),
+                ("positions", segment.positions()),
+                ("fast", segment.fast_fields()),
+                ("norms", segment.fieldnorms()),
+            ] {
+                for field in per_field.fields() {
+                    *fields
+                        .entry(format!("{} {component}", field.field_name()))
+                        .or_default() += field.total().get_bytes();
+                }
+            }
+            *fields.entry("stored records".into()).or_default() +=
+                segment.store().total().get_bytes();
+        }
+    }
+    let mut fields: Vec<(String, u64)> = fields.into_iter().collect();
+    fields.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
+    fields
 }
 
 fn cpu_table(out: &mut String, result: &IngestResult) {
@@ -1068,6 +1115,7 @@ fn main() {
     let base_index_bytes = dir_size(&data_dir.join("logs"));
     let base_data_bytes = dir_size(&data_dir);
     let base_parts = dir_parts(&data_dir);
+    let base_fields = index_fields(&data_dir.join("logs"));
     let base_inprocess = inprocess_searches(
         &data_dir.join("logs"),
         &corpus,
@@ -1087,6 +1135,7 @@ fn main() {
         index_bytes: base_index_bytes,
         data_bytes: base_data_bytes,
         parts: base_parts,
+        fields: base_fields,
         fts_bytes: fts.bytes(),
         peak_rss_kib: base_rss,
         reclaimed_bytes: base_reclaimed,
@@ -1151,6 +1200,7 @@ fn main() {
             let index_bytes = dir_size(&data_dir.join("logs"));
             let data_bytes = dir_size(&data_dir);
             let parts = dir_parts(&data_dir);
+            let fields = index_fields(&data_dir.join("logs"));
             let inprocess = inprocess_searches(
                 &data_dir.join("logs"),
                 &corpus,
@@ -1168,6 +1218,7 @@ fn main() {
                 index_bytes,
                 data_bytes,
                 parts,
+                fields,
                 fts_bytes: fts.bytes(),
                 peak_rss_kib: rss,
                 reclaimed_bytes,
@@ -1285,6 +1336,17 @@ fn main() {
                 .iter()
                 .filter(|(_, bytes)| *bytes as f64 / size.records as f64 >= 0.5)
                 .map(|(part, bytes)| format!("`{part}` {:.0}", *bytes as f64 / size.records as f64))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let _ = writeln!(
+            out,
+            "\nLog indexes at {} by field and component, bytes/record: {}.",
+            millions(size.records),
+            size.fields
+                .iter()
+                .filter(|(_, bytes)| *bytes as f64 / size.records as f64 >= 0.1)
+                .map(|(part, bytes)| format!("{part} {:.1}", *bytes as f64 / size.records as f64))
                 .collect::<Vec<_>>()
                 .join(", ")
         );

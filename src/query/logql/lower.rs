@@ -55,12 +55,8 @@ pub fn to_query(expr: &Expr) -> Box<dyn Query> {
             )),
             Bound::Unbounded,
         )),
-        Expr::TraceId(trace_id) => {
-            term_query(Term::from_field_text(schema.trace_id, &trace_id.to_hex()))
-        }
-        Expr::SpanId(span_id) => {
-            term_query(Term::from_field_text(schema.span_id, &span_id.to_hex()))
-        }
+        Expr::TraceId(trace_id) => schema.trace_id_query(*trace_id),
+        Expr::SpanId(span_id) => schema.span_id_query(*span_id),
         Expr::Attribute { source, key, test } => {
             let (field, numbers) = match source {
                 AttrSource::Record => (schema.attributes, schema.attribute_numbers),

@@ -301,7 +301,7 @@ impl DaySlot {
         options: &LogIndexOptions,
     ) -> Result<Arc<DayIndex>, LogIndexError> {
         let schema = LogSchema::get();
-        if &index.schema() != schema.schema() {
+        if !schema.reads(&index.schema()) {
             return Err(LogIndexError::SchemaMismatch { day: self.day });
         }
         schema.register_tokenizers(&index);
@@ -433,15 +433,15 @@ mod tests {
     }
 
     /// New days store their records with zstd; a day index created with
-    /// tantivy's default lz4 (as lookout did before) keeps it, takes more
-    /// records and reads them back.
+    /// tantivy's default lz4 and the journal id stored (as lookout did
+    /// before) keeps both, takes more records and reads them back.
     #[test]
     fn new_days_store_records_with_zstd_and_older_lz4_days_still_read() {
         let dir = tempfile::tempdir().expect("tempdir");
         let older = dir.path().join("2025-11-20");
         std::fs::create_dir_all(&older).expect("mkdir");
         Index::builder()
-            .schema(LogSchema::get().schema().clone())
+            .schema(schema::with_stored_journal_id(LogSchema::get().schema()))
             .create_in_dir(&older)
             .expect("lz4 day");
         let indexes = LogIndexes::open(dir.path(), LogIndexOptions::default()).expect("open");
@@ -454,9 +454,9 @@ mod tests {
             .expect("add");
         writer.commit().expect("commit");
         drop(writer);
-        for (name, lz4, id, body) in [
-            ("2025-11-20", true, 1, "on the older day"),
-            ("2025-11-21", false, 2, "on a new day"),
+        for (name, lz4, id, at, body) in [
+            ("2025-11-20", true, 1, BASE - 1, "on the older day"),
+            ("2025-11-21", false, 2, BASE + 10, "on a new day"),
         ] {
             let index = Index::open_in_dir(dir.path().join(name)).expect("open day");
             let compression = index.settings().docstore_compression;
@@ -467,8 +467,10 @@ mod tests {
             let doc: tantivy::TantivyDocument = searcher
                 .doc(tantivy::DocAddress::new(0, 0))
                 .expect("stored record");
-            let (journal_id, record) = LogSchema::get().record_of(&doc).expect("decodes");
-            assert_eq!(journal_id, id);
+            let record = LogSchema::get()
+                .record_of(&doc, id, record_at(at, body).timestamp)
+                .expect("decodes");
+            assert_eq!(record.timestamp, UnixNanos(at));
             assert_eq!(record.body, LogBody::Text(body.into()));
         }
     }

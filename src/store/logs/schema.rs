@@ -8,15 +8,16 @@
 use std::sync::LazyLock;
 
 use base64::Engine as _;
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
-    BytesOptions, Field, IndexRecordOption, JsonObjectOptions, NumericOptions, OwnedValue, Schema,
-    TextFieldIndexing, TextOptions, Value,
+    BytesOptions, Field, FieldEntry, IndexRecordOption, JsonObjectOptions, NumericOptions,
+    OwnedValue, Schema, TextFieldIndexing, TextOptions, Value,
 };
 use tantivy::tokenizer::{LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
-use tantivy::{Index, TantivyDocument};
+use tantivy::{Index, TantivyDocument, Term};
 
 use super::LogIndexError;
-use crate::model::{AttrValue, Attributes, LogRecord};
+use crate::model::{AttrValue, Attributes, LogRecord, SpanId, TraceId};
 use crate::store::log_codec;
 
 /// Tokenizer name the body field is indexed with; registered on every
@@ -39,6 +40,9 @@ pub(crate) const JOURNAL_ID: &str = "journal_id";
 /// its journal encoding, instead of field by field.
 pub struct LogSchema {
     schema: Schema,
+    /// The schema of days written by earlier builds, which stored the
+    /// journal id in every document as well.
+    stored_journal_id: Schema,
     analyzer: TextAnalyzer,
     /// Event time, unix nanos: a fast column only. Range filters read it
     /// (tantivy runs ranges on fast fields from the column), and so do
@@ -48,7 +52,11 @@ pub struct LogSchema {
     pub severity_number: Field,
     /// Exact service name (raw term).
     pub service: Field,
-    /// Lowercase hex, raw term.
+    /// Raw terms of the ids in unpadded URL-safe base64 (22 and 11
+    /// characters), which take two thirds of the term dictionary that hex
+    /// took; days written by earlier builds hold lowercase hex. Query them
+    /// through [`LogSchema::trace_id_query`] and
+    /// [`LogSchema::span_id_query`], which look up both.
     pub trace_id: Field,
     pub span_id: Field,
     /// Full-text message; structured bodies as their JSON text. Positions
@@ -66,9 +74,12 @@ pub struct LogSchema {
     pub attribute_numbers: Field,
     pub resource_numbers: Field,
     /// The record's journal row id: its API id, the sort tie-breaker and
-    /// the replay/dedup key. Fast and stored.
+    /// the replay/dedup key. A fast column only: every hit has read it for
+    /// its cursor. (Days written by earlier builds store it in each
+    /// document too; see [`LogSchema::reads`].)
     pub journal_id: Field,
-    /// The whole record in the journal encoding; what a hit returns.
+    /// The whole record in the journal encoding, less the event time that
+    /// `timestamp` holds (`log_codec::stored_form`); what a hit returns.
     pub record: Field,
 }
 
@@ -128,13 +139,12 @@ impl LogSchema {
         let resource = builder.add_json_field("resource", json);
         let attribute_numbers = builder.add_json_field("attribute_numbers", json_numbers.clone());
         let resource_numbers = builder.add_json_field("resource_numbers", json_numbers);
-        let journal_id = builder.add_u64_field(
-            JOURNAL_ID,
-            NumericOptions::default().set_fast().set_stored(),
-        );
+        let journal_id = builder.add_u64_field(JOURNAL_ID, NumericOptions::default().set_fast());
         let record = builder.add_bytes_field("record", BytesOptions::default().set_stored());
+        let schema = builder.build();
         LogSchema {
-            schema: builder.build(),
+            stored_journal_id: with_stored_journal_id(&schema),
+            schema,
             analyzer: body_analyzer(),
             timestamp,
             severity_number,
@@ -151,8 +161,16 @@ impl LogSchema {
         }
     }
 
+    /// The schema new day indexes are created with.
     pub fn schema(&self) -> &Schema {
         &self.schema
+    }
+
+    /// Whether a day index with `schema` can be read and written with
+    /// these field handles: this build's schema, or that of earlier builds
+    /// (the same fields; the journal id also stored).
+    pub fn reads(&self, schema: &Schema) -> bool {
+        schema == &self.schema || schema == &self.stored_journal_id
     }
 
     /// Makes the body tokenizer known to an index; needed on every index
@@ -177,8 +195,19 @@ impl LogSchema {
         tokens
     }
 
+    /// The records that carry `trace_id`, in days of either id form.
+    pub fn trace_id_query(&self, trace_id: TraceId) -> Box<dyn Query> {
+        id_query(self.trace_id, &trace_id.0, trace_id.to_hex())
+    }
+
+    /// The records that carry `span_id`, in days of either id form.
+    pub fn span_id_query(&self, span_id: SpanId) -> Box<dyn Query> {
+        id_query(self.span_id, &span_id.0, span_id.to_hex())
+    }
+
     /// The document for one record. `journal_id` becomes its id; `encoded`
-    /// is the record's journal encoding, stored as the document's record.
+    /// is the record's journal encoding, stored (without the event time)
+    /// as the document's record.
     pub(crate) fn to_document(
         &self,
         journal_id: u64,
@@ -190,10 +219,10 @@ impl LogSchema {
         doc.add_i64(self.severity_number, i64::from(record.severity_number));
         doc.add_text(self.service, &record.service);
         if let Some(trace_id) = record.trace_id {
-            doc.add_text(self.trace_id, trace_id.to_hex());
+            doc.add_text(self.trace_id, id_term(&trace_id.0));
         }
         if let Some(span_id) = record.span_id {
-            doc.add_text(self.span_id, span_id.to_hex());
+            doc.add_text(self.span_id, id_term(&span_id.0));
         }
         doc.add_text(self.body, record.body.search_text());
         for (attributes, field, numbers) in [
@@ -209,29 +238,65 @@ impl LogSchema {
             }
         }
         doc.add_u64(self.journal_id, journal_id);
-        doc.add_bytes(self.record, encoded);
+        doc.add_bytes(self.record, &log_codec::stored_form(encoded));
         doc
     }
 
-    /// The journal id and record stored in a document.
+    /// The record stored in a document, given the document's values in
+    /// the `journal_id` and `timestamp` columns (the stored record leaves
+    /// out its event time).
     pub(crate) fn record_of(
         &self,
         doc: &TantivyDocument,
-    ) -> Result<(u64, LogRecord), LogIndexError> {
-        let missing = |name: &str| LogIndexError::Corrupt(format!("document has no {name}"));
-        let journal_id = doc
-            .get_first(self.journal_id)
-            .and_then(|value| value.as_u64())
-            .ok_or_else(|| missing(JOURNAL_ID))?;
+        journal_id: u64,
+        timestamp: crate::model::UnixNanos,
+    ) -> Result<LogRecord, LogIndexError> {
         let bytes = doc
             .get_first(self.record)
             .and_then(|value| value.as_bytes())
-            .ok_or_else(|| missing("record"))?;
-        let record = log_codec::decode_record(bytes).map_err(|error| {
+            .ok_or_else(|| {
+                LogIndexError::Corrupt(format!("document {journal_id} has no record"))
+            })?;
+        log_codec::decode_stored(bytes, timestamp).map_err(|error| {
             LogIndexError::Corrupt(format!("record {journal_id} does not decode: {error}"))
-        })?;
-        Ok((journal_id, record))
+        })
     }
+}
+
+/// `schema` with the journal id stored, as earlier builds created days.
+pub(super) fn with_stored_journal_id(schema: &Schema) -> Schema {
+    let mut builder = Schema::builder();
+    for (_, entry) in schema.fields() {
+        if entry.name() == JOURNAL_ID {
+            builder.add_field(FieldEntry::new_u64(
+                JOURNAL_ID.into(),
+                NumericOptions::default().set_fast().set_stored(),
+            ));
+        } else {
+            builder.add_field(entry.clone());
+        }
+    }
+    builder.build()
+}
+
+/// The term an id is indexed as (see [`LogSchema::trace_id`]).
+fn id_term(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Either form of an id's term. The two never collide: base64 of 16 or 8
+/// bytes is 22 or 11 characters, hex 32 or 16.
+fn id_query(field: Field, bytes: &[u8], hex: String) -> Box<dyn Query> {
+    let term = |text: &str| -> Box<dyn Query> {
+        Box::new(TermQuery::new(
+            Term::from_field_text(field, text),
+            IndexRecordOption::Basic,
+        ))
+    };
+    Box::new(BooleanQuery::new(vec![
+        (Occur::Should, term(&id_term(bytes))),
+        (Occur::Should, term(&hex)),
+    ]))
 }
 
 /// SimpleTokenizer splits on anything that is not a letter or digit, which
@@ -342,7 +407,12 @@ mod tests {
         let schema = LogSchema::get();
         let record = sample();
         let doc = schema.to_document(77, &record, &log_codec::encode_record(&record).0);
-        assert_eq!(schema.record_of(&doc).expect("round trip"), (77, record));
+        assert_eq!(
+            schema
+                .record_of(&doc, 77, record.timestamp)
+                .expect("round trip"),
+            record
+        );
     }
 
     #[test]
@@ -372,8 +442,12 @@ mod tests {
             body: LogBody::Json(serde_json::json!({"event": "login", "ok": true})),
             ..sample()
         };
-        let (_, back) = schema
-            .record_of(&schema.to_document(1, &record, &log_codec::encode_record(&record).0))
+        let back = schema
+            .record_of(
+                &schema.to_document(1, &record, &log_codec::encode_record(&record).0),
+                1,
+                record.timestamp,
+            )
             .expect("round trip");
         assert_eq!(back.body, record.body);
     }
@@ -393,11 +467,29 @@ mod tests {
     }
 
     #[test]
-    fn a_document_without_ids_is_reported_corrupt() {
+    fn a_document_without_a_record_is_reported_corrupt() {
         let doc = TantivyDocument::new();
         assert!(matches!(
-            LogSchema::get().record_of(&doc),
+            LogSchema::get().record_of(&doc, 1, UnixNanos(0)),
             Err(LogIndexError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn days_of_earlier_builds_with_the_journal_id_stored_are_read() {
+        let schema = LogSchema::get();
+        assert!(schema.reads(schema.schema()));
+        let earlier = with_stored_journal_id(schema.schema());
+        assert!(schema.reads(&earlier));
+        assert!(earlier.get_field_entry(schema.journal_id).is_stored());
+        assert!(!schema
+            .schema()
+            .get_field_entry(schema.journal_id)
+            .is_stored());
+        // Same handles for every other field.
+        for (field, entry) in schema.schema().fields() {
+            assert_eq!(earlier.get_field_entry(field).name(), entry.name());
+        }
+        assert!(!schema.reads(&Schema::builder().build()));
     }
 }

@@ -84,10 +84,13 @@ impl LogIndexes {
         let schema = LogSchema::get();
         let hits = found
             .into_iter()
-            .map(|(_, _, searcher_index, address)| {
+            .map(|(_, cursor, searcher_index, address)| {
                 let doc: TantivyDocument = searchers[searcher_index].doc(address)?;
-                let (id, record) = schema.record_of(&doc)?;
-                Ok(LogHit { id, record })
+                let record = schema.record_of(&doc, cursor.journal_id, cursor.timestamp)?;
+                Ok(LogHit {
+                    id: cursor.journal_id,
+                    record,
+                })
             })
             .collect::<Result<Vec<_>, LogIndexError>>()?;
         Ok(LogPage {
@@ -241,10 +244,7 @@ pub(super) fn filter_query(
         )));
     }
     if let Some(trace_id) = filter.trace_id {
-        clauses.push(Box::new(TermQuery::new(
-            Term::from_field_text(schema.trace_id, &trace_id.to_hex()),
-            IndexRecordOption::Basic,
-        )));
+        clauses.push(schema.trace_id_query(trace_id));
     }
     if let Some((start, end)) = range {
         clauses.push(Box::new(RangeQuery::new(

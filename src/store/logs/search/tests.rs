@@ -1,7 +1,7 @@
 //! Search, count and histogram against sorted reference answers.
 
 use super::super::tests::record_at;
-use super::super::LogIndexOptions;
+use super::super::{LogDay, LogIndexOptions};
 use super::ranking::rank;
 use super::*;
 use crate::model::{LogBody, LogRecord, SpanId, TraceId};
@@ -286,10 +286,112 @@ fn hits_carry_the_stored_record_and_trace_filters_work() {
         .expect("search");
     assert_eq!(page.total, 1);
     assert_eq!(page.hits, [LogHit { id: 1, record }]);
+    let mut filter = all_time();
+    filter.query = Some(LogSchema::get().span_id_query(SpanId([4; 8])));
+    assert_eq!(indexes.count(&filter).expect("count"), 1);
     // Structured bodies are searchable by their JSON text.
     let mut filter = all_time();
     filter.query = Some(body_term("51"));
     assert_eq!(indexes.count(&filter).expect("count"), 1);
+}
+
+/// A day index written by earlier builds holds version 1 records, which
+/// carry their own event time; records added after an upgrade are stored
+/// without it. Both come back whole, in both orders.
+#[test]
+fn records_stored_before_and_after_the_time_left_the_record_read_alike() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let indexes = open(&dir);
+    let records: Vec<(u64, LogRecord)> = (1..=6)
+        .map(|id| {
+            let mut record = record_at(BASE + id as i64 * 1_000, &format!("mixed record {id}"));
+            record.observed_timestamp = UnixNanos(BASE + 7_000_000 - id as i64);
+            (id, record)
+        })
+        .collect();
+    let mut writer = indexes.writer().expect("writer");
+    for (id, record) in &records {
+        let encoded = if id % 2 == 1 {
+            crate::store::log_codec::encode_version_1(record)
+        } else {
+            crate::store::log_codec::encode_record(record).0
+        };
+        writer.add_encoded(*id, record, &encoded).expect("add");
+    }
+    writer.commit().expect("commit");
+    for order in [SortOrder::Desc, SortOrder::Asc] {
+        let page = indexes
+            .search(
+                &all_time(),
+                &PageRequest {
+                    order,
+                    ..PageRequest::default()
+                },
+            )
+            .expect("search");
+        let mut expected: Vec<LogHit> = records
+            .iter()
+            .map(|(id, record)| LogHit {
+                id: *id,
+                record: record.clone(),
+            })
+            .collect();
+        if order == SortOrder::Desc {
+            expected.reverse();
+        }
+        assert_eq!(page.hits, expected, "{order:?}");
+    }
+}
+
+/// Earlier builds indexed ids as hex, stored the journal id in each
+/// document and records in version 1; their days still answer id filters
+/// and return whole records.
+#[test]
+fn ids_indexed_as_hex_by_earlier_builds_are_still_found() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let schema = LogSchema::get();
+    let mut record = record_at(BASE + 5, "written before");
+    record.trace_id = Some(TraceId([0xab; 16]));
+    record.span_id = Some(SpanId([0xcd; 8]));
+    let day = dir.path().join(LogDay::of(record.timestamp).dir_name());
+    std::fs::create_dir_all(&day).expect("mkdir");
+    let index = tantivy::Index::builder()
+        .schema(super::super::schema::with_stored_journal_id(
+            schema.schema(),
+        ))
+        .create_in_dir(&day)
+        .expect("day");
+    schema.register_tokenizers(&index);
+    let mut writer: tantivy::IndexWriter<TantivyDocument> =
+        index.writer(15_000_000).expect("writer");
+    let mut doc = TantivyDocument::new();
+    doc.add_i64(schema.timestamp, record.timestamp.0);
+    doc.add_i64(schema.severity_number, 9);
+    doc.add_text(schema.service, &record.service);
+    doc.add_text(schema.trace_id, TraceId([0xab; 16]).to_hex());
+    doc.add_text(schema.span_id, SpanId([0xcd; 8]).to_hex());
+    doc.add_text(schema.body, "written before");
+    doc.add_u64(schema.journal_id, 1);
+    doc.add_bytes(
+        schema.record,
+        &crate::store::log_codec::encode_version_1(&record),
+    );
+    writer.add_document(doc).expect("add");
+    writer.commit().expect("commit");
+    drop(writer);
+
+    let indexes = open(&dir);
+    let mut filter = all_time();
+    filter.trace_id = Some(TraceId([0xab; 16]));
+    let page = indexes
+        .search(&filter, &PageRequest::default())
+        .expect("search");
+    assert_eq!(page.hits, [LogHit { id: 1, record }]);
+    let mut filter = all_time();
+    filter.query = Some(schema.span_id_query(SpanId([0xcd; 8])));
+    assert_eq!(indexes.count(&filter).expect("count"), 1);
+    filter.query = Some(schema.span_id_query(SpanId([0xce; 8])));
+    assert_eq!(indexes.count(&filter).expect("count"), 0);
 }
 
 #[test]

@@ -183,6 +183,14 @@ impl LogIndexes {
         if self.inner.writer_open.swap(true, Ordering::SeqCst) {
             return Err(LogIndexError::WriterBusy(self.inner.dir.clone()));
         }
+        // Before any day writer exists: tantivy allows one writer per day.
+        let slots: Vec<Arc<DaySlot>> = self.inner.days.read().values().cloned().collect();
+        for slot in slots {
+            if let Err(error) = slot.remove_leftover_files() {
+                tracing::warn!(day = %slot.day.dir_name(), %error,
+                    "could not remove the files an interrupted merge left");
+            }
+        }
         Ok(LogIndexWriter::new(self.clone()))
     }
 
@@ -274,6 +282,74 @@ impl LogIndexes {
 }
 
 impl DaySlot {
+    /// Removes the files of segments the day's committed meta does not
+    /// list: what a merge was writing when the process stopped (a graceful
+    /// stop does not wait for merges, and a crash cannot). tantivy deletes
+    /// such files only at a later commit or merge of the same day, which a
+    /// past day never gets, so without this they would stay until
+    /// retention removed the day. Returns the bytes given back.
+    fn remove_leftover_files(&self) -> Result<u64, LogIndexError> {
+        let index = Index::open_in_dir(&self.path)?;
+        let leftovers = self.leftover_files(&index)?;
+        if leftovers.is_empty() {
+            return Ok(0);
+        }
+        let bytes = |paths: &[PathBuf]| -> u64 {
+            paths
+                .iter()
+                .filter_map(|path| std::fs::metadata(path).ok())
+                .map(|meta| meta.len())
+                .sum()
+        };
+        let found = bytes(&leftovers);
+        // tantivy's own collection (it knows which files it created) runs
+        // under a writer; this one lives only for it.
+        let writer: tantivy::IndexWriter<tantivy::TantivyDocument> =
+            index.writer_with_num_threads(1, writer::MIN_HEAP_PER_WRITER)?;
+        writer.garbage_collect_files().wait()?;
+        drop(writer);
+        let left = self.leftover_files(&index)?;
+        let freed = found.saturating_sub(bytes(&left));
+        tracing::info!(
+            day = %self.day.dir_name(),
+            files = leftovers.len().saturating_sub(left.len()),
+            bytes = freed,
+            "removed the files an interrupted merge left"
+        );
+        if !left.is_empty() {
+            tracing::warn!(day = %self.day.dir_name(), files = left.len(),
+                "files of no committed segment remain (not created by this index's writers)");
+        }
+        Ok(freed)
+    }
+
+    /// Files named for a segment that the committed meta does not list.
+    fn leftover_files(&self, index: &Index) -> Result<Vec<PathBuf>, LogIndexError> {
+        let live: std::collections::HashSet<String> = index
+            .searchable_segment_ids()?
+            .iter()
+            .map(|id| id.uuid_string())
+            .collect();
+        let io_error = |source| LogIndexError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let mut leftovers = Vec::new();
+        for entry in std::fs::read_dir(&self.path).map_err(io_error)? {
+            let entry = entry.map_err(io_error)?;
+            let name = entry.file_name();
+            let Some(segment) = name.to_str().and_then(|name| name.split('.').next()) else {
+                continue;
+            };
+            let is_segment_file =
+                segment.len() == 32 && segment.bytes().all(|byte| byte.is_ascii_hexdigit());
+            if is_segment_file && !live.contains(segment) {
+                leftovers.push(entry.path());
+            }
+        }
+        Ok(leftovers)
+    }
+
     fn new(day: LogDay, path: PathBuf) -> DaySlot {
         DaySlot {
             day,
@@ -473,6 +549,60 @@ mod tests {
             assert_eq!(record.timestamp, UnixNanos(at));
             assert_eq!(record.body, LogBody::Text(body.into()));
         }
+    }
+
+    /// A merge still writing when the process stopped leaves its files;
+    /// the next writer removes them, from past days too, and keeps every
+    /// committed record.
+    #[test]
+    fn files_an_interrupted_merge_left_are_removed_when_the_writer_opens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let indexes = LogIndexes::open(dir.path(), LogIndexOptions::default()).expect("open");
+        let mut writer = indexes.writer().expect("writer");
+        writer.add(1, &record_at(BASE, "kept")).expect("add");
+        writer.commit().expect("commit");
+        drop(writer);
+        let day = dir.path().join(LogDay::of(UnixNanos(BASE)).dir_name());
+        // What a merge writes: files named for a new segment, created
+        // through the index's directory (so tantivy knows them as its own),
+        // and not in meta.json.
+        use tantivy::Directory as _;
+        let orphan = tantivy::index::SegmentId::generate_random().uuid_string();
+        let write_orphan = || {
+            let index = Index::open_in_dir(&day).expect("day");
+            for extension in ["store", "idx"] {
+                index
+                    .directory()
+                    .atomic_write(
+                        std::path::Path::new(&format!("{orphan}.{extension}")),
+                        &[7; 4096],
+                    )
+                    .expect("write");
+            }
+        };
+        write_orphan();
+        let leftovers = |dir: &Path| {
+            std::fs::read_dir(dir)
+                .expect("read day")
+                .filter(|entry| {
+                    let entry = entry.as_ref().expect("entry");
+                    entry.file_name().to_string_lossy().starts_with(&orphan)
+                })
+                .count()
+        };
+        assert_eq!(leftovers(&day), 2);
+
+        let indexes = LogIndexes::open(dir.path(), LogIndexOptions::default()).expect("reopen");
+        let writer = indexes.writer().expect("writer");
+        assert_eq!(leftovers(&day), 0);
+        drop(writer);
+        let slot = indexes.slot(LogDay::of(UnixNanos(BASE))).expect("slot");
+        assert_eq!(slot.remove_leftover_files().expect("nothing left"), 0);
+        write_orphan();
+        assert_eq!(slot.remove_leftover_files().expect("clean"), 2 * 4096);
+        assert_eq!(leftovers(&day), 0);
+        let filter = LogFilter::new(UnixNanos(BASE - 1), UnixNanos(BASE + 1));
+        assert_eq!(indexes.count(&filter).expect("count"), 1);
     }
 
     #[test]

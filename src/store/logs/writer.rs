@@ -30,7 +30,7 @@ use crate::model::{LogRecord, UnixNanos};
 use crate::store::log_codec;
 
 /// tantivy refuses indexing arenas below 15 MB per thread.
-const MIN_HEAP_PER_WRITER: usize = 15_000_000;
+pub(super) const MIN_HEAP_PER_WRITER: usize = 15_000_000;
 
 /// Records buffered for days without an open writer before they are
 /// written out early (with a commit of those days), bounding the buffer.

@@ -40,12 +40,13 @@ const DELETED_SHARE_BEFORE_MERGE: f32 = 0.3;
 /// Segments holding more live records than this are merged no further.
 /// tantivy's default (10M) merges a busy day's segments of a few hundred
 /// thousand records again into ones of millions, rewriting every record
-/// once more: measured at 10M records (BENCHMARKS.md), that merge took a
-/// third of the server's CPU, and stopping it raised sustained ingest
-/// from 62k to 81k records/s. The price is more segments per day for a
-/// search to visit (about 30 at 10M records). A segment that loses a
-/// third of its records to the disk budget drops below this and is
-/// merged again, so its space still comes back.
+/// once more: measured at 10M records (BENCHMARKS.md), merges took a
+/// third of the server's CPU, and stopping that one raised sustained
+/// ingest from 62k to 81k records/s. The price is more segments per day
+/// for a search to visit (estimated at about 30 for 10M records, not
+/// counted). A segment that loses a third of its records to the disk
+/// budget drops below this and is merged again, so its space still
+/// comes back.
 const MAX_DOCS_BEFORE_MERGE: usize = 300_000;
 
 /// What [`LogIndexWriter::add`] did with a record.

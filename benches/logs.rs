@@ -992,6 +992,7 @@ fn dir_parts(dir: &Path) -> Vec<(String, u64)> {
 /// part, `stored records`), from tantivy's space accounting.
 fn index_fields(logs_dir: &Path) -> Vec<(String, u64)> {
     let mut fields: BTreeMap<String, u64> = BTreeMap::new();
+    let mut segments: Vec<u32> = Vec::new();
     let Ok(days) = std::fs::read_dir(logs_dir) else {
         return Vec::new();
     };
@@ -1009,6 +1010,7 @@ fn index_fields(logs_dir: &Path) -> Vec<(String, u64)> {
             }
         };
         for segment in usage.segments() {
+            segments.push(segment.num_docs());
             for (component, per_field) in [
                 ("terms", segment.termdict()),
                 ("postings", segment.postings()),
@@ -1028,6 +1030,11 @@ fn index_fields(logs_dir: &Path) -> Vec<(String, u64)> {
     }
     let mut fields: Vec<(String, u64)> = fields.into_iter().collect();
     fields.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
+    segments.sort_unstable_by_key(|docs| std::cmp::Reverse(*docs));
+    eprintln!(
+        "{} segments, records per segment largest first: {segments:?}",
+        segments.len()
+    );
     fields
 }
 

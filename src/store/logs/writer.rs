@@ -42,9 +42,9 @@ const DELETED_SHARE_BEFORE_MERGE: f32 = 0.3;
 /// thousand records again into ones of millions, rewriting every record
 /// once more: measured at 10M records (BENCHMARKS.md), merges took a
 /// third of the server's CPU, and stopping that one raised sustained
-/// ingest from 62k to 81k records/s. The price is more segments per day
-/// for a search to visit (estimated at about 30 for 10M records, not
-/// counted). A segment that loses a third of its records to the disk
+/// ingest from 62k to 81k–93k records/s. The price is more segments for
+/// a search to visit (49 over the two days of 10M records, 21 of them of
+/// 360k–595k records, against a handful). A segment that loses a third of its records to the disk
 /// budget drops below this and is merged again, so its space still
 /// comes back.
 const MAX_DOCS_BEFORE_MERGE: usize = 300_000;

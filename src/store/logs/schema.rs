@@ -55,8 +55,7 @@ pub struct LogSchema {
     /// Raw terms of the ids in unpadded URL-safe base64 (22 and 11
     /// characters instead of hex's 32 and 16: 17 % and 11 % less term
     /// dictionary, measured); days written by earlier builds hold
-    /// lowercase hex. Query them
-    /// through [`LogSchema::trace_id_query`] and
+    /// lowercase hex. Query them through [`LogSchema::trace_id_query`] and
     /// [`LogSchema::span_id_query`], which look up both.
     pub trace_id: Field,
     pub span_id: Field,
